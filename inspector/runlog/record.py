@@ -1,0 +1,234 @@
+"""The RunLog record every reader returns, and the one function that builds it from columns.
+
+Readers parse their format into columns in file order (one step per row) and hand them to
+`assemble`, which owns the step semantics shared by every format:
+
+- a step that goes backwards starts a new segment (an appended restart); where a later segment
+  overlaps the step range of an earlier one, the later segment wins and a warning says so;
+- non-finite values (NaN, ±inf) are kept as NaN and counted per metric;
+- a value that is absent from a row (null / missing key) is simply not a point of that series.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+STEP_UNITS = ("iteration", "epoch")
+
+
+@dataclass(frozen=True)
+class Series:
+    """One metric over global steps: steps strictly increasing int64, values float64 (NaN kept)."""
+
+    name: str
+    steps: np.ndarray
+    values: np.ndarray
+    epochs: np.ndarray | None = None
+    wall_times: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.steps.shape[0])
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A contiguous stretch of the log between restarts, in file order."""
+
+    index: int
+    first_step: int
+    last_step: int
+    rows: int
+
+
+@dataclass
+class RunLog:
+    """Scalars of one training run, with where they came from and what was skipped.
+
+    `framework` says whose conventions the values follow (it decides whether losses are
+    logged raw or already multiplied by their weights): "native", "ultralytics", "yolov5",
+    "detectron2", "mmdet", "tensorboard", "wandb" or "generic".
+    `config` holds what the log (or a companion file) says about the run, notably
+    `config["loss_weights"]`: {component name: weight} when known.
+    """
+
+    source: str
+    format: str
+    framework: str
+    series: dict[str, Series]
+    config: dict = field(default_factory=dict)
+    segments: list[Segment] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    non_finite: dict[str, int] = field(default_factory=dict)
+    step_unit: str = "iteration"
+
+    @property
+    def metrics(self) -> list[str]:
+        return list(self.series)
+
+    @property
+    def n_steps(self) -> int:
+        """Number of distinct global steps across all series."""
+        if not self.series:
+            return 0
+        return int(np.unique(np.concatenate([s.steps for s in self.series.values()])).shape[0])
+
+    @property
+    def last_step(self) -> int | None:
+        if not self.series:
+            return None
+        return int(max(s.steps[-1] for s in self.series.values() if len(s)))
+
+    def get(self, name: str) -> Series | None:
+        return self.series.get(name)
+
+
+def segment_ids(steps: np.ndarray) -> np.ndarray:
+    """Segment index of each row (file order): a new segment starts where the step goes backwards."""
+    steps = np.asarray(steps)
+    if steps.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    backwards = np.zeros(steps.shape[0], dtype=np.int64)
+    backwards[1:] = steps[1:] < steps[:-1]
+    return np.cumsum(backwards)
+
+
+def latest_segment_wins(steps: np.ndarray, segments: np.ndarray) -> np.ndarray:
+    """Boolean mask of rows to keep: rows that a later segment's step range overlaps are dropped.
+
+    Within a segment, a repeated step keeps its last row.
+    """
+    n = steps.shape[0]
+    keep = np.ones(n, dtype=bool)
+    if n == 0:
+        return keep
+    n_segments = int(segments[-1]) + 1
+    if n_segments > 1:
+        # Smallest first step of any later segment, per segment (suffix minimum).
+        firsts = np.full(n_segments, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(firsts, segments, steps.astype(np.int64))
+        later_min = np.minimum.accumulate(firsts[::-1])[::-1]
+        cutoff = np.append(later_min[1:], np.iinfo(np.int64).max)
+        keep &= steps < cutoff[segments]
+    # Repeated steps (within what is left): the last occurrence wins.
+    kept_idx = np.flatnonzero(keep)
+    if kept_idx.size:
+        kept_steps = steps[kept_idx]
+        _, last_from_end = np.unique(kept_steps[::-1], return_index=True)
+        last_idx = kept_idx[kept_idx.size - 1 - last_from_end]
+        keep[:] = False
+        keep[last_idx] = True
+    return keep
+
+
+def assemble(
+    source: str,
+    format: str,
+    framework: str,
+    steps: np.ndarray,
+    columns: Mapping[str, np.ndarray],
+    *,
+    present: Mapping[str, np.ndarray] | None = None,
+    epochs: np.ndarray | None = None,
+    wall_times: np.ndarray | None = None,
+    config: dict | None = None,
+    warnings: list[str] | None = None,
+    step_unit: str = "iteration",
+) -> RunLog:
+    """Build a RunLog from row-aligned columns in file order.
+
+    `steps` are global steps per row; `columns[name]` are float values per row; `present[name]`
+    (optional) marks the rows where that metric was logged at all — without it, a NaN counts
+    as a logged non-finite value. Restarts and overlaps are resolved here, once, for every reader.
+    """
+    steps = np.asarray(steps, dtype=np.int64)
+    warnings = list(warnings or [])
+    seg = segment_ids(steps)
+    keep_rows = latest_segment_wins(steps, seg)
+
+    segments: list[Segment] = []
+    if steps.size:
+        bounds = np.flatnonzero(np.diff(seg)) + 1
+        starts = np.concatenate([[0], bounds])
+        ends = np.concatenate([bounds, [steps.size]])
+        for i, (a, b) in enumerate(zip(starts, ends)):
+            segments.append(Segment(i, int(steps[a]), int(steps[b - 1]), int(b - a)))
+    if len(segments) > 1:
+        dropped = int(steps.size - keep_rows.sum())
+        restarts = ", ".join(f"step {s.first_step} after step {segments[s.index - 1].last_step}"
+                             for s in segments[1:])
+        warnings.append(
+            f"{len(segments) - 1} restart(s) (step went backwards: {restarts}); "
+            f"the later segment wins where they overlap ({dropped} earlier row(s) replaced)."
+        )
+
+    series: dict[str, Series] = {}
+    non_finite: dict[str, int] = {}
+    for name, raw in columns.items():
+        values = np.asarray(raw, dtype=np.float64)
+        mask = keep_rows.copy()
+        if present is not None and name in present:
+            mask &= np.asarray(present[name], dtype=bool)
+        if not mask.any():
+            continue
+        v = values[mask]
+        bad = ~np.isfinite(v)
+        if bad.any():
+            v = v.copy()
+            v[bad] = np.nan
+            non_finite[name] = int(bad.sum())
+        s = steps[mask]
+        order = np.argsort(s, kind="stable")
+        series[name] = Series(
+            name=name,
+            steps=s[order],
+            values=v[order],
+            epochs=None if epochs is None else np.asarray(epochs, dtype=np.float64)[mask][order],
+            wall_times=None if wall_times is None else np.asarray(wall_times, dtype=np.float64)[mask][order],
+        )
+    if non_finite:
+        total = sum(non_finite.values())
+        detail = ", ".join(f"{k}: {v}" for k, v in sorted(non_finite.items()))
+        warnings.append(f"{total} non-finite value(s) kept as NaN ({detail}).")
+    return RunLog(
+        source=source,
+        format=format,
+        framework=framework,
+        series=series,
+        config=dict(config or {}),
+        segments=segments,
+        warnings=warnings,
+        non_finite=non_finite,
+        step_unit=step_unit,
+    )
+
+
+def merge_runlogs(logs: list[RunLog], source: str) -> RunLog:
+    """Union of several RunLogs of the same run (e.g. several event files): later files win per step."""
+    if len(logs) == 1:
+        return logs[0]
+    names: dict[str, list[Series]] = {}
+    for log in logs:
+        for name, s in log.series.items():
+            names.setdefault(name, []).append(s)
+    series: dict[str, Series] = {}
+    for name, parts in names.items():
+        steps = np.concatenate([p.steps for p in parts])
+        values = np.concatenate([p.values for p in parts])
+        # Later parts win on equal steps: reverse, take first occurrence.
+        rev_steps = steps[::-1]
+        uniq, idx = np.unique(rev_steps, return_index=True)
+        series[name] = Series(name, uniq, values[::-1][idx])
+    first = logs[0]
+    warnings = [w for log in logs for w in log.warnings]
+    non_finite: dict[str, int] = {}
+    for log in logs:
+        for k, v in log.non_finite.items():
+            non_finite[k] = non_finite.get(k, 0) + v
+    config: dict = {}
+    for log in logs:
+        config.update(log.config)
+    return RunLog(source, first.format, first.framework, series, config,
+                  [seg for log in logs for seg in log.segments], warnings, non_finite, first.step_unit)

@@ -1,0 +1,116 @@
+"""Format registry: detect a log's format by content and read it with the matching reader.
+
+Each reader is a module in this package with:
+    NAME: str                                       # e.g. "ultralytics_csv"
+    DESCRIPTION: str                                # one line for the UI's format picker
+    def sniff(path: Path, head: bytes) -> float     # 0.0 (not mine) .. 1.0 (certainly mine)
+    def read(path: Path, companions: Sequence[Path] = ()) -> RunLog
+`head` is the first HEAD_BYTES of the file (b"" for a directory). Detection picks the highest score;
+ties go to the earlier module in READER_MODULES (the more specific formats come first).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from types import ModuleType
+from typing import Sequence
+
+from inspector.errors import InspectorError
+from inspector.runlog.record import RunLog
+
+# Enough to see a header line, a JSON object or a few CSV rows; small enough to be instant.
+HEAD_BYTES = 64 * 1024
+
+READER_MODULES = (
+    "native",
+    "tfevents",
+    "ultralytics",
+    "detectron2",
+    "mmengine",
+    "mmdet_json",
+    "wandb_csv",
+    "jsonl",
+    "csv_table",
+    "text",
+)
+
+# Files that configure a run rather than log it; passed to readers as companions.
+COMPANION_SUFFIXES = (".yaml", ".yml", ".py", ".cfg")
+
+
+def reader_modules() -> list[ModuleType]:
+    return [importlib.import_module(f"inspector.runlog.{name}") for name in READER_MODULES]
+
+
+def formats() -> dict[str, str]:
+    """{format name: description} of every reader, in detection order."""
+    return {m.NAME: m.DESCRIPTION for m in reader_modules()}
+
+
+def _head(path: Path) -> bytes:
+    if path.is_dir():
+        return b""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(HEAD_BYTES)
+    except OSError as exc:
+        raise InspectorError(f"cannot open ({exc.strerror or exc})", path=path) from None
+
+
+def detect(path: str | os.PathLike) -> str:
+    """Name of the format whose reader claims `path` most strongly; InspectorError when none does."""
+    p = Path(path)
+    if not p.exists():
+        raise InspectorError("no such file or directory", path=p)
+    head = _head(p)
+    if not p.is_dir() and not head:
+        raise InspectorError("the file is empty", path=p)
+    best, best_score = None, 0.0
+    for module in reader_modules():
+        score = float(module.sniff(p, head))
+        if score > best_score:
+            best, best_score = module, score
+    if best is None:
+        if not p.is_dir() and b"\x00" in head[:4096]:
+            raise InspectorError("binary content that is not a TensorBoard event file", path=p)
+        raise InspectorError("not a training log inspector recognises "
+                             f"(tried: {', '.join(formats())})", path=p)
+    return best.NAME
+
+
+def read_log(path: str | os.PathLike, format: str | None = None,
+             companions: Sequence[str | os.PathLike] = ()) -> RunLog:
+    """Read one log (file or TensorBoard run directory) into a RunLog.
+
+    `format` overrides detection; `companions` are config files uploaded beside the log
+    (args.yaml, hyp.yaml, …). Raises InspectorError, naming the file, on unreadable input.
+    """
+    p = Path(path)
+    name = format or detect(p)
+    by_name = {m.NAME: m for m in reader_modules()}
+    if name not in by_name:
+        raise InspectorError(f"unknown format {name!r}; choose one of {', '.join(by_name)}", path=p)
+    try:
+        return by_name[name].read(p, [Path(c) for c in companions])
+    except InspectorError:
+        raise
+    except UnicodeDecodeError as exc:
+        raise InspectorError(f"cannot decode as text ({exc.reason} at byte {exc.start})", path=p) from None
+    except (ValueError, KeyError, TypeError, IndexError, OverflowError, MemoryError) as exc:
+        raise InspectorError(f"not a valid {name} log ({type(exc).__name__}: {exc})", path=p) from None
+
+
+def read_logs(paths: Sequence[str | os.PathLike], format: str | None = None) -> RunLog:
+    """Read a log given with its companions (as uploaded together): config files go to the reader."""
+    ps = [Path(p) for p in paths]
+    companions = [p for p in ps if p.suffix.lower() in COMPANION_SUFFIXES]
+    logs = [p for p in ps if p not in companions]
+    if not logs:
+        raise InspectorError("only configuration files were given; add the training log itself",
+                             path=ps[0] if ps else None)
+    if len(logs) > 1:
+        raise InspectorError(f"{len(logs)} logs were given together; give one log (plus its config files)",
+                             path=logs[0])
+    return read_log(logs[0], format=format, companions=companions)
