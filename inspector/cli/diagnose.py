@@ -1,0 +1,34 @@
+"""`diagnose`: read a training log and print findings (Markdown, or one JSON object with --json)."""
+
+from __future__ import annotations
+
+import argparse
+
+from inspector.cli.options import parse_weights
+from inspector.serialize import dumps
+
+HELP = "read a training log (plus its config files) and report findings backed by numbers"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH",
+                        help="the log (file or TensorBoard run directory) and optional args.yaml/hyp.yaml")
+    parser.add_argument("--format", default=None, help="reader to use instead of detection")
+    parser.add_argument("--weights", default=None, metavar="NAME=W,…",
+                        help="override loss weights, e.g. bbox=2.0,cls=0.5")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of Markdown")
+
+
+def run(args: argparse.Namespace) -> int:
+    from inspector.diagnose import diagnose, to_json_dict, to_markdown
+    from inspector.runlog import read_logs
+
+    weights = parse_weights(args.weights)
+    log = read_logs(args.paths, format=args.format)
+    result = diagnose(log, weights_override=weights)
+    if args.json:
+        print(dumps(to_json_dict(result, source=log.source, format=log.format)))
+    else:
+        print(to_markdown(result))
+    return 0
+

@@ -1,0 +1,181 @@
+"""The Dataset record every reader returns: class names, per-image entries, clips, skip reasons.
+
+Images are not decoded when a dataset is read; `ImageEntry.load()` decodes one on demand, so a
+dataset of thousands of images costs only its annotations in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from inspector.data.records import Clip, Sample
+from inspector.errors import InspectorError
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+
+
+def natural_key(name: str) -> tuple:
+    """A sort key that orders 'frame_2' before 'frame_10' (numbers compared as numbers)."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    """The image at `path` as (H, W, 3) uint8 RGB; InspectorError if it cannot be decoded."""
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except (OSError, ValueError) as exc:
+        raise InspectorError(f"cannot decode image ({exc})", path=path) from exc
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(height, width) of the image at `path`, read from its header only."""
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+    except (OSError, ValueError) as exc:
+        raise InspectorError(f"cannot read image header ({exc})", path=path) from exc
+    return int(height), int(width)
+
+
+@dataclass(frozen=True)
+class ImageEntry:
+    """One annotated image: boxes (n, 4) float32 absolute xyxy, labels (n,) int64 class indices."""
+
+    image_id: str
+    path: Path
+    size: tuple[int, int]  # (height, width)
+    boxes: np.ndarray
+    labels: np.ndarray
+
+    def load(self) -> np.ndarray:
+        """The decoded image, (H, W, 3) uint8."""
+        return load_rgb(self.path)
+
+    def sample(self, keep: np.ndarray | None = None, labels: np.ndarray | None = None) -> Sample:
+        """A Sample with the image decoded; `keep` selects boxes, `labels` replaces their labels."""
+        boxes, own = self.boxes, self.labels
+        if keep is not None:
+            boxes, own = boxes[keep], own[keep]
+        return Sample(
+            image_id=self.image_id,
+            image=self.load(),
+            boxes=boxes.astype(np.float32, copy=True),
+            labels=(own if labels is None else labels).astype(np.int64, copy=True),
+        )
+
+
+@dataclass(frozen=True)
+class ClipEntry:
+    """A reference-image + video sample: a few photos of one target object and the frames to search.
+
+    `frames[i].boxes` holds the target's box in frame i, or zero rows where it is out of view.
+    """
+
+    clip_id: str
+    label: int
+    object_images: tuple[Path, ...]
+    frames: tuple[ImageEntry, ...]
+
+    def load(self, way: int | None = None) -> Clip:
+        """The clip with all frames decoded; labels become `way` when given (an episode's way index)."""
+        frames = tuple(
+            f.sample(labels=None if way is None else np.full(len(f.labels), way, np.int64)) for f in self.frames
+        )
+        return Clip(clip_id=self.clip_id, frames=frames)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A read dataset: images (COCO/YOLO) or clips (video samples), and what was skipped and why."""
+
+    root: Path
+    format: str  # "coco" | "yolo" | "video"
+    class_names: tuple[str, ...]
+    images: tuple[ImageEntry, ...] = ()
+    clips: tuple[ClipEntry, ...] = ()
+    skipped: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def n_boxes(self) -> int:
+        """Total boxes over all images and clip frames."""
+        return sum(len(e.boxes) for e in self.images) + sum(len(f.boxes) for c in self.clips for f in c.frames)
+
+    def images_by_class(self) -> dict[int, list[int]]:
+        """Class index → indices into `images` of the images that contain at least one box of it."""
+        by_class: dict[int, list[int]] = {c: [] for c in range(len(self.class_names))}
+        for i, entry in enumerate(self.images):
+            for c in np.unique(entry.labels):
+                by_class[int(c)].append(i)
+        return by_class
+
+    def content_hash(self) -> str:
+        """A hex digest of the annotations and image files, stable across copies of the dataset.
+
+        Image files enter by relative path and byte size rather than by content: hashing the
+        pixels of a large dataset would take minutes, and an edit that keeps a file's size exactly
+        is rare enough for a cache key.
+        """
+        h = hashlib.sha256()
+        h.update(self.format.encode())
+        h.update("\0".join(self.class_names).encode())
+
+        def add_file(path: Path) -> None:
+            try:
+                rel = path.relative_to(self.root).as_posix()
+            except ValueError:
+                rel = path.as_posix()
+            h.update(rel.encode())
+            h.update(str(path.stat().st_size if path.exists() else -1).encode())
+
+        def add_entry(entry: ImageEntry) -> None:
+            add_file(entry.path)
+            h.update(entry.image_id.encode())
+            h.update(np.asarray(entry.size, np.int64).tobytes())
+            h.update(np.ascontiguousarray(entry.boxes, np.float32).tobytes())
+            h.update(np.ascontiguousarray(entry.labels, np.int64).tobytes())
+
+        for entry in self.images:
+            add_entry(entry)
+        for clip in self.clips:
+            h.update(f"{clip.clip_id}\0{clip.label}".encode())
+            for path in clip.object_images:
+                add_file(path)
+            for frame in clip.frames:
+                add_entry(frame)
+        h.update("\n".join(self.skipped).encode())
+        return h.hexdigest()
+
+
+# A box at least this much inside its image is clipped to it; less, and it is skipped. Annotation
+# tools commonly overshoot an edge by a few pixels; a box mostly outside is a wrong coordinate system.
+MIN_INSIDE_FRACTION = 0.5
+
+
+def check_box(box: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray | None, str | None]:
+    """(clipped xyxy box, None) when usable, else (None, why it was skipped)."""
+    height, width = size
+    x1, y1, x2, y2 = (float(v) for v in box)
+    if not all(np.isfinite([x1, y1, x2, y2])):
+        return None, "non-finite coordinate"
+    if x2 <= x1 or y2 <= y1:
+        return None, f"non-positive size ({x2 - x1:g} x {y2 - y1:g} px)"
+    cx1, cy1, cx2, cy2 = max(x1, 0.0), max(y1, 0.0), min(x2, float(width)), min(y2, float(height))
+    inside = max(cx2 - cx1, 0.0) * max(cy2 - cy1, 0.0)
+    if inside < MIN_INSIDE_FRACTION * (x2 - x1) * (y2 - y1):
+        return None, f"box [{x1:g}, {y1:g}, {x2:g}, {y2:g}] is mostly outside the {width}x{height} image"
+    return np.array([cx1, cy1, cx2, cy2], np.float32), None
+
+
+def entry_arrays(boxes: list[np.ndarray], labels: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(boxes (n, 4) float32, labels (n,) int64), with the right shapes when n is 0."""
+    return (
+        np.asarray(boxes, np.float32).reshape(-1, 4),
+        np.asarray(labels, np.int64).reshape(-1),
+    )

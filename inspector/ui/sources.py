@@ -1,0 +1,117 @@
+"""The run-source picker shared by every page: the bundled demo runs, an upload, or a server path."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from inspector.errors import InspectorError
+from inspector.paths import DEMO_DIR, confined_path
+from inspector.runlog import RunLog, formats, read_logs
+
+UPLOAD_DIR = Path(tempfile.gettempdir()) / "inspector-uploads"
+AUTO = "auto-detect"
+
+
+@dataclass(frozen=True)
+class RunSource:
+    """Where a run's log comes from: files on disk (uploads are saved first) and a format override."""
+
+    label: str
+    paths: tuple[str, ...]
+    format: str | None
+    content_key: str
+
+
+def demo_runs() -> dict[str, Path]:
+    """{run name: log path} of the bundled demo runs (demo/runs/<name>/log.jsonl)."""
+    return {p.parent.name: p for p in sorted((DEMO_DIR / "runs").glob("*/log.jsonl"))}
+
+
+def content_key(paths: tuple[str, ...]) -> str:
+    """A hash of the files' names, sizes and modification times (cheap; uploads are keyed by content)."""
+    h = hashlib.sha256()
+    for p in paths:
+        path = Path(p)
+        stat = path.stat()
+        h.update(f"{path}|{stat.st_size}|{stat.st_mtime_ns};".encode())
+    return h.hexdigest()[:24]
+
+
+def save_uploads(files: list) -> tuple[str, ...]:
+    """Write uploaded files under a directory named by their content hash; returns their paths."""
+    digest = hashlib.sha256()
+    blobs = []
+    for f in files:
+        data = f.getvalue()
+        digest.update(f.name.encode() + b"\0" + hashlib.sha256(data).digest())
+        blobs.append((_safe_name(f.name), data))
+    folder = UPLOAD_DIR / digest.hexdigest()[:24]
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, data in blobs:
+        target = folder / name
+        if not target.exists() or target.stat().st_size != len(data):
+            target.write_bytes(data)
+        paths.append(str(target))
+    return tuple(paths)
+
+
+def _safe_name(name: str) -> str:
+    base = Path(name).name or "upload"
+    return re.sub(r"[^A-Za-z0-9._ ()+-]", "_", base)[:200]
+
+
+def pick_run_source(key: str = "run", label: str = "Run", allow_none: bool = False) -> RunSource | None:
+    """Sidebar widgets choosing a run; the choice lives in session_state so every page shares it."""
+    runs = demo_runs()
+    kinds = (["none"] if allow_none else []) + (["demo"] if runs else []) + ["upload", "server path"]
+    kind = st.sidebar.radio(f"{label} source", kinds, key=f"{key}_kind", horizontal=True)
+    format_names = [AUTO, *formats()]
+    if kind == "none":
+        return None
+    if kind == "demo":
+        name = st.sidebar.selectbox(f"{label}: demo run", list(runs), key=f"{key}_demo")
+        paths = (str(runs[name]),)
+        return RunSource(f"demo/{name}", paths, None, content_key(paths))
+    fmt = st.sidebar.selectbox(f"{label}: format", format_names, key=f"{key}_format")
+    fmt = None if fmt == AUTO else fmt
+    if kind == "upload":
+        files = st.sidebar.file_uploader(f"{label}: log file (+ args.yaml / hyp.yaml)", accept_multiple_files=True,
+                                         key=f"{key}_upload")
+        if not files:
+            st.sidebar.info("Upload a training log to analyse it.")
+            return None
+        paths = save_uploads(files)
+        names = ", ".join(Path(p).name for p in paths)
+        return RunSource(names, paths, fmt, Path(paths[0]).parent.name)
+    text = st.sidebar.text_input(f"{label}: path on the server", key=f"{key}_path",
+                                 help="A log file or TensorBoard run directory inside INSPECTOR_ROOTS.")
+    if not text:
+        return None
+    try:
+        path = confined_path(text)
+    except InspectorError as exc:
+        st.sidebar.error(str(exc))
+        return None
+    paths = (str(path),)
+    return RunSource(str(path), paths, fmt, content_key(paths))
+
+
+@st.cache_data(show_spinner="Reading the log…", max_entries=32)
+def _read_cached(paths: tuple[str, ...], fmt: str | None, key: str) -> RunLog:
+    return read_logs(list(paths), format=fmt)
+
+
+def load_run(source: RunSource) -> RunLog | None:
+    """The source's RunLog, cached by content; an unreadable log shows st.error and returns None."""
+    try:
+        return _read_cached(source.paths, source.format, source.content_key)
+    except InspectorError as exc:
+        st.error(f"Cannot read {source.label}: {exc}")
+        return None
