@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from inspector.boxes import convert
 from inspector.data.dataset import Dataset, ImageEntry, check_box, entry_arrays, image_size
 from inspector.errors import InspectorError
 
@@ -38,7 +39,8 @@ def _load_json(path: Path) -> dict:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except json.JSONDecodeError as exc:
-        raise InspectorError(f"broken JSON: {exc.msg} (column {exc.colno})", path=path, line=exc.lineno) from exc
+        msg = f"broken JSON: {exc.msg} (column {exc.colno})"
+        raise InspectorError(msg, path=path, line=exc.lineno) from exc
     except UnicodeDecodeError as exc:
         raise InspectorError(f"not UTF-8 text ({exc.reason})", path=path) from exc
     if not isinstance(data, dict):
@@ -79,23 +81,26 @@ def read_coco(path: str | Path) -> Dataset:
 
     skipped: list[str] = []
     images: dict[object, dict] = {}
+    missing = 0
     for im in data["images"]:
         if not isinstance(im, dict) or "id" not in im or "file_name" not in im:
             raise InspectorError(f"an image record lacks 'id' or 'file_name': {str(im)[:80]}", path=ann_path)
         file = _resolve_image(str(im["file_name"]), ann_path, root)
         if file is None:
             skipped.append(f"image {im['id']} '{im['file_name']}': file not found")
+            missing += 1
             continue
         size = image_size(file)
         stated = (im.get("height"), im.get("width"))
         if None not in stated and tuple(int(v) for v in stated) != size:
             skipped.append(
-                f"image {im['id']} '{im['file_name']}': annotations say {stated[1]}x{stated[0]} but the file is "
+                f"image {im['id']} '{im['file_name']}': annotations say {stated[1]}x{stated[0]} "
+                f"but the file is "
                 f"{size[1]}x{size[0]}; its boxes cannot be trusted"
             )
             continue
         images[im["id"]] = {"file": file, "size": size, "boxes": [], "labels": []}
-    if data["images"] and not images:
+    if data["images"] and missing == len(data["images"]):
         raise InspectorError(
             f"none of the {len(data['images'])} images listed were found beside the annotations "
             f"(first: '{data['images'][0].get('file_name')}')",
@@ -121,12 +126,14 @@ def read_coco(path: str | Path) -> Dataset:
             continue
         bbox = ann.get("bbox")
         try:
-            x, y, w, h = (float(v) for v in bbox)
+            xywh = np.array([float(v) for v in bbox])
         except (TypeError, ValueError):
+            xywh = np.zeros(0)
+        if xywh.shape != (4,):
             skipped.append(f"{where}: bbox {bbox!r} is not four numbers")
             continue
         entry = images[ann["image_id"]]
-        box, why = check_box(np.array([x, y, x + w, y + h]), entry["size"])
+        box, why = check_box(convert(xywh, "xywh", "xyxy"), entry["size"])
         if box is None:
             skipped.append(f"{where}: {why}")
             continue

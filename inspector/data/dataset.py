@@ -34,6 +34,17 @@ def load_rgb(path: Path) -> np.ndarray:
         raise InspectorError(f"cannot decode image ({exc})", path=path) from exc
 
 
+def load_video_frame(path: Path, index: int) -> np.ndarray:
+    """Frame `index` of the video at `path` as (H, W, 3) uint8, decoded with PyAV."""
+    import av  # optional; read_video checked it imports before making frame entries
+
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i == index:
+                return frame.to_ndarray(format="rgb24")
+    raise InspectorError(f"the video has no frame {index}", path=path)
+
+
 def image_size(path: Path) -> tuple[int, int]:
     """(height, width) of the image at `path`, read from its header only."""
     try:
@@ -53,9 +64,12 @@ class ImageEntry:
     size: tuple[int, int]  # (height, width)
     boxes: np.ndarray
     labels: np.ndarray
+    frame: int = -1  # ≥ 0: the frame index inside the video file `path`
 
     def load(self) -> np.ndarray:
         """The decoded image, (H, W, 3) uint8."""
+        if self.frame >= 0:
+            return load_video_frame(self.path, self.frame)
         return load_rgb(self.path)
 
     def sample(self, keep: np.ndarray | None = None, labels: np.ndarray | None = None) -> Sample:
@@ -86,7 +100,8 @@ class ClipEntry:
     def load(self, way: int | None = None) -> Clip:
         """The clip with all frames decoded; labels become `way` when given (an episode's way index)."""
         frames = tuple(
-            f.sample(labels=None if way is None else np.full(len(f.labels), way, np.int64)) for f in self.frames
+            f.sample(labels=None if way is None else np.full(len(f.labels), way, np.int64))
+            for f in self.frames
         )
         return Clip(clip_id=self.clip_id, frames=frames)
 
@@ -105,7 +120,8 @@ class Dataset:
     @property
     def n_boxes(self) -> int:
         """Total boxes over all images and clip frames."""
-        return sum(len(e.boxes) for e in self.images) + sum(len(f.boxes) for c in self.clips for f in c.frames)
+        in_clips = sum(len(f.boxes) for c in self.clips for f in c.frames)
+        return sum(len(e.boxes) for e in self.images) + in_clips
 
     def images_by_class(self) -> dict[int, list[int]]:
         """Class index → indices into `images` of the images that contain at least one box of it."""

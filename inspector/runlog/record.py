@@ -102,7 +102,7 @@ def latest_segment_wins(steps: np.ndarray, segments: np.ndarray) -> np.ndarray:
     """
     n = steps.shape[0]
     keep = np.ones(n, dtype=bool)
-    if n == 0:
+    if n == 0 or bool(np.all(steps[1:] > steps[:-1])):  # the usual log: nothing to resolve
         return keep
     n_segments = int(segments[-1]) + 1
     if n_segments > 1:
@@ -166,21 +166,24 @@ def assemble(
 
     series: dict[str, Series] = {}
     non_finite: dict[str, int] = {}
+    all_rows = bool(keep_rows.all())
+    in_order = bool(np.all(steps[1:] > steps[:-1])) if steps.size else True
     for name, raw in columns.items():
         values = np.asarray(raw, dtype=np.float64)
-        mask = keep_rows.copy()
+        mask = keep_rows
         if present is not None and name in present:
-            mask &= np.asarray(present[name], dtype=bool)
+            mask = keep_rows & np.asarray(present[name], dtype=bool)
         if not mask.any():
             continue
-        v = values[mask]
+        full = all_rows and mask is keep_rows
+        v = values if full else values[mask]
         bad = ~np.isfinite(v)
         if bad.any():
             v = v.copy()
             v[bad] = np.nan
             non_finite[name] = int(bad.sum())
-        s = steps[mask]
-        order = np.argsort(s, kind="stable")
+        s = steps if full else steps[mask]
+        order = slice(None) if in_order else np.argsort(s, kind="stable")
         series[name] = Series(
             name=name,
             steps=s[order],

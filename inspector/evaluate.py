@@ -1,0 +1,277 @@
+"""Evaluation core: greedy matching (TP/FP/FN), COCO mAP through pycocotools, and ST-IoU for clips.
+
+Everything takes plain arrays (boxes absolute-pixel xyxy), so any detector's output can be scored
+once it is converted; nothing here knows about models or files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from inspector.boxes import convert
+
+# One image's ground truth and predictions: (gt_boxes (G, 4), gt_labels (G,), pred_boxes (P, 4),
+# pred_scores (P,), pred_labels (P,)).
+ImageRecord = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+# Per-frame boxes of one target: {frame: box (4,) or (1, 4)}, or a list with None / empty rows where absent.
+FrameBoxes = Mapping[int, np.ndarray] | Sequence[np.ndarray | None]
+
+
+def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU (len(a), len(b)) of xyxy boxes; 0 where a union is empty.
+
+    Not boxes.box_iou: that one adds an epsilon to the union (right for training), which puts an
+    IoU of exactly 0.5 below a 0.5 threshold; pycocotools divides exactly, and so must we.
+    """
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=-1)
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=-1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=-1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+@dataclass(frozen=True)
+class ClassCounts:
+    """True positives, false positives and misses of one class."""
+
+    tp: int
+    fp: int
+    fn: int
+
+
+@dataclass(frozen=True)
+class Matching:
+    """Predictions matched to ground truth.
+
+    pred_tp (P,) bool; pred_gt (P,) int64 matched gt index or -1; pred_iou (P,) float64 IoU with
+    the matched gt (0 for a false positive); gt_matched (G,) bool; per_class {label: ClassCounts}.
+    """
+
+    pred_tp: np.ndarray
+    pred_gt: np.ndarray
+    pred_iou: np.ndarray
+    gt_matched: np.ndarray
+    per_class: dict[int, ClassCounts] = field(default_factory=dict)
+
+    @property
+    def tp(self) -> int:
+        return int(self.pred_tp.sum())
+
+    @property
+    def fp(self) -> int:
+        return int(len(self.pred_tp) - self.pred_tp.sum())
+
+    @property
+    def fn(self) -> int:
+        return int(len(self.gt_matched) - self.gt_matched.sum())
+
+    @property
+    def pairs(self) -> np.ndarray:
+        """(m, 2) int64 rows of (prediction index, gt index) for every true positive."""
+        idx = np.flatnonzero(self.pred_tp)
+        return np.stack([idx, self.pred_gt[idx]], axis=1).astype(np.int64).reshape(-1, 2)
+
+
+def match(
+    pred_boxes: np.ndarray,
+    pred_scores: np.ndarray,
+    pred_labels: np.ndarray,
+    gt_boxes: np.ndarray,
+    gt_labels: np.ndarray,
+    iou_threshold: float = 0.5,
+) -> Matching:
+    """The greedy matching COCO and VOC use: per class, predictions by falling score each take the
+    unmatched gt of highest IoU, a true positive when that IoU ≥ iou_threshold."""
+    pred_boxes = np.asarray(pred_boxes, np.float64).reshape(-1, 4)
+    gt_boxes = np.asarray(gt_boxes, np.float64).reshape(-1, 4)
+    pred_scores = np.asarray(pred_scores, np.float64).reshape(-1)
+    pred_labels = np.asarray(pred_labels, np.int64).reshape(-1)
+    gt_labels = np.asarray(gt_labels, np.int64).reshape(-1)
+    pred_gt = np.full(len(pred_boxes), -1, np.int64)
+    pred_iou = np.zeros(len(pred_boxes), np.float64)
+    gt_matched = np.zeros(len(gt_boxes), bool)
+    per_class = {}
+    for c in np.union1d(pred_labels, gt_labels):
+        p_idx = np.flatnonzero(pred_labels == c)
+        p_idx = p_idx[np.argsort(-pred_scores[p_idx], kind="stable")]
+        g_idx = np.flatnonzero(gt_labels == c)
+        iou = _box_iou(pred_boxes[p_idx], gt_boxes[g_idx])  # (p, g)
+        taken = np.zeros(len(g_idx), bool)
+        for row, p in enumerate(p_idx):
+            if not len(g_idx):
+                break
+            candidates = np.where(taken, -1.0, iou[row])
+            best = int(np.argmax(candidates))
+            if candidates[best] >= iou_threshold:
+                taken[best] = True
+                pred_gt[p] = g_idx[best]
+                pred_iou[p] = candidates[best]
+        gt_matched[g_idx] = taken
+        tp = int(taken.sum())
+        per_class[int(c)] = ClassCounts(tp=tp, fp=len(p_idx) - tp, fn=len(g_idx) - tp)
+    return Matching(pred_gt >= 0, pred_gt, pred_iou, gt_matched, per_class)
+
+
+@dataclass(frozen=True)
+class MapResult:
+    """COCO box AP: map50 (AP@0.5), map50_95 (AP@[0.5:0.95]), per_class {label: AP@0.5}.
+
+    nan where there is no ground truth to score against (per class: that class has none).
+    """
+
+    map50: float
+    map50_95: float
+    per_class: dict[int, float]
+
+
+def _to_coco_dicts(records: Sequence[ImageRecord]) -> tuple[dict, list[dict]]:
+    """(ground-truth dataset dict, detection list) in COCO's xywh form; category id = label + 1."""
+    images, gts, dets, labels = [], [], [], set()
+    for i, (gb, gl, pb, ps, pl) in enumerate(records, start=1):
+        gb = convert(np.asarray(gb, np.float64).reshape(-1, 4), "xyxy", "xywh")
+        pb = convert(np.asarray(pb, np.float64).reshape(-1, 4), "xyxy", "xywh")
+        images.append({"id": i})
+        for box, label in zip(gb, np.asarray(gl).reshape(-1)):
+            gts.append(
+                {
+                    "id": len(gts) + 1,
+                    "image_id": i,
+                    "category_id": int(label) + 1,
+                    "bbox": box.tolist(),
+                    "area": float(box[2] * box[3]),
+                    "iscrowd": 0,
+                }
+            )
+            labels.add(int(label))
+        for box, score, label in zip(pb, np.asarray(ps).reshape(-1), np.asarray(pl).reshape(-1)):
+            dets.append(
+                {
+                    "image_id": i,
+                    "category_id": int(label) + 1,
+                    "bbox": box.tolist(),
+                    "score": float(score),
+                }
+            )
+            labels.add(int(label))
+    categories = [{"id": c + 1, "name": str(c)} for c in sorted(labels)]
+    return {"images": images, "annotations": gts, "categories": categories}, dets
+
+
+def coco_map(records: Sequence[ImageRecord]) -> MapResult:
+    """COCO box mAP over images given as (gt_boxes, gt_labels, pred_boxes, pred_scores, pred_labels).
+
+    Runs pycocotools' COCOeval (all areas, up to 100 detections per image, 101-point interpolation)
+    on objects built in memory, with its printing silenced.
+    """
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    dataset, dets = _to_coco_dicts(records)
+    gt_labels = sorted({a["category_id"] - 1 for a in dataset["annotations"]})
+    if not gt_labels:
+        return MapResult(math.nan, math.nan, {})
+    if not dets:  # COCO.loadRes cannot take an empty list; with nothing predicted every AP is 0
+        return MapResult(0.0, 0.0, {c: 0.0 for c in gt_labels})
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = dataset
+        gt.createIndex()
+        dt = gt.loadRes(dets)
+        ev = COCOeval(gt, dt, iouType="bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    # precision: (iou thresholds T, recall points R, categories K, area ranges A, max dets M)
+    precision = ev.eval["precision"]
+    per_class = {}
+    for k, cat_id in enumerate(ev.params.catIds):
+        p = precision[0, :, k, 0, -1]  # IoU 0.5, all areas, 100 detections
+        per_class[cat_id - 1] = float(p[p > -1].mean()) if (p > -1).any() else math.nan
+    return MapResult(map50=float(ev.stats[1]), map50_95=float(ev.stats[0]), per_class=per_class)
+
+
+def _frame_dict(frames: FrameBoxes) -> dict[int, np.ndarray]:
+    items = frames.items() if isinstance(frames, Mapping) else enumerate(frames)
+    out = {}
+    for t, box in items:
+        if box is None:
+            continue
+        arr = np.asarray(box, np.float64).reshape(-1, 4)
+        if len(arr) > 1:
+            raise ValueError(f"frame {t}: ST-IoU scores one target box per frame, got {len(arr)}")
+        if len(arr) == 1:
+            out[int(t)] = arr[0]
+    return out
+
+
+def st_iou(pred_frames: FrameBoxes, gt_frames: FrameBoxes) -> float:
+    """Spatio-temporal IoU: Σ IoU over frames where both have a box ÷ frames where either has one.
+
+    A prediction in a frame without the target, or a missed frame, adds 0 to the sum and 1 to the
+    count. No prediction anywhere → 0. Neither has a box anywhere → nan: there is nothing to score,
+    and callers skip such clips rather than count a perfect or a failed one.
+    """
+    pred, gt = _frame_dict(pred_frames), _frame_dict(gt_frames)
+    either = pred.keys() | gt.keys()
+    if not either:
+        return math.nan
+    both = sorted(pred.keys() & gt.keys())
+    total = float(sum(_box_iou(pred[t], gt[t])[0, 0] for t in both))
+    return total / len(either)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Scores of a set of images and clips: COCO AP, TP/FP/FN at iou_threshold, mean ST-IoU.
+
+    st_iou is the mean over clips where it is defined (nan when none is); per_clip_st_iou keeps
+    every clip's value in order, nan included.
+    """
+
+    map: MapResult
+    tp: int
+    fp: int
+    fn: int
+    st_iou: float
+    per_clip_st_iou: tuple[float, ...]
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else math.nan
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else math.nan
+
+
+def evaluate(
+    images: Sequence[ImageRecord],
+    clips: Sequence[tuple[FrameBoxes, FrameBoxes]] = (),
+    iou_threshold: float = 0.5,
+) -> Evaluation:
+    """The Evaluation of images (gt_boxes, gt_labels, pred_boxes, pred_scores, pred_labels) and
+    clips (pred_frames, gt_frames)."""
+    tp = fp = fn = 0
+    for gb, gl, pb, ps, pl in images:
+        m = match(pb, ps, pl, gb, gl, iou_threshold)
+        tp, fp, fn = tp + m.tp, fp + m.fp, fn + m.fn
+    per_clip = tuple(st_iou(p, g) for p, g in clips)
+    defined = [v for v in per_clip if not math.isnan(v)]
+    return Evaluation(
+        map=coco_map(images) if images else MapResult(math.nan, math.nan, {}),
+        tp=tp,
+        fp=fp,
+        fn=fn,
+        st_iou=float(np.mean(defined)) if defined else math.nan,
+        per_clip_st_iou=per_clip,
+    )

@@ -1,0 +1,45 @@
+"""Reader for Detectron2's metrics.json: one JSON object per logging period, keyed by `iteration`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from inspector.errors import InspectorError
+from inspector.runlog import jsonlines
+from inspector.runlog.record import RunLog
+
+NAME = "detectron2_json"
+DESCRIPTION = "Detectron2 metrics.json (JSON lines with iteration, losses, lr, bbox/AP…)"
+
+# Keys only Detectron2's JSONWriter puts beside "iteration" on training lines.
+_SIGNATURE = ("data_time", "total_loss", "eta_seconds")
+
+
+def sniff(path: Path, head: bytes) -> float:
+    """0.9 when a line of the head has "iteration" and one of Detectron2's timing/total keys."""
+    for obj in jsonlines.head_objects(head):
+        if "iteration" in obj and any(k in obj for k in _SIGNATURE):
+            return 0.9
+    return 0.0
+
+
+def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
+    """RunLog keyed by iteration: losses as logged (already weighted), lr, timings and eval keys.
+
+    Evaluation results are either merged into a training line or written as their own line
+    (e.g. after the last iteration); an eval-only line that repeats the previous line's iteration
+    is folded into it rather than replacing it.
+    """
+    path = Path(path)
+    rows = jsonlines.load(path)
+    warnings = list(rows.warnings)
+    steps, usable = jsonlines.integer_steps(rows.number("iteration"), rows.n_rows)
+    if not usable.any():
+        raise InspectorError("no line has an 'iteration': not a Detectron2 metrics.json", path=path)
+    if not usable.all():
+        warnings.append(f"{int((~usable).sum())} line(s) without 'iteration' skipped.")
+    columns = {k: c for k, c in rows.numbers.items() if k != "iteration"}
+    return jsonlines.build_runlog(path, NAME, "detectron2", steps[usable], jsonlines.select(usable, columns),
+                                  warnings=warnings)
+

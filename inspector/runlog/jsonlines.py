@@ -1,0 +1,416 @@
+"""JSON-lines loading shared by the JSON readers: numeric columns in file order, bad lines skipped.
+
+The fast path is `pyarrow.json.read_json` over the whole file (block-parallel C++). Only when it
+fails (a malformed or truncated line, a key whose type changes between lines, a line that is not
+an object) does the tolerant path run: the file is split into line ranges that pyarrow parses by
+bisection, so every well-formed line is kept and only the bad ones fall to `json.loads` or are
+skipped with a warning that names their line numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
+from inspector.errors import InspectorError
+from inspector.runlog.record import RunLog, assemble
+
+# Longest JSON line kept. Real metric lines are well under 10 kB; mmdet 2.x's first line (env_info +
+# the whole config dump) is the largest we have seen at ~20 kB. A line over this is not a metrics
+# row (a pasted blob, a binary file without newlines) and would only cost memory.
+MAX_LINE_BYTES = 1_000_000
+
+# A string or list this long in the fast path sends the file to the exact line-length check.
+_LONG_VALUE = MAX_LINE_BYTES // 16
+
+# pyarrow parses in blocks; one block must hold the longest line we accept.
+_BLOCK_BYTES = max(1 << 20, MAX_LINE_BYTES + 1)
+
+# Below this many lines, bisection stops calling pyarrow and parses line by line (per-call
+# overhead of pyarrow is ~50 µs; json.loads of one short line is ~5 µs).
+_LINE_BY_LINE = 64
+
+# How many bad line numbers a warning lists before it says "…".
+_SHOWN_LINES = 10
+
+
+@dataclass(frozen=True)
+class Column:
+    """One flattened key: float64 values per row (NaN where absent) and where it was logged."""
+
+    values: np.ndarray
+    present: np.ndarray
+
+
+@dataclass(frozen=True)
+class JsonRows:
+    """Rows of a JSON-lines file in file order: numeric columns, text columns, skipped-line notes.
+
+    `numbers[key]` holds every key whose value is a number (or a string that parses as one);
+    nested objects are flattened with "/" (`{"losses": {"bbox": 1}}` → "losses/bbox").
+    `texts[key]` holds string values (None elsewhere), for keys like "mode" or "type".
+    `line_numbers[i]` is the 1-based line of row i.
+    """
+
+    n_rows: int
+    numbers: dict[str, Column]
+    texts: dict[str, np.ndarray]
+    line_numbers: np.ndarray
+    warnings: list[str] = field(default_factory=list)
+
+    def number(self, key: str) -> Column | None:
+        return self.numbers.get(key)
+
+    def text(self, key: str) -> np.ndarray:
+        """Strings of `key` per row (None where absent), all-None when the key never appears."""
+        found = self.texts.get(key)
+        return found if found is not None else np.full(self.n_rows, None, dtype=object)
+
+
+def load(path: Path, *, start: int = 0, first_line: int = 1) -> JsonRows:
+    """Rows of the JSON-lines file at `path` from byte `start` on; InspectorError if none is readable.
+
+    `first_line` is the line number of the line that begins at `start` (for warnings).
+    """
+    try:
+        mapped = pa.memory_map(str(path), "r")
+    except OSError as exc:
+        raise InspectorError(f"cannot open ({exc.strerror or exc})", path=path) from None
+    with mapped:
+        buf = mapped.read_buffer()[start:]
+        if buf.size == 0:
+            raise InspectorError("the file is empty", path=path)
+        try:
+            table = _parse(buf)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            return _tolerant(path, memoryview(buf), first_line)
+        if buf.size > MAX_LINE_BYTES and _may_hold_long_lines(table):
+            return _tolerant(path, memoryview(buf), first_line)
+    if table.num_rows == 0:
+        raise InspectorError("the file is empty (only blank lines)", path=path)
+    rows = _columns(table)
+    # The fast path cannot tell blank lines apart; only the tolerant path reports line numbers.
+    lines = np.arange(first_line, first_line + table.num_rows, dtype=np.int64)
+    return JsonRows(table.num_rows, rows[0], rows[1], lines)
+
+
+def head_objects(head: bytes, limit: int = 20) -> list[dict]:
+    """The JSON objects among the first `limit` complete lines of `head`; never raises."""
+    found: list[dict] = []
+    for raw in head.split(b"\n")[:limit]:
+        raw = raw.strip()
+        if not raw.startswith(b"{"):
+            continue
+        try:
+            obj = json.loads(raw)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(obj, dict):
+            found.append(obj)
+    return found
+
+
+def first_line(head: bytes) -> bytes:
+    """The first non-blank line of `head` (possibly cut short by the head's end)."""
+    for raw in head.split(b"\n"):
+        if raw.strip():
+            return raw.strip()
+    return b""
+
+
+def fold_repeated_steps(steps: np.ndarray, columns: dict[str, Column]
+                        ) -> tuple[np.ndarray, dict[str, Column], np.ndarray]:
+    """Steps, columns and kept-row indices after merging consecutive rows that share a step.
+
+    Formats split one logging event across lines (Detectron2's eval-only line, MMEngine's val line,
+    our eval rows): without this, "a repeated step keeps its last row" would drop the training
+    values of that step. Within a run of equal steps, the later line wins per key.
+    """
+    steps = np.asarray(steps, dtype=np.int64)
+    n = steps.shape[0]
+    if n < 2 or not np.any(steps[1:] == steps[:-1]):
+        return steps, columns, np.arange(n)
+    starts = np.flatnonzero(np.concatenate([[True], steps[1:] != steps[:-1]]))
+    ends = np.append(starts[1:], n) - 1
+    merged: dict[str, Column] = {}
+    rows = np.arange(n)
+    for name, col in columns.items():
+        last = np.maximum.reduceat(np.where(col.present, rows, -1), starts)
+        ok = last >= 0
+        values = np.full(starts.shape[0], np.nan)
+        values[ok] = col.values[last[ok]]
+        merged[name] = Column(values, ok)
+    return steps[starts], merged, ends
+
+
+def _may_hold_long_lines(table: pa.Table) -> bool:
+    """Whether some line could exceed MAX_LINE_BYTES: only a long string or list makes one.
+
+    Checking the parsed columns costs nothing for numeric logs, unlike scanning the bytes for
+    newlines; a hit sends the file to the tolerant path, which measures every line exactly.
+    """
+    if table.num_columns > MAX_LINE_BYTES // 64:
+        return True
+    for top in table.column_names:
+        for _, arr in _leaves(top, table.column(top)):
+            kind = arr.type
+            if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+                longest = pc.max(pc.binary_length(arr)).as_py() or 0
+            elif pa.types.is_list(kind) or pa.types.is_large_list(kind):
+                longest = 2 * (pc.max(pc.list_value_length(arr)).as_py() or 0)
+            else:
+                continue
+            if longest > _LONG_VALUE:
+                return True
+    return False
+
+
+def _parse(data: pa.Buffer | bytes | memoryview) -> pa.Table:
+    options = pj.ReadOptions(block_size=_BLOCK_BYTES)
+    return pj.read_json(pa.BufferReader(pa.py_buffer(data) if not isinstance(data, pa.Buffer) else data),
+                        read_options=options)
+
+
+def _leaves(name: str, arr: pa.ChunkedArray):
+    """(flattened name, leaf array) pairs: structs are opened with "/" between the keys."""
+    if pa.types.is_struct(arr.type):
+        for field_, child in zip(arr.type, arr.flatten()):
+            yield from _leaves(f"{name}/{field_.name}", child)
+    else:
+        yield name, arr
+
+
+def _columns(table: pa.Table) -> tuple[dict[str, Column], dict[str, np.ndarray]]:
+    numbers: dict[str, Column] = {}
+    texts: dict[str, np.ndarray] = {}
+    for top in table.column_names:
+        for name, arr in _leaves(top, table.column(top)):
+            kind = arr.type
+            if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+                if arr.null_count == 0:  # the common case: skip building a validity mask
+                    present = np.ones(len(arr), dtype=bool)
+                    values = arr.to_numpy().astype(np.float64, copy=False)
+                else:
+                    present = pc.is_valid(arr).to_numpy(zero_copy_only=False)
+                    values = pc.fill_null(pc.cast(arr, pa.float64()), math.nan).to_numpy(zero_copy_only=False)
+                numbers[name] = Column(values, present)
+            elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+                strings = arr.to_numpy(zero_copy_only=False)
+                texts[name] = strings
+                parsed = pd.to_numeric(pd.Series(strings, dtype=object), errors="coerce").to_numpy(np.float64)
+                present = ~np.isnan(parsed)
+                if present.any():
+                    numbers[name] = Column(parsed, present)
+            # Booleans, lists and all-null columns are not scalars we can plot.
+    return numbers, texts
+
+
+def _flatten(obj: dict, prefix: str, out: dict) -> None:
+    for key, value in obj.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            _flatten(value, name + "/", out)
+        else:
+            out[name] = value
+
+
+def _table_from_objects(objects: list[dict]) -> tuple[dict[str, Column], dict[str, np.ndarray]]:
+    """Columns from already-parsed objects (the slow path: a handful of lines pyarrow refused)."""
+    flat: list[dict] = []
+    for obj in objects:
+        row: dict = {}
+        _flatten(obj, "", row)
+        flat.append(row)
+    n = len(flat)
+    numbers: dict[str, Column] = {}
+    texts: dict[str, np.ndarray] = {}
+    names = list(dict.fromkeys(k for row in flat for k in row))
+    for name in names:
+        values = np.full(n, np.nan)
+        present = np.zeros(n, dtype=bool)
+        strings = np.full(n, None, dtype=object)
+        for i, row in enumerate(flat):
+            v = row.get(name)
+            if isinstance(v, bool) or v is None:
+                continue
+            if isinstance(v, (int, float)):
+                values[i] = float(v)
+                present[i] = True
+            elif isinstance(v, str):
+                strings[i] = v
+                try:
+                    values[i] = float(v)
+                except ValueError:
+                    continue
+                present[i] = not math.isnan(values[i])
+        if present.any():
+            numbers[name] = Column(values, present)
+        if any(s is not None for s in strings):
+            texts[name] = strings
+    return numbers, texts
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """Rows parsed from one range of lines (the tolerant path concatenates them in file order)."""
+
+    n_rows: int
+    numbers: dict[str, Column]
+    texts: dict[str, np.ndarray]
+    lines: np.ndarray
+
+
+def _tolerant(path: Path, data: memoryview, first_line_no: int) -> JsonRows:
+    """Every well-formed object line of `data`, bad lines skipped and named in warnings."""
+    raw = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(raw == 10)
+    starts = np.concatenate([[0], newlines + 1])
+    ends = np.concatenate([newlines, [raw.shape[0]]])
+    lengths = ends - starts
+    # Blank lines ("" or a lone CR of a CRLF file) are not rows; other whitespace-only lines are
+    # rare enough to be sorted out line by line below.
+    lone_cr = (lengths == 1) & (raw[np.minimum(starts, max(raw.shape[0] - 1, 0))] == 13)
+    keep = (lengths > 0) & ~lone_cr
+    too_long = (ends - starts) > MAX_LINE_BYTES
+    line_no = np.arange(first_line_no, first_line_no + starts.shape[0])
+    warnings: list[str] = []
+    if too_long.any():
+        warnings.append(f"{int(too_long.sum())} line(s) over {MAX_LINE_BYTES} bytes skipped "
+                        f"({_list_lines(line_no[too_long])}).")
+    keep &= ~too_long
+    idx = np.flatnonzero(keep)
+    bad: list[int] = []
+    chunks: list[_Chunk] = []
+    _bisect(data, starts, ends, idx, line_no, chunks, bad)
+    if bad:
+        last = int(line_no[idx[-1]]) if idx.size else -1
+        truncated = bad[-1] == last and not bytes(data[-1:]) == b"\n"
+        if truncated:
+            warnings.append(f"the last line ({last}) is incomplete (the run was probably still writing); skipped.")
+            bad = bad[:-1]
+        if bad:
+            warnings.append(f"{len(bad)} malformed line(s) skipped ({_list_lines(np.array(bad))}).")
+    n = sum(c.n_rows for c in chunks)
+    if n == 0:
+        what = "binary content" if b"\x00" in bytes(data[:4096]) else "no JSON object on any line"
+        raise InspectorError(f"not a JSON-lines log ({what})", path=path)
+    numbers, texts = _concat(chunks, n)
+    lines = np.concatenate([c.lines for c in chunks])
+    return JsonRows(n, numbers, texts, lines, warnings)
+
+
+def _bisect(data: memoryview, starts: np.ndarray, ends: np.ndarray, idx: np.ndarray, line_no: np.ndarray,
+            out: list[_Chunk], bad: list[int]) -> None:
+    """Parse lines `idx` with pyarrow, halving the range around failures; appends in file order."""
+    if idx.size == 0:
+        return
+    if idx.size <= _LINE_BY_LINE:
+        objects, lines = [], []
+        for i in idx:
+            line = data[starts[i]:ends[i]].tobytes()
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except (ValueError, RecursionError):
+                obj = None
+            if isinstance(obj, dict):
+                objects.append(obj)
+                lines.append(line_no[i])
+            else:
+                bad.append(int(line_no[i]))
+        if objects:
+            numbers, texts = _table_from_objects(objects)
+            out.append(_Chunk(len(objects), numbers, texts, np.array(lines, dtype=np.int64)))
+        return
+    first, last = int(idx[0]), int(idx[-1])
+    if last - first + 1 == idx.size:  # contiguous lines: one zero-copy slice
+        piece = data[starts[first]:ends[last]]
+    else:  # join runs of contiguous lines, not single lines: few pieces even for huge files
+        cut = np.flatnonzero(np.diff(idx) != 1) + 1
+        runs = zip(np.concatenate([[0], cut]), np.concatenate([cut, [idx.size]]) - 1)
+        piece = b"\n".join(data[starts[idx[a]]:ends[idx[b]]] for a, b in runs)
+    try:
+        table = _parse(piece)
+        if table.num_rows != idx.size:  # a line pyarrow read as something other than one object
+            raise pa.ArrowInvalid("row count mismatch")
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        half = idx.size // 2
+        _bisect(data, starts, ends, idx[:half], line_no, out, bad)
+        _bisect(data, starts, ends, idx[half:], line_no, out, bad)
+        return
+    numbers, texts = _columns(table)
+    out.append(_Chunk(table.num_rows, numbers, texts, line_no[idx]))
+
+
+def _concat(chunks: list[_Chunk], n: int) -> tuple[dict[str, Column], dict[str, np.ndarray]]:
+    names = list(dict.fromkeys(k for c in chunks for k in c.numbers))
+    text_names = list(dict.fromkeys(k for c in chunks for k in c.texts))
+    numbers: dict[str, Column] = {}
+    for name in names:
+        parts_v, parts_p = [], []
+        for c in chunks:
+            col = c.numbers.get(name)
+            parts_v.append(col.values if col else np.full(c.n_rows, np.nan))
+            parts_p.append(col.present if col else np.zeros(c.n_rows, dtype=bool))
+        numbers[name] = Column(np.concatenate(parts_v), np.concatenate(parts_p))
+    texts = {name: np.concatenate([c.texts.get(name, np.full(c.n_rows, None, dtype=object)) for c in chunks])
+             for name in text_names}
+    return numbers, texts
+
+
+def _list_lines(lines: np.ndarray) -> str:
+    shown = ", ".join(str(int(x)) for x in lines[:_SHOWN_LINES])
+    more = f", … {len(lines) - _SHOWN_LINES} more" if len(lines) > _SHOWN_LINES else ""
+    return f"line{'s' if len(lines) > 1 else ''} {shown}{more}"
+
+
+def build_runlog(path: Path, format: str, framework: str, steps: np.ndarray, columns: dict[str, Column], *,
+                 epochs: Column | None = None, wall_times: Column | None = None, config: dict | None = None,
+                 warnings: list[str] | None = None, step_unit: str = "iteration") -> RunLog:
+    """RunLog through `assemble`, after folding consecutive rows that share a step into one."""
+    extra = {"\0epoch": epochs, "\0time": wall_times}
+    both = {**columns, **{k: v for k, v in extra.items() if v is not None}}
+    steps, folded, _ = fold_repeated_steps(steps, both)
+    ep, wt = folded.pop("\0epoch", None), folded.pop("\0time", None)
+    return assemble(
+        str(path), format, framework, steps,
+        {k: c.values for k, c in folded.items()},
+        # Fully logged columns need no mask (saves a pass per column on large logs).
+        present={k: c.present for k, c in folded.items() if not c.present.all()},
+        epochs=None if ep is None else ep.values,
+        wall_times=None if wt is None else wt.values,
+        config=config, warnings=warnings, step_unit=step_unit,
+    )
+
+
+def select(rows: np.ndarray, columns: dict[str, Column]) -> dict[str, Column]:
+    """The given rows (a boolean mask or indices) of every column, dropping columns left empty."""
+    if rows.dtype == bool and rows.all():
+        return columns
+    out = {}
+    for name, col in columns.items():
+        present = col.present[rows]
+        if present.any():
+            out[name] = Column(col.values[rows], present)
+    return out
+
+
+def integer_steps(col: Column | None, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """(int64 steps, usable mask) from a numeric step column: absent or non-finite steps are unusable."""
+    if col is None:
+        return np.zeros(n_rows, dtype=np.int64), np.zeros(n_rows, dtype=bool)
+    ok = col.present & np.isfinite(col.values)
+    if ok.all():
+        return np.rint(col.values).astype(np.int64), ok
+    steps = np.zeros(n_rows, dtype=np.int64)
+    steps[ok] = np.rint(col.values[ok]).astype(np.int64)
+    return steps, ok

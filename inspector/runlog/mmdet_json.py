@@ -1,0 +1,174 @@
+"""Reader for MMDetection 2.x `*.log.json` (mmcv's TextLoggerHook): `mode` train/val, epoch-local `iter`."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from inspector.errors import InspectorError
+from inspector.runlog import jsonlines
+from inspector.runlog.jsonlines import Column
+from inspector.runlog.record import RunLog
+
+NAME = "mmdet2_json"
+DESCRIPTION = "MMDetection 2.x *.log.json (mode train/val, epoch-local iter)"
+
+# Keys that describe a line rather than measure anything.
+_BOOKKEEPING = ("epoch", "iter", "seed")
+# Val lines repeat the training lr and timing of their epoch; only their metrics are kept.
+_VAL_NOISE = ("lr", "time", "data_time", "memory")
+
+
+def sniff(path: Path, head: bytes) -> float:
+    """0.9 for an env_info first line or a line with "mode": "train" plus "iter" and "epoch"."""
+    line = jsonlines.first_line(head)
+    if line.startswith(b'{"env_info"'):
+        return 0.9
+    for obj in jsonlines.head_objects(head):
+        if obj.get("mode") in ("train", "val") and "iter" in obj and "epoch" in obj:
+            return 0.9
+    return 0.0
+
+
+def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
+    """RunLog over global iterations; each val line's metrics sit at the last training step of its epoch.
+
+    `iter` counts within an epoch (EpochBasedRunner), so the global step is
+    (epoch - 1) * iters_per_epoch + iter. mmdet 2.x's JSON log does not record iters_per_epoch
+    (the text log's "[10/31]" does), so it is taken as the largest training `iter` logged in
+    any epoch: exact when the logging interval divides the epoch, otherwise at most one
+    interval short, which keeps steps increasing and evenly spaced. With an IterBasedRunner in
+    the config, `iter` is already global and is used as is.
+    """
+    path = Path(path)
+    config, offset = _env_config(path)
+    rows = jsonlines.load(path, start=offset, first_line=2 if offset else 1)
+    warnings = list(rows.warnings)
+    mode = rows.text("mode")
+    is_train, is_val = mode == "train", mode == "val"
+    epoch_col, iter_col = rows.number("epoch"), rows.number("iter")
+    if epoch_col is None or iter_col is None or not is_train.any():
+        raise InspectorError("no training line with 'mode', 'epoch' and 'iter': not an mmdet 2.x log.json",
+                             path=path)
+    epochs, has_epoch = jsonlines.integer_steps(epoch_col, rows.n_rows)
+    iters, has_iter = jsonlines.integer_steps(iter_col, rows.n_rows)
+    is_train &= has_epoch & has_iter
+    is_val &= has_epoch
+
+    iter_based = "IterBasedRunner" in str(config.get("runner", {}).get("type", ""))
+    if iter_based:
+        steps = iters.copy()
+    else:
+        per_epoch = int(iters[is_train].max())
+        config["iters_per_epoch_inferred"] = per_epoch
+        steps = (epochs - 1) * per_epoch + iters
+
+    metrics = {k: c for k, c in rows.numbers.items() if k not in _BOOKKEEPING}
+    columns = {k: Column(c.values.copy(), c.present & is_train) for k, c in metrics.items()}
+    train_idx = np.flatnonzero(is_train)
+    orphan = 0
+    for i in np.flatnonzero(is_val):
+        # The val line's epoch's last training line (its `iter` is the val set size, not a step).
+        same = train_idx[(train_idx < i) & (epochs[train_idx] == epochs[i])]
+        if same.size == 0:
+            orphan += 1
+            continue
+        for name, col in metrics.items():
+            if col.present[i] and name not in _VAL_NOISE:
+                columns[name].values[same[-1]] = col.values[i]
+                columns[name].present[same[-1]] = True
+    if orphan:
+        warnings.append(f"{orphan} val line(s) with no training line of their epoch skipped.")
+    epoch_values = Column(epochs[is_train].astype(np.float64), np.ones(int(is_train.sum()), dtype=bool))
+    return jsonlines.build_runlog(path, NAME, "mmdet", steps[is_train], jsonlines.select(is_train, columns),
+                                  epochs=epoch_values, config=config, warnings=warnings)
+
+
+def _env_config(path: Path) -> tuple[dict, int]:
+    """(what the first env_info/config line tells about the run, its byte length; ({}, 0) without one)."""
+    with open(path, "rb") as fh:
+        line = fh.readline(jsonlines.MAX_LINE_BYTES + 1)
+    try:
+        first = json.loads(line)
+    except ValueError:
+        return {}, 0
+    if not (isinstance(first, dict) and ("env_info" in first or "config" in first) and "mode" not in first):
+        return {}, 0
+    config: dict[str, Any] = {}
+    text = first.get("config")
+    if isinstance(text, str):
+        assigned = config_literals(text)
+        weights = loss_weights(assigned.get("model", {}))
+        if weights:
+            config["loss_weights"] = weights
+        for key in ("runner", "optimizer", "lr_config"):
+            if isinstance(assigned.get(key), dict):
+                config[key] = assigned[key]
+        data = assigned.get("data")
+        if isinstance(data, dict) and "samples_per_gpu" in data:
+            config["samples_per_gpu"] = data["samples_per_gpu"]
+    for key in ("seed", "exp_name"):
+        if key in first:
+            config[key] = first[key]
+    return config, len(line)
+
+
+def config_literals(text: str) -> dict[str, Any]:
+    """Top-level `name = <literal or dict(...)>` assignments of an mmcv config dump, never executed.
+
+    The config is Python source; it is parsed with `ast` and only literals and `dict(...)` calls are
+    evaluated, so nothing in an uploaded log can run.
+    """
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return {}
+    found: dict[str, Any] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                found[node.targets[0].id] = _literal(node.value)
+            except ValueError:
+                continue
+    return found
+
+
+def _literal(node: ast.AST) -> Any:
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" and not node.args:
+        return {kw.arg: _literal(kw.value) for kw in node.keywords if kw.arg is not None}
+    if isinstance(node, ast.Dict):
+        return {_literal(k): _literal(v) for k, v in zip(node.keys, node.values) if k is not None}
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [_literal(e) for e in node.elts]
+    return ast.literal_eval(node)
+
+
+def loss_weights(model: Any) -> dict[str, float]:
+    """{logged loss key: loss_weight} from a model config, e.g. rpn_head.loss_cls → "loss_rpn_cls".
+
+    mmdet 2.x prefixes the RPN head's losses with "rpn" when it logs them (loss_rpn_cls,
+    loss_rpn_bbox); other heads log their `loss_*` keys unchanged.
+    """
+    weights: dict[str, float] = {}
+
+    def walk(node: Any, in_rpn: bool) -> None:
+        if not isinstance(node, dict):
+            return
+        for key, value in node.items():
+            if not isinstance(value, dict):
+                continue
+            if key.startswith("loss_") and "loss_weight" in value:
+                name = "loss_rpn_" + key[len("loss_"):] if in_rpn else key
+                try:
+                    weights.setdefault(name, float(value["loss_weight"]))
+                except (TypeError, ValueError):
+                    pass
+            else:
+                walk(value, in_rpn or key == "rpn_head")
+
+    walk(model, False)
+    return weights

@@ -1,0 +1,91 @@
+"""Reader for MMEngine's vis_data/scalars.json (MMDetection 3.x): train and val lines, one `step` key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from inspector.errors import InspectorError
+from inspector.runlog import jsonlines
+from inspector.runlog.mmdet_json import config_literals, loss_weights
+from inspector.runlog.record import RunLog
+
+NAME = "mmengine_json"
+DESCRIPTION = "MMEngine / MMDetection 3.x vis_data/scalars.json"
+
+# Training-side keys a val line also carries (its own timings); they would overwrite the training
+# values of the step the val line is attached to, so they are dropped from val lines.
+_VAL_NOISE = ("data_time", "time", "lr", "memory", "epoch", "iter", "step", "eta")
+
+
+def sniff(path: Path, head: bytes) -> float:
+    """0.9 when lines have "step" and "data_time" and none has mmdet 2.x's "mode" or Detectron2's "iteration"."""
+    objs = jsonlines.head_objects(head)
+    if any("mode" in o or "iteration" in o or "type" in o for o in objs):
+        return 0.0
+    return 0.9 if any("step" in o and "data_time" in o for o in objs) else 0.0
+
+
+def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
+    """RunLog over global iterations; val metrics sit at the last logged training step of their epoch.
+
+    MMEngine writes a val line's `step` as the EPOCH (10, 20, …) while training lines use the global
+    iteration, so read as-is the val lines would look like restarts. A line is a training line when
+    it carries `loss` keys or `lr`; any other line is a val line.
+    """
+    path = Path(path)
+    rows = jsonlines.load(path)
+    warnings = list(rows.warnings)
+    steps, usable = jsonlines.integer_steps(rows.number("step"), rows.n_rows)
+    if not usable.any():
+        raise InspectorError("no line has a 'step': not an MMEngine scalars.json", path=path)
+    is_train = np.zeros(rows.n_rows, dtype=bool)
+    for name, col in rows.numbers.items():
+        if name == "lr" or name.startswith("loss"):
+            is_train |= col.present
+    is_train &= usable
+    is_val = usable & ~is_train
+    epoch = rows.number("epoch")
+    metrics = {k: c for k, c in rows.numbers.items() if k not in ("step", "epoch", "iter")}
+    columns = {k: jsonlines.Column(c.values.copy(), c.present & is_train) for k, c in metrics.items()}
+    train_idx = np.flatnonzero(is_train)
+    unplaced = 0
+    for i in np.flatnonzero(is_val):
+        before = train_idx[train_idx < i]
+        if before.size == 0:
+            unplaced += 1
+            continue
+        # Without an epoch key, the last training line before the val line is the end of its epoch
+        # (MMEngine validates right after an epoch's last iteration).
+        target = before[-1]
+        if epoch is not None:
+            same = before[epoch.present[before] & (epoch.values[before] == steps[i])]
+            if same.size:
+                target = same[-1]
+        for name, col in metrics.items():
+            if col.present[i] and name not in _VAL_NOISE:
+                columns[name].values[target] = col.values[i]
+                columns[name].present[target] = True
+    if unplaced:
+        warnings.append(f"{unplaced} val line(s) before any training line skipped.")
+    epochs = None if epoch is None else jsonlines.Column(epoch.values[is_train], epoch.present[is_train])
+    return jsonlines.build_runlog(path, NAME, "mmdet", steps[is_train], jsonlines.select(is_train, columns),
+                                  epochs=epochs, config=_companion_config(companions), warnings=warnings)
+
+
+def _companion_config(companions: Sequence[Path]) -> dict:
+    """Loss weights and schedule from the config dump MMEngine writes beside the log (a .py file)."""
+    config: dict = {}
+    for companion in companions:
+        if Path(companion).suffix != ".py":
+            continue
+        assigned = config_literals(Path(companion).read_text(encoding="utf-8", errors="replace"))
+        weights = loss_weights(assigned.get("model", {}))
+        if weights:
+            config["loss_weights"] = weights
+        for key in ("train_cfg", "optim_wrapper", "param_scheduler"):
+            if key in assigned:
+                config[key] = assigned[key]
+    return config

@@ -1,0 +1,127 @@
+"""Reader for inspector's own JSON-lines log (written by `RunWriter`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from inspector.errors import InspectorError
+from inspector.runlog import jsonlines
+from inspector.runlog.jsonlines import Column
+from inspector.runlog.record import RunLog, assemble
+from inspector.runlog.writer import FORMAT
+
+NAME = "inspector_jsonl"
+DESCRIPTION = "inspector native JSON lines (RunWriter): raw losses, weights, eval metrics"
+
+# Row keys copied as series under their own name (step rows).
+_PLAIN = ("lr", "positives", "pos_iou")
+
+
+def sniff(path: Path, head: bytes) -> float:
+    """0.9 when the first line is our header (checked on bytes: the config may make it long)."""
+    line = jsonlines.first_line(head)
+    return 0.9 if line.startswith(b"{") and FORMAT.encode() in line and b'"header"' in line else 0.0
+
+
+def _header(path: Path) -> tuple[dict | None, int]:
+    """(header object or None, byte length of the header line) of the log at `path`."""
+    with open(path, "rb") as fh:
+        line = fh.readline(jsonlines.MAX_LINE_BYTES + 1)
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return None, 0
+    if isinstance(obj, dict) and obj.get("type") == "header":
+        return obj, len(line)
+    return None, 0
+
+
+def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
+    """RunLog of a native log: loss/<c> (raw), loss/total, lr, positives, pos_iou, eval/<metric>."""
+    path = Path(path)
+    header, offset = _header(path)
+    warnings: list[str] = []
+    if header is None:
+        warnings.append("no header line: the run's config (loss weights) is unknown.")
+    config = dict((header or {}).get("config") or {})
+    if _blank_after(path, offset):
+        if header is None:
+            raise InspectorError("the file is empty", path=path)
+        warnings.append("the log has a header but no rows yet.")
+        return assemble(str(path), NAME, "native", np.zeros(0, np.int64), {}, config=config, warnings=warnings)
+
+    rows = jsonlines.load(path, start=offset, first_line=2 if header else 1)
+    warnings += rows.warnings
+    kind = rows.text("type")
+    is_step, is_eval = kind == "step", kind == "eval"
+    steps, has_step = jsonlines.integer_steps(rows.number("step"), rows.n_rows)
+    other = int((~(is_step | is_eval)).sum())
+    if other:
+        warnings.append(f"{other} row(s) that are neither 'step' nor 'eval' rows skipped.")
+    unstepped = int(((is_step | is_eval) & ~has_step).sum())
+    if unstepped:
+        warnings.append(f"{unstepped} row(s) without a 'step' skipped.")
+    keep = (is_step | is_eval) & has_step
+
+    columns: dict[str, Column] = {}
+    weights: dict[str, Column] = {}
+    for name, col in rows.numbers.items():
+        if name.startswith("losses/"):
+            columns["loss/" + name[len("losses/"):]] = _only(col, is_step)
+        elif name == "total":
+            columns["loss/total"] = _only(col, is_step)
+        elif name in _PLAIN:
+            columns[name] = _only(col, is_step)
+        elif name.startswith("metrics/"):
+            columns["eval/" + name[len("metrics/"):]] = _only(col, is_eval)
+        elif name.startswith("weights/"):
+            weights[name[len("weights/"):]] = _only(col, is_step)
+
+    config["loss_weights"] = _loss_weights(config.get("loss_weights") or {}, weights, keep, warnings)
+    if not config["loss_weights"]:
+        warnings.append("the config has no loss_weights: weighted losses cannot be shown.")
+    empty = Column(np.full(rows.n_rows, np.nan), np.zeros(rows.n_rows, dtype=bool))
+    return jsonlines.build_runlog(
+        path, NAME, "native", steps[keep], jsonlines.select(keep, columns),
+        epochs=_rows(rows.number("epoch") or empty, keep), wall_times=_rows(rows.number("time") or empty, keep),
+        config=config, warnings=warnings,
+    )
+
+
+def _blank_after(path: Path, offset: int) -> bool:
+    """Whether nothing but whitespace follows byte `offset` (a run that has only written its header)."""
+    size = path.stat().st_size
+    if size - offset > 4096:
+        return False
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        return not fh.read().strip()
+
+
+def _only(col: Column, rows: np.ndarray) -> Column:
+    return Column(col.values, col.present & rows)
+
+
+def _rows(col: Column, keep: np.ndarray) -> Column:
+    return Column(col.values[keep], col.present[keep])
+
+
+def _loss_weights(declared: dict, per_step: dict[str, Column], keep: np.ndarray, warnings: list[str]) -> dict:
+    """The run's loss weights: the last per-step weights logged, else the header's; warns on changes."""
+    weights = {str(k): float(v) for k, v in declared.items()}
+    changed = []
+    for name, col in per_step.items():
+        logged = col.values[col.present & keep]
+        if logged.size == 0:
+            continue
+        if np.nanmin(logged) != np.nanmax(logged):
+            changed.append(f"{name}: {logged[0]:g} → {logged[-1]:g}")
+        weights[name] = float(logged[-1])
+    if changed:
+        warnings.append(f"loss weights changed during the run ({', '.join(changed)}); "
+                        "the last ones are used to decompose the total.")
+    return weights

@@ -1,0 +1,158 @@
+"""Matching, COCO mAP (checked against pycocotools run directly) and ST-IoU on hand-computed cases."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+
+import numpy as np
+import pytest
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from inspector.evaluate import coco_map, evaluate, match, st_iou
+
+E = np.zeros((0, 4), np.float32)
+
+
+def test_match_hand_case():
+    gt = np.array([[0, 0, 10, 10], [20, 20, 30, 30], [0, 0, 10, 10]], np.float32)
+    gt_labels = np.array([0, 0, 1])
+    pred = np.array(
+        [
+            [0, 0, 10, 10],  # class 0, perfect → TP with gt 0
+            [1, 1, 10, 10],  # class 0, also overlaps gt 0 but lower score → FP (gt 0 taken)
+            [20, 20, 30, 25],  # class 0, IoU 0.5 with gt 1 → TP (threshold is inclusive)
+            [0, 0, 10, 10],  # class 2: no gt of that class → FP
+        ],
+        np.float32,
+    )
+    scores = np.array([0.9, 0.8, 0.7, 0.95])
+    labels = np.array([0, 0, 0, 2])
+    m = match(pred, scores, labels, gt, gt_labels)
+    assert (m.tp, m.fp, m.fn) == (2, 2, 1)
+    assert m.pred_tp.tolist() == [True, False, True, False]
+    assert m.pairs.tolist() == [[0, 0], [2, 1]]
+    assert m.pred_iou[2] == pytest.approx(0.5)
+    assert (m.per_class[0].tp, m.per_class[0].fp, m.per_class[0].fn) == (2, 1, 0)
+    assert m.per_class[1].fn == 1 and m.per_class[2].fp == 1
+
+
+def test_match_higher_score_wins_the_gt():
+    gt = np.array([[0, 0, 10, 10]], np.float32)
+    pred = np.array([[0, 0, 10, 8], [0, 0, 10, 10]], np.float32)  # IoU 0.8 and 1.0
+    m = match(pred, [0.9, 0.3], [0, 0], gt, [0])
+    assert m.pred_tp.tolist() == [True, False]
+    assert match(pred, [0.9, 0.3], [0, 0], gt, [0], iou_threshold=0.9).pred_tp.tolist() == [False, True]
+
+
+def test_match_empty_inputs():
+    m = match(E, [], [], E, [])
+    assert (m.tp, m.fp, m.fn) == (0, 0, 0) and m.pairs.shape == (0, 2)
+    m = match(E, [], [], np.array([[0, 0, 1, 1]]), [3])
+    assert (m.tp, m.fp, m.fn) == (0, 0, 1)
+
+
+def _random_records(seed: int, n: int = 12):
+    rng = np.random.default_rng(seed)
+    records = []
+    for _ in range(n):
+        g = int(rng.integers(0, 5))
+        xy = rng.uniform(0, 80, (g, 2))
+        gb = np.concatenate([xy, xy + rng.uniform(5, 40, (g, 2))], 1).astype(np.float32)
+        gl = rng.integers(0, 3, g)
+        # jittered copies of some gts plus random boxes
+        keep = rng.uniform(size=g) < 0.7
+        pb = gb[keep] + rng.normal(0, 3, (int(keep.sum()), 4)).astype(np.float32)
+        pl = gl[keep].copy()
+        extra = int(rng.integers(0, 3))
+        exy = rng.uniform(0, 80, (extra, 2))
+        pb = np.concatenate([pb, np.concatenate([exy, exy + 20], 1)]).astype(np.float32)
+        pl = np.concatenate([pl, rng.integers(0, 3, extra)])
+        ps = rng.uniform(0, 1, len(pb))
+        records.append((gb, gl, pb, ps, pl))
+    return records
+
+
+def _pycocotools_directly(records):
+    """COCO AP computed with pycocotools by hand, independently of inspector.evaluate."""
+    images, anns, dets = [], [], []
+    for i, (gb, gl, pb, ps, pl) in enumerate(records):
+        images.append({"id": 100 + i})
+        for b, c in zip(gb.tolist(), gl.tolist()):
+            w, h = b[2] - b[0], b[3] - b[1]
+            bbox = [b[0], b[1], w, h]
+            ann = {"id": len(anns) + 1, "image_id": 100 + i, "category_id": c + 10, "bbox": bbox}
+            anns.append({**ann, "area": w * h, "iscrowd": 0})
+        for b, s, c in zip(pb.tolist(), ps.tolist(), pl.tolist()):
+            bbox = [b[0], b[1], b[2] - b[0], b[3] - b[1]]
+            dets.append({"image_id": 100 + i, "category_id": c + 10, "bbox": bbox, "score": s})
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = {"images": images, "annotations": anns, "categories": [{"id": c} for c in (10, 11, 12)]}
+        gt.createIndex()
+        ev = COCOeval(gt, gt.loadRes(dets), "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return ev.stats[1], ev.stats[0]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_coco_map_equals_pycocotools(seed):
+    records = _random_records(seed)
+    want50, want = _pycocotools_directly(records)
+    got = coco_map(records)
+    assert got.map50 == pytest.approx(want50, abs=1e-12)
+    assert got.map50_95 == pytest.approx(want, abs=1e-12)
+    assert 0 < got.map50 < 1
+    # mAP@0.5 is the mean of the per-class AP@0.5
+    assert np.nanmean(list(got.per_class.values())) == pytest.approx(got.map50)
+
+
+def test_coco_map_perfect_and_none():
+    records = [(gb, gl, gb, np.ones(len(gb)), gl) for gb, gl, *_ in _random_records(3)]
+    perfect = coco_map(records)
+    assert perfect.map50 == pytest.approx(1.0) and perfect.map50_95 == pytest.approx(1.0)
+    assert all(v == pytest.approx(1.0) for v in perfect.per_class.values())
+    none = coco_map([(gb, gl, E, np.zeros(0), np.zeros(0, int)) for gb, gl, *_ in records])
+    assert none.map50 == 0 and none.map50_95 == 0
+    assert math.isnan(coco_map([(E, [], E, [], [])]).map50)
+
+
+def test_coco_map_converts_xyxy_to_xywh():
+    # A box 10 wide at x=100: a wrong conversion (xyxy passed as xywh) gives IoU ≈ 0.1 and AP 0.
+    gt = np.array([[100, 50, 110, 70]], np.float32)
+    pred = np.array([[101, 50, 111, 70]], np.float32)  # IoU 0.818 → TP at 0.5 .. 0.8
+    result = coco_map([(gt, [0], pred, [0.9], [0])])
+    assert result.map50 == pytest.approx(1.0)
+    assert result.map50_95 == pytest.approx(0.7)  # 7 of the 10 thresholds (0.50 … 0.80) are hit
+
+
+def test_st_iou_hand_cases():
+    box = [0, 0, 10, 10]
+    # disjoint frames: gt in 0-1, prediction in 2-3 → nothing in common
+    assert st_iou({2: box, 3: box}, {0: box, 1: box}) == 0
+    # empty prediction → 0
+    assert st_iou({}, {0: box}) == 0
+    assert st_iou([None, E], [box, box]) == 0
+    # neither has a box → nan
+    assert math.isnan(st_iou([None], [E]))
+    # partial: gt in frames 0,1,2; prediction in 1,2,3.
+    # frame 1: perfect (1.0); frame 2: [0,0,10,5] vs box → 50/100 = 0.5; frames 0 and 3 count, add 0.
+    # ST-IoU = (1.0 + 0.5) / 4 = 0.375
+    pred = {1: box, 2: [0, 0, 10, 5], 3: box}
+    gt = [box, np.array([box]), box]
+    assert st_iou(pred, gt) == pytest.approx(0.375)
+
+
+def test_evaluate_summarises_images_and_clips():
+    gb = np.array([[0, 0, 10, 10]], np.float32)
+    images = [(gb, [0], gb, [0.9], [0]), (gb, [0], E, [], [])]
+    clips = [({0: gb[0]}, {0: gb[0], 1: gb[0]}), ([None], [None])]
+    result = evaluate(images, clips)
+    assert (result.tp, result.fp, result.fn) == (1, 0, 1)
+    assert result.recall == 0.5 and result.precision == 1.0
+    assert result.st_iou == pytest.approx(0.5) and math.isnan(result.per_clip_st_iou[1])
+    assert result.map.map50 == pytest.approx(0.5, abs=0.01)
