@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(dumps(to_json_dict(result, source=log.source, format=log.format)))
     else:
+        print(f"# {log.source} ({log.format}, {log.framework})\n")
         print(to_markdown(result))
     return 0
 
