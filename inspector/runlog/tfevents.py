@@ -47,7 +47,8 @@ class _Scalars:
 
 def _frame(buf: bytes, path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(payload starts, payload lengths, warnings) of every complete record in `buf`."""
-    starts, lengths = [], []
+    starts: list[int] = []
+    lengths: list[int] = []
     pos, n = 0, len(buf)
     unpack = LENGTH.unpack_from
     size = HEADER.size
@@ -143,10 +144,19 @@ def _tag_names(buf: bytes, tag_start: np.ndarray, tag_len: np.ndarray) -> tuple[
             index[rows] = len(names)
             names.append("")
             continue
-        block = np.ascontiguousarray(_gather(arr, tag_start[rows], int(width)))
-        uniq, inverse = np.unique(block.view(f"V{int(width)}").ravel(), return_inverse=True)
-        index[rows] = inverse.ravel() + len(names)
-        names.extend(bytes(u).decode("utf-8", errors="replace") for u in uniq)
+        block = _gather(arr, tag_start[rows], int(width))
+        # Sorting uint64 hashes is several times faster than sorting the byte strings (measured on
+        # 1M tags); every row is then compared with its group's first row, so a collision cannot pass.
+        weights = np.random.default_rng(0).integers(1, 2**63, size=int(width), dtype=np.uint64) | np.uint64(1)
+        hashes = (block.astype(np.uint64) * weights).sum(axis=1, dtype=np.uint64)
+        _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+        inverse = inverse.ravel()
+        if not np.array_equal(block, block[first[inverse]]):
+            contiguous = np.ascontiguousarray(block).view(f"V{int(width)}").ravel()
+            _, first, inverse = np.unique(contiguous, return_index=True, return_inverse=True)
+            inverse = inverse.ravel()
+        index[rows] = inverse + len(names)
+        names.extend(bytes(block[i]).decode("utf-8", errors="replace") for i in first.tolist())
     return names, index
 
 
