@@ -23,3 +23,7 @@ if [ "$dev" = 1 ]; then
 else
   .venv/bin/python -m pip install -q -r requirements.txt
 fi
+
+# Make the checkout importable from the venv (bench scripts, streamlit pages) without a build step.
+site=$(.venv/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+pwd > "$site/inspector-checkout.pth"

@@ -60,11 +60,15 @@ def header_fields(path: Path, head: bytes) -> tuple[list[str], str] | None:
         if exc.start < len(head) - 4:
             return None
         text = head[: exc.start].decode("utf-8-sig")
-    first = text.lstrip("\r\n").split("\n", 1)[0].rstrip("\r")
+    # splitlines: a lone CR (old Mac, a console capture mixing CR and CRLF) ends the header too.
+    first = (text.lstrip("\r\n").splitlines() or [""])[0]
     delimiter = max(DELIMITERS, key=first.count)
     if first.count(delimiter) < 1:
         return None
-    fields = next(csv.reader([first], delimiter=delimiter))
+    try:
+        fields = next(csv.reader([first], delimiter=delimiter))
+    except csv.Error:  # a NUL or an over-long field: not a header we can use
+        return None
     return [f.strip() for f in fields], delimiter
 
 
@@ -140,6 +144,20 @@ def _parse_float(cell: str) -> float | None:
         return None
 
 
+def _records(reader, bad_lines: list[int]) -> list[tuple[int, list[str]]]:
+    """(line number, cells) of every row the csv module can split; the lines it cannot go to `bad_lines`."""
+    records: list[tuple[int, list[str]]] = []
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return records
+        except csv.Error:  # a field over the csv module's size limit, a NUL in a cell: skip the row
+            bad_lines.append(reader.line_num)
+            continue
+        records.append((reader.line_num, row))
+
+
 def _tolerant_table(path: Path, names: list[str], delimiter: str, raw: bytes) -> Table:
     """The table via the csv module: bad rows are skipped and reported with their line numbers."""
     text = raw.decode("utf-8-sig", errors="replace")
@@ -147,13 +165,13 @@ def _tolerant_table(path: Path, names: list[str], delimiter: str, raw: bytes) ->
     if "\ufffd" in text:
         warnings.append("some bytes are not UTF-8 and were replaced.")
     ends_with_newline = text.endswith(("\n", "\r"))
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    next(reader, None)  # the header, already parsed
+    # Universal newlines: a lone CR (old Mac, or CR/CRLF mixed by a console capture) ends a row too.
+    reader = csv.reader(io.StringIO(text, newline=None), delimiter=delimiter)
     rows: list[list[str]] = []
     lines: list[int] = []
     bad_lines: list[int] = []
     truncated_line = None
-    records = list((reader.line_num, r) for r in reader)
+    records = _records(reader, bad_lines)[1:]  # the header, already parsed
     for i, (line, row) in enumerate(records):
         if not row or all(not c.strip() for c in row):
             continue

@@ -38,6 +38,10 @@ _BLOCK_BYTES = max(1 << 20, MAX_LINE_BYTES + 1)
 # overhead of pyarrow is ~50 µs; json.loads of one short line is ~5 µs).
 _LINE_BY_LINE = 64
 
+# What pyarrow raises on lines it cannot take: malformed JSON (ArrowInvalid and kin) and, since its
+# JSON parser does not validate UTF-8, a decode error once a non-UTF-8 key or string is read back.
+_UNPARSED = (pa.ArrowException, UnicodeDecodeError)
+
 # How many bad line numbers a warning lists before it says "…".
 _SHOWN_LINES = 10
 
@@ -90,13 +94,13 @@ def load(path: Path, *, start: int = 0, first_line: int = 1) -> JsonRows:
             raise InspectorError("the file is empty", path=path)
         try:
             table = _parse(buf)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-            return _tolerant(path, memoryview(buf), first_line)
-        if buf.size > MAX_LINE_BYTES and _may_hold_long_lines(table):
+            if buf.size > MAX_LINE_BYTES and _may_hold_long_lines(table):
+                return _tolerant(path, memoryview(buf), first_line)
+            rows = _columns(table)
+        except _UNPARSED:
             return _tolerant(path, memoryview(buf), first_line)
     if table.num_rows == 0:
         raise InspectorError("the file is empty (only blank lines)", path=path)
-    rows = _columns(table)
     # The fast path cannot tell blank lines apart; only the tolerant path reports line numbers.
     lines = np.arange(first_line, first_line + table.num_rows, dtype=np.int64)
     return JsonRows(table.num_rows, rows[0], rows[1], lines)
@@ -307,6 +311,21 @@ def _tolerant(path: Path, data: memoryview, first_line_no: int) -> JsonRows:
     return JsonRows(n, numbers, texts, lines, warnings)
 
 
+def _loads(line: bytes) -> object:
+    """The JSON value of one line, None when it is not JSON; non-UTF-8 bytes (a Latin-1 or
+    Shift-JIS class name) are replaced rather than costing the row its numbers."""
+    try:
+        return json.loads(line)
+    except UnicodeDecodeError:
+        line = line.decode("utf-8", errors="replace")
+    except (ValueError, RecursionError):
+        return None
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+
+
 def _bisect(data: memoryview, starts: np.ndarray, ends: np.ndarray, idx: np.ndarray, line_no: np.ndarray,
             out: list[_Chunk], bad: list[int]) -> None:
     """Parse lines `idx` with pyarrow, halving the range around failures; appends in file order."""
@@ -318,10 +337,7 @@ def _bisect(data: memoryview, starts: np.ndarray, ends: np.ndarray, idx: np.ndar
             line = data[starts[i]:ends[i]].tobytes()
             if not line.strip():
                 continue
-            try:
-                obj = json.loads(line)
-            except (ValueError, RecursionError):
-                obj = None
+            obj = _loads(line)
             if isinstance(obj, dict):
                 objects.append(obj)
                 lines.append(line_no[i])
@@ -342,12 +358,12 @@ def _bisect(data: memoryview, starts: np.ndarray, ends: np.ndarray, idx: np.ndar
         table = _parse(piece)
         if table.num_rows != idx.size:  # a line pyarrow read as something other than one object
             raise pa.ArrowInvalid("row count mismatch")
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        numbers, texts = _columns(table)
+    except _UNPARSED:
         half = idx.size // 2
         _bisect(data, starts, ends, idx[:half], line_no, out, bad)
         _bisect(data, starts, ends, idx[half:], line_no, out, bad)
         return
-    numbers, texts = _columns(table)
     out.append(_Chunk(table.num_rows, numbers, texts, line_no[idx]))
 
 

@@ -88,6 +88,8 @@ def read_log(path: str | os.PathLike, format: str | None = None,
     (args.yaml, hyp.yaml, …). Raises InspectorError, naming the file, on unreadable input.
     """
     p = Path(path)
+    if not p.exists():
+        raise InspectorError("no such file or directory", path=p)
     name = format or detect(p)
     by_name = {m.NAME: m for m in reader_modules()}
     if name not in by_name:
@@ -96,6 +98,12 @@ def read_log(path: str | os.PathLike, format: str | None = None,
         return by_name[name].read(p, [Path(c) for c in companions])
     except InspectorError:
         raise
+    except IsADirectoryError:
+        raise InspectorError(f"a directory, not a {name} log file", path=p) from None
+    except OSError as exc:  # a directory given to a file reader, a permission, a vanished file
+        raise InspectorError(f"cannot read ({exc.strerror or exc})", path=p) from None
+    except RecursionError:
+        raise InspectorError(f"not a valid {name} log (nested too deeply)", path=p) from None
     except UnicodeDecodeError as exc:
         raise InspectorError(f"cannot decode as text ({exc.reason} at byte {exc.start})", path=p) from None
     except (ValueError, KeyError, TypeError, IndexError, OverflowError, MemoryError) as exc:

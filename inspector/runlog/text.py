@@ -15,7 +15,7 @@ import numpy as np
 
 from inspector.errors import InspectorError
 from inspector.runlog.record import RunLog, assemble
-from inspector.runlog.text_decode import read_text
+from inspector.runlog.text_decode import MAX_LINE_CHARS, read_text
 from inspector.runlog.text_dialects import DIALECT_SNIFF, FIRST_BAD_LINES, PARSERS, Table, detect_dialect
 from inspector.runlog.text_pairs import as_lines
 
@@ -71,6 +71,9 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     dialect = detect_dialect(clean.text)
     table = PARSERS[dialect](lines)
     warnings = list(table.warnings)
+    if clean.long_lines.size:
+        warnings.append(f"{clean.long_lines.size} line(s) over {MAX_LINE_CHARS} characters skipped "
+                        f"(line {_line_list(clean.long_lines)}).")
     bad = set(table.bad_lines)
     last = len(lines) - 1
     if clean.truncated_last:

@@ -1,0 +1,137 @@
+"""Benchmark: peak memory of read_log on a 1M-step log, against its numeric payload.
+
+    .venv/bin/python bench/bench_memory.py [--steps 1000000] [--formats native csv text tfevents]
+
+payload = n_steps × n_metrics × 8 bytes (the float64 values the RunLog must hold). The goal is a peak
+of at most 3× payload. Each format is read in a fresh child interpreter that has already imported
+inspector, numpy and pyarrow, and reports three views of the read's peak:
+  - rss: max RSS during the read minus the RSS after the imports (includes the page cache of a
+    memory-mapped file and pyarrow's pool);
+  - tracemalloc: the Python/NumPy heap peak (NumPy reports its buffers to tracemalloc);
+  - arrow: pyarrow.default_memory_pool().max_memory() (pyarrow's own allocator, invisible to tracemalloc).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+for where in (REPO, REPO / "bench"):
+    if str(where) not in sys.path:
+        sys.path.insert(0, str(where))
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+GOAL = 3.0
+TF_TAGS = 2  # serialising 10M protobuf events would take minutes; 2 tags × 1M steps is ~15 s
+
+# Runs in the child: import first, then measure only the read.
+_CHILD = r"""
+import json, resource, sys, time, tracemalloc
+import numpy, pyarrow, pandas
+import inspector.runlog as runlog
+from inspector.runlog import read_log
+# Warm up lazily imported reader modules and pyarrow kernels on a tiny file of the same format.
+read_log(sys.argv[2])
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+with open("/proc/self/statm") as fh:
+    current = int(fh.read().split()[1]) * resource.getpagesize()
+pool = pyarrow.default_memory_pool()
+arrow_before = pool.max_memory()
+trace = sys.argv[3] == "1"
+if trace:
+    tracemalloc.start()
+t0 = time.perf_counter()
+log = read_log(sys.argv[1])
+elapsed = time.perf_counter() - t0
+tm_peak = tracemalloc.get_traced_memory()[1] if trace else 0
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+points = sum(len(s) for s in log.series.values())
+print(json.dumps({"rss": peak - max(base, current), "tracemalloc": tm_peak, "arrow": pool.max_memory() - arrow_before,
+                  "points": points, "n_steps": log.n_steps, "metrics": len(log.series), "seconds": elapsed}))
+"""
+
+
+def write_native(path: Path, steps: int, seed: int = 0) -> None:
+    """The RunWriter format, written in bulk (RunWriter flushes per line: ~10× slower at 1M rows)."""
+    from inspector.runlog.writer import FORMAT, VERSION
+    rng = np.random.default_rng(seed)
+    b, c, d = rng.random((3, steps)).tolist()  # Python floats: repr is the JSON number
+    with open(path, "w") as fh:
+        fh.write(json.dumps({"type": "header", "format": FORMAT, "version": VERSION,
+                             "config": {"loss_weights": {"bbox": 7.5, "cls": 0.5, "dfl": 1.5}}}) + "\n")
+        fh.writelines(
+            f'{{"type": "step", "step": {i}, "epoch": {i // 1000}, "time": {1.7e9 + i}, "lr": 0.001, '
+            f'"losses": {{"bbox": {b[i]!r}, "cls": {c[i]!r}, "dfl": {d[i]!r}}}, '
+            f'"weights": {{"bbox": 7.5, "cls": 0.5, "dfl": 1.5}}, '
+            f'"total": {7.5 * b[i] + 0.5 * c[i] + 1.5 * d[i]!r}, "positives": 12.0, "pos_iou": 0.5}}\n'
+            for i in range(steps))
+
+
+def write_csv(path: Path, steps: int) -> None:
+    import bench_csv
+    bench_csv.write_log(path, steps)
+
+
+def write_text(path: Path, steps: int) -> None:
+    import bench_text
+    bench_text.write_log(path, steps)
+
+
+def write_tfevents(path: Path, steps: int) -> None:
+    import bench_tfevents
+    bench_tfevents.TAGS = bench_tfevents.TAGS[:TF_TAGS]
+    bench_tfevents.write_log(path, steps)
+
+
+WRITERS = {
+    "native": (write_native, "log.jsonl"),
+    "csv": (write_csv, "log.csv"),
+    "text": (write_text, "train.log"),
+    "tfevents": (write_tfevents, "events.out.tfevents.1.bench.0"),
+}
+
+
+def measure(path: Path, warm: Path, trace: bool) -> dict:
+    out = subprocess.run([sys.executable, "-c", _CHILD, str(path), str(warm), "1" if trace else "0"],
+                         capture_output=True, text=True, cwd=REPO)
+    if out.returncode:
+        raise SystemExit(f"reading {path.name} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=1_000_000)
+    parser.add_argument("--formats", nargs="*", default=list(WRITERS))
+    args = parser.parse_args()
+    print(f"{'format':<9} {'file MB':>8} {'payload MB':>10} {'rss/payload':>11} {'tracemalloc/payload':>19} "
+          f"{'arrow/payload':>13} {'read s':>7}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.formats:
+            write, filename = WRITERS[name]
+            (Path(tmp) / name).mkdir()
+            path, warm = Path(tmp) / name / filename, Path(tmp) / f"warm_{filename}"
+            t0 = time.perf_counter()
+            write(path, args.steps)
+            write(warm, 50)
+            written = time.perf_counter() - t0
+            plain = measure(path, warm, trace=False)   # rss and arrow without tracemalloc's overhead
+            traced = measure(path, warm, trace=True)
+            payload = plain["n_steps"] * plain["metrics"] * 8
+            flag = "" if max(plain["rss"], traced["tracemalloc"] + plain["arrow"]) <= GOAL * payload else "  > 3x"
+            print(f"{name:<9} {path.stat().st_size / 1e6:>8.1f} {payload / 1e6:>10.1f} "
+                  f"{plain['rss'] / payload:>11.2f} {traced['tracemalloc'] / payload:>19.2f} "
+                  f"{plain['arrow'] / payload:>13.2f} {plain['seconds']:>7.2f}{flag}"
+                  f"   ({plain['n_steps']} steps × {plain['metrics']} metrics; written in {written:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

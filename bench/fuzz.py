@@ -1,0 +1,313 @@
+"""Fuzz the log readers: mutated sample logs through detect + read_log (auto and every format).
+
+    .venv/bin/python bench/fuzz.py [--cases 10000] [--seed 0]
+
+The contract checked for every case: a RunLog comes back, or an InspectorError whose message names
+the file; nothing else escapes, and no read takes longer than SLOW_SECONDS. Prints how many cases
+were tried and how many failed (goal: 0), with the first few failures.
+
+This module is also the mutation catalogue that tests/test_fuzz_readers.py draws from.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import argparse  # noqa: E402
+import math  # noqa: E402
+import random  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from typing import Callable  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from inspector.errors import InspectorError  # noqa: E402
+from inspector.runlog import RunLog, RunWriter, detect, formats, read_log, read_logs  # noqa: E402
+
+SAMPLES = REPO / "tests" / "samples"
+
+# A read of a few-MB input that takes longer than this is a hang for our purposes (the brief: a 1 MB
+# input must finish "in well under a second or two"; the multi-MB mutations get a little more room).
+SLOW_SECONDS = 3.0
+
+# The JSON-lines readers skip lines over 1 MB (jsonlines.MAX_LINE_BYTES); the huge-line mutations
+# go past it.
+HUGE_JSON_LINE = 1_200_000
+HUGE_TEXT_LINE = 3_000_000
+
+Mutation = Callable[[bytes, random.Random], bytes]
+
+
+def _lines(data: bytes) -> list[bytes]:
+    return data.split(b"\n")
+
+
+def truncate(data: bytes, rng: random.Random) -> bytes:
+    return data[:rng.randrange(len(data) + 1)]
+
+
+def bit_flips(data: bytes, rng: random.Random) -> bytes:
+    if not data:
+        return data
+    out = bytearray(data)
+    for _ in range(rng.randint(1, 16)):
+        i = rng.randrange(len(out))
+        out[i] ^= 1 << rng.randrange(8)
+    return bytes(out)
+
+
+def insert_garbage(data: bytes, rng: random.Random) -> bytes:
+    i = rng.randrange(len(data) + 1)
+    junk = bytes(rng.randrange(256) for _ in range(rng.randint(1, 200)))
+    return data[:i] + junk + data[i:]
+
+
+def duplicate_lines(data: bytes, rng: random.Random) -> bytes:
+    lines = _lines(data)
+    for _ in range(rng.randint(1, 5)):
+        i = rng.randrange(len(lines))
+        lines.insert(rng.randrange(len(lines) + 1), lines[i])
+    return b"\n".join(lines)
+
+
+def reorder_lines(data: bytes, rng: random.Random) -> bytes:
+    lines = _lines(data)
+    if rng.random() < 0.3:
+        rng.shuffle(lines)
+    else:
+        for _ in range(rng.randint(1, 5)):
+            i, j = rng.randrange(len(lines)), rng.randrange(len(lines))
+            lines[i], lines[j] = lines[j], lines[i]
+    return b"\n".join(lines)
+
+
+def huge_json_line(data: bytes, rng: random.Random) -> bytes:
+    """A JSON object line past the 1 MB JSON-line bound, inserted between two lines."""
+    lines = _lines(data)
+    blob = b'{"step": 5, "loss": 1.0, "note": "' + b"a" * HUGE_JSON_LINE + b'"}'
+    lines.insert(rng.randrange(len(lines) + 1), blob)
+    return b"\n".join(lines)
+
+
+def huge_text_line(data: bytes, rng: random.Random) -> bytes:
+    """A multi-MB line with no newline: plain junk, repeated key=value pairs, or CSV-ish numbers."""
+    lines = _lines(data)
+    unit = rng.choice([b"x", b"loss: 1.25 ", b"1.0,", b"\xe2\x96\x88", b"iter: 3 ", b"\x1b[K"])
+    lines.insert(rng.randrange(len(lines) + 1), unit * (HUGE_TEXT_LINE // len(unit)))
+    return b"\n".join(lines)
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
+def utf16(data: bytes, rng: random.Random) -> bytes:
+    return _text(data).encode(rng.choice(["utf-16", "utf-16-le", "utf-16-be"]))
+
+
+def latin1(data: bytes, rng: random.Random) -> bytes:
+    out = _text(data).encode("latin-1", errors="replace")
+    i = rng.randrange(len(out) + 1)
+    return out[:i] + "Verlust für Größe µ".encode("latin-1") + out[i:]
+
+
+def shift_jis(data: bytes, rng: random.Random) -> bytes:
+    lines = _lines(data)
+    for _ in range(rng.randint(1, 5)):
+        i = rng.randrange(len(lines) + 1)
+        lines.insert(i, "損失 学習率: 0.01 エポック 3".encode("shift_jis"))
+    return b"\n".join(lines)
+
+
+def nul_bytes(data: bytes, rng: random.Random) -> bytes:
+    out = bytearray(data)
+    for _ in range(rng.randint(1, 20)):
+        i = rng.randrange(len(out) + 1)
+        out[i:i] = b"\x00" * rng.randint(1, 8)
+    return bytes(out)
+
+
+def newline_mix(data: bytes, rng: random.Random) -> bytes:
+    lines = _lines(data)
+    ends = [rng.choice([b"\n", b"\r\n", b"\r", b"\r\r\n"]) for _ in lines[:-1]]
+    return b"".join(line + end for line, end in zip(lines, ends)) + lines[-1]
+
+
+def blank_out(data: bytes, rng: random.Random) -> bytes:
+    """Whitespace only, or just the first line: what a run that crashed at once leaves."""
+    return rng.choice([b"", b"\n", b"  \r\n\n", _lines(data)[0], _lines(data)[0] + b"\n"])
+
+
+MUTATIONS: dict[str, Mutation] = {
+    "truncate": truncate,
+    "bit_flips": bit_flips,
+    "insert_garbage": insert_garbage,
+    "duplicate_lines": duplicate_lines,
+    "reorder_lines": reorder_lines,
+    "huge_json_line": huge_json_line,
+    "huge_text_line": huge_text_line,
+    "utf16": utf16,
+    "latin1": latin1,
+    "shift_jis": shift_jis,
+    "nul_bytes": nul_bytes,
+    "newline_mix": newline_mix,
+    "blank_out": blank_out,
+}
+# The multi-MB mutations cost ~100× a small one; drawn less often so 10k cases stay minutes, not hours.
+WEIGHTS = {name: (0.15 if name.startswith("huge") else 1.0) for name in MUTATIONS}
+
+
+def write_native(path: Path, steps: int = 120, seed: int = 0) -> Path:
+    """Our own native log at `path`, written by RunWriter (with a NaN step and eval rows)."""
+    rng = np.random.default_rng(seed)
+    with RunWriter(path, config={"loss_weights": {"bbox": 7.5, "cls": 0.5, "dfl": 1.5}}) as w:
+        for s in range(steps):
+            losses = {"bbox": float(rng.random()), "cls": float(rng.random()), "dfl": float(rng.random())}
+            if s == steps // 2:
+                losses["cls"] = math.nan
+            w.step(s, losses, lr=1e-3, epoch=s // 40, positives=int(rng.integers(0, 50)), pos_iou=0.5)
+            if s % 40 == 39:
+                w.eval(s, {"map50": float(rng.random())}, epoch=s // 40)
+    return path
+
+
+@dataclass(frozen=True)
+class Source:
+    """One seed file for mutation: its bytes, the file name it must keep (detection reads names),
+    and the companion files uploaded beside it."""
+
+    label: str
+    name: str
+    data: bytes
+    companions: tuple[tuple[str, bytes], ...] = ()
+
+
+def sources(native_dir: Path) -> list[Source]:
+    """Every file in tests/samples (log files, with their yaml companions) plus a native log."""
+    found: list[Source] = []
+    for path in sorted(SAMPLES.rglob("*")):
+        if not path.is_file() or path.name == "SOURCES.md" or path.suffix in (".yaml", ".yml"):
+            continue
+        comps = tuple((c.name, c.read_bytes()) for c in sorted(path.parent.glob("*.yaml")))
+        found.append(Source(str(path.relative_to(SAMPLES)), path.name, path.read_bytes(), comps))
+    native = write_native(native_dir / "log.jsonl")
+    found.append(Source("native/log.jsonl", "log.jsonl", native.read_bytes()))
+    return found
+
+
+@dataclass(frozen=True)
+class Failure:
+    source: str
+    mutation: str
+    format: str
+    problem: str
+
+
+def check_runlog(log: RunLog) -> str | None:
+    """What is wrong with a RunLog a reader returned (None when it is well-formed)."""
+    if not isinstance(log, RunLog):
+        return f"returned {type(log).__name__}, not a RunLog"
+    for name, s in log.series.items():
+        if s.steps.dtype != np.int64 or s.values.dtype != np.float64:
+            return f"series {name!r} has dtypes {s.steps.dtype}/{s.values.dtype}"
+        if s.steps.shape != s.values.shape:
+            return f"series {name!r}: {s.steps.shape[0]} steps but {s.values.shape[0]} values"
+        if s.steps.size > 1 and not bool(np.all(np.diff(s.steps) > 0)):
+            return f"series {name!r}: steps not strictly increasing"
+    return None
+
+
+# The slowest read so far: (seconds, format, file name, input bytes); the bench reports it.
+slowest: list[tuple[float, str, str, int]] = [(0.0, "", "", 0)]
+
+
+def _attempt(path: Path, fmt: str | None, companions: list[Path]) -> str | None:
+    """Run one read under the contract; the problem as text, or None when the contract held."""
+    t0 = time.perf_counter()
+    try:
+        if fmt is None:
+            detect(path)
+            log = read_logs([path, *companions]) if companions else read_log(path)
+        else:
+            log = read_log(path, format=fmt, companions=companions)
+        problem = check_runlog(log)
+    except InspectorError as exc:
+        problem = None if str(path) in str(exc) else f"InspectorError without the file name: {exc}"
+    except RecursionError:
+        problem = "RecursionError"
+    except Exception as exc:  # noqa: BLE001 - escaping exceptions are exactly what we look for
+        tb = traceback.extract_tb(exc.__traceback__)[-1]
+        problem = f"{type(exc).__name__}: {str(exc)[:200]} (at {Path(tb.filename).name}:{tb.lineno})"
+    elapsed = time.perf_counter() - t0
+    if elapsed > slowest[0][0]:
+        slowest[0] = (elapsed, fmt or "auto", path.name, path.stat().st_size)
+    if problem is None and elapsed > SLOW_SECONDS:
+        problem = f"took {elapsed:.1f} s"
+    return problem
+
+
+def run_case(data: bytes, source: Source, mutation: str, workdir: Path,
+             fmts: list[str | None] | None = None) -> list[Failure]:
+    """Write `data` under the source's file name in `workdir` and read it every way; the failures."""
+    path = workdir / source.name
+    path.write_bytes(data)
+    companions = []
+    for name, body in source.companions:
+        (workdir / name).write_bytes(body)
+        companions.append(workdir / name)
+    failures = []
+    for fmt in fmts if fmts is not None else [None, *formats()]:
+        problem = _attempt(path, fmt, companions)
+        if problem is not None:
+            failures.append(Failure(source.label, mutation, fmt or "auto", problem))
+    return failures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--show", type=int, default=10, help="how many failures to print")
+    args = parser.parse_args()
+
+    rng = random.Random(args.seed)
+    names, weights = list(MUTATIONS), [WEIGHTS[n] for n in MUTATIONS]
+    failures: list[Failure] = []
+    reads = 0
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        seeds = sources(Path(tmp))
+        n_formats = 1 + len(formats())
+        for case in range(args.cases):
+            source = rng.choice(seeds)
+            mutation = rng.choices(names, weights)[0]
+            data = MUTATIONS[mutation](source.data, rng)
+            # Rarely stack a second mutation: real damage comes in combinations.
+            if rng.random() < 0.2:
+                second = rng.choice([n for n in names if not n.startswith("huge")])
+                data, mutation = MUTATIONS[second](data, rng), f"{mutation}+{second}"
+            workdir = Path(tmp) / f"case{case % 64}"
+            workdir.mkdir(exist_ok=True)
+            failures += run_case(data, source, mutation, workdir)
+            reads += n_formats
+    elapsed = time.perf_counter() - t0
+    failed_cases = len({(f.source, f.mutation) for f in failures})
+    print(f"tried {args.cases} mutated cases ({reads} reads: auto + {len(formats())} forced formats each) "
+          f"in {elapsed:.0f} s")
+    print(f"failed reads: {len(failures)} (in ~{failed_cases} cases)")
+    secs, fmt, name, size = slowest[0]
+    print(f"slowest read: {secs:.2f} s ({fmt} on a {size / 1e6:.1f} MB {name})")
+    for f in failures[:args.show]:
+        print(f"  [{f.format}] {f.source} / {f.mutation}: {f.problem}")
+
+
+if __name__ == "__main__":
+    main()
