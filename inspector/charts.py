@@ -16,7 +16,8 @@ from plotly.subplots import make_subplots
 # Okabe–Ito: distinguishable with the common colour-vision deficiencies.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 BAND_ALPHA = 0.18
-LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=40, b=40), hovermode="x unified",
+# t=80: room for the title above a horizontal legend (at t=40 they overlap).
+LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=80, b=40), hovermode="x unified",
               legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0))
 
 
@@ -43,12 +44,13 @@ class Curve:
     spike_values: np.ndarray | None = None
     band_label: str = "band"
     dash: str | None = None
+    color: str | None = None  # overrides the palette slot, e.g. so an overlaid run matches its component
 
 
 def add_curve(fig: go.Figure, curve: Curve, i: int, row: int | None = None, col: int | None = None,
               show_legend: bool = True) -> None:
     """Draw a Curve on `fig`: band first (underneath), then raw line, smoothed line, spikes."""
-    c = color(i)
+    c = curve.color or color(i)
     where = {} if row is None else dict(row=row, col=col)
     group = curve.name
     if curve.lower is not None and curve.upper is not None:
@@ -93,7 +95,8 @@ def curves_figure(curves: Sequence[Curve], title: str, *, log_y: bool = False, s
     if lr is not None:
         fig.add_trace(go.Scattergl(x=lr[0], y=lr[1], mode="lines", name="lr",
                                    line=dict(color="#777777", width=1, dash="dot")), secondary_y=True)
-        fig.update_yaxes(title_text="lr", type="log", secondary_y=True, showgrid=False)
+        # Explicit exponents: on a log axis spanning under a decade plotly labels minor ticks as bare digits.
+        fig.update_yaxes(title_text="lr", type="log", secondary_y=True, showgrid=False, tickformat=".1e")
     shade_segments(fig, segments)
     fig.update_yaxes(type="log" if log_y else "linear", secondary_y=False)
     fig.update_layout(title=title, height=height, xaxis_title=step_label, **LAYOUT)
@@ -152,4 +155,14 @@ def small_multiples_figure(curves: Sequence[Curve], *, columns: int = 3, step_la
     fig.update_layout(height=max(rows, 1) * height_per_row + 60, showlegend=False,
                       **{k: v for k, v in LAYOUT.items() if k != "legend"})
     fig.update_xaxes(title_text=None)
+    return fig
+
+
+def metrics_figure(curves: Sequence[Curve], *, step_label: str = "step", height: int = 320) -> go.Figure:
+    """Evaluation metrics (mAP, ST-IoU, …) by step: sparse points, so lines with markers."""
+    fig = go.Figure()
+    for i, curve in enumerate(curves):
+        fig.add_trace(go.Scatter(x=curve.steps, y=curve.values, mode="lines+markers", name=curve.name,
+                                 line=dict(color=curve.color or color(i), width=1.5, dash=curve.dash)))
+    fig.update_layout(title="Validation metrics", height=height, xaxis_title=step_label, **LAYOUT)
     return fig

@@ -103,7 +103,9 @@ def pick_run_source(key: str = "run", label: str = "Run", allow_none: bool = Fal
     return RunSource(str(path), paths, fmt, content_key(paths))
 
 
-@st.cache_data(show_spinner="Reading the log…", max_entries=32)
+# cache_resource, not cache_data: a 1M-step RunLog pickles to ~160 MB, and cache_data's store + copy on
+# every rerun cost ~2 s there (measured, bench/bench_browser.py); the pages never mutate a RunLog.
+@st.cache_resource(show_spinner="Reading the log…", max_entries=8)
 def _read_cached(paths: tuple[str, ...], fmt: str | None, key: str) -> RunLog:
     return read_logs(list(paths), format=fmt)
 

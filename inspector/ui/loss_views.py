@@ -1,0 +1,182 @@
+"""Cached compositions for the loss pages: a RunLog + settings in, Curves, figures and tables out.
+
+Each function takes the run's content key next to the (underscored, unhashed) data, so Streamlit
+keys its cache on a short string instead of re-hashing a million-step log on every rerun.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from inspector import charts, stats
+from inspector.charts import Curve
+from inspector.diagnose import Diagnosis, diagnose, to_json_dict, to_markdown
+from inspector.losses import Decomposition, reweight
+from inspector.runlog import RunLog
+from inspector.serialize import dumps
+from inspector.ui.widgets import BANDS, CurveSettings
+
+
+@st.cache_resource(max_entries=16, show_spinner="Diagnosing the run…")
+def run_diagnosis(_log: RunLog, key: str) -> Diagnosis:
+    """Return diagnose(log), computed once per run content (shared, never mutated)."""
+    return diagnose(_log)
+
+
+def step_label(log: RunLog) -> str:
+    return "epoch" if log.step_unit == "epoch" else "step"
+
+
+def segments(log: RunLog) -> list[tuple[int, int]]:
+    """Return (first, last) step of each restart segment, for shading."""
+    return [(s.first_step, s.last_step) for s in log.segments]
+
+
+def summary_rows(diag: Diagnosis) -> list[dict]:
+    """Return one table row per component: metric, weight, where the weight came from, logged semantics."""
+    rows = []
+    for c in diag.components.components:
+        s = diag.stats.get(c.name)
+        rows.append({"component": c.name, "metric": c.metric, "weight": c.effective_weight,
+                     "weight source": c.weight_source, "logged": c.logged,
+                     "share of mean (%)": None if s is None else round(100 * s.mean_share, 1),
+                     "share of variance (%)": None if s is None else round(100 * s.variance_share, 1)})
+    return rows
+
+
+def _curve(name: str, steps: np.ndarray, values: np.ndarray, s: CurveSettings, color: str,
+           dash: str | None) -> Curve:
+    """Return one downsampled Curve with band, EMA and spikes computed on the full series."""
+    spike_idx = np.flatnonzero(stats.spikes(steps, values))
+    idx = stats.downsample(steps, values, s.points, keep=spike_idx)
+    lower = upper = None
+    label = "band"
+    if s.band == BANDS[0] and values.size > 1:
+        band = stats.rolling_band(steps, values, s.window, s.k, at=idx)
+        lower, upper, label = band.lower, band.upper, f"±{s.k:g}σ"
+    elif s.band == BANDS[1] and values.size > 1:
+        band = stats.quantile_band(steps, values, s.window, s.quantiles)
+        lower, upper, label = band.lower[idx], band.upper[idx], f"q{s.quantiles[0]:g}–{s.quantiles[1]:g}"
+    smoothed = stats.ema_tensorboard(values, s.ema)[idx] if s.ema > 0 else None
+    shown_spikes = spike_idx if s.spikes else spike_idx[:0]
+    return charts.Curve(name, steps[idx], values[idx], lower, upper, smoothed, steps[shown_spikes],
+                        values[shown_spikes], label, dash, color)
+
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def component_curves(_dec: Decomposition, key: str, values: str, s: CurveSettings,
+                     colors: tuple[tuple[str, str], ...] = (), suffix: str = "",
+                     dash: str | None = None) -> list[Curve]:
+    """Return one Curve per component of `values` ("raw" or "weighted"), downsampled for drawing.
+
+    `colors` pins a component's colour (so a compared run's `bbox` matches this run's `bbox`).
+    """
+    pinned = dict(colors)
+    table = _dec.raw if values == "raw" else _dec.weighted
+    curves = []
+    for i, c in enumerate(_dec.components):
+        colour = pinned.get(c.name, charts.color(i + len(pinned)))
+        curves.append(_curve(c.name + suffix, _dec.steps, table[c.name], s, colour, dash))
+    return curves
+
+
+def colors_of(dec: Decomposition) -> tuple[tuple[str, str], ...]:
+    """Return (component, colour) pairs in this run's palette order."""
+    return tuple((c.name, charts.color(i)) for i, c in enumerate(dec.components))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def lr_points(_log: RunLog, key: str, metric: str | None, points: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Return the learning rate's (steps, values), downsampled, or None when the run logs none."""
+    s = _log.get(metric) if metric else None
+    if s is None or not np.isfinite(s.values).any():
+        return None
+    idx = stats.downsample(s.steps, s.values, points, keep=np.zeros(0, dtype=np.int64))
+    return s.steps[idx], s.values[idx]
+
+
+def loss_figure(curves: list[Curve], raw_curves: list[Curve] | None, overlay: list[Curve], log: RunLog,
+                s: CurveSettings, lr: tuple[np.ndarray, np.ndarray] | None) -> go.Figure:
+    """Return the main chart: one axes (weighted or raw), or raw | weighted side by side."""
+    if s.view == "side by side" and raw_curves is not None:
+        return charts.side_by_side_figure(raw_curves, curves, ("raw", "weighted"), log_y=s.log_y,
+                                          step_label=step_label(log), height=420)
+    title = f"Loss components ({s.view})" + (" — dashed: compared run" if overlay else "")
+    return charts.curves_figure([*curves, *overlay], title, log_y=s.log_y, step_label=step_label(log),
+                                segments=segments(log), lr=lr if s.lr else None, height=460)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def contributions_figure(_dec: Decomposition, key: str, points: int, step: str) -> go.Figure:
+    """Return the stacked weighted contributions (share of the total), drawn at ~`points` steps."""
+    idx = stats.downsample(_dec.steps, _dec.total, points) if _dec.steps.size else np.zeros(0, dtype=np.int64)
+    weighted = {name: v[idx] for name, v in _dec.weighted.items()}
+    return charts.stacked_contributions_figure(_dec.steps[idx], weighted, step_label=step)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def shares_figure(_dec: Decomposition, key: str) -> go.Figure:
+    """Return share of mean vs share of step-to-step variance per term (residual included when logged)."""
+    return charts.share_bars_figure(stats.mean_shares(_dec), stats.variance_shares(_dec))
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What a set of weights makes of the objective: its mean, its noise and who carries it."""
+
+    mean_total: float
+    rel_volatility: float  # std of step-to-step change / |mean|
+    mean_shares: dict[str, float]
+    variance_shares: dict[str, float]
+
+
+def objective(dec: Decomposition) -> Objective:
+    """Return the Objective of a decomposition's Σ weighted components (the residual left out)."""
+    only = Decomposition(dec.steps, dec.components, dec.raw, dec.weighted, dec.total,
+                         np.full(dec.steps.shape[0], np.nan), np.full(dec.steps.shape[0], np.nan))
+    vol = stats.volatility(dec.total)
+    return Objective(float(np.nanmean(dec.total)) if np.isfinite(dec.total).any() else float("nan"),
+                     vol.rel_diff_std, stats.mean_shares(only), stats.variance_shares(only))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def whatif(_dec: Decomposition, key: str, weights: tuple[tuple[str, float], ...],
+           points: int) -> tuple[Objective, Objective, list[Curve]]:
+    """Return (current objective, what-if objective, [current total, what-if total] curves)."""
+    new = reweight(_dec, dict(weights))
+    idx = stats.downsample(_dec.steps, _dec.total, points) if _dec.steps.size else np.zeros(0, dtype=np.int64)
+    curves = [Curve("total (current weights)", _dec.steps[idx], _dec.total[idx], color=charts.color(0)),
+              Curve("total (what-if)", _dec.steps[idx], new.total[idx], color=charts.color(3), dash="dash")]
+    return objective(_dec), objective(new), curves
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def metric_curves(_log: RunLog, key: str, names: tuple[str, ...]) -> list[Curve]:
+    """Return eval metrics by step; −1 (MMDetection) and NaN (Detectron2) mean "no objects", not a score."""
+    curves = []
+    for i, name in enumerate(names):
+        s = _log.get(name)
+        if s is None:
+            continue
+        ok = np.isfinite(s.values) & (s.values >= 0)
+        if ok.any():
+            curves.append(Curve(name, s.steps[ok], s.values[ok], color=charts.color(i)))
+    return curves
+
+
+def findings_markdown(diag: Diagnosis) -> str:
+    return to_markdown(diag)
+
+
+def findings_json(diag: Diagnosis, source: str, fmt: str) -> str:
+    return dumps(to_json_dict(diag, source, fmt), indent=2)
+
+
+def decomposition_csv(dec: Decomposition) -> str:
+    """Return the decomposed series as CSV (one row per step); called only when the user downloads."""
+    return dec.to_frame().to_csv(index=False)

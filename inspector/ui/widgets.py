@@ -1,0 +1,72 @@
+"""Sidebar and inline controls; each returns a small frozen record of what the user chose."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from inspector.losses import Component
+
+VIEWS = ("weighted", "raw", "side by side")
+BANDS = ("rolling mean ± k·std", "rolling quantiles", "none")
+# TensorBoard's scalar dashboard opens with smoothing 0.6; users compare our EMA against it.
+EMA_DEFAULT = 0.6
+# ~2,000 points per trace keeps a browser chart interactive; spikes are kept on top of these.
+POINTS_PER_TRACE = 2000
+
+
+@dataclass(frozen=True)
+class CurveSettings:
+    """How loss curves are drawn: which values, what band, how much smoothing, which extras."""
+
+    view: str = "weighted"  # one of VIEWS
+    band: str = BANDS[0]
+    window: int = 200  # steps
+    k: float = 2.0
+    quantiles: tuple[float, float] = (0.1, 0.9)
+    ema: float = EMA_DEFAULT
+    log_y: bool = False
+    spikes: bool = True
+    lr: bool = True
+    points: int = POINTS_PER_TRACE
+
+
+def default_window(last_step: int | None) -> int:
+    """Return a band window of about 2% of the run (at least 5 steps): wide enough to average noise."""
+    return max(5, int((last_step or 0) * 0.02))
+
+
+def curve_settings(last_step: int | None) -> CurveSettings:
+    """Sidebar controls for the loss-curve chart."""
+    sb = st.sidebar
+    sb.divider()
+    sb.subheader("Curves")
+    view = sb.radio("Values", VIEWS, key="view", horizontal=True,
+                    help="raw: before the loss weights; weighted: as summed into the objective.")
+    band = sb.radio("Band", BANDS, key="band")
+    window = int(sb.number_input("Band window (steps)", min_value=2, value=default_window(last_step), step=10,
+                                 key="window"))
+    k, q = 2.0, (0.1, 0.9)
+    if band == BANDS[0]:
+        k = float(sb.slider("k (band half-width in std)", 0.5, 4.0, 2.0, 0.5, key="k"))
+    elif band == BANDS[1]:
+        lo, hi = sb.slider("Quantiles", 0.0, 1.0, (0.1, 0.9), 0.05, key="quantiles")
+        q = (float(lo), float(hi))
+    ema = float(sb.slider("EMA smoothing (TensorBoard)", 0.0, 0.999, EMA_DEFAULT, 0.001, format="%.3f", key="ema"))
+    log_y = sb.checkbox("Log y axis", key="log_y")
+    spikes = sb.checkbox("Mark spikes", value=True, key="spikes")
+    lr = sb.checkbox("Learning rate on a second axis", value=True, key="show_lr")
+    return CurveSettings(view, band, window, k, q, ema, log_y, spikes, lr)
+
+
+def whatif_weights(components: tuple[Component, ...], run_key: str) -> dict[str, float]:
+    """Number inputs, one per component, pre-filled with the run's weights; returns {name: weight}."""
+    cols = st.columns(min(max(len(components), 1), 4))
+    weights = {}
+    for i, c in enumerate(components):
+        # The run's key is part of the widget key so another run starts from its own weights.
+        weights[c.name] = float(cols[i % len(cols)].number_input(
+            f"{c.name} weight", min_value=0.0, value=float(c.effective_weight), step=0.05, format="%.4g",
+            key=f"whatif_{run_key}_{c.name}"))
+    return weights

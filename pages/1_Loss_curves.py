@@ -1,0 +1,95 @@
+"""Loss curves: raw vs weighted components with bands, EMA and spikes; shares; what-if weights; metrics."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from inspector import charts
+from inspector.ui import loss_views as views
+from inspector.ui.findings import render_findings
+from inspector.ui.guard import guard
+from inspector.ui.sources import load_run, pick_run_source
+from inspector.ui.widgets import curve_settings, whatif_weights
+
+st.set_page_config(page_title="inspector · loss curves", page_icon=":material/show_chart:", layout="wide")
+st.title("Loss curves")
+
+source = pick_run_source("run", "Run")
+compare = pick_run_source("compare", "Compare with", allow_none=True)
+log = load_run(source) if source else None
+if log is None:
+    if source is None:
+        st.info("Choose a run in the sidebar.")
+    st.stop()
+diag = None
+with guard("the diagnosis"):
+    diag = views.run_diagnosis(log, source.content_key)
+if diag is None:
+    st.stop()
+dec = diag.decomposition
+key = source.content_key
+s = curve_settings(log.last_step)
+if not dec.components:
+    st.warning("No loss components were recognised in this log; the metrics it holds: " + ", ".join(log.metrics[:30]))
+
+with guard("the loss chart"):
+    if dec.components:
+        values = "raw" if s.view == "raw" else "weighted"
+        curves = views.component_curves(dec, key, values, s)
+        raw = views.component_curves(dec, key, "raw", s) if s.view == "side by side" else None
+        overlay = []
+        other = load_run(compare) if compare else None
+        if other is not None:
+            odec = views.run_diagnosis(other, compare.content_key).decomposition
+            overlay = views.component_curves(odec, compare.content_key, values, s, views.colors_of(dec),
+                                             f" ({compare.label})", "dash")
+        lr = views.lr_points(log, key, diag.components.lr, s.points)
+        st.plotly_chart(views.loss_figure(curves, raw, overlay, log, s, lr), width="stretch", key="loss_chart")
+
+with guard("the contributions"):
+    if dec.components:
+        left, right = st.columns(2)
+        left.plotly_chart(views.contributions_figure(dec, key, s.points, views.step_label(log)), width="stretch",
+                          key="contributions")
+        right.plotly_chart(views.shares_figure(dec, key), width="stretch", key="shares")
+
+with guard("the what-if weights"):
+    if dec.components:
+        st.subheader("What if the weights were different?")
+        weights = whatif_weights(dec.components, key)
+        old, new, totals = views.whatif(dec, key, tuple(weights.items()), s.points)
+        cols = st.columns(2 + len(dec.components))
+        cols[0].metric("what-if total (mean)", f"{new.mean_total:.4g}", f"{new.mean_total - old.mean_total:+.4g}",
+                       delta_color="off")
+        cols[1].metric("total volatility (Δ/level)", f"{new.rel_volatility:.3f}",
+                       f"{new.rel_volatility - old.rel_volatility:+.3f}", delta_color="inverse")
+        for col, c in zip(cols[2:], dec.components):
+            now, was = new.mean_shares.get(c.name, float("nan")), old.mean_shares.get(c.name, float("nan"))
+            col.metric(f"{c.name} share of mean", f"{100 * now:.1f}%", f"{100 * (now - was):+.1f} pp",
+                       delta_color="off")
+        left, right = st.columns(2)
+        left.plotly_chart(charts.share_bars_figure(new.mean_shares, new.variance_shares), width="stretch",
+                          key="whatif_shares")
+        right.plotly_chart(charts.curves_figure(totals, "Objective: current vs what-if",
+                                                step_label=views.step_label(log)), width="stretch",
+                           key="whatif_totals")
+
+with guard("the validation metrics"):
+    names = diag.components.eval_metrics
+    if names:
+        chosen = st.multiselect("Validation metrics", names, default=list(names[:4]), key="eval_metrics")
+        curves = views.metric_curves(log, key, tuple(chosen))
+        if curves:
+            st.plotly_chart(charts.metrics_figure(curves, step_label=views.step_label(log)), width="stretch",
+                            key="metrics_chart")
+
+with guard("the findings"):
+    with st.expander(f"Findings ({len(diag.findings)})"):
+        render_findings(diag.findings, link=False)
+    cols = st.columns(3)
+    cols[0].download_button("Findings (Markdown)", views.findings_markdown(diag), "findings.md", "text/markdown",
+                            key="dl_md")
+    cols[1].download_button("Findings (JSON)", views.findings_json(diag, source.label, log.format), "findings.json",
+                            "application/json", key="dl_json")
+    cols[2].download_button("Decomposed series (CSV)", lambda: views.decomposition_csv(dec), "decomposition.csv",
+                            "text/csv", key="dl_csv", disabled=not dec.components)

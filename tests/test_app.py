@@ -1,0 +1,167 @@
+"""The Streamlit pages driven headlessly by AppTest: demo runs, every real sample, bad input, live widgets."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from inspector.paths import DEMO_DIR
+from inspector.runlog import RunWriter
+
+REPO = Path(__file__).resolve().parents[1]
+PAGES = ["app.py", "pages/1_Loss_curves.py"]
+TIMEOUT = 60
+HAS_DEMO = any((DEMO_DIR / "runs").glob("*/log.jsonl"))
+SAMPLE_LOGS = sorted(p.relative_to(REPO / "tests" / "samples").as_posix()
+                     for p in (REPO / "tests" / "samples").rglob("*")
+                     if p.is_file() and p.suffix not in (".yaml", ".md"))
+
+
+def _open(page: str) -> AppTest:
+    at = AppTest.from_file(str(REPO / page), default_timeout=TIMEOUT)
+    return at.run()
+
+
+def _open_path(page: str, path: Path) -> AppTest:
+    at = _open(page)
+    at.sidebar.radio(key="run_kind").set_value("server path").run()
+    at.sidebar.text_input(key="run_path").input(str(path)).run()
+    return at
+
+
+def _no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _traces(at: AppTest, key_part: str) -> list[dict]:
+    """The plotly traces of the chart whose element id contains `key_part`."""
+    charts = [c for c in at.get("plotly_chart") if key_part in (c.proto.id or "")]
+    assert charts, f"no plotly chart with id containing {key_part!r}"
+    return json.loads(charts[0].proto.spec)["data"]
+
+
+def _ys(trace: dict) -> np.ndarray:
+    """A trace's y values; plotly serialises numpy arrays as base64 typed arrays."""
+    y = trace["y"]
+    if isinstance(y, dict):
+        return np.frombuffer(base64.b64decode(y["bdata"]), dtype=np.dtype(y["dtype"]))
+    return np.asarray(y, dtype=float)
+
+
+def _trace_named(traces: list[dict], name: str) -> dict:
+    return next(t for t in traces if t.get("name") == name)
+
+
+@pytest.fixture()
+def standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A small native log written by RunWriter, allowed as a server path."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "run" / "log.jsonl"
+    with RunWriter(path, config={"loss_weights": {"bbox": 7.5, "cls": 0.5, "supcon": 0.1}}) as w:
+        for s in range(1, 401):
+            w.step(s, {"bbox": 0.5 + 0.05 * rng.random(), "cls": 1.0 + 0.1 * rng.random(),
+                       "supcon": 2.0 + 0.2 * rng.random()}, lr=1e-3, epoch=s // 100, positives=30, pos_iou=0.5)
+            if s % 100 == 0:
+                w.eval(s, {"map50": s / 1000})
+    monkeypatch.setenv("INSPECTOR_ROOTS", str(tmp_path))
+    return path
+
+
+@pytest.mark.skipif(not HAS_DEMO, reason="demo/runs not bundled in this checkout")
+@pytest.mark.parametrize("page", PAGES)
+def test_pages_open_on_the_demo_runs(page: str) -> None:
+    at = _open(page)
+    _no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    assert at.get("plotly_chart"), "the default page shows a chart of the demo run"
+
+
+@pytest.mark.skipif(HAS_DEMO, reason="only meaningful without bundled demo runs")
+def test_overview_without_demo_says_what_to_do() -> None:
+    at = _open("app.py")
+    _no_exception(at)
+    assert any("No demo runs" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("sample", SAMPLE_LOGS)
+def test_pages_run_on_every_sample(page: str, sample: str, samples: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INSPECTOR_ROOTS", str(samples))
+    at = _open_path(page, samples / sample)
+    _no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    assert at.get("plotly_chart"), f"{sample}: no chart"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_binary_garbage_shows_an_error_not_a_traceback(page: str, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = tmp_path / "garbage.bin"
+    bad.write_bytes(bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8)))
+    monkeypatch.setenv("INSPECTOR_ROOTS", str(tmp_path))
+    at = _open_path(page, bad)
+    _no_exception(at)
+    assert at.error, "an unreadable log must be reported"
+    assert "garbage.bin" in at.error[0].value
+
+
+def test_path_outside_roots_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INSPECTOR_ROOTS", str(tmp_path))
+    at = _open_path("app.py", Path("/etc/passwd"))
+    _no_exception(at)
+    assert any("outside the allowed roots" in e.value for e in at.sidebar.error)
+
+
+def test_overview_shows_summary_and_findings(standin: Path) -> None:
+    at = _open_path("app.py", standin)
+    _no_exception(at)
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["Framework"] == "native" and labels["Steps"] == "400"
+    table = at.dataframe[0].value
+    assert list(table["component"]) == ["bbox", "cls", "supcon"]
+    assert list(table["weight"]) == [7.5, 0.5, 0.1]
+    assert any("dominates" in m.value for m in at.markdown), "the dominant-bbox finding is shown as a card"
+
+
+def test_whatif_bbox_weight_changes_the_total(standin: Path) -> None:
+    at = _open_path("pages/1_Loss_curves.py", standin)
+    _no_exception(at)
+    total = next(m for m in at.metric if m.label == "what-if total (mean)")
+    before = float(total.value)
+    bbox = next(n for n in at.number_input if n.label == "bbox weight")
+    assert bbox.value == 7.5
+    bbox.set_value(1.0).run()
+    _no_exception(at)
+    after = float(next(m for m in at.metric if m.label == "what-if total (mean)").value)
+    # Σ weighted = 7.5·bbox + … → 1.0·bbox + …: the mean drops by 6.5 × mean(bbox) ≈ 6.5 × 0.525.
+    assert before - after == pytest.approx(6.5 * 0.525, rel=0.02)
+    share = next(m for m in at.metric if m.label == "bbox share of mean")
+    assert share.delta.startswith("-")
+
+
+def test_raw_weighted_toggle_changes_the_chart(standin: Path) -> None:
+    at = _open_path("pages/1_Loss_curves.py", standin)
+    weighted = _ys(_trace_named(_traces(at, "loss_chart"), "bbox"))
+    at.sidebar.radio(key="view").set_value("raw").run()
+    _no_exception(at)
+    raw = _ys(_trace_named(_traces(at, "loss_chart"), "bbox"))
+    # The native log records bbox raw with weight 7.5.
+    np.testing.assert_allclose(weighted, 7.5 * raw)
+    assert raw.max() < 0.6 < weighted.min()
+
+
+def test_side_by_side_and_compare_overlay(standin: Path) -> None:
+    at = _open_path("pages/1_Loss_curves.py", standin)
+    at.sidebar.radio(key="view").set_value("side by side").run()
+    _no_exception(at)
+    at.sidebar.radio(key="view").set_value("weighted").run()
+    at.sidebar.radio(key="compare_kind").set_value("server path").run()
+    at.sidebar.text_input(key="compare_path").input(str(standin)).run()
+    _no_exception(at)
+    dashed = [t for t in _traces(at, "loss_chart") if t.get("line", {}).get("dash") == "dash"]
+    assert dashed and all("(" in t["name"] for t in dashed)
