@@ -1,0 +1,395 @@
+"""Detectors behind one protocol: what they return per episode, the built-in `reference` adapter, the registry.
+
+An adapter turns a checkpoint into a `Detector` whose `predict(episode, …)` returns an `EpisodeResult`:
+boxes in the ORIGINAL image's pixels (absolute xyxy), and — where the adapter knows them — anchors, the
+assignment of anchors to targets, Wise-IoU terms, losses and gradient norms. A field an adapter cannot
+provide stays None and is named in `EpisodeResult.unavailable`; nothing is invented.
+
+Adapters are named like timm's models: `load_detector(path, "reference")` for a built-in one, or
+`load_detector(path, "my_pkg.my_module:make_detector")` for a user's factory, imported with importlib and
+called as factory(checkpoint_path) -> Detector.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Collection, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from inspector.boxes import Letterbox
+from inspector.checkpoint import build_reference_model, load_checkpoint
+from inspector.data.records import Episode
+from inspector.errors import InspectorError
+from inspector.model.loss import LossBreakdown, compute_losses
+from inspector.model.predict import RawEpisodeOutput, postprocess, run_episode
+from inspector.model.wiou import WIoUState
+
+DEFAULT_ADAPTER = "reference"
+
+
+@dataclass(frozen=True)
+class Assigned:
+    """The positive anchors of one query image, in anchor order. P positives.
+
+    anchor (P,) int64 index into QueryResult.anchors; target (P,) int64 index into target_boxes;
+    align_metric (P,) float32 s^α·IoU^β; iou (P,) float32 IoU of the anchor's predicted box with its target;
+    pred_boxes (P, 4) float32 that predicted box, xyxy original pixels, NOT clipped (so `iou` can be recomputed).
+    """
+
+    anchor: np.ndarray
+    target: np.ndarray
+    align_metric: np.ndarray
+    iou: np.ndarray
+    pred_boxes: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.anchor)
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """One query image (or clip frame): predictions, targets and, when known, anchors and their assignment.
+
+    pred_boxes (n, 4) float32 absolute xyxy original pixels; scores (n,); labels (n,) way indices;
+    target_boxes (m, 4); target_labels (m,); image_size (height, width);
+    anchors (A, 2) anchor centres in original pixels (may lie in the letterbox padding) or None;
+    strides (A,) each anchor's stride in network-input pixels, or None; assigned: Assigned or None;
+    wiou_beta / wiou_r (P,) Wise-IoU outlier degree and gradient gain per positive (Assigned order), or None.
+    """
+
+    image_id: str
+    image_size: tuple[int, int]
+    pred_boxes: np.ndarray
+    scores: np.ndarray
+    labels: np.ndarray
+    target_boxes: np.ndarray
+    target_labels: np.ndarray
+    anchors: np.ndarray | None = None
+    strides: np.ndarray | None = None
+    assigned: Assigned | None = None
+    wiou_beta: np.ndarray | None = None
+    wiou_r: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class ClipResult:
+    """A video query: one QueryResult per frame, in order; `way` is the way its target stands for."""
+
+    clip_id: str
+    way: int
+    frames: tuple[QueryResult, ...]
+
+
+@dataclass(frozen=True)
+class EpisodeLosses:
+    """One episode's losses as plain floats: raw (before gains), weighted (as summed), total, positives."""
+
+    raw: dict[str, float]
+    weighted: dict[str, float]
+    total: float
+    positives: int
+    mean_iou: float
+
+
+@dataclass(frozen=True)
+class EpisodeResult:
+    """What a detector made of one episode; None fields are ones the adapter cannot provide (see unavailable)."""
+
+    index: int
+    class_names: tuple[str, ...]
+    queries: tuple[QueryResult, ...]
+    clips: tuple[ClipResult, ...] = ()
+    losses: EpisodeLosses | None = None
+    gradient_norms: dict[str, float] | None = None
+    unavailable: tuple[str, ...] = ()
+
+    def all_queries(self) -> tuple[QueryResult, ...]:
+        """The query images followed by every clip frame."""
+        return self.queries + tuple(f for c in self.clips for f in c.frames)
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """What inspector needs from a detector. Optional extras (return None when unsupported):
+
+        losses(episode) -> EpisodeLosses | None
+        gradient_norms(episode) -> dict[str, float] | None   (weighted loss → ‖∂loss/∂backbone‖)
+    """
+
+    name: str
+    class_names: tuple[str, ...]
+
+    def predict(self, episode: Episode, score_threshold: float | None = None,
+                nms_iou: float | None = None) -> EpisodeResult: ...
+
+
+# ---------------------------------------------------------------------------------------------- reference
+
+
+def _unletterbox_points(points: torch.Tensor, lb: Letterbox) -> np.ndarray:
+    """(…, 2) canvas pixels → original pixels, unclipped: anchors in the padding stay outside the image."""
+    shift = points.new_tensor([lb.pad_x, lb.pad_y])
+    return ((points - shift) / lb.scale).float().cpu().numpy()
+
+
+def _unletterbox_boxes(boxes: torch.Tensor, lb: Letterbox) -> np.ndarray:
+    """(…, 4) canvas xyxy → original pixels, unclipped (boxes.from_letterbox clips, which would change IoU)."""
+    shift = boxes.new_tensor([lb.pad_x, lb.pad_y, lb.pad_x, lb.pad_y])
+    return ((boxes - shift) / lb.scale).float().cpu().numpy()
+
+
+def _losses_record(b: LossBreakdown) -> EpisodeLosses:
+    return EpisodeLosses(raw={k: float(v) for k, v in b.raw.items()},
+                         weighted={k: float(v) for k, v in b.weighted.items()},
+                         total=float(b.total), positives=b.positives, mean_iou=b.mean_iou)
+
+
+def _flat(episode: Episode) -> Episode:
+    """The episode with every clip frame appended to the queries: one forward pass serves both (the
+    prototypes depend on the support only, and the model is in eval mode)."""
+    frames = tuple(f for c in episode.clips for f in c.frames)
+    return dataclasses.replace(episode, queries=episode.queries + frames, clips=())
+
+
+class ReferenceDetector:
+    """The reference few-shot detector (inspector/model) behind the Detector protocol."""
+
+    name = "reference"
+
+    def __init__(self, checkpoint_path: str | os.PathLike):
+        checkpoint = load_checkpoint(checkpoint_path)
+        self.path = str(checkpoint_path)
+        self.model = build_reference_model(checkpoint)
+        self.class_names = tuple(checkpoint.class_names)
+        self.meta = {k: v for k, v in checkpoint.meta.items() if isinstance(v, (int, float, str))}
+        self.wiou_mean = self._wiou_mean(checkpoint.meta)
+
+    @staticmethod
+    def _wiou_mean(meta: dict[str, Any]) -> float:
+        """Wise-IoU's running mean of L_IoU saved with the checkpoint (β = L_IoU / mean); 1.0, its
+        starting value, when the checkpoint does not carry it."""
+        state = meta.get("wiou_state") or meta.get("wiou") or {}
+        value = state.get("mean") if isinstance(state, dict) else meta.get("wiou_mean")
+        return float(value) if isinstance(value, (int, float)) and value > 0 else 1.0
+
+    def _forward(self, episode: Episode) -> tuple[RawEpisodeOutput, LossBreakdown]:
+        raw = run_episode(self.model, episode)
+        t = raw.tensors
+        state = WIoUState(mean=self.wiou_mean, momentum=self.model.config.wiou_momentum)
+        breakdown = compute_losses(raw.output, t.query_boxes, t.query_labels, wiou_state=state, training=False)
+        return raw, breakdown
+
+    @torch.no_grad()
+    def predict(self, episode: Episode, score_threshold: float | None = None,
+                nms_iou: float | None = None) -> EpisodeResult:
+        """Returns the EpisodeResult of one forward pass over the queries and every clip frame."""
+        flat = _flat(episode)
+        if not flat.queries:
+            return EpisodeResult(episode.index, episode.class_names, (), unavailable=("queries",))
+        raw, breakdown = self._forward(flat)
+        out, t, a = raw.output, raw.tensors, breakdown.assignment
+        detections = postprocess(out, t.query_letterbox, score_threshold, nms_iou)
+        counts = a.fg_mask.sum(1).tolist()  # positives per query, to split the (P,) Wise-IoU terms
+        betas = breakdown.wiou_beta.split(counts)
+        rs = breakdown.wiou_r.split(counts)
+        strides = out.strides.float().cpu().numpy()
+        results = []
+        for q, (sample, det, lb) in enumerate(zip(flat.queries, detections, t.query_letterbox)):
+            anchor = a.fg_mask[q].nonzero(as_tuple=True)[0]  # (P,)
+            assigned = Assigned(
+                anchor=anchor.cpu().numpy().astype(np.int64),
+                target=a.target_index[q, anchor].cpu().numpy().astype(np.int64),
+                align_metric=a.align_metric[q, anchor].float().cpu().numpy(),
+                iou=a.iou[q, anchor].float().cpu().numpy(),
+                pred_boxes=_unletterbox_boxes(out.pred_boxes[q, anchor], lb),
+            )
+            results.append(QueryResult(
+                image_id=sample.image_id, image_size=sample.size,
+                pred_boxes=det.boxes, scores=det.scores, labels=det.labels,
+                target_boxes=np.asarray(sample.boxes, np.float32).reshape(-1, 4),
+                target_labels=np.asarray(sample.labels, np.int64),
+                anchors=_unletterbox_points(out.anchors, lb), strides=strides, assigned=assigned,
+                wiou_beta=betas[q].float().cpu().numpy(), wiou_r=rs[q].float().cpu().numpy(),
+            ))
+        n = len(episode.queries)
+        clips, start = [], n
+        for clip in episode.clips:
+            way = int(next((lab[0] for lab in (f.labels for f in clip.frames) if len(lab)), -1))
+            clips.append(ClipResult(clip.clip_id, way, tuple(results[start:start + len(clip.frames)])))
+            start += len(clip.frames)
+        return EpisodeResult(episode.index, episode.class_names, tuple(results[:n]), tuple(clips),
+                             losses=_losses_record(breakdown))
+
+    @torch.no_grad()
+    def losses(self, episode: Episode) -> EpisodeLosses | None:
+        """Returns the episode's losses (queries and clip frames), or None when it has no query."""
+        flat = _flat(episode)
+        return _losses_record(self._forward(flat)[1]) if flat.queries else None
+
+    def gradient_norms(self, episode: Episode) -> dict[str, float] | None:
+        """Returns {weighted loss: L2 norm of its gradient on the backbone's parameters}.
+
+        The backbone is shared by every loss, so these norms say which loss actually steers the features
+        (a large weight on a loss with tiny gradients does little). The model stays in eval mode, so batch
+        norm statistics are not touched.
+        """
+        flat = _flat(episode)
+        if not flat.queries:
+            return None
+        params = [p for p in self.model.backbone.parameters() if p.requires_grad]
+        with torch.enable_grad():
+            breakdown = self._forward(flat)[1]
+            norms = {}
+            for name, loss in breakdown.weighted.items():
+                if not loss.requires_grad:
+                    norms[name] = 0.0  # e.g. CPE with no proposal above its IoU gate: a constant
+                    continue
+                grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+                squares = [(g.double() ** 2).sum() for g in grads if g is not None]
+                norms[name] = float(torch.stack(squares).sum().sqrt()) if squares else 0.0
+        return norms
+
+
+# ---------------------------------------------------------------------------------------------- registry
+
+ADAPTERS: dict[str, Callable[[str], Detector]] = {"reference": ReferenceDetector}
+
+
+def register_adapter(name: str, factory: Callable[[str], Detector]) -> None:
+    """Makes `factory(checkpoint_path) -> Detector` loadable as load_detector(path, name)."""
+    ADAPTERS[name] = factory
+
+
+def _import_factory(spec: str) -> Callable[[str], Detector]:
+    module_name, _, attr = spec.partition(":")
+    if not module_name.strip() or not attr.strip():
+        raise InspectorError(f"adapter {spec!r} is not 'package.module:factory'")
+    try:
+        module = importlib.import_module(module_name.strip())
+    except Exception as exc:  # noqa: BLE001 — any failure while importing user code is the user's to fix
+        raise InspectorError(f"cannot import the adapter module {module_name!r} "
+                             f"({type(exc).__name__}: {exc})") from None
+    factory: Any = module
+    for part in attr.strip().split("."):
+        if not hasattr(factory, part):
+            raise InspectorError(f"the adapter module {module_name!r} has no attribute {attr!r}")
+        factory = getattr(factory, part)
+    if not callable(factory):
+        raise InspectorError(f"adapter {spec!r} is not callable (expected factory(checkpoint_path) -> Detector)")
+    return factory
+
+
+def resolve_adapter(spec: str, allowed: Collection[str] | None = None) -> Callable[[str], Detector]:
+    """Returns the factory a spec names: a registered name or 'package.module:factory'.
+
+    `allowed` (the app passes INSPECTOR_ADAPTERS) limits which user specs may be imported: importing a
+    module named in a web form would let a visitor run any importable callable on the server.
+    """
+    spec = (spec or DEFAULT_ADAPTER).strip()
+    if spec in ADAPTERS:
+        return ADAPTERS[spec]
+    if ":" not in spec:
+        raise InspectorError(f"unknown adapter {spec!r}; built in: {', '.join(sorted(ADAPTERS))}, "
+                             "or name your own as 'package.module:factory'")
+    if allowed is not None and spec not in allowed:
+        raise InspectorError(f"adapter {spec!r} is not allowed on this server; the operator lists allowed "
+                             "adapters in INSPECTOR_ADAPTERS (comma-separated)")
+    return _import_factory(spec)
+
+
+def allowed_adapters() -> tuple[str, ...]:
+    """The user adapter specs this server allows (INSPECTOR_ADAPTERS, comma-separated)."""
+    return tuple(s.strip() for s in os.environ.get("INSPECTOR_ADAPTERS", "").split(",") if s.strip())
+
+
+def load_detector(checkpoint_path: str | os.PathLike, adapter: str = DEFAULT_ADAPTER,
+                  allowed: Collection[str] | None = None) -> Detector:
+    """Returns the Detector that adapter `adapter` makes of the checkpoint; InspectorError when it cannot."""
+    factory = resolve_adapter(adapter, allowed)
+    try:
+        detector = factory(os.fspath(checkpoint_path))
+    except InspectorError:
+        raise
+    except Exception as exc:  # noqa: BLE001 — a failing user factory is reported, not a crash
+        raise InspectorError(f"adapter {adapter!r} failed to load it ({type(exc).__name__}: {exc})",
+                             path=checkpoint_path) from None
+    if not isinstance(detector, Detector):
+        raise InspectorError(f"adapter {adapter!r} returned {type(detector).__name__}, not a Detector "
+                             "(needs name, class_names and predict(episode, score_threshold, nms_iou))")
+    return detector
+
+
+# ---------------------------------------------------------------------------------------------- running
+
+
+def _check_query(q: Any, adapter: str) -> None:
+    if not isinstance(q, QueryResult):
+        raise InspectorError(f"adapter {adapter!r} returned {type(q).__name__} for a query, not a QueryResult")
+    n = len(q.scores)
+    if np.shape(q.pred_boxes) != (n, 4) or len(q.labels) != n:
+        raise InspectorError(f"adapter {adapter!r}: query {q.image_id!r} has pred_boxes of shape "
+                             f"{np.shape(q.pred_boxes)} for {n} scores and {len(q.labels)} labels")
+
+
+def inspect_episode(detector: Detector, episode: Episode, score_threshold: float | None = None,
+                    nms_iou: float | None = None, gradients: bool = True) -> EpisodeResult:
+    """Returns the detector's EpisodeResult with losses and gradient norms filled in where it offers them,
+    and `unavailable` naming every field it could not provide."""
+    result = detector.predict(episode, score_threshold, nms_iou)
+    if not isinstance(result, EpisodeResult):
+        raise InspectorError(f"adapter {detector.name!r} returned {type(result).__name__}, not an EpisodeResult")
+    for q in result.all_queries():
+        _check_query(q, detector.name)
+    losses, norms = result.losses, result.gradient_norms
+    if losses is None and callable(getattr(detector, "losses", None)):
+        losses = detector.losses(episode)
+    if gradients and norms is None and callable(getattr(detector, "gradient_norms", None)):
+        norms = detector.gradient_norms(episode)
+    queries = result.all_queries()
+    missing = [name for name, absent in (
+        ("anchors", any(q.anchors is None for q in queries)),
+        ("assignment", any(q.assigned is None for q in queries)),
+        ("Wise-IoU β and r", any(q.wiou_beta is None for q in queries)),
+        ("losses", losses is None),
+        ("gradient norms", gradients and norms is None),
+    ) if absent]
+    unavailable = tuple(dict.fromkeys([*result.unavailable, *missing]))
+    return dataclasses.replace(result, losses=losses, gradient_norms=norms, unavailable=unavailable)
+
+
+def result_to_dict(result: EpisodeResult) -> dict[str, Any]:
+    """A JSON-ready dict of `result`: per query pred_boxes (absolute xyxy), scores, labels, target_boxes,
+    anchors as [x, y, stride], assigned {anchor index: {target, align_metric, iou}}, wiou, and the losses."""
+
+    def query(q: QueryResult) -> dict[str, Any]:
+        anchors = None
+        if q.anchors is not None:
+            strides = q.strides if q.strides is not None else np.full(len(q.anchors), np.nan)
+            anchors = np.concatenate([q.anchors, np.asarray(strides, np.float32)[:, None]], 1).tolist()
+        assigned = None
+        if q.assigned is not None:
+            a = q.assigned
+            assigned = {str(int(i)): {"target": int(t), "align_metric": float(m), "iou": float(u)}
+                        for i, t, m, u in zip(a.anchor, a.target, a.align_metric, a.iou)}
+        wiou = None
+        if q.wiou_beta is not None and q.assigned is not None:
+            wiou = {str(int(i)): {"beta": float(b), "r": float(r)}
+                    for i, b, r in zip(q.assigned.anchor, q.wiou_beta, q.wiou_r)}
+        return {"image_id": q.image_id, "image_size": list(q.image_size),
+                "pred_boxes": np.asarray(q.pred_boxes).tolist(), "scores": np.asarray(q.scores).tolist(),
+                "labels": np.asarray(q.labels).tolist(), "target_boxes": np.asarray(q.target_boxes).tolist(),
+                "target_labels": np.asarray(q.target_labels).tolist(), "anchors": anchors,
+                "assigned": assigned, "wiou": wiou}
+
+    losses = None if result.losses is None else dataclasses.asdict(result.losses)
+    return {"index": result.index, "class_names": list(result.class_names),
+            "queries": [query(q) for q in result.queries],
+            "clips": [{"clip_id": c.clip_id, "way": c.way, "frames": [query(f) for f in c.frames]}
+                      for c in result.clips],
+            "losses": losses, "gradient_norms": result.gradient_norms,
+            "unavailable": list(result.unavailable)}
