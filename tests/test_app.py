@@ -14,7 +14,7 @@ from inspector.paths import DEMO_DIR
 from inspector.runlog import RunWriter
 
 REPO = Path(__file__).resolve().parents[1]
-PAGES = ["app.py", "pages/1_Loss_curves.py"]
+PAGES = ["app.py", "pages/1_Loss_curves.py", "pages/2_Episodes.py"]
 TIMEOUT = 60
 HAS_DEMO = any((DEMO_DIR / "runs").glob("*/log.jsonl"))
 SAMPLE_LOGS = sorted(p.relative_to(REPO / "tests" / "samples").as_posix()

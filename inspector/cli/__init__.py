@@ -16,6 +16,10 @@ from inspector.errors import InspectorError
 # sub-command → module in inspector.cli that defines `add_arguments(parser)` and `run(args) -> int`.
 COMMANDS = {
     "diagnose": "diagnose",
+    "episode": "episode",
+    "train": "train",
+    "evaluate": "evaluate",
+    "demo": "demo",
 }
 
 

@@ -29,6 +29,7 @@ from inspector.data.records import Clip, Sample
 CLASSES = ("circle", "square", "triangle", "star", "cross", "hexagon", "ring", "diamond", "crescent", "arrow")
 MIN_VISIBLE = 0.5  # fraction of a shape's area that must show for it to be a target (the brief's "~50 %")
 SCALE_RANGE = (0.08, 0.60)  # shape diameter as a fraction of the image side
+EASY_MIN_SCALE = 0.25  # clutter=False: smallest shape, a quarter of the side (≥ 4 cells of stride 8 at 128 px)
 SUPERSAMPLE = 2  # masks are drawn at 2x and box-filtered down: anti-aliased edges at little cost
 CLIP_FRAMES = (12, 24)  # inclusive range of frames per clip
 OBJECT_IMAGE_SIZE = 64  # side of a reference photo of a clip's target
@@ -98,8 +99,8 @@ def _colour(rng: np.random.Generator) -> np.ndarray:
     return np.array([r, g, b]) * 255.0
 
 
-def _background(rng: np.random.Generator, size: int) -> np.ndarray:
-    """A textured background (size, size, 3) float: gradient + blotches + blobs + lines."""
+def _background(rng: np.random.Generator, size: int, clutter: bool = True) -> np.ndarray:
+    """A textured background (size, size, 3) float: gradient + blotches, then blobs + lines when `clutter`."""
     c0, c1 = rng.uniform(30, 225, (2, 3))
     theta = rng.uniform(0, 2 * math.pi)
     yy, xx = np.mgrid[0:size, 0:size] / max(size - 1, 1)
@@ -115,6 +116,8 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
         axis=-1,
     )
     img = img + rng.uniform(5, 25) * blotch
+    if not clutter:
+        return np.clip(img, 0, 255).astype(np.uint8).astype(np.float32)
     canvas = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(canvas)
     for _ in range(rng.integers(1, 4)):  # irregular blobs, blurred: clutter that is no class
@@ -161,23 +164,27 @@ def _visible_box(visible: np.ndarray, full_area: float) -> np.ndarray | None:
     return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32)
 
 
-def make_image(seed: int, index: int, image_size: int = 128, anchor_class: int | None = None) -> Sample:
+def make_image(seed: int, index: int, image_size: int = 128, anchor_class: int | None = None,
+               clutter: bool = True) -> Sample:
     """Synthetic image `index` of `seed`: 1–4 shapes; labels index CLASSES.
 
     `anchor_class` forces the top-most, fully visible object's class (writers use it to cover
-    every class); otherwise it is drawn at random like the rest.
+    every class); otherwise it is drawn at random like the rest. `clutter=False` makes an easier
+    image (the bundled demo's, so a CPU-trained detector reaches useful mAP in minutes): 1–2 shapes
+    of at least EASY_MIN_SCALE, no distractor blobs or lines.
     """
     rng = np.random.default_rng([seed, index])
     size = image_size
     pad = int(math.ceil(SCALE_RANGE[1] * size / 2)) + 2
-    img = _background(rng, size)
-    n = int(rng.integers(1, 5))
+    img = _background(rng, size, clutter)
+    n = int(rng.integers(1, 5 if clutter else 3))
+    scale_range = SCALE_RANGE if clutter else (EASY_MIN_SCALE, SCALE_RANGE[1])
     kinds = rng.integers(len(CLASSES), size=n)
     if anchor_class is not None:
         kinds[-1] = anchor_class
     alphas, areas = [], []
     for k in range(n):
-        radius = rng.uniform(*SCALE_RANGE) * size / 2
+        radius = rng.uniform(*scale_range) * size / 2
         if k == n - 1:  # the top object lies fully inside, so every image has a target
             center = rng.uniform(radius, size - radius, 2)
         else:
@@ -278,7 +285,8 @@ def _save(image: np.ndarray, path: Path) -> None:
 
 
 def write_coco_dataset(
-    root: str | Path, n_images: int, seed: int, image_size: int = 128, image_format: str = "jpg"
+    root: str | Path, n_images: int, seed: int, image_size: int = 128, image_format: str = "jpg",
+    clutter: bool = True,
 ) -> Path:
     """Path of annotations.json after writing `n_images` shapes images + COCO annotations under `root`.
 
@@ -290,7 +298,7 @@ def write_coco_dataset(
     offset = int(np.random.default_rng([seed]).integers(len(CLASSES)))
     images, annotations = [], []
     for i in range(n_images):
-        sample = make_image(seed, i, image_size, anchor_class=(i + offset) % len(CLASSES))
+        sample = make_image(seed, i, image_size, anchor_class=(i + offset) % len(CLASSES), clutter=clutter)
         name = f"images/{i:06d}.{image_format}"
         _save(sample.image, root / name)
         images.append({"id": i + 1, "file_name": name, "width": image_size, "height": image_size})

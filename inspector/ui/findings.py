@@ -13,7 +13,7 @@ from inspector.paths import REPO_ROOT
 STYLE = {"critical": (":material/error:", "red"), "warning": (":material/warning:", "orange"),
          "info": (":material/info:", "blue")}
 # Where each Finding.page is drawn (relative to the app's main script).
-PAGES = {"Overview": "app.py", "Loss curves": "pages/1_Loss_curves.py", "Episodes": "pages/2_Episodes.py"}
+PAGES = {"Overview": "pages/0_Overview.py", "Loss curves": "pages/1_Loss_curves.py", "Episodes": "pages/2_Episodes.py"}
 
 
 def page_for(finding: Finding) -> str | None:
@@ -34,5 +34,5 @@ def render_findings(findings: tuple[Finding, ...] | list[Finding], *, link: bool
             st.markdown(f"{f.evidence}")
             st.markdown(f"**Next step:** {f.next_step}")
             target = page_for(f) if link else None
-            if target and Path(target).name != "app.py":
+            if target:
                 st.page_link(target, label=f"Show on {f.page}", icon=":material/arrow_forward:")

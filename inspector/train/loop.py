@@ -1,0 +1,232 @@
+"""Episodic training: AdamW on one N-way K-shot episode per step, logged every step, validated every epoch.
+
+    for step in steps:  episode(step) → forward → weighted losses → backward → clip → AdamW(lr_at(step))
+                        RunWriter.step(raw losses, weights, lr, positives, pos_iou)
+    end of epoch:       fixed validation episodes → RunWriter.eval(mAP@0.5, mAP@0.5:0.95, ST-IoU)
+                        epoch_{n}.pt, and best.pt when mAP@0.5 improved
+
+Training episode i is EpisodeSampler(seed).sample(i) and the model is initialised under
+torch.manual_seed(seed), so a run is a pure function of its config (on one machine, one thread count).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import torch
+
+from inspector.checkpoint import build_reference_model, load_checkpoint, save_checkpoint
+from inspector.data import Dataset, read_dataset
+from inspector.data.episodes import EpisodeSampler
+from inspector.data.records import Episode
+from inspector.data.shapes import write_coco_dataset, write_video_samples
+from inspector.errors import InspectorError
+from inspector.model.detector import FewShotDetector, create_model
+from inspector.model.loss import compute_losses
+from inspector.model.predict import run_episode
+from inspector.model.wiou import WIoUState
+from inspector.reference import clip_episodes, evaluate_episodes
+from inspector.runlog.writer import RunWriter
+from inspector.train.config import TrainConfig
+from inspector.train.schedule import lr_at
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Where a run went: its log, its checkpoints, the best validation metrics and seconds spent."""
+
+    out_dir: Path
+    log: Path
+    checkpoints: tuple[Path, ...]
+    best: Path | None
+    best_metrics: dict[str, float]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RunData:
+    """The datasets a run reads; clips is None when there are none to validate ST-IoU on."""
+
+    train: Dataset
+    val: Dataset
+    clips: Dataset | None
+
+
+@contextlib.contextmanager
+def run_data(config: TrainConfig):
+    """Yields the RunData of `config`, generating synthetic shapes in a temp dir for paths left None."""
+    with tempfile.TemporaryDirectory(prefix="inspector-train-") as tmp:
+        seed, tmp = config.synthetic_seed, Path(tmp)
+        train = config.train_data
+        if train is None:
+            write_coco_dataset(tmp / "train", config.synthetic_train_images, seed, clutter=config.synthetic_clutter)
+            train = tmp / "train"
+        val = config.val_data
+        if val is None:
+            write_coco_dataset(tmp / "val", config.synthetic_val_images, seed + 1,
+                               clutter=config.synthetic_clutter)
+            val = tmp / "val"
+        clips = config.clips_data
+        if clips is None and config.synthetic_clips:
+            write_video_samples(tmp / "clips", config.synthetic_clips, seed + 2)
+            clips = tmp / "clips"
+        yield RunData(read_dataset(train), read_dataset(val), None if clips is None else read_dataset(clips))
+
+
+def validation_episodes(config: TrainConfig, data: RunData) -> list[Episode]:
+    """Returns the fixed validation episodes (decoded once): image episodes, then one 1-way episode per clip."""
+    sampler = EpisodeSampler(data.val, min(config.n_way, _n_classes(data.val)), config.k_shot,
+                             config.n_query, config.val_seed)
+    episodes = [sampler.sample(i) for i in range(config.val_episodes)]
+    if data.clips is not None:
+        episodes += clip_episodes(data.clips, config.k_shot, config.val_seed)
+    return episodes
+
+
+def _n_classes(dataset: Dataset) -> int:
+    return sum(1 for v in dataset.images_by_class().values() if v)
+
+
+class Progress:
+    """A one-line carriage-return progress bar on stderr (tqdm is not a dependency)."""
+
+    def __init__(self, total: int, stream: TextIO | None = None, enabled: bool = True):
+        self.total, self.stream, self.enabled = total, stream or sys.stderr, enabled
+        self.start, self.last = time.monotonic(), 0.0
+
+    def update(self, step: int, text: str) -> None:
+        now = time.monotonic()
+        if not self.enabled or (now - self.last < 0.5 and step < self.total):
+            return
+        self.last = now
+        rate = step / max(now - self.start, 1e-9)
+        width = 24
+        filled = int(width * step / self.total)
+        bar = "#" * filled + "." * (width - filled)
+        self.stream.write(f"\r[{bar}] {step}/{self.total} {rate:5.1f} it/s {text}   ")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _finite(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
+
+
+def train(config: TrainConfig, resume: str | Path | None = None, progress: bool = True) -> TrainResult:
+    """Returns the TrainResult of training `config` (from scratch, or from the epoch checkpoint `resume`)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        return _train(config, resume, progress)
+    finally:
+        torch.set_num_threads(threads)  # the caller's setting: train() may run inside an app or a test
+
+
+def _train(config: TrainConfig, resume: str | Path | None, progress: bool) -> TrainResult:
+    started = time.monotonic()
+    torch.manual_seed(config.seed)
+    out = Path(config.out_dir)
+    model_config = config.model_config()
+    model = create_model(model_config)
+    weights = dict(config.loss_weights)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    wiou = WIoUState(momentum=model_config.wiou_momentum)
+    step, best = 0, {"map50": -math.inf}
+    if resume is not None:
+        step, best = _restore(resume, model, optimizer, wiou)
+    log_path = out / "log.jsonl"
+    if resume is None and log_path.exists():
+        raise InspectorError("a run log already exists here; pass --resume CKPT or choose a new out_dir",
+                             path=log_path)
+
+    checkpoints: list[Path] = []
+    header = {**config.to_dict(), "model_config": model_config.to_dict()}
+    with run_data(config) as data, RunWriter(log_path, config=header) as writer:
+        sampler = EpisodeSampler(data.train, config.n_way, config.k_shot, config.n_query, config.seed)
+        val_episodes = validation_episodes(config, data)
+        bar = Progress(config.total_steps, enabled=progress)
+        bar.update(step, "starting")
+        while step < config.total_steps:
+            epoch = step // config.steps_per_epoch
+            model.train()
+            lr = lr_at(step, config.total_steps, config.lr, config.warmup_steps, config.final_lr)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            raw = run_episode(model, sampler.sample(step))
+            losses = compute_losses(raw.output, raw.tensors.query_boxes, raw.tensors.query_labels,
+                                    weights=weights, wiou_state=wiou)
+            optimizer.zero_grad(set_to_none=True)
+            losses.total.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            step += 1
+            writer.step(step, losses.raw, lr=lr, epoch=epoch, weights=weights,
+                        positives=losses.positives, pos_iou=losses.mean_iou)
+            bar.update(step, f"epoch {epoch + 1}/{config.epochs} loss {losses.total.item():.3f} lr {lr:.1e}")
+            if step % config.steps_per_epoch == 0:
+                metrics = evaluate_episodes(model, val_episodes)
+                scores = {k: metrics[k] for k in ("map50", "map50_95", "st_iou")}
+                writer.eval(step, scores, epoch=epoch)
+                improved = math.isfinite(scores["map50"]) and scores["map50"] > best["map50"]
+                if improved:
+                    best = _finite(scores)
+                meta = _meta(config, model_config, step, epoch, data, scores, best, wiou)
+                extra = {"optimizer": optimizer.state_dict()} if config.save_optimizer else {}
+                checkpoints.append(save_checkpoint(out / f"epoch_{epoch + 1}.pt", model, model_config,
+                                                   half=config.half_checkpoints, **meta, **extra))
+                if improved:
+                    save_checkpoint(out / "best.pt", model, model_config, half=config.half_checkpoints, **meta)
+                bar.update(step, f"epoch {epoch + 1} val mAP@0.5 {scores['map50']:.3f}")
+        bar.close()
+    best_path = out / "best.pt"
+    return TrainResult(out, log_path, tuple(checkpoints), best_path if best_path.exists() else None,
+                       best if math.isfinite(best.get("map50", math.nan)) else {}, time.monotonic() - started)
+
+
+def _meta(config: TrainConfig, model_config, step: int, epoch: int, data: RunData,
+          scores: dict[str, float], best: dict[str, float], wiou: WIoUState) -> dict[str, Any]:
+    """The checkpoint metadata: plain values only, so torch.load(weights_only=True) reads it."""
+    return {
+        "train_config": config.to_dict(),
+        "step": step,
+        "epoch": epoch + 1,
+        "loss_weights": dict(model_config.loss_weights),
+        "class_names": list(data.train.class_names),
+        "metrics": _finite(scores),
+        "best_metrics": best,
+        "wiou_state": wiou.to_dict(),
+    }
+
+
+def _restore(path: str | Path, model: FewShotDetector, optimizer: torch.optim.Optimizer,
+             wiou: WIoUState) -> tuple[int, dict[str, float]]:
+    """Loads weights, optimizer state and Wise-IoU mean from an epoch checkpoint; returns (step, best)."""
+    checkpoint = load_checkpoint(path)
+    if "optimizer" not in checkpoint.meta:
+        raise InspectorError("has no optimizer state to resume from (use an epoch_N.pt written with "
+                             "save_optimizer: true)", path=path)
+    restored = build_reference_model(checkpoint)
+    if restored.config.to_dict() != model.config.to_dict():
+        raise InspectorError("was trained with a different model config than this training config", path=path)
+    model.load_state_dict(restored.state_dict())
+    try:
+        optimizer.load_state_dict(checkpoint.meta["optimizer"])
+    except (ValueError, KeyError) as exc:
+        raise InspectorError(f"its optimizer state does not fit this model ({exc})", path=path) from None
+    wiou.mean = float(checkpoint.meta.get("wiou_state", {}).get("mean", wiou.mean))
+    best = dict(checkpoint.meta.get("best_metrics") or {"map50": -math.inf})
+    return int(checkpoint.meta.get("step", 0)), best
+
+
+__all__ = ["RunData", "TrainResult", "run_data", "train", "validation_episodes"]

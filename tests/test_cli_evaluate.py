@@ -1,0 +1,104 @@
+"""`python -m inspector evaluate`: JSON summary keys, and one-line errors for files that are no reference checkpoint."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from inspector.checkpoint import save_checkpoint
+from inspector.cli import main
+from inspector.data.shapes import write_coco_dataset, write_video_samples
+from inspector.model import ModelConfig, create_model
+
+DEMO = Path(__file__).resolve().parents[1] / "demo"
+KEYS = {"map50", "map50_95", "st_iou", "per_class", "episodes"}
+TINY = ModelConfig(widths=(8, 16, 16, 24, 32), neck_dim=24, head_dim=16, embed_dim=16)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread: on a shared 2-core machine two threads each wait on the other's core."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("evaldata")
+    write_coco_dataset(root / "val", 20, seed=5)
+    write_video_samples(root / "clips", 2, seed=5)
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    return save_checkpoint(path, create_model(TINY), TINY, half=True,
+                           train_config={"n_way": 2, "k_shot": 2, "n_query": 2})
+
+
+def run_json(capsys, *argv: str) -> dict:
+    assert main(["evaluate", *argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_json_summary_of_image_episodes_and_clips(capsys, data, tiny_checkpoint):
+    out = run_json(capsys, "--checkpoint", str(tiny_checkpoint), "--data", str(data / "val"),
+                   "--clips", str(data / "clips"), "--episodes", "3", "--seed", "1")
+    assert KEYS <= set(out)
+    assert (out["n_way"], out["k_shot"], out["n_query"]) == (2, 2, 2)  # from the checkpoint's train_config
+    assert out["episodes"] == 3 + 2 and out["clips"] == 2 and out["images"] == 6
+    assert 0.0 <= out["map50"] <= 1.0 and out["map50_95"] <= out["map50"]
+    assert out["st_iou"] is not None and 0.0 <= out["st_iou"] <= 1.0
+    # same seed → same episodes → same numbers
+    again = run_json(capsys, "--checkpoint", str(tiny_checkpoint), "--data", str(data / "val"),
+                     "--clips", str(data / "clips"), "--episodes", "3", "--seed", "1")
+    assert again["map50"] == out["map50"]
+
+
+def test_st_iou_is_null_without_clips(capsys, data, tiny_checkpoint):
+    out = run_json(capsys, "--checkpoint", str(tiny_checkpoint), "--data", str(data / "val"),
+                   "--episodes", "2", "--n-way", "3", "--k-shot", "1")
+    assert out["st_iou"] is None and out["n_way"] == 3 and out["clips"] == 0
+
+
+def test_plain_text_summary(capsys, data, tiny_checkpoint):
+    assert main(["evaluate", "--checkpoint", str(tiny_checkpoint), "--data", str(data / "clips")]) == 0
+    text = capsys.readouterr().out
+    assert "ST-IoU" in text and "mAP@0.5 " in text and "n/a" in text  # a clip dataset has no mAP
+
+
+def test_wrong_architecture_is_a_one_line_error(capsys, tmp_path, data):
+    other = ModelConfig(widths=(8, 16, 16, 24, 48), neck_dim=24, head_dim=16, embed_dim=16)
+    path = tmp_path / "other.pt"
+    torch.save({"state_dict": create_model(other).state_dict()}, path)  # no model_config: built as default
+    assert main(["evaluate", "--checkpoint", str(path), "--data", str(data / "val")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(path) in err
+    assert "shape mismatches" in err
+
+
+def test_non_checkpoint_is_a_one_line_error(capsys, tmp_path, data):
+    path = tmp_path / "notes.pt"
+    path.write_text("not a checkpoint\n")
+    assert main(["evaluate", "--checkpoint", str(path), "--data", str(data / "val")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(path) in err and "not a PyTorch checkpoint" in err
+
+
+@pytest.mark.skipif(not (DEMO / "runs" / "rebalanced" / "best.pt").exists(), reason="demo/ not built")
+def test_committed_demo_checkpoint(capsys):
+    out = run_json(capsys, "--checkpoint", str(DEMO / "runs" / "rebalanced" / "best.pt"),
+                   "--data", str(DEMO / "data" / "val"), "--clips", str(DEMO / "data" / "clips"),
+                   "--episodes", "5", "--seed", "0")
+    assert KEYS <= set(out)
+    assert math.isfinite(out["map50"]) and out["st_iou"] is not None
+    assert set(out["per_class"]) <= {"circle", "square", "triangle", "star", "cross", "hexagon", "ring",
+                                     "diamond", "crescent", "arrow"}
