@@ -11,6 +11,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_DIR = REPO_ROOT / "demo"
 
 
+def demo_dir() -> Path:
+    """The bundled demo's directory; INSPECTOR_DEMO_DIR points the app at another one (or at none)."""
+    return Path(os.environ.get("INSPECTOR_DEMO_DIR") or DEMO_DIR)
+
+
 def allowed_roots() -> list[Path]:
     """Resolved roots from INSPECTOR_ROOTS (os.pathsep-separated); default: the working directory and demo/."""
     configured = os.environ.get("INSPECTOR_ROOTS", "")

@@ -11,7 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from inspector.errors import InspectorError
-from inspector.paths import DEMO_DIR, confined_path
+from inspector.paths import confined_path, demo_dir
 from inspector.runlog import RunLog, formats, read_logs
 
 UPLOAD_DIR = Path(tempfile.gettempdir()) / "inspector-uploads"
@@ -30,7 +30,7 @@ class RunSource:
 
 def demo_runs() -> dict[str, Path]:
     """{run name: log path} of the bundled demo runs (demo/runs/<name>/log.jsonl)."""
-    return {p.parent.name: p for p in sorted((DEMO_DIR / "runs").glob("*/log.jsonl"))}
+    return {p.parent.name: p for p in sorted((demo_dir() / "runs").glob("*/log.jsonl"))}
 
 
 def content_key(paths: tuple[str, ...]) -> str:
