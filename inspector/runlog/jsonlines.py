@@ -192,6 +192,17 @@ def _leaves(name: str, arr: pa.ChunkedArray):
         yield name, arr
 
 
+def _any_numeric(arr: pa.ChunkedArray) -> bool:
+    """Whether any distinct string of `arr` parses as a number.
+
+    Labels such as "type": "step" have a handful of distinct values: checking those instead of every
+    row measured 0.15 s → 0.01 s on 200k native rows.
+    """
+    distinct = pc.unique(arr).drop_null().to_numpy(zero_copy_only=False)
+    parsed = pd.to_numeric(pd.Series(distinct, dtype=object), errors="coerce").to_numpy(np.float64)
+    return bool((~np.isnan(parsed)).any())
+
+
 def _columns(table: pa.Table) -> tuple[dict[str, Column], dict[str, np.ndarray]]:
     numbers: dict[str, Column] = {}
     texts: dict[str, np.ndarray] = {}
@@ -209,6 +220,8 @@ def _columns(table: pa.Table) -> tuple[dict[str, Column], dict[str, np.ndarray]]
             elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
                 strings = arr.to_numpy(zero_copy_only=False)
                 texts[name] = strings
+                if not _any_numeric(arr):
+                    continue
                 parsed = pd.to_numeric(pd.Series(strings, dtype=object), errors="coerce").to_numpy(np.float64)
                 present = ~np.isnan(parsed)
                 if present.any():
