@@ -19,6 +19,7 @@ COMMANDS = {
     "episode": "episode",
     "train": "train",
     "evaluate": "evaluate",
+    "evaluate-merge": "evaluate_merge",
     "demo": "demo",
 }
 

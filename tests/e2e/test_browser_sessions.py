@@ -33,6 +33,7 @@ def test_four_sessions_see_only_their_own_run(app_url, browser, samples: Path, a
             contexts.append(context)
             page = context.new_page()
             page.goto(app_url)
+            page.wait_for_selector(CHART, timeout=90_000)  # the demo run is drawn: the app is fully up
             page.locator('[data-testid="stSidebar"]').get_by_text("upload", exact=True).first.click()
             pages[name] = page
         for name, page in pages.items():
@@ -41,6 +42,9 @@ def test_four_sessions_see_only_their_own_run(app_url, browser, samples: Path, a
             page.locator('[data-testid="stSidebar"] input[type=file]').first.set_input_files(
                 [str(f) for f in runs[name][0]])
         for name, page in pages.items():
+            # Its own run's marker appears once the rerun with the upload finished; then its chart.
+            page.wait_for_function("marker => document.body.innerText.includes(marker)", arg=runs[name][1],
+                                   timeout=90_000)
             page.wait_for_selector(CHART, timeout=90_000)
             page.wait_for_timeout(500)
         for name, page in pages.items():

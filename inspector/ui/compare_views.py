@@ -1,0 +1,148 @@
+"""The Compare page's parts: two checkpoint pickers, side-by-side overlays, per-target changes, the aggregate."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from inspector import charts
+from inspector.adapters import DEFAULT_ADAPTER, EpisodeResult, allowed_adapters
+from inspector.batch import BatchResult, EpisodePlan, EvalSettings, evaluate_batch, image_records, run_meta, summarize
+from inspector.compare import (DeltaCI, bootstrap_delta_map, compare_targets, episode_metrics, false_positives,
+                               metrics_delta_table, summary_delta_table)
+from inspector.data import Episode
+from inspector.draw import draw_overlay
+from inspector.ui import episode_views as views
+from inspector.ui.episode_views import Choice, EpisodeSettings, ViewSettings
+
+# The demo's story: the same detector trained with default loss weights (A) and rebalanced ones (B).
+DEFAULT_PAIR = ("baseline/best.pt", "rebalanced/best.pt")
+DEFAULT_EPISODES = 100
+
+
+def _pick_one(side: str, default: str) -> tuple[Choice | None, str]:
+    demos = views.demo_checkpoints()
+    sb = st.sidebar
+    sb.markdown(f"**Checkpoint {side}**")
+    kinds = (["demo"] if demos else []) + ["server path"]
+    kind = sb.radio(f"{side}: source", kinds, key=f"{side}_kind", horizontal=True, label_visibility="collapsed")
+    adapter = sb.text_input(f"{side}: adapter", DEFAULT_ADAPTER, key=f"{side}_adapter",
+                            help="'reference', or package.module:factory listed in INSPECTOR_ADAPTERS")
+    if kind == "demo":
+        names = list(demos)
+        name = sb.selectbox(f"{side}: demo checkpoint", names, key=f"{side}_demo",
+                            index=names.index(default) if default in names else 0)
+        return views._choice(f"demo/{name}", demos[name]), adapter
+    return views._server_path(f"{side}: path on the server", f"{side}_path", "A .pt file inside INSPECTOR_ROOTS."), adapter
+
+
+def pick_pair() -> tuple[tuple[Choice | None, str], tuple[Choice | None, str]]:
+    """Sidebar: ((checkpoint A, adapter A), (checkpoint B, adapter B)); defaults: the demo's two runs."""
+    return _pick_one("A", DEFAULT_PAIR[0]), _pick_one("B", DEFAULT_PAIR[1])
+
+
+def run_pair(a: tuple[Choice, str], b: tuple[Choice, str], data: Choice, s: EpisodeSettings, index: int,
+             v: ViewSettings) -> tuple[EpisodeResult, EpisodeResult]:
+    """Both checkpoints' EpisodeResults on episode `index` (cached per checkpoint by the Episodes page's cache)."""
+    return tuple(views.run_detector(c.key, adapter, data.key, s, index, v.score_threshold, v.nms_iou)
+                 for c, adapter in (a, b))
+
+
+def render_side_by_side(episode: Episode, ra: EpisodeResult, rb: EpisodeResult, v: ViewSettings) -> None:
+    """Per query (and clip frame): A's and B's overlays in two columns, and the per-target comparison."""
+    samples = list(episode.queries) + [f for c in episode.clips for f in c.frames]
+    qa, qb = ra.all_queries(), rb.all_queries()
+    if not samples:
+        st.warning("This episode has no query images.")
+        return
+    if len(samples) > len(episode.queries):
+        k = st.slider("Clip frame", 0, len(samples) - 1, 0, key="cmp_frame")
+        shown = [k]
+    else:
+        shown = list(range(len(samples)))
+    for k in shown:
+        left, right = st.columns(2)
+        for col, q, side, names in ((left, qa[k], "A", ra.class_names), (right, qb[k], "B", rb.class_names)):
+            image = draw_overlay(samples[k].image, views.overlay_of(q, names), v.iou_threshold, v.strides, v.anchors)
+            col.image(image, caption=f"{side} · {q.image_id} · {false_positives(q, v.iou_threshold)} FP")
+        rows = [asdict(t) for t in compare_targets(qa[k], qb[k], v.iou_threshold)]
+        if rows:
+            table = pd.DataFrame(rows).rename(columns={"iou_a": "IoU A", "iou_b": "IoU B"})
+            table["label"] = [ra.class_names[i] if 0 <= i < len(ra.class_names) else str(i) for i in table["label"]]
+            st.dataframe(table, hide_index=True, key=f"cmp_targets_{k}")
+
+
+def episode_deltas(ra: EpisodeResult, rb: EpisodeResult, iou_threshold: float) -> pd.DataFrame:
+    """This episode's metrics under A and B, and their difference."""
+    return metrics_delta_table(episode_metrics(ra, iou_threshold), episode_metrics(rb, iou_threshold))
+
+
+def aggregate(choice: Choice, adapter: str, data: Choice, s: EpisodeSettings, episodes: int, label: str) -> BatchResult:
+    """The checkpoint's BatchResult over `episodes` episodes: from the on-disk cache when present, else run
+    with a progress bar and stored there (the CLI's --cache shares it)."""
+    detector = views._detector(choice.key, adapter)
+    dataset = views._dataset(data.key)
+    settings = EvalSettings(episodes, s.seed, s.n_way, s.k_shot, s.n_query)
+    plan = EpisodePlan(dataset, None, settings)
+    meta = run_meta(choice.path, adapter, dataset, None, settings, dataset.class_names, plan.total)
+    bar = st.progress(0.0, text=f"Evaluating {label} on {plan.total} episodes…")
+    result = evaluate_batch(detector, plan, meta, progress=lambda done, todo: bar.progress(
+        done / todo, text=f"Evaluating {label}: episode {done} of {todo}"), cache=True)
+    bar.empty()
+    return result
+
+
+@st.cache_data(max_entries=16, show_spinner="Bootstrapping Δ mAP…")
+def _bootstrap(key: tuple, _a: BatchResult, _b: BatchResult) -> tuple[DeltaCI, DeltaCI]:
+    images = _a.rows[_a.rows["kind"] == "image"]
+    return bootstrap_delta_map(image_records(_a.rows), image_records(_b.rows), images["position"].to_numpy())
+
+
+def render_aggregate(a: BatchResult, b: BatchResult) -> None:
+    """The A / B / Δ table over all episodes, with the paired bootstrap CI on Δ mAP."""
+    sa, sb = summarize(a), summarize(b)
+    st.dataframe(summary_delta_table(sa, sb), hide_index=True, key="cmp_aggregate",
+                 column_config={c: st.column_config.NumberColumn(format="%.4f") for c in ("A", "B", "Δ (B − A)")})
+    if sa["images"] and len(a.rows) == len(b.rows):
+        key = (a.meta["checkpoint_sha256"], b.meta["checkpoint_sha256"], a.meta["data_hash"],
+               str(a.meta["settings"]))
+        for ci in _bootstrap(key, a, b):
+            st.caption(f"Δ {ci.metric} = {ci.delta:+.4f}, {ci.confidence:.0%} CI [{ci.low:+.4f}, {ci.high:+.4f}] "
+                       f"(paired bootstrap over episodes, {ci.resamples} resamples, seed 0)")
+
+
+def run_logs(a: Choice, b: Choice) -> tuple[Path, Path] | None:
+    """The two runs' log.jsonl when both checkpoints sit next to one."""
+    logs = tuple(Path(c.path).parent / "log.jsonl" for c in (a, b))
+    return logs if all(p.is_file() for p in logs) else None
+
+
+@st.cache_resource(max_entries=4, show_spinner="Reading the runs' logs…")
+def _log(path: str, mtime: int):
+    from inspector.runlog import read_logs
+
+    return read_logs([path])
+
+
+def logs_figure(paths: tuple[Path, Path], metric: str) -> go.Figure | None:
+    """`metric` of both runs on one chart (A solid, B dashed), downsampled for display; None if absent."""
+    from inspector import stats
+
+    curves = []
+    for side, path, dash in (("A", paths[0], None), ("B", paths[1], "dash")):
+        series = _log(str(path), path.stat().st_mtime_ns).get(metric)
+        if series is None or not len(series):
+            continue
+        idx = stats.downsample(series.steps, series.values, 2000)
+        curves.append(charts.Curve(f"{side} · {path.parent.name}", series.steps[idx], series.values[idx], dash=dash))
+    return charts.curves_figure(curves, metric) if curves else None
+
+
+def log_metrics(paths: tuple[Path, Path]) -> list[str]:
+    """Metrics both logs share, losses first."""
+    a, b = (set(_log(str(p), p.stat().st_mtime_ns).metrics) for p in paths)
+    return sorted(a & b, key=lambda m: (not m.startswith("loss"), m))

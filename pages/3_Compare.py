@@ -1,0 +1,65 @@
+"""Compare: two checkpoints on the same episodes — overlays side by side, per-target changes, A / B / Δ."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from inspector.ui import compare_views as cmp
+from inspector.ui import episode_views as views
+from inspector.ui.guard import guard
+
+st.title("Compare checkpoints")
+
+(ckpt_a, adapter_a), (ckpt_b, adapter_b) = cmp.pick_pair()
+dataset = views.pick_dataset()
+settings = views.episode_settings()
+if ckpt_a is None or ckpt_b is None or dataset is None:
+    if not views.demo_checkpoints():
+        st.info(views.NO_DEMO)
+    st.info("Choose checkpoints A and B and a dataset in the sidebar.")
+    st.stop()
+view = views.view_settings((8, 16, 32))
+
+st.caption(f"A: {ckpt_a.label} (`{adapter_a}`) · B: {ckpt_b.label} (`{adapter_b}`) · {dataset.label} · "
+           f"{settings.n_way}-way {settings.k_shot}-shot, seed {settings.seed}")
+
+tab_episode, tab_aggregate, tab_logs = st.tabs(["Episode", "Aggregate", "Training logs"])
+
+with tab_episode:
+    index = views.episode_index()
+    episode = results = None
+    with guard("the episode"):
+        episode = views.load_episode(dataset.key, settings, index)
+    with guard("the detectors' output"):
+        if episode is not None:
+            results = cmp.run_pair((ckpt_a, adapter_a), (ckpt_b, adapter_b), dataset, settings, index, view)
+    if episode is not None and results is not None:
+        st.subheader(f"Episode {index}: {', '.join(episode.class_names)}")
+        with guard("the episode's metrics"):
+            st.markdown("**This episode, A vs B**")
+            st.dataframe(cmp.episode_deltas(*results, view.iou_threshold), hide_index=True, key="cmp_episode")
+        with guard("the overlays"):
+            cmp.render_side_by_side(episode, *results, view)
+
+with tab_aggregate:
+    n = int(st.number_input("Episodes", min_value=1, max_value=5000, value=cmp.DEFAULT_EPISODES, step=10,
+                            key="cmp_episodes", help="Model's default thresholds, as `python -m inspector evaluate`."))
+    with guard("the aggregate"):
+        batch_a = cmp.aggregate(ckpt_a, adapter_a, dataset, settings, n, "A")
+        batch_b = cmp.aggregate(ckpt_b, adapter_b, dataset, settings, n, "B")
+        st.markdown(f"**Over {n} episodes** (COCO mAP by pycocotools; losses are means over episodes)")
+        cmp.render_aggregate(batch_a, batch_b)
+
+with tab_logs:
+    logs = cmp.run_logs(ckpt_a, ckpt_b)
+    if logs is None:
+        st.info("Training curves appear when both checkpoints sit next to their run's log.jsonl.")
+    else:
+        with guard("the training logs"):
+            metrics = cmp.log_metrics(logs)
+            chosen = st.multiselect("Metrics", metrics, default=[m for m in metrics if m in ("loss/total", "eval/map50")]
+                                    or metrics[:2], key="cmp_log_metrics")
+            for metric in chosen:
+                fig = cmp.logs_figure(logs, metric)
+                if fig is not None:
+                    st.plotly_chart(fig, key=f"cmp_log_{metric}")

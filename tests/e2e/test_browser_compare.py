@@ -1,0 +1,36 @@
+"""A real browser on the Compare page: A and B overlays side by side, the aggregate table, no exception box."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from inspector.ui.episode_views import demo_checkpoints
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser,
+              pytest.mark.skipif(not demo_checkpoints(), reason="demo/runs has no checkpoint: run "
+                                 "`python -m inspector demo` to build the demo the page opens on")]
+
+OVERLAY = '[data-testid="stMain"] [data-testid="stImage"] img'
+EXCEPTION = '[data-testid="stException"]'
+RUNNING = '[data-testid="stStatusWidget"]'
+
+
+def test_compare_shows_two_overlays_and_the_aggregate(app_url: str, page, artifacts: Path) -> None:
+    page.goto(app_url + "/Compare")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('h3')].some(h => h.innerText.startsWith('Episode 0:'))",
+        timeout=120_000)
+    page.wait_for_selector(OVERLAY, timeout=120_000)
+    page.wait_for_selector(RUNNING, state="detached", timeout=180_000)
+    boxes = [page.locator(OVERLAY).nth(i).bounding_box() for i in range(2)]
+    assert all(boxes), "expected two overlay images"
+    left, right = boxes
+    assert abs(left["y"] - right["y"]) < 5 and right["x"] > left["x"] + left["width"] / 2  # side by side
+    page.get_by_role("tab", name="Aggregate").click()
+    page.get_by_text("Over 100 episodes").wait_for(timeout=180_000)
+    page.get_by_text("CI [").first.wait_for(timeout=60_000)
+    assert page.locator('[data-testid="stDataFrame"]').count() >= 1
+    assert page.locator(EXCEPTION).count() == 0
+    page.screenshot(path=str(artifacts / "compare.png"), full_page=True)

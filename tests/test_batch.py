@@ -1,0 +1,157 @@
+"""inspector/batch.py and the evaluate / evaluate-merge commands: exact shard merges, refusals, the cache."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import torch
+
+from inspector.adapters import load_detector
+from inspector.batch import (EpisodePlan, EvalSettings, Shard, cache_dir, evaluate_batch, image_records,
+                             merge_results, read_result, run_meta, summarize, write_result)
+from inspector.checkpoint import save_checkpoint
+from inspector.data import read_dataset
+from inspector.data.shapes import write_coco_dataset, write_video_samples
+from inspector.errors import InspectorError
+from inspector.evaluate import coco_map
+from inspector.model import ModelConfig, create_model
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ModelConfig(widths=(8, 16, 16, 24, 32), neck_dim=24, head_dim=16, embed_dim=16)
+METRICS = ("map50", "map50_95", "st_iou", "per_class", "episodes", "images", "clips", "tp", "fp", "fn",
+           "mean_iou_tp", "positives_per_target", "losses")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("batch")
+    write_coco_dataset(root / "val", 20, seed=3)
+    write_video_samples(root / "clips", 2, seed=3)
+    torch.manual_seed(1)
+    save_checkpoint(root / "tiny.pt", create_model(TINY), TINY, half=True,
+                    train_config={"n_way": 2, "k_shot": 2, "n_query": 2})
+    return root
+
+
+@pytest.fixture(scope="module")
+def setup(files):
+    data, clips = read_dataset(files / "val"), read_dataset(files / "clips")
+    s = EvalSettings(episodes=6, seed=2, n_way=2, k_shot=2, n_query=2)
+    plan = EpisodePlan(data, clips, s)
+    meta = run_meta(files / "tiny.pt", "reference", data, clips, s, data.class_names, plan.total)
+    return load_detector(files / "tiny.pt"), plan, meta
+
+
+def _metrics(summary: dict) -> str:
+    return json.dumps({k: summary[k] for k in METRICS}, sort_keys=True)  # nan compares equal as text
+
+
+def test_plan_covers_image_episodes_then_clips(setup):
+    _, plan, _ = setup
+    assert plan.total == 6 + 2
+    assert plan.episode(7).clips and not plan.episode(7).queries and plan.episode(0).queries
+    assert Shard(1, 3).positions(plan.total) == [1, 4, 7]
+
+
+def test_shard_parse_refuses_bad_text():
+    assert Shard.parse("2/8") == Shard(2, 8)
+    for bad in ("8/8", "-1/2", "1", "a/b", "0/0"):
+        with pytest.raises(InspectorError, match="--shard"):
+            Shard.parse(bad)
+
+
+def test_map_equals_pycocotools_on_the_stored_rows(setup, tmp_path):
+    detector, plan, meta = setup
+    result = evaluate_batch(detector, plan, meta)
+    back = read_result(write_result(result, tmp_path / "r.parquet"))
+    direct = coco_map(image_records(back.rows))
+    summary = summarize(back)
+    assert summary["map50"] == direct.map50 and summary["map50_95"] == direct.map50_95
+    assert summary["episodes"] == 8 and summary["images"] == 12 and summary["clips"] == 2
+    assert summary["losses"]["raw"] and np.isfinite(summary["losses"]["total"])
+
+
+def test_sharded_then_merged_equals_unsharded(setup):
+    detector, plan, meta = setup
+    whole = evaluate_batch(detector, plan, meta)
+    shards = [evaluate_batch(detector, plan, meta, Shard(i, 3)) for i in (2, 0, 1)]
+    merged = merge_results(shards)
+    assert _metrics(summarize(merged)) == _metrics(summarize(whole))
+    assert merged.rows["position"].tolist() == whole.rows["position"].tolist()
+
+
+def test_merge_refuses_missing_duplicate_and_mismatched_shards(setup, files):
+    detector, plan, meta = setup
+    a, b = (evaluate_batch(detector, plan, meta, Shard(i, 2)) for i in (0, 1))
+    with pytest.raises(InspectorError, match="missing"):
+        merge_results([a])
+    with pytest.raises(InspectorError, match="both"):
+        merge_results([a, a, b], ["s0", "s0-again", "s1"])
+    other = evaluate_batch(detector, plan, {**meta, "checkpoint_sha256": "0" * 64}, Shard(1, 2))
+    with pytest.raises(InspectorError, match="checkpoint_sha256 differs"):
+        merge_results([a, other], ["s0", "s1"])
+
+
+def test_cache_hit_returns_identical_rows_without_running(setup, tmp_path, monkeypatch):
+    detector, plan, meta = setup
+    monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(tmp_path / "cache"))
+    first = evaluate_batch(detector, plan, meta, Shard(0, 4), cache=True)
+    assert len(list(cache_dir().glob("*.parquet"))) == 1
+
+    class Exploding:  # a cache hit must not touch the detector at all
+        name, class_names = "boom", ()
+
+        def predict(self, *a, **k):
+            raise AssertionError("the detector ran on a cache hit")
+
+    again = evaluate_batch(Exploding(), plan, meta, Shard(0, 4), cache=True)
+    assert pa.Table.from_pandas(again.rows).equals(pa.Table.from_pandas(first.rows)) and "cache" in again.meta
+    assert _metrics(summarize(again)) == _metrics(summarize(first))
+
+
+def test_read_result_names_a_foreign_file(tmp_path):
+    path = tmp_path / "x.parquet"
+    path.write_text("nope")
+    with pytest.raises(InspectorError, match="x.parquet"):
+        read_result(path)
+
+
+def _cli(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "inspector", *argv], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.slow
+def test_cli_shards_merge_to_the_unsharded_json(files, tmp_path):
+    common = ["--checkpoint", str(files / "tiny.pt"), "--data", str(files / "val"), "--clips", str(files / "clips"),
+              "--episodes", "5", "--seed", "4", "--threads", "1", "--json"]
+    whole = _cli("evaluate", *common)
+    assert whole.returncode == 0, whole.stderr
+    outs = []
+    for i in range(3):
+        out = tmp_path / f"s{i}.parquet"
+        r = _cli("evaluate", *common, "--shard", f"{i}/3", "--out", str(out))
+        assert r.returncode == 0, r.stderr
+        outs.append(str(out))
+    assert Path(outs[0] + ".summary.json").is_file()
+    merged = _cli("evaluate-merge", *outs, "--json")
+    assert merged.returncode == 0, merged.stderr
+    a, b = json.loads(whole.stdout), json.loads(merged.stdout)
+    assert {"map50", "map50_95", "st_iou", "per_class", "episodes"} <= set(b)
+    assert _metrics(a) == _metrics(b) and b["episodes"] == 5 + 2
+    missing = _cli("evaluate-merge", *outs[:2])
+    assert missing.returncode == 2 and "missing" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1

@@ -1,0 +1,136 @@
+"""inspector/compare.py and pages/3_Compare.py: COCO AP equal to pycocotools, the paired bootstrap, per-target
+changes, and the page on the demo's two runs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inspector.adapters import QueryResult
+from inspector.compare import (bootstrap_delta_map, coco_matches, compare_targets, summary_delta_table,
+                               weighted_map)
+from inspector.evaluate import coco_map, st_iou
+from inspector.ui.episode_views import demo_checkpoints
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _random_records(seed: int, n: int = 40, classes: int = 4) -> list[tuple]:
+    """Images with jittered copies of their targets as predictions, some missed, some spurious."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for _ in range(n):
+        g = int(rng.integers(0, 4))
+        xy = rng.uniform(0, 200, (g, 2))
+        gt = np.concatenate([xy, xy + rng.uniform(10, 80, (g, 2))], 1).astype(np.float32)
+        gl = rng.integers(0, classes, g)
+        keep = rng.random(g) < 0.8
+        pred = gt[keep] + rng.normal(0, 6, (int(keep.sum()), 4)).astype(np.float32)
+        # Valid boxes only: COCO ignores an unmatched inverted box (negative area) — a case we do not mirror.
+        pred[:, 2:] = np.maximum(pred[:, 2:], pred[:, :2] + 1)
+        extra = int(rng.integers(0, 3))
+        exy = rng.uniform(0, 200, (extra, 2))
+        pred = np.concatenate([pred, np.concatenate([exy, exy + 30], 1)]).astype(np.float32)
+        pl = np.concatenate([gl[keep], rng.integers(0, classes, extra)])
+        scores = rng.random(len(pred)).astype(np.float32)
+        records.append((gt, gl, pred, scores, pl))
+    return records
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_unit_weights_equal_pycocotools_exactly(seed):
+    records = _random_records(seed)
+    direct = coco_map(records)
+    m50, m95, per_class = weighted_map(coco_matches(records), np.ones((1, len(records))))
+    assert m50[0] == direct.map50 and m95[0] == direct.map50_95
+    classes = coco_matches(records).classes
+    assert {int(c): float(per_class[0, k]) for k, c in enumerate(classes)} == pytest.approx(direct.per_class)
+
+
+def test_double_weight_equals_pycocotools_on_duplicated_images():
+    records = _random_records(5, n=12)
+    weights = np.array([[2] + [1] * 11], float)
+    m50, m95, _ = weighted_map(coco_matches(records), weights)
+    direct = coco_map([records[0]] + records)  # the duplicate first: ties in score keep the same order
+    assert m50[0] == pytest.approx(direct.map50, abs=1e-12) and m95[0] == pytest.approx(direct.map50_95, abs=1e-12)
+
+
+def test_bootstrap_is_deterministic_and_contains_the_estimate():
+    a, b = _random_records(3, n=60), _random_records(4, n=60)
+    b = [(ga, la, pb, ps, pl) for (ga, la, *_), (_, _, pb, ps, pl) in zip(a, b)]  # same targets, other predictions
+    episodes = np.repeat(np.arange(20), 3)
+    ci50, ci95 = bootstrap_delta_map(a, b, episodes, resamples=300, seed=7)
+    again = bootstrap_delta_map(a, b, episodes, resamples=300, seed=7)
+    other = bootstrap_delta_map(a, b, episodes, resamples=300, seed=8)
+    assert (ci50, ci95) == again and ci50 != other[0]
+    assert ci50.delta == pytest.approx(coco_map(b).map50 - coco_map(a).map50, abs=1e-12)
+    for ci in (ci50, ci95):
+        assert ci.low <= ci.delta <= ci.high and ci.low < ci.high
+
+
+def test_identical_checkpoints_have_a_zero_width_interval():
+    a = _random_records(9, n=30)
+    ci50, _ = bootstrap_delta_map(a, a, np.arange(30), resamples=100)
+    assert ci50.delta == ci50.low == ci50.high == 0.0
+
+
+def _query(pred: list, labels: list) -> QueryResult:
+    targets = np.array([[0, 0, 10, 10], [20, 20, 30, 30], [40, 40, 50, 50]], np.float32)
+    p = np.asarray(pred, np.float32).reshape(-1, 4)
+    return QueryResult("q", (64, 64), p, np.linspace(0.9, 0.5, len(p)).astype(np.float32),
+                       np.asarray(labels, np.int64), targets, np.zeros(3, np.int64))
+
+
+def test_compare_targets_names_gains_and_losses():
+    a = _query([[0, 0, 10, 10], [20, 20, 29, 30]], [0, 0])  # finds targets 0 and 1
+    b = _query([[0, 0, 10, 9], [40, 40, 50, 50]], [0, 0])  # finds targets 0 and 2
+    rows = compare_targets(a, b)
+    assert [r.change for r in rows] == ["kept", "lost", "gained"]
+    assert rows[0].iou_a == 1.0 and rows[0].iou_b == pytest.approx(0.9)
+    assert math.isnan(rows[1].iou_b) and math.isnan(rows[2].iou_a)
+
+
+def test_summary_delta_table_has_losses_and_classes():
+    a = {"map50": 0.5, "map50_95": 0.3, "st_iou": math.nan, "per_class": {"circle": 0.4},
+         "losses": {"raw": {"bbox": 1.0}, "weighted": {"bbox": 7.5}, "total": 9.0}}
+    b = {**a, "map50": 0.6, "per_class": {"circle": 0.5, "star": 0.2}}
+    table = summary_delta_table(a, b).set_index("metric")
+    assert table.loc["mAP@0.5", "Δ (B − A)"] == pytest.approx(0.1)
+    assert math.isnan(table.loc["AP@0.5 · star", "A"]) and table.loc["loss bbox (weighted)", "B"] == 7.5
+
+
+def test_st_iou_hand_cases():
+    box = np.array([0, 0, 10, 10], float)
+    half = np.array([0, 0, 10, 5], float)
+    assert st_iou([box, box], [box, box]) == 1.0
+    assert st_iou([half, None], [box, box]) == pytest.approx(0.25)  # 0.5 in frame 0, frame 1 missed
+    assert st_iou([box, box, None], [box, None, None]) == pytest.approx(0.5)  # a false alarm in frame 1
+    assert st_iou([None], [box]) == 0.0 and math.isnan(st_iou([None], [None]))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not demo_checkpoints(), reason="demo/ not built (python -m inspector demo)")
+def test_compare_page_on_the_demo_runs(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(tmp_path / "cache"))
+    at = AppTest.from_file(str(REPO / "pages" / "3_Compare.py"), default_timeout=300)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="A_demo").value == "baseline/best.pt"
+    assert at.selectbox(key="B_demo").value == "rebalanced/best.pt"
+    first = at.subheader[0].value
+    images = [img.url for el in at.get("image") for img in el.proto.imgs]
+    assert len(images) >= 2 and len(images) % 2 == 0  # A and B side by side per query
+    tables = [d.value for d in at.dataframe if "metric" in d.value.columns]
+    aggregate = next(t.set_index("metric") for t in tables if "mAP@0.5:0.95" in set(t["metric"]))
+    assert {"mAP@0.5", "mean IoU of TPs", "loss total", "positives per target"} <= set(aggregate.index)
+    assert list(aggregate.columns) == ["A", "B", "Δ (B − A)"] and np.isfinite(aggregate.loc["mAP@0.5", "A"])
+    assert any("CI [" in c.value for c in at.caption)
+    assert len(list((tmp_path / "cache").glob("*.parquet"))) == 2
+    at.button(key="ep_next").click().run()
+    assert not at.exception and at.subheader[0].value != first and at.subheader[0].value.startswith("Episode 1")
