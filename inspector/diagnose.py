@@ -1,8 +1,7 @@
 """Rules that read a run's loss decomposition and statistics and say what looks wrong, with numbers.
 
 `diagnose(log)` returns a `Diagnosis`: the components, the decomposition, per-component statistics
-and `Finding`s (stable ids, most severe first). `to_markdown` and `to_json_dict` render it for the
-app, the CLI and CI.
+and `Finding`s (stable ids, most severe first). inspector/report.py renders it as Markdown or JSON.
 """
 
 from __future__ import annotations
@@ -104,7 +103,7 @@ class Diagnosis:
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _f(x: float) -> str:
+def format_number(x: float) -> str:
     """Return `x` with 3 significant digits (plain for ordinary magnitudes)."""
     if x is None or not np.isfinite(x):
         return "n/a"
@@ -113,7 +112,7 @@ def _f(x: float) -> str:
     return f"{x:.3g}"
 
 
-def _pct(x: float) -> str:
+def format_percent(x: float) -> str:
     return "n/a" if not np.isfinite(x) else f"{100 * x:.0f}%"
 
 
@@ -180,15 +179,15 @@ def _dominant(comps: ComponentSet, st: dict[str, ComponentStats], dec: Decomposi
         others = [o for o in dec.components if o.name != name]
         weakest = min(others, key=lambda o: o.effective_weight)
         ratio = w / weakest.effective_weight if weakest.effective_weight > 0 else float("inf")
-        weight_note = (f"; its weight {_f(w)} is {ratio:.0f}× {weakest.name}'s ({_f(weakest.effective_weight)})"
-                       if ratio >= 1.5 else f"; its weight is {_f(w)} ({c.weight_source})")
+        weight_note = (f"; its weight {format_number(w)} is {ratio:.0f}× {weakest.name}'s ({format_number(weakest.effective_weight)})"
+                       if ratio >= 1.5 else f"; its weight is {format_number(w)} ({c.weight_source})")
         # Weight that would bring its share of the mean to 40%: w' = w · (0.4/0.6) · (1 − s)/s.
         suggest = w * (0.4 / 0.6) * (1 - s.mean_share) / s.mean_share if 0 < s.mean_share < 1 else None
-        try_w = f" (e.g. {_f(suggest)}, which would make it ~40% of the mean)" if suggest else ""
+        try_w = f" (e.g. {format_number(suggest)}, which would make it ~40% of the mean)" if suggest else ""
         out.append(Finding(
             "dominant_component", "warning", f"Weighted {name} dominates the objective",
-            f"weighted {name} makes {_pct(s.variance_share)} of the total's step-to-step variance and "
-            f"{_pct(s.mean_share)} of its mean{weight_note}.",
+            f"weighted {name} makes {format_percent(s.variance_share)} of the total's step-to-step variance and "
+            f"{format_percent(s.mean_share)} of its mean{weight_note}.",
             f"Lower {name}'s weight{try_w} in the what-if on Loss curves and see whether the other terms' "
             f"share of the gradient signal recovers.",
             name, "Loss curves"))
@@ -207,12 +206,12 @@ def _stationary(st: dict[str, ComponentStats], eval_best: float | None, t: Thres
             continue
         span = (tr.last_step - tr.first_step) / 1000
         metric = ("no eval metric is logged, so converged and stuck look the same" if eval_best is None
-                  else f"the best recent eval metric is {_f(eval_best)}")
+                  else f"the best recent eval metric is {format_number(eval_best)}")
         out.append(Finding(
             "stationary_component", "info" if eval_best is None else "warning",
             f"{name} stopped improving",
-            f"raw {name} over steps {tr.first_step}–{tr.last_step}: Mann-Kendall p = {_f(tr.p_value)}, "
-            f"Theil-Sen change {tr.rel_change:+.1%} of its level {_f(tr.level)} over that window "
+            f"raw {name} over steps {tr.first_step}–{tr.last_step}: Mann-Kendall p = {format_number(tr.p_value)}, "
+            f"Theil-Sen change {tr.rel_change:+.1%} of its level {format_number(tr.level)} over that window "
             f"(95% CI {tr.rel_per_1k_low * span:+.1%}…{tr.rel_per_1k_high * span:+.1%}); {metric}.",
             f"A {name} term that oscillates in a band without a trend is not being learned: check its targets "
             f"and anchor assignment on Episodes, and its weight against the others on Loss curves.",
@@ -227,9 +226,9 @@ def _high_volatility(st: dict[str, ComponentStats], t: Thresholds) -> list[Findi
         if np.isfinite(v.rel_diff_std) and v.rel_diff_std > t.high_volatility_rel_diff_std:
             out.append(Finding(
                 "high_volatility", "warning", f"{name} is very noisy",
-                f"over the last {_pct(t.recent_fraction)} of the run raw {name} moves by {_f(v.diff_std)} from "
-                f"one logged step to the next, {_pct(v.rel_diff_std)} of its mean {_f(v.mean)} "
-                f"(threshold {_pct(t.high_volatility_rel_diff_std)}).",
+                f"over the last {format_percent(t.recent_fraction)} of the run raw {name} moves by {format_number(v.diff_std)} from "
+                f"one logged step to the next, {format_percent(v.rel_diff_std)} of its mean {format_number(v.mean)} "
+                f"(threshold {format_percent(t.high_volatility_rel_diff_std)}).",
                 "Noise this large hides trends: use larger episodes/batches, a lower lr, or gradient clipping; "
                 "the smoothed band on Loss curves shows the underlying level.",
                 name, "Loss curves"))
@@ -254,11 +253,11 @@ def _lr_collapsed(log: RunLog, comps: ComponentSet, eval_best: float | None, t: 
     since = int(steps[below[0]]) if below.size else int(steps[-1])
     frac = (since - steps[0]) / max(1, steps[-1] - steps[0])
     metric = ("no eval metric is logged" if eval_best is None
-              else f"the best recent eval metric is only {_f(eval_best)}")
+              else f"the best recent eval metric is only {format_number(eval_best)}")
     return [Finding(
         "lr_collapsed", "info" if eval_best is None else "warning", "Learning rate collapsed",
-        f"{comps.lr} fell from a peak of {_f(peak)} to {_f(final)} ({_f(final / peak)}× the peak); it has "
-        f"been below {_f(floor)} since step {since} ({_pct(frac)} into the run) while {metric}.",
+        f"{comps.lr} fell from a peak of {format_number(peak)} to {format_number(final)} ({format_number(final / peak)}× the peak); it has "
+        f"been below {format_number(floor)} since step {since} ({format_percent(frac)} into the run) while {metric}.",
         "Steps at this lr barely move the weights: shorten the decay (higher final lr / lrf, later "
         "milestones) or train longer at a useful lr before judging the losses.",
         None, "Loss curves")]
@@ -269,7 +268,7 @@ def _metric_zero(comps: ComponentSet, read: list[str], stuck: bool, t: Threshold
         return []
     return [Finding(
         "metric_stuck_at_zero", "critical", "Evaluation metrics are stuck at zero",
-        f"{', '.join(read)} are all ≤ {_f(t.metric_zero)} (0–1 scale) over the last "
+        f"{', '.join(read)} are all ≤ {format_number(t.metric_zero)} (0–1 scale) over the last "
         f"{t.metric_last_evals} evaluations.",
         "The detector finds nothing: check on Episodes that boxes are drawn where the objects are "
         "(box format and normalisation), that anchors get positives, and that eval uses the same classes.",
@@ -303,11 +302,11 @@ def _total_mismatch(comps: ComponentSet, dec: Decomposition, t: Thresholds) -> l
     rel = float(np.median(np.abs(dec.residual[ok])) / max(np.median(np.abs(dec.logged_total[ok])), 1e-12))
     if rel <= t.total_mismatch:
         return []
-    assumed = ", ".join(f"{c.name} {_f(c.effective_weight)} ({c.weight_source}, logged {c.logged})"
+    assumed = ", ".join(f"{c.name} {format_number(c.effective_weight)} ({c.weight_source}, logged {c.logged})"
                         for c in dec.components)
     return [Finding(
         "total_mismatch", "warning", "Components do not add up to the logged total",
-        f"the median |{dec.total_metric} − Σ weighted components| is {_pct(rel)} of the total; weights "
+        f"the median |{dec.total_metric} − Σ weighted components| is {format_percent(rel)} of the total; weights "
         f"assumed: {assumed}.",
         "Either the weights are not what was assumed (pass the real ones) or the total holds terms that were "
         "not logged separately (regularisers, auxiliary heads).",
@@ -332,7 +331,7 @@ def _loss_spikes(dec: Decomposition, st: dict[str, ComponentStats]) -> list[Find
     return [Finding(
         "loss_spikes", "warning", "Loss spikes",
         f"{total} spike(s) beyond 6 robust σ of the rolling median ({counts}); the largest is weighted "
-        f"{worst_name} = {_f(worst_value)} at step {worst_step}, {_f(worst_ratio)}× its median.",
+        f"{worst_name} = {format_number(worst_value)} at step {worst_step}, {format_number(worst_ratio)}× its median.",
         "Open the spike steps' episodes: spikes usually come from one bad batch (tiny or degenerate boxes, "
         "mislabelled support) or from too high an lr; clipping gradients contains them.",
         worst_name, "Loss curves")]
@@ -365,8 +364,8 @@ def _no_positives(log: RunLog, comps: ComponentSet, t: Thresholds) -> list[Findi
         return []
     return [Finding(
         "no_positive_anchors", "critical", "No positive anchors",
-        f"{comps.positives} was below {_f(t.positives_zero)} for {length} consecutive logged steps "
-        f"(steps {int(s.steps[starts[k]])}–{int(s.steps[ends[k] - 1])}, {_pct(length / zero.size)} of the log).",
+        f"{comps.positives} was below {format_number(t.positives_zero)} for {length} consecutive logged steps "
+        f"(steps {int(s.steps[starts[k]])}–{int(s.steps[ends[k] - 1])}, {format_percent(length / zero.size)} of the log).",
         "With no positives the box and class losses get no signal: check the assigner (top-k, IoU "
         "threshold), box coordinates vs image size, and strides on Episodes.",
         None, "Episodes")]
@@ -405,8 +404,8 @@ def _divergence(log: RunLog, comps: ComponentSet, dec: Decomposition, t: Thresho
     return [Finding(
         "train_val_divergence", "warning", "Validation loss rises while training loss falls",
         f"over steps {tv.first_step}–{tv.last_step} the validation loss rose {tv.rel_change:+.0%} "
-        f"(Mann-Kendall p = {_f(tv.p_value)}) while the training loss changed {tt.rel_change:+.0%} "
-        f"(p = {_f(tt.p_value)}).",
+        f"(Mann-Kendall p = {format_number(tv.p_value)}) while the training loss changed {tt.rel_change:+.0%} "
+        f"(p = {format_number(tt.p_value)}).",
         "The model is overfitting the training episodes: stop at the best validation checkpoint, add "
         "augmentation, or sample more varied episodes.",
         None, "Loss curves")]
@@ -437,38 +436,3 @@ def diagnose(log: RunLog, weights_override: dict[str, float] | None = None,
     n_steps = log.n_steps
     return Diagnosis(comps, dec, st, tuple(findings), n_steps, len(log.segments),
                      tuple(log.warnings) + comps.notes)
-
-
-def to_json_dict(diagnosis: Diagnosis, source: str, format: str) -> dict:
-    """Return the CLI's JSON contract: source, format, steps, segments, components, findings, warnings."""
-    return {
-        "source": source,
-        "format": format,
-        "steps": diagnosis.n_steps,
-        "segments": diagnosis.n_segments,
-        "components": [{"name": c.name, "metric": c.metric, "weight": c.weight, "logged": c.logged}
-                       for c in diagnosis.components.components],
-        "findings": [{"id": f.id, "severity": f.severity, "title": f.title, "evidence": f.evidence,
-                      "next_step": f.next_step} for f in diagnosis.findings],
-        "warnings": list(diagnosis.warnings),
-    }
-
-
-def to_markdown(diagnosis: Diagnosis) -> str:
-    """Return a Markdown report: components table, then findings (most severe first), then warnings."""
-    lines = [f"**{diagnosis.n_steps} steps, {diagnosis.n_segments} segment(s)**", ""]
-    if diagnosis.components.components:
-        lines += ["| component | metric | weight | source | logged | share of mean | share of variance |",
-                  "|---|---|---|---|---|---|---|"]
-        for c in diagnosis.components.components:
-            s = diagnosis.stats.get(c.name)
-            lines.append(f"| {c.name} | `{c.metric}` | {_f(c.effective_weight)} | {c.weight_source} | {c.logged} "
-                         f"| {_pct(s.mean_share) if s else 'n/a'} | {_pct(s.variance_share) if s else 'n/a'} |")
-        lines.append("")
-    if not diagnosis.findings:
-        lines.append("No findings: nothing in this log looks wrong.")
-    for f in diagnosis.findings:
-        lines += [f"- **[{f.severity}] {f.title}** (`{f.id}`) — {f.evidence}", f"  - Next: {f.next_step}"]
-    if diagnosis.warnings:
-        lines += ["", "Warnings:"] + [f"- {w}" for w in diagnosis.warnings]
-    return "\n".join(lines) + "\n"

@@ -18,3 +18,14 @@ def samples() -> Path:
     if not SAMPLES.is_dir():
         pytest.skip(f"sample logs not found at {SAMPLES}")
     return SAMPLES
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module: on a shared 2-core machine two threads each wait on the other's core."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

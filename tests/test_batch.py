@@ -28,12 +28,7 @@ METRICS = ("map50", "map50_95", "st_iou", "per_class", "episodes", "images", "cl
            "mean_iou_tp", "positives_per_target", "losses")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

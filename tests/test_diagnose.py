@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from inspector.diagnose import THRESHOLDS, Finding, diagnose, to_json_dict, to_markdown
+from inspector.diagnose import THRESHOLDS, Finding, diagnose
+from inspector.report import to_json_dict, to_markdown
 from inspector.runlog.record import assemble
 
 N = 4000

@@ -19,13 +19,7 @@ from inspector.train.schedule import lr_at
 TINY_MODEL = {"widths": [8, 16, 16, 24, 32], "neck_dim": 24, "head_dim": 16, "embed_dim": 16}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on a shared 2-core machine two threads each wait on the other's core."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_config(tmp_path, **over) -> TrainConfig:

@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from inspector.diagnose import diagnose, to_json_dict, to_markdown
+    from inspector.diagnose import diagnose
+    from inspector.report import to_json_dict, to_markdown
     from inspector.runlog import read_logs
 
     weights = parse_weights(args.weights)

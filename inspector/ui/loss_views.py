@@ -14,7 +14,8 @@ import streamlit as st
 
 from inspector import charts, stats
 from inspector.charts import Curve
-from inspector.diagnose import Diagnosis, diagnose, to_json_dict, to_markdown
+from inspector.diagnose import Diagnosis, diagnose
+from inspector.report import to_json_dict, to_markdown
 from inspector.losses import Decomposition, reweight
 from inspector.runlog import RunLog
 from inspector.serialize import dumps
