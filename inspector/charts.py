@@ -1,7 +1,8 @@
 """Pure chart builders: arrays in, plotly Figure out (no Streamlit, no statistics here).
 
 Callers downsample long series first (stats.downsample keeps every spike); these functions draw
-what they are given.
+what they are given. Traces are SVG `Scatter`, not WebGL `Scattergl`: at ~2,000 points per trace SVG is
+quick, and WebGL falls back to slow software rendering in browsers without a GPU (headless servers, CI).
 """
 
 from __future__ import annotations
@@ -61,15 +62,15 @@ def add_curve(fig: go.Figure, curve: Curve, i: int, row: int | None = None, col:
                                  fillcolor=_rgba(c, BAND_ALPHA), hoverinfo="skip", legendgroup=group,
                                  name=f"{curve.name} {curve.band_label}", showlegend=False), **where)
     faded = curve.smoothed is not None
-    fig.add_trace(go.Scattergl(x=curve.steps, y=curve.values, mode="lines", name=curve.name, legendgroup=group,
+    fig.add_trace(go.Scatter(x=curve.steps, y=curve.values, mode="lines", name=curve.name, legendgroup=group,
                                line=dict(color=c, width=1, dash=curve.dash), opacity=0.45 if faded else 1.0,
                                showlegend=show_legend), **where)
     if curve.smoothed is not None:
-        fig.add_trace(go.Scattergl(x=curve.steps, y=curve.smoothed, mode="lines", name=f"{curve.name} (EMA)",
+        fig.add_trace(go.Scatter(x=curve.steps, y=curve.smoothed, mode="lines", name=f"{curve.name} (EMA)",
                                    legendgroup=group, line=dict(color=c, width=2, dash=curve.dash),
                                    showlegend=False), **where)
     if curve.spike_steps is not None and len(curve.spike_steps):
-        fig.add_trace(go.Scattergl(x=curve.spike_steps, y=curve.spike_values, mode="markers",
+        fig.add_trace(go.Scatter(x=curve.spike_steps, y=curve.spike_values, mode="markers",
                                    name=f"{curve.name} spikes", legendgroup=group,
                                    marker=dict(color=c, symbol="x", size=7, line=dict(width=1)),
                                    showlegend=False), **where)
@@ -93,7 +94,7 @@ def curves_figure(curves: Sequence[Curve], title: str, *, log_y: bool = False, s
     for i, curve in enumerate(curves):
         add_curve(fig, curve, i)
     if lr is not None:
-        fig.add_trace(go.Scattergl(x=lr[0], y=lr[1], mode="lines", name="lr",
+        fig.add_trace(go.Scatter(x=lr[0], y=lr[1], mode="lines", name="lr",
                                    line=dict(color="#777777", width=1, dash="dot")), secondary_y=True)
         # Explicit exponents: on a log axis spanning under a decade plotly labels minor ticks as bare digits.
         fig.update_yaxes(title_text="lr", type="log", secondary_y=True, showgrid=False, tickformat=".1e")
