@@ -87,7 +87,12 @@ def pick_run_source(key: str = "run", label: str = "Run", allow_none: bool = Fal
         if not files:
             st.sidebar.info("Upload a training log to analyse it.")
             return None
-        paths = save_uploads(files)
+        # Hashing and writing a large upload costs ~0.5 s: do it once per upload, not on every rerun.
+        upload_ids = tuple(getattr(f, "file_id", f.name) for f in files)
+        saved = st.session_state.setdefault("_saved_uploads", {})
+        if upload_ids not in saved:
+            saved[upload_ids] = save_uploads(files)
+        paths = saved[upload_ids]
         names = ", ".join(Path(p).name for p in paths)
         return RunSource(names, paths, fmt, Path(paths[0]).parent.name)
     text = st.sidebar.text_input(f"{label}: path on the server", key=f"{key}_path",
