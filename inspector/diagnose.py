@@ -166,6 +166,18 @@ def _component_stats(dec: Decomposition, t: Thresholds) -> dict[str, ComponentSt
         return {s.name: s for s in pool.map(one, dec.components)}
 
 
+def _weight_suggestion(w: float, mean_share: float, variance_share: float) -> str:
+    """A lower weight to try, as text: one that brings the mean share to 40%, else the variance share to 50%."""
+    # Mean share scales with w: w' = w · (0.4/0.6) · (1 − s)/s gives 40%.
+    if 0.4 < mean_share < 1:
+        return f" (e.g. {format_number(w * (0.4 / 0.6) * (1 - mean_share) / mean_share)}, which would make it ~40% of the mean)"
+    # Variance of its steps scales with w² (ignoring covariance): w' = w · √((1 − v)/v) gives ~50%.
+    if 0.5 < variance_share < 1:
+        return (f" (e.g. {format_number(w * np.sqrt((1 - variance_share) / variance_share))}, which would bring it to "
+                "about half of the total's step-to-step variance)")
+    return ""
+
+
 def _dominant(comps: ComponentSet, st: dict[str, ComponentStats], dec: Decomposition,
               t: Thresholds) -> list[Finding]:
     if len(st) < 2:
@@ -181,9 +193,7 @@ def _dominant(comps: ComponentSet, st: dict[str, ComponentStats], dec: Decomposi
         ratio = w / weakest.effective_weight if weakest.effective_weight > 0 else float("inf")
         weight_note = (f"; its weight {format_number(w)} is {ratio:.0f}× {weakest.name}'s ({format_number(weakest.effective_weight)})"
                        if ratio >= 1.5 else f"; its weight is {format_number(w)} ({c.weight_source})")
-        # Weight that would bring its share of the mean to 40%: w' = w · (0.4/0.6) · (1 − s)/s.
-        suggest = w * (0.4 / 0.6) * (1 - s.mean_share) / s.mean_share if 0 < s.mean_share < 1 else None
-        try_w = f" (e.g. {format_number(suggest)}, which would make it ~40% of the mean)" if suggest else ""
+        try_w = _weight_suggestion(w, s.mean_share, s.variance_share)
         out.append(Finding(
             "dominant_component", "warning", f"Weighted {name} dominates the objective",
             f"weighted {name} makes {format_percent(s.variance_share)} of the total's step-to-step variance and "

@@ -182,3 +182,14 @@ def test_json_and_markdown_contract():
     json.dumps(out)
     md = to_markdown(d)
     assert "| bbox | `loss/bbox` | 7.5 |" in md and "`metric_stuck_at_zero`" in md
+
+
+def test_weight_suggestion_is_always_lower_than_the_current_weight():
+    from inspector.diagnose import _weight_suggestion
+
+    by_mean = _weight_suggestion(7.5, 0.86, 0.9)
+    assert "40% of the mean" in by_mean and float(by_mean.split("e.g. ")[1].split(",")[0]) < 7.5
+    # Dominant by variance only (35% of the mean): the suggestion targets the variance share, still lower.
+    by_variance = _weight_suggestion(0.5, 0.35, 0.78)
+    assert "variance" in by_variance and float(by_variance.split("e.g. ")[1].split(",")[0]) < 0.5
+    assert _weight_suggestion(1.0, 0.3, 0.4) == ""
