@@ -140,3 +140,19 @@ def test_decompose_is_fast():
         best = min(best, time.perf_counter() - t)
     assert len(dec.components) == k
     assert best < 0.3, best
+
+
+def test_ultralytics_sample_raw_box_loss_is_logged_over_its_gain(samples):
+    """The real YOLOv8 run with `box: 7.5` in args.yaml: raw = logged / 7.5, weighted = logged."""
+    from inspector.runlog import read_log
+
+    log = read_log(samples / "ultralytics_csv" / "yolov8n-ados-oldstyle" / "results.csv")
+    components = discover_components(log)
+    box = next(c for c in components.components if c.metric == "train/box_loss")
+    assert box.weight == 7.5 and box.logged == "weighted" and box.weight_source == "config"
+    dec = decompose(log, components)
+    logged = log.series["train/box_loss"].values
+    np.testing.assert_allclose(dec.raw[box.name], logged / 7.5)
+    np.testing.assert_allclose(dec.weighted[box.name], logged)
+    cls = next(c for c in components.components if c.metric == "train/cls_loss")
+    np.testing.assert_allclose(dec.raw[cls.name], log.series["train/cls_loss"].values / 0.5)
