@@ -104,7 +104,12 @@ def load_raw(path: str | os.PathLike, limit: int = MAX_CHECKPOINT_BYTES) -> Any:
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise InspectorError("refused: the file needs arbitrary Python objects to load, which could run code "
                              f"(weights_only=True rejected it: {first[:300]})", path=path) from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError) as exc:
+    except RuntimeError as exc:
+        if "resize storage" in str(exc) or "out of bounds" in str(exc):
+            raise InspectorError("a tensor claims more data than the file stores (absurd or corrupted sizes); "
+                                 "refused before allocating", path=path) from None
+        raise InspectorError(f"cannot load the checkpoint (RuntimeError: {str(exc)[:300]})", path=path) from None
+    except (EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError) as exc:
         raise InspectorError(f"cannot load the checkpoint ({type(exc).__name__}: {str(exc)[:300]})",
                              path=path) from None
 

@@ -92,3 +92,22 @@ def test_not_a_checkpoint_and_absurd_sizes(tmp_path: Path):
     with pytest.raises(InspectorError, match="data.pkl"):
         load_checkpoint(bogus)
     assert os.path.getsize(path) > 1024
+
+
+def test_tensor_claiming_absurd_size_is_refused_before_allocating(tmp_path: Path):
+    """A pickle edited so a 123-element tensor claims 2e9 elements (8 GB) is refused; nothing is allocated."""
+    import struct
+
+    honest = tmp_path / "honest.pt"
+    torch.save({"state_dict": {"w": torch.zeros(123)}}, honest)
+    with zipfile.ZipFile(honest) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    pkl = next(n for n in members if n.endswith("data.pkl"))
+    assert members[pkl].count(b"K{") >= 1  # BININT1 123: the shape (and storage size)
+    members[pkl] = members[pkl].replace(b"K{", b"J" + struct.pack("<i", 2_000_000_000))
+    forged = tmp_path / "forged.pt"
+    with zipfile.ZipFile(forged, "w", compression=zipfile.ZIP_STORED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    with pytest.raises(InspectorError, match="claims more data than the file stores"):
+        load_checkpoint(forged)
