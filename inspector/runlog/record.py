@@ -160,11 +160,18 @@ def assemble(
     """
     steps = np.asarray(steps, dtype=np.int64)
     warnings = list(warnings or [])
-    seg = segment_ids(steps)
-    keep_rows = latest_segment_wins(steps, seg)
-
+    in_order = bool(np.all(steps[1:] > steps[:-1])) if steps.size else True
     segments: list[Segment] = []
-    if steps.size:
+    if in_order:
+        # The usual log is one segment with every row kept: skip the int64 segment-id arrays
+        # (two full-length temporaries at the peak of a large read).
+        keep_rows = np.ones(steps.size, dtype=bool)
+        if steps.size:
+            segments.append(Segment(0, int(steps[0]), int(steps[-1]), int(steps.size)))
+    else:
+        seg = segment_ids(steps)
+        keep_rows = latest_segment_wins(steps, seg)
+    if not in_order and steps.size:
         bounds = np.flatnonzero(np.diff(seg)) + 1
         starts = np.concatenate([[0], bounds])
         ends = np.concatenate([bounds, [steps.size]])
@@ -182,7 +189,8 @@ def assemble(
     series: dict[str, Series] = {}
     non_finite: dict[str, int] = {}
     all_rows = bool(keep_rows.all())
-    in_order = bool(np.all(steps[1:] > steps[:-1])) if steps.size else True
+    epochs = None if epochs is None else np.asarray(epochs, dtype=np.float64)
+    wall_times = None if wall_times is None else np.asarray(wall_times, dtype=np.float64)
     for name, raw in columns.items():
         values = np.asarray(raw, dtype=np.float64)
         mask = keep_rows
@@ -203,8 +211,10 @@ def assemble(
             name=name,
             steps=s[order],
             values=v[order],
-            epochs=None if epochs is None else np.asarray(epochs, dtype=np.float64)[mask][order],
-            wall_times=None if wall_times is None else np.asarray(wall_times, dtype=np.float64)[mask][order],
+            # Fully logged, in-order series share one epoch / wall-time array (and `steps`) instead of
+            # a copy each: on a 7-metric native log that is 14 fewer float64 columns at the peak.
+            epochs=_rows_of(epochs, full, in_order, mask, order),
+            wall_times=_rows_of(wall_times, full, in_order, mask, order),
         )
     if non_finite:
         total = sum(non_finite.values())
@@ -221,6 +231,16 @@ def assemble(
         non_finite=non_finite,
         step_unit=step_unit,
     )
+
+
+def _rows_of(column: np.ndarray | None, full: bool, in_order: bool, mask: np.ndarray,
+             order: slice | np.ndarray) -> np.ndarray | None:
+    """`column` at the kept rows in step order: the array itself (no copy) when every row is kept in order."""
+    if column is None:
+        return None
+    if full and in_order:
+        return column
+    return column[mask][order]
 
 
 def merge_runlogs(logs: list[RunLog], source: str) -> RunLog:

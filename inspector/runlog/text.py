@@ -8,6 +8,7 @@ text_dialects; this module only picks the dialect and hands the columns to `asse
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -69,6 +70,8 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     clean = read_text(path)
     lines = as_lines(clean.text)
     dialect = detect_dialect(clean.text)
+    # The parsers scan `lines` (Arrow); dropping the decoded str now takes a file-sized copy off the peak.
+    clean = replace(clean, text="")
     table = PARSERS[dialect](lines)
     warnings = list(table.warnings)
     if clean.long_lines.size:

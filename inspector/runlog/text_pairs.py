@@ -127,7 +127,7 @@ def _extract_regex(lines: pa.Array, pattern: str) -> pa.StructArray:
     """pc.extract_regex, split into one chunk per core on long inputs.
 
     Arrow's regex kernels run single-threaded per call but release the GIL, so chunks run in parallel:
-    measured 1.5× faster on a 1M-line log with 2 cores.
+    the whole read of a 1M-line log measured 0.66 s → 0.55 s with 2 cores.
     """
     workers = os.cpu_count() or 1
     if workers == 1 or len(lines) < PARALLEL_MIN_LINES:
@@ -225,6 +225,10 @@ def extract_pairs(lines: pa.Array, candidates: np.ndarray | None = None) -> Pair
 
 
 def as_lines(text: str) -> pa.Array:
-    """The `\\n`-separated lines of `text` as one Arrow string array (split in C++)."""
+    """The `\\n`-separated lines of `text` as one Arrow string array (split in C++).
+
+    A final newline ends the last line rather than starting an empty one.
+    """
     big = pa.array([text], type=pa.large_string())
-    return pc.split_pattern(big, "\n").flatten()
+    lines = pc.split_pattern(big, "\n").flatten()
+    return lines.slice(0, len(lines) - 1) if text.endswith("\n") else lines
