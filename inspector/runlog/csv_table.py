@@ -287,10 +287,11 @@ def table_steps(table: Table, step_column: str | None, path: Path) -> tuple[np.n
     if not ok.all():
         bad = table.lines[~ok].tolist()
         warnings.append(f"{len(bad)} row(s) without a {step_column!r} value skipped (line {_lines_text(bad)}).")
-    steps = raw[ok]
-    if steps.size and not np.all(steps == np.round(steps)):
+    steps = raw if not warnings else raw[ok]  # no copy of a million-row column in the usual case
+    as_int = steps.astype(np.int64)
+    if not np.array_equal(as_int, steps):  # one pass, no rounded temporary
         raise InspectorError(f"the step column {step_column!r} holds fractional values", path=path)
-    return steps.astype(np.int64), ok, warnings
+    return as_int, ok, warnings
 
 
 def keep_rows(table: Table, keep: np.ndarray, exclude: Sequence[str | None] = ()
