@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Sequence
 
 from inspector.errors import InspectorError
-from inspector.runlog import jsonlines
+from inspector.runlog import jsonlines, jsonrows
 from inspector.runlog.record import RunLog
 
 NAME = "detectron2_json"
@@ -18,7 +18,7 @@ _SIGNATURE = ("data_time", "total_loss", "eta_seconds")
 
 def sniff(path: Path, head: bytes) -> float:
     """0.9 when a line of the head has "iteration" and one of Detectron2's timing/total keys."""
-    for obj in jsonlines.head_objects(head):
+    for obj in jsonrows.head_objects(head):
         if "iteration" in obj and any(k in obj for k in _SIGNATURE):
             return 0.9
     return 0.0
@@ -34,12 +34,12 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     path = Path(path)
     rows = jsonlines.load(path)
     warnings = list(rows.warnings)
-    steps, usable = jsonlines.integer_steps(rows.number("iteration"), rows.n_rows)
+    steps, usable = jsonrows.integer_steps(rows.number("iteration"), rows.n_rows)
     if not usable.any():
         raise InspectorError("no line has an 'iteration': not a Detectron2 metrics.json", path=path)
     if not usable.all():
         warnings.append(f"{int((~usable).sum())} line(s) without 'iteration' skipped.")
     columns = {k: c for k, c in rows.numbers.items() if k != "iteration"}
-    return jsonlines.build_runlog(path, NAME, "detectron2", steps[usable], jsonlines.select(usable, columns),
+    return jsonrows.build_runlog(path, NAME, "detectron2", steps[usable], jsonrows.select(usable, columns),
                                   warnings=warnings)
 

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from inspector.runlog import jsonlines
+from inspector.runlog import jsonlines, jsonrows
 from inspector.runlog.record import RunLog
 
 NAME = "jsonl"
@@ -19,7 +19,7 @@ STEP_KEYS = ("step", "global_step", "iteration", "iter", "it", "epoch")
 
 def sniff(path: Path, head: bytes) -> float:
     """0.3 when any of the first lines is a JSON object: any more specific reader should win."""
-    return 0.3 if jsonlines.head_objects(head) else 0.0
+    return 0.3 if jsonrows.head_objects(head) else 0.0
 
 
 def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
@@ -32,9 +32,9 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
         warnings.append(f"no step key ({', '.join(STEP_KEYS)}); the row number is used as the step.")
         steps, usable = np.arange(rows.n_rows, dtype=np.int64), np.ones(rows.n_rows, dtype=bool)
     else:
-        steps, usable = jsonlines.integer_steps(rows.numbers[key], rows.n_rows)
+        steps, usable = jsonrows.integer_steps(rows.numbers[key], rows.n_rows)
         if not usable.all():
             warnings.append(f"{int((~usable).sum())} row(s) without '{key}' skipped.")
     columns = {k: c for k, c in rows.numbers.items() if k != key}
-    return jsonlines.build_runlog(path, NAME, "generic", steps[usable], jsonlines.select(usable, columns),
+    return jsonrows.build_runlog(path, NAME, "generic", steps[usable], jsonrows.select(usable, columns),
                                   warnings=warnings, step_unit="epoch" if key == "epoch" else "iteration")

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from inspector.errors import InspectorError
-from inspector.runlog import jsonlines
+from inspector.runlog import jsonlines, jsonrows
 from inspector.runlog.jsonlines import Column
 from inspector.runlog.record import RunLog
 
@@ -25,10 +25,10 @@ _VAL_NOISE = ("lr", "time", "data_time", "memory")
 
 def sniff(path: Path, head: bytes) -> float:
     """0.9 for an env_info first line or a line with "mode": "train" plus "iter" and "epoch"."""
-    line = jsonlines.first_line(head)
+    line = jsonrows.first_line(head)
     if line.startswith(b'{"env_info"'):
         return 0.9
-    for obj in jsonlines.head_objects(head):
+    for obj in jsonrows.head_objects(head):
         if obj.get("mode") in ("train", "val") and "iter" in obj and "epoch" in obj:
             return 0.9
     return 0.0
@@ -54,8 +54,8 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     if epoch_col is None or iter_col is None or not is_train.any():
         raise InspectorError("no training line with 'mode', 'epoch' and 'iter': not an mmdet 2.x log.json",
                              path=path)
-    epochs, has_epoch = jsonlines.integer_steps(epoch_col, rows.n_rows)
-    iters, has_iter = jsonlines.integer_steps(iter_col, rows.n_rows)
+    epochs, has_epoch = jsonrows.integer_steps(epoch_col, rows.n_rows)
+    iters, has_iter = jsonrows.integer_steps(iter_col, rows.n_rows)
     is_train &= has_epoch & has_iter
     is_val &= has_epoch
 
@@ -84,7 +84,7 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     if orphan:
         warnings.append(f"{orphan} val line(s) with no training line of their epoch skipped.")
     epoch_values = Column(epochs[is_train].astype(np.float64), np.ones(int(is_train.sum()), dtype=bool))
-    return jsonlines.build_runlog(path, NAME, "mmdet", steps[is_train], jsonlines.select(is_train, columns),
+    return jsonrows.build_runlog(path, NAME, "mmdet", steps[is_train], jsonrows.select(is_train, columns),
                                   epochs=epoch_values, config=config, warnings=warnings)
 
 

@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from inspector.errors import InspectorError
-from inspector.runlog import jsonlines
+from inspector.runlog import jsonlines, jsonrows
 from inspector.runlog.mmdet_json import config_literals, loss_weights
 from inspector.runlog.record import RunLog
 
@@ -22,7 +22,7 @@ _VAL_NOISE = ("data_time", "time", "lr", "memory", "epoch", "iter", "step", "eta
 
 def sniff(path: Path, head: bytes) -> float:
     """0.9 when lines have "step" and "data_time" and none has mmdet 2.x's "mode" or Detectron2's "iteration"."""
-    objs = jsonlines.head_objects(head)
+    objs = jsonrows.head_objects(head)
     if any("mode" in o or "iteration" in o or "type" in o for o in objs):
         return 0.0
     return 0.9 if any("step" in o and "data_time" in o for o in objs) else 0.0
@@ -38,7 +38,7 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     path = Path(path)
     rows = jsonlines.load(path)
     warnings = list(rows.warnings)
-    steps, usable = jsonlines.integer_steps(rows.number("step"), rows.n_rows)
+    steps, usable = jsonrows.integer_steps(rows.number("step"), rows.n_rows)
     if not usable.any():
         raise InspectorError("no line has a 'step': not an MMEngine scalars.json", path=path)
     is_train = np.zeros(rows.n_rows, dtype=bool)
@@ -71,7 +71,7 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     if unplaced:
         warnings.append(f"{unplaced} val line(s) before any training line skipped.")
     epochs = None if epoch is None else jsonlines.Column(epoch.values[is_train], epoch.present[is_train])
-    return jsonlines.build_runlog(path, NAME, "mmdet", steps[is_train], jsonlines.select(is_train, columns),
+    return jsonrows.build_runlog(path, NAME, "mmdet", steps[is_train], jsonrows.select(is_train, columns),
                                   epochs=epochs, config=_companion_config(companions), warnings=warnings)
 
 

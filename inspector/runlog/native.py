@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from inspector.errors import InspectorError
-from inspector.runlog import jsonlines
+from inspector.runlog import jsonlines, jsonrows
 from inspector.runlog.jsonlines import Column
 from inspector.runlog.record import RunLog, assemble
 from inspector.runlog.writer import FORMAT
@@ -23,7 +23,7 @@ _PLAIN = ("lr", "positives", "pos_iou")
 
 def sniff(path: Path, head: bytes) -> float:
     """0.9 when the first line is our header (checked on bytes: the config may make it long)."""
-    line = jsonlines.first_line(head)
+    line = jsonrows.first_line(head)
     return 0.9 if line.startswith(b"{") and FORMAT.encode() in line and b'"header"' in line else 0.0
 
 
@@ -58,7 +58,7 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     warnings += rows.warnings
     kind = rows.text("type")
     is_step, is_eval = kind == "step", kind == "eval"
-    steps, has_step = jsonlines.integer_steps(rows.number("step"), rows.n_rows)
+    steps, has_step = jsonrows.integer_steps(rows.number("step"), rows.n_rows)
     other = int((~(is_step | is_eval)).sum())
     if other:
         warnings.append(f"{other} row(s) that are neither 'step' nor 'eval' rows skipped.")
@@ -91,8 +91,8 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     # Let go of the columns no series needs (the float step, the weights, the row types) before
     # assembling: on a 1M-row log that is ~0.7× the payload off the read's peak.
     del rows, weights, kind, is_step, is_eval, has_step
-    return jsonlines.build_runlog(
-        path, NAME, "native", steps[keep], columns if isinstance(keep, slice) else jsonlines.select(keep, columns),
+    return jsonrows.build_runlog(
+        path, NAME, "native", steps[keep], columns if isinstance(keep, slice) else jsonrows.select(keep, columns),
         epochs=epochs, wall_times=wall_times, config=config, warnings=warnings,
     )
 
