@@ -1,24 +1,65 @@
-"""inspector — the Streamlit entry point: `streamlit run app.py`.
+"""inspector — overview: pick a run, see what it is, what looks wrong, and its components at a glance."""
 
-Only navigation lives here; each page is a thin script under pages/ (overview first, the default).
-"""
-
-from pathlib import Path
+from __future__ import annotations
 
 import streamlit as st
 
-PAGES_DIR = Path(__file__).parent / "pages"
-# (file, title, url path, icon) — the order of the sidebar.
-PAGES = [
-    ("0_Overview.py", "Overview", "overview", ":material/troubleshoot:"),
-    ("1_Loss_curves.py", "Loss curves", "Loss_curves", ":material/show_chart:"),
-    ("2_Episodes.py", "Episodes", "Episodes", ":material/center_focus_strong:"),
-    ("3_Compare.py", "Compare", "Compare", ":material/compare:"),
-]
+from inspector import charts
+from inspector.ui import loss_views as views
+from inspector.ui.findings import render_findings
+from inspector.ui.guard import guard
+from inspector.ui.sources import demo_runs, load_run, pick_run_source
+from inspector.ui.widgets import CurveSettings
+from inspector.ui.nav import sidebar_nav
 
 st.set_page_config(page_title="inspector", page_icon=":material/troubleshoot:", layout="wide")
-navigation = st.navigation([
-    st.Page(PAGES_DIR / name, title=title, url_path=url, icon=icon, default=(i == 0))
-    for i, (name, title, url, icon) in enumerate(PAGES) if (PAGES_DIR / name).exists()
-])
-navigation.run()
+sidebar_nav()
+st.title("inspector")
+st.caption("Why is my few-shot detector's training misbehaving? Pick a run in the sidebar.")
+
+source = pick_run_source("run", "Run")
+if source is None:
+    if not demo_runs():
+        st.info("No demo runs are bundled here (demo/runs/*/log.jsonl). Upload a training log in the sidebar, "
+                "or give a path on the server.")
+    st.stop()
+
+log = load_run(source)
+diag = None
+if log is not None:
+    with guard("the diagnosis"):
+        diag = views.run_diagnosis(log, source.content_key)
+if diag is None:
+    st.stop()
+
+with guard("the run summary"):
+    st.subheader(f"Run: {source.label}")
+    cols = st.columns([3, 2, 1, 1, 1])
+    cols[0].metric("Format", log.format)
+    cols[1].metric("Framework", log.framework)
+    cols[2].metric("Steps", f"{diag.n_steps:,}")
+    cols[3].metric("Step unit", log.step_unit)
+    cols[4].metric("Segments", len(log.segments))
+    rows = views.summary_rows(diag)
+    if rows:
+        st.dataframe(rows, hide_index=True, width="stretch")
+    else:
+        st.warning("No loss components were recognised in this log; the metrics it holds: "
+                   + ", ".join(log.metrics[:30]))
+    if diag.warnings:
+        with st.expander(f"Reader warnings ({len(diag.warnings)})"):
+            for w in diag.warnings:
+                st.markdown(f"- {w}")
+
+with guard("the findings"):
+    st.subheader("Findings")
+    render_findings(diag.findings)
+
+with guard("the component curves"):
+    if diag.decomposition.components:
+        st.subheader("Components (weighted, EMA 0.6)")
+        settings = CurveSettings(band="none", spikes=False, lr=False)
+        curves = views.component_curves(diag.decomposition, source.content_key, "weighted", settings)
+        st.plotly_chart(charts.small_multiples_figure(curves, step_label=views.step_label(log)),
+                        width="stretch", key="small_multiples")
+        st.page_link("pages/1_Loss_curves.py", label="Explore the loss curves", icon=":material/show_chart:")

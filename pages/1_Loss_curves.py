@@ -10,8 +10,10 @@ from inspector.ui.findings import render_findings
 from inspector.ui.guard import guard
 from inspector.ui.sources import load_run, pick_run_source
 from inspector.ui.widgets import curve_settings, whatif_weights
+from inspector.ui.nav import sidebar_nav
 
 st.set_page_config(page_title="inspector · loss curves", page_icon=":material/show_chart:", layout="wide")
+sidebar_nav()
 st.title("Loss curves")
 
 source = pick_run_source("run", "Run")

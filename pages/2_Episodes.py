@@ -6,8 +6,10 @@ import streamlit as st
 
 from inspector.ui import episode_views as views
 from inspector.ui.guard import guard
+from inspector.ui.nav import sidebar_nav
 
 st.set_page_config(page_title="inspector · episodes", page_icon=":material/center_focus_strong:", layout="wide")
+sidebar_nav()
 st.title("Episodes")
 
 checkpoint, adapter = views.pick_checkpoint()

@@ -7,7 +7,10 @@ import streamlit as st
 from inspector.ui import compare_views as cmp
 from inspector.ui import episode_views as views
 from inspector.ui.guard import guard
+from inspector.ui.nav import sidebar_nav
 
+st.set_page_config(page_title="inspector · compare", page_icon=":material/compare:", layout="wide")
+sidebar_nav()
 st.title("Compare checkpoints")
 
 (ckpt_a, adapter_a), (ckpt_b, adapter_b) = cmp.pick_pair()

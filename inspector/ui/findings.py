@@ -13,7 +13,7 @@ from inspector.paths import REPO_ROOT
 STYLE = {"critical": (":material/error:", "red"), "warning": (":material/warning:", "orange"),
          "info": (":material/info:", "blue")}
 # Where each Finding.page is drawn (relative to the app's main script).
-PAGES = {"Overview": "pages/0_Overview.py", "Loss curves": "pages/1_Loss_curves.py", "Episodes": "pages/2_Episodes.py"}
+PAGES = {"Overview": "app.py", "Loss curves": "pages/1_Loss_curves.py", "Episodes": "pages/2_Episodes.py"}
 
 
 def page_for(finding: Finding) -> str | None:
