@@ -31,7 +31,7 @@ from inspector.data import Dataset, Episode
 from inspector.data.episodes import EpisodeSampler
 from inspector.episode_diagnostics import positives_per_target
 from inspector.errors import InspectorError
-from inspector.evaluate import coco_map, match, st_iou
+from inspector.evaluate import coco_map, match_totals, st_iou
 
 # Bump when the row layout or how a row is computed changes: it is part of the cache key and of the
 # metadata merge compares, so stale cache files and shards from another version are never mixed in.
@@ -356,12 +356,8 @@ def summarize(result: BatchResult) -> dict[str, Any]:
     names = result.meta.get("class_names") or []
     records = image_records(rows)
     m = coco_map(records) if records else None
-    tp = fp = fn = 0
-    ious: list[float] = []
-    for gb, gl, pb, ps, pl in records:
-        mm = match(pb, ps, pl, gb, gl, MATCH_IOU)
-        tp, fp, fn = tp + mm.tp, fp + mm.fp, fn + mm.fn
-        ious += mm.pred_iou[mm.pred_tp].tolist()
+    totals = match_totals(records, MATCH_IOU)
+    tp, fp, fn, ious = totals.tp, totals.fp, totals.fn, totals.tp_ious
     clip_values = rows.loc[rows["kind"] == "clip", "st_iou"].to_numpy(np.float64)
     defined = clip_values[~np.isnan(clip_values)]
     positives = [np.asarray(p, np.int64) for p in rows.loc[rows["kind"] == "image", "positives"] if p is not None]

@@ -20,7 +20,7 @@ import pandas as pd
 
 from inspector.adapters import QueryResult
 from inspector.boxes import convert
-from inspector.evaluate import ImageRecord, match
+from inspector.evaluate import ImageRecord, match, match_totals
 
 # COCOeval's defaults: IoU thresholds .50:.05:.95, 101 recall points, 100 detections per image and class.
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
@@ -285,12 +285,8 @@ def episode_metrics(result, iou_threshold: float = 0.5) -> dict[str, float]:
     from inspector.evaluate import coco_map
 
     records = [(q.target_boxes, q.target_labels, q.pred_boxes, q.scores, q.labels) for q in result.queries]
-    tp = fp = fn = 0
-    ious: list[float] = []
-    for gb, gl, pb, ps, pl in records:
-        m = match(pb, ps, pl, gb, gl, iou_threshold)
-        tp, fp, fn = tp + m.tp, fp + m.fp, fn + m.fn
-        ious += m.pred_iou[m.pred_tp].tolist()
+    totals = match_totals(records, iou_threshold)
+    tp, fp, fn, ious = totals.tp, totals.fp, totals.fn, totals.tp_ious
     clips = [v for v in (clip_st_iou(c) for c in result.clips) if not math.isnan(v)]
     losses = result.losses
     return {"AP@0.5": coco_map(records).map50 if records else math.nan, "TP": tp, "FP": fp, "FN": fn,

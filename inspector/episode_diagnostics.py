@@ -13,7 +13,7 @@ import numpy as np
 
 from inspector.adapters import ClipResult, EpisodeLosses, EpisodeResult, QueryResult
 from inspector.boxes import FORMATS, convert
-from inspector.evaluate import _box_iou, st_iou
+from inspector.evaluate import exact_box_iou, st_iou
 
 # The doctor calls a format mismatch when another reading of the predicted numbers matches the targets
 # this much better (absolute mean IoU) and at least this well: a correct detector's boxes reach ~0.6-0.8
@@ -203,7 +203,7 @@ def mean_best_iou(result: EpisodeResult, reading: str = "xyxy") -> float:
             best.extend([0.0] * len(targets))
             continue
         boxes = convert(preds, reading, "xyxy", q.image_size)
-        best.extend(_box_iou(boxes, targets).max(0).tolist())
+        best.extend(exact_box_iou(boxes, targets).max(0).tolist())
     return float(np.mean(best)) if best else math.nan
 
 

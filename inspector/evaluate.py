@@ -23,7 +23,7 @@ ImageRecord = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 FrameBoxes = Mapping[int, np.ndarray] | Sequence[np.ndarray | None]
 
 
-def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def exact_box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pairwise IoU (len(a), len(b)) of xyxy boxes; 0 where a union is empty.
 
     Not boxes.box_iou: that one adds an epsilon to the union (right for training), which puts an
@@ -105,7 +105,7 @@ def match(
         p_idx = np.flatnonzero(pred_labels == c)
         p_idx = p_idx[np.argsort(-pred_scores[p_idx], kind="stable")]
         g_idx = np.flatnonzero(gt_labels == c)
-        iou = _box_iou(pred_boxes[p_idx], gt_boxes[g_idx])  # (p, g)
+        iou = exact_box_iou(pred_boxes[p_idx], gt_boxes[g_idx])  # (p, g)
         taken = np.zeros(len(g_idx), bool)
         for row, p in enumerate(p_idx):
             if not len(g_idx):
@@ -226,7 +226,7 @@ def st_iou(pred_frames: FrameBoxes, gt_frames: FrameBoxes) -> float:
     if not either:
         return math.nan
     both = sorted(pred.keys() & gt.keys())
-    total = float(sum(_box_iou(pred[t], gt[t])[0, 0] for t in both))
+    total = float(sum(exact_box_iou(pred[t], gt[t])[0, 0] for t in both))
     return total / len(either)
 
 
@@ -254,6 +254,27 @@ class Evaluation:
         return self.tp / (self.tp + self.fn) if self.tp + self.fn else math.nan
 
 
+@dataclass(frozen=True)
+class MatchTotals:
+    """TP/FP/FN summed over images, and the IoU of every true positive."""
+
+    tp: int
+    fp: int
+    fn: int
+    tp_ious: tuple[float, ...]
+
+
+def match_totals(images: Sequence[ImageRecord], iou_threshold: float = 0.5) -> MatchTotals:
+    """Greedy per-image matching (`match`) of every record, summed."""
+    tp = fp = fn = 0
+    ious: list[float] = []
+    for gb, gl, pb, ps, pl in images:
+        m = match(pb, ps, pl, gb, gl, iou_threshold)
+        tp, fp, fn = tp + m.tp, fp + m.fp, fn + m.fn
+        ious += m.pred_iou[m.pred_tp].tolist()
+    return MatchTotals(tp, fp, fn, tuple(ious))
+
+
 def evaluate(
     images: Sequence[ImageRecord],
     clips: Sequence[tuple[FrameBoxes, FrameBoxes]] = (),
@@ -261,17 +282,14 @@ def evaluate(
 ) -> Evaluation:
     """The Evaluation of images (gt_boxes, gt_labels, pred_boxes, pred_scores, pred_labels) and
     clips (pred_frames, gt_frames)."""
-    tp = fp = fn = 0
-    for gb, gl, pb, ps, pl in images:
-        m = match(pb, ps, pl, gb, gl, iou_threshold)
-        tp, fp, fn = tp + m.tp, fp + m.fp, fn + m.fn
+    totals = match_totals(images, iou_threshold)
     per_clip = tuple(st_iou(p, g) for p, g in clips)
     defined = [v for v in per_clip if not math.isnan(v)]
     return Evaluation(
         map=coco_map(images) if images else MapResult(math.nan, math.nan, {}),
-        tp=tp,
-        fp=fp,
-        fn=fn,
+        tp=totals.tp,
+        fp=totals.fp,
+        fn=totals.fn,
         st_iou=float(np.mean(defined)) if defined else math.nan,
         per_clip_st_iou=per_clip,
     )
