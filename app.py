@@ -59,7 +59,7 @@ with guard("the component curves"):
     if diag.decomposition.components:
         st.subheader("Components (weighted, EMA 0.6)")
         settings = CurveSettings(band="none", spikes=False, lr=False)
-        curves = views.component_curves(diag.decomposition, source.content_key, "weighted", settings)
+        curves = views.component_curves(diag, source.content_key, "weighted", settings)
         st.plotly_chart(charts.small_multiples_figure(curves, step_label=views.step_label(log)),
                         width="stretch", key="small_multiples")
         st.page_link("pages/1_Loss_curves.py", label="Explore the loss curves", icon=":material/show_chart:")

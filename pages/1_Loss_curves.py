@@ -37,13 +37,13 @@ if not dec.components:
 with guard("the loss chart"):
     if dec.components:
         values = "raw" if s.view == "raw" else "weighted"
-        curves = views.component_curves(dec, key, values, s)
-        raw = views.component_curves(dec, key, "raw", s) if s.view == "side by side" else None
+        curves = views.component_curves(diag, key, values, s)
+        raw = views.component_curves(diag, key, "raw", s) if s.view == "side by side" else None
         overlay = []
         other = load_run(compare) if compare else None
         if other is not None:
-            odec = views.run_diagnosis(other, compare.content_key).decomposition
-            overlay = views.component_curves(odec, compare.content_key, values, s, views.colors_of(dec),
+            odiag = views.run_diagnosis(other, compare.content_key)
+            overlay = views.component_curves(odiag, compare.content_key, values, s, views.colors_of(dec),
                                              f" ({compare.label})", "dash")
         lr = views.lr_points(log, key, diag.components.lr, s.points)
         st.plotly_chart(views.loss_figure(curves, raw, overlay, log, s, lr), width="stretch", key="loss_chart")

@@ -49,10 +49,10 @@ def summary_rows(diag: Diagnosis) -> list[dict]:
     return rows
 
 
-def _curve(name: str, steps: np.ndarray, values: np.ndarray, s: CurveSettings, color: str,
-           dash: str | None) -> Curve:
-    """Return one downsampled Curve with band, EMA and spikes computed on the full series."""
-    spike_idx = np.flatnonzero(stats.spikes(steps, values))
+def _curve(name: str, steps: np.ndarray, values: np.ndarray, spike_mask: np.ndarray, s: CurveSettings,
+           color: str, dash: str | None) -> Curve:
+    """Return one downsampled Curve with band and EMA computed on the full series, spikes kept."""
+    spike_idx = np.flatnonzero(spike_mask)
     idx = stats.downsample(steps, values, s.points, keep=spike_idx)
     lower = upper = None
     label = "band"
@@ -70,19 +70,22 @@ def _curve(name: str, steps: np.ndarray, values: np.ndarray, s: CurveSettings, c
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def component_curves(_dec: Decomposition, key: str, values: str, s: CurveSettings,
+def component_curves(_diag: Diagnosis, key: str, values: str, s: CurveSettings,
                      colors: tuple[tuple[str, str], ...] = (), suffix: str = "",
                      dash: str | None = None) -> list[Curve]:
     """Return one Curve per component of `values` ("raw" or "weighted"), downsampled for drawing.
 
+    Spikes are the ones diagnose found (a robust-σ test is scale-free, so raw and weighted agree).
     `colors` pins a component's colour (so a compared run's `bbox` matches this run's `bbox`).
     """
+    dec = _diag.decomposition
     pinned = dict(colors)
-    table = _dec.raw if values == "raw" else _dec.weighted
+    table = dec.raw if values == "raw" else dec.weighted
     curves = []
-    for i, c in enumerate(_dec.components):
+    for i, c in enumerate(dec.components):
         colour = pinned.get(c.name, charts.color(i + len(pinned)))
-        curves.append(_curve(c.name + suffix, _dec.steps, table[c.name], s, colour, dash))
+        curves.append(_curve(c.name + suffix, dec.steps, table[c.name], _diag.stats[c.name].spike_mask, s,
+                             colour, dash))
     return curves
 
 
