@@ -241,32 +241,3 @@ def _rows_of(column: np.ndarray | None, full: bool, in_order: bool, mask: np.nda
     if full and in_order:
         return column
     return column[mask][order]
-
-
-def merge_runlogs(logs: list[RunLog], source: str) -> RunLog:
-    """Union of several RunLogs of the same run (e.g. several event files): later files win per step."""
-    if len(logs) == 1:
-        return logs[0]
-    names: dict[str, list[Series]] = {}
-    for log in logs:
-        for name, s in log.series.items():
-            names.setdefault(name, []).append(s)
-    series: dict[str, Series] = {}
-    for name, parts in names.items():
-        steps = np.concatenate([p.steps for p in parts])
-        values = np.concatenate([p.values for p in parts])
-        # Later parts win on equal steps: reverse, take first occurrence.
-        rev_steps = steps[::-1]
-        uniq, idx = np.unique(rev_steps, return_index=True)
-        series[name] = Series(name, uniq, values[::-1][idx])
-    first = logs[0]
-    warnings = [w for log in logs for w in log.warnings]
-    non_finite: dict[str, int] = {}
-    for log in logs:
-        for k, v in log.non_finite.items():
-            non_finite[k] = non_finite.get(k, 0) + v
-    config: dict = {}
-    for log in logs:
-        config.update(log.config)
-    return RunLog(source, first.format, first.framework, series, config,
-                  [seg for log in logs for seg in log.segments], warnings, non_finite, first.step_unit)
