@@ -1,6 +1,6 @@
 """Benchmark: peak memory of read_log on a 1M-step log, against its numeric payload.
 
-    .venv/bin/python bench/bench_memory.py [--steps 1000000] [--formats native csv text tfevents]
+    .venv/bin/python bench/bench_memory.py [--steps 1000000] [--formats native jsonl detectron2 csv text tfevents]
 
 payload = n_steps × n_metrics × 8 bytes (the float64 values the RunLog must hold).
 
@@ -86,6 +86,23 @@ def write_csv(path: Path, steps: int) -> None:
     bench_csv.write_log(path, steps)
 
 
+def write_jsonl(path: Path, steps: int) -> None:
+    import bench_jsonl
+    bench_jsonl.write_log(path, steps)
+
+
+def write_detectron2(path: Path, steps: int, seed: int = 0) -> None:
+    """Detectron2's metrics.json: one JSON object per logged iteration (`iteration` + losses + lr)."""
+    rng = np.random.default_rng(seed)
+    names = ["loss_cls", "loss_box_reg", "loss_rpn_cls", "loss_rpn_loc", "total_loss", "lr"]
+    values = rng.random((steps, len(names)))
+    with open(path, "w") as fh:
+        for a in range(0, steps, 50_000):
+            fh.write("".join(
+                '{"iteration": %d, ' % (a + i) + ", ".join(f'"{n}": {v!r}' for n, v in zip(names, row))
+                + ', "time": 0.25}\n' for i, row in enumerate(values[a:a + 50_000].tolist())))
+
+
 def write_text(path: Path, steps: int) -> None:
     import bench_text
     bench_text.write_log(path, steps)
@@ -99,6 +116,8 @@ def write_tfevents(path: Path, steps: int) -> None:
 
 WRITERS = {
     "native": (write_native, "log.jsonl"),
+    "jsonl": (write_jsonl, "scalars.jsonl"),
+    "detectron2": (write_detectron2, "metrics.json"),
     "csv": (write_csv, "log.csv"),
     "text": (write_text, "train.log"),
     "tfevents": (write_tfevents, "events.out.tfevents.1.bench.0"),
