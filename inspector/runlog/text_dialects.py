@@ -1,14 +1,23 @@
 """Which program wrote a console log, and its step counters: mmdet 2.x, Detectron2, Ultralytics, epoch-local.
 
-Each `parse_*` turns cleaned lines into a `Table` (row-aligned columns in file order) that
-`text.read` hands to `assemble`. Numbers come from the vectorised pair extractor (text_pairs);
-the per-line Python here only touches the few lines a dialect owns (headers, val rows, copypaste).
+Each dialect is a parser that is fed the cleaned lines a piece at a time (`feed(lines, first)`,
+`first` being the index of the piece's first line in the file) and returns a `Table` (row-aligned
+columns in file order) from `finish()`, which `text.read` hands to `assemble`. Per-piece results
+are small NumPy columns; what crosses pieces is small state (the last step, a header, eval blocks).
+
+A few dialects make one file-wide choice (which key is the step, whether epochs count from 0,
+epoch- or iteration-based mmdet). The parser guesses it from the first piece that decides it; when a
+later piece contradicts the guess, `settled` is False and the file is read again with `wanted`
+forced, so the result is the one a whole-file parse gives. Numbers come from the vectorised pair
+extractor (text_pairs); the per-line Python here only touches the few lines a dialect owns
+(headers, val rows, copypaste).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -108,6 +117,18 @@ def _rows_table(framework: str, lines: pa.Array, rows: np.ndarray, steps: np.nda
     return Table(framework, steps[keep], columns, present, rows[keep])
 
 
+def _last_row_of(steps: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Index of the last row of `steps` equal to each `wanted` step, -1 where none is (no per-row dict)."""
+    if steps.size == 0:
+        return np.full(wanted.size, -1, dtype=np.int64)
+    order = None if bool(np.all(steps[1:] >= steps[:-1])) else np.argsort(steps, kind="stable")
+    ordered = steps if order is None else steps[order]
+    at = np.searchsorted(ordered, wanted, side="right") - 1
+    found = (at >= 0) & (ordered[np.maximum(at, 0)] == wanted)
+    rows = at if order is None else order[np.maximum(at, 0)]
+    return np.where(found, rows, -1).astype(np.int64)
+
+
 def _merge(table: Table, rows: np.ndarray, steps: np.ndarray, columns: dict[str, np.ndarray]) -> Table:
     """`table` with extra values (validation, eval) merged into the last row of their step.
 
@@ -118,8 +139,7 @@ def _merge(table: Table, rows: np.ndarray, steps: np.ndarray, columns: dict[str,
     if rows.size == 0:
         return table
     n = table.rows.size
-    last_row_of = {int(s): i for i, s in enumerate(table.steps.tolist())}
-    target = np.array([last_row_of.get(int(s), -1) for s in steps], dtype=np.int64)
+    target = _last_row_of(table.steps, np.asarray(steps, dtype=np.int64))
     extra = np.flatnonzero(target < 0)
     target[extra] = n + np.arange(extra.size)
     total = n + extra.size
@@ -142,171 +162,335 @@ def _merge(table: Table, rows: np.ndarray, steps: np.ndarray, columns: dict[str,
                  table.config, table.warnings, table.bad_lines)
 
 
-def parse_mmdet(lines: pa.Array) -> Table:
-    """mmdet 2.x text: `Epoch [e][i/N]` → step (e-1)·N + i; `Epoch(val) [e][n]` at its epoch's last step."""
-    train = _matching(lines, MMDET_TRAIN)
-    if train.size:
-        f = _fields(lines, train, MMDET_TRAIN)
-        e, i, n = (_ints(pc.struct_field(f, k)) for k in "ein")
-        steps = (e - 1) * n + i
-    else:   # IterBasedRunner: `Iter [i/N]` is already global
-        train = _matching(lines, MMDET_ITER)
-        f = _fields(lines, train, MMDET_ITER)
-        e, steps, n = np.zeros(train.size, np.int64), _ints(pc.struct_field(f, "i")), None
-    table = _rows_table("mmdet", lines, train, steps, drop=("eta",))
-    bad = _minus(_matching(lines, r"Epoch \[|Iter \["), table.rows)
-    table.bad_lines = bad.tolist()
-
-    val = _matching(lines, MMDET_VAL)
-    if val.size:
-        ve = _ints(pc.struct_field(_fields(lines, val, MMDET_VAL), "e"))
-        vt = _rows_table("mmdet", lines, val, ve)
-        # A val line reports the epoch that just ended: attach it to that epoch's last train step.
-        last = {}
-        for epoch, step in zip(e.tolist(), table.steps.tolist() if train.size else []):
-            last[epoch] = step
-        per_epoch = n[0] if train.size and n is not None else 0
-        vsteps = np.array([last.get(int(x), int(x) * int(per_epoch)) for x in vt.steps], dtype=np.int64)
-        table = _merge(table, vt.rows, vsteps, {k: np.where(vt.present[k], v, np.nan)
-                                                   for k, v in vt.columns.items()})
-    return table
 
 
-def parse_detectron2(lines: pa.Array) -> Table:
-    """Detectron2 log.txt: `iter: N` lines; `copypaste:` eval tables at the iteration they precede."""
-    rows = _matching(lines, D2_ITER)
-    steps = _ints(pc.struct_field(_fields(lines, rows, D2_ITER), "i"))
-    table = _rows_table("detectron2", lines, rows, steps, drop=("iter", "eta"))
-    table.bad_lines = _minus(_matching(lines, r"\biter:"), table.rows).tolist()
+class Collector:
+    """Per-piece row-aligned columns, joined into one Table at the end (a missing key: NaN, absent)."""
 
-    # EvalHook runs before the PeriodicWriter of the same iteration, so a copypaste block belongs to
-    # the next `iter:` line; a final evaluation after training belongs to the last one.
-    cp = _matching(lines, r"copypaste: ")
-    texts = lines.take(pa.array(cp, pa.int64())).to_pylist() if cp.size else []
-    task, names = "bbox", None
-    eval_rows, eval_steps, eval_cols = [], [], []
-    for row, line in zip(cp.tolist(), texts):
-        body = line.split("copypaste: ", 1)[1].strip()
-        if body.startswith("Task: "):
-            task = body[6:].strip()
-        elif names is None:
-            names = [x.strip() for x in body.split(",")]
+    def __init__(self) -> None:
+        # Per piece: its row count, {"steps", "rows"}, columns, present (dicts: popped while joining).
+        self.parts: list[tuple[int, dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]] = []
+
+    def add(self, steps: np.ndarray, columns: dict[str, np.ndarray], present: dict[str, np.ndarray],
+            rows: np.ndarray) -> None:
+        if rows.size:
+            # A key on every row of the piece keeps no mask (most keys of a large log): less to hold.
+            present = {k: p for k, p in present.items() if not p.all()}
+            self.parts.append((int(rows.size), {"steps": steps, "rows": rows}, columns, present))
+
+    def table(self, framework: str, **extra) -> Table:
+        """One Table of every piece's rows; each piece's array is freed as soon as it is copied."""
+        parts, self.parts = self.parts, []
+        sizes = [n for n, *_ in parts]
+        keys = list(dict.fromkeys(k for part in parts for k in part[2]))
+        # A part without the key has no value there; one with the key but no mask has it on every row.
+        present = {k: _join([part[3] for part in parts], k, sizes, True,
+                            missing=[k not in part[2] for part in parts]) for k in keys}
+        columns = {k: _join([part[2] for part in parts], k, sizes, np.nan) for k in keys}
+        steps = _join([part[1] for part in parts], "steps", sizes, 0)
+        rows = _join([part[1] for part in parts], "rows", sizes, 0)
+        return Table(framework, steps, columns, present, rows, **extra)
+
+
+def _join(parts: list[dict[str, np.ndarray]], key: str, sizes: list[int], fill: float | bool | int,
+          missing: list[bool] | None = None) -> np.ndarray:
+    """parts[i][key] end to end (popped from each part); `fill` where a part lacks it, False where `missing`.
+
+    Copied into one preallocated array piece by piece (not np.concatenate), so the pieces of a column
+    and the joined column are never all alive at once.
+    """
+    dtype = bool if isinstance(fill, bool) else np.float64 if isinstance(fill, float) else np.int64
+    out = np.empty(sum(sizes), dtype=dtype)
+    at = 0
+    for i, part in enumerate(parts):
+        piece = part.pop(key, None)
+        out[at:at + sizes[i]] = (False if missing and missing[i] else fill) if piece is None else piece
+        at += sizes[i]
+    return out
+
+
+class PieceParser(Protocol):
+    """A dialect's parser: fed the clean lines a piece at a time, in file order."""
+
+    settled: bool          # False: a later piece contradicted the file-wide guess; read again with `wanted`
+    wanted: object
+    bad: list[int]         # indices of lines that looked like rows but did not parse, in file order
+
+    def feed(self, lines: pa.Array, first: int) -> None: ...
+
+    def finish(self) -> Table: ...
+
+
+class MmdetParser:
+    """mmdet 2.x text: `Epoch [e][i/N]` → step (e-1)·N + i; `Epoch(val) [e][n]` at its epoch's last step.
+
+    File-wide choice: "epoch" when any `Epoch [e][i/N]` line exists, else "iter" (IterBasedRunner,
+    where `Iter [i/N]` is already global).
+    """
+
+    def __init__(self, mode: str | None = None) -> None:
+        self.mode, self.wanted, self.settled = mode, mode, True
+        self.train = Collector()
+        self.last: dict[int, int] = {}       # epoch → its last train step so far
+        self.per_epoch: int | None = None    # N of the file's first train row
+        self.val_rows: list[np.ndarray] = []
+        self.val_epochs: list[np.ndarray] = []
+        self.val = Collector()
+        self.bad: list[int] = []
+
+    def feed(self, lines: pa.Array, first: int) -> None:
+        train = _matching(lines, MMDET_TRAIN)
+        if self.mode is None:
+            if train.size:
+                self.mode = self.wanted = "epoch"
+            elif _matching(lines, MMDET_ITER).size:
+                self.mode = self.wanted = "iter"
+        elif self.mode == "iter" and train.size:
+            self.wanted, self.settled = "epoch", False
+        if self.mode == "epoch":
+            f = _fields(lines, train, MMDET_TRAIN)
+            e, i, n = (_ints(pc.struct_field(f, k)) for k in "ein")
+            steps = (e - 1) * n + i
+            if self.per_epoch is None and n.size:
+                self.per_epoch = int(n[0])
+        elif self.mode == "iter":
+            train = _matching(lines, MMDET_ITER)
+            f = _fields(lines, train, MMDET_ITER)
+            e, steps = np.zeros(train.size, np.int64), _ints(pc.struct_field(f, "i"))
+            self.per_epoch = 0
         else:
-            values = [float(x) if re.fullmatch(r"[-+\w.]+", x.strip()) else np.nan
-                      for x in body.split(",")]
-            after = np.searchsorted(table.rows, row)
-            step = table.steps[after] if after < table.rows.size else (table.steps[-1] if table.steps.size else 0)
-            eval_rows.append(row)
-            eval_steps.append(int(step))
-            eval_cols.append({f"{task}/{k}": v for k, v in zip(names, values)})
-            names = None
-    if eval_rows:
-        keys = list(dict.fromkeys(k for c in eval_cols for k in c))
-        cols = {k: np.array([c.get(k, np.nan) for c in eval_cols]) for k in keys}
-        table = _merge(table, np.array(eval_rows), np.array(eval_steps, np.int64), cols)
-    return table
+            train, e, steps = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+        table = _rows_table("mmdet", lines, train, steps, drop=("eta",))
+        self.train.add(table.steps, table.columns, table.present, table.rows + first)
+        if train.size:
+            # A val line reports the epoch that just ended: the last train step logged for that epoch.
+            ends = e.size - 1 - np.unique(e[::-1], return_index=True)[1]
+            self.last.update(zip(e[ends].tolist(), steps[ends].tolist()))
+        self.bad.extend((_minus(_matching(lines, r"Epoch \[|Iter \["), table.rows) + first).tolist())
+        val = _matching(lines, MMDET_VAL)
+        if val.size:
+            ve = _ints(pc.struct_field(_fields(lines, val, MMDET_VAL), "e"))
+            vt = _rows_table("mmdet", lines, val, ve)
+            self.val.add(vt.steps, {k: np.where(vt.present[k], v, np.nan) for k, v in vt.columns.items()},
+                         {}, vt.rows + first)
+
+    def finish(self) -> Table:
+        table = self.train.table("mmdet")
+        table.bad_lines = self.bad
+        val = self.val.table("mmdet")
+        if val.rows.size:
+            per_epoch = self.per_epoch or 0
+            vsteps = np.array([self.last.get(int(x), int(x) * per_epoch) for x in val.steps], dtype=np.int64)
+            table = _merge(table, val.rows, vsteps, val.columns)
+        return table
 
 
-def parse_ultralytics(lines: pa.Array) -> Table:
+class Detectron2Parser:
+    """Detectron2 log.txt: `iter: N` lines; `copypaste:` eval tables at the iteration they precede."""
+
+    settled, wanted = True, None
+
+    def __init__(self, choice: object = None) -> None:
+        self.train = Collector()
+        self.bad: list[int] = []
+        self.copypaste: list[tuple[int, str]] = []
+
+    def feed(self, lines: pa.Array, first: int) -> None:
+        rows = _matching(lines, D2_ITER)
+        steps = _ints(pc.struct_field(_fields(lines, rows, D2_ITER), "i"))
+        table = _rows_table("detectron2", lines, rows, steps, drop=("iter", "eta"))
+        self.train.add(table.steps, table.columns, table.present, table.rows + first)
+        self.bad.extend((_minus(_matching(lines, r"\biter:"), table.rows) + first).tolist())
+        cp = _matching(lines, r"copypaste: ")
+        if cp.size:
+            self.copypaste.extend(zip((cp + first).tolist(), lines.take(pa.array(cp, pa.int64())).to_pylist()))
+
+    def finish(self) -> Table:
+        table = self.train.table("detectron2")
+        table.bad_lines = self.bad
+        # EvalHook runs before the PeriodicWriter of the same iteration, so a copypaste block belongs to
+        # the next `iter:` line; a final evaluation after training belongs to the last one.
+        task, names = "bbox", None
+        eval_rows, eval_steps, eval_cols = [], [], []
+        for row, line in self.copypaste:
+            body = line.split("copypaste: ", 1)[1].strip()
+            if body.startswith("Task: "):
+                task = body[6:].strip()
+            elif names is None:
+                names = [x.strip() for x in body.split(",")]
+            else:
+                values = [float(x) if re.fullmatch(r"[-+\w.]+", x.strip()) else np.nan
+                          for x in body.split(",")]
+                after = np.searchsorted(table.rows, row)
+                step = table.steps[after] if after < table.rows.size else (table.steps[-1] if table.steps.size else 0)
+                eval_rows.append(row)
+                eval_steps.append(int(step))
+                eval_cols.append({f"{task}/{k}": v for k, v in zip(names, values)})
+                names = None
+        if eval_rows:
+            keys = list(dict.fromkeys(k for c in eval_cols for k in c))
+            cols = {k: np.array([c.get(k, np.nan) for c in eval_cols]) for k in keys}
+            table = _merge(table, np.array(eval_rows), np.array(eval_steps, np.int64), cols)
+        return table
+
+
+class UltralyticsParser:
     """Ultralytics console: one row per epoch (its final tqdm state), its `all` val row at that epoch."""
-    marked = _matching(lines, r"Epoch\s+GPU_mem|^\s*\d+/\d+\s+[\d.]+G\s|\ball\s+\d+\s+\d+\s")
-    texts = lines.take(pa.array(marked, pa.int64())).to_pylist() if marked.size else []
-    loss_names: list[str] = []
-    rows, steps, cols = [], [], []
-    bad: list[int] = []
-    epoch_has_val = True
-    for row, line in zip(marked.tolist(), texts):
-        header = ULTRA_HEADER.match(line)
-        if header:
-            loss_names = header.group("cols").split()
-            continue
-        m = ULTRA_ROW.match(line)
-        if m and loss_names:
-            values = m.group("rest").split()
-            if len(values) < len(loss_names) + 2:
-                bad.append(row)
+
+    settled, wanted = True, None
+
+    def __init__(self, choice: object = None) -> None:
+        self.loss_names: list[str] = []
+        self.rows: list[int] = []
+        self.steps: list[int] = []
+        self.cols: list[dict[str, float]] = []
+        self.bad: list[int] = []
+        self.epoch_has_val = True
+
+    def feed(self, lines: pa.Array, first: int) -> None:
+        marked = _matching(lines, r"Epoch\s+GPU_mem|^\s*\d+/\d+\s+[\d.]+G\s|\ball\s+\d+\s+\d+\s")
+        texts = lines.take(pa.array(marked, pa.int64())).to_pylist() if marked.size else []
+        for row, line in zip((marked + first).tolist(), texts):
+            header = ULTRA_HEADER.match(line)
+            if header:
+                self.loss_names = header.group("cols").split()
                 continue
-            try:
-                numbers = [float(v) for v in values[:len(loss_names)]]
-            except ValueError:
-                bad.append(row)
+            m = ULTRA_ROW.match(line)
+            if m and self.loss_names:
+                values = m.group("rest").split()
+                if len(values) < len(self.loss_names) + 2:
+                    self.bad.append(row)
+                    continue
+                try:
+                    numbers = [float(v) for v in values[:len(self.loss_names)]]
+                except ValueError:
+                    self.bad.append(row)
+                    continue
+                self.rows.append(row)
+                self.steps.append(int(m.group("e")))
+                self.cols.append({f"train/{k}": v for k, v in zip(self.loss_names, numbers)}
+                                 | {"GPU_mem": float(m.group("mem"))})
+                self.epoch_has_val = False
                 continue
-            rows.append(row)
-            steps.append(int(m.group("e")))
-            cols.append({f"train/{k}": v for k, v in zip(loss_names, numbers)} | {"GPU_mem": float(m.group("mem"))})
-            epoch_has_val = False
-            continue
-        v = _ULTRA_VAL_PY.search(line)
-        if v and rows and not epoch_has_val:
-            # Only the first `all` row after an epoch's progress row is that epoch's validation;
-            # a later one (the final best.pt check) would overwrite it.
-            suffixes = ["B"] if v.group("m4") is None else ["B", "M"]
-            got = {}
-            for si, suffix in enumerate(suffixes):
-                for mi, name in enumerate(ULTRA_METRICS):
-                    got[f"metrics/{name}({suffix})"] = float(v.group(f"m{si * 4 + mi}"))
-            cols[-1] = cols[-1] | got
-            epoch_has_val = True
-    keys = list(dict.fromkeys(k for c in cols for k in c))
-    columns = {k: np.array([c.get(k, np.nan) for c in cols]) for k in keys}
-    present = {k: np.array([k in c for c in cols], dtype=bool) for k in keys}
-    return Table("ultralytics", np.array(steps, np.int64), columns, present,
-                 np.array(rows, np.int64), step_unit="epoch", bad_lines=bad)
+            v = _ULTRA_VAL_PY.search(line)
+            if v and self.rows and not self.epoch_has_val:
+                # Only the first `all` row after an epoch's progress row is that epoch's validation;
+                # a later one (the final best.pt check) would overwrite it.
+                suffixes = ["B"] if v.group("m4") is None else ["B", "M"]
+                got = {}
+                for si, suffix in enumerate(suffixes):
+                    for mi, name in enumerate(ULTRA_METRICS):
+                        got[f"metrics/{name}({suffix})"] = float(v.group(f"m{si * 4 + mi}"))
+                self.cols[-1] = self.cols[-1] | got
+                self.epoch_has_val = True
+
+    def finish(self) -> Table:
+        keys = list(dict.fromkeys(k for c in self.cols for k in c))
+        columns = {k: np.array([c.get(k, np.nan) for c in self.cols]) for k in keys}
+        present = {k: np.array([k in c for c in self.cols], dtype=bool) for k in keys}
+        return Table("ultralytics", np.array(self.steps, np.int64), columns, present,
+                     np.array(self.rows, np.int64), step_unit="epoch", bad_lines=self.bad)
 
 
-def parse_epoch_local(lines: pa.Array) -> Table:
+class EpochLocalParser:
     """`Epoch e (i/N): k=v …` → step (e - e0)·N + i, e0 = 0 if any epoch 0 is logged, else 1.
 
     Epochs are numbered from 0 or 1 depending on the script; choosing e0 from the log keeps a
     resumed log (which starts at, say, epoch 5) on the same absolute steps as the original run.
+    File-wide choice: e0.
     """
-    rows = _matching(lines, EPOCH_LOCAL)
-    f = _fields(lines, rows, EPOCH_LOCAL)
-    e, i, n = (_ints(pc.struct_field(f, k)) for k in "ein")
-    e0 = 0 if (e == 0).any() else 1
-    steps = (e - e0) * n + i
-    return _rows_table("generic", lines, rows, steps)
+
+    def __init__(self, e0: int | None = None) -> None:
+        self.e0, self.wanted, self.settled = e0, e0, True
+        self.rows = Collector()
+        self.bad: list[int] = []
+
+    def feed(self, lines: pa.Array, first: int) -> None:
+        rows = _matching(lines, EPOCH_LOCAL)
+        f = _fields(lines, rows, EPOCH_LOCAL)
+        e, i, n = (_ints(pc.struct_field(f, k)) for k in "ein")
+        if self.e0 is None and rows.size:
+            self.e0 = self.wanted = 0 if (e == 0).any() else 1
+        elif self.e0 == 1 and (e == 0).any():
+            self.wanted, self.settled = 0, False
+        steps = (e - (self.e0 if self.e0 is not None else 1)) * n + i
+        table = _rows_table("generic", lines, rows, steps)
+        self.rows.add(table.steps, table.columns, table.present, table.rows + first)
+
+    def finish(self) -> Table:
+        return self.rows.table("generic")
 
 
-def parse_generic(lines: pa.Array) -> Table:
-    """`step=120 loss=0.53` / `step: 120, loss: 0.53` lines; rows without a step join the last step."""
-    pairs = extract_pairs(lines)
-    step_key = next((k for k in STEP_KEYS if k in pairs.present), None)
-    unit = "iteration"
-    if step_key is None and "epoch" in pairs.present:
-        step_key, unit = "epoch", "epoch"
-    warnings: list[str] = []
-    if step_key is None:
-        steps = np.arange(pairs.rows.size, dtype=np.int64)
-        keep = np.ones(pairs.rows.size, dtype=bool)
-        warnings.append("no step counter (step=, iter=, …) in the log; rows are numbered in file order.")
-    else:
-        has = pairs.present[step_key]
-        raw = np.where(has, pairs.columns[step_key], np.nan)
-        # Rows without a step (e.g. a validation line) belong to the last step logged before them.
-        idx = np.where(has, np.arange(raw.size), -1)
+_UNSET = object()
+
+
+def _step_key(keys) -> str | None:
+    return next((k for k in STEP_KEYS if k in keys), "epoch" if "epoch" in keys else None)
+
+
+class GenericParser:
+    """`step=120 loss=0.53` / `step: 120, loss: 0.53` lines; rows without a step join the last step.
+
+    File-wide choice: the step key, the first of STEP_KEYS that any line has (else `epoch`, else none:
+    rows are numbered in file order).
+    """
+
+    def __init__(self, step_key: object = _UNSET) -> None:
+        self.key, self.forced = step_key, step_key is not _UNSET
+        self.wanted, self.settled = step_key, True
+        self.keys: set[str] = set()
+        self.rows = Collector()
+        self.bad: list[int] = []
+        self.last: float | None = None    # the last step value logged before this piece (NaN kept)
+        self.numbered = 0                 # rows numbered so far when there is no step key
+
+    def feed(self, lines: pa.Array, first: int) -> None:
+        pairs = extract_pairs(lines)
+        self.keys.update(pairs.present)
+        if self.key is _UNSET:
+            self.key = self.wanted = _step_key(pairs.present)
+        elif not self.forced and (want := _step_key(self.keys)) != self.key:
+            self.wanted, self.settled = want, False
+        key = self.key
+        n = pairs.rows.size
+        if key is None:
+            steps = np.arange(self.numbered, self.numbered + n, dtype=np.int64)
+            self.numbered += n
+            self.rows.add(steps, dict(pairs.columns), dict(pairs.present), pairs.rows + first)
+            return
+        has = pairs.present.get(key, np.zeros(n, dtype=bool))
+        raw = pairs.columns.get(key, np.full(n, np.nan))
+        # Rows without a step (e.g. a validation line) belong to the last step logged before them,
+        # which may sit in an earlier piece.
+        idx = np.where(has, np.arange(n), -1)
         np.maximum.accumulate(idx, out=idx)
-        keep = idx >= 0
-        good = keep & np.isfinite(raw[np.maximum(idx, 0)])
-        steps = raw[np.maximum(idx, 0)][good].astype(np.int64)
-        keep = good
-    columns = {k: v[keep] for k, v in pairs.columns.items() if k != step_key}
-    present = {k: pairs.present[k][keep] for k in columns}
-    table = Table("generic", steps, columns, present, pairs.rows[keep], step_unit=unit, warnings=warnings)
-    if step_key is not None:
+        step = raw[np.maximum(idx, 0)]
+        before = idx < 0
+        step[before] = np.nan if self.last is None else self.last
+        good = np.isfinite(step)
+        if has.any():
+            self.last = float(raw[idx[-1]])
+        self.rows.add(step[good].astype(np.int64), {k: v[good] for k, v in pairs.columns.items() if k != key},
+                      {k: v[good] for k, v in pairs.present.items() if k != key}, pairs.rows[good] + first)
         # Only lines without a parsed step can be bad ones: scan those, usually none.
-        unparsed = _minus(np.arange(len(lines)), pairs.rows[pairs.present[step_key]])
+        unparsed = _minus(np.arange(len(lines)), pairs.rows[has])
         if unparsed.size:
             rest = lines.take(pa.array(unparsed))
-            loose = _matching(rest, rf"(?:^|[^\w./\-]){re.escape(step_key)}\s*[=:]")
-            table.bad_lines = unparsed[loose].tolist()
-    return table
+            loose = _matching(rest, rf"(?:^|[^\w./\-]){re.escape(key)}\s*[=:]")
+            self.bad.extend((unparsed[loose] + first).tolist())
+
+    def finish(self) -> Table:
+        key = self.key if self.key is not _UNSET else None
+        unit = "epoch" if key == "epoch" else "iteration"
+        warnings = [] if key is not None else [
+            "no step counter (step=, iter=, …) in the log; rows are numbered in file order."]
+        return self.rows.table("generic", step_unit=unit, warnings=warnings, bad_lines=self.bad)
 
 
 PARSERS = {
-    "mmdet": parse_mmdet,
-    "detectron2": parse_detectron2,
-    "ultralytics": parse_ultralytics,
-    "epoch_local": parse_epoch_local,
-    "generic": parse_generic,
+    "mmdet": MmdetParser,
+    "detectron2": Detectron2Parser,
+    "ultralytics": UltralyticsParser,
+    "epoch_local": EpochLocalParser,
+    "generic": GenericParser,
 }

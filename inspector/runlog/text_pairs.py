@@ -7,7 +7,8 @@ lines and cutting out their values in one pass), so per-line work never runs in 
 Lines no template covers after a few rounds (free text that happens to contain a pair) are parsed
 one by one. Measured on a 1M-line `step= loss= loss_bbox= lr=` log (bench/bench_text.py, 2-core
 shared box): read_log 0.84 s vs 2.5 s for a per-line `re.findall` loop, about 3×; the RE2 extract
-is ~60 % of our time, the rest is decoding, line splitting and `assemble`.
+is ~60 % of our time, the rest is decoding, line splitting and `assemble`. text.read calls this once
+per piece of the file (a few MB), so templates are found per piece.
 """
 
 from __future__ import annotations
@@ -119,8 +120,10 @@ def _first_keys(template: Template) -> dict[str, int]:
     return out
 
 
-# Below this many lines one RE2 pass is fast enough that threads only add overhead.
-PARALLEL_MIN_LINES = 200_000
+# Below this many lines one RE2 pass is fast enough that threads only add overhead. text.read parses
+# 4 MB pieces (~75k lines of the bench log), so each piece is still split per core: measured
+# 0.52 s → 0.41 s for the 1M-line bench log on 2 cores (bench/bench_text.py).
+PARALLEL_MIN_LINES = 40_000
 
 
 def _extract_regex(lines: pa.Array, pattern: str) -> pa.StructArray:
