@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from inspector.runlog import csv_table
+from inspector.runlog import csv_table, read_log
 
 
 def _rows(n: int, start: int = 0) -> str:
@@ -50,3 +50,18 @@ def test_large_integer_steps_stay_exact(tmp_path: Path) -> None:
     path = tmp_path / "log.csv"
     path.write_text("step,loss\n" + "".join(f"{s},1.0\n" for s in steps))
     np.testing.assert_array_equal(csv_table.read(path).series["loss"].steps, steps)
+
+
+def test_non_utf8_bytes_in_a_later_row_keep_the_table(tmp_path: Path, capfd) -> None:
+    path = tmp_path / "log.csv"
+    path.write_bytes(b"\xef\xbb\xbfstep,loss\n1,0.5\n2,0.4,\xff\xfe\n3,0.3\n")
+    log = read_log(path)
+    assert log.format == "csv"
+    np.testing.assert_array_equal(log.series["loss"].steps, [1, 3])
+    assert any("not UTF-8" in w for w in log.warnings) and any("line 3" in w for w in log.warnings)
+    # The same bytes past the head, where pyarrow's fast path meets them first: nothing printed to stderr.
+    far = b"step,loss\n" + "".join(f"{i},0.5\n" for i in range(20000)).encode() + b"20000,0.4,\xff\n20001,0.3\n"
+    path.write_bytes(far)
+    log = csv_table.read(path)
+    assert len(log.series["loss"]) == 20001 and 20000 not in log.series["loss"].steps
+    assert "Exception ignored" not in capfd.readouterr().err

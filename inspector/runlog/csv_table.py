@@ -8,6 +8,7 @@ column) goes through the standard `csv` module instead, which knows line numbers
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from dataclasses import dataclass
@@ -53,13 +54,18 @@ def header_fields(path: Path, head: bytes) -> tuple[list[str], str] | None:
     """Stripped header names and the delimiter of a table's first line; None if it is not one."""
     if not head or b"\x00" in head[:4096]:
         return None
+    # Only the header line must be UTF-8: a stray byte in a later row is the tolerant parser's to
+    # report (with its line), not a reason to call the whole file something else.
+    body = head.removeprefix(codecs.BOM_UTF8).lstrip(b"\r\n")
+    line_end = body.find(b"\n")
+    first_bytes = body if line_end < 0 else body[:line_end]
     try:
-        text = head.decode("utf-8-sig", errors="strict")
+        text = first_bytes.decode("utf-8", errors="strict")
     except UnicodeDecodeError as exc:
-        # A 64 KiB head may cut a multi-byte character at its very end.
-        if exc.start < len(head) - 4:
+        # A 64 KiB head may cut a multi-byte character of a very long header at its very end.
+        if line_end >= 0 or exc.start < len(first_bytes) - 4:
             return None
-        text = head[: exc.start].decode("utf-8-sig")
+        text = first_bytes[: exc.start].decode("utf-8")
     # splitlines: a lone CR (old Mac, a console capture mixing CR and CRLF) ends the header too.
     first = (text.lstrip("\r\n").splitlines() or [""])[0]
     delimiter = max(DELIMITERS, key=first.count)
@@ -122,22 +128,16 @@ def _numeric_hints(head: bytes, names: list[str], delimiter: str) -> dict[str, p
 
 def _fast_table(path: Path, names: list[str], delimiter: str, head: bytes = b"") -> Table | None:
     """The table via pyarrow, or None when the file needs the tolerant parser."""
-    odd_rows: list[int] = []
-
-    def on_invalid(row) -> str:
-        odd_rows.append(1)
-        return "skip"
-
     try:
+        # A row of the wrong width raises here (no invalid_row_handler: pyarrow decodes the row's text
+        # for the handler and prints an ignored UnicodeDecodeError when it is not UTF-8).
         table = pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter),
             convert_options=_convert_options(_numeric_hints(head, names, delimiter) or None),
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None
-    if odd_rows:
         return None
     columns: dict[str, np.ndarray] = {}
     present: dict[str, np.ndarray] = {}
