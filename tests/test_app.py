@@ -165,3 +165,13 @@ def test_side_by_side_and_compare_overlay(standin: Path) -> None:
     _no_exception(at)
     dashed = [t for t in _traces(at, "loss_chart") if t.get("line", {}).get("dash") == "dash"]
     assert dashed and all("(" in t["name"] for t in dashed)
+
+
+def test_server_config_is_a_tool_not_a_dev_server() -> None:
+    # The limits SECURITY.md promises, and no source watcher (it re-scans every imported module after each
+    # run and slowed a 129 MB upload's first chart from ~3 s to 5-6 s, bench/bench_browser.py).
+    import tomllib
+    config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] == 200
+    assert config["server"]["fileWatcherType"] == "none"
+    assert config["client"]["showErrorDetails"] == "none"
