@@ -10,7 +10,7 @@ import codecs
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterable, Iterator
 
 import numpy as np
 
@@ -112,9 +112,14 @@ def _longest_line_bytes(text: str) -> int:
     Newline positions via numpy (measured ~4× faster than splitting a 1M-line text into a list),
     a few MB of text at a time so the encoded copy and the position arrays stay small.
     """
-    longest = run = 0   # `run`: bytes of the line still open at the end of the previous slice
-    for at in range(0, len(text), _SCAN_CHARS):
-        data = np.frombuffer(text[at:at + _SCAN_CHARS].encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    return _longest_run(np.frombuffer(text[at:at + _SCAN_CHARS].encode("utf-8", "surrogatepass"), dtype=np.uint8)
+                        for at in range(0, len(text), _SCAN_CHARS))
+
+
+def _longest_run(windows: Iterable[np.ndarray]) -> int:
+    """Bytes in the longest line of consecutive uint8 windows of one text (a line may span windows)."""
+    longest = run = 0   # `run`: bytes of the line still open at the end of the previous window
+    for data in windows:
         breaks = np.flatnonzero(data == 10)
         if breaks.size == 0:
             run += data.size
@@ -231,19 +236,8 @@ def _next_piece(fh: BinaryIO, piece_bytes: int) -> bytes:
 
 def _longest_line(raw: bytes) -> int:
     """Bytes in the longest line of `raw` (≥ its characters), scanned a window at a time (small temporaries)."""
-    longest = run = 0   # `run`: bytes of the line still open at the end of the previous window
-    for at in range(0, len(raw), _SCAN_BYTES):
-        data = np.frombuffer(raw, dtype=np.uint8, count=min(_SCAN_BYTES, len(raw) - at), offset=at)
-        breaks = np.flatnonzero(data == 10)
-        if breaks.size == 0:
-            run += data.size
-            longest = max(longest, run)
-            continue
-        gaps = np.diff(breaks) - 1
-        longest = max(longest, run + int(breaks[0]), int(gaps.max()) if gaps.size else 0)
-        run = data.size - int(breaks[-1]) - 1
-        longest = max(longest, run)
-    return longest
+    return _longest_run(np.frombuffer(raw, dtype=np.uint8, count=min(_SCAN_BYTES, len(raw) - at), offset=at)
+                        for at in range(0, len(raw), _SCAN_BYTES))
 
 
 def _shift(lines: TextLines, first_file_line: int, first_line: int) -> TextLines:
