@@ -51,7 +51,7 @@ ULTRA_ROW = re.compile(r"^\s*(?P<e>\d+)/(?P<n>\d+)\s+(?P<mem>[\d.]+)G\s+(?P<rest
 ULTRA_METRICS = ("precision", "recall", "mAP50", "mAP50-95")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Table:
     """Row-aligned columns in file order, ready for `assemble`."""
 
@@ -275,8 +275,7 @@ class MmdetParser:
                          {}, vt.rows + first)
 
     def finish(self) -> Table:
-        table = self.train.table("mmdet")
-        table.bad_lines = self.bad
+        table = self.train.table("mmdet", bad_lines=self.bad)
         val = self.val.table("mmdet")
         if val.rows.size:
             per_epoch = self.per_epoch or 0
@@ -306,8 +305,7 @@ class Detectron2Parser:
             self.copypaste.extend(zip((cp + first).tolist(), lines.take(pa.array(cp, pa.int64())).to_pylist()))
 
     def finish(self) -> Table:
-        table = self.train.table("detectron2")
-        table.bad_lines = self.bad
+        table = self.train.table("detectron2", bad_lines=self.bad)
         # EvalHook runs before the PeriodicWriter of the same iteration, so a copypaste block belongs to
         # the next `iter:` line; a final evaluation after training belongs to the last one.
         task, names = "bbox", None
