@@ -189,3 +189,17 @@ def test_registry_detects_text_for_the_samples(samples):
         pytest.skip("other reader modules are not written yet")
     for rel in (MMDET, D2, ULTRA):
         assert registry.detect(samples / rel) == "text"
+
+
+def test_detectron2_copypaste_rows_out_of_order_read_as_nan(tmp_path: Path) -> None:
+    # A reordered (or hand-edited) log.txt puts the names row where the values row should be: words there
+    # are not numbers, and must not escape as a ValueError.
+    head = "[11/25 10:00:00 d2.utils.events]:  eta: 0:01:00  iter: 19  total_loss: 1.5  loss_cls: 0.7  lr: 0.001\n"
+    table = ("[11/25 10:01:00 d2.evaluation.testing]: copypaste: Task: bbox\n"
+             "[11/25 10:01:00 d2.evaluation.testing]: copypaste: AP,AP50\n"
+             "[11/25 10:01:00 d2.evaluation.testing]: copypaste: AP,AP50\n")
+    tail = "[11/25 10:02:00 d2.utils.events]:  eta: 0:00:30  iter: 39  total_loss: 1.2  loss_cls: 0.5  lr: 0.001\n"
+    log = text.read(write(tmp_path, head + table + tail, "log.txt"))
+    assert log.config["dialect"] == "detectron2"
+    np.testing.assert_array_equal(log.series["total_loss"].steps, [19, 39])
+    assert "bbox/AP" not in log.series   # only NaN: nothing was logged

@@ -284,6 +284,14 @@ class MmdetParser:
         return table
 
 
+def _number(cell: str) -> float:
+    """A copypaste cell as a float; NaN for anything else (a damaged or reordered log puts words there)."""
+    try:
+        return float(cell)
+    except ValueError:
+        return np.nan
+
+
 class Detectron2Parser:
     """Detectron2 log.txt: `iter: N` lines; `copypaste:` eval tables at the iteration they precede."""
 
@@ -317,8 +325,7 @@ class Detectron2Parser:
             elif names is None:
                 names = [x.strip() for x in body.split(",")]
             else:
-                values = [float(x) if re.fullmatch(r"[-+\w.]+", x.strip()) else np.nan
-                          for x in body.split(",")]
+                values = [_number(x) for x in body.split(",")]
                 after = np.searchsorted(table.rows, row)
                 step = table.steps[after] if after < table.rows.size else (table.steps[-1] if table.steps.size else 0)
                 eval_rows.append(row)
