@@ -3,8 +3,11 @@
     .venv/bin/python bench/fuzz.py [--cases 10000] [--seed 0]
 
 The contract checked for every case: a RunLog comes back, or an InspectorError whose message names
-the file; nothing else escapes, and no read takes longer than SLOW_SECONDS. Prints how many cases
-were tried and how many failed (goal: 0), with the first few failures.
+the file; nothing else escapes, and no read takes longer than SLOW_SECONDS. Differentially, the
+readers that work piece by piece must not depend on where the pieces fall: the text reader in ~7
+pieces gives what it gives in one, and the tfevents reader in chunks of 1-39 records what it gives in
+its default chunks. Prints how many cases were tried and how many failed (goal: 0), with the first
+few failures.
 
 This module is also the mutation catalogue that tests/test_fuzz_readers.py draws from.
 """
@@ -31,6 +34,7 @@ import numpy as np  # noqa: E402
 
 from inspector.errors import InspectorError  # noqa: E402
 from inspector.runlog import RunLog, RunWriter, detect, formats, read_log, read_logs  # noqa: E402
+from inspector.runlog.tfevents import FILE_MARKER  # noqa: E402
 
 SAMPLES = REPO / "tests" / "samples"
 
@@ -254,6 +258,50 @@ def _attempt(path: Path, fmt: str | None, companions: list[Path]) -> str | None:
     return problem
 
 
+def _text_outcome(path: Path, piece_bytes: int) -> tuple:
+    """All a caller sees of text.read in `piece_bytes` pieces (NaN spelled -1 so tuples compare), or the error."""
+    from inspector.runlog import text
+    try:
+        log = text.read(path, piece_bytes=piece_bytes)
+    except InspectorError as exc:
+        return ("error", str(exc))
+    series = {k: (s.steps.tolist(), np.where(np.isnan(s.values), -1.0, s.values).tolist())
+              for k, s in log.series.items()}
+    return (log.framework, log.step_unit, series, log.warnings, log.config.get("dialect"),
+            [(s.first_step, s.last_step, s.rows) for s in log.segments])
+
+
+def _tfevents_outcome(path: Path, chunk_records: int | None) -> tuple:
+    """All a caller sees of tfevents.read with `chunk_records` records per chunk (None: the default)."""
+    from inspector.runlog import tfevents
+    default = tfevents._CHUNK_RECORDS
+    tfevents._CHUNK_RECORDS = chunk_records or default
+    try:
+        log = tfevents.read(path)
+    except InspectorError as exc:
+        return ("error", str(exc))
+    finally:
+        tfevents._CHUNK_RECORDS = default
+    return ({k: (s.steps.tolist(), np.where(np.isnan(s.values), -1.0, s.values).tolist(),
+                 None if s.wall_times is None else s.wall_times.tolist()) for k, s in log.series.items()},
+            log.warnings)
+
+
+def piecewise_problem(path: Path, rng: random.Random) -> str | None:
+    """Where a piecewise reader's result depends on where its pieces fall, say so; else None."""
+    try:
+        size = max(64, path.stat().st_size // 7 + rng.randrange(1, 997))
+        if _text_outcome(path, size) != _text_outcome(path, 1 << 30):
+            return f"text: {size}-byte pieces read differently from one piece"
+        if FILE_MARKER in path.name:
+            chunk = rng.randrange(1, 40)
+            if _tfevents_outcome(path, chunk) != _tfevents_outcome(path, None):
+                return f"tfevents: {chunk}-record chunks read differently from the default"
+    except Exception as exc:  # noqa: BLE001 - the contract check reports escapes; here they are mismatches too
+        return f"{type(exc).__name__} in the piecewise comparison: {str(exc)[:200]}"
+    return None
+
+
 def run_case(data: bytes, source: Source, mutation: str, workdir: Path,
              fmts: list[str | None] | None = None) -> list[Failure]:
     """Write `data` under the source's file name in `workdir` and read it every way; the failures."""
@@ -298,10 +346,13 @@ def main() -> None:
             workdir.mkdir(exist_ok=True)
             failures += run_case(data, source, mutation, workdir)
             reads += n_formats
+            problem = piecewise_problem(workdir / source.name, rng)
+            if problem is not None:
+                failures.append(Failure(source.label, mutation, "piecewise", problem))
     elapsed = time.perf_counter() - t0
     failed_cases = len({(f.source, f.mutation) for f in failures})
-    print(f"tried {args.cases} mutated cases ({reads} reads: auto + {len(formats())} forced formats each) "
-          f"in {elapsed:.0f} s")
+    print(f"tried {args.cases} mutated cases ({reads} reads: auto + {len(formats())} forced formats each, "
+          f"plus the piecewise comparisons) in {elapsed:.0f} s")
     print(f"failed reads: {len(failures)} (in ~{failed_cases} cases)")
     secs, fmt, name, size = slowest[0]
     print(f"slowest read: {secs:.2f} s ({fmt} on a {size / 1e6:.1f} MB {name})")
