@@ -1,6 +1,6 @@
 """Benchmark: peak memory of read_log on a 1M-step log, against its numeric payload.
 
-    .venv/bin/python bench/bench_memory.py [--steps 1000000] [--formats native jsonl detectron2 csv text tfevents]
+    .venv/bin/python bench/bench_memory.py [--steps 1000000] [--formats native jsonl detectron2 csv text mmdet_text detectron2_text tfevents]
 
 payload = n_steps × n_metrics × 8 bytes (the float64 values the RunLog must hold).
 
@@ -113,6 +113,37 @@ def write_text(path: Path, steps: int) -> None:
     bench_text.write_log(path, steps)
 
 
+def write_mmdet_text(path: Path, steps: int, seed: int = 0) -> None:
+    """An mmdet 2.x console log: `Epoch [e][i/N]` train lines (10 metrics) and an `Epoch(val)` line per epoch."""
+    rng = np.random.default_rng(seed)
+    per_epoch = 1000
+    values = rng.random((steps, 7)).round(4)
+    with open(path, "w") as fh:
+        fh.write("2023-02-08 16:24:10,617 - mmdet - INFO - Environment info:\n")
+        for a in range(0, steps, per_epoch):
+            e = a // per_epoch + 1
+            fh.write("".join(
+                f"2023-02-08 16:24:25,413 - mmdet - INFO - Epoch [{e}][{i + 1}/{per_epoch}]\tlr: 1.000e-03, "
+                f"eta: 0:03:28, time: 0.695, data_time: 0.270, memory: 3730, loss_rpn_cls: {v[0]}, "
+                f"loss_rpn_bbox: {v[1]}, loss_cls: {v[2]}, acc: {v[3]}, loss_bbox: {v[4]}, loss_mask: {v[5]}, "
+                f"loss: {v[6]}\n" for i, v in enumerate(values[a:a + per_epoch].tolist())))
+            fh.write(f"2023-02-08 16:24:43,825 - mmdet - INFO - Epoch(val) [{e}][13]\tbbox_mAP: 0.0673, "
+                     f"bbox_mAP_50: 0.0952\n")
+
+
+def write_detectron2_text(path: Path, steps: int, seed: int = 0) -> None:
+    """A Detectron2 log.txt: `iter: N` lines with five losses, lr and timings."""
+    rng = np.random.default_rng(seed)
+    values = rng.random((steps, 5)).round(5)
+    with open(path, "w") as fh:
+        for a in range(0, steps, 50_000):
+            fh.write("".join(
+                f"[11/30 01:16:13] d2.utils.events INFO:  eta: 1:54:02  iter: {a + i}  total_loss: {v[0]}  "
+                f"loss_cls: {v[1]}  loss_box_reg: {v[2]}  loss_rpn_cls: {v[3]}  loss_rpn_loc: {v[4]}  "
+                f"time: 0.6813  data_time: 0.3694  lr: 0.004  max_mem: 11811M\n"
+                for i, v in enumerate(values[a:a + 50_000].tolist())))
+
+
 def write_tfevents(path: Path, steps: int) -> None:
     import bench_tfevents
     bench_tfevents.TAGS = bench_tfevents.TAGS[:TF_TAGS]
@@ -125,6 +156,8 @@ WRITERS = {
     "detectron2": (write_detectron2, "metrics.json"),
     "csv": (write_csv, "log.csv"),
     "text": (write_text, "train.log"),
+    "mmdet_text": (write_mmdet_text, "20230208_162410.log"),
+    "detectron2_text": (write_detectron2_text, "log.txt"),
     "tfevents": (write_tfevents, "events.out.tfevents.1.bench.0"),
 }
 
