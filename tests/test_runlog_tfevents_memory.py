@@ -197,3 +197,16 @@ def test_tags_of_every_width_keep_apart(tmp_path: Path, monkeypatch: pytest.Monk
     scalars = _assert_exact(_write(tmp_path / "events.out.tfevents.1.h", events))
     assert list(scalars.values) == tags
     assert all(scalars.values[t].tolist() == [float(j)] * 5 for j, t in enumerate(tags))
+
+
+def test_signalling_nan_reads_as_nan_without_a_warning(tmp_path: Path) -> None:
+    import warnings
+    body = _simple(3, "loss", 1.0, 1.0).SerializeToString()
+    body = body[:-4] + struct.pack("<I", 0x7F800001)   # simple_value's bits: a signalling NaN
+    path = tmp_path / "events.out.tfevents.1.host"
+    version = _record(event_pb2.Event(wall_time=1.0, file_version="brain.Event:2"))
+    path.write_bytes(version + HEADER.pack(len(body), 0) + body + b"\0\0\0\0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        log = tfevents.read(path)
+    assert np.isnan(log.series["loss"].values).all() and log.non_finite == {"loss": 1}

@@ -246,7 +246,8 @@ def _fast_fields(arr: np.ndarray, starts: np.ndarray, lengths: np.ndarray
     walls = _at_every_byte(arr, "<f8")[starts + 1]
     steps, _, _ = _varints(arr, starts + 10, starts + lengths)
     steps[arr[starts + 9] != 0x10] = 0  # no step field: step 0
-    values = _at_every_byte(arr, "<f4")[starts + lengths - 4].astype(np.float64)  # the last field
+    with np.errstate(invalid="ignore"):  # a signalling NaN in damaged bytes stays NaN, without a warning
+        values = _at_every_byte(arr, "<f4")[starts + lengths - 4].astype(np.float64)  # the last field
     return steps.view(np.int64), walls, values  # int64 steps travel as two's complement
 
 
