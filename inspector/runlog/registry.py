@@ -17,6 +17,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Sequence
 
+import pyarrow as pa
+
 from inspector.errors import InspectorError
 from inspector.runlog.record import RunLog
 
@@ -108,6 +110,10 @@ def read_log(path: str | os.PathLike, format: str | None = None,
         raise InspectorError(f"cannot decode as text ({exc.reason} at byte {exc.start})", path=p) from None
     except (ValueError, KeyError, TypeError, IndexError, OverflowError, MemoryError) as exc:
         raise InspectorError(f"not a valid {name} log ({type(exc).__name__}: {exc})", path=p) from None
+    finally:
+        # Arrow's allocator (mimalloc) keeps freed pages mapped: after a 1M-line text log ~50 MB stayed
+        # resident in a long-running server. Handing them back costs well under a millisecond.
+        pa.default_memory_pool().release_unused()
 
 
 def read_logs(paths: Sequence[str | os.PathLike], format: str | None = None) -> RunLog:
