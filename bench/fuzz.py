@@ -258,7 +258,7 @@ def _attempt(path: Path, fmt: str | None, companions: list[Path]) -> str | None:
     return problem
 
 
-def _text_outcome(path: Path, piece_bytes: int) -> tuple:
+def text_outcome(path: Path, piece_bytes: int) -> tuple:
     """All a caller sees of text.read in `piece_bytes` pieces (NaN spelled -1 so tuples compare), or the error."""
     from inspector.runlog import text
     try:
@@ -291,7 +291,7 @@ def piecewise_problem(path: Path, rng: random.Random) -> str | None:
     """Where a piecewise reader's result depends on where its pieces fall, say so; else None."""
     try:
         size = max(64, path.stat().st_size // 7 + rng.randrange(1, 997))
-        if _text_outcome(path, size) != _text_outcome(path, 1 << 30):
+        if text_outcome(path, size) != text_outcome(path, 1 << 30):
             return f"text: {size}-byte pieces read differently from one piece"
         if FILE_MARKER in path.name:
             chunk = rng.randrange(1, 40)

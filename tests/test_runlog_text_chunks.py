@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inspector.errors import InspectorError
 from inspector.runlog import text
 from inspector.runlog.text_decode import _next_piece, text_pieces
+from test_fuzz_readers import fuzz   # bench/fuzz.py: text_outcome, what a caller of text.read sees
 
 SAMPLES = ("text_log/mmdet2-maskrcnn-balloon/20230208_162410.log",
            "text_log/detectron2-frcnn-nyu/log_semi-supervised-to-supervised.txt",
@@ -18,22 +18,10 @@ SAMPLES = ("text_log/mmdet2-maskrcnn-balloon/20230208_162410.log",
 WHOLE = 1 << 24   # one piece for any test file (plus an unterminated last line)
 
 
-def outcome(path: Path, piece_bytes: int) -> tuple:
-    """Everything a reader's caller sees, or the error message."""
-    try:
-        log = text.read(path, piece_bytes=piece_bytes)
-    except InspectorError as exc:
-        return ("error", str(exc))
-    series = {k: (s.steps.tolist(), np.where(np.isnan(s.values), -1.0, s.values).tolist())
-              for k, s in log.series.items()}
-    return (log.framework, log.step_unit, series, log.warnings, log.config.get("dialect"),
-            [(s.first_step, s.last_step, s.rows) for s in log.segments])
-
-
 def assert_piece_size_free(path: Path, sizes) -> tuple:
-    whole = outcome(path, WHOLE)
+    whole = fuzz.text_outcome(path, WHOLE)
     for size in sizes:
-        assert outcome(path, size) == whole, f"piece_bytes={size}"
+        assert fuzz.text_outcome(path, size) == whole, f"piece_bytes={size}"
     return whole
 
 
