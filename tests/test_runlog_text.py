@@ -206,16 +206,16 @@ def test_detectron2_copypaste_rows_out_of_order_read_as_nan(tmp_path: Path) -> N
 
 
 def test_merge_joins_existing_rows_and_adds_new_ones_in_file_order() -> None:
-    from inspector.runlog.text_dialects import Table, _merge
+    from inspector.runlog.text_table import Table, merge_rows
     train = Table("mmdet", np.array([10, 20, 30]), {"loss": np.array([1.0, 2.0, 3.0])},
                   {"loss": np.array([True, True, True])}, np.array([0, 2, 5]))
     # Nothing new: untouched training columns are passed on without a copy.
-    same = _merge(train, np.array([3]), np.array([20]), {"map": np.array([0.5])})
+    same = merge_rows(train, np.array([3]), np.array([20]), {"map": np.array([0.5])})
     assert same.columns["loss"] is train.columns["loss"]
     np.testing.assert_array_equal(same.columns["map"], [np.nan, 0.5, np.nan])
     np.testing.assert_array_equal(same.present["map"], [False, True, False])
     # A value at a step no row has becomes a row, placed by its line; a NaN value is not logged.
-    both = _merge(train, np.array([1, 3, 7]), np.array([15, 20, 40]), {"map": np.array([0.1, np.nan, 0.9])})
+    both = merge_rows(train, np.array([1, 3, 7]), np.array([15, 20, 40]), {"map": np.array([0.1, np.nan, 0.9])})
     np.testing.assert_array_equal(both.rows, [0, 1, 2, 5, 7])
     np.testing.assert_array_equal(both.steps, [10, 15, 20, 30, 40])
     np.testing.assert_array_equal(both.columns["loss"], [1.0, np.nan, 2.0, 3.0, np.nan])

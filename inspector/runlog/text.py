@@ -20,8 +20,9 @@ from inspector.errors import InspectorError
 from inspector.runlog.record import RunLog, assemble
 from inspector.runlog.text_decode import MAX_LINE_CHARS, NotUtf8, TextLines, text_pieces
 from inspector.runlog.text_dialects import (DETECT_CHARS, DIALECT_SNIFF, FIRST_BAD_LINES, PARSERS, PieceParser,
-                                            Table, detect_dialect)
+                                            detect_dialect)
 from inspector.runlog.text_pairs import as_lines
+from inspector.runlog.text_table import Table
 
 NAME = "text"
 DESCRIPTION = "Plain-text console log (key=value lines, mmdet 2.x, Detectron2 log.txt, Ultralytics stdout)"

@@ -16,7 +16,6 @@ extractor (text_pairs); the per-line Python here only touches the few lines a di
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -24,6 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from inspector.runlog.text_pairs import NUM_RE2, extract_pairs
+from inspector.runlog.text_table import (Collector, Table, fields, ints, matching, merge_rows, minus,
+                                         rows_table)
 
 MMDET_TRAIN = r"Epoch \[(?P<e>\d+)\]\[(?P<i>\d+)/(?P<n>\d+)\]"
 MMDET_ITER = r"Iter \[(?P<i>\d+)/(?P<n>\d+)\]"
@@ -51,22 +52,6 @@ ULTRA_ROW = re.compile(r"^\s*(?P<e>\d+)/(?P<n>\d+)\s+(?P<mem>[\d.]+)G\s+(?P<rest
 ULTRA_METRICS = ("precision", "recall", "mAP50", "mAP50-95")
 
 
-@dataclass(frozen=True)
-class Table:
-    """Row-aligned columns in file order, ready for `assemble`."""
-
-    framework: str
-    steps: np.ndarray
-    columns: dict[str, np.ndarray]
-    present: dict[str, np.ndarray]
-    rows: np.ndarray                 # line index of each row (for the truncated-tail check)
-    step_unit: str = "iteration"
-    epochs: np.ndarray | None = None
-    config: dict = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    bad_lines: list[int] = field(default_factory=list)   # line indices that looked like rows
-
-
 def detect_dialect(text: str) -> str:
     """The dialect whose marker appears in `text`: mmdet, detectron2, ultralytics, epoch_local or generic.
 
@@ -78,153 +63,6 @@ def detect_dialect(text: str) -> str:
         if pattern.search(head):
             return name
     return "generic"
-
-
-def _bools(array: pa.Array) -> np.ndarray:
-    return np.asarray(array.to_numpy(zero_copy_only=False), dtype=bool)
-
-
-def _ints(array: pa.Array) -> np.ndarray:
-    return pc.cast(array, pa.int64()).to_numpy(zero_copy_only=False)
-
-
-def _matching(lines: pa.Array, pattern: str) -> np.ndarray:
-    return np.flatnonzero(_bools(pc.match_substring_regex(lines, pattern)))
-
-
-def _minus(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Sorted indices in `a` but not in `b` (a mask instead of np.setdiff1d's slow hashing)."""
-    if a.size == 0:
-        return a
-    mask = np.zeros(int(max(a.max(), b.max() if b.size else 0)) + 1, dtype=bool)
-    mask[a] = True
-    mask[b] = False
-    return np.flatnonzero(mask)
-
-
-def _fields(lines: pa.Array, rows: np.ndarray, pattern: str) -> pa.StructArray:
-    return pc.extract_regex(lines.take(pa.array(rows, pa.int64())), pattern)
-
-
-def _rows_table(framework: str, lines: pa.Array, rows: np.ndarray, steps: np.ndarray,
-                drop: tuple[str, ...] = ()) -> Table:
-    """Pairs of `rows` as a table whose step per row is `steps`."""
-    pairs = extract_pairs(lines, rows)
-    keep = np.isin(rows, pairs.rows)
-    at = np.searchsorted(pairs.rows, rows[keep])
-    columns = {k: v[at] for k, v in pairs.columns.items() if k not in drop}
-    present = {k: pairs.present[k][at] for k in columns}
-    return Table(framework, steps[keep], columns, present, rows[keep])
-
-
-def _last_row_of(steps: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Index of the last row of `steps` equal to each `wanted` step, -1 where none is (no per-row dict)."""
-    if steps.size == 0:
-        return np.full(wanted.size, -1, dtype=np.int64)
-    order = None if bool(np.all(steps[1:] >= steps[:-1])) else np.argsort(steps, kind="stable")
-    ordered = steps if order is None else steps[order]
-    at = np.searchsorted(ordered, wanted, side="right") - 1
-    found = (at >= 0) & (ordered[np.maximum(at, 0)] == wanted)
-    rows = at if order is None else order[np.maximum(at, 0)]
-    return np.where(found, rows, -1).astype(np.int64)
-
-
-def _merge(table: Table, rows: np.ndarray, steps: np.ndarray, columns: dict[str, np.ndarray]) -> Table:
-    """`table` with extra values (validation, eval) merged into the last row of their step.
-
-    `assemble` keeps one row per repeated step, so an eval printed as its own line must join the
-    training row of the same step rather than become a second row that would replace it. Values at
-    a step no row has become new rows, in file order.
-
-    Memory: a training column the extra values do not touch is passed on as it is; the others are
-    built one at a time directly in their final order (a 1M-row mmdet log used to hold every column
-    three times here).
-    """
-    if rows.size == 0:
-        return table
-    n = table.rows.size
-    target = _last_row_of(table.steps, np.asarray(steps, dtype=np.int64))
-    extra = np.flatnonzero(target < 0)
-    target[extra] = n + np.arange(extra.size)
-    total = n + extra.size
-    all_rows = np.concatenate([table.rows, rows[extra]]) if extra.size else table.rows
-    # Position of each (old row, then extra row) in file order; the identity when nothing is added.
-    order = np.argsort(all_rows, kind="stable") if extra.size else None
-    where = None
-    if order is not None:
-        where = np.empty(total, dtype=np.int64)
-        where[order] = np.arange(total)
-
-    def placed(old: np.ndarray | None, fill: float | bool, at: np.ndarray | None, values) -> np.ndarray:
-        """`old` (the training rows' values) moved to its final rows, with `values` written at `at`."""
-        if at is None and where is None and old is not None:
-            return old
-        out = np.full(total, fill, dtype=np.float64 if isinstance(fill, float) else bool)
-        if old is not None and where is None:
-            out[:n] = old
-        elif old is not None:
-            out[where[:n]] = old
-        if at is not None:
-            out[at] = values
-        return out
-
-    cols, pres = {}, {}
-    for name in dict.fromkeys([*table.columns, *columns]):
-        at = new = None
-        if name in columns:
-            new = np.asarray(columns[name], dtype=np.float64)
-            given = ~np.isnan(new)
-            new, at = new[given], target[given] if where is None else where[target[given]]
-        cols[name] = placed(table.columns.get(name), np.nan, at, new)
-        pres[name] = placed(table.present.get(name), False, at, True)
-    all_steps = np.concatenate([table.steps, steps[extra]])[order] if extra.size else table.steps
-    return Table(table.framework, all_steps, cols, pres, all_rows if order is None else all_rows[order],
-                 table.step_unit, None, table.config, table.warnings, table.bad_lines)
-
-
-class Collector:
-    """Per-piece row-aligned columns, joined into one Table at the end (a missing key: NaN, absent)."""
-
-    def __init__(self) -> None:
-        # Per piece: its row count, {"steps", "rows"}, columns, present (dicts: popped while joining).
-        self.parts: list[tuple[int, dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]] = []
-
-    def add(self, steps: np.ndarray, columns: dict[str, np.ndarray], present: dict[str, np.ndarray],
-            rows: np.ndarray) -> None:
-        if rows.size:
-            # A key on every row of the piece keeps no mask (most keys of a large log): less to hold.
-            present = {k: p for k, p in present.items() if not p.all()}
-            self.parts.append((int(rows.size), {"steps": steps, "rows": rows}, columns, present))
-
-    def table(self, framework: str, **extra) -> Table:
-        """One Table of every piece's rows; each piece's array is freed as soon as it is copied."""
-        parts, self.parts = self.parts, []
-        sizes = [n for n, *_ in parts]
-        keys = list(dict.fromkeys(k for part in parts for k in part[2]))
-        # A part without the key has no value there; one with the key but no mask has it on every row.
-        present = {k: _join([part[3] for part in parts], k, sizes, True,
-                            missing=[k not in part[2] for part in parts]) for k in keys}
-        columns = {k: _join([part[2] for part in parts], k, sizes, np.nan) for k in keys}
-        steps = _join([part[1] for part in parts], "steps", sizes, 0)
-        rows = _join([part[1] for part in parts], "rows", sizes, 0)
-        return Table(framework, steps, columns, present, rows, **extra)
-
-
-def _join(parts: list[dict[str, np.ndarray]], key: str, sizes: list[int], fill: float | bool | int,
-          missing: list[bool] | None = None) -> np.ndarray:
-    """parts[i][key] end to end (popped from each part); `fill` where a part lacks it, False where `missing`.
-
-    Copied into one preallocated array piece by piece (not np.concatenate), so the pieces of a column
-    and the joined column are never all alive at once.
-    """
-    dtype = bool if isinstance(fill, bool) else np.float64 if isinstance(fill, float) else np.int64
-    out = np.empty(sum(sizes), dtype=dtype)
-    at = 0
-    for i, part in enumerate(parts):
-        piece = part.pop(key, None)
-        out[at:at + sizes[i]] = (False if missing and missing[i] else fill) if piece is None else piece
-        at += sizes[i]
-    return out
 
 
 class PieceParser(Protocol):
@@ -251,44 +89,42 @@ class MmdetParser:
         self.train = Collector()
         self.last: dict[int, int] = {}       # epoch → its last train step so far
         self.per_epoch: int | None = None    # N of the file's first train row
-        self.val_rows: list[np.ndarray] = []
-        self.val_epochs: list[np.ndarray] = []
         self.val = Collector()
         self.bad: list[int] = []
 
     def feed(self, lines: pa.Array, first: int) -> None:
-        train = _matching(lines, MMDET_TRAIN)
+        train = matching(lines, MMDET_TRAIN)
         if self.mode is None:
             if train.size:
                 self.mode = self.wanted = "epoch"
-            elif _matching(lines, MMDET_ITER).size:
+            elif matching(lines, MMDET_ITER).size:
                 self.mode = self.wanted = "iter"
         elif self.mode == "iter" and train.size:
             self.wanted, self.settled = "epoch", False
         if self.mode == "epoch":
-            f = _fields(lines, train, MMDET_TRAIN)
-            e, i, n = (_ints(pc.struct_field(f, k)) for k in "ein")
+            f = fields(lines, train, MMDET_TRAIN)
+            e, i, n = (ints(pc.struct_field(f, k)) for k in "ein")
             steps = (e - 1) * n + i
             if self.per_epoch is None and n.size:
                 self.per_epoch = int(n[0])
         elif self.mode == "iter":
-            train = _matching(lines, MMDET_ITER)
-            f = _fields(lines, train, MMDET_ITER)
-            e, steps = np.zeros(train.size, np.int64), _ints(pc.struct_field(f, "i"))
+            train = matching(lines, MMDET_ITER)
+            f = fields(lines, train, MMDET_ITER)
+            e, steps = np.zeros(train.size, np.int64), ints(pc.struct_field(f, "i"))
             self.per_epoch = 0
         else:
             train, e, steps = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
-        table = _rows_table("mmdet", lines, train, steps, drop=("eta",))
+        table = rows_table("mmdet", lines, train, steps, drop=("eta",))
         self.train.add(table.steps, table.columns, table.present, table.rows + first)
         if train.size:
             # A val line reports the epoch that just ended: the last train step logged for that epoch.
             ends = e.size - 1 - np.unique(e[::-1], return_index=True)[1]
             self.last.update(zip(e[ends].tolist(), steps[ends].tolist()))
-        self.bad.extend((_minus(_matching(lines, r"Epoch \[|Iter \["), table.rows) + first).tolist())
-        val = _matching(lines, MMDET_VAL)
+        self.bad.extend((minus(matching(lines, r"Epoch \[|Iter \["), table.rows) + first).tolist())
+        val = matching(lines, MMDET_VAL)
         if val.size:
-            ve = _ints(pc.struct_field(_fields(lines, val, MMDET_VAL), "e"))
-            vt = _rows_table("mmdet", lines, val, ve)
+            ve = ints(pc.struct_field(fields(lines, val, MMDET_VAL), "e"))
+            vt = rows_table("mmdet", lines, val, ve)
             self.val.add(vt.steps, {k: np.where(vt.present[k], v, np.nan) for k, v in vt.columns.items()},
                          {}, vt.rows + first)
 
@@ -298,7 +134,7 @@ class MmdetParser:
         if val.rows.size:
             per_epoch = self.per_epoch or 0
             vsteps = np.array([self.last.get(int(x), int(x) * per_epoch) for x in val.steps], dtype=np.int64)
-            table = _merge(table, val.rows, vsteps, val.columns)
+            table = merge_rows(table, val.rows, vsteps, val.columns)
         return table
 
 
@@ -321,12 +157,12 @@ class Detectron2Parser:
         self.copypaste: list[tuple[int, str]] = []
 
     def feed(self, lines: pa.Array, first: int) -> None:
-        rows = _matching(lines, D2_ITER)
-        steps = _ints(pc.struct_field(_fields(lines, rows, D2_ITER), "i"))
-        table = _rows_table("detectron2", lines, rows, steps, drop=("iter", "eta"))
+        rows = matching(lines, D2_ITER)
+        steps = ints(pc.struct_field(fields(lines, rows, D2_ITER), "i"))
+        table = rows_table("detectron2", lines, rows, steps, drop=("iter", "eta"))
         self.train.add(table.steps, table.columns, table.present, table.rows + first)
-        self.bad.extend((_minus(_matching(lines, r"\biter:"), table.rows) + first).tolist())
-        cp = _matching(lines, r"copypaste: ")
+        self.bad.extend((minus(matching(lines, r"\biter:"), table.rows) + first).tolist())
+        cp = matching(lines, r"copypaste: ")
         if cp.size:
             self.copypaste.extend(zip((cp + first).tolist(), lines.take(pa.array(cp, pa.int64())).to_pylist()))
 
@@ -353,7 +189,7 @@ class Detectron2Parser:
         if eval_rows:
             keys = list(dict.fromkeys(k for c in eval_cols for k in c))
             cols = {k: np.array([c.get(k, np.nan) for c in eval_cols]) for k in keys}
-            table = _merge(table, np.array(eval_rows), np.array(eval_steps, np.int64), cols)
+            table = merge_rows(table, np.array(eval_rows), np.array(eval_steps, np.int64), cols)
         return table
 
 
@@ -371,7 +207,7 @@ class UltralyticsParser:
         self.epoch_has_val = True
 
     def feed(self, lines: pa.Array, first: int) -> None:
-        marked = _matching(lines, r"Epoch\s+GPU_mem|^\s*\d+/\d+\s+[\d.]+G\s|\ball\s+\d+\s+\d+\s")
+        marked = matching(lines, r"Epoch\s+GPU_mem|^\s*\d+/\d+\s+[\d.]+G\s|\ball\s+\d+\s+\d+\s")
         texts = lines.take(pa.array(marked, pa.int64())).to_pylist() if marked.size else []
         for row, line in zip((marked + first).tolist(), texts):
             header = ULTRA_HEADER.match(line)
@@ -429,15 +265,15 @@ class EpochLocalParser:
         self.bad: list[int] = []
 
     def feed(self, lines: pa.Array, first: int) -> None:
-        rows = _matching(lines, EPOCH_LOCAL)
-        f = _fields(lines, rows, EPOCH_LOCAL)
-        e, i, n = (_ints(pc.struct_field(f, k)) for k in "ein")
+        rows = matching(lines, EPOCH_LOCAL)
+        f = fields(lines, rows, EPOCH_LOCAL)
+        e, i, n = (ints(pc.struct_field(f, k)) for k in "ein")
         if self.e0 is None and rows.size:
             self.e0 = self.wanted = 0 if (e == 0).any() else 1
         elif self.e0 == 1 and (e == 0).any():
             self.wanted, self.settled = 0, False
         steps = (e - (self.e0 if self.e0 is not None else 1)) * n + i
-        table = _rows_table("generic", lines, rows, steps)
+        table = rows_table("generic", lines, rows, steps)
         self.rows.add(table.steps, table.columns, table.present, table.rows + first)
 
     def finish(self) -> Table:
@@ -496,10 +332,10 @@ class GenericParser:
         self.rows.add(step[good].astype(np.int64), {k: v[good] for k, v in pairs.columns.items() if k != key},
                       {k: v[good] for k, v in pairs.present.items() if k != key}, pairs.rows[good] + first)
         # Only lines without a parsed step can be bad ones: scan those, usually none.
-        unparsed = _minus(np.arange(len(lines)), pairs.rows[has])
+        unparsed = minus(np.arange(len(lines)), pairs.rows[has])
         if unparsed.size:
             rest = lines.take(pa.array(unparsed))
-            loose = _matching(rest, rf"(?:^|[^\w./\-]){re.escape(key)}\s*[=:]")
+            loose = matching(rest, rf"(?:^|[^\w./\-]){re.escape(key)}\s*[=:]")
             self.bad.extend((unparsed[loose] + first).tolist())
 
     def finish(self) -> Table:
