@@ -13,7 +13,7 @@ from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
 from inspector.errors import InspectorError
-from inspector.runlog import csv_table, tfevents, ultralytics, wandb_csv
+from inspector.runlog import csv_table, tfevents, tfevents_wire, ultralytics, wandb_csv
 from inspector.runlog.registry import detect, read_log
 
 TF_SAMPLE = "tfevents/frcnn-fruits-d2"
@@ -29,9 +29,9 @@ def _simple_event(step: int, tag: str, value: float, wall: float = 1.0e9) -> eve
         value=[summary_pb2.Summary.Value(tag=tag, simple_value=value)]))
 
 
-def _tensor_event(step: int, tag: str, value: float, dtype: int = tfevents.DT_FLOAT) -> event_pb2.Event:
+def _tensor_event(step: int, tag: str, value: float, dtype: int = tfevents_wire.DT_FLOAT) -> event_pb2.Event:
     """A TF2-style scalar: a rank-0 tensor with the scalars plugin's metadata."""
-    if dtype == tfevents.DT_FLOAT:
+    if dtype == tfevents_wire.DT_FLOAT:
         tensor = tensor_pb2.TensorProto(dtype=dtype, tensor_shape=tensor_shape_pb2.TensorShapeProto(),
                                         float_val=[value])
     else:
@@ -162,7 +162,7 @@ def test_tfevents_truncated_record_keeps_complete_ones(samples: Path, tmp_path: 
 
 def test_tfevents_tensor_scalars_and_mixed_styles(tmp_path: Path) -> None:
     events = [_tensor_event(i, "epoch_loss", 1.0 / (i + 1)) for i in range(5)]
-    events += [_tensor_event(i, "epoch_lr", 0.1 * i, dtype=tfevents.DT_DOUBLE) for i in range(3)]
+    events += [_tensor_event(i, "epoch_lr", 0.1 * i, dtype=tfevents_wire.DT_DOUBLE) for i in range(3)]
     events += [_simple_event(i, "loss", float(i), wall=2.0e9 + i) for i in range(4)]
     log = read_log(_write_events(tmp_path / "run.bin", events))
     assert log.format == "tfevents" and log.framework == "tensorboard"

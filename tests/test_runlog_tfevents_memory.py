@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2
 
-from inspector.runlog import tfevents
+from inspector.runlog import tfevents, tfevents_wire
 
 HEADER = struct.Struct("<QI")
 
@@ -26,7 +26,7 @@ def _simple(step: int, tag: str, value: float, wall: float) -> event_pb2.Event:
 
 
 def _tensor_value(tag: str, value: float) -> summary_pb2.Summary.Value:
-    tensor = tensor_pb2.TensorProto(dtype=tfevents.DT_DOUBLE, tensor_shape=tensor_shape_pb2.TensorShapeProto(),
+    tensor = tensor_pb2.TensorProto(dtype=tfevents_wire.DT_DOUBLE, tensor_shape=tensor_shape_pb2.TensorShapeProto(),
                                     tensor_content=struct.pack("<d", value))
     return summary_pb2.Summary.Value(tag=tag, tensor=tensor)
 
