@@ -53,6 +53,7 @@ class Thresholds:
     # k = 6 robust σ: a Gaussian point passes it with p ≈ 2e-9, so a healthy 1M-step log shows none.
     spike_k: float = 6.0
     spike_window: int | None = None  # steps; None = 51 logged points
+    spike_min_rise: float = stats.SPIKE_MIN_RISE  # and ≥ 10% above the rolling median (see stats.spikes)
     # Fewer than half a positive per logged step is "none"; a stretch is ≥ 5 points and ≥ 5% of the log.
     positives_zero: float = 0.5
     positives_min_points: int = 5
@@ -154,7 +155,7 @@ def _component_stats(dec: Decomposition, t: Thresholds) -> dict[str, ComponentSt
 
     def one(c) -> ComponentStats:
         raw = dec.raw[c.name]
-        mask = stats.spikes(dec.steps, dec.weighted[c.name], t.spike_window, t.spike_k)
+        mask = stats.spikes(dec.steps, dec.weighted[c.name], t.spike_window, t.spike_k, t.spike_min_rise)
         return ComponentStats(
             c.name, mean_sh.get(c.name, float("nan")), var_sh.get(c.name, float("nan")),
             stats.trend(dec.steps, raw, last_n=last_n), stats.volatility(raw[recent]), mask, int(mask.sum()))
@@ -323,7 +324,7 @@ def _total_mismatch(comps: ComponentSet, dec: Decomposition, t: Thresholds) -> l
         None, "Loss curves")]
 
 
-def _loss_spikes(dec: Decomposition, st: dict[str, ComponentStats]) -> list[Finding]:
+def _loss_spikes(dec: Decomposition, st: dict[str, ComponentStats], t: Thresholds) -> list[Finding]:
     hit = {n: s for n, s in st.items() if s.n_spikes}
     if not hit:
         return []
@@ -340,7 +341,8 @@ def _loss_spikes(dec: Decomposition, st: dict[str, ComponentStats]) -> list[Find
     total = sum(s.n_spikes for s in hit.values())
     return [Finding(
         "loss_spikes", "warning", "Loss spikes",
-        f"{total} spike(s) beyond 6 robust σ of the rolling median ({counts}); the largest is weighted "
+        f"{total} spike(s) over {t.spike_k:g} robust σ and {100 * t.spike_min_rise:g}% above the rolling median "
+        f"({counts}); the largest is weighted "
         f"{worst_name} = {format_number(worst_value)} at step {worst_step}, {format_number(worst_ratio)}× its median.",
         "Open the spike steps' episodes: spikes usually come from one bad batch (tiny or degenerate boxes, "
         "mislabelled support) or from too high an lr; clipping gradients contains them.",
@@ -437,7 +439,7 @@ def diagnose(log: RunLog, weights_override: dict[str, float] | None = None,
         *_dominant(comps, st, dec, t),
         *_stationary(st, eval_best, t),
         *_high_volatility(st, t),
-        *_loss_spikes(dec, st),
+        *_loss_spikes(dec, st, t),
         *_total_mismatch(comps, dec, t),
         *_divergence(log, comps, dec, t),
         *_restarts(log),

@@ -242,14 +242,22 @@ def ema_time_weighted(steps: np.ndarray, values: np.ndarray, half_life_steps: fl
     return out
 
 
-def spikes(steps: np.ndarray, values: np.ndarray, window: int | None = None, k: float = 6.0) -> np.ndarray:
-    """Return a bool mask (N,) of points farther than k·MAD·1.4826 from the rolling median.
+# A loss spike clears its rolling baseline by at least this share of it (a bad batch is a jump of
+# tens of percent or more; epoch-averaged curves wiggle by 1-3 %).
+SPIKE_MIN_RISE = 0.1
+
+
+def spikes(steps: np.ndarray, values: np.ndarray, window: int | None = None, k: float = 6.0,
+           min_rise: float = SPIKE_MIN_RISE) -> np.ndarray:
+    """Return a bool mask (N,) of points more than k·MAD·1.4826 above the rolling median.
 
     The baseline is a centred rolling median over `window` steps (default: 51 logged points). The MAD
     is the median |deviation| per block of that many points — a block-wise scale instead of a second
-    rolling median halves the cost and still ignores a spike inside its own block. A scale of 0
-    (flat stretch) is floored at 1e-9 of the level, so any move off a flat line counts. Points in the
-    first half-window are never flagged.
+    rolling median halves the cost and still ignores a spike inside its own block. A spike is a jump up
+    (a loss's bad batch), and it must also clear the baseline by `min_rise` of the baseline's size: on a
+    smooth curve (epoch averages) the rolling median of a monotone stretch is the point itself, the MAD
+    collapses, and ±1 % wiggles would otherwise pass 6σ (measured on every epoch-level sample log).
+    Points in the first half-window are never flagged.
     """
     s = np.asarray(steps)
     v = np.asarray(values, dtype=np.float64)
@@ -262,8 +270,9 @@ def spikes(steps: np.ndarray, values: np.ndarray, window: int | None = None, k: 
     stride = max(1.0, float(sf[-1] - sf[0]) / (sf.size - 1))
     w = 51 if window is None else max(3, int(round(window / stride)))
     w = min(w | 1, (x.size - 1) | 1)
-    dev = x - ndimage.median_filter(x, size=w, mode="nearest")
-    np.abs(dev, out=dev)
+    baseline = ndimage.median_filter(x, size=w, mode="nearest")
+    rise = x - baseline
+    dev = np.abs(rise)
     # Floor for flat stretches (MAD 0): any move beyond 1e-9 of the series' scale counts.
     floor = 1e-9 * max(float(np.abs(x).max()), 1e-12)
     hit = np.empty(dev.size, dtype=bool)
@@ -276,6 +285,7 @@ def spikes(steps: np.ndarray, values: np.ndarray, window: int | None = None, k: 
     if n_full < dev.size:
         mad_tail = float(np.median(dev[max(0, dev.size - w):]))
         hit[n_full:] = dev[n_full:] > k * max(MAD_TO_STD * mad_tail, floor)
+    hit &= rise > min_rise * np.abs(baseline)
     # The first half-window has no centred baseline: the steep early descent of a loss would read as spikes.
     hit[: w // 2] = False
     mask[finite] = hit

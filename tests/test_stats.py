@@ -160,3 +160,19 @@ def test_rolling_band_at_points_equals_full_band(steps):
     part = stats.rolling_band(steps, v, window=60, center=True, at=at)
     np.testing.assert_allclose(part.mean, full.mean[at], atol=1e-12)
     np.testing.assert_allclose(part.upper, full.upper[at], atol=1e-12)
+
+
+def test_spikes_are_rises_that_clear_the_baseline_by_a_tenth():
+    # An epoch-averaged loss: a smooth decay with ±1 % wiggles. Its rolling median follows it exactly, so the
+    # robust σ collapses and the wiggles would pass 6σ; they are not spikes.
+    steps = np.arange(200)
+    smooth = 2.0 * np.exp(-steps / 60) + 0.5
+    wiggly = smooth * (1 + 0.01 * np.sin(steps * 1.7))
+    assert not stats.spikes(steps, wiggly).any()
+    v = wiggly.copy()
+    v[120] *= 1.5    # a bad epoch: a spike
+    v[150] *= 0.5    # a dip (an easy batch) is not a spike
+    v[170] *= 1.05   # 5 % up: within the 10 % floor
+    assert np.flatnonzero(stats.spikes(steps, v)).tolist() == [120]
+    # Without the floor the wiggles themselves pass 6 robust σ: the failure this guards against.
+    assert stats.spikes(steps, wiggly, min_rise=0.0).sum() > 5
