@@ -105,6 +105,15 @@ def test_high_volatility():
     assert by_id(d, "high_volatility").component == "bbox"
 
 
+def test_noise_in_a_negligible_term_is_not_a_finding():
+    spec = healthy()
+    # cpe at 1/1000 of its level: ~0.05% of the objective, and as noisy as the bbox term above.
+    spec["raw"]["cpe"] = 1e-3 * spec["raw"]["cpe"] * (1 + 0.6 * np.random.default_rng(1).normal(size=N))
+    d = diagnose(build(spec))
+    assert d.stats["cpe"].volatility.rel_diff_std > 0.5 and d.stats["cpe"].mean_share < 0.01
+    assert "high_volatility" not in ids(d)
+
+
 def test_non_finite_values():
     spec = healthy()
     spec["raw"]["cls"][[100, 2000]] = [np.nan, np.inf]
