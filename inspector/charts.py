@@ -132,11 +132,11 @@ def stacked_contributions_figure(steps: np.ndarray, weighted: Mapping[str, np.nd
 
 def share_bars_figure(mean_share: Mapping[str, float], variance_share: Mapping[str, float],
                       height: int = 300) -> go.Figure:
-    """Per component: share of the total's mean vs share of the total's step-to-step variance."""
+    """Per component: share of the total's mean vs share of the total's recent step-to-step variance."""
     names = list(mean_share)
     fig = go.Figure([
         go.Bar(name="share of mean total", x=names, y=[100 * mean_share[n] for n in names], marker_color=PALETTE[0]),
-        go.Bar(name="share of total's step-to-step variance", x=names,
+        go.Bar(name="share of the total's step-to-step variance (last half of the run)", x=names,
                y=[100 * variance_share.get(n, np.nan) for n in names], marker_color=PALETTE[3]),
     ])
     fig.update_layout(barmode="group", title="Who makes the total, and who makes it jitter", yaxis_title="%",

@@ -108,6 +108,12 @@ class Decomposition:
     def weights(self) -> dict[str, float]:
         return {c.name: c.effective_weight for c in self.components}
 
+    def select(self, rows: np.ndarray) -> Decomposition:
+        """The same decomposition on `rows` of the step axis only (a bool mask or indices)."""
+        return replace(self, steps=self.steps[rows], raw={k: v[rows] for k, v in self.raw.items()},
+                       weighted={k: v[rows] for k, v in self.weighted.items()}, total=self.total[rows],
+                       logged_total=self.logged_total[rows], residual=self.residual[rows])
+
     def to_frame(self) -> pd.DataFrame:
         """Return one row per step: raw_<name>, weighted_<name>, total, logged_total, residual."""
         cols: dict[str, np.ndarray] = {"step": self.steps}

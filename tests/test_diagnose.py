@@ -213,3 +213,14 @@ def test_no_loss_spikes_on_smooth_epoch_level_samples(samples, rel):
     # rolling median (11-26 of them per log).
     from inspector.runlog import read_log
     assert "loss_spikes" not in ids(diagnose(read_log(samples / rel)))
+
+
+def test_dominant_variance_is_judged_on_the_recent_half(samples):
+    # YOLOv8 epoch log: cls made 87% of all epoch-to-epoch changes (the early descent) but 31% over the last
+    # 50 epochs, and 31% of the mean: no term dominates. rtmdet's cls is 74% of the mean: it still does.
+    from inspector.runlog import read_log
+    yolo = diagnose(read_log(samples / "ultralytics_csv/yolov8n-ados-oldstyle/results.csv"))
+    assert "dominant_component" not in ids(yolo)
+    assert yolo.stats["cls"].variance_share < 0.5
+    rtm = by_id(diagnose(read_log(samples / "mmdet_json/rtmdet-drink-mmengine/scalars.json")), "dominant_component")
+    assert rtm.component == "cls" and "over the last 50% of the run" in rtm.evidence

@@ -156,3 +156,16 @@ def test_ultralytics_sample_raw_box_loss_is_logged_over_its_gain(samples):
     np.testing.assert_allclose(dec.weighted[box.name], logged)
     cls = next(c for c in components.components if c.metric == "train/cls_loss")
     np.testing.assert_allclose(dec.raw[cls.name], log.series["train/cls_loss"].values / 0.5)
+
+
+def test_select_keeps_rows_of_every_array():
+    from inspector.losses import Component, Decomposition
+    steps = np.arange(5)
+    comp = (Component("bbox", "loss/bbox", 2.0, "raw", weight_source="config"),)
+    dec = Decomposition(steps, comp, {"bbox": steps * 1.0}, {"bbox": steps * 2.0}, steps * 2.0,
+                        steps * 2.0 + 1, np.ones(5))
+    part = dec.select(steps >= 3)
+    np.testing.assert_array_equal(part.steps, [3, 4])
+    np.testing.assert_array_equal(part.weighted["bbox"], [6.0, 8.0])
+    np.testing.assert_array_equal(part.logged_total, [7.0, 9.0])
+    assert part.components == dec.components and len(dec.steps) == 5

@@ -14,7 +14,7 @@ import streamlit as st
 
 from inspector import charts, stats
 from inspector.charts import Curve
-from inspector.diagnose import Diagnosis, diagnose
+from inspector.diagnose import Diagnosis, diagnose, recent_rows
 from inspector.report import to_json_dict, to_markdown
 from inspector.losses import Decomposition, reweight
 from inspector.runlog import RunLog
@@ -45,7 +45,7 @@ def summary_rows(diag: Diagnosis) -> list[dict]:
         rows.append({"component": c.name, "metric": c.metric, "weight": c.effective_weight,
                      "weight source": c.weight_source, "logged": c.logged,
                      "share of mean (%)": None if s is None else round(100 * s.mean_share, 1),
-                     "share of variance (%)": None if s is None else round(100 * s.variance_share, 1)})
+                     "share of recent variance (%)": None if s is None else round(100 * s.variance_share, 1)})
     return rows
 
 
@@ -125,8 +125,9 @@ def contributions_figure(_dec: Decomposition, key: str, points: int, step: str) 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def shares_figure(_dec: Decomposition, key: str) -> go.Figure:
-    """Return share of mean vs share of step-to-step variance per term (residual included when logged)."""
-    return charts.share_bars_figure(stats.mean_shares(_dec), stats.variance_shares(_dec))
+    """Return share of mean vs share of recent step-to-step variance per term (residual included when logged)."""
+    recent = _dec.select(recent_rows(_dec.steps))
+    return charts.share_bars_figure(stats.mean_shares(_dec), stats.variance_shares(recent))
 
 
 @dataclass(frozen=True)
@@ -144,8 +145,9 @@ def objective(dec: Decomposition) -> Objective:
     only = Decomposition(dec.steps, dec.components, dec.raw, dec.weighted, dec.total,
                          np.full(dec.steps.shape[0], np.nan), np.full(dec.steps.shape[0], np.nan))
     vol = stats.volatility(dec.total)
+    recent = only.select(recent_rows(dec.steps))
     return Objective(float(np.nanmean(dec.total)) if np.isfinite(dec.total).any() else float("nan"),
-                     vol.rel_diff_std, stats.mean_shares(only), stats.variance_shares(only))
+                     vol.rel_diff_std, stats.mean_shares(only), stats.variance_shares(recent))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
