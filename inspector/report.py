@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from inspector.diagnose import Diagnosis, format_number, format_percent
+from inspector.diagnose import Diagnosis
+from inspector.findings import format_number, format_percent
 
 
 def to_json_dict(diagnosis: Diagnosis, source: str, format: str) -> dict:

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from inspector.diagnose import THRESHOLDS, Finding, diagnose
+from inspector.diagnose import diagnose
+from inspector.findings import THRESHOLDS, Finding
 from inspector.report import to_json_dict, to_markdown
 from inspector.runlog.record import assemble
 
@@ -194,7 +195,7 @@ def test_json_and_markdown_contract():
 
 
 def test_weight_suggestion_is_always_lower_than_the_current_weight():
-    from inspector.diagnose import _weight_suggestion
+    from inspector.rules import _weight_suggestion
 
     by_mean = _weight_suggestion(7.5, 0.86, 0.9)
     assert "40% of the mean" in by_mean and float(by_mean.split("e.g. ")[1].split(",")[0]) < 7.5

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from inspector.diagnose import Finding
+from inspector.findings import Finding
 from inspector.paths import REPO_ROOT
 
 # Streamlit's container border colours are theme-fixed, so severity rides on the icon and a coloured title.

@@ -14,7 +14,8 @@ import streamlit as st
 
 from inspector import charts, stats
 from inspector.charts import Curve
-from inspector.diagnose import Diagnosis, diagnose, recent_rows
+from inspector.diagnose import Diagnosis, diagnose
+from inspector.findings import recent_rows
 from inspector.report import to_json_dict, to_markdown
 from inspector.losses import Decomposition, reweight
 from inspector.runlog import RunLog
