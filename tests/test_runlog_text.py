@@ -222,3 +222,20 @@ def test_merge_joins_existing_rows_and_adds_new_ones_in_file_order() -> None:
     np.testing.assert_array_equal(both.present["loss"], [True, False, True, True, False])
     np.testing.assert_array_equal(both.columns["map"], [np.nan, 0.1, np.nan, np.nan, 0.9])
     np.testing.assert_array_equal(both.present["map"], [False, True, False, False, True])
+
+
+def test_template_pattern_starts_at_the_first_key_when_numbers_come_before_it():
+    import pyarrow as pa
+    from inspector.runlog.text_pairs import extract_pairs, template_of
+    line = "2023-02-08 16:24:25,413 - mmdet - INFO - Epoch [1][10/31]\tlr: 4.746e-05, eta: 0:03:28, loss: 7.0255"
+    template, _ = template_of(line)
+    assert template.extract_pattern.startswith(r"(?:^|[^\w./\-])lr: ")
+    plain, _ = template_of("step=5 loss=0.5")
+    assert plain.extract_pattern.startswith("^step=")
+    # Prefixes of another shape (a longer ETA, a 3-digit iteration) are no pair: the suffix decides.
+    lines = pa.array([line, "2023-02-08 16:24:29,609 - mmdet - INFO - Epoch [1][100/310]\tlr: 9.741e-05, "
+                            "eta: 10:02:41, loss: 1.6239"])
+    pairs = extract_pairs(lines)
+    np.testing.assert_allclose(pairs.columns["lr"], [4.746e-05, 9.741e-05])
+    np.testing.assert_allclose(pairs.columns["loss"], [7.0255, 1.6239])
+    assert "eta" not in pairs.columns   # 0:03:28 is not one number

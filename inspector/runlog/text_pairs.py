@@ -35,6 +35,8 @@ _KEY_BEFORE = re.compile(r"(?:^|[^\w./\-])([A-Za-z_][\w./\-]*)\s*[=:]\s*$")
 # Characters that may end a value (what follows a pair).
 _ENDS_VALUE = re.compile(r"^(?:$|[\s,;|)\]}])")
 _SLOT_RE2 = r"[^\s,;|)\]}]+"
+# Where a key may start (as in _KEY_BEFORE): the line's start or a character no key holds.
+_KEY_START = r"(?:^|[^\w./\-])"
 # Sampled lines per round, and rounds before the leftovers are parsed line by line.
 SAMPLE_PER_ROUND = 16
 MAX_ROUNDS = 6
@@ -50,11 +52,23 @@ class Template:
 
     @property
     def extract_pattern(self) -> str:
-        parts = [_re2_escape(self.literals[0])]
-        for i, key in enumerate(self.keys):
-            parts.append(f"(?P<s{i}>{_SLOT_RE2})" if key is not None else _SLOT_RE2)
+        """RE2 pattern of the line's shape; the slots that are values are captured.
+
+        When numbers come before the first key (timestamps, `Epoch [e][i/N]`, an ETA), they hold no pair
+        and the pattern starts at the key instead of the line: on mmdet console lines that halved the
+        read (10.5 s → 4.9 s for 1M lines, same pairs; bench_memory's mmdet_text). A line without such a
+        prefix keeps the anchored whole-line pattern, which RE2 runs faster (0.42 s vs 0.48 s, bench_text).
+        """
+        first = next(i for i, key in enumerate(self.keys) if key is not None)
+        if first == 0:
+            parts = ["^", _re2_escape(self.literals[0])]
+        else:
+            lead = self.literals[first]
+            parts = [_KEY_START, _re2_escape(lead[_KEY_BEFORE.search(lead).start(1):])]
+        for i in range(first, len(self.keys)):
+            parts.append(f"(?P<s{i}>{_SLOT_RE2})" if self.keys[i] is not None else _SLOT_RE2)
             parts.append(_re2_escape(self.literals[i + 1]))
-        return "^" + "".join(parts) + "$"
+        return "".join(parts) + "$"
 
 
 @dataclass(frozen=True)
