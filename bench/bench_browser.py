@@ -23,10 +23,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout, no install needed
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_FLAGS, _free_port, _wait_healthy  # noqa: E402
+from tests.e2e.selectors import CHART  # noqa: E402
 
 GOAL_S = 5.0
 WEIGHTS = {"bbox": 7.5, "cls": 0.5, "supcon": 0.1, "cpe": 0.1}
-CHART = '[data-testid="stPlotlyChart"] .js-plotly-plot'
 
 
 def write_log(path: Path, steps: int, seed: int = 0) -> None:

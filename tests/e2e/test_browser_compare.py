@@ -6,15 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from inspector.ui.episode_views import demo_checkpoints
+from .selectors import EXCEPTION, OVERLAY, RUNNING, needs_demo_checkpoints
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser,
-              pytest.mark.skipif(not demo_checkpoints(), reason="demo/runs has no checkpoint: run "
-                                 "`python -m inspector demo` to build the demo the page opens on")]
-
-OVERLAY = '[data-testid="stMain"] [data-testid="stImage"] img'
-EXCEPTION = '[data-testid="stException"]'
-RUNNING = '[data-testid="stStatusWidget"]'
+pytestmark = [pytest.mark.slow, pytest.mark.browser, needs_demo_checkpoints]
 
 
 def test_compare_shows_two_overlays_and_the_aggregate(app_url: str, page, artifacts: Path) -> None:

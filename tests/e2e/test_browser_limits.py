@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser]
+from .selectors import EXCEPTION
 
-EXCEPTION = '[data-testid="stException"]'
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 LIMIT_MB = 200  # .streamlit/config.toml server.maxUploadSize
 
 

@@ -8,10 +8,9 @@ import pytest
 
 from inspector.paths import DEMO_DIR
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser]
+from .selectors import CHART, EXCEPTION
 
-CHART = '[data-testid="stPlotlyChart"] .js-plotly-plot'
-EXCEPTION = '[data-testid="stException"]'
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
 def _choose_upload(page, app_url: str, path: str = "") -> None:

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser]
+from .selectors import CHART, EXCEPTION
 
-CHART = '[data-testid="stPlotlyChart"] .js-plotly-plot'
-EXCEPTION = '[data-testid="stException"]'
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
 def _runs(samples: Path) -> dict[str, tuple[list[Path], str]]:
