@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,29 @@ def test_missing_and_nul_paths(tmp_path: Path):
 def test_roots_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("INSPECTOR_ROOTS", str(tmp_path))
     assert allowed_roots() == [tmp_path.resolve()]
+
+
+def test_fifo_is_refused_not_opened(tmp_path: Path):
+    fifo = tmp_path / "events.out.tfevents.1"
+    os.mkfifo(fifo)
+    with pytest.raises(InspectorError, match="not a regular file or a directory \\(a FIFO\\)"):
+        confined_path(str(fifo), [tmp_path.resolve()])
+
+
+def test_overlong_component_and_symlink_loop_give_messages(tmp_path: Path):
+    with pytest.raises(InspectorError, match="File name too long"):
+        confined_path(str(tmp_path / ("a" * 300)), [tmp_path.resolve()])
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    with pytest.raises(InspectorError, match="symlink loop|Too many levels"):
+        confined_path(str(tmp_path / "a"), [tmp_path.resolve()])
+
+
+def test_refusal_shows_roots_as_configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("INSPECTOR_ROOTS", "runs")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    with pytest.raises(InspectorError) as err:
+        confined_path("/etc/passwd")
+    assert "(runs)" in str(err.value)
+    assert str(tmp_path) not in str(err.value)

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
+from inspector import uploads
 from inspector.errors import InspectorError
 from inspector.paths import confined_path, demo_dir
 from inspector.runlog import RunLog, formats, read_logs
 
-UPLOAD_DIR = Path(tempfile.gettempdir()) / "inspector-uploads"
 AUTO = "auto-detect"
 
 
@@ -44,27 +42,9 @@ def content_key(paths: tuple[str, ...]) -> str:
 
 
 def save_uploads(files: list) -> tuple[str, ...]:
-    """Write uploaded files under a directory named by their content hash; returns their paths."""
-    digest = hashlib.sha256()
-    blobs = []
-    for f in files:
-        data = f.getvalue()
-        digest.update(f.name.encode() + b"\0" + hashlib.sha256(data).digest())
-        blobs.append((_safe_name(f.name), data))
-    folder = UPLOAD_DIR / digest.hexdigest()[:24]
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, data in blobs:
-        target = folder / name
-        if not target.exists() or target.stat().st_size != len(data):
-            target.write_bytes(data)
-        paths.append(str(target))
-    return tuple(paths)
-
-
-def _safe_name(name: str) -> str:
-    base = Path(name).name or "upload"
-    return re.sub(r"[^A-Za-z0-9._ ()+-]", "_", base)[:200]
+    """Save Streamlit's uploaded files as one set in the upload store (inspector/uploads.py); their paths."""
+    saved = uploads.save([uploads.Upload(f.name, f.getvalue()) for f in files])
+    return tuple(str(p) for p in saved)
 
 
 def pick_run_source(key: str = "run", label: str = "Run", allow_none: bool = False) -> RunSource | None:
@@ -90,9 +70,14 @@ def pick_run_source(key: str = "run", label: str = "Run", allow_none: bool = Fal
         # Hashing and writing a large upload costs ~0.5 s: do it once per upload, not on every rerun.
         upload_ids = tuple(getattr(f, "file_id", f.name) for f in files)
         saved = st.session_state.setdefault("_saved_uploads", {})
-        if upload_ids not in saved:
-            saved[upload_ids] = save_uploads(files)
+        if upload_ids not in saved or not all(Path(p).is_file() for p in saved[upload_ids]):
+            try:
+                saved[upload_ids] = save_uploads(files)
+            except InspectorError as exc:
+                st.sidebar.error(str(exc))
+                return None
         paths = saved[upload_ids]
+        uploads.touch(paths)
         names = ", ".join(Path(p).name for p in paths)
         return RunSource(names, paths, fmt, Path(paths[0]).parent.name)
     text = st.sidebar.text_input(f"{label}: path on the server", key=f"{key}_path",
