@@ -67,3 +67,12 @@ def test_refusal_shows_roots_as_configured(tmp_path: Path, monkeypatch: pytest.M
         confined_path("/etc/passwd")
     assert "(runs)" in str(err.value)
     assert str(tmp_path) not in str(err.value)
+
+
+def test_readers_refuse_a_fifo_instead_of_blocking(tmp_path: Path):
+    from inspector.runlog import read_log
+
+    fifo = tmp_path / "log.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(InspectorError, match="FIFO"):
+        read_log(fifo)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import stat
 from pathlib import Path
 from types import ModuleType
 from typing import Sequence
@@ -20,6 +21,7 @@ from typing import Sequence
 import pyarrow as pa
 
 from inspector.errors import InspectorError
+from inspector.paths import file_kind
 from inspector.runlog.record import RunLog
 
 # Enough to see a header line, a JSON object or a few CSV rows; small enough to be instant.
@@ -51,6 +53,18 @@ def formats() -> dict[str, str]:
     return {m.NAME: m.DESCRIPTION for m in reader_modules()}
 
 
+def _check_kind(path: Path) -> None:
+    """InspectorError unless `path` is a regular file or a directory (a FIFO would block its reader forever)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise InspectorError("no such file or directory", path=path) from None
+    except OSError as exc:
+        raise InspectorError(f"cannot open ({exc.strerror or exc})", path=path) from None
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise InspectorError(f"not a regular file or a directory (a {file_kind(mode)})", path=path)
+
+
 def _head(path: Path) -> bytes:
     if path.is_dir():
         return b""
@@ -64,8 +78,7 @@ def _head(path: Path) -> bytes:
 def detect(path: str | os.PathLike) -> str:
     """Name of the format whose reader claims `path` most strongly; InspectorError when none does."""
     p = Path(path)
-    if not p.exists():
-        raise InspectorError("no such file or directory", path=p)
+    _check_kind(p)
     head = _head(p)
     if not p.is_dir() and not head:
         raise InspectorError("the file is empty", path=p)
@@ -90,8 +103,7 @@ def read_log(path: str | os.PathLike, format: str | None = None,
     (args.yaml, hyp.yaml, …). Raises InspectorError, naming the file, on unreadable input.
     """
     p = Path(path)
-    if not p.exists():
-        raise InspectorError("no such file or directory", path=p)
+    _check_kind(p)
     name = format or detect(p)
     by_name = {m.NAME: m for m in reader_modules()}
     if name not in by_name:
