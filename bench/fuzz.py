@@ -22,8 +22,10 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import math  # noqa: E402
 import random  # noqa: E402
+import resource  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
@@ -165,6 +167,64 @@ MUTATIONS: dict[str, Mutation] = {
     "newline_mix": newline_mix,
     "blank_out": blank_out,
 }
+# --- hostile generators: inputs built to cost memory or time, not damage (issue 11) -------------------
+
+def _is_json_lines(data: bytes) -> bool:
+    return data.lstrip()[:1] in (b"{", b"[")
+
+
+def sparse_keys(data: bytes, rng: random.Random) -> bytes:
+    """Every row adds keys no other row has (once 468 kB of JSON lines -> 2.35 GB, text alike)."""
+    rows = rng.randint(2_000, 20_000)
+    per_row = rng.randint(1, 8)
+    if _is_json_lines(data):
+        lines = [json.dumps({"step": i, "loss": 1.0, **{f"k{i}_{j}": 0.5 for j in range(per_row)}})
+                 for i in range(rows)]
+    elif _lines(data)[0].count(b",") >= 2:
+        header = ",".join(["step", *[f"k{j}" for j in range(rows)]])  # a CSV as wide as it is long
+        lines = [header, *(f"{i}," + "," * (i % rows) + "0.5" for i in range(min(rows, 400)))]
+    else:
+        lines = [f"step {i} " + " ".join(f"k{i}_{j}: 0.5" for j in range(per_row)) for i in range(rows)]
+    return "\n".join(lines).encode() + b"\n"
+
+
+def nested_line(data: bytes, rng: random.Random) -> bytes:
+    """A JSON line nested thousands deep among the good lines (30k once crashed pyarrow's parser)."""
+    depth = rng.choice([100, 1_000, 6_000, 15_000, 30_000])
+    opener, closer = rng.choice([(b"[", b"]"), (b'{"a":', b"}"), (b'[{"a":', b"}]")])
+    line = b'{"step": 5, "x": ' + opener * depth + b"1" + closer * depth + b"}"
+    lines = _lines(data)
+    lines.insert(rng.randrange(len(lines) + 1), line)
+    return b"\n".join(lines)
+
+
+def _tf_record(payload: bytes) -> bytes:
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+    import struct
+    header = struct.pack("<Q", len(payload))
+    return header + struct.pack("<I", masked_crc32c(header)) + payload + struct.pack("<I", masked_crc32c(payload))
+
+
+def many_tags(data: bytes, rng: random.Random) -> bytes:
+    """Scalar events under thousands of distinct tags appended to the file (300k tags once took 433 MB)."""
+    from tensorboard.compat.proto import event_pb2
+    tags = rng.randint(2_000, 12_000)
+    out = [data]  # after a tfevents source's own records; before them any other bytes are junk to skip
+    for i in range(tags):
+        ev = event_pb2.Event(step=i, wall_time=1.0e9 + i)
+        ev.summary.value.add(tag=f"tag/{i}", simple_value=0.5)
+        out.append(_tf_record(ev.SerializeToString()))
+    return b"".join(out)
+
+
+HOSTILE: dict[str, Mutation] = {
+    "hostile_sparse_keys": sparse_keys,
+    "hostile_nested_line": nested_line,
+    "hostile_many_tags": many_tags,
+}
+# Drawn about as often as the huge mutations (each builds a 0.1-2 MB input).
+HOSTILE_WEIGHT = 0.15
+
 # The multi-MB mutations cost ~100× a small one; drawn less often so 10k cases stay minutes, not hours.
 WEIGHTS = {name: (0.15 if name.startswith("huge") else 1.0) for name in MUTATIONS}
 
@@ -319,15 +379,34 @@ def run_case(data: bytes, source: Source, mutation: str, workdir: Path,
     return failures
 
 
+def rss_bytes(field: str) -> int:
+    """A /proc/self/status memory field in bytes (VmRSS: now, VmHWM: the high-water mark)."""
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) * 1024 for line in fh if line.startswith(field))
+
+
+def reset_peak_rss() -> None:
+    """Reset VmHWM to the current RSS (Linux >= 4.0), so the next peak is one case's own."""
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--show", type=int, default=10, help="how many failures to print")
+    parser.add_argument("--max-gb", type=int, default=4, help="address-space cap of this process (GiB)")
     args = parser.parse_args()
 
     rng = random.Random(args.seed)
-    names, weights = list(MUTATIONS), [WEIGHTS[n] for n in MUTATIONS]
+    catalogue = {**MUTATIONS, **HOSTILE}
+    names = list(catalogue)
+    weights = [WEIGHTS.get(n, HOSTILE_WEIGHT) for n in names]
+    # A blow-up must fail its case (MemoryError), not take the machine: cap the address space.
+    resource.setrlimit(resource.RLIMIT_AS, (args.max_gb << 30, resource.RLIM_INFINITY))
+    worst_memory = (0.0, "", 0, 0)  # (peak RSS growth / input bytes, case, input bytes, growth)
+    worst_time = (0.0, "", 0)     # (seconds per MB of input, case, input bytes)
     failures: list[Failure] = []
     reads = 0
     t0 = time.perf_counter()
@@ -337,14 +416,25 @@ def main() -> None:
         for case in range(args.cases):
             source = rng.choice(seeds)
             mutation = rng.choices(names, weights)[0]
-            data = MUTATIONS[mutation](source.data, rng)
+            data = catalogue[mutation](source.data, rng)
             # Rarely stack a second mutation: real damage comes in combinations.
             if rng.random() < 0.2:
-                second = rng.choice([n for n in names if not n.startswith("huge")])
+                second = rng.choice([n for n in MUTATIONS if not n.startswith("huge")])
                 data, mutation = MUTATIONS[second](data, rng), f"{mutation}+{second}"
             workdir = Path(tmp) / f"case{case % 64}"
             workdir.mkdir(exist_ok=True)
+            reset_peak_rss()
+            before, t_case = rss_bytes("VmRSS:"), time.perf_counter()
             failures += run_case(data, source, mutation, workdir)
+            seconds, grown = time.perf_counter() - t_case, rss_bytes("VmHWM:") - before
+            # Ratios per MB of input, inputs under 1 MB counted as 1 MB: a few kB of fixed cost (a first
+            # import, an allocator arena) is not a blow-up of a 200-byte file.
+            size, per_mb = len(data), max(len(data), 1 << 20) / (1 << 20)
+            label = f"{source.label} / {mutation}"
+            if case >= 8 and grown / (per_mb * (1 << 20)) > worst_memory[0]:  # the first cases import lazily
+                worst_memory = (grown / (per_mb * (1 << 20)), label, size, grown)
+            if seconds / per_mb > worst_time[0]:
+                worst_time = (seconds / per_mb, label, size)
             reads += n_formats
             problem = piecewise_problem(workdir / source.name, rng)
             if problem is not None:
@@ -356,6 +446,11 @@ def main() -> None:
     print(f"failed reads: {len(failures)} (in ~{failed_cases} cases)")
     secs, fmt, name, size = slowest[0]
     print(f"slowest read: {secs:.2f} s ({fmt} on a {size / 1e6:.1f} MB {name})")
+    ratio, label, size, grown = worst_memory
+    print(f"largest memory ratio: peak RSS growth {ratio:.1f}x the input, inputs under 1 MB counted as 1 MB "
+          f"({grown / 1e6:.0f} MB over all {n_formats} reads of {label}, {size / 1e6:.2f} MB)")
+    ratio, label, size = worst_time
+    print(f"largest time ratio: {ratio:.2f} s per MB of input, same floor ({label}, {size / 1e6:.2f} MB)")
     for f in failures[:args.show]:
         print(f"  [{f.format}] {f.source} / {f.mutation}: {f.problem}")
 
