@@ -206,22 +206,23 @@ def test_detectron2_copypaste_rows_out_of_order_read_as_nan(tmp_path: Path) -> N
 
 
 def test_merge_joins_existing_rows_and_adds_new_ones_in_file_order() -> None:
-    from inspector.runlog.text_table import Table, merge_rows
-    train = Table("mmdet", np.array([10, 20, 30]), {"loss": np.array([1.0, 2.0, 3.0])},
-                  {"loss": np.array([True, True, True])}, np.array([0, 2, 5]))
-    # Nothing new: untouched training columns are passed on without a copy.
-    same = merge_rows(train, np.array([3]), np.array([20]), {"map": np.array([0.5])})
+    from inspector.runlog.text_table import Column, Table, merge_rows
+    train = Table("mmdet", np.array([10, 20, 30]), {"loss": Column(np.array([1.0, 2.0, 3.0]))}, np.array([0, 2, 5]))
+    # Nothing new: untouched training columns are passed on without a copy; a new key stays sparse.
+    same = merge_rows(train, Table("mmdet", np.array([20]), {"map": Column(np.array([0.5]))}, np.array([3])))
     assert same.columns["loss"] is train.columns["loss"]
-    np.testing.assert_array_equal(same.columns["map"], [np.nan, 0.5, np.nan])
-    np.testing.assert_array_equal(same.present["map"], [False, True, False])
-    # A value at a step no row has becomes a row, placed by its line; a NaN value is not logged.
-    both = merge_rows(train, np.array([1, 3, 7]), np.array([15, 20, 40]), {"map": np.array([0.1, np.nan, 0.9])})
+    np.testing.assert_array_equal(same.columns["map"].rows, [1])
+    np.testing.assert_array_equal(same.columns["map"].values, [0.5])
+    # A value at a step no row has becomes a row, placed by its line; a row without the key has no value.
+    extra = Table("mmdet", np.array([15, 20, 40]), {"map": Column(np.array([0.1, 0.9]), np.array([0, 2]))},
+                  np.array([1, 3, 7]))
+    both = merge_rows(train, extra)
     np.testing.assert_array_equal(both.rows, [0, 1, 2, 5, 7])
     np.testing.assert_array_equal(both.steps, [10, 15, 20, 30, 40])
-    np.testing.assert_array_equal(both.columns["loss"], [1.0, np.nan, 2.0, 3.0, np.nan])
-    np.testing.assert_array_equal(both.present["loss"], [True, False, True, True, False])
-    np.testing.assert_array_equal(both.columns["map"], [np.nan, 0.1, np.nan, np.nan, 0.9])
-    np.testing.assert_array_equal(both.present["map"], [False, True, False, False, True])
+    np.testing.assert_array_equal(both.columns["loss"].dense(5)[1], [True, False, True, True, False])
+    np.testing.assert_array_equal(both.columns["loss"].values, [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(both.columns["map"].rows, [1, 4])
+    np.testing.assert_array_equal(both.columns["map"].values, [0.1, 0.9])
 
 
 def test_template_pattern_starts_at_the_first_key_when_numbers_come_before_it():
@@ -236,6 +237,6 @@ def test_template_pattern_starts_at_the_first_key_when_numbers_come_before_it():
     lines = pa.array([line, "2023-02-08 16:24:29,609 - mmdet - INFO - Epoch [1][100/310]\tlr: 9.741e-05, "
                             "eta: 10:02:41, loss: 1.6239"])
     pairs = extract_pairs(lines)
-    np.testing.assert_allclose(pairs.columns["lr"], [4.746e-05, 9.741e-05])
-    np.testing.assert_allclose(pairs.columns["loss"], [7.0255, 1.6239])
+    np.testing.assert_allclose(pairs.columns["lr"].values, [4.746e-05, 9.741e-05])
+    np.testing.assert_allclose(pairs.columns["loss"].values, [7.0255, 1.6239])
     assert "eta" not in pairs.columns   # 0:03:28 is not one number

@@ -57,9 +57,11 @@ def test_every_piece_boundary_gives_the_one_piece_result(tmp_path):
     # Every size up to a few lines puts a nominal cut inside each CRLF, the tqdm run and each UTF-8 character.
     whole = assert_piece_size_free(p, range(1, 80))
     framework, _, series, warnings, _, segments = whole
-    # The tqdm bar's final state (loss=8, not 9) joins step 3; the restart at 5 replaces steps 5..9.
-    assert series["loss"] == ([1, 2, 3, 4, 5, 6, 7], [0.1, 0.2, 8.0, 0.4, 0.1, 0.11, 0.12])
-    assert segments == [(1, 9, 11), (5, 7, 3)]
+    # The tqdm bar has no step and repeats `loss` of step 3, the step it would join: it is skipped (line 4)
+    # rather than overwrite that value; the restart at 5 replaces steps 5..9.
+    assert series["loss"] == ([1, 2, 3, 4, 5, 6, 7], [0.1, 0.2, 0.3, 0.4, 0.1, 0.11, 0.12])
+    assert any("without a step repeat a key" in w and "(line 4)" in w for w in warnings)
+    assert segments == [(1, 9, 9), (5, 7, 3)]
     assert any("line 7" in w and "could not be parsed" in w for w in warnings)
     assert any("the last line (16)" in w for w in warnings)
 

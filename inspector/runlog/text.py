@@ -9,6 +9,7 @@ payload; measured 2.8× with bench/bench_memory.py, from 13× when the whole tex
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,13 +17,15 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from inspector import limits
 from inspector.errors import InspectorError
-from inspector.runlog.record import RunLog, assemble
-from inspector.runlog.text_decode import MAX_LINE_CHARS, NotUtf8, TextLines, text_pieces
+from inspector.runlog.record import RunLog, Series, assemble, latest_segment_wins, segment_ids
+from inspector.runlog.text_decode import MAX_LINE_CHARS, NotUtf8, TextLines, sniff_text, text_pieces
 from inspector.runlog.text_dialects import (DETECT_CHARS, DIALECT_SNIFF, FIRST_BAD_LINES, PARSERS, PieceParser,
                                             detect_dialect)
 from inspector.runlog.text_pairs import as_lines
-from inspector.runlog.text_table import Table
+from inspector.runlog.text_steps import StepRepair, repair_steps
+from inspector.runlog.text_table import Column, Selection, Table, cap_series, take
 
 NAME = "text"
 DESCRIPTION = "Plain-text console log (key=value lines, mmdet 2.x, Detectron2 log.txt, Ultralytics stdout)"
@@ -34,13 +37,15 @@ SNIFF_SCORE = 0.5   # a fallback reader: any more specific format that claims th
 
 
 def sniff(path: Path, head: bytes) -> float:
-    """0.5 when `head` reads as text with a known dialect or ≥ 3 key=value lines; else 0.0."""
+    """0.5 when `head` reads as text with a known dialect or ≥ 3 key=value lines; else 0.0.
+
+    A head that starts with a UTF-16/32 byte-order mark (PowerShell's `>` writes UTF-16) is decoded
+    in that encoding; a few NUL bytes (a crash's zero-filled block) do not make text binary.
+    """
     try:
-        if not head or b"\x00" in head:
+        text = sniff_text(head)
+        if text is None:
             return 0.0
-        text = head.decode("utf-8", errors="replace")
-        if text.count("\ufffd") > 0.01 * len(text):
-            text = head.decode("latin-1")
         if any(p.search(text) for p in DIALECT_SNIFF.values()):
             return SNIFF_SCORE
         return SNIFF_SCORE if len(_PAIR_LINE.findall(text)) >= MIN_PAIR_LINES else 0.0
@@ -48,24 +53,57 @@ def sniff(path: Path, head: bytes) -> float:
         return 0.0
 
 
-def _line_list(numbers: np.ndarray) -> str:
-    shown = ", ".join(str(int(x)) for x in numbers[:FIRST_BAD_LINES])
-    return shown + (", …" if numbers.size > FIRST_BAD_LINES else "")
+def _line_list(numbers) -> str:
+    shown = ", ".join(str(int(x)) for x in list(numbers)[:FIRST_BAD_LINES])
+    return shown + (", …" if len(numbers) > FIRST_BAD_LINES else "")
+
+
+def _logs_row(column: Column, row: int) -> bool:
+    """Whether `column` has a value on `row`, one of the table's last two rows (its rows increase)."""
+    return column.rows is None or bool(np.any(column.rows[-2:] == row))
 
 
 def _drop_truncated_tail(table: Table, last_line: int) -> tuple[Table, bool]:
     """`table` without its last row when that row is the file's unterminated, incomplete last line."""
-    if table.rows.size == 0 or table.rows[-1] != last_line:
+    n = table.rows.size
+    if n == 0 or table.rows[-1] != last_line:
         return table, False
-    if table.rows.size > 1:
-        have = [k for k, p in table.present.items() if p[-1]]
-        before = [k for k, p in table.present.items() if p[-2]]
-        if set(before) <= set(have):
+    if n > 1:
+        have = {k for k, c in table.columns.items() if _logs_row(c, n - 1)}
+        before = {k for k, c in table.columns.items() if _logs_row(c, n - 2)}
+        if before <= have:
             return table, False   # as complete as the row before it: only the newline is missing
-    keep = slice(0, table.rows.size - 1)
-    return Table(table.framework, table.steps[keep], {k: v[keep] for k, v in table.columns.items()},
-                 {k: v[keep] for k, v in table.present.items()}, table.rows[keep], table.step_unit,
-                 table.epochs, table.config, table.warnings, table.bad_lines), True
+    keep = np.ones(n, dtype=bool)
+    keep[-1] = False
+    return take(table, Selection.of(keep)), True
+
+
+@dataclass
+class LineMap:
+    """File line of each clean line index, kept per piece: an offset when a piece's lines are contiguous.
+
+    Only tqdm captures (a `\r` run becomes several clean lines of one file line) keep their numbers,
+    so a 1M-line log costs a few integers here instead of an 8 MB array.
+    """
+
+    starts: list[int] = field(default_factory=list)        # first clean line index of each piece
+    firsts: list[int] = field(default_factory=list)        # its file line
+    numbers: list[np.ndarray | None] = field(default_factory=list)
+
+    def add(self, piece: TextLines) -> None:
+        numbers = piece.line_numbers
+        if numbers.size == 0:
+            return
+        contiguous = int(numbers[-1]) - int(numbers[0]) == numbers.size - 1
+        self.starts.append(piece.first_line)
+        self.firsts.append(int(numbers[0]))
+        self.numbers.append(None if contiguous else numbers)
+
+    def __call__(self, index: int) -> int:
+        at = bisect.bisect_right(self.starts, index) - 1
+        numbers = self.numbers[at]
+        offset = index - self.starts[at]
+        return self.firsts[at] + offset if numbers is None else int(numbers[offset])
 
 
 @dataclass
@@ -78,7 +116,8 @@ class _Pass:
     last_number: int = 0                # file line of the last clean line
     truncated: bool = False
     long_lines: list[np.ndarray] = field(default_factory=list)
-    numbers: dict[int, int] = field(default_factory=dict)   # bad line index → file line
+    nul_lines: list[np.ndarray] = field(default_factory=list)
+    line_of: LineMap = field(default_factory=LineMap)   # clean line index → file line
 
 
 def _head(pieces: list[TextLines]) -> str:
@@ -104,18 +143,18 @@ def _read_pass(path: Path, encoding: str, piece_bytes: int | None, choice: tuple
             break
     dialect = detect_dialect(_head(buffered))
     parser: PieceParser = PARSERS[dialect](*choice)
-    out = _Pass(dialect, Table("generic", np.zeros(0, np.int64), {}, {}, np.zeros(0, np.int64)))
+    out = _Pass(dialect, Table("generic", np.zeros(0, np.int64), {}, np.zeros(0, np.int64)))
     for piece in _replay(buffered, pieces):
-        seen = len(parser.bad)
         parser.feed(as_lines(piece.text), piece.first_line)
-        for index in parser.bad[seen:]:
-            out.numbers[index] = int(piece.line_numbers[index - piece.first_line])
+        out.line_of.add(piece)
         out.lines = piece.first_line + piece.line_numbers.size
         if piece.line_numbers.size:
             out.last_number = int(piece.line_numbers[-1])
         out.truncated = piece.truncated_last
         if piece.long_lines.size:
             out.long_lines.append(piece.long_lines)
+        if piece.nul_lines.size:
+            out.nul_lines.append(piece.nul_lines)
         if not parser.settled:
             break
     if not parser.settled:
@@ -125,11 +164,33 @@ def _read_pass(path: Path, encoding: str, piece_bytes: int | None, choice: tuple
 
 
 def _read_pieces(path: Path, piece_bytes: int | None) -> _Pass:
-    """The file parsed as UTF-8 or, when any piece is not UTF-8, as Latin-1 throughout (like decode_bytes)."""
+    """The file parsed in its BOM's encoding, else as UTF-8 or, when any piece is not UTF-8, as Latin-1."""
     try:
         return _read_pass(path, "utf-8", piece_bytes, ())
     except NotUtf8:
         return _read_pass(path, "latin-1", piece_bytes, ())
+
+
+def _step_warnings(repair: StepRepair, line_of: LineMap) -> list[str]:
+    """What repair_steps did, with counts and file lines."""
+    out = []
+    if repair.outliers.size:
+        shown = "; ".join(f"line {line_of(int(i))}: step {s} after {a}, before {b}" for i, (s, a, b) in
+                          zip(repair.outliers[:FIRST_BAD_LINES], repair.outlier_steps.tolist()))
+        out.append(f"{repair.outliers.size} row(s) with a step out of order with the rows around them "
+                   f"skipped as damaged, not read as a restart ({shown}).")
+    if repair.constant is not None:
+        out.append(f"every row has step {repair.constant}; rows are numbered in file order instead.")
+    if repair.repeated.size:
+        out.append(f"{repair.repeated.size} line(s) without a step repeat a key already logged at the step "
+                   f"they follow (line {_line_list([line_of(int(i)) for i in repair.repeated[:FIRST_BAD_LINES]])}"
+                   f"{', …' if repair.repeated.size > FIRST_BAD_LINES else ''}); skipped.")
+    if repair.merged:
+        lines = _line_list([line_of(int(i)) for i in repair.merged_lines])
+        out.append(f"{repair.merged} row(s) share their step with a later row that logs the same key "
+                   f"(line {lines}{', …' if repair.merged > len(repair.merged_lines) else ''}); "
+                   "merged, the later value kept.")
+    return out
 
 
 def read(path: Path, companions: Sequence[Path] = (), *, piece_bytes: int | None = None) -> RunLog:
@@ -141,11 +202,16 @@ def read(path: Path, companions: Sequence[Path] = (), *, piece_bytes: int | None
     path = Path(path)
     done = _read_pieces(path, piece_bytes)
     table = done.table
+    line_of = done.line_of
     warnings = list(table.warnings)
     if done.long_lines:
         long_lines = np.concatenate(done.long_lines)
         warnings.append(f"{long_lines.size} line(s) over {MAX_LINE_CHARS} characters skipped "
                         f"(line {_line_list(long_lines)}).")
+    if done.nul_lines:
+        nul_lines = np.concatenate(done.nul_lines)
+        warnings.append(f"{nul_lines.size} line(s) holding NUL bytes (a crash leaves zero-filled blocks) "
+                        f"skipped (line {_line_list(nul_lines)}).")
     bad = set(table.bad_lines)
     last = done.lines - 1
     if done.truncated:
@@ -155,21 +221,77 @@ def read(path: Path, companions: Sequence[Path] = (), *, piece_bytes: int | None
             warnings.append(f"the last line ({done.last_number}) is cut off "
                             "(no newline at the end of the file); skipped.")
     if bad:
-        numbers = np.array([done.numbers[i] for i in sorted(bad)], dtype=np.int64)
-        warnings.append(f"{numbers.size} line(s) look like metrics but could not be parsed "
+        numbers = [line_of(i) for i in sorted(bad)]
+        warnings.append(f"{len(numbers)} line(s) look like metrics but could not be parsed "
                         f"(line {_line_list(numbers)}); skipped.")
+    fractional, fractional_lines = table.fractional
+    if fractional:
+        warnings.append(f"{fractional} row(s) have a fractional step (line "
+                        f"{_line_list([line_of(i) for i in fractional_lines])}"
+                        f"{', …' if fractional > len(fractional_lines) else ''}); steps count whole "
+                        "iterations, so the fraction is dropped.")
+    repair = repair_steps(table)
+    table = repair.table
+    warnings.extend(_step_warnings(repair, line_of))
+    del repair
+    limit = limits.max_series()
+    table = cap_series(table, limit)
+    if table.dropped:
+        warnings.append(f"{len(table.dropped)} series dropped: the log has {len(table.columns) + len(table.dropped)} "
+                        f"distinct keys and only the first {limit} are kept (INSPECTOR_MAX_SERIES); a log "
+                        "with that many is usually machine-generated.")
     if not table.columns or table.rows.size == 0:
         raise InspectorError("no metric lines found (expected key=value pairs, an mmdet, "
                              "Detectron2 or Ultralytics console log)", path=path)
     config = dict(table.config)
     config["dialect"] = done.dialect
-    # A metric logged on every row needs no mask: assemble then keeps its column without a copy.
-    present = {k: p for k, p in table.present.items() if not p.all()}
-    framework, steps, columns, epochs, step_unit = (table.framework, table.steps, table.columns,
-                                                    table.epochs, table.step_unit)
-    del table, done   # the row indices and masks are not needed while assembling
-    return assemble(str(path), NAME, framework, steps, columns, present=present, epochs=epochs,
-                    config=config, warnings=warnings, step_unit=step_unit)
+    del done   # the line map and buffers are not needed while assembling
+    return _runlog(str(path), table, config, warnings)
+
+
+def _runlog(source: str, table: Table, config: dict, warnings: list[str]) -> RunLog:
+    """`assemble` of the table's keys logged on every row, plus its sparse keys as series of their own.
+
+    `assemble` takes row-aligned columns; a sparse key would need a rows-long column and mask each
+    (the dense table issue 11 measured at 2.3 GB), so its series is cut out of the rows `assemble`'s
+    restart rule keeps (`latest_segment_wins`), with the same steps, order and non-finite count.
+    """
+    dense = {k: c.values for k, c in table.columns.items() if c.rows is None}
+    sparse = {k: c for k, c in table.columns.items() if c.rows is not None}
+    order = list(table.columns)
+    steps = table.steps
+    log = assemble(source, NAME, table.framework, steps, dense, epochs=table.epochs, config=config,
+                   warnings=warnings, step_unit=table.step_unit)
+    if not sparse:
+        return log
+    del dense, table
+    in_order = bool(np.all(steps[1:] > steps[:-1]))
+    keep = None if in_order else latest_segment_wins(steps, segment_ids(steps))
+    non_finite: dict[str, int] = {}
+    for name, column in sparse.items():
+        at = column.rows if keep is None else column.rows[keep[column.rows]]
+        values = column.values if keep is None else column.values[keep[column.rows]]
+        if at.size == 0:
+            continue
+        s = steps[at]
+        if not in_order:
+            by_step = np.argsort(s, kind="stable")
+            s, values = s[by_step], values[by_step]
+        bad = ~np.isfinite(values)
+        if bad.any():
+            values = values.copy()
+            values[bad] = np.nan
+            non_finite[name] = int(bad.sum())
+        log.series[name] = Series(name, s, values)
+    log.series = {k: log.series[k] for k in order if k in log.series}
+    if non_finite:
+        if log.non_finite:
+            log.warnings.pop()   # assemble's count of the dense keys, the last warning it adds: one for all
+        log.non_finite.update(non_finite)
+        total = sum(log.non_finite.values())
+        detail = ", ".join(f"{k}: {v}" for k, v in sorted(log.non_finite.items()))
+        log.warnings.append(f"{total} non-finite value(s) kept as NaN ({detail}).")
+    return log
 
 
 def read_log(path: str | Path) -> RunLog:

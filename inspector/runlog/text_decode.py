@@ -18,10 +18,16 @@ from inspector.errors import InspectorError
 
 # ESC [ … final byte (colours, cursor moves) and ESC ] … BEL/ST (terminal titles, hyperlinks).
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
-# Control characters that never appear in a console log (tab, LF, CR, ESC and form feed do).
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f-\x9f]")
+# Control characters that never appear in a console log (tab, LF, CR, ESC and form feed do). A run of
+# NULs counts once: a crash leaves a zero-filled block in a log that is otherwise text, while binary
+# formats scatter NULs everywhere.
+_CONTROL = re.compile(r"\x00+|[\x01-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f-\x9f]")
 # More than this share of control characters means bytes, not text (real logs sit at 0).
 MAX_CONTROL_SHARE = 0.01
+# Byte-order marks of the wide encodings, read whole-file in that encoding (UTF-32 LE's BOM begins with
+# UTF-16 LE's, so it is tried first). Python's "utf-16"/"utf-32" codecs read the BOM for the byte order.
+WIDE_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+             (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
 # Longest line (after tqdm redraws are resolved) that is scanned for metrics. Real metric lines are
 # under 2 kB (Detectron2's with ~20 losses is ~600 B); a longer one is a pasted blob or a capture that
@@ -47,28 +53,39 @@ class TextLines:
     long_lines: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     # ↑ 1-based file lines over MAX_LINE_CHARS, blanked (they stay lines so numbering holds)
     first_line: int = 0          # index of this piece's first line among all lines of the file
+    nul_lines: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # ↑ 1-based file lines holding a NUL character, blanked likewise
 
 
-def decode_bytes(raw: bytes, path: Path) -> str:
-    """The text of a log file, or InspectorError when the bytes are not text."""
-    if not raw[:4096].strip() and not raw.strip():
-        raise InspectorError("the file is empty", path=path)
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        # PowerShell's `>` writes UTF-16 with a BOM; Python's codec consumes the BOM.
-        text = raw.decode("utf-16", errors="replace")
-    elif b"\x00" in raw[:65536]:
-        raise InspectorError("binary content (NUL bytes), not a text log", path=path)
+def wide_codec(head: bytes) -> str | None:
+    """The codec of the UTF-16/32 byte-order mark `head` starts with; None when it starts with none."""
+    return next((codec for bom, codec in WIDE_BOMS if head.startswith(bom)), None)
+
+
+def binary_reason(sample: str) -> str | None:
+    """Why decoded text is bytes rather than a log (NUL or control characters), or None when it reads as text."""
+    if not sample:
+        return None
+    if "\x00" in sample and not sample.replace("\x00", "").strip():
+        return "binary content (NUL bytes only), not a text log"
+    # UTF-16 without its byte-order mark fails here too: every other byte of its ASCII is a NUL.
+    if len(_CONTROL.findall(sample)) > MAX_CONTROL_SHARE * len(sample):
+        return "binary content (mostly non-printable bytes), not a text log"
+    return None
+
+
+def sniff_text(head: bytes) -> str | None:
+    """The head of a file as text (its BOM's encoding, else UTF-8, else Latin-1), or None when it is bytes."""
+    if not head:
+        return None
+    codec = wide_codec(head)
+    if codec is not None:
+        text = codecs.getincrementaldecoder(codec)(errors="replace").decode(head)
     else:
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            # Windows consoles and old tools write Latin-1/cp1252; every byte decodes, so check
-            # below that the result reads as text rather than accepting any bytes.
-            text = raw.decode("latin-1")
-    sample = text[:65536]
-    if sample and len(_CONTROL.findall(sample)) > MAX_CONTROL_SHARE * len(sample):
-        raise InspectorError("binary content (mostly non-printable bytes), not a text log", path=path)
-    return text
+        text = head.decode("utf-8", errors="replace")
+        if text.count("\ufffd") > 0.01 * len(text):
+            text = head.decode("latin-1")
+    return None if binary_reason(text) else text
 
 
 def _epoch_key(segment: str) -> str | None:
@@ -92,18 +109,25 @@ def resolve_carriage_returns(line: str) -> list[str]:
 
 
 def clean_text(text: str) -> TextLines:
-    """Lines without ANSI escapes, CRLF, tqdm redraws or over-long lines, with their original line numbers."""
+    """Lines without ANSI escapes, CRLF, tqdm redraws, over-long lines or NUL bytes, with their original line numbers.
+
+    An over-long line (MAX_LINE_CHARS) or one holding NUL stays a line, blanked, so that numbering holds.
+    """
     lines = _clean_lines(text)
-    if len(lines.text) <= MAX_LINE_CHARS or _longest_line_bytes(lines.text) <= MAX_LINE_CHARS:
+    long = not (len(lines.text) <= MAX_LINE_CHARS or _longest_line_bytes(lines.text) <= MAX_LINE_CHARS)
+    if not long and "\x00" not in lines.text:
         return lines
     split = lines.text.split("\n")
-    long = [i for i, line in enumerate(split) if len(line) > MAX_LINE_CHARS]
-    if not long:
-        return lines
-    for i in long:
+    too_long = [i for i, line in enumerate(split) if len(line) > MAX_LINE_CHARS] if long else []
+    for i in too_long:
         split[i] = ""
-    return TextLines("\n".join(split), lines.line_numbers, lines.truncated_last,
-                     np.unique(lines.line_numbers[np.asarray(long, dtype=np.int64)]))
+    nul = [i for i, line in enumerate(split) if "\x00" in line]
+    for i in nul:
+        split[i] = ""
+    numbers = lines.line_numbers
+    return TextLines("\n".join(split), numbers, lines.truncated_last,
+                     np.unique(numbers[np.asarray(too_long, dtype=np.int64)]), 0,
+                     np.unique(numbers[np.asarray(nul, dtype=np.int64)]))
 
 
 def _longest_line_bytes(text: str) -> int:
@@ -161,7 +185,7 @@ def _clean_lines(text: str) -> TextLines:
 # Bytes read per piece. Measured on the 56 MB 1M-line bench log (2-core box): 4 MB pieces keep the
 # read at the whole-file speed while a piece's Arrow buffers stay ~10 MB (bench/bench_memory.py).
 PIECE_BYTES = 4 << 20
-# Head bytes checked for NUL bytes and decoded for the control-character share (as decode_bytes does).
+# Head characters judged by binary_reason (NUL and control-character shares).
 _HEAD_BYTES = 65536
 # Enough bytes to decode _HEAD_BYTES characters of UTF-8 (at most 4 bytes each).
 _SAMPLE_BYTES = 4 * _HEAD_BYTES
@@ -192,23 +216,22 @@ def _is_utf8(fh: BinaryIO, piece_bytes: int) -> bool:
 
 
 def _check_head(fh: BinaryIO, path: Path, encoding: str, piece_bytes: int) -> None:
-    """decode_bytes' checks (empty, NUL bytes, control share) on the head of the file, in `encoding`."""
+    """Refuse an empty file or one whose head (decoded in `encoding`) is bytes rather than text."""
     fh.seek(0)
     raw = fh.read(_SAMPLE_BYTES)
     if not raw[:4096].strip() and _is_blank(fh):
         raise InspectorError("the file is empty", path=path)
-    if b"\x00" in raw[:_HEAD_BYTES]:
-        raise InspectorError("binary content (NUL bytes), not a text log", path=path)
     decoder = codecs.getincrementaldecoder("utf-8-sig" if encoding == "utf-8" else encoding)()
     try:
         sample = decoder.decode(raw, final=len(raw) < _SAMPLE_BYTES)[:_HEAD_BYTES]
     except UnicodeDecodeError:
         raise NotUtf8 from None
-    if sample and len(_CONTROL.findall(sample)) > MAX_CONTROL_SHARE * len(sample):
+    reason = binary_reason(sample)
+    if reason:
         # The whole-file decode judges the Latin-1 text when any later byte is not UTF-8.
         if encoding == "utf-8" and not _is_utf8(fh, piece_bytes):
             raise NotUtf8
-        raise InspectorError("binary content (mostly non-printable bytes), not a text log", path=path)
+        raise InspectorError(reason, path=path)
 
 
 def _next_piece(fh: BinaryIO, piece_bytes: int) -> bytes:
@@ -242,38 +265,101 @@ def _longest_line(raw: bytes) -> int:
 
 def _shift(lines: TextLines, first_file_line: int, first_line: int) -> TextLines:
     return TextLines(lines.text, lines.line_numbers + first_file_line, lines.truncated_last,
-                     lines.long_lines + first_file_line, first_line)
+                     lines.long_lines + first_file_line, first_line, lines.nul_lines + first_file_line)
+
+
+class _WideTexts:
+    """The text of a UTF-16/32 file a piece at a time, each piece ending after a "\\n" (the last: at the end).
+
+    Decoded before it is cut: in these encodings byte 0x0A also occurs inside other characters. A
+    character the encoding cannot hold (a lone surrogate) becomes U+FFFD, as any damaged byte would.
+    Pieces come from `next()` rather than a generator, so no suspended frame keeps one alive while it
+    is parsed.
+    """
+
+    def __init__(self, fh: BinaryIO, path: Path, codec: str, piece_bytes: int) -> None:
+        self.fh, self.codec, self.piece_bytes = fh, codec, piece_bytes
+        fh.seek(0)
+        sample = codecs.getincrementaldecoder(codec)(errors="replace").decode(fh.read(_SAMPLE_BYTES))
+        if not sample.strip() and self._is_blank():
+            raise InspectorError("the file is empty", path=path)
+        reason = binary_reason(sample[:_HEAD_BYTES])
+        if reason:
+            raise InspectorError(reason, path=path)
+        fh.seek(0)
+        self.decoder = codecs.getincrementaldecoder(codec)(errors="replace")
+        self.carry: str | None = ""
+
+    def _is_blank(self) -> bool:
+        self.fh.seek(0)
+        decoder = codecs.getincrementaldecoder(self.codec)(errors="replace")
+        while block := self.fh.read(self.piece_bytes):
+            if decoder.decode(block).strip():
+                return False
+        return not decoder.decode(b"", final=True).strip()
+
+    def next(self) -> tuple[str, bool] | None:
+        """(the next piece, False: its lines are not known to be short), None at the end."""
+        while self.carry is not None:
+            block = self.fh.read(self.piece_bytes)
+            text = self.carry + self.decoder.decode(block, final=not block)
+            if not block:
+                self.carry = None
+                return (text, False) if text else None
+            cut = text.rfind("\n") + 1
+            self.carry = text[cut:]
+            if cut:
+                return text[:cut], False
+        return None
+
+
+class _Utf8Texts:
+    """The text of a UTF-8 or Latin-1 file a piece at a time, cut after a b"\\n" (see _next_piece).
+
+    `next()` raises NotUtf8 as soon as a piece is not UTF-8 (the caller starts over in Latin-1).
+    """
+
+    def __init__(self, fh: BinaryIO, path: Path, encoding: str, piece_bytes: int) -> None:
+        _check_head(fh, path, encoding, piece_bytes)
+        fh.seek(0)
+        self.fh, self.encoding, self.piece_bytes = fh, encoding, piece_bytes
+        self.codec = "utf-8-sig" if encoding == "utf-8" else encoding
+
+    def next(self) -> tuple[str, bool] | None:
+        """(the next piece, whether all of its raw lines are short), None at the end."""
+        raw = _next_piece(self.fh, self.piece_bytes)
+        if not raw:
+            return None
+        # A clean line is never longer than its raw line, so short raw lines skip the long-line scan.
+        short = _longest_line(raw) <= MAX_LINE_CHARS
+        try:
+            text = raw.decode(self.codec)
+        except UnicodeDecodeError:
+            raise NotUtf8 from None
+        # Only the file's first piece may start with a BOM; elsewhere U+FEFF is a character.
+        self.codec = self.encoding
+        return text, short
 
 
 def text_pieces(path: Path, encoding: str = "utf-8", piece_bytes: int | None = None) -> Iterator[TextLines]:
     """Clean lines of a console log, a piece at a time, numbered as in the whole file.
 
-    `encoding` is "utf-8" (raises NotUtf8 as soon as a piece is not: the caller starts over with
-    "latin-1", as decode_bytes falls back for the whole file) or "latin-1". A UTF-16 file (PowerShell
-    `>`, rare and small) is decoded whole and comes as one piece. InspectorError naming the file when
-    it cannot be opened or is not text.
+    A file that starts with a UTF-16/32 byte-order mark is read in that encoding. Otherwise `encoding`
+    is "utf-8" (raises NotUtf8 as soon as a piece is not: the caller starts over with "latin-1", as
+    Windows consoles and old tools write it) or "latin-1". InspectorError naming the file when it
+    cannot be opened, is empty or is not text.
     """
     piece_bytes = piece_bytes or PIECE_BYTES
     try:
         with open(path, "rb") as fh:
-            if fh.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
-                fh.seek(0)
-                yield clean_text(decode_bytes(fh.read(), path))
-                return
-            _check_head(fh, path, encoding, piece_bytes)
-            fh.seek(0)
+            codec = wide_codec(fh.read(4))
+            source = _WideTexts(fh, path, codec, piece_bytes) if codec else \
+                _Utf8Texts(fh, path, encoding, piece_bytes)
             file_lines = lines = 0
-            codec = "utf-8-sig" if encoding == "utf-8" else encoding
-            while raw := _next_piece(fh, piece_bytes):
-                # A clean line is never longer than its raw line, so short raw lines skip the long-line scan.
-                short = _longest_line(raw) <= MAX_LINE_CHARS
-                try:
-                    text = raw.decode(codec)
-                except UnicodeDecodeError:
-                    raise NotUtf8 from None
-                del raw
-                codec = encoding   # only the file's first piece may start with a BOM; elsewhere U+FEFF is a character
-                piece = _clean_lines(text) if short else clean_text(text)
+            while (got := source.next()) is not None:
+                text, short = got
+                del got
+                piece = _clean_lines(text) if short and "\x00" not in text else clean_text(text)
                 del text
                 # Every file line yields at least one clean line, so the last number counts the file lines.
                 yield _shift(piece, file_lines, lines)

@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from inspector.runlog.text_pairs import NUM_RE2, extract_pairs
-from inspector.runlog.text_table import (Collector, Table, fields, ints, matching, merge_rows, minus,
-                                         rows_table)
+from inspector.runlog.text_table import (Collector, Column, Selection, Table, fields, matching, merge_rows, minus,
+                                         rows_table, safe_ints)
 
 MMDET_TRAIN = r"Epoch \[(?P<e>\d+)\]\[(?P<i>\d+)/(?P<n>\d+)\]"
 MMDET_ITER = r"Iter \[(?P<i>\d+)/(?P<n>\d+)\]"
@@ -94,6 +94,7 @@ class MmdetParser:
 
     def feed(self, lines: pa.Array, first: int) -> None:
         train = matching(lines, MMDET_TRAIN)
+        markers = matching(lines, r"Epoch \[|Iter \[")
         if self.mode is None:
             if train.size:
                 self.mode = self.wanted = "epoch"
@@ -103,30 +104,32 @@ class MmdetParser:
             self.wanted, self.settled = "epoch", False
         if self.mode == "epoch":
             f = fields(lines, train, MMDET_TRAIN)
-            e, i, n = (ints(pc.struct_field(f, k)) for k in "ein")
+            (e, ok_e), (i, ok_i), (n, ok_n) = (safe_ints(pc.struct_field(f, k)) for k in "ein")
+            ok = ok_e & ok_i & ok_n
+            train, e, i, n = train[ok], e[ok], i[ok], n[ok]
             steps = (e - 1) * n + i
             if self.per_epoch is None and n.size:
                 self.per_epoch = int(n[0])
         elif self.mode == "iter":
             train = matching(lines, MMDET_ITER)
-            f = fields(lines, train, MMDET_ITER)
-            e, steps = np.zeros(train.size, np.int64), ints(pc.struct_field(f, "i"))
+            steps, ok = safe_ints(pc.struct_field(fields(lines, train, MMDET_ITER), "i"))
+            train, steps = train[ok], steps[ok]
+            e = np.zeros(train.size, np.int64)
             self.per_epoch = 0
         else:
             train, e, steps = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
         table = rows_table("mmdet", lines, train, steps, drop=("eta",))
-        self.train.add(table.steps, table.columns, table.present, table.rows + first)
+        self.train.add(table.steps, table.columns, table.rows + first)
         if train.size:
             # A val line reports the epoch that just ended: the last train step logged for that epoch.
             ends = e.size - 1 - np.unique(e[::-1], return_index=True)[1]
             self.last.update(zip(e[ends].tolist(), steps[ends].tolist()))
-        self.bad.extend((minus(matching(lines, r"Epoch \[|Iter \["), table.rows) + first).tolist())
         val = matching(lines, MMDET_VAL)
         if val.size:
-            ve = ints(pc.struct_field(fields(lines, val, MMDET_VAL), "e"))
-            vt = rows_table("mmdet", lines, val, ve)
-            self.val.add(vt.steps, {k: np.where(vt.present[k], v, np.nan) for k, v in vt.columns.items()},
-                         {}, vt.rows + first)
+            ve, ok = safe_ints(pc.struct_field(fields(lines, val, MMDET_VAL), "e"))
+            vt = rows_table("mmdet", lines, val[ok], ve[ok])
+            self.val.add(vt.steps, vt.columns, vt.rows + first)
+        self.bad.extend((minus(markers, table.rows) + first).tolist())
 
     def finish(self) -> Table:
         table = self.train.table("mmdet", bad_lines=self.bad)
@@ -134,16 +137,29 @@ class MmdetParser:
         if val.rows.size:
             per_epoch = self.per_epoch or 0
             vsteps = np.array([self.last.get(int(x), int(x) * per_epoch) for x in val.steps], dtype=np.int64)
-            table = merge_rows(table, val.rows, vsteps, val.columns)
+            table = merge_rows(table, Table("mmdet", vsteps, val.columns, val.rows, dropped=val.dropped))
         return table
 
 
-def _number(cell: str) -> float:
-    """A copypaste cell as a float; NaN for anything else (a damaged or reordered log puts words there)."""
+def _number(cell: str) -> float | None:
+    """A copypaste cell as a float; None for anything else (a damaged or reordered log puts words there)."""
     try:
         return float(cell)
     except ValueError:
-        return np.nan
+        return None
+
+
+def columns_of(records: list[dict[str, float]]) -> dict[str, Column]:
+    """Columns of per-row {key: value} dicts (a key missing from a row: not logged there), in O(values)."""
+    at: dict[str, tuple[list[int], list[float]]] = {}
+    for row, record in enumerate(records):
+        for key, value in record.items():
+            rows, values = at.setdefault(key, ([], []))
+            rows.append(row)
+            values.append(value)
+    n = len(records)
+    return {k: Column(np.array(v, dtype=np.float64)) if len(r) == n else
+            Column(np.array(v, dtype=np.float64), np.array(r, dtype=np.int64)) for k, (r, v) in at.items()}
 
 
 class Detectron2Parser:
@@ -158,9 +174,9 @@ class Detectron2Parser:
 
     def feed(self, lines: pa.Array, first: int) -> None:
         rows = matching(lines, D2_ITER)
-        steps = ints(pc.struct_field(fields(lines, rows, D2_ITER), "i"))
-        table = rows_table("detectron2", lines, rows, steps, drop=("iter", "eta"))
-        self.train.add(table.steps, table.columns, table.present, table.rows + first)
+        steps, ok = safe_ints(pc.struct_field(fields(lines, rows, D2_ITER), "i"))
+        table = rows_table("detectron2", lines, rows[ok], steps[ok], drop=("iter", "eta"))
+        self.train.add(table.steps, table.columns, table.rows + first)
         self.bad.extend((minus(matching(lines, r"\biter:"), table.rows) + first).tolist())
         cp = matching(lines, r"copypaste: ")
         if cp.size:
@@ -184,12 +200,12 @@ class Detectron2Parser:
                 step = table.steps[after] if after < table.rows.size else (table.steps[-1] if table.steps.size else 0)
                 eval_rows.append(row)
                 eval_steps.append(int(step))
-                eval_cols.append({f"{task}/{k}": v for k, v in zip(names, values)})
+                eval_cols.append({f"{task}/{k}": v for k, v in zip(names, values) if v is not None})
                 names = None
         if eval_rows:
-            keys = list(dict.fromkeys(k for c in eval_cols for k in c))
-            cols = {k: np.array([c.get(k, np.nan) for c in eval_cols]) for k in keys}
-            table = merge_rows(table, np.array(eval_rows), np.array(eval_steps, np.int64), cols)
+            evals = Collector()
+            evals.add(np.array(eval_steps, np.int64), columns_of(eval_cols), np.array(eval_rows, np.int64))
+            table = merge_rows(table, evals.table("detectron2"))
         return table
 
 
@@ -244,11 +260,9 @@ class UltralyticsParser:
                 self.epoch_has_val = True
 
     def finish(self) -> Table:
-        keys = list(dict.fromkeys(k for c in self.cols for k in c))
-        columns = {k: np.array([c.get(k, np.nan) for c in self.cols]) for k in keys}
-        present = {k: np.array([k in c for c in self.cols], dtype=bool) for k in keys}
-        return Table("ultralytics", np.array(self.steps, np.int64), columns, present,
-                     np.array(self.rows, np.int64), step_unit="epoch", bad_lines=self.bad)
+        rows = Collector()
+        rows.add(np.array(self.steps, np.int64), columns_of(self.cols), np.array(self.rows, np.int64))
+        return rows.table("ultralytics", step_unit="epoch", bad_lines=self.bad)
 
 
 class EpochLocalParser:
@@ -267,14 +281,16 @@ class EpochLocalParser:
     def feed(self, lines: pa.Array, first: int) -> None:
         rows = matching(lines, EPOCH_LOCAL)
         f = fields(lines, rows, EPOCH_LOCAL)
-        e, i, n = (ints(pc.struct_field(f, k)) for k in "ein")
+        (e, ok_e), (i, ok_i), (n, ok_n) = (safe_ints(pc.struct_field(f, k)) for k in "ein")
+        ok = ok_e & ok_i & ok_n
+        rows, e, i, n = rows[ok], e[ok], i[ok], n[ok]
         if self.e0 is None and rows.size:
             self.e0 = self.wanted = 0 if (e == 0).any() else 1
         elif self.e0 == 1 and (e == 0).any():
             self.wanted, self.settled = 0, False
         steps = (e - (self.e0 if self.e0 is not None else 1)) * n + i
         table = rows_table("generic", lines, rows, steps)
-        self.rows.add(table.steps, table.columns, table.present, table.rows + first)
+        self.rows.add(table.steps, table.columns, table.rows + first)
 
     def finish(self) -> Table:
         return self.rows.table("generic")
@@ -287,27 +303,35 @@ def _step_key(keys) -> str | None:
     return next((k for k in STEP_KEYS if k in keys), "epoch" if "epoch" in keys else None)
 
 
+# Largest step magnitude read: every integer up to 2**53 is exact in the float a pair is parsed into; a
+# larger one (1e300, 2**70) is a damaged line, not a counter, and int64 would wrap it (issue 11 saw -9.2e18).
+MAX_STEP = 2.0 ** 53
+
+
 class GenericParser:
     """`step=120 loss=0.53` / `step: 120, loss: 0.53` lines; rows without a step join the last step.
 
     File-wide choice: the step key, the first of STEP_KEYS that any line has (else `epoch`, else none:
-    rows are numbered in file order).
+    rows are numbered in file order). A step that is no whole number below MAX_STEP makes its line a
+    bad one; a fractional step is cut to its whole part and counted in `fractional`.
     """
 
     def __init__(self, step_key: object = _UNSET) -> None:
         self.key, self.forced = step_key, step_key is not _UNSET
         self.wanted, self.settled = step_key, True
-        self.keys: set[str] = set()
+        self.keys: set[str] = set()       # step keys seen so far (not every key: a sparse log has millions)
         self.rows = Collector()
         self.bad: list[int] = []
+        self.fractional = 0               # rows whose step had a fraction
+        self.fractional_lines: list[int] = []   # the first FIRST_BAD_LINES of them (line indices)
         self.last: float | None = None    # the last step value logged before this piece (NaN kept)
         self.numbered = 0                 # rows numbered so far when there is no step key
 
     def feed(self, lines: pa.Array, first: int) -> None:
         pairs = extract_pairs(lines)
-        self.keys.update(pairs.present)
+        self.keys.update(k for k in pairs.columns if k in STEP_KEYS or k == "epoch")
         if self.key is _UNSET:
-            self.key = self.wanted = _step_key(pairs.present)
+            self.key = self.wanted = _step_key(pairs.columns)
         elif not self.forced and (want := _step_key(self.keys)) != self.key:
             self.wanted, self.settled = want, False
         key = self.key
@@ -315,12 +339,23 @@ class GenericParser:
         if key is None:
             steps = np.arange(self.numbered, self.numbered + n, dtype=np.int64)
             self.numbered += n
-            self.rows.add(steps, dict(pairs.columns), dict(pairs.present), pairs.rows + first)
+            self.rows.add(steps, dict(pairs.columns), pairs.rows + first)
             return
-        has = pairs.present.get(key, np.zeros(n, dtype=bool))
-        raw = pairs.columns.get(key, np.full(n, np.nan))
+        column = pairs.columns.get(key)
+        raw, has = column.dense(n) if column is not None else (np.full(n, np.nan), np.zeros(n, dtype=bool))
+        raw = raw.copy()
+        valid = has & (np.abs(raw) <= MAX_STEP)     # False for NaN and ±inf too
+        raw[has & ~valid] = np.nan
+        # Lines that name the step key without a usable step are bad ones (usually none); their other
+        # pairs are no row of the step before them.
+        unparsed = minus(np.arange(len(lines)), pairs.rows[valid])
+        if unparsed.size:
+            named = unparsed[matching(lines.take(pa.array(unparsed)), rf"(?:^|[^\w./\-]){re.escape(key)}\s*[=:]")]
+            if named.size:
+                self.bad.extend((named + first).tolist())
+                has |= np.isin(pairs.rows, named)   # a bad step: no row, and no step for its followers
         # Rows without a step (e.g. a validation line) belong to the last step logged before them,
-        # which may sit in an earlier piece.
+        # which may sit in an earlier piece. A bad step is no step to join: its followers are dropped.
         idx = np.where(has, np.arange(n), -1)
         np.maximum.accumulate(idx, out=idx)
         step = raw[np.maximum(idx, 0)]
@@ -329,21 +364,23 @@ class GenericParser:
         good = np.isfinite(step)
         if has.any():
             self.last = float(raw[idx[-1]])
-        self.rows.add(step[good].astype(np.int64), {k: v[good] for k, v in pairs.columns.items() if k != key},
-                      {k: v[good] for k, v in pairs.present.items() if k != key}, pairs.rows[good] + first)
-        # Only lines without a parsed step can be bad ones: scan those, usually none.
-        unparsed = minus(np.arange(len(lines)), pairs.rows[has])
-        if unparsed.size:
-            rest = lines.take(pa.array(unparsed))
-            loose = matching(rest, rf"(?:^|[^\w./\-]){re.escape(key)}\s*[=:]")
-            self.bad.extend((unparsed[loose] + first).tolist())
+        fraction = np.flatnonzero(good & has & (step != np.trunc(step)))
+        if fraction.size:
+            self.fractional += int(fraction.size)
+            room = FIRST_BAD_LINES - len(self.fractional_lines)
+            self.fractional_lines.extend((pairs.rows[fraction[:room]] + first).tolist())
+        keep = Selection.of(good)
+        columns = {k: c for k, c in ((k, keep.column(c)) for k, c in pairs.columns.items() if k != key)
+                   if c is not None}
+        self.rows.add(step[good].astype(np.int64), columns, pairs.rows[good] + first, inherited=~has[good])
 
     def finish(self) -> Table:
         key = self.key if self.key is not _UNSET else None
         unit = "epoch" if key == "epoch" else "iteration"
         warnings = [] if key is not None else [
             "no step counter (step=, iter=, …) in the log; rows are numbered in file order."]
-        return self.rows.table("generic", step_unit=unit, warnings=warnings, bad_lines=self.bad)
+        return self.rows.table("generic", step_unit=unit, warnings=warnings, bad_lines=self.bad,
+                               fractional=(self.fractional, tuple(self.fractional_lines)))
 
 
 PARSERS = {

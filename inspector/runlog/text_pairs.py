@@ -72,12 +72,50 @@ class Template:
 
 
 @dataclass(frozen=True)
+class Column:
+    """One key's float64 values and the rows (increasing indices) they were logged on; `rows` None: every row.
+
+    Sparse keys cost their values only: a log whose lines each add new keys was a dense rows × keys
+    table before (issue 11: 343 KB of text became 2.3 GB).
+    """
+
+    values: np.ndarray
+    rows: np.ndarray | None = None
+
+    def positions(self, n: int) -> np.ndarray:
+        """Row index of each value, for a table of `n` rows."""
+        return np.arange(n, dtype=np.int64) if self.rows is None else self.rows
+
+    def dense(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(one value per row of a table of `n` rows, NaN where not logged; where logged)."""
+        if self.rows is None:
+            return self.values, np.ones(n, dtype=bool)
+        values, logged = np.full(n, np.nan), np.zeros(n, dtype=bool)
+        values[self.rows] = self.values
+        logged[self.rows] = True
+        return values, logged
+
+
+def column_of(positions: np.ndarray, values: np.ndarray, n: int) -> Column:
+    """A Column of `values` at row `positions` (any order; a row given twice keeps its last value), n rows."""
+    positions = np.asarray(positions, dtype=np.int64)
+    values = np.asarray(values, dtype=np.float64)
+    if positions.size > 1 and not bool(np.all(positions[1:] > positions[:-1])):
+        if not bool(np.all(positions[1:] >= positions[:-1])):
+            order = np.argsort(positions, kind="stable")
+            positions, values = positions[order], values[order]
+        last = np.ones(positions.size, dtype=bool)
+        np.not_equal(positions[1:], positions[:-1], out=last[:-1])
+        positions, values = positions[last], values[last]
+    return Column(values) if positions.size == n else Column(values, positions)
+
+
+@dataclass(frozen=True)
 class Pairs:
-    """Pairs found on `rows` (line indices, increasing): per key, float values and where present."""
+    """Pairs found on `rows` (line indices, increasing): per key, a Column over those rows (file order of keys)."""
 
     rows: np.ndarray
-    columns: dict[str, np.ndarray] = field(default_factory=dict)
-    present: dict[str, np.ndarray] = field(default_factory=dict)
+    columns: dict[str, Column] = field(default_factory=dict)
 
 
 def _re2_escape(text: str) -> str:
@@ -213,32 +251,58 @@ def extract_pairs(lines: pa.Array, candidates: np.ndarray | None = None) -> Pair
     has_pair[np.fromiter(singles, dtype=np.int64, count=len(singles))] = True
     rows_sub = np.flatnonzero(has_pair)
     position = np.cumsum(has_pair) - 1          # row of sub → index into rows_sub
-    n = rows_sub.size
-    columns: dict[str, np.ndarray] = {}
-    present: dict[str, np.ndarray] = {}
-
-    def put(key: str, at: np.ndarray, parsed: tuple[np.ndarray, np.ndarray]) -> None:
-        values, ok = parsed
-        at, values = at[ok], values[ok]   # a slot that is no number ("loss=abc") is not a value
-        if key not in columns:
-            columns[key] = np.full(n, np.nan)
-            present[key] = np.zeros(n, dtype=bool)
-            columns[key][at] = values
-            present[key][at] = True
-            return
-        fresh = ~present[key][at]   # a key already filled by an earlier group keeps its value
-        columns[key][at[fresh]] = values[fresh]
-        present[key][at[fresh]] = True
-
+    # Per key, (positions, values) parts; a row is in one group or among the singles, so parts never overlap.
+    parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     for template, rows, extracted in groups:
         at = position[rows]
         for key, slot in _first_keys(template).items():
-            put(key, at, to_float(pc.struct_field(extracted, f"s{slot}")))
+            values, ok = to_float(pc.struct_field(extracted, f"s{slot}"))
+            if ok.any():   # a slot that is no number ("loss=abc") is not a value
+                parts.setdefault(key, []).append((at[ok], values[ok]))
+    if singles:
+        _add_singles(parts, singles, position)
+    n = rows_sub.size
+    # Keys in the order of their first line, so that "the first keys" (limits.max_series) means file order.
+    first = {key: min(int(p[0][0]) for p in ps) for key, ps in parts.items()}
+    columns = {}
+    for key in sorted(parts, key=first.__getitem__):
+        ps = parts.pop(key)
+        if len(ps) == 1:   # one group's rows: increasing already
+            at, values = ps[0]
+            columns[key] = Column(values) if at.size == n else Column(values, at)
+        else:
+            columns[key] = column_of(np.concatenate([p[0] for p in ps]), np.concatenate([p[1] for p in ps]), n)
+    return Pairs(rows=idx[rows_sub], columns=columns)
+
+
+def _add_singles(parts: dict[str, list[tuple[np.ndarray, np.ndarray]]],
+                 singles: dict[int, tuple[Template, list[str]]], position: np.ndarray) -> None:
+    """The one-by-one parsed lines' values added to `parts`, converted in one to_float call.
+
+    A log whose every line has its own keys puts all of its lines here (no template repeats);
+    one Arrow conversion instead of one per value keeps that to ~1 s for 2 MB.
+    """
+    keys: list[str] = []
+    rows: list[int] = []
+    texts: list[str] = []
     for row, (template, slots) in singles.items():
-        at = position[np.array([row])]
         for key, slot in _first_keys(template).items():
-            put(key, at, to_float(pa.array([slots[slot]], pa.string())))
-    return Pairs(rows=idx[rows_sub], columns=columns, present=present)
+            keys.append(key)
+            rows.append(row)
+            texts.append(slots[slot])
+    values, ok = to_float(pa.array(texts, pa.string()))
+    at = position[np.asarray(rows, dtype=np.int64)]
+    index: dict[str, int] = {}
+    ids = np.fromiter((index.setdefault(k, len(index)) for k in keys), dtype=np.int64, count=len(keys))
+    ids, at, values = ids[ok], at[ok], values[ok]
+    # Grouped by key with one stable sort (rows stay in order within a key), not one array per value.
+    order = np.argsort(ids, kind="stable")
+    ids, at, values = ids[order], at[order], values[order]
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if ids.size else np.zeros(0, np.int64)
+    ends = np.r_[starts[1:], ids.size]
+    names = list(index)
+    for key_id, a, b in zip(ids[starts].tolist(), starts.tolist(), ends.tolist()):
+        parts.setdefault(names[key_id], []).append((at[a:b], values[a:b]))
 
 
 def as_lines(text: str) -> pa.Array:

@@ -1,36 +1,85 @@
-"""Console-log rows as row-aligned tables: the Table a dialect parser returns, and the column plumbing.
+"""Console-log rows as tables: the Table a dialect parser returns, its Columns, and the column plumbing.
 
 Finding a dialect's lines (`matching`), cutting fields out of them (`fields`), turning their pairs
 into a table (`rows_table`), merging eval rows into the training row of their step (`merge_rows`) and
 joining per-piece columns into one table (`Collector`) are shared by every parser in text_dialects.
+
+A key is a `Column`: its values and the rows it was logged on, or no row list when it is on every row
+(most keys of a real log). A log whose lines each add keys no other line has therefore costs what it
+holds, ~16 bytes per value, where a dense rows × keys table made 343 KB into 2.3 GB (issue 11).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from inspector.runlog.text_pairs import extract_pairs
+from inspector import limits
+from inspector.runlog.text_pairs import Column, column_of, extract_pairs
+
+__all__ = ["Column", "column_of", "Table", "Selection", "take", "rows_table", "merge_rows", "Collector",
+           "cap_series", "bools", "ints", "safe_ints", "matching", "minus", "fields", "last_row_of"]
 
 
 @dataclass(frozen=True)
 class Table:
-    """Row-aligned columns in file order, ready for `assemble`."""
+    """Rows in file order (a step and a line index each) and the keys logged on them, ready for `assemble`."""
 
     framework: str
     steps: np.ndarray
-    columns: dict[str, np.ndarray]
-    present: dict[str, np.ndarray]
-    rows: np.ndarray                 # line index of each row (for the truncated-tail check)
+    columns: dict[str, Column]
+    rows: np.ndarray                 # line index of each row (line numbers in warnings, the truncated tail)
     step_unit: str = "iteration"
     epochs: np.ndarray | None = None
     config: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     bad_lines: list[int] = field(default_factory=list)   # line indices that looked like rows
+    inherited: np.ndarray | None = None   # per row: its step was taken from an earlier line (None: none was)
+    dropped: frozenset[str] = frozenset()   # keys not kept: beyond limits.max_series()
+    fractional: tuple[int, tuple[int, ...]] = (0, ())   # rows whose step had a fraction; the first lines
 
+
+@dataclass(frozen=True)
+class Selection:
+    """Which rows of a table to keep, worked out once for all of its columns."""
+
+    keep: np.ndarray      # bool per old row
+    index: np.ndarray     # new index of each old row (meaningful where `keep`)
+    every: bool
+
+    @staticmethod
+    def of(keep: np.ndarray) -> "Selection":
+        keep = np.asarray(keep, dtype=bool)
+        return Selection(keep, np.cumsum(keep) - 1, bool(keep.all()))
+
+    def column(self, column: Column) -> Column | None:
+        """`column` on the kept rows; None when none of its values is on one."""
+        if self.every:
+            return column
+        if column.rows is None:
+            return Column(column.values[self.keep])
+        on = self.keep[column.rows]
+        if not on.any():
+            return None
+        return Column(column.values[on], self.index[column.rows[on]])
+
+
+def take(table: Table, selection: Selection) -> Table:
+    """`table` with only the rows `selection` keeps (keys left without a value are gone)."""
+    if selection.every:
+        return table
+    keep = selection.keep
+    columns = {}
+    for name, column in table.columns.items():
+        kept = selection.column(column)
+        if kept is not None:
+            columns[name] = kept
+    return replace(table, steps=table.steps[keep], columns=columns, rows=table.rows[keep],
+                   epochs=None if table.epochs is None else table.epochs[keep],
+                   inherited=None if table.inherited is None else table.inherited[keep])
 
 
 def bools(array: pa.Array) -> np.ndarray:
@@ -39,6 +88,22 @@ def bools(array: pa.Array) -> np.ndarray:
 
 def ints(array: pa.Array) -> np.ndarray:
     return pc.cast(array, pa.int64()).to_numpy(zero_copy_only=False)
+
+
+# Digits a counter (epoch, iteration, per-epoch length) may have. (e - 1) · N + i then stays below 1e18,
+# inside int64; a longer run of digits is a damaged line, and casting it would overflow (ArrowInvalid).
+MAX_COUNTER_DIGITS = 9
+
+
+def safe_ints(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """int64 values of digit strings, and where they are short enough to be a counter (0 elsewhere)."""
+    ok = bools(pc.less_equal(pc.utf8_length(array), MAX_COUNTER_DIGITS))
+    if ok.all():
+        return ints(array), ok
+    values = np.zeros(len(array), dtype=np.int64)
+    if ok.any():
+        values[ok] = ints(array.filter(pa.array(ok)))
+    return values, ok
 
 
 def matching(lines: pa.Array, pattern: str) -> np.ndarray:
@@ -60,14 +125,12 @@ def fields(lines: pa.Array, rows: np.ndarray, pattern: str) -> pa.StructArray:
 
 
 def rows_table(framework: str, lines: pa.Array, rows: np.ndarray, steps: np.ndarray,
-                drop: tuple[str, ...] = ()) -> Table:
-    """Pairs of `rows` as a table whose step per row is `steps`."""
+               drop: tuple[str, ...] = ()) -> Table:
+    """Pairs of `rows` as a table whose step per row is `steps` (rows without a pair are left out)."""
     pairs = extract_pairs(lines, rows)
-    keep = np.isin(rows, pairs.rows)
-    at = np.searchsorted(pairs.rows, rows[keep])
-    columns = {k: v[at] for k, v in pairs.columns.items() if k not in drop}
-    present = {k: pairs.present[k][at] for k in columns}
-    return Table(framework, steps[keep], columns, present, rows[keep])
+    keep = np.isin(rows, pairs.rows)     # pairs.rows is the subset of `rows` that holds a pair
+    columns = {k: c for k, c in pairs.columns.items() if k not in drop}
+    return Table(framework, steps[keep], columns, rows[keep])
 
 
 def last_row_of(steps: np.ndarray, wanted: np.ndarray) -> np.ndarray:
@@ -82,90 +145,130 @@ def last_row_of(steps: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     return np.where(found, rows, -1).astype(np.int64)
 
 
-def merge_rows(table: Table, rows: np.ndarray, steps: np.ndarray, columns: dict[str, np.ndarray]) -> Table:
-    """`table` with extra values (validation, eval) merged into the last row of their step.
+def merge_rows(table: Table, extra: Table) -> Table:
+    """`table` with `extra`'s values (validation, eval) merged into the last row of their step.
 
-    `assemble` keeps one row per repeated step, so an eval printed as its own line must join the
-    training row of the same step rather than become a second row that would replace it. Values at
-    a step no row has become new rows, in file order.
-
-    Memory: a training column the extra values do not touch is passed on as it is; the others are
-    built one at a time directly in their final order (a 1M-row mmdet log used to hold every column
-    three times here).
+    `extra.steps` are the steps its values belong to and `extra.rows` their lines. An eval printed as its
+    own line must join the training row of the same step rather than become a second row of that step.
+    Values at a step no row has become new rows, in file order; where both give a key at one row, the
+    extra value wins. A training column the extra values do not touch is passed on as it is (a 1M-row
+    mmdet log used to hold every column three times here).
     """
-    if rows.size == 0:
-        return table
+    if extra.rows.size == 0:
+        return replace(table, dropped=table.dropped | extra.dropped)
     n = table.rows.size
-    target = last_row_of(table.steps, np.asarray(steps, dtype=np.int64))
-    extra = np.flatnonzero(target < 0)
-    target[extra] = n + np.arange(extra.size)
-    total = n + extra.size
-    all_rows = np.concatenate([table.rows, rows[extra]]) if extra.size else table.rows
-    # Position of each (old row, then extra row) in file order; the identity when nothing is added.
-    order = np.argsort(all_rows, kind="stable") if extra.size else None
+    target = last_row_of(table.steps, np.asarray(extra.steps, dtype=np.int64))
+    added = np.flatnonzero(target < 0)
+    target[added] = n + np.arange(added.size)
+    total = n + added.size
+    all_rows = np.concatenate([table.rows, extra.rows[added]]) if added.size else table.rows
+    # Final position of each (old row, then added row) in file order; None: the identity.
     where = None
-    if order is not None:
+    if added.size:
         where = np.empty(total, dtype=np.int64)
+        order = np.argsort(all_rows, kind="stable")
         where[order] = np.arange(total)
+    m = extra.rows.size
 
-    def placed(old: np.ndarray | None, fill: float | bool, at: np.ndarray | None, values) -> np.ndarray:
-        """`old` (the training rows' values) moved to its final rows, with `values` written at `at`."""
-        if at is None and where is None and old is not None:
+    columns: dict[str, Column] = {}
+    for name in dict.fromkeys([*table.columns, *extra.columns]):
+        old, new = table.columns.get(name), extra.columns.get(name)
+        if new is None and where is None:
+            columns[name] = old
+            continue
+        positions, values = [], []
+        if old is not None:
+            at = old.positions(n)
+            positions.append(at if where is None else where[at])
+            values.append(old.values)
+        if new is not None:
+            at = target[new.positions(m)]
+            positions.append(at if where is None else where[at])
+            values.append(new.values)
+        columns[name] = column_of(np.concatenate(positions), np.concatenate(values), total)
+
+    def placed(old: np.ndarray | None, added_values: np.ndarray) -> np.ndarray | None:
+        if old is None or where is None:
             return old
-        out = np.full(total, fill, dtype=np.float64 if isinstance(fill, float) else bool)
-        if old is not None and where is None:
-            out[:n] = old
-        elif old is not None:
-            out[where[:n]] = old
-        if at is not None:
-            out[at] = values
+        out = np.empty(total, dtype=old.dtype)
+        out[where[:n]] = old
+        out[where[n:]] = added_values
         return out
 
-    cols, pres = {}, {}
-    for name in dict.fromkeys([*table.columns, *columns]):
-        at = new = None
-        if name in columns:
-            new = np.asarray(columns[name], dtype=np.float64)
-            given = ~np.isnan(new)
-            new, at = new[given], target[given] if where is None else where[target[given]]
-        cols[name] = placed(table.columns.get(name), np.nan, at, new)
-        pres[name] = placed(table.present.get(name), False, at, True)
-    all_steps = np.concatenate([table.steps, steps[extra]])[order] if extra.size else table.steps
-    return Table(table.framework, all_steps, cols, pres, all_rows if order is None else all_rows[order],
-                 table.step_unit, None, table.config, table.warnings, table.bad_lines)
+    steps = placed(table.steps, extra.steps[added])
+    inherited = placed(table.inherited, np.zeros(added.size, dtype=bool))
+    return replace(table, steps=steps, columns=columns, rows=all_rows if where is None else all_rows[order],
+                   epochs=None, inherited=inherited, dropped=table.dropped | extra.dropped)
+
+
+def cap_series(table: Table, limit: int) -> Table:
+    """`table` with its first `limit` keys (file order); the rest are added to `dropped`."""
+    if len(table.columns) <= limit:
+        return table
+    names = list(table.columns)
+    return replace(table, columns={k: table.columns[k] for k in names[:limit]},
+                   dropped=table.dropped | frozenset(names[limit:]))
 
 
 class Collector:
-    """Per-piece row-aligned columns, joined into one Table at the end (a missing key: NaN, absent)."""
+    """Per-piece tables, joined into one Table at the end; keys beyond `limit` are counted, not kept.
 
-    def __init__(self) -> None:
-        # Per piece: its row count, {"steps", "rows"}, columns, present (dicts: popped while joining).
-        self.parts: list[tuple[int, dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]] = []
+    The cap is applied as pieces arrive (the first `limit` keys seen are kept), so that a log of
+    ever-new keys never holds more than `limit` of them between pieces.
+    """
 
-    def add(self, steps: np.ndarray, columns: dict[str, np.ndarray], present: dict[str, np.ndarray],
-            rows: np.ndarray) -> None:
-        if rows.size:
-            # A key on every row of the piece keeps no mask (most keys of a large log): less to hold.
-            present = {k: p for k, p in present.items() if not p.all()}
-            self.parts.append((int(rows.size), {"steps": steps, "rows": rows}, columns, present))
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = limit or limits.max_series()
+        self.keys: dict[str, None] = {}
+        self.dropped: set[str] = set()
+        # Per piece: its row count, {"steps", "rows"[, "inherited"]}, its columns (popped while joining).
+        self.parts: list[tuple[int, dict[str, np.ndarray], dict[str, Column]]] = []
+
+    def add(self, steps: np.ndarray, columns: dict[str, Column], rows: np.ndarray,
+            inherited: np.ndarray | None = None) -> None:
+        if rows.size == 0:
+            return
+        kept = {}
+        for name, column in columns.items():
+            if name in self.keys or len(self.keys) < self.limit:
+                self.keys[name] = None
+                kept[name] = column
+            else:
+                self.dropped.add(name)
+        index = {"steps": steps, "rows": rows}
+        if inherited is not None and inherited.any():
+            index["inherited"] = inherited
+        self.parts.append((int(rows.size), index, kept))
 
     def table(self, framework: str, **extra) -> Table:
         """One Table of every piece's rows; each piece's array is freed as soon as it is copied."""
         parts, self.parts = self.parts, []
         sizes = [n for n, *_ in parts]
-        keys = list(dict.fromkeys(k for part in parts for k in part[2]))
-        # A part without the key has no value there; one with the key but no mask has it on every row.
-        present = {k: _join([part[3] for part in parts], k, sizes, True,
-                            missing=[k not in part[2] for part in parts]) for k in keys}
-        columns = {k: _join([part[2] for part in parts], k, sizes, np.nan) for k in keys}
-        steps = _join([part[1] for part in parts], "steps", sizes, 0)
-        rows = _join([part[1] for part in parts], "rows", sizes, 0)
-        return Table(framework, steps, columns, present, rows, **extra)
+        starts = np.cumsum([0] + sizes[:-1]).tolist()
+        total = sum(sizes)
+        columns: dict[str, Column] = {}
+        for name in self.keys:
+            pieces = [part[2].pop(name, None) for part in parts]
+            if all(c is not None and c.rows is None for c in pieces):
+                values = [c.values for c in pieces]
+                del pieces   # the list now holds the only reference: _join frees each piece once copied
+                columns[name] = Column(_join(values, sizes, np.nan))
+            else:
+                given = [(c, starts[i], sizes[i]) for i, c in enumerate(pieces) if c is not None]
+                del pieces
+                positions = np.concatenate([c.positions(n) + at for c, at, n in given])
+                columns[name] = column_of(positions, np.concatenate([c.values for c, _, _ in given]), total)
+        steps = _join([part[1].pop("steps") for part in parts], sizes, 0)
+        rows = _join([part[1].pop("rows") for part in parts], sizes, 0)
+        inherited = None
+        if any("inherited" in part[1] for part in parts):
+            inherited = _join([part[1].pop("inherited", None) for part in parts], sizes, False)
+        return Table(framework, steps, columns, rows, inherited=inherited,
+                     dropped=frozenset(self.dropped - set(columns)), **extra)
 
 
-def _join(parts: list[dict[str, np.ndarray]], key: str, sizes: list[int], fill: float | bool | int,
-          missing: list[bool] | None = None) -> np.ndarray:
-    """parts[i][key] end to end (popped from each part); `fill` where a part lacks it, False where `missing`.
+def _join(parts: list[np.ndarray | None], sizes: list[int], fill: float | bool | int) -> np.ndarray:
+    """`parts` end to end, `fill` for a part that is None; freed from the list as they are copied.
 
     Copied into one preallocated array piece by piece (not np.concatenate), so the pieces of a column
     and the joined column are never all alive at once.
@@ -173,8 +276,8 @@ def _join(parts: list[dict[str, np.ndarray]], key: str, sizes: list[int], fill: 
     dtype = bool if isinstance(fill, bool) else np.float64 if isinstance(fill, float) else np.int64
     out = np.empty(sum(sizes), dtype=dtype)
     at = 0
-    for i, part in enumerate(parts):
-        piece = part.pop(key, None)
-        out[at:at + sizes[i]] = (False if missing and missing[i] else fill) if piece is None else piece
+    for i in range(len(parts)):
+        piece, parts[i] = parts[i], None
+        out[at:at + sizes[i]] = fill if piece is None else piece
         at += sizes[i]
     return out

@@ -1,0 +1,141 @@
+"""Steps a console log's rows can be trusted with: a damaged step, a constant step, rows that share a step.
+
+A console row's step is one number on its line, so one damaged line moves a row anywhere. `assemble`
+reads a step that goes backwards as a restart, where the later segment wins: a half-written `step=4`
+between steps 40 and 50 would drop every earlier row from step 4 on. It also keeps only the last of
+several rows with one step, so a validation line that joins its training row's step, a duplicated
+step or a fractional one cut to the same whole number drops whole rows without a word. `repair_steps`
+settles those cases here, where the lines are still known, and says what it did:
+
+- a run of rows whose step is out of order with the runs on both sides, while those two are in order,
+  is a damaged line, not a restart: it is dropped (`outliers`);
+- when every row has one step and some key is logged more than once, the step says nothing: rows are
+  numbered in file order instead (`constant`);
+- rows that share a step are merged into one row. A row whose step came from an earlier line
+  (generic rows without a step counter) and that repeats a key already logged at that step is not
+  that step's validation line but a damaged one: it is dropped (`repeated`). Between rows that each
+  carry the step, the later value of a repeated key wins and the earlier rows are counted (`merged`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from inspector.runlog.text_table import Column, Selection, Table, column_of, take
+
+# Line indices kept per kind of repair, for the warning (the counts are exact).
+SHOWN = 5
+
+
+@dataclass(frozen=True)
+class StepRepair:
+    """The table with trustworthy steps, and the rows each repair touched (line indices, file order)."""
+
+    table: Table
+    outliers: np.ndarray          # rows dropped: a step out of order with the rows around them
+    outlier_steps: np.ndarray     # (step, step before, step after) of the first SHOWN of them
+    constant: int | None          # the step every row had, when rows were renumbered in file order
+    repeated: np.ndarray          # stepless rows dropped: they repeat a key of the step they follow
+    merged: int                   # rows whose value of some key a later row of the same step replaced
+    merged_lines: np.ndarray      # the first SHOWN of those
+
+
+def _runs(steps: np.ndarray) -> np.ndarray:
+    """Index of the run of equal consecutive steps each row belongs to."""
+    run = np.zeros(steps.size, dtype=np.int64)
+    if steps.size > 1:
+        np.cumsum(steps[1:] != steps[:-1], out=run[1:])
+    return run
+
+
+def out_of_order_runs(values: np.ndarray) -> np.ndarray:
+    """Mask of runs (given by their steps) out of order with both neighbours while those are in order.
+
+    The first and last runs have one neighbour: the first is out of order when it is above a
+    rising second pair, the last when it is below a rising pair before it. Fewer than 3 runs: none.
+    """
+    out = np.zeros(values.size, dtype=bool)
+    if values.size < 3:
+        return out
+    prev, mid, nxt = values[:-2], values[1:-1], values[2:]
+    out[1:-1] = (prev <= nxt) & ((mid < prev) | (mid > nxt))
+    out[0] = values[0] > values[1] and values[1] <= values[2]
+    out[-1] = values[-1] < values[-2] and values[-3] <= values[-2]
+    return out
+
+
+def _repeats(table: Table, run: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: whether it repeats a key already logged by an earlier row of its run; whether it is overridden.
+
+    A value is overridden when a later row of its run logs the same key (that row wins).
+    """
+    n = table.rows.size
+    repeats = np.zeros(n, dtype=bool)
+    overridden = np.zeros(n, dtype=bool)
+    for column in table.columns.values():
+        at = column.positions(n)
+        same = run[at[1:]] == run[at[:-1]]   # positions increase, so a run's entries are adjacent
+        if same.any():
+            repeats[at[1:][same]] = True
+            overridden[at[:-1][same]] = True
+    return repeats, overridden
+
+
+def _merge_runs(table: Table, run: np.ndarray) -> Table:
+    """One row per run: its step, its last line, each key's last value in the run."""
+    groups = int(run[-1]) + 1
+    last = np.ones(run.size, dtype=bool)
+    np.not_equal(run[1:], run[:-1], out=last[:-1])
+    columns: dict[str, Column] = {k: column_of(run[c.positions(run.size)], c.values, groups)
+                                  for k, c in table.columns.items()}
+    return replace(table, steps=table.steps[last], columns=columns, rows=table.rows[last],
+                   epochs=None if table.epochs is None else table.epochs[last], inherited=None)
+
+
+def repair_steps(table: Table) -> StepRepair:
+    """`table` with damaged steps dropped, a constant step replaced by row order and shared steps merged."""
+    none = np.zeros(0, dtype=np.int64)
+    steps = table.steps
+    if steps.size < 2 or bool(np.all(steps[1:] > steps[:-1])):   # the usual log: nothing to do
+        return StepRepair(table, none, np.zeros((0, 3), np.int64), None, none, 0, none)
+    run = _runs(steps)
+    firsts = np.flatnonzero(np.r_[True, run[1:] != run[:-1]])
+    bad_runs = out_of_order_runs(steps[firsts])
+    outliers, context = none, np.zeros((0, 3), np.int64)
+    if bad_runs.any():
+        which = np.flatnonzero(bad_runs)
+        values = steps[firsts]
+        context = np.stack([values[which], values[np.maximum(which - 1, 0)],
+                            values[np.minimum(which + 1, values.size - 1)]], axis=1)[:SHOWN]
+        drop = bad_runs[run]
+        outliers = table.rows[drop]
+        table = take(table, Selection.of(~drop))
+        steps = table.steps
+        run = _runs(steps)
+    constant = None
+    if steps.size > 1 and steps[0] == steps[-1] and run[-1] == 0:
+        repeats, _ = _repeats(table, run)
+        if repeats.any():
+            constant = int(steps[0])
+            # A row that took its step from an earlier line stays with that line's row.
+            explicit = np.ones(steps.size, dtype=bool) if table.inherited is None else ~table.inherited
+            numbered = np.maximum(np.cumsum(explicit) - 1, 0).astype(np.int64)
+            table = replace(table, steps=numbered)
+            steps = numbered
+            run = _runs(steps)
+    if steps.size < 2 or bool(np.all(steps[1:] != steps[:-1])):
+        return StepRepair(table, outliers, context, constant, none, 0, none)
+    repeated = none
+    if table.inherited is not None:
+        repeats, _ = _repeats(table, run)
+        bad = repeats & table.inherited
+        if bad.any():
+            repeated = table.rows[bad]
+            table = take(table, Selection.of(~bad))
+            run = _runs(table.steps)
+    _, overridden = _repeats(table, run)
+    merged_lines = table.rows[overridden]
+    table = _merge_runs(table, run)
+    return StepRepair(table, outliers, context, constant, repeated, int(merged_lines.size), merged_lines[:SHOWN])
