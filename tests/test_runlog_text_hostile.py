@@ -258,12 +258,24 @@ def test_rows_of_one_step_with_different_keys_merge_silently(tmp_path):
     assert log.warnings == []
 
 
-def test_fractional_steps_are_counted(tmp_path):
+def test_a_fractional_step_column_falls_back_to_row_order(tmp_path):
+    # Before: cut to whole numbers, 100 half-epoch rows became 51 without a word.
     rows = "".join(f"step={i / 2} loss={i}\n" for i in range(100))    # 0.0, 0.5, 1.0, …
     log = text.read(write(tmp_path, rows))
-    assert log.series["loss"].steps.tolist() == list(range(50))
-    assert any(w.startswith("50 row(s) have a fractional step (line 2, 4, 6, 8, 10, …)") for w in log.warnings)
-    assert any(w.startswith("50 row(s) share their step") for w in log.warnings)
+    assert log.series["loss"].steps.tolist() == list(range(100))
+    assert log.series["loss"].values.tolist() == [float(i) for i in range(100)]
+    assert "the step is fractional in 50 of 100 row(s): not a step counter; rows are numbered in file order " \
+           "instead." in log.warnings
+
+
+def test_a_fractional_step_among_whole_ones_is_a_damaged_row(tmp_path):
+    rows = [f"step={s} loss={s}" for s in range(10, 301, 10)]
+    rows.insert(4, "step=45.5 loss=9")
+    rows.insert(5, "val_map=0.5")      # took the damaged row's step: dropped with it
+    log = text.read(write(tmp_path, "\n".join(rows) + "\n"))
+    assert log.series["loss"].steps.tolist() == list(range(10, 301, 10))
+    assert "val_map" not in log.series
+    assert "1 row(s) with a fractional step among whole ones skipped as damaged (line 5)." in log.warnings
 
 
 def test_a_constant_step_falls_back_to_row_order(tmp_path):

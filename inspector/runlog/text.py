@@ -174,6 +174,14 @@ def _read_pieces(path: Path, piece_bytes: int | None) -> _Pass:
 def _step_warnings(repair: StepRepair, line_of: LineMap) -> list[str]:
     """What repair_steps did, with counts and file lines."""
     out = []
+    if repair.fraction_dropped.size:
+        lines = _line_list([line_of(int(i)) for i in repair.fraction_dropped[:FIRST_BAD_LINES + 1]])
+        out.append(f"{repair.fraction_dropped.size} row(s) with a fractional step among whole ones skipped "
+                   f"as damaged (line {lines}).")
+    if repair.fraction_order is not None:
+        fractional, rows = repair.fraction_order
+        out.append(f"the step is fractional in {fractional} of {rows} row(s): not a step counter; rows are "
+                   "numbered in file order instead.")
     if repair.outliers.size:
         shown = "; ".join(f"line {line_of(int(i))}: step {s} after {a}, before {b}" for i, (s, a, b) in
                           zip(repair.outliers[:FIRST_BAD_LINES], repair.outlier_steps.tolist()))
@@ -224,12 +232,6 @@ def read(path: Path, companions: Sequence[Path] = (), *, piece_bytes: int | None
         numbers = [line_of(i) for i in sorted(bad)]
         warnings.append(f"{len(numbers)} line(s) look like metrics but could not be parsed "
                         f"(line {_line_list(numbers)}); skipped.")
-    fractional, fractional_lines = table.fractional
-    if fractional:
-        warnings.append(f"{fractional} row(s) have a fractional step (line "
-                        f"{_line_list([line_of(i) for i in fractional_lines])}"
-                        f"{', …' if fractional > len(fractional_lines) else ''}); steps count whole "
-                        "iterations, so the fraction is dropped.")
     repair = repair_steps(table)
     table = repair.table
     warnings.extend(_step_warnings(repair, line_of))

@@ -312,8 +312,8 @@ class GenericParser:
     """`step=120 loss=0.53` / `step: 120, loss: 0.53` lines; rows without a step join the last step.
 
     File-wide choice: the step key, the first of STEP_KEYS that any line has (else `epoch`, else none:
-    rows are numbered in file order). A step that is no whole number below MAX_STEP makes its line a
-    bad one; a fractional step is cut to its whole part and counted in `fractional`.
+    rows are numbered in file order). A step beyond ±MAX_STEP (or NaN) makes its line a bad one; a
+    fractional step is cut to its whole part and flagged (`Table.fractional`, settled by text_steps).
     """
 
     def __init__(self, step_key: object = _UNSET) -> None:
@@ -322,8 +322,6 @@ class GenericParser:
         self.keys: set[str] = set()       # step keys seen so far (not every key: a sparse log has millions)
         self.rows = Collector()
         self.bad: list[int] = []
-        self.fractional = 0               # rows whose step had a fraction
-        self.fractional_lines: list[int] = []   # the first FIRST_BAD_LINES of them (line indices)
         self.last: float | None = None    # the last step value logged before this piece (NaN kept)
         self.numbered = 0                 # rows numbered so far when there is no step key
 
@@ -364,23 +362,19 @@ class GenericParser:
         good = np.isfinite(step)
         if has.any():
             self.last = float(raw[idx[-1]])
-        fraction = np.flatnonzero(good & has & (step != np.trunc(step)))
-        if fraction.size:
-            self.fractional += int(fraction.size)
-            room = FIRST_BAD_LINES - len(self.fractional_lines)
-            self.fractional_lines.extend((pairs.rows[fraction[:room]] + first).tolist())
         keep = Selection.of(good)
         columns = {k: c for k, c in ((k, keep.column(c)) for k, c in pairs.columns.items() if k != key)
                    if c is not None}
-        self.rows.add(step[good].astype(np.int64), columns, pairs.rows[good] + first, inherited=~has[good])
+        own = has[good]
+        self.rows.add(step[good].astype(np.int64), columns, pairs.rows[good] + first, inherited=~own,
+                      fractional=own & (step[good] != np.trunc(step[good])))
 
     def finish(self) -> Table:
         key = self.key if self.key is not _UNSET else None
         unit = "epoch" if key == "epoch" else "iteration"
         warnings = [] if key is not None else [
             "no step counter (step=, iter=, …) in the log; rows are numbered in file order."]
-        return self.rows.table("generic", step_unit=unit, warnings=warnings, bad_lines=self.bad,
-                               fractional=(self.fractional, tuple(self.fractional_lines)))
+        return self.rows.table("generic", step_unit=unit, warnings=warnings, bad_lines=self.bad)
 
 
 PARSERS = {

@@ -7,6 +7,10 @@ several rows with one step, so a validation line that joins its training row's s
 step or a fractional one cut to the same whole number drops whole rows without a word. `repair_steps`
 settles those cases here, where the lines are still known, and says what it did:
 
+- a fractional step among whole ones is a damaged line: its row (and the rows that took its step) is
+  dropped; a step mostly fractional (epochs logged as 0.5, 1.0, …) is no counter: rows are numbered
+  in file order, where cutting the fractions would merge rows (100 half-epoch rows → 51). The
+  table readers' step_column.plan_steps applies the same rule;
 - a run of rows whose step is out of order with the runs on both sides, while those two are in order,
   is a damaged line, not a restart: it is dropped (`outliers`);
 - when every row has one step and some key is logged more than once, the step says nothing: rows are
@@ -27,6 +31,9 @@ from inspector.runlog.text_table import Column, Selection, Table, column_of, tak
 
 # Line indices kept per kind of repair, for the warning (the counts are exact).
 SHOWN = 5
+# Fractional steps are damaged lines when fewer than 1 row in this many has one. A real fractional
+# counter logs at least two rows per whole unit (0.5 epochs): half of its rows or more.
+ISOLATED_FRACTION = 10
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,8 @@ class StepRepair:
     """The table with trustworthy steps, and the rows each repair touched (line indices, file order)."""
 
     table: Table
+    fraction_dropped: np.ndarray  # rows dropped: a fractional step among whole ones
+    fraction_order: tuple[int, int] | None   # (fractional, rows) when rows were numbered for a fractional step
     outliers: np.ndarray          # rows dropped: a step out of order with the rows around them
     outlier_steps: np.ndarray     # (step, step before, step after) of the first SHOWN of them
     constant: int | None          # the step every row had, when rows were renumbered in file order
@@ -94,12 +103,29 @@ def _merge_runs(table: Table, run: np.ndarray) -> Table:
                    epochs=None if table.epochs is None else table.epochs[last], inherited=None)
 
 
+def _settle_fractions(table: Table) -> tuple[Table, np.ndarray, tuple[int, int] | None]:
+    """`table` without fractional steps: dropped when isolated, else rows numbered in file order."""
+    none = np.zeros(0, dtype=np.int64)
+    if table.fractional is None:
+        return table, none, None
+    fractional = table.fractional
+    own = np.ones(fractional.size, dtype=bool) if table.inherited is None else ~table.inherited
+    owner = np.maximum(np.cumsum(own) - 1, 0)     # the row whose step each row carries
+    n_fractional, n_own = int(fractional.sum()), int(own.sum())
+    if n_fractional * ISOLATED_FRACTION < n_own:
+        drop = fractional[own][owner]
+        return take(replace(table, fractional=None), Selection.of(~drop)), table.rows[fractional], None
+    return replace(table, steps=owner.astype(np.int64), fractional=None), none, (n_fractional, n_own)
+
+
 def repair_steps(table: Table) -> StepRepair:
     """`table` with damaged steps dropped, a constant step replaced by row order and shared steps merged."""
     none = np.zeros(0, dtype=np.int64)
+    table, fraction_dropped, fraction_order = _settle_fractions(table)
     steps = table.steps
     if steps.size < 2 or bool(np.all(steps[1:] > steps[:-1])):   # the usual log: nothing to do
-        return StepRepair(table, none, np.zeros((0, 3), np.int64), None, none, 0, none)
+        return StepRepair(table, fraction_dropped, fraction_order, none, np.zeros((0, 3), np.int64), None,
+                          none, 0, none)
     run = _runs(steps)
     firsts = np.flatnonzero(np.r_[True, run[1:] != run[:-1]])
     bad_runs = out_of_order_runs(steps[firsts])
@@ -126,7 +152,7 @@ def repair_steps(table: Table) -> StepRepair:
             steps = numbered
             run = _runs(steps)
     if steps.size < 2 or bool(np.all(steps[1:] != steps[:-1])):
-        return StepRepair(table, outliers, context, constant, none, 0, none)
+        return StepRepair(table, fraction_dropped, fraction_order, outliers, context, constant, none, 0, none)
     repeated = none
     if table.inherited is not None:
         repeats, _ = _repeats(table, run)
@@ -138,4 +164,5 @@ def repair_steps(table: Table) -> StepRepair:
     _, overridden = _repeats(table, run)
     merged_lines = table.rows[overridden]
     table = _merge_runs(table, run)
-    return StepRepair(table, outliers, context, constant, repeated, int(merged_lines.size), merged_lines[:SHOWN])
+    return StepRepair(table, fraction_dropped, fraction_order, outliers, context, constant, repeated,
+                      int(merged_lines.size), merged_lines[:SHOWN])

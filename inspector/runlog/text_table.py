@@ -39,7 +39,7 @@ class Table:
     bad_lines: list[int] = field(default_factory=list)   # line indices that looked like rows
     inherited: np.ndarray | None = None   # per row: its step was taken from an earlier line (None: none was)
     dropped: frozenset[str] = frozenset()   # keys not kept: beyond limits.max_series()
-    fractional: tuple[int, tuple[int, ...]] = (0, ())   # rows whose step had a fraction; the first lines
+    fractional: np.ndarray | None = None  # per row: its own step had a fraction (None: no row's had)
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,8 @@ def take(table: Table, selection: Selection) -> Table:
             columns[name] = kept
     return replace(table, steps=table.steps[keep], columns=columns, rows=table.rows[keep],
                    epochs=None if table.epochs is None else table.epochs[keep],
-                   inherited=None if table.inherited is None else table.inherited[keep])
+                   inherited=None if table.inherited is None else table.inherited[keep],
+                   fractional=None if table.fractional is None else table.fractional[keep])
 
 
 def bools(array: pa.Array) -> np.ndarray:
@@ -197,8 +198,9 @@ def merge_rows(table: Table, extra: Table) -> Table:
 
     steps = placed(table.steps, extra.steps[added])
     inherited = placed(table.inherited, np.zeros(added.size, dtype=bool))
+    fractional = placed(table.fractional, np.zeros(added.size, dtype=bool))
     return replace(table, steps=steps, columns=columns, rows=all_rows if where is None else all_rows[order],
-                   epochs=None, inherited=inherited, dropped=table.dropped | extra.dropped)
+                   epochs=None, inherited=inherited, fractional=fractional, dropped=table.dropped | extra.dropped)
 
 
 def cap_series(table: Table, limit: int) -> Table:
@@ -208,6 +210,10 @@ def cap_series(table: Table, limit: int) -> Table:
     names = list(table.columns)
     return replace(table, columns={k: table.columns[k] for k in names[:limit]},
                    dropped=table.dropped | frozenset(names[limit:]))
+
+
+# Per-row flags a Table may carry (Table fields of the same names).
+FLAGS = ("inherited", "fractional")
 
 
 class Collector:
@@ -221,11 +227,11 @@ class Collector:
         self.limit = limit or limits.max_series()
         self.keys: dict[str, None] = {}
         self.dropped: set[str] = set()
-        # Per piece: its row count, {"steps", "rows"[, "inherited"]}, its columns (popped while joining).
+        # Per piece: its row count, {"steps", "rows"[, FLAGS]}, its columns (popped while joining).
         self.parts: list[tuple[int, dict[str, np.ndarray], dict[str, Column]]] = []
 
     def add(self, steps: np.ndarray, columns: dict[str, Column], rows: np.ndarray,
-            inherited: np.ndarray | None = None) -> None:
+            inherited: np.ndarray | None = None, fractional: np.ndarray | None = None) -> None:
         if rows.size == 0:
             return
         kept = {}
@@ -236,8 +242,9 @@ class Collector:
             else:
                 self.dropped.add(name)
         index = {"steps": steps, "rows": rows}
-        if inherited is not None and inherited.any():
-            index["inherited"] = inherited
+        for flag, mask in zip(FLAGS, (inherited, fractional)):
+            if mask is not None and mask.any():
+                index[flag] = mask
         self.parts.append((int(rows.size), index, kept))
 
     def table(self, framework: str, **extra) -> Table:
@@ -260,10 +267,9 @@ class Collector:
                 columns[name] = column_of(positions, np.concatenate([c.values for c, _, _ in given]), total)
         steps = _join([part[1].pop("steps") for part in parts], sizes, 0)
         rows = _join([part[1].pop("rows") for part in parts], sizes, 0)
-        inherited = None
-        if any("inherited" in part[1] for part in parts):
-            inherited = _join([part[1].pop("inherited", None) for part in parts], sizes, False)
-        return Table(framework, steps, columns, rows, inherited=inherited,
+        flags = {flag: _join([part[1].pop(flag, None) for part in parts], sizes, False)
+                 for flag in FLAGS if any(flag in part[1] for part in parts)}
+        return Table(framework, steps, columns, rows, **flags,
                      dropped=frozenset(self.dropped - set(columns)), **extra)
 
 
