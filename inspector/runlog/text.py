@@ -171,33 +171,36 @@ def _read_pieces(path: Path, piece_bytes: int | None) -> _Pass:
         return _read_pass(path, "latin-1", piece_bytes, ())
 
 
+def _shown(indices: np.ndarray, count: int, line_of: LineMap) -> str:
+    """File lines of the first line indices, with "…" when `count` says there are more."""
+    shown = [line_of(int(i)) for i in indices[:FIRST_BAD_LINES]]
+    return ", ".join(map(str, shown)) + (", …" if count > len(shown) else "")
+
+
 def _step_warnings(repair: StepRepair, line_of: LineMap) -> list[str]:
     """What repair_steps did, with counts and file lines."""
     out = []
     if repair.fraction_dropped.size:
-        lines = _line_list([line_of(int(i)) for i in repair.fraction_dropped[:FIRST_BAD_LINES + 1]])
         out.append(f"{repair.fraction_dropped.size} row(s) with a fractional step among whole ones skipped "
-                   f"as damaged (line {lines}).")
+                   f"as damaged (line {_shown(repair.fraction_dropped, repair.fraction_dropped.size, line_of)}).")
     if repair.fraction_order is not None:
         fractional, rows = repair.fraction_order
         out.append(f"the step is fractional in {fractional} of {rows} row(s): not a step counter; rows are "
                    "numbered in file order instead.")
     if repair.outliers.size:
-        shown = "; ".join(f"line {line_of(int(i))}: step {s} after {a}, before {b}" for i, (s, a, b) in
-                          zip(repair.outliers[:FIRST_BAD_LINES], repair.outlier_steps.tolist()))
+        shown = "; ".join(f"line {line_of(i)}: step {s} after {a}, before {b}"
+                          for i, s, a, b in repair.outlier_steps.tolist())
+        more = "; …" if repair.outliers.size > len(repair.outlier_steps) else ""
         out.append(f"{repair.outliers.size} row(s) with a step out of order with the rows around them "
-                   f"skipped as damaged, not read as a restart ({shown}).")
+                   f"skipped as damaged, not read as a restart ({shown}{more}).")
     if repair.constant is not None:
         out.append(f"every row has step {repair.constant}; rows are numbered in file order instead.")
     if repair.repeated.size:
         out.append(f"{repair.repeated.size} line(s) without a step repeat a key already logged at the step "
-                   f"they follow (line {_line_list([line_of(int(i)) for i in repair.repeated[:FIRST_BAD_LINES]])}"
-                   f"{', …' if repair.repeated.size > FIRST_BAD_LINES else ''}); skipped.")
+                   f"they follow (line {_shown(repair.repeated, repair.repeated.size, line_of)}); skipped.")
     if repair.merged:
-        lines = _line_list([line_of(int(i)) for i in repair.merged_lines])
         out.append(f"{repair.merged} row(s) share their step with a later row that logs the same key "
-                   f"(line {lines}{', …' if repair.merged > len(repair.merged_lines) else ''}); "
-                   "merged, the later value kept.")
+                   f"(line {_shown(repair.merged_lines, repair.merged, line_of)}); merged, the later value kept.")
     return out
 
 

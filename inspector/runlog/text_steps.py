@@ -44,7 +44,7 @@ class StepRepair:
     fraction_dropped: np.ndarray  # rows dropped: a fractional step among whole ones
     fraction_order: tuple[int, int] | None   # (fractional, rows) when rows were numbered for a fractional step
     outliers: np.ndarray          # rows dropped: a step out of order with the rows around them
-    outlier_steps: np.ndarray     # (step, step before, step after) of the first SHOWN of them
+    outlier_steps: np.ndarray     # (line, step, step before, step after) of the first SHOWN bad runs
     constant: int | None          # the step every row had, when rows were renumbered in file order
     repeated: np.ndarray          # stepless rows dropped: they repeat a key of the step they follow
     merged: int                   # rows whose value of some key a later row of the same step replaced
@@ -124,16 +124,17 @@ def repair_steps(table: Table) -> StepRepair:
     table, fraction_dropped, fraction_order = _settle_fractions(table)
     steps = table.steps
     if steps.size < 2 or bool(np.all(steps[1:] > steps[:-1])):   # the usual log: nothing to do
-        return StepRepair(table, fraction_dropped, fraction_order, none, np.zeros((0, 3), np.int64), None,
+        return StepRepair(table, fraction_dropped, fraction_order, none, np.zeros((0, 4), np.int64), None,
                           none, 0, none)
     run = _runs(steps)
     firsts = np.flatnonzero(np.r_[True, run[1:] != run[:-1]])
     bad_runs = out_of_order_runs(steps[firsts])
-    outliers, context = none, np.zeros((0, 3), np.int64)
+    outliers, context = none, np.zeros((0, 4), np.int64)
     if bad_runs.any():
         which = np.flatnonzero(bad_runs)
         values = steps[firsts]
-        context = np.stack([values[which], values[np.maximum(which - 1, 0)],
+        # Per bad run (the first SHOWN): its first line, its step, the steps of the runs around it.
+        context = np.stack([table.rows[firsts[which]], values[which], values[np.maximum(which - 1, 0)],
                             values[np.minimum(which + 1, values.size - 1)]], axis=1)[:SHOWN]
         drop = bad_runs[run]
         outliers = table.rows[drop]
