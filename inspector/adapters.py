@@ -107,6 +107,7 @@ class EpisodeResult:
     losses: EpisodeLosses | None = None
     gradient_norms: dict[str, float] | None = None
     unavailable: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # about the detector's inputs, e.g. the checkpoint's NaN weights
 
     def all_queries(self) -> tuple[QueryResult, ...]:
         """The query images followed by every clip frame."""
@@ -123,6 +124,7 @@ class Detector(Protocol):
 
     name: str
     class_names: tuple[str, ...]
+    # optional: `warnings: tuple[str, ...]` about what was loaded (NaN weights …), copied into every result
 
     def predict(self, episode: Episode, score_threshold: float | None = None,
                 nms_iou: float | None = None) -> EpisodeResult: ...
@@ -165,6 +167,7 @@ class ReferenceDetector:
         checkpoint = load_checkpoint(checkpoint_path)
         self.path = str(checkpoint_path)
         self.model = build_reference_model(checkpoint)
+        self.warnings = checkpoint.warnings
         self.class_names = tuple(checkpoint.class_names)
         self.meta = {k: v for k, v in checkpoint.meta.items() if isinstance(v, (int, float, str))}
         self.wiou_mean = self._wiou_mean(checkpoint.meta)
@@ -359,12 +362,17 @@ def inspect_episode(detector: Detector, episode: Episode, score_threshold: float
         ("gradient norms", gradients and norms is None),
     ) if absent]
     unavailable = tuple(dict.fromkeys([*result.unavailable, *missing]))
-    return dataclasses.replace(result, losses=losses, gradient_norms=norms, unavailable=unavailable)
+    loaded = getattr(detector, "warnings", ())
+    loaded = tuple(str(w) for w in loaded) if isinstance(loaded, (tuple, list)) else ()
+    warnings = tuple(dict.fromkeys([*loaded, *result.warnings]))
+    return dataclasses.replace(result, losses=losses, gradient_norms=norms, unavailable=unavailable,
+                               warnings=warnings)
 
 
 def result_to_dict(result: EpisodeResult) -> dict[str, Any]:
     """A JSON-ready dict of `result`: per query pred_boxes (absolute xyxy), scores, labels, target_boxes,
-    anchors as [x, y, stride], assigned {anchor index: {target, align_metric, iou}}, wiou, and the losses."""
+    anchors as [x, y, stride], assigned {anchor index: {target, align_metric, iou}}, wiou, the losses, and
+    the warnings about what was loaded (NaN weights …)."""
 
     def query(q: QueryResult) -> dict[str, Any]:
         anchors = None
@@ -392,4 +400,4 @@ def result_to_dict(result: EpisodeResult) -> dict[str, Any]:
             "clips": [{"clip_id": c.clip_id, "way": c.way, "frames": [query(f) for f in c.frames]}
                       for c in result.clips],
             "losses": losses, "gradient_norms": result.gradient_norms,
-            "unavailable": list(result.unavailable)}
+            "unavailable": list(result.unavailable), "warnings": list(result.warnings)}

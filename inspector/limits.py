@@ -45,3 +45,17 @@ def max_upload_bytes() -> int:
 # Uploads older than this are evicted whatever the total (INSPECTOR_UPLOAD_MAX_AGE_H).
 def max_upload_age_seconds() -> int:
     return _env_int("INSPECTOR_UPLOAD_MAX_AGE_H", 24) * 3600
+
+
+# Largest network input side (ModelConfig.image_size) a checkpoint may ask for. The reference detector is
+# trained at 128 px; one 2-way 3-shot 4-query episode (no gradients) was measured at +0.3 GB / 3.5 s at 640,
+# +0.7 GB / 4.2 s at 1024 and +2.7 GB / 17 s at 2048, and 60000 asked for a 43 GB canvas (MemoryError).
+# 1024 covers the 640-1024 px inputs common detectors use (YOLOv8 and RT-DETR train at 640).
+MAX_MODEL_IMAGE_SIZE = 1024
+
+
+# Largest dataset image decoded, in pixels (INSPECTOR_MAX_IMAGE_PIXELS). Pillow's own decompression-bomb
+# threshold (1024 MB of 24-bit pixels / 4 / 3 ≈ 89.5 M pixels, ~9459²): a decoded RGB copy costs 268 MB.
+# A tiny compressed PNG can claim 20000² (1.2 GB decoded), so the header is checked before decoding.
+def max_image_pixels() -> int:
+    return _env_int("INSPECTOR_MAX_IMAGE_PIXELS", 1024 * 1024 * 1024 // 4 // 3)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,7 @@ import pytest
 from PIL import Image
 
 from inspector.data import detect_format, read_dataset
+from inspector.data.dataset import image_size, load_rgb
 from inspector.data.shapes import CLASSES, make_clip, make_image, write_coco_dataset, write_video_samples
 from inspector.errors import InspectorError
 
@@ -300,3 +303,59 @@ def test_content_hash_stable_across_copies_and_sensitive_to_boxes(tmp_path):
     doc["annotations"][0]["bbox"][0] += 1
     path.write_text(json.dumps(doc))
     assert read_dataset(tmp_path / "b").content_hash() != ha
+
+
+# ---------- hostile and broken images ----------
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _blank_1bit_png(path: Path, width: int, height: int) -> Path:
+    """A valid all-black 1-bit PNG written row by row: 20000² is 48 kB on disk and 1.2 GB decoded as RGB."""
+    packer = zlib.compressobj(9)
+    row = bytes(1 + (width + 7) // 8)  # filter byte 0, then the packed bits
+    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1 bit, greyscale
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b""))
+    return path
+
+
+def test_decompression_bomb_png_is_refused_naming_the_image(tmp_path):
+    write_coco_dataset(tmp_path / "d", 3, seed=0)
+    bomb = _blank_1bit_png(tmp_path / "d" / "images" / "000001.jpg", 20000, 20000)
+    assert bomb.stat().st_size < 100_000
+    with pytest.raises(InspectorError) as err:
+        read_dataset(tmp_path / "d")  # the reader reads every image's header
+    assert str(bomb) in str(err.value) and "too large to decode safely" in str(err.value)
+    with pytest.raises(InspectorError, match="000001.jpg: the image is too large"):
+        load_rgb(bomb)
+
+
+def test_pixel_limit_is_checked_before_decoding_and_configurable(tmp_path, monkeypatch):
+    path = _blank_1bit_png(tmp_path / "wide.png", 200, 100)
+    assert image_size(path) == (100, 200) and load_rgb(path).shape == (100, 200, 3)
+    monkeypatch.setenv("INSPECTOR_MAX_IMAGE_PIXELS", "10000")
+    for read in (image_size, load_rgb):
+        with pytest.raises(InspectorError) as err:
+            read(path)
+        assert str(path) in str(err.value) and "200x100" in str(err.value)
+        assert "INSPECTOR_MAX_IMAGE_PIXELS" in str(err.value)
+
+
+def test_truncated_and_corrupt_images_name_the_image(tmp_path):
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "ok.png")
+    Image.fromarray(pixels).save(tmp_path / "ok.jpg")
+    png, jpg = (tmp_path / "ok.png").read_bytes(), (tmp_path / "ok.jpg").read_bytes()
+    flipped = bytearray(png)
+    flipped[png.index(b"IDAT") + 10] ^= 0xFF
+    broken = {"half.png": png[: len(png) // 2], "half.jpg": jpg[: len(jpg) // 2], "flipped.png": bytes(flipped),
+              "garbage.png": b"\x89PNG\r\n\x1a\n" + b"garbage" * 10, "empty.jpg": b"", "header.png": png[:40]}
+    for name, data in broken.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(InspectorError) as err:
+            load_rgb(tmp_path / name)
+        assert str(tmp_path / name) in str(err.value) and "truncated or corrupt" in str(err.value), name
