@@ -2,9 +2,12 @@
 
 The reader the registry calls for anything printed to a terminal. Decoding and tqdm clean-up live
 in text_decode, the vectorised pair extraction in text_pairs, the per-program step counters in
-text_dialects; this module only picks the dialect, feeds it the file a piece at a time and hands the
-columns to `assemble`. The file is never held whole (issue 7: a 1M-line log peaks at ≤ 3× its numeric
-payload; measured 2.8× with bench/bench_memory.py, from 13× when the whole text was decoded).
+text_dialects, the step repairs (damaged, constant and shared steps) in text_steps; this module only
+picks the dialect, feeds it the file a piece at a time, caps the keys at limits.max_series() and hands
+the columns to `assemble`. The file is never held whole (issue 7: a 1M-line log peaks at ≤ 3× its
+numeric payload; measured 2.67× with bench/bench_memory.py, from 13× when the whole text was decoded),
+and a key costs its values only (issue 11: 2 MB of lines that each add new keys read in ~3 s and
+~250 MB, where a dense rows × keys table needed more than 4 GB).
 """
 
 from __future__ import annotations
