@@ -59,3 +59,12 @@ MAX_MODEL_IMAGE_SIZE = 1024
 # A tiny compressed PNG can claim 20000² (1.2 GB decoded), so the header is checked before decoding.
 def max_image_pixels() -> int:
     return _env_int("INSPECTOR_MAX_IMAGE_PIXELS", 1024 * 1024 * 1024 // 4 // 3)
+
+
+# Most values one companion may hold: YAML nodes counted after alias expansion, Python config tokens.
+# Real args.yaml files hold ~100 and an MMDetection config dump 2-10 k; 2 MB of `x = [a, a, …]` took
+# 1.4 GB to parse with `ast` (measured), and a 379-byte YAML "billion laughs" expands to 10^10 nodes.
+MAX_COMPANION_NODES = 100_000
+# Deepest nesting a companion may have. Config dumps nest 5-8 levels (model.roi_head.bbox_head.loss_cls);
+# yaml.safe_load's recursive composer raised RecursionError at 600 nested lists (measured), which refused the log.
+MAX_COMPANION_DEPTH = 64

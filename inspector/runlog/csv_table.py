@@ -22,6 +22,7 @@ import pyarrow.csv as pacsv
 
 from inspector.errors import InspectorError
 from inspector.runlog.record import RunLog, assemble
+from inspector.runlog.step_column import StepPlan, lines_text, plan_steps
 
 NAME = "csv"
 DESCRIPTION = "CSV/TSV table with a header row (step column + numeric metric columns)"
@@ -29,8 +30,9 @@ DESCRIPTION = "CSV/TSV table with a header row (step column + numeric metric col
 # Step column names, most specific first; matched case-insensitively after stripping.
 STEP_COLUMNS = ("step", "global_step", "iteration", "iter", "it", "epoch")
 DELIMITERS = (",", "\t", ";")
-# How many malformed line numbers a warning lists before it says "…".
-MAX_LINES_LISTED = 10
+# Most lines one record may span (a quoted cell with line breaks, RFC 4180). Metric tables hold none;
+# W&B and pandas write notes cells of a few lines. More is a quote left open, not a cell.
+MAX_RECORD_LINES = 16
 
 
 @dataclass(frozen=True)
@@ -92,11 +94,6 @@ def _unique_names(names: Sequence[str]) -> list[str]:
     return out
 
 
-def _lines_text(lines: Sequence[int]) -> str:
-    shown = ", ".join(str(n) for n in lines[:MAX_LINES_LISTED])
-    return shown + (", …" if len(lines) > MAX_LINES_LISTED else "")
-
-
 def _convert_options(column_types: dict[str, pa.DataType] | None = None) -> pacsv.ConvertOptions:
     # Only empty cells are absent: "nan"/"NaN" are logged values, counted as non-finite.
     return pacsv.ConvertOptions(null_values=[""], strings_can_be_null=True, true_values=[], false_values=[],
@@ -151,7 +148,13 @@ def _fast_table(path: Path, names: list[str], delimiter: str, head: bytes = b"")
         col = pending.pop(name)
         if pa.types.is_null(col.type):
             continue  # an all-empty column logs nothing
+        if pa.types.is_binary(col.type) or pa.types.is_large_binary(col.type):
+            return None  # bytes that are not UTF-8: the tolerant parser names their lines
         if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            # pyarrow reads a quote left open on through the line ends ('2,0.4,"0.1\n' gave lr "0.1\n"):
+            # a line break in a cell is for the tolerant parser to judge, with its line numbers.
+            if pc.any(pc.match_substring_regex(col, r"[\r\n]")).as_py():
+                return None
             trimmed = pc.utf8_trim_whitespace(col)
             trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
             try:
@@ -177,37 +180,114 @@ def _parse_float(cell: str) -> float | None:
         return None
 
 
-def _records(reader, bad_lines: list[int]) -> list[tuple[int, list[str]]]:
-    """(line number, cells) of every row the csv module can split; the lines it cannot go to `bad_lines`."""
+class _RecordTooLong(Exception):
+    """A quoted field left open: the record would swallow the rows after it."""
+
+
+class _Lines:
+    """The text's lines for one csv.reader, remembering the lines of the record being read.
+
+    A quote left open (a cut or damaged cell) makes the csv module read on until the next quote:
+    measured on a 10,001-line file, one open quote at line 5,002 swallowed the rows up to the end
+    (or up to the csv module's 128 KiB field limit). A record may span lines only as RFC 4180 allows
+    it for a quoted line break: at most MAX_RECORD_LINES lines, none of which is a complete row on
+    its own. Otherwise `_RecordTooLong` ends the record, its first line is the malformed row, and the
+    lines after it are read again (`replay_after_first`).
+    """
+
+    def __init__(self, text: str, delimiter: str, width: int):
+        self._src = io.StringIO(text, newline=None)  # universal newlines: a lone CR ends a row too
+        self._replay: list[str] = []
+        self._delimiter, self._width = delimiter, width
+        self.record: list[str] = []  # the lines of the record being read
+        self.line = 0                # lines handed out so far (the last one's 1-based number)
+
+    def __iter__(self) -> "_Lines":
+        return self
+
+    def __next__(self) -> str:
+        line = self._replay.pop() if self._replay else self._src.readline()
+        if not line:
+            raise StopIteration
+        if self.record and (len(self.record) >= MAX_RECORD_LINES or self._is_row(line)):
+            self._replay.append(line)
+            raise _RecordTooLong
+        self.record.append(line)
+        self.line += 1
+        return line
+
+    def _is_row(self, line: str) -> bool:
+        """Whether `line` alone is a complete row of the header's width (then it is no continuation)."""
+        try:
+            return len(next(csv.reader([line], delimiter=self._delimiter, strict=True), [])) == self._width
+        except csv.Error:
+            return False
+
+    def begin(self) -> int:
+        """Start a record; the 1-based line number it will start at."""
+        self.record = []
+        return self.line + 1
+
+    def replay_after_first(self) -> None:
+        """Give back every line of the current record but its first (which is the malformed one)."""
+        rest = self.record[1:]
+        self._replay.extend(reversed(rest))
+        self.line -= len(rest)
+        self.record = []
+
+
+def _records(text: str, delimiter: str, width: int, bad_lines: list[int]) -> list[tuple[int, list[str]]]:
+    """(first line number, cells) of every record; lines that are no record go to `bad_lines`.
+
+    strict: a quote left open at the end of the file, or text after a closing quote, is an error
+    (the lenient reader made `5,0.5,"0.01` a good row and `"ab"c` the cell `abc`).
+    """
+    lines = _Lines(text, delimiter, width)
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
     records: list[tuple[int, list[str]]] = []
     while True:
+        first = lines.begin()
         try:
             row = next(reader)
         except StopIteration:
             return records
-        except csv.Error:  # a field over the csv module's size limit, a NUL in a cell: skip the row
-            bad_lines.append(reader.line_num)
+        except (_RecordTooLong, csv.Error):  # an open quote, a field over the csv module's size limit
+            bad_lines.append(first)
+            lines.replay_after_first()
+            reader = csv.reader(lines, delimiter=delimiter, strict=True)  # the old one is mid-record
             continue
-        records.append((reader.line_num, row))
+        if len(lines.record) > 1 and len(row) != width:
+            bad_lines.append(first)
+            lines.replay_after_first()
+            reader = csv.reader(lines, delimiter=delimiter, strict=True)
+            continue
+        records.append((first, row))
+
+
+def _first_line_number(text: str) -> int:
+    """The 1-based number of the first non-blank line (the header), counting CR, LF and CRLF once each."""
+    blank = text[: len(text) - len(text.lstrip("\r\n"))]
+    return 1 + blank.replace("\r\n", "\n").replace("\r", "\n").count("\n")
 
 
 def _tolerant_table(path: Path, names: list[str], delimiter: str, raw: bytes) -> Table:
     """The table via the csv module: bad rows are skipped and reported with their line numbers."""
     text = raw.decode("utf-8-sig", errors="replace")
     warnings: list[str] = []
-    if "\ufffd" in text:
-        warnings.append("some bytes are not UTF-8 and were replaced.")
     ends_with_newline = text.endswith(("\n", "\r"))
-    # Universal newlines: a lone CR (old Mac, or CR/CRLF mixed by a console capture) ends a row too.
-    reader = csv.reader(io.StringIO(text, newline=None), delimiter=delimiter)
     rows: list[list[str]] = []
     lines: list[int] = []
     bad_lines: list[int] = []
+    replaced_lines: list[int] = []
     truncated_line = None
-    records = _records(reader, bad_lines)[1:]  # the header, already parsed
+    header_line = _first_line_number(text)
+    records = [r for r in _records(text, delimiter, len(names), bad_lines) if r[0] != header_line]
+    bad_lines = [n for n in bad_lines if n != header_line]  # the header is already parsed
     for i, (line, row) in enumerate(records):
         if not row or all(not c.strip() for c in row):
             continue
+        if "\ufffd" in text and any("\ufffd" in c for c in row):
+            replaced_lines.append(line)
         if len(row) != len(names):
             if i == len(records) - 1 and not ends_with_newline and len(row) < len(names):
                 truncated_line = line
@@ -216,6 +296,9 @@ def _tolerant_table(path: Path, names: list[str], delimiter: str, raw: bytes) ->
             continue
         rows.append([c.strip() for c in row])
         lines.append(line)
+    if replaced_lines:
+        warnings.append(f"{len(replaced_lines)} row(s) hold bytes that are not UTF-8, replaced by U+FFFD "
+                        f"(line {lines_text(replaced_lines)}).")
 
     cells = list(zip(*rows)) if rows else [() for _ in names]
     parsed: dict[str, list[float | None]] = {}
@@ -240,7 +323,7 @@ def _tolerant_table(path: Path, names: list[str], delimiter: str, raw: bytes) ->
         warnings.append(f"the last row (line {truncated_line}) is truncated and was skipped.")
     if bad_lines:
         bad_lines.sort()
-        warnings.append(f"{len(bad_lines)} malformed row(s) skipped (line {_lines_text(bad_lines)}).")
+        warnings.append(f"{len(bad_lines)} malformed row(s) skipped (line {lines_text(bad_lines)}).")
 
     columns: dict[str, np.ndarray] = {}
     present: dict[str, np.ndarray] = {}
@@ -307,36 +390,34 @@ def pick_step_column(names: Sequence[str], candidates: Sequence[str] = STEP_COLU
     return None
 
 
-def table_steps(table: Table, step_column: str | None, path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(int64 steps, row mask to keep, warnings) from a step column, or the row index without one."""
+def table_steps(table: Table, step_column: str | None, exclude: Sequence[str | None] = ()) -> StepPlan:
+    """The StepPlan of `table` over `step_column` (see step_column.py), or the row order without one.
+
+    `exclude` names the columns that are not metrics (they do not tell a constant step column's rows apart).
+    """
     n = table.lines.size
     if step_column is None or step_column not in table.columns:
-        return np.arange(n, dtype=np.int64), np.ones(n, dtype=bool), []
-    raw = table.columns[step_column]
-    ok = np.isfinite(raw)
-    if step_column in table.present:
-        ok &= table.present[step_column]
-    warnings = []
-    if not ok.all():
-        bad = table.lines[~ok].tolist()
-        warnings.append(f"{len(bad)} row(s) without a {step_column!r} value skipped (line {_lines_text(bad)}).")
-    steps = raw if not warnings else raw[ok]  # no copy of a million-row column in the usual case
-    as_int = steps.astype(np.int64)
-    if not np.array_equal(as_int, steps):  # one pass, no rounded temporary
-        raise InspectorError(f"the step column {step_column!r} holds fractional values", path=path)
-    return as_int, ok, warnings
+        return StepPlan(np.arange(n, dtype=np.int64), None, None, None, True, ())
+    metrics = [table.present.get(k) for k in table.columns if k != step_column and k not in exclude]
+    return plan_steps(table.columns[step_column], table.present.get(step_column), table.lines, step_column,
+                      metrics)
 
 
-def keep_rows(table: Table, keep: np.ndarray, exclude: Sequence[str | None] = ()
+def keep_rows(table: Table, plan: StepPlan, exclude: Sequence[str | None] = ()
               ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """(columns, present masks) of `table` restricted to the `keep` rows, without the `exclude` columns."""
-    every = bool(keep.all())  # the usual case: no copy of a million-row column
+    """(columns, written masks) of `table` per output row of `plan`, without the `exclude` columns.
 
-    def pick(v: np.ndarray) -> np.ndarray:
-        return v if every else v[keep]
-
-    columns = {k: pick(v) for k, v in table.columns.items() if k not in exclude}
-    present = {k: pick(v) for k, v in table.present.items() if k in columns}
+    A column every output row writes has no mask; in the usual log (every row kept, no step shared)
+    the columns are passed on without a copy.
+    """
+    columns: dict[str, np.ndarray] = {}
+    present: dict[str, np.ndarray] = {}
+    for name, values in table.columns.items():
+        if name in exclude:
+            continue
+        columns[name], mask = plan.take(values, table.present.get(name))
+        if mask is not None:
+            present[name] = mask
     return columns, present
 
 
@@ -344,12 +425,14 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     """A RunLog of every numeric column of a CSV/TSV table, over its step column (or row index)."""
     table = read_table(path)
     step_column = pick_step_column(table.names)
-    steps, keep, warnings = table_steps(table, step_column, path)
+    plan = table_steps(table, step_column)
+    warnings = list(table.warnings) + list(plan.warnings)
     if step_column is None:
         warnings.append("no step column (step, global_step, iteration, iter, it, epoch); "
                         "the row index is the step.")
-    columns, present = keep_rows(table, keep, exclude=(step_column,))
+    columns, present = keep_rows(table, plan, exclude=(step_column,))
     config = {"text_columns": list(table.text_columns)} if table.text_columns else {}
-    unit = "epoch" if step_column is not None and step_column.lower() == "epoch" else "iteration"
-    return assemble(str(path), NAME, "generic", steps, columns, present=present or None,
-                    config=config, warnings=list(table.warnings) + warnings, step_unit=unit)
+    by_epoch = step_column is not None and step_column.lower() == "epoch" and not plan.row_order
+    return assemble(str(path), NAME, "generic", plan.steps, columns, present=present or None,
+                    epochs=plan.epochs, config=config, warnings=warnings,
+                    step_unit="epoch" if by_epoch else "iteration")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 from pathlib import Path
 from typing import Any, Sequence
@@ -11,6 +10,7 @@ import numpy as np
 
 from inspector.errors import InspectorError
 from inspector.runlog import jsonlines, jsonrows
+from inspector.runlog.companions import CompanionError, gain_problem, python_assignments
 from inspector.runlog.jsonlines import Column
 from inspector.runlog.record import RunLog
 
@@ -118,57 +118,53 @@ def _env_config(path: Path) -> tuple[dict, int]:
 
 
 def config_literals(text: str) -> dict[str, Any]:
-    """Top-level `name = <literal or dict(...)>` assignments of an mmcv config dump, never executed.
+    """Top-level `name = <literal or dict(...)>` assignments of an mmcv config dump, never executed; {} if refused.
 
-    The config is Python source; it is parsed with `ast` and only literals and `dict(...)` calls are
-    evaluated, so nothing in an uploaded log can run.
+    The config is Python source, parsed with `ast` within the companion bounds (companions.py: a dump
+    of 2 MB of names took 1.4 GB to parse); only literals and `dict(...)` calls are evaluated, so
+    nothing in an uploaded log can run.
     """
     try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError):
+        return python_assignments(text)
+    except CompanionError:
         return {}
-    found: dict[str, Any] = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            try:
-                found[node.targets[0].id] = _literal(node.value)
-            except ValueError:
-                continue
-    return found
-
-
-def _literal(node: ast.AST) -> Any:
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" and not node.args:
-        return {kw.arg: _literal(kw.value) for kw in node.keywords if kw.arg is not None}
-    if isinstance(node, ast.Dict):
-        return {_literal(k): _literal(v) for k, v in zip(node.keys, node.values) if k is not None}
-    if isinstance(node, (ast.List, ast.Tuple)):
-        return [_literal(e) for e in node.elts]
-    return ast.literal_eval(node)
 
 
 def loss_weights(model: Any) -> dict[str, float]:
     """{logged loss key: loss_weight} from a model config, e.g. rpn_head.loss_cls → "loss_rpn_cls".
 
     mmdet 2.x prefixes the RPN head's losses with "rpn" when it logs them (loss_rpn_cls,
-    loss_rpn_bbox); other heads log their `loss_*` keys unchanged.
+    loss_rpn_bbox); other heads log their `loss_*` keys unchanged. A weight that is not a finite,
+    non-negative number is left out (`loss_weight_problems` says which).
     """
+    return _walk_loss_weights(model)[0]
+
+
+def loss_weight_problems(model: Any) -> list[str]:
+    """"loss_cls: loss_weight nan is not finite"-style notes on the weights `loss_weights` left out."""
+    return _walk_loss_weights(model)[1]
+
+
+def _walk_loss_weights(model: Any) -> tuple[dict[str, float], list[str]]:
     weights: dict[str, float] = {}
+    problems: list[str] = []
 
     def walk(node: Any, in_rpn: bool) -> None:
         if not isinstance(node, dict):
             return
         for key, value in node.items():
-            if not isinstance(value, dict):
+            if not isinstance(value, dict) or not isinstance(key, str):
                 continue
             if key.startswith("loss_") and "loss_weight" in value:
                 name = "loss_rpn_" + key[len("loss_"):] if in_rpn else key
-                try:
-                    weights.setdefault(name, float(value["loss_weight"]))
-                except (TypeError, ValueError):
-                    pass
+                weight = value["loss_weight"]
+                problem = gain_problem(weight)
+                if problem is None:
+                    weights.setdefault(name, float(weight))
+                else:
+                    problems.append(f"{name}: loss_weight {weight!r} {problem}")
             else:
                 walk(value, in_rpn or key == "rpn_head")
 
     walk(model, False)
-    return weights
+    return weights, problems

@@ -9,7 +9,8 @@ import numpy as np
 
 from inspector.errors import InspectorError
 from inspector.runlog import jsonlines, jsonrows
-from inspector.runlog.mmdet_json import config_literals, loss_weights
+from inspector.runlog import companions as companion_files
+from inspector.runlog.mmdet_json import loss_weight_problems, loss_weights
 from inspector.runlog.record import RunLog
 
 NAME = "mmengine_json"
@@ -76,16 +77,31 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
 
 
 def _companion_config(companions: Sequence[Path]) -> dict:
-    """Loss weights and schedule from the config dump MMEngine writes beside the log (a .py file)."""
+    """Loss weights and schedule from the config dump MMEngine writes beside the log (.py, or .yaml/.json).
+
+    A companion that is too large, too deep, not a config or unreadable is ignored: never does it refuse
+    the log. What was ignored, and why, is listed in `config["companion_warnings"]`, one line per file.
+    """
     config: dict = {}
-    for companion in companions:
-        if Path(companion).suffix != ".py":
+    notes: list[str] = []
+    for path in map(Path, companions):
+        if path.suffix.lower() not in (*companion_files.PYTHON_SUFFIXES, *companion_files.YAML_SUFFIXES):
             continue
-        assigned = config_literals(Path(companion).read_text(encoding="utf-8", errors="replace"))
-        weights = loss_weights(assigned.get("model", {}))
+        loaded = companion_files.load(path)
+        if loaded.data is None:
+            notes.append(loaded.warning)
+            continue
+        assigned = loaded.data
+        model = assigned.get("model", {})
+        weights = loss_weights(model)
         if weights:
             config["loss_weights"] = weights
+        problems = loss_weight_problems(model)
+        if problems:
+            notes.append(f"{path.name}: {len(problems)} loss weight(s) ignored ({'; '.join(problems[:5])}).")
         for key in ("train_cfg", "optim_wrapper", "param_scheduler"):
             if key in assigned:
                 config[key] = assigned[key]
+    if notes:
+        config["companion_warnings"] = notes
     return config

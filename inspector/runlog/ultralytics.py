@@ -7,13 +7,15 @@ One row per epoch. The loss columns are logged already multiplied by the loss ga
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import yaml
 
-from inspector.runlog.csv_table import header_fields, pick_step_column, read_table, table_steps
+from inspector.runlog import companions as companion_files
+from inspector.runlog.companions import gain_problem
+from inspector.runlog.csv_table import header_fields, keep_rows, pick_step_column, read_table, table_steps
 from inspector.runlog.record import RunLog, assemble
 
 NAME = "ultralytics_csv"
@@ -55,33 +57,56 @@ def sniff(path: Path, head: bytes) -> float:
         return 0.0
 
 
-def _load_yaml(path: Path) -> dict | None:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
-    except (OSError, yaml.YAMLError):
-        return None
-    return data if isinstance(data, dict) else None
+@dataclass(frozen=True)
+class GainFile:
+    """The run's gain file, if one was usable, and what was said about the candidates that were not."""
+
+    path: Path | None
+    args: dict | None
+    rejected: tuple[str, ...]   # broken candidates (too large, YAML error, …): always worth a warning
+    unsuitable: tuple[str, ...]  # loadable YAML files without the gain keys (a data.yaml uploaded too)
 
 
-def _find_config(path: Path, companions: Sequence[Path], framework: str) -> tuple[Path, dict] | None:
+def _find_config(path: Path, companions: Sequence[Path], framework: str) -> GainFile:
     """The run's gain file: an uploaded companion first (any name that holds the gains), then the sibling."""
     wanted = CONFIG_FILES[framework]
     keys = set(DEFAULT_GAINS[framework]) - {"pose", "kobj"}
-    by_name = sorted(companions, key=lambda p: p.name != wanted)
-    for candidate in [*by_name, path.parent / wanted]:
-        if candidate.suffix.lower() not in (".yaml", ".yml") or not candidate.is_file():
+    candidates = sorted(companions, key=lambda p: p.name != wanted)
+    sibling = path.parent / wanted
+    if sibling.is_file() and sibling not in candidates:  # is_file: a FIFO or a folder is no gain file
+        candidates.append(sibling)
+    rejected: list[str] = []
+    unsuitable: list[str] = []
+    for candidate in candidates:
+        if candidate.suffix.lower() not in (".yaml", ".yml"):
             continue
-        data = _load_yaml(candidate)
-        if data is not None and keys <= set(data):
-            return candidate, data
-    return None
+        loaded = companion_files.load(candidate)
+        if loaded.data is None:
+            rejected.append(f"{candidate.name} was rejected: {loaded.problem}")
+            continue
+        missing = sorted(keys - set(loaded.data))
+        if missing:
+            unsuitable.append(f"{candidate.name} has no {', '.join(missing)} gain(s)")
+            continue
+        return GainFile(candidate, loaded.data, tuple(rejected), tuple(unsuitable))
+    return GainFile(None, None, tuple(rejected), tuple(unsuitable))
 
 
-def _float(value) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
+def _gains(args: dict, framework: str, name: str) -> tuple[dict[str, float], list[str]]:
+    """(gains, warnings): each gain of `args` that is a finite number ≥ 0, the default for the others."""
+    gains = dict(DEFAULT_GAINS[framework])
+    ignored = []
+    for key, default in DEFAULT_GAINS[framework].items():
+        if key not in args:
+            continue
+        problem = gain_problem(args[key])
+        if problem is None:
+            gains[key] = float(args[key])
+        else:
+            ignored.append(f"{key} {args[key]!r} {problem}, {default} used")
+    warnings = [f"{name}: {len(ignored)} loss gain(s) ignored, the default used instead "
+                f"({'; '.join(ignored)})."] if ignored else []
+    return gains, warnings
 
 
 def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
@@ -89,27 +114,30 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     table = read_table(path)
     framework = _framework(table.names)
     step_column = pick_step_column(table.names, ("epoch",))
-    steps, keep, warnings = table_steps(table, step_column, path)
-    warnings = list(table.warnings) + warnings
-    columns = {k: v[keep] for k, v in table.columns.items() if k not in (step_column, "time")}
-    present = {k: v[keep] for k, v in table.present.items() if k in columns}
-    wall_times = table.columns["time"][keep] if "time" in table.columns else None
+    plan = table_steps(table, step_column, exclude=("time",))
+    warnings = list(table.warnings) + list(plan.warnings)
+    columns, present = keep_rows(table, plan, exclude=(step_column, "time"))
+    wall_times = plan.take(table.columns["time"])[0] if "time" in table.columns else None
 
     config: dict = {}
     found = _find_config(path, companions, framework)
     gains = dict(DEFAULT_GAINS[framework])
-    if found is not None:
-        config_path, args = found
-        config["args"] = args
-        config["args_file"] = str(config_path)
-        gains.update({k: g for k in gains if (g := _float(args.get(k))) is not None})
+    wanted = CONFIG_FILES[framework]
+    if found.path is not None:
+        warnings += [f"{r}; it was ignored." for r in found.rejected]
+        config["args"] = found.args
+        config["args_file"] = str(found.path)
+        gains, ignored = _gains(found.args, framework, found.path.name)
+        warnings += ignored
         for key in ("lr0", "epochs"):
-            if _float(args.get(key)) is not None:
-                config[key] = args[key]
+            if gain_problem(found.args.get(key)) is None:
+                config[key] = found.args[key]
     else:
         shown = ", ".join(f"{k} {v}" for k, v in DEFAULT_GAINS[framework].items() if k not in ("pose", "kobj"))
-        warnings.append(f"no {CONFIG_FILES[framework]} next to the log or uploaded with it: "
-                        f"default loss gains assumed ({shown}).")
+        reasons = [*found.rejected, *found.unsuitable]
+        lead = (f"no usable {wanted} ({'; '.join(reasons)})" if reasons
+                else f"no {wanted} next to the log or uploaded with it")
+        warnings.append(f"{lead}: default loss gains assumed ({shown}).")
     if framework == "yolov5":
         warnings.append("YOLOv5 rescales its gains at train time (box, obj, cls × 3/layers; cls × classes/80; "
                         "obj × (imgsz/640)²); the hyp.yaml values are used as logged-weight estimates.")
@@ -120,7 +148,7 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
         if name.startswith(("train/", "val/")) and gain_key is not None:
             loss_weights[name] = gains[gain_key]
     config["loss_weights"] = loss_weights
-    epochs = steps.astype(np.float64)
-    return assemble(str(path), NAME, framework, steps, columns, present=present or None,
+    epochs = plan.steps.astype(np.float64) if plan.epochs is None else plan.epochs
+    return assemble(str(path), NAME, framework, plan.steps, columns, present=present or None,
                     epochs=epochs, wall_times=wall_times, config=config, warnings=warnings,
                     step_unit="epoch")

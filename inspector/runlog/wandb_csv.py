@@ -49,8 +49,7 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     """A RunLog of the first run in the export, its metrics named without the run prefix."""
     table = read_table(path)
     step_column = pick_step_column(table.names, STEP_COLUMNS)
-    steps, keep, warnings = table_steps(table, step_column, path)
-    warnings = list(table.warnings) + warnings
+    warnings = list(table.warnings)
 
     runs: list[str] = []
     for name in table.names:
@@ -62,21 +61,21 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
         warnings.append(f"the export holds {len(runs)} runs; read {run!r}, ignored "
                         + ", ".join(repr(r) for r in runs[1:]) + ".")
 
+    metrics = {name: _split(name)[1] for name in table.columns
+               if name != step_column and name not in SYSTEM_COLUMNS and not name.endswith(BAND_SUFFIXES)
+               and _split(name)[0] == run}
+    plan = table_steps(table, step_column, exclude=[n for n in table.columns if n not in metrics])
+    warnings += plan.warnings
     columns, present = {}, {}
-    for name, values in table.columns.items():
-        if name == step_column or name in SYSTEM_COLUMNS or name.endswith(BAND_SUFFIXES):
-            continue
-        col_run, metric = _split(name)
-        if col_run != run:
-            continue
-        columns[metric] = values[keep]
-        if name in table.present:
-            present[metric] = table.present[name][keep]
+    for name, metric in metrics.items():
+        columns[metric], mask = plan.take(table.columns[name], table.present.get(name))
+        if mask is not None:
+            present[metric] = mask
     wall_times = None
     if "_runtime" in table.columns:
-        wall_times = table.columns["_runtime"][keep]
+        wall_times = plan.take(table.columns["_runtime"])[0]
     config = {"run": run} if run else {}
     if len(runs) > 1:
         config["other_runs"] = runs[1:]
-    return assemble(str(path), NAME, "wandb", steps, columns, present=present or None,
-                    wall_times=wall_times, config=config, warnings=warnings)
+    return assemble(str(path), NAME, "wandb", plan.steps, columns, present=present or None,
+                    epochs=plan.epochs, wall_times=wall_times, config=config, warnings=warnings)
