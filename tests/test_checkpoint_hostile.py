@@ -159,6 +159,15 @@ def test_nan_warning_reaches_the_episode_cli(reference: Path, tmp_path: Path):
     assert out["warnings"] == [
         "NaN weights: 1 tensor(s) hold 5 non-finite value(s): backbone.stem.conv.weight (5 NaN, 0 inf); scores "
         "and losses computed from them will be NaN (did training diverge?)"]
+    text = subprocess.run([sys.executable, "-m", "inspector", "episode", "--checkpoint", str(path), "--data",
+                           str(tmp_path / "data"), "--n-query", "1", "--k-shot", "1", "--no-gradients"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert text.returncode == 0 and "WARNING: NaN weights: 1 tensor(s)" in text.stdout, text.stderr
+    evaluated = subprocess.run([sys.executable, "-m", "inspector", "evaluate", "--checkpoint", str(path), "--data",
+                                str(tmp_path / "data"), "--episodes", "1", "--n-query", "1", "--k-shot", "1",
+                                "--json"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads(evaluated.stdout)["warnings"][0].startswith("NaN weights: 1 tensor(s)")
 
 
 # The child loads each file under a 2 GB address-space cap and prints one JSON line per file; only an

@@ -43,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
         print(dumps(out))
         return 0
     print(f"episode {result.index}: ways {', '.join(result.class_names)} · adapter {detector.name}")
+    for warning in result.warnings:
+        print(f"  WARNING: {warning}")
     for image_id, positives in positives_per_image(result).items():
         print(f"  {image_id}: {positives if positives is not None else '?'} positive anchors")
     for c in result.clips:

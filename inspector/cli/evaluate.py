@@ -71,6 +71,8 @@ def print_summary(out: dict[str, Any]) -> None:
     print(f"  mean IoU TP   {fmt(out['mean_iou_tp'])}   positives/target {fmt(out['positives_per_target'])}")
     for name, ap in out["per_class"].items():
         print(f"    {name:<10} AP@0.5 {fmt(ap)}")
+    for warning in out.get("warnings", ()):
+        print(f"  WARNING: {warning}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
     meta = run_meta(args.checkpoint, args.adapter, data, clips, settings, data.class_names, plan.total)
     result = evaluate_batch(detector, plan, meta, shard, cache=args.cache)
     out = summary_json(summarize(result), result.meta)
+    out["warnings"] = list(getattr(detector, "warnings", ()))  # e.g. the checkpoint's NaN weights
     if args.out:
         path = write_result(result, args.out)
         Path(f"{path}.summary.json").write_text(dumps(out, indent=2) + "\n")

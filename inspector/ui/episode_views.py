@@ -221,6 +221,8 @@ def render_diagnostics(result: EpisodeResult) -> None:
     """Losses with gradient norms, positives per target, assigned-IoU histogram, ranges, the format doctor."""
     if result.unavailable:
         st.info("This adapter does not provide: " + ", ".join(result.unavailable) + ".")
+    for warning in result.warnings:
+        st.warning(warning)
     doctor = format_doctor(result)
     (st.warning if doctor.mismatch else st.caption)("Box format: " + doctor.message)
     rows = pd.DataFrame([r.__dict__ for r in loss_rows(result.losses)])
