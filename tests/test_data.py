@@ -326,9 +326,9 @@ def test_decompression_bomb_png_is_refused_naming_the_image(tmp_path):
     write_coco_dataset(tmp_path / "d", 3, seed=0)
     bomb = _blank_1bit_png(tmp_path / "d" / "images" / "000001.jpg", 20000, 20000)
     assert bomb.stat().st_size < 100_000
-    with pytest.raises(InspectorError) as err:
-        read_dataset(tmp_path / "d")  # the reader reads every image's header
-    assert str(bomb) in str(err.value) and "too large to decode safely" in str(err.value)
+    data = read_dataset(tmp_path / "d")  # the reader reads every image's header: the bomb is skipped, named
+    assert len(data.images) == 2
+    assert any("000001.jpg" in s and "too large to decode safely" in s for s in data.skipped), data.skipped
     with pytest.raises(InspectorError, match="000001.jpg: the image is too large"):
         load_rgb(bomb)
 
@@ -359,3 +359,11 @@ def test_truncated_and_corrupt_images_name_the_image(tmp_path):
         with pytest.raises(InspectorError) as err:
             load_rgb(tmp_path / name)
         assert str(tmp_path / name) in str(err.value) and "truncated or corrupt" in str(err.value), name
+
+
+def test_yolo_dataset_keeps_its_good_images_around_a_bomb(tmp_path):
+    root = _yolo(tmp_path, "names: [cat, dog]\n", ["1 0.5 0.5 0.2 0.4"])
+    _blank_1bit_png(root / "images" / "train" / "bomb.png", 20000, 20000)
+    data = read_dataset(root)
+    assert sorted(e.path.name for e in data.images) == ["background.jpg", "x.jpg"]
+    assert any(s.startswith("images/train/bomb.png:") and "too large" in s for s in data.skipped), data.skipped

@@ -90,7 +90,11 @@ def read_coco(path: str | Path) -> Dataset:
             skipped.append(f"image {im['id']} '{im['file_name']}': file not found")
             missing += 1
             continue
-        size = image_size(file)
+        try:
+            size = image_size(file)
+        except InspectorError as exc:  # one unreadable image (a decompression bomb, a truncated file) costs itself
+            skipped.append(f"image {im['id']} '{im['file_name']}': {exc.reason}")
+            continue
         stated = (im.get("height"), im.get("width"))
         if None not in stated and tuple(int(v) for v in stated) != size:
             skipped.append(

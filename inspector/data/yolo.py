@@ -126,7 +126,11 @@ def read_yolo(path: str | Path) -> Dataset:
     skipped: list[str] = []
     entries = []
     for file in files:
-        size = image_size(file)
+        try:
+            size = image_size(file)
+        except InspectorError as exc:  # one unreadable image (a decompression bomb, a truncated file) costs itself
+            skipped.append(f"{file.relative_to(root).as_posix()}: {exc.reason}")
+            continue
         labels_file = label_path(file)
         if labels_file.is_file():
             name = labels_file.relative_to(root).as_posix()
