@@ -3,7 +3,9 @@
 Also home of `read_table`, the tolerant table parser the other CSV-family readers
 (ultralytics, wandb_csv) share: pyarrow parses well-formed files at C speed; anything odd
 (short or long rows, a truncated last row, a repeated header, a stray word in a numeric
-column) goes through the standard `csv` module instead, which knows line numbers.
+column, a quote left open, bytes that are not UTF-8) goes through the standard `csv` module
+instead, which knows line numbers. There a bad row costs only its own line (see `_Lines`), and
+the step column's rows are settled by `step_column.plan_steps`.
 """
 
 from __future__ import annotations
