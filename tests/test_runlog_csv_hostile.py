@@ -167,3 +167,16 @@ def test_one_malformed_row_costs_only_itself(tmp_path: Path, fmt: str, n: int, w
     log = read_log(path, format=fmt)
     assert len(log.series[metric]) == n, (kind, where, log.warnings)
     assert where + 2 in _named_lines(log.warnings), (kind, where, log.warnings)
+
+
+# --- the series cap ---------------------------------------------------------------------------------
+
+def test_columns_beyond_the_series_cap_are_dropped_with_a_warning(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("INSPECTOR_MAX_SERIES", "50")
+    header = "step," + ",".join(f"m{i}" for i in range(80))
+    rows = "".join(f"{s}," + ",".join("0.5" for _ in range(80)) + "\n" for s in range(3))
+    log = read_log(_write(tmp_path, header + "\n" + rows))
+    assert len(log.series) == 50 and "m49" in log.series and "m50" not in log.series
+    assert log.series["m0"].steps.tolist() == [0, 1, 2]
+    assert "80 numeric columns: the first 50 are read, the 30 after them (from 'm50') are not " \
+           "(limits.max_series(), INSPECTOR_MAX_SERIES)." in log.warnings

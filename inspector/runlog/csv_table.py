@@ -13,7 +13,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from inspector import limits
 from inspector.errors import InspectorError
 from inspector.runlog.record import RunLog, assemble
 from inspector.runlog.step_column import StepPlan, lines_text, plan_steps
@@ -362,7 +363,24 @@ def read_table(path: Path) -> Table:
         table = _tolerant_table(path, names, delimiter, path.read_bytes())
     if table.lines.size == 0:
         raise InspectorError("the table has a header but no data rows", path=path)
-    return table
+    return _cap_columns(table, limits.max_series())
+
+
+# Bookkeeping columns the readers take steps and times from: never dropped by the series cap.
+_NOT_SERIES = frozenset(c.lower() for c in (*STEP_COLUMNS, "_step", "_runtime", "_timestamp", "time"))
+
+
+def _cap_columns(table: Table, cap: int) -> Table:
+    """`table` with at most `cap` metric columns (the first, in file order), and a warning when it had more."""
+    metrics = [name for name in table.names if name in table.columns and name.strip().lower() not in _NOT_SERIES]
+    if len(metrics) <= cap:
+        return table
+    dropped = set(metrics[cap:])
+    warning = (f"{len(metrics):,} numeric columns: the first {cap:,} are read, the {len(dropped):,} after them "
+               f"(from {metrics[cap]!r}) are not (limits.max_series(), INSPECTOR_MAX_SERIES).")
+    return replace(table, columns={k: v for k, v in table.columns.items() if k not in dropped},
+                   present={k: v for k, v in table.present.items() if k not in dropped},
+                   warnings=(*table.warnings, warning))
 
 
 def sniff(path: Path, head: bytes) -> float:
