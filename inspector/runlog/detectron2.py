@@ -7,6 +7,7 @@ from typing import Sequence
 
 from inspector.errors import InspectorError
 from inspector.runlog import jsonlines, jsonrows
+from inspector.runlog import steps as stepping
 from inspector.runlog.record import RunLog
 
 NAME = "detectron2_json"
@@ -34,12 +35,12 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     path = Path(path)
     rows = jsonlines.load(path)
     warnings = list(rows.warnings)
-    steps, usable = jsonrows.integer_steps(rows.number("iteration"), rows.n_rows)
+    read_steps = stepping.read_steps(rows.number("iteration"), rows.line_numbers, "iteration", allow_order=False)
+    steps, usable = read_steps.steps, read_steps.usable
     if not usable.any():
         raise InspectorError("no line has an 'iteration': not a Detectron2 metrics.json", path=path)
-    if not usable.all():
-        warnings.append(f"{int((~usable).sum())} line(s) without 'iteration' skipped.")
+    warnings += read_steps.warnings
     columns = {k: c for k, c in rows.numbers.items() if k != "iteration"}
     return jsonrows.build_runlog(path, NAME, "detectron2", steps[usable], jsonrows.select(usable, columns),
-                                  warnings=warnings)
+                                  rows.line_numbers[usable], warnings=warnings, step_key="iteration")
 

@@ -8,6 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from inspector.runlog import jsonlines, jsonrows
+from inspector.runlog import steps as stepping
 from inspector.runlog.record import RunLog
 
 NAME = "jsonl"
@@ -28,13 +29,18 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     rows = jsonlines.load(path)
     warnings = list(rows.warnings)
     key = next((k for k in STEP_KEYS if k in rows.numbers), None)
+    epochs = None
     if key is None:
         warnings.append(f"no step key ({', '.join(STEP_KEYS)}); the row number is used as the step.")
         steps, usable = np.arange(rows.n_rows, dtype=np.int64), np.ones(rows.n_rows, dtype=bool)
     else:
-        steps, usable = jsonrows.integer_steps(rows.numbers[key], rows.n_rows)
-        if not usable.all():
-            warnings.append(f"{int((~usable).sum())} row(s) without '{key}' skipped.")
+        read_steps = stepping.read_steps(rows.numbers[key], rows.line_numbers, key)
+        steps, usable = read_steps.steps, read_steps.usable
+        warnings += read_steps.warnings
+        if read_steps.epochs is not None:  # rows numbered in file order: the fractional values as epochs
+            epochs = jsonlines.Column.dense(read_steps.epochs[usable], np.ones(int(usable.sum()), dtype=bool))
     columns = {k: c for k, c in rows.numbers.items() if k != key}
+    unit = "epoch" if key == "epoch" and epochs is None else "iteration"
     return jsonrows.build_runlog(path, NAME, "generic", steps[usable], jsonrows.select(usable, columns),
-                                  warnings=warnings, step_unit="epoch" if key == "epoch" else "iteration")
+                                  rows.line_numbers[usable], epochs=epochs, warnings=warnings, step_unit=unit,
+                                  step_key=key or "step")

@@ -2,17 +2,31 @@
 
 The fast path is `pyarrow.json.read_json` (block-parallel C++) over line-aligned pieces of the file,
 each piece's numeric columns copied out before the next is parsed (so the peak holds one piece's
-Arrow table, not the whole file's). Only when a piece fails (a malformed or truncated line, a key
-whose type changes between lines of a piece, a line that is not an object) does the tolerant path
-run: the file is split into line ranges that pyarrow parses by
-bisection, so every well-formed line is kept and only the bad ones fall to `json.loads` or are
-skipped with a warning that names their line numbers.
+Arrow table, not the whole file's). Two things are never handed to pyarrow:
+
+- a line nested deeper than limits.MAX_JSON_DEPTH: pyarrow's parser recurses per level, so a 63 kB
+  line of 30,000 `[` killed the process and 6k-15k levels cost 8-51 s. Each piece's brackets are
+  counted first (`deep_lines`, ~3 ms per 8 MB piece) and such lines are skipped with a warning;
+- a piece whose rows × distinct keys could explode: pyarrow builds a dense table per block, so a
+  468 kB file whose rows each add 5 new keys became 2.35 GB. Pieces are parsed against the schema
+  already seen (`explicit_schema`, unexpected keys are an error), which bounds the table to
+  rows × known keys; new keys are inferred only on ranges small enough that rows × colons (an
+  upper bound on rows × keys) stays under _CELLS. Once more than _WIDE keys are known, the rest
+  of the file is read line by line into sparse columns, and keys beyond limits.max_series() are
+  dropped with a count.
+
+Only when a piece fails does the tolerant path run: its lines are parsed by bisection, so every
+well-formed line is kept and only the bad ones fall to `json.loads` or are skipped with a warning
+that names their line numbers. Columns are stored densely when a key is logged on at least half of
+the rows, else as (row indices, values) (`Column`).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
+from inspector import limits
 from inspector.errors import InspectorError
 from inspector.runlog.pieces import line_pieces
 
@@ -40,6 +55,17 @@ _BLOCK_BYTES = max(1 << 20, MAX_LINE_BYTES + 1)
 # overhead of pyarrow is ~50 µs; json.loads of one short line is ~5 µs).
 _LINE_BY_LINE = 64
 
+# Most table cells (rows × keys) one pyarrow call may build: 32 M float64 cells is 256 MB. A 1M-row
+# native piece is ~30k rows × 14 keys = 0.4 M; the sparse file of issue 11 asked for 10k × 50k per block.
+_CELLS = 1 << 25
+
+# Known keys beyond which the rest of a file is read line by line into sparse columns: a per-class
+# AP table of COCO's 80 classes is ~500 keys; more than this on a table of rows is a sparse log.
+_WIDE = 1024
+
+# Dropped key names remembered for the count; past this the warning says "more than".
+_COUNTED_DROPS = 1_000_000
+
 # What pyarrow raises on lines it cannot take: malformed JSON (ArrowInvalid and kin) and, since its
 # JSON parser does not validate UTF-8, a decode error once a non-UTF-8 key or string is read back.
 _UNPARSED = (pa.ArrowException, UnicodeDecodeError)
@@ -50,10 +76,86 @@ _SHOWN_LINES = 10
 
 @dataclass(frozen=True)
 class Column:
-    """One flattened key: float64 values per row (NaN where absent) and where it was logged."""
+    """One flattened key's values at the rows that logged it, over a table of `n` rows.
 
+    Dense (`rows` is None): `values` has one entry per row and `present` marks the logged rows.
+    Sparse: `rows` holds the increasing indices of the logged rows and `values` one entry each.
+    Number columns hold float64 (NaN where absent when dense); text columns hold objects (None).
+    """
+
+    n: int
     values: np.ndarray
-    present: np.ndarray
+    present: np.ndarray | None = None
+    rows: np.ndarray | None = None
+
+    @staticmethod
+    def dense(values: np.ndarray, present: np.ndarray) -> "Column":
+        return Column(int(values.shape[0]), values, present)
+
+    @staticmethod
+    def of(n: int, at: np.ndarray, values: np.ndarray) -> "Column":
+        """The column logged at rows `at` (increasing) with `values`: dense when at least half the rows log it."""
+        at = np.asarray(at, dtype=np.int64)
+        if 2 * at.size < n:
+            return Column(n, values, None, at)
+        fill = None if values.dtype == object else np.nan
+        full = np.full(n, fill, dtype=values.dtype)
+        full[at] = values
+        present = np.zeros(n, dtype=bool)
+        present[at] = True
+        return Column(n, full, present)
+
+    @property
+    def sparse(self) -> bool:
+        return self.rows is not None
+
+    def positions(self) -> np.ndarray:
+        """Increasing row indices where the key was logged."""
+        return self.rows if self.rows is not None else np.flatnonzero(self.present)
+
+    def logged(self) -> np.ndarray:
+        """The values at `positions()`."""
+        if self.rows is not None:
+            return self.values
+        return self.values if self.present.all() else self.values[self.present]
+
+    def count(self) -> int:
+        return int(self.rows.size) if self.rows is not None else int(np.count_nonzero(self.present))
+
+    def mask(self) -> np.ndarray:
+        """Whether each row logged the key."""
+        if self.rows is None:
+            return self.present
+        out = np.zeros(self.n, dtype=bool)
+        out[self.rows] = True
+        return out
+
+    def full(self) -> np.ndarray:
+        """One value per row (NaN, or None for text, where absent)."""
+        if self.rows is None:
+            return self.values
+        fill = None if self.values.dtype == object else np.nan
+        out = np.full(self.n, fill, dtype=self.values.dtype)
+        out[self.rows] = self.values
+        return out
+
+    def only(self, rows: np.ndarray) -> "Column":
+        """This column logged only at the rows where the boolean mask `rows` holds (same table)."""
+        if self.rows is None:
+            return self if rows.all() else Column(self.n, self.values, self.present & rows)
+        keep = rows[self.rows]
+        return self if keep.all() else Column(self.n, self.values[keep], None, self.rows[keep])
+
+    def take(self, rows: np.ndarray) -> "Column":
+        """The column over the table of the rows where the boolean mask `rows` holds, renumbered."""
+        if rows.all():
+            return self
+        n = int(np.count_nonzero(rows))
+        if self.rows is None:
+            return Column(n, self.values[rows], self.present[rows])
+        keep = rows[self.rows]
+        new_index = np.cumsum(rows) - 1
+        return Column(n, self.values[keep], None, new_index[self.rows[keep]])
 
 
 @dataclass(frozen=True)
@@ -62,13 +164,13 @@ class JsonRows:
 
     `numbers[key]` holds every key whose value is a number (or a string that parses as one);
     nested objects are flattened with "/" (`{"losses": {"bbox": 1}}` → "losses/bbox").
-    `texts[key]` holds string values (None elsewhere), for keys like "mode" or "type".
+    `texts[key]` holds string values, for keys like "mode" or "type".
     `line_numbers[i]` is the 1-based line of row i.
     """
 
     n_rows: int
     numbers: dict[str, Column]
-    texts: dict[str, np.ndarray]
+    texts: dict[str, Column]
     line_numbers: np.ndarray
     warnings: list[str] = field(default_factory=list)
 
@@ -78,7 +180,346 @@ class JsonRows:
     def text(self, key: str) -> np.ndarray:
         """Strings of `key` per row (None where absent), all-None when the key never appears."""
         found = self.texts.get(key)
-        return found if found is not None else np.full(self.n_rows, None, dtype=object)
+        return found.full() if found is not None else np.full(self.n_rows, None, dtype=object)
+
+
+# --- nesting depth, before any parser sees a line ------------------------------------------------
+
+_DEPTH_MARKS = bytes(b for b in range(256) if b not in b'[]{}"\\\n')
+_DELTA = np.zeros(256, dtype=np.int8)
+_DELTA[[ord("["), ord("{")]] = 1
+_DELTA[[ord("]"), ord("}")]] = -1
+_STRING = re.compile(rb'"(?:[^"\\\n]|\\.)*"?')
+
+
+def deep_lines(data: bytes | memoryview | pa.Buffer, limit: int | None = None) -> np.ndarray:
+    """0-based indices of the lines of `data` nested deeper than `limit` (MAX_JSON_DEPTH), brackets in strings aside.
+
+    Only the bracket, quote, backslash and newline bytes are kept (bytes.translate, ~3 ms per 8 MB:
+    a metric line has a handful), so the depth per line is a cumulative sum over a small array.
+    Lines holding a backslash (an escaped quote could flip the string state) are measured exactly.
+    """
+    limit = limits.MAX_JSON_DEPTH if limit is None else limit
+    raw = data.to_pybytes() if isinstance(data, pa.Buffer) else bytes(data)
+    marks = np.frombuffer(raw.translate(None, _DEPTH_MARKS), dtype=np.uint8)
+    delta = _DELTA[marks]
+    if np.count_nonzero(delta > 0) <= limit:  # not enough openings in the whole piece
+        return np.zeros(0, dtype=np.int64)
+    newline = marks == 10
+    line = np.cumsum(newline) - newline                    # line index of each mark
+    ends = np.flatnonzero(newline)
+    quotes = np.cumsum(marks == 34, dtype=np.int64)
+    quotes -= np.concatenate([[0], quotes[ends]])[line]     # quotes so far on this line
+    delta[(quotes & 1) == 1] = 0                           # a bracket inside a string
+    depth = np.cumsum(delta, dtype=np.int64)
+    depth -= np.concatenate([[0], depth[ends]])[line]
+    deep = np.unique(line[depth > limit])
+    escaped = np.unique(line[marks == 92])
+    if escaped.size == 0:
+        return deep.astype(np.int64)
+    exact = [i for i in escaped.tolist() if _exact_depth(_nth_line(raw, i)) > limit]
+    keep = deep[~np.isin(deep, escaped)]
+    return np.union1d(keep, np.array(exact, dtype=np.int64)).astype(np.int64)
+
+
+def _nth_line(raw: bytes, index: int) -> bytes:
+    pos = 0
+    for _ in range(index):
+        pos = raw.index(b"\n", pos) + 1
+    end = raw.find(b"\n", pos)
+    return raw[pos:] if end < 0 else raw[pos:end]
+
+
+def _exact_depth(line: bytes) -> int:
+    """Deepest bracket nesting of one line, strings (with their escapes) skipped."""
+    stripped = _STRING.sub(b'""', line)
+    marks = np.frombuffer(stripped.translate(None, _DEPTH_MARKS), dtype=np.uint8)
+    return int(np.cumsum(_DELTA[marks], dtype=np.int64).max(initial=0))
+
+
+# --- schemas: what pyarrow may build --------------------------------------------------------------
+
+def _normalized(kind: pa.DataType) -> pa.DataType:
+    """The type a key is parsed as: every number as float64 (an int column meeting 0.5 must not fail), dates as text."""
+    if pa.types.is_struct(kind):
+        return pa.struct([pa.field(f.name, _normalized(f.type)) for f in kind])
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return pa.list_(_normalized(kind.value_type))
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        return pa.float64()
+    if pa.types.is_temporal(kind):
+        return pa.string()
+    return kind
+
+
+def _merged(known: pa.DataType, seen: pa.DataType) -> pa.DataType:
+    """`known` widened by `seen`: new struct fields appended, null replaced; on a conflict the first type stays."""
+    if known.equals(seen) or pa.types.is_null(seen):
+        return known
+    if pa.types.is_null(known):
+        return seen
+    if pa.types.is_struct(known) and pa.types.is_struct(seen):
+        fields = {f.name: f.type for f in known}
+        for f in seen:
+            fields[f.name] = _merged(fields[f.name], f.type) if f.name in fields else f.type
+        return pa.struct([pa.field(k, v) for k, v in fields.items()])
+    if pa.types.is_list(known) and pa.types.is_list(seen):
+        return pa.list_(_merged(known.value_type, seen.value_type))
+    return known
+
+
+def _leaf_count(kind: pa.DataType) -> int:
+    if pa.types.is_struct(kind):
+        return sum(_leaf_count(f.type) for f in kind) or 1
+    return 1
+
+
+def _parse(data: pa.Buffer | bytes | memoryview, schema: pa.StructType | None = None) -> pa.Table:
+    options = pj.ReadOptions(block_size=_BLOCK_BYTES)
+    parse = pj.ParseOptions() if schema is None else pj.ParseOptions(
+        explicit_schema=pa.schema(list(schema)), unexpected_field_behavior="error")
+    return pj.read_json(pa.BufferReader(pa.py_buffer(data) if not isinstance(data, pa.Buffer) else data),
+                        read_options=options, parse_options=parse)
+
+
+def _count(data: pa.Buffer | bytes | memoryview, byte: int) -> int:
+    return int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == byte))
+
+
+# --- the loader -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Chunk:
+    """Rows parsed from one range of lines, in file order (its columns are over its own rows)."""
+
+    n_rows: int
+    numbers: dict[str, Column]
+    texts: dict[str, Column]
+    lines: np.ndarray
+
+
+@dataclass
+class _Notes:
+    """Lines skipped, by why, for the warnings."""
+
+    bad: list[int] = field(default_factory=list)
+    too_long: list[int] = field(default_factory=list)
+    deep: list[int] = field(default_factory=list)
+
+
+class _Loader:
+    """Parses a file's pieces into chunks: the known schema, the admitted keys and what was skipped."""
+
+    def __init__(self) -> None:
+        self.schema: pa.StructType | None = None
+        self.line_by_line = False      # past _WIDE keys: the rest of the file goes to json.loads
+        self.chunks: list[_Chunk] = []
+        self.notes = _Notes()
+        self.cap = limits.max_series()
+        self.admitted: dict[str, dict[str, None]] = {"numbers": {}, "texts": {}}
+        self.dropped: dict[str, set[str]] = {"numbers": set(), "texts": set()}
+
+    def admit(self, kind: str, name: str) -> bool:
+        """Whether key `name` is kept: known already, or among the first max_series() of its kind."""
+        known = self.admitted[kind]
+        if name in known:
+            return True
+        if len(known) < self.cap:
+            known[name] = None
+            return True
+        if len(self.dropped[kind]) < _COUNTED_DROPS:
+            self.dropped[kind].add(name)
+        return False
+
+    def add(self, n_rows: int, numbers: dict[str, Column], texts: dict[str, Column], lines: np.ndarray) -> None:
+        numbers = {k: c for k, c in numbers.items() if self.admit("numbers", k)}
+        texts = {k: c for k, c in texts.items() if self.admit("texts", k)}
+        self.chunks.append(_Chunk(n_rows, numbers, texts, lines))
+
+    def fast(self, piece: pa.Buffer, first_line: int) -> int | None:
+        """Lines of a whole piece parsed against the known schema; None (nothing kept) when it needs the tolerant path."""
+        if self.schema is None or self.line_by_line:
+            return None
+        n_lines = _lines_in(memoryview(piece))
+        if n_lines * (_leaf_count(self.schema) + 1) > _CELLS:
+            return None
+        try:
+            table = _parse(piece, self.schema)
+        except _UNPARSED:
+            return None
+        # A blank line (no row) or a long value: the tolerant path measures every line.
+        if table.num_rows != n_lines or (piece.size > MAX_LINE_BYTES and _may_hold_long_lines(table)):
+            return None
+        if table.num_rows:
+            try:
+                numbers, texts = _columns(table)
+            except _UNPARSED:
+                return None
+            self.add(table.num_rows, numbers, texts, np.arange(first_line, first_line + n_lines, dtype=np.int64))
+        return n_lines
+
+    def tolerant(self, data: memoryview, first_line_no: int) -> int:
+        """Every well-formed object line of `data` (a piece), bad lines noted; the number of lines in `data`."""
+        raw = np.frombuffer(data, dtype=np.uint8)
+        newlines = np.flatnonzero(raw == 10)
+        starts = np.concatenate([[0], newlines + 1])
+        ends = np.concatenate([newlines, [raw.shape[0]]])
+        if starts[-1] == raw.shape[0]:  # the piece ends with a newline: no line after it
+            starts, ends = starts[:-1], ends[:-1]
+        lengths = ends - starts
+        # Blank lines ("" or a lone CR of a CRLF file) are not rows; other whitespace-only lines are
+        # rare enough to be sorted out line by line below.
+        lone_cr = (lengths == 1) & (raw[np.minimum(starts, max(raw.shape[0] - 1, 0))] == 13)
+        keep = (lengths > 0) & ~lone_cr
+        too_long = lengths > MAX_LINE_BYTES
+        line_no = np.arange(first_line_no, first_line_no + starts.shape[0])
+        self.notes.too_long += line_no[too_long].tolist()
+        keep &= ~too_long
+        deep = deep_lines(data)
+        deep = deep[deep < keep.size]
+        deep = deep[keep[deep]]
+        self.notes.deep += line_no[deep].tolist()
+        keep[deep] = False
+        idx = np.flatnonzero(keep)
+        # Ranges of about a piece each, so a bisection never parses more than a piece at once.
+        group = np.cumsum(lengths[idx]) // (8 << 20)
+        cuts = np.flatnonzero(np.diff(group)) + 1
+        for part in np.split(idx, cuts):
+            self._bisect(data, starts, ends, part, line_no)
+        return int(starts.shape[0])
+
+    def _bisect(self, data: memoryview, starts: np.ndarray, ends: np.ndarray, idx: np.ndarray,
+                line_no: np.ndarray) -> None:
+        """Parse lines `idx` with pyarrow where it is safe, halving the range around failures, in file order."""
+        stack = [idx]
+        while stack:
+            idx = stack.pop()
+            if idx.size == 0:
+                continue
+            if idx.size <= _LINE_BY_LINE or self.line_by_line:
+                self._line_by_line(data, starts, ends, idx, line_no)
+                continue
+            piece = _joined(data, starts, ends, idx)
+            if self._arrow(piece, idx, line_no):
+                continue
+            if self.line_by_line:
+                stack.append(idx)
+                continue
+            half = idx.size // 2
+            stack += [idx[half:], idx[:half]]
+
+    def _arrow(self, piece: bytes | memoryview, idx: np.ndarray, line_no: np.ndarray) -> bool:
+        """Parse one range with pyarrow when its table is bounded: against the known keys, else inferring when small."""
+        rows = int(idx.size)
+        table = None
+        if self.schema is not None and rows * (_leaf_count(self.schema) + 1) <= _CELLS:
+            try:
+                table = _parse(piece, self.schema)
+            except _UNPARSED:
+                table = None
+        if table is None and rows * (_count(piece, ord(":")) + 1) <= _CELLS:
+            try:
+                table = _parse(piece)
+            except _UNPARSED:
+                return False
+            seen = _normalized(pa.struct(list(table.schema)))
+            widened = seen if self.schema is None else _merged(self.schema, seen)
+            if _leaf_count(widened) > _WIDE:
+                self.line_by_line = True
+                return False
+            self.schema = widened
+        if table is None or table.num_rows != rows:  # a line pyarrow read as something other than one object
+            return False
+        try:
+            numbers, texts = _columns(table)
+        except _UNPARSED:
+            return False
+        self.add(rows, numbers, texts, line_no[idx])
+        return True
+
+    def _line_by_line(self, data: memoryview, starts: np.ndarray, ends: np.ndarray, idx: np.ndarray,
+                      line_no: np.ndarray) -> None:
+        """Lines `idx` through json.loads into sparse columns (keys admitted as they come)."""
+        numbers: dict[str, tuple[array, array]] = {}
+        texts: dict[str, tuple[array, list]] = {}
+        words: dict[str, str] = {}
+        lines: list[int] = []
+        for i in idx.tolist():
+            line = data[starts[i]:ends[i]].tobytes()
+            if not line.strip():
+                continue
+            obj = _loads(line)
+            if not isinstance(obj, dict):
+                self.notes.bad.append(int(line_no[i]))
+                continue
+            row = len(lines)
+            lines.append(int(line_no[i]))
+            flat: dict = {}
+            _flatten(obj, "", flat)
+            for name, v in flat.items():
+                if isinstance(v, bool) or v is None:
+                    continue
+                if isinstance(v, (int, float)):
+                    if name in numbers or self.admit("numbers", name):
+                        at, vals = numbers.setdefault(name, (array("q"), array("d")))
+                        at.append(row)
+                        vals.append(_as_float(v))
+                elif isinstance(v, str):
+                    if name in texts or self.admit("texts", name):
+                        at, strs = texts.setdefault(name, (array("q"), []))
+                        at.append(row)
+                        strs.append(words.setdefault(v, v))
+                    try:
+                        number = float(v)
+                    except ValueError:
+                        continue
+                    if not math.isnan(number) and (name in numbers or self.admit("numbers", name)):
+                        at, vals = numbers.setdefault(name, (array("q"), array("d")))
+                        at.append(row)
+                        vals.append(number)
+        if not lines:
+            return
+        n = len(lines)
+        self.chunks.append(_Chunk(
+            n,
+            {k: Column.of(n, np.frombuffer(at, np.int64), np.frombuffer(v, np.float64).copy())
+             for k, (at, v) in numbers.items()},
+            {k: Column.of(n, np.frombuffer(at, np.int64), np.array(s, dtype=object)) for k, (at, s) in texts.items()},
+            np.array(lines, dtype=np.int64)))
+
+    def finish(self, path: Path, data_tail: bytes) -> JsonRows:
+        """All chunks joined in file order, with the warnings of what was skipped."""
+        warnings: list[str] = []
+        notes = self.notes
+        if notes.too_long:
+            warnings.append(f"{len(notes.too_long)} line(s) over {MAX_LINE_BYTES} bytes skipped "
+                            f"({_list_lines(np.array(notes.too_long))}).")
+        if notes.deep:
+            warnings.append(f"{len(notes.deep)} line(s) nested deeper than {limits.MAX_JSON_DEPTH} levels skipped "
+                            f"({_list_lines(np.array(sorted(notes.deep)))}).")
+        bad = sorted(notes.bad)
+        n = sum(c.n_rows for c in self.chunks)
+        if bad:
+            last = max([bad[-1]] + [int(c.lines[-1]) for c in self.chunks if c.lines.size])
+            if bad[-1] == last and not data_tail.endswith(b"\n"):
+                warnings.append(f"the last line ({last}) is incomplete (the run was probably still writing); skipped.")
+                bad = bad[:-1]
+            if bad:
+                warnings.append(f"{len(bad)} malformed line(s) skipped ({_list_lines(np.array(bad))}).")
+        for kind, what in (("numbers", "series"), ("texts", "text keys")):
+            dropped = len(self.dropped[kind])
+            if dropped:
+                count = f"more than {dropped}" if dropped >= _COUNTED_DROPS else str(dropped)
+                warnings.append(f"{count} {what} dropped: the log has {count} more distinct "
+                                f"{'numeric' if kind == 'numbers' else 'text'} keys than the first {self.cap} "
+                                "that are kept (INSPECTOR_MAX_SERIES); a log with that many is usually "
+                                "machine-generated.")
+        if n == 0:
+            return JsonRows(0, {}, {}, np.zeros(0, np.int64), warnings)
+        numbers, texts = _concat(self.chunks, n)
+        lines = np.concatenate([c.lines for c in self.chunks])
+        self.chunks = []
+        return JsonRows(n, numbers, texts, lines, warnings)
 
 
 def load(path: Path, *, start: int = 0, first_line: int = 1) -> JsonRows:
@@ -90,37 +531,48 @@ def load(path: Path, *, start: int = 0, first_line: int = 1) -> JsonRows:
         mapped = pa.memory_map(str(path), "r")
     except OSError as exc:
         raise InspectorError(f"cannot open ({exc.strerror or exc})", path=path) from None
+    loader = _Loader()
     with mapped:
         buf = mapped.read_buffer()[start:]
         if buf.size == 0:
             raise InspectorError("the file is empty", path=path)
-        chunks: list[_Chunk] = []
-        try:
-            for piece in line_pieces(buf, max_line=MAX_LINE_BYTES):
-                table = _parse(piece)
-                if piece.size > MAX_LINE_BYTES and _may_hold_long_lines(table):
-                    return _tolerant(path, memoryview(buf), first_line)
-                if table.num_rows:
-                    numbers, texts = _columns(table)
-                    chunks.append(_Chunk(table.num_rows, numbers, texts, np.zeros(0, np.int64)))
-                del table  # free this piece's Arrow buffers before parsing the next piece
-        except _UNPARSED:
-            chunks.clear()
-            return _tolerant(path, memoryview(buf), first_line)
-    n = sum(c.n_rows for c in chunks)
-    if n == 0:
-        raise InspectorError("the file is empty (only blank lines)", path=path)
-    numbers, texts = _concat(chunks, n)
-    # The fast path cannot tell blank lines apart; only the tolerant path reports line numbers.
-    lines = np.arange(first_line, first_line + n, dtype=np.int64)
-    return JsonRows(n, numbers, texts, lines)
+        line = first_line
+        for piece in line_pieces(buf, max_line=MAX_LINE_BYTES):
+            view = memoryview(piece)
+            parsed = None if deep_lines(view).size else loader.fast(piece, line)
+            line += parsed if parsed is not None else loader.tolerant(view, line)
+        tail = buf[max(0, buf.size - 1):].to_pybytes()
+        head = buf[:4096].to_pybytes()
+    rows = loader.finish(path, tail)
+    if rows.n_rows == 0:
+        if not (loader.notes.bad or loader.notes.deep or loader.notes.too_long):
+            raise InspectorError("the file is empty (only blank lines)", path=path)
+        what = "binary content" if b"\x00" in head else "no JSON object on any line"
+        raise InspectorError(f"not a JSON-lines log ({what})", path=path)
+    return rows
+
+
+def _lines_in(view: memoryview) -> int:
+    if not len(view):
+        return 0
+    return _count(view, 10) + (0 if view[-1] == 10 else 1)
+
+
+def _joined(data: memoryview, starts: np.ndarray, ends: np.ndarray, idx: np.ndarray) -> bytes | memoryview:
+    """The bytes of lines `idx`: one zero-copy slice when contiguous, else runs of contiguous lines joined."""
+    first, last = int(idx[0]), int(idx[-1])
+    if last - first + 1 == idx.size:
+        return data[starts[first]:ends[last]]
+    cut = np.flatnonzero(np.diff(idx) != 1) + 1
+    runs = zip(np.concatenate([[0], cut]), np.concatenate([cut, [idx.size]]) - 1)
+    return b"\n".join(data[starts[idx[a]]:ends[idx[b]]] for a, b in runs)
 
 
 def _may_hold_long_lines(table: pa.Table) -> bool:
     """Whether some line could exceed MAX_LINE_BYTES: only a long string or list makes one.
 
     Checking the parsed columns costs nothing for numeric logs, unlike scanning the bytes for
-    newlines; a hit sends the file to the tolerant path, which measures every line exactly.
+    newlines; a hit sends the piece to the tolerant path, which measures every line exactly.
     """
     if table.num_columns > MAX_LINE_BYTES // 64:
         return True
@@ -136,12 +588,6 @@ def _may_hold_long_lines(table: pa.Table) -> bool:
             if longest > _LONG_VALUE:
                 return True
     return False
-
-
-def _parse(data: pa.Buffer | bytes | memoryview) -> pa.Table:
-    options = pj.ReadOptions(block_size=_BLOCK_BYTES)
-    return pj.read_json(pa.BufferReader(pa.py_buffer(data) if not isinstance(data, pa.Buffer) else data),
-                        read_options=options)
 
 
 def _leaves(name: str, arr: pa.ChunkedArray):
@@ -167,12 +613,22 @@ def _dictionary(arr: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     return words, codes
 
 
-def _columns(table: pa.Table) -> tuple[dict[str, Column], dict[str, np.ndarray]]:
+def _column(values: np.ndarray, present: np.ndarray) -> Column:
+    """Dense, or sparse when fewer than half the rows log the key (an eval key on 1 row in 1,000)."""
+    if present.all() or 2 * np.count_nonzero(present) >= present.size:
+        return Column.dense(values, present)
+    at = np.flatnonzero(present)
+    return Column(int(present.size), values[at], None, at)
+
+
+def _columns(table: pa.Table) -> tuple[dict[str, Column], dict[str, Column]]:
     numbers: dict[str, Column] = {}
-    texts: dict[str, np.ndarray] = {}
+    texts: dict[str, Column] = {}
     for top in table.column_names:
         for name, arr in _leaves(top, table.column(top)):
             kind = arr.type
+            if arr.null_count == len(arr):
+                continue
             if pa.types.is_integer(kind) or pa.types.is_floating(kind):
                 # Always a NumPy-owned copy: a zero-copy view would keep this piece's Arrow buffers
                 # alive until the end of the read, so the Arrow pool would peak at the whole payload.
@@ -183,17 +639,18 @@ def _columns(table: pa.Table) -> tuple[dict[str, Column], dict[str, np.ndarray]]
                     present = pc.is_valid(arr).to_numpy(zero_copy_only=False).copy()
                     values = pc.fill_null(pc.cast(arr, pa.float64()), math.nan).to_numpy(
                         zero_copy_only=False).copy()
-                numbers[name] = Column(values, present)
+                numbers[name] = _column(values, present)
             elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
                 words, codes = _dictionary(arr)
-                texts[name] = words[codes]
+                strings = words[codes]
+                texts[name] = _column(strings, codes != len(words) - 1)
                 parsed_words = pd.to_numeric(pd.Series(words, dtype=object), errors="coerce").to_numpy(np.float64)
                 if np.isnan(parsed_words).all():
                     continue
                 parsed = parsed_words[codes]
                 present = ~np.isnan(parsed)
                 if present.any():
-                    numbers[name] = Column(parsed, present)
+                    numbers[name] = _column(parsed, present)
             # Booleans, lists and all-null columns are not scalars we can plot.
     return numbers, texts
 
@@ -207,89 +664,11 @@ def _flatten(obj: dict, prefix: str, out: dict) -> None:
             out[name] = value
 
 
-def _table_from_objects(objects: list[dict]) -> tuple[dict[str, Column], dict[str, np.ndarray]]:
-    """Columns from already-parsed objects (the slow path: a handful of lines pyarrow refused)."""
-    flat: list[dict] = []
-    for obj in objects:
-        row: dict = {}
-        _flatten(obj, "", row)
-        flat.append(row)
-    n = len(flat)
-    numbers: dict[str, Column] = {}
-    texts: dict[str, np.ndarray] = {}
-    names = list(dict.fromkeys(k for row in flat for k in row))
-    for name in names:
-        values = np.full(n, np.nan)
-        present = np.zeros(n, dtype=bool)
-        strings = np.full(n, None, dtype=object)
-        for i, row in enumerate(flat):
-            v = row.get(name)
-            if isinstance(v, bool) or v is None:
-                continue
-            if isinstance(v, (int, float)):
-                values[i] = float(v)
-                present[i] = True
-            elif isinstance(v, str):
-                strings[i] = v
-                try:
-                    values[i] = float(v)
-                except ValueError:
-                    continue
-                present[i] = not math.isnan(values[i])
-        if present.any():
-            numbers[name] = Column(values, present)
-        if any(s is not None for s in strings):
-            texts[name] = strings
-    return numbers, texts
-
-
-@dataclass(frozen=True)
-class _Chunk:
-    """Rows parsed from one range of lines (the tolerant path concatenates them in file order)."""
-
-    n_rows: int
-    numbers: dict[str, Column]
-    texts: dict[str, np.ndarray]
-    lines: np.ndarray
-
-
-def _tolerant(path: Path, data: memoryview, first_line_no: int) -> JsonRows:
-    """Every well-formed object line of `data`, bad lines skipped and named in warnings."""
-    raw = np.frombuffer(data, dtype=np.uint8)
-    newlines = np.flatnonzero(raw == 10)
-    starts = np.concatenate([[0], newlines + 1])
-    ends = np.concatenate([newlines, [raw.shape[0]]])
-    lengths = ends - starts
-    # Blank lines ("" or a lone CR of a CRLF file) are not rows; other whitespace-only lines are
-    # rare enough to be sorted out line by line below.
-    lone_cr = (lengths == 1) & (raw[np.minimum(starts, max(raw.shape[0] - 1, 0))] == 13)
-    keep = (lengths > 0) & ~lone_cr
-    too_long = (ends - starts) > MAX_LINE_BYTES
-    line_no = np.arange(first_line_no, first_line_no + starts.shape[0])
-    warnings: list[str] = []
-    if too_long.any():
-        warnings.append(f"{int(too_long.sum())} line(s) over {MAX_LINE_BYTES} bytes skipped "
-                        f"({_list_lines(line_no[too_long])}).")
-    keep &= ~too_long
-    idx = np.flatnonzero(keep)
-    bad: list[int] = []
-    chunks: list[_Chunk] = []
-    _bisect(data, starts, ends, idx, line_no, chunks, bad)
-    if bad:
-        last = int(line_no[idx[-1]]) if idx.size else -1
-        truncated = bad[-1] == last and not bytes(data[-1:]) == b"\n"
-        if truncated:
-            warnings.append(f"the last line ({last}) is incomplete (the run was probably still writing); skipped.")
-            bad = bad[:-1]
-        if bad:
-            warnings.append(f"{len(bad)} malformed line(s) skipped ({_list_lines(np.array(bad))}).")
-    n = sum(c.n_rows for c in chunks)
-    if n == 0:
-        what = "binary content" if b"\x00" in bytes(data[:4096]) else "no JSON object on any line"
-        raise InspectorError(f"not a JSON-lines log ({what})", path=path)
-    numbers, texts = _concat(chunks, n)
-    lines = np.concatenate([c.lines for c in chunks])
-    return JsonRows(n, numbers, texts, lines, warnings)
+def _as_float(v: int | float) -> float:
+    try:
+        return float(v)
+    except OverflowError:  # an int beyond float range (10**400): not a finite value
+        return math.inf if v > 0 else -math.inf
 
 
 def _loads(line: bytes) -> object:
@@ -307,71 +686,39 @@ def _loads(line: bytes) -> object:
         return None
 
 
-def _bisect(data: memoryview, starts: np.ndarray, ends: np.ndarray, idx: np.ndarray, line_no: np.ndarray,
-            out: list[_Chunk], bad: list[int]) -> None:
-    """Parse lines `idx` with pyarrow, halving the range around failures; appends in file order."""
-    if idx.size == 0:
-        return
-    if idx.size <= _LINE_BY_LINE:
-        objects, lines = [], []
-        for i in idx:
-            line = data[starts[i]:ends[i]].tobytes()
-            if not line.strip():
-                continue
-            obj = _loads(line)
-            if isinstance(obj, dict):
-                objects.append(obj)
-                lines.append(line_no[i])
-            else:
-                bad.append(int(line_no[i]))
-        if objects:
-            numbers, texts = _table_from_objects(objects)
-            out.append(_Chunk(len(objects), numbers, texts, np.array(lines, dtype=np.int64)))
-        return
-    first, last = int(idx[0]), int(idx[-1])
-    if last - first + 1 == idx.size:  # contiguous lines: one zero-copy slice
-        piece = data[starts[first]:ends[last]]
-    else:  # join runs of contiguous lines, not single lines: few pieces even for huge files
-        cut = np.flatnonzero(np.diff(idx) != 1) + 1
-        runs = zip(np.concatenate([[0], cut]), np.concatenate([cut, [idx.size]]) - 1)
-        piece = b"\n".join(data[starts[idx[a]]:ends[idx[b]]] for a, b in runs)
-    try:
-        table = _parse(piece)
-        if table.num_rows != idx.size:  # a line pyarrow read as something other than one object
-            raise pa.ArrowInvalid("row count mismatch")
-        numbers, texts = _columns(table)
-    except _UNPARSED:
-        half = idx.size // 2
-        _bisect(data, starts, ends, idx[:half], line_no, out, bad)
-        _bisect(data, starts, ends, idx[half:], line_no, out, bad)
-        return
-    out.append(_Chunk(table.num_rows, numbers, texts, line_no[idx]))
-
-
-def _concat(chunks: list[_Chunk], n: int) -> tuple[dict[str, Column], dict[str, np.ndarray]]:
+def _concat(chunks: list[_Chunk], n: int) -> tuple[dict[str, Column], dict[str, Column]]:
     """Columns of all chunks, joined in order; each chunk's parts are dropped once joined (lower peak)."""
-    names = list(dict.fromkeys(k for c in chunks for k in c.numbers))
-    text_names = list(dict.fromkeys(k for c in chunks for k in c.texts))
-    numbers: dict[str, Column] = {}
-    for name in names:
-        parts = [c.numbers.pop(name, None) for c in chunks]
-        if len(parts) == 1:
-            numbers[name] = parts[0]
+    return _join(chunks, n, "numbers"), _join(chunks, n, "texts")
+
+
+def _join(chunks: list[_Chunk], n: int, kind: str) -> dict[str, Column]:
+    parts: dict[str, list[tuple[int, Column]]] = {}
+    offset = 0
+    for c in chunks:
+        for name, col in getattr(c, kind).items():
+            parts.setdefault(name, []).append((offset, col))
+        getattr(c, kind).clear()  # the joined parts below hold the only references (a lower peak)
+        offset += c.n_rows
+    out: dict[str, Column] = {}
+    text = kind == "texts"
+    for name, found in parts.items():
+        if len(found) == 1 and found[0][1].n == n:
+            out[name] = found[0][1]
             continue
-        values = np.concatenate([col.values if col else np.full(c.n_rows, np.nan) for c, col in zip(chunks, parts)])
-        present = np.concatenate([col.present if col else np.zeros(c.n_rows, dtype=bool)
-                                  for c, col in zip(chunks, parts)])
-        numbers[name] = Column(values, present)
-    texts: dict[str, np.ndarray] = {}
-    for name in text_names:
-        parts = [c.texts.pop(name, None) for c in chunks]
-        texts[name] = parts[0] if len(parts) == 1 else np.concatenate(
-            [p if p is not None else np.full(c.n_rows, None, dtype=object) for c, p in zip(chunks, parts)])
-    return numbers, texts
+        dense_parts = len(found) == len(chunks) and all(not col.sparse for _, col in found)
+        if dense_parts:  # the usual key, logged in every chunk: join the dense parts as they are
+            out[name] = Column.dense(np.concatenate([col.values for _, col in found]),
+                                     np.concatenate([col.present for _, col in found]))
+            continue
+        at = np.concatenate([col.positions() + off for off, col in found])
+        values = np.concatenate([col.logged() for _, col in found]).astype(object if text else np.float64,
+                                                                           copy=False)
+        out[name] = Column.of(n, at, values)
+        found.clear()
+    return out
 
 
 def _list_lines(lines: np.ndarray) -> str:
     shown = ", ".join(str(int(x)) for x in lines[:_SHOWN_LINES])
     more = f", … {len(lines) - _SHOWN_LINES} more" if len(lines) > _SHOWN_LINES else ""
     return f"line{'s' if len(lines) > 1 else ''} {shown}{more}"
-

@@ -1,4 +1,4 @@
-"""Turning loaded JSON-lines rows into a RunLog: sniffing heads, steps, repeated steps, row selection."""
+"""Turning loaded JSON-lines rows into a RunLog: sniffing heads, row selection, folding and assembling."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from inspector.runlog import steps as stepping
 from inspector.runlog.jsonlines import Column
-from inspector.runlog.record import RunLog, assemble
+from inspector.runlog.record import RunLog, Sparse, assemble
 
 
 def head_objects(head: bytes, limit: int = 20) -> list[dict]:
@@ -35,73 +36,69 @@ def first_line(head: bytes) -> bytes:
     return b""
 
 
-def fold_repeated_steps(steps: np.ndarray, columns: dict[str, Column]
-                        ) -> tuple[np.ndarray, dict[str, Column], np.ndarray]:
-    """Steps, columns and kept-row indices after merging consecutive rows that share a step.
+def build_runlog(path: Path, format: str, framework: str, steps: np.ndarray, columns: dict[str, Column],
+                 lines: np.ndarray, *, epochs: Column | None = None, wall_times: Column | None = None,
+                 config: dict | None = None, warnings: list[str] | None = None, step_unit: str = "iteration",
+                 step_key: str = "step") -> RunLog:
+    """RunLog through `assemble`, after a constant step is replaced by the row order and rows sharing a step are folded.
 
-    Formats split one logging event across lines (Detectron2's eval-only line, MMEngine's val line,
-    our eval rows): without this, "a repeated step keeps its last row" would drop the training
-    values of that step. Within a run of equal steps, the later line wins per key.
+    `lines` are the rows' file lines (for the warnings); keys logged on few rows reach `assemble`
+    sparse, so a log whose rows each add new keys costs its entries, not rows × keys.
     """
-    steps = np.asarray(steps, dtype=np.int64)
-    n = steps.shape[0]
-    if n < 2 or not np.any(steps[1:] == steps[:-1]):
-        return steps, columns, np.arange(n)
-    starts = np.flatnonzero(np.concatenate([[True], steps[1:] != steps[:-1]]))
-    ends = np.append(starts[1:], n) - 1
-    merged: dict[str, Column] = {}
-    rows = np.arange(n)
-    for name, col in columns.items():
-        last = np.maximum.reduceat(np.where(col.present, rows, -1), starts)
-        ok = last >= 0
-        values = np.full(starts.shape[0], np.nan)
-        values[ok] = col.values[last[ok]]
-        merged[name] = Column(values, ok)
-    return steps[starts], merged, ends
-
-
-def build_runlog(path: Path, format: str, framework: str, steps: np.ndarray, columns: dict[str, Column], *,
-                 epochs: Column | None = None, wall_times: Column | None = None, config: dict | None = None,
-                 warnings: list[str] | None = None, step_unit: str = "iteration") -> RunLog:
-    """RunLog through `assemble`, after folding consecutive rows that share a step into one."""
+    warnings = list(warnings or [])
+    steps, note = stepping.constant_step(np.asarray(steps, dtype=np.int64), columns, step_key)
+    warnings += note
     extra = {"\0epoch": epochs, "\0time": wall_times}
     both = {**columns, **{k: v for k, v in extra.items() if v is not None}}
-    steps, folded, _ = fold_repeated_steps(steps, both)
+    steps, folded, note = stepping.fold(steps, both, lines)
+    warnings += note
     ep, wt = folded.pop("\0epoch", None), folded.pop("\0time", None)
     return assemble(
         str(path), format, framework, steps,
-        {k: c.values for k, c in folded.items()},
+        {k: Sparse(c.rows, c.values) if c.sparse else c.values for k, c in folded.items()},
         # Fully logged columns need no mask (saves a pass per column on large logs).
-        present={k: c.present for k, c in folded.items() if not c.present.all()},
-        epochs=None if ep is None else ep.values,
-        wall_times=None if wt is None else wt.values,
+        present={k: c.present for k, c in folded.items() if not c.sparse and not c.present.all()},
+        epochs=None if ep is None else ep.full(),
+        wall_times=None if wt is None else wt.full(),
         config=config, warnings=warnings, step_unit=step_unit,
     )
 
 
 def select(rows: np.ndarray, columns: dict[str, Column]) -> dict[str, Column]:
-    """The given rows (a boolean mask or indices) of every column, dropping columns left empty."""
-    if rows.dtype == bool and rows.all():
+    """The rows where the boolean mask `rows` holds, of every column, dropping columns left empty."""
+    if rows.all():
         return columns
     out = {}
     for name, col in columns.items():
-        present = col.present[rows]
-        if present.any():
-            out[name] = Column(col.values[rows], present)
+        taken = col.take(rows)
+        if taken.count():
+            out[name] = taken
     return out
 
 
-def integer_steps(col: Column | None, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """(int64 steps, usable mask) from a numeric step column: absent or non-finite steps are unusable."""
-    if col is None:
-        return np.zeros(n_rows, dtype=np.int64), np.zeros(n_rows, dtype=bool)
-    ok = col.present & np.isfinite(col.values)
-    if ok.all():
-        # Rounding straight into the int64 output: the ufunc casts in small buffers, so there is
-        # no full-size float temporary (8 bytes per row less at the peak of a large read).
-        steps = np.empty(n_rows, dtype=np.int64)
-        np.rint(col.values, out=steps, casting="unsafe")
-        return steps, ok
-    steps = np.zeros(n_rows, dtype=np.int64)
-    steps[ok] = np.rint(col.values[ok]).astype(np.int64)
-    return steps, ok
+def attach(columns: dict[str, Column], own: np.ndarray, target: np.ndarray, skip: tuple[str, ...]
+           ) -> dict[str, Column]:
+    """Columns logged on the rows `own` (a mask) only, plus each row i with target[i] >= 0 moved onto row target[i].
+
+    MMEngine and mmdet 2.x write validation results on lines of their own; their values belong to a
+    training row (`target`). Keys in `skip` (the val line's own timings, its lr) are not moved. A moved
+    value replaces the training row's value of the same key, as the later line.
+    """
+    out: dict[str, Column] = {}
+    for name, col in columns.items():
+        at = col.positions()
+        moved = target[at] if name not in skip else np.full(at.size, -1, dtype=np.int64)
+        if not (moved >= 0).any():
+            only = col.only(own)
+            if only.count():
+                out[name] = only
+            continue
+        dest = np.where(own[at], at, moved)
+        ok = dest >= 0
+        dest, values = dest[ok], col.logged()[ok]
+        order = np.argsort(dest, kind="stable")
+        dest, values = dest[order], values[order]
+        last = np.ones(dest.size, dtype=bool)
+        np.not_equal(dest[1:], dest[:-1], out=last[:-1])
+        out[name] = Column.of(col.n, dest[last], values[last])
+    return out

@@ -10,6 +10,7 @@ import numpy as np
 
 from inspector.errors import InspectorError
 from inspector.runlog import jsonlines, jsonrows
+from inspector.runlog import steps as stepping
 from inspector.runlog.companions import CompanionError, gain_problem, python_assignments
 from inspector.runlog.jsonlines import Column
 from inspector.runlog.record import RunLog
@@ -54,10 +55,17 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     if epoch_col is None or iter_col is None or not is_train.any():
         raise InspectorError("no training line with 'mode', 'epoch' and 'iter': not an mmdet 2.x log.json",
                              path=path)
-    epochs, has_epoch = jsonrows.integer_steps(epoch_col, rows.n_rows)
-    iters, has_iter = jsonrows.integer_steps(iter_col, rows.n_rows)
+    among = is_train | is_val
+    read_epochs = stepping.read_steps(epoch_col, rows.line_numbers, "epoch", allow_order=False, among=among)
+    read_iters = stepping.read_steps(iter_col, rows.line_numbers, "iter", allow_order=False, among=is_train)
+    warnings += read_epochs.warnings + read_iters.warnings
+    epochs, has_epoch = read_epochs.steps, read_epochs.usable
+    iters, has_iter = read_iters.steps, read_iters.usable
     is_train &= has_epoch & has_iter
     is_val &= has_epoch
+    if not is_train.any():
+        raise InspectorError("no training line with a usable 'epoch' and 'iter': not an mmdet 2.x log.json",
+                             path=path)
 
     iter_based = "IterBasedRunner" in str(config.get("runner", {}).get("type", ""))
     if iter_based:
@@ -65,27 +73,34 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     else:
         per_epoch = int(iters[is_train].max())
         config["iters_per_epoch_inferred"] = per_epoch
-        steps = (epochs - 1) * per_epoch + iters
+        # In float64 first: a huge epoch times the epoch length must not wrap around int64.
+        global_steps = (epochs.astype(np.float64) - 1) * per_epoch + iters
+        huge = is_train & (np.abs(global_steps) > stepping.MAX_STEP)
+        if huge.any():
+            warnings.append(f"{int(huge.sum())} row(s) whose epoch and iter give a step beyond 2**53 skipped "
+                            f"({stepping.lines_text(rows.line_numbers[huge])}).")
+            is_train &= ~huge
+        steps = np.where(is_train, global_steps, 0).astype(np.int64)
 
-    metrics = {k: c for k, c in rows.numbers.items() if k not in _BOOKKEEPING}
-    columns = {k: Column(c.values.copy(), c.present & is_train) for k, c in metrics.items()}
     train_idx = np.flatnonzero(is_train)
-    orphan = 0
-    for i in np.flatnonzero(is_val):
+    target = np.full(rows.n_rows, -1, dtype=np.int64)
+    orphan = []
+    for i in np.flatnonzero(is_val).tolist():
         # The val line's epoch's last training line (its `iter` is the val set size, not a step).
         same = train_idx[(train_idx < i) & (epochs[train_idx] == epochs[i])]
         if same.size == 0:
-            orphan += 1
+            orphan.append(i)
             continue
-        for name, col in metrics.items():
-            if col.present[i] and name not in _VAL_NOISE:
-                columns[name].values[same[-1]] = col.values[i]
-                columns[name].present[same[-1]] = True
+        target[i] = same[-1]
     if orphan:
-        warnings.append(f"{orphan} val line(s) with no training line of their epoch skipped.")
-    epoch_values = Column(epochs[is_train].astype(np.float64), np.ones(int(is_train.sum()), dtype=bool))
+        warnings.append(f"{len(orphan)} val line(s) with no training line of their epoch skipped "
+                        f"({stepping.lines_text(rows.line_numbers[np.array(orphan)])}).")
+    metrics = {k: c for k, c in rows.numbers.items() if k not in _BOOKKEEPING}
+    columns = jsonrows.attach(metrics, is_train, target, _VAL_NOISE)
+    epoch_values = Column.dense(epochs[is_train].astype(np.float64), np.ones(int(is_train.sum()), dtype=bool))
     return jsonrows.build_runlog(path, NAME, "mmdet", steps[is_train], jsonrows.select(is_train, columns),
-                                  epochs=epoch_values, config=config, warnings=warnings)
+                                  rows.line_numbers[is_train], epochs=epoch_values, config=config,
+                                  warnings=warnings)
 
 
 def _env_config(path: Path) -> tuple[dict, int]:
@@ -94,7 +109,7 @@ def _env_config(path: Path) -> tuple[dict, int]:
         line = fh.readline(jsonlines.MAX_LINE_BYTES + 1)
     try:
         first = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # a damaged or deeply nested first line: read as a row
         return {}, 0
     if not (isinstance(first, dict) and ("env_info" in first or "config" in first) and "mode" not in first):
         return {}, 0

@@ -9,6 +9,7 @@ import numpy as np
 
 from inspector.errors import InspectorError
 from inspector.runlog import jsonlines, jsonrows
+from inspector.runlog import steps as stepping
 from inspector.runlog import companions as companion_files
 from inspector.runlog.mmdet_json import loss_weight_problems, loss_weights
 from inspector.runlog.record import RunLog
@@ -39,41 +40,52 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     path = Path(path)
     rows = jsonlines.load(path)
     warnings = list(rows.warnings)
-    steps, usable = jsonrows.integer_steps(rows.number("step"), rows.n_rows)
+    read_steps = stepping.read_steps(rows.number("step"), rows.line_numbers, "step", allow_order=False)
+    steps, usable = read_steps.steps, read_steps.usable
     if not usable.any():
         raise InspectorError("no line has a 'step': not an MMEngine scalars.json", path=path)
+    warnings += read_steps.warnings
     is_train = np.zeros(rows.n_rows, dtype=bool)
     for name, col in rows.numbers.items():
         if name == "lr" or name.startswith("loss"):
-            is_train |= col.present
+            is_train |= col.mask()
     is_train &= usable
     is_val = usable & ~is_train
     epoch = rows.number("epoch")
-    metrics = {k: c for k, c in rows.numbers.items() if k not in ("step", "epoch", "iter")}
-    columns = {k: jsonlines.Column(c.values.copy(), c.present & is_train) for k, c in metrics.items()}
-    train_idx = np.flatnonzero(is_train)
-    unplaced = 0
-    for i in np.flatnonzero(is_val):
-        before = train_idx[train_idx < i]
-        if before.size == 0:
-            unplaced += 1
-            continue
-        # Without an epoch key, the last training line before the val line is the end of its epoch
-        # (MMEngine validates right after an epoch's last iteration).
-        target = before[-1]
-        if epoch is not None:
-            same = before[epoch.present[before] & (epoch.values[before] == steps[i])]
-            if same.size:
-                target = same[-1]
-        for name, col in metrics.items():
-            if col.present[i] and name not in _VAL_NOISE:
-                columns[name].values[target] = col.values[i]
-                columns[name].present[target] = True
+    target = _val_targets(np.flatnonzero(is_train), np.flatnonzero(is_val), steps,
+                          None if epoch is None else epoch.full(), rows.n_rows)
+    unplaced = int((is_val & (target < 0)).sum())
     if unplaced:
-        warnings.append(f"{unplaced} val line(s) before any training line skipped.")
-    epochs = None if epoch is None else jsonlines.Column(epoch.values[is_train], epoch.present[is_train])
+        warnings.append(f"{unplaced} val line(s) before any training line skipped "
+                        f"({stepping.lines_text(rows.line_numbers[is_val & (target < 0)])}).")
+    metrics = {k: c for k, c in rows.numbers.items() if k not in ("step", "epoch", "iter")}
+    columns = jsonrows.attach(metrics, is_train, target, _VAL_NOISE)
+    epochs = None if epoch is None else epoch.take(is_train)
     return jsonrows.build_runlog(path, NAME, "mmdet", steps[is_train], jsonrows.select(is_train, columns),
-                                  epochs=epochs, config=_companion_config(companions), warnings=warnings)
+                                  rows.line_numbers[is_train], epochs=epochs, config=_companion_config(companions),
+                                  warnings=warnings)
+
+
+def _val_targets(train: np.ndarray, val: np.ndarray, steps: np.ndarray, epoch: np.ndarray | None,
+                 n: int) -> np.ndarray:
+    """Per row, the training row a val row's metrics belong to (-1 elsewhere and for a val row before any).
+
+    Without an epoch key, the last training line before the val line is the end of its epoch
+    (MMEngine validates right after an epoch's last iteration); with one, the last training line
+    before it whose epoch is the val line's step.
+    """
+    target = np.full(n, -1, dtype=np.int64)
+    if train.size == 0 or val.size == 0:
+        return target
+    before = np.searchsorted(train, val) - 1
+    placed = before >= 0
+    target[val[placed]] = train[before[placed]]
+    if epoch is not None:
+        for i in val[placed].tolist():
+            same = train[(epoch[train] == steps[i]) & (train < i)]
+            if same.size:
+                target[i] = same[-1]
+    return target
 
 
 def _companion_config(companions: Sequence[Path]) -> dict:

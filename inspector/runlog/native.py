@@ -10,6 +10,7 @@ import numpy as np
 
 from inspector.errors import InspectorError
 from inspector.runlog import jsonlines, jsonrows
+from inspector.runlog import steps as stepping
 from inspector.runlog.jsonlines import Column
 from inspector.runlog.record import RunLog, assemble
 from inspector.runlog.writer import FORMAT
@@ -33,7 +34,7 @@ def _header(path: Path) -> tuple[dict | None, int]:
         line = fh.readline(jsonlines.MAX_LINE_BYTES + 1)
     try:
         obj = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # a damaged or hostile (deeply nested) header: read as a row
         return None, 0
     if isinstance(obj, dict) and obj.get("type") == "header":
         return obj, len(line)
@@ -58,41 +59,40 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     warnings += rows.warnings
     kind = rows.text("type")
     is_step, is_eval = kind == "step", kind == "eval"
-    steps, has_step = jsonrows.integer_steps(rows.number("step"), rows.n_rows)
-    other = int((~(is_step | is_eval)).sum())
-    if other:
-        warnings.append(f"{other} row(s) that are neither 'step' nor 'eval' rows skipped.")
-    unstepped = int(((is_step | is_eval) & ~has_step).sum())
-    if unstepped:
-        warnings.append(f"{unstepped} row(s) without a 'step' skipped.")
-    keep = (is_step | is_eval) & has_step
-    if keep.all():  # the usual log: a slice view, not a copy of every column
-        keep = slice(None)
+    typed = is_step | is_eval
+    other = ~typed
+    if other.any():
+        warnings.append(f"{int(other.sum())} row(s) that are neither 'step' nor 'eval' rows skipped "
+                        f"({stepping.lines_text(rows.line_numbers[other])}).")
+    read_steps = stepping.read_steps(rows.number("step"), rows.line_numbers, "step", among=typed)
+    warnings += read_steps.warnings
+    steps, keep = read_steps.steps, read_steps.usable
 
     columns: dict[str, Column] = {}
     weights: dict[str, Column] = {}
     for name, col in rows.numbers.items():
         if name.startswith("losses/"):
-            columns["loss/" + name[len("losses/"):]] = _only(col, is_step)
+            columns["loss/" + name[len("losses/"):]] = col.only(is_step)
         elif name == "total":
-            columns["loss/total"] = _only(col, is_step)
+            columns["loss/total"] = col.only(is_step)
         elif name in _PLAIN:
-            columns[name] = _only(col, is_step)
+            columns[name] = col.only(is_step)
         elif name.startswith("metrics/"):
-            columns["eval/" + name[len("metrics/"):]] = _only(col, is_eval)
+            columns["eval/" + name[len("metrics/"):]] = col.only(is_eval)
         elif name.startswith("weights/"):
-            weights[name[len("weights/"):]] = _only(col, is_step)
+            weights[name[len("weights/"):]] = col.only(is_step)
 
     config["loss_weights"] = _loss_weights(config.get("loss_weights") or {}, weights, keep, warnings)
     if not config["loss_weights"]:
         warnings.append("the config has no loss_weights: weighted losses cannot be shown.")
     epochs = _rows(rows.number("epoch"), rows.n_rows, keep)
     wall_times = _rows(rows.number("time"), rows.n_rows, keep)
+    lines = rows.line_numbers[keep]
     # Let go of the columns no series needs (the float step, the weights, the row types) before
     # assembling: on a 1M-row log that is ~0.7× the payload off the read's peak.
-    del rows, weights, kind, is_step, is_eval, has_step
+    del rows, weights, kind, is_step, is_eval, typed, read_steps
     return jsonrows.build_runlog(
-        path, NAME, "native", steps[keep], columns if isinstance(keep, slice) else jsonrows.select(keep, columns),
+        path, NAME, "native", steps[keep], jsonrows.select(keep, columns), lines,
         epochs=epochs, wall_times=wall_times, config=config, warnings=warnings,
     )
 
@@ -107,27 +107,19 @@ def _blank_after(path: Path, offset: int) -> bool:
         return not fh.read().strip()
 
 
-def _only(col: Column, rows: np.ndarray) -> Column:
-    """`col` logged only on `rows`; `col` itself when every row qualifies (no new mask)."""
-    if rows.all():
-        return col
-    return Column(col.values, col.present & rows)
-
-
-def _rows(col: Column | None, n_rows: int, keep: np.ndarray | slice) -> Column:
+def _rows(col: Column | None, n_rows: int, keep: np.ndarray) -> Column:
     """The kept rows of `col`; an all-absent column when the log never has that key."""
     if col is None:
-        col = Column(np.full(n_rows, np.nan), np.zeros(n_rows, dtype=bool))
-    return Column(col.values[keep], col.present[keep])
+        col = Column.dense(np.full(n_rows, np.nan), np.zeros(n_rows, dtype=bool))
+    return col.take(keep)
 
 
-def _loss_weights(declared: dict, per_step: dict[str, Column], keep: np.ndarray | slice, warnings: list[str]) -> dict:
+def _loss_weights(declared: dict, per_step: dict[str, Column], keep: np.ndarray, warnings: list[str]) -> dict:
     """The run's loss weights: the last per-step weights logged, else the header's; warns on changes."""
     weights = {str(k): float(v) for k, v in declared.items()}
     changed = []
     for name, col in per_step.items():
-        present = col.present[keep]
-        logged = col.values[keep] if present.all() else col.values[keep][present]  # a view when logged every step
+        logged = col.only(keep).logged()
         if logged.size == 0:
             continue
         if np.nanmin(logged) != np.nanmax(logged):

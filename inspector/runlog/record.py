@@ -34,6 +34,18 @@ class Series:
 
 
 @dataclass(frozen=True)
+class Sparse:
+    """A column logged on a few rows only: their increasing row indices and the values there.
+
+    Given to `assemble` instead of a row-aligned array, it costs its entries, not rows × keys (a log
+    whose rows each add new keys made a 468 kB file a 2.35 GB dense table).
+    """
+
+    rows: np.ndarray
+    values: np.ndarray
+
+
+@dataclass(frozen=True)
 class Segment:
     """A contiguous stretch of the log between restarts, in file order."""
 
@@ -143,7 +155,7 @@ def assemble(
     format: str,
     framework: str,
     steps: np.ndarray,
-    columns: Mapping[str, np.ndarray],
+    columns: Mapping[str, np.ndarray | Sparse],
     *,
     present: Mapping[str, np.ndarray] | None = None,
     epochs: np.ndarray | None = None,
@@ -154,9 +166,10 @@ def assemble(
 ) -> RunLog:
     """Build a RunLog from row-aligned columns in file order.
 
-    `steps` are global steps per row; `columns[name]` are float values per row; `present[name]`
-    (optional) marks the rows where that metric was logged at all — without it, a NaN counts
-    as a logged non-finite value. Restarts and overlaps are resolved here, once, for every reader.
+    `steps` are global steps per row; `columns[name]` are float values per row, or a `Sparse`
+    column (values at some rows only); `present[name]` (optional) marks the rows where that metric
+    was logged at all — without it, a NaN counts as a logged non-finite value. Restarts and
+    overlaps are resolved here, once, for every reader.
     """
     steps = np.asarray(steps, dtype=np.int64)
     warnings = list(warnings or [])
@@ -192,6 +205,23 @@ def assemble(
     epochs = None if epochs is None else np.asarray(epochs, dtype=np.float64)
     wall_times = None if wall_times is None else np.asarray(wall_times, dtype=np.float64)
     for name, raw in columns.items():
+        if isinstance(raw, Sparse):
+            kept = keep_rows[raw.rows]
+            at = raw.rows[kept]
+            if at.size == 0:
+                continue
+            v = np.asarray(raw.values, dtype=np.float64)[kept]
+            bad = ~np.isfinite(v)
+            if bad.any():
+                v = v.copy()
+                v[bad] = np.nan
+                non_finite[name] = int(bad.sum())
+            s = steps[at]
+            order = slice(None) if in_order else np.argsort(s, kind="stable")
+            series[name] = Series(name=name, steps=s[order], values=v[order],
+                                  epochs=None if epochs is None else epochs[at][order],
+                                  wall_times=None if wall_times is None else wall_times[at][order])
+            continue
         values = np.asarray(raw, dtype=np.float64)
         mask = keep_rows
         if present is not None and name in present:
