@@ -180,3 +180,10 @@ def test_columns_beyond_the_series_cap_are_dropped_with_a_warning(tmp_path: Path
     assert log.series["m0"].steps.tolist() == [0, 1, 2]
     assert "80 numeric columns: the first 50 are read, the 30 after them (from 'm50') are not " \
            "(limits.max_series(), INSPECTOR_MAX_SERIES)." in log.warnings
+
+
+def test_a_blank_line_does_not_shift_the_lines_warnings_name(tmp_path: Path) -> None:
+    # pyarrow skips blank lines: its row 3 was line 4, and the warning named line 3.
+    log = csv_table.read(_write(tmp_path, "step,loss\n1,0.5\n\n,0.4\n3,0.3\n"))
+    assert log.warnings == ["1 row(s) without a 'step' value skipped (line 4)."]
+    assert log.series["loss"].steps.tolist() == [1, 3]

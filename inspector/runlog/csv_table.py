@@ -126,6 +126,19 @@ def _numeric_hints(head: bytes, names: list[str], delimiter: str) -> dict[str, p
             if pa.types.is_integer(col.type) or pa.types.is_floating(col.type)}
 
 
+def _data_lines(path: Path, block: int = 1 << 24) -> int:
+    """Lines after the header (LF, CRLF, or CR alone in a file without LF), counted in 16 MiB blocks."""
+    newlines = returns = 0
+    last = b""
+    with open(path, "rb") as fh:
+        while chunk := fh.read(block):
+            newlines += chunk.count(b"\n")
+            returns += chunk.count(b"\r")
+            last = chunk[-1:]
+    breaks = newlines or returns
+    return breaks - 1 + (last not in (b"\n", b"\r"))
+
+
 def _fast_table(path: Path, names: list[str], delimiter: str, head: bytes = b"") -> Table | None:
     """The table via pyarrow, or None when the file needs the tolerant parser."""
     try:
@@ -143,6 +156,10 @@ def _fast_table(path: Path, names: list[str], delimiter: str, head: bytes = b"")
     present: dict[str, np.ndarray] = {}
     text: list[str] = []
     n = table.num_rows
+    if n != _data_lines(path):
+        # pyarrow skips blank lines and joins a quoted cell's lines: row i is then not line i + 2, and
+        # a warning would name the wrong line (line 3 for line 4). The tolerant parser counts them.
+        return None
     # Each Arrow column is released as soon as its NumPy copy exists: the peak holds one column twice,
     # not the whole table.
     pending = dict(zip(names, table.columns))
