@@ -6,6 +6,7 @@ import struct
 import tracemalloc
 from pathlib import Path
 
+import crc32c
 import numpy as np
 import pytest
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2
@@ -15,9 +16,20 @@ from inspector.runlog import tfevents, tfevents_wire
 HEADER = struct.Struct("<QI")
 
 
+def _masked_crc(data: bytes) -> int:
+    """TFRecord's masked CRC32C of `data`."""
+    crc = crc32c.crc32c(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def _framed(data: bytes) -> bytes:
+    """`data` as one TFRecord: uint64 length, masked CRC of the length, data, masked CRC of the data."""
+    length = struct.pack("<Q", len(data))
+    return length + struct.pack("<I", _masked_crc(length)) + data + struct.pack("<I", _masked_crc(data))
+
+
 def _record(event: event_pb2.Event) -> bytes:
-    data = event.SerializeToString()
-    return HEADER.pack(len(data), 0) + data + b"\0\0\0\0"  # CRCs are not checked by the reader
+    return _framed(event.SerializeToString())
 
 
 def _simple(step: int, tag: str, value: float, wall: float) -> event_pb2.Event:
@@ -163,6 +175,7 @@ def _fixed_width_log(path: Path, n_steps: int, tags: tuple[str, ...]) -> None:
     tag_at = end - 5 - len(tags[0])
     for j, tag in enumerate(tags):
         rows[j::len(tags), tag_at:tag_at + len(tag)] = np.frombuffer(tag.encode(), dtype=np.uint8)
+    rows[:, end:] = np.asarray([_masked_crc(r[12:end].tobytes()) for r in rows], dtype="<u4").view(np.uint8).reshape(-1, 4)
     path.write_bytes(rows.tobytes())
 
 
@@ -205,7 +218,7 @@ def test_signalling_nan_reads_as_nan_without_a_warning(tmp_path: Path) -> None:
     body = body[:-4] + struct.pack("<I", 0x7F800001)   # simple_value's bits: a signalling NaN
     path = tmp_path / "events.out.tfevents.1.host"
     version = _record(event_pb2.Event(wall_time=1.0, file_version="brain.Event:2"))
-    path.write_bytes(version + HEADER.pack(len(body), 0) + body + b"\0\0\0\0")
+    path.write_bytes(version + _framed(body))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         log = tfevents.read(path)

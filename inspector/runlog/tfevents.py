@@ -19,6 +19,7 @@ import numpy as np
 from tensorboard.compat.proto import event_pb2
 
 from inspector.errors import InspectorError
+from inspector.limits import max_series
 from inspector.runlog.record import RunLog, assemble
 from inspector.runlog.tfevents_wire import (FOOTER_BYTES, HEADER, fast_fields, fast_layout, file_order, frame,
                                             slow_points, tag_names)
@@ -50,32 +51,39 @@ class _Scalars:
 class _Chunk:
     """One chunk of records as pass 1 left it for pass 2: where its records lie and which take the fast path.
 
-    One code per record packs its payload length and its fast-path tag id (-1: protobuf decodes it),
-    `code = (length - base) * radix + tag + 1`, in the narrowest unsigned type that holds the codes: a
-    byte per record on the usual log, so pass 2 reuses pass 1's framing (0.4 s of a 1 s read of 2M
-    records) for a twentieth of the result's memory.
+    One code per record packs its payload length and its fast-path tag id (-1: protobuf decodes it;
+    -2: an empty record, nothing to decode), `code = (length - base) * radix + tag + 2`, in the narrowest
+    unsigned type that holds the codes: a byte per record on the usual log, so pass 2 reuses pass 1's
+    framing (0.4 s of a 1 s read of 2M records) for a twentieth of the result's memory. Records follow
+    each other, so their starts follow from the lengths; only a chunk with a damaged stretch skipped
+    inside it keeps its starts.
     """
 
     first_start: int
     base: int
     radix: int
     codes: np.ndarray
+    starts: np.ndarray | None = None  # only where the records do not follow each other
 
     @classmethod
     def pack(cls, starts: np.ndarray, lengths: np.ndarray, fast_tag: np.ndarray) -> _Chunk:
-        base, radix = int(lengths.min()), int(fast_tag.max()) + 2
-        codes = (lengths - base) * radix + (fast_tag + 1)
-        return cls(int(starts[0]), base, radix, codes.astype(np.min_scalar_type(int(codes.max()))))
+        base, radix = int(lengths.min()), int(fast_tag.max()) + 3
+        codes = (lengths - base) * radix + (fast_tag + 2)
+        contiguous = bool(np.all(starts[1:] == starts[:-1] + lengths[:-1] + (FOOTER_BYTES + HEADER.size)))
+        return cls(int(starts[0]), base, radix, codes.astype(np.min_scalar_type(int(codes.max()))),
+                   None if contiguous else starts)
 
     def unpack(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(payload starts, payload lengths, fast-path tag id or -1) per record."""
+        """(payload starts, payload lengths, fast-path tag id, -1 or -2) per record."""
         codes = self.codes.astype(np.int64)
         lengths = codes // self.radix + self.base
+        if self.starts is not None:
+            return self.starts, lengths, codes % self.radix - 2
         starts = np.empty_like(lengths)
         starts[0] = self.first_start
         np.cumsum(lengths[:-1] + (FOOTER_BYTES + HEADER.size), out=starts[1:])
         starts[1:] += self.first_start
-        return starts, lengths, codes % self.radix - 1
+        return starts, lengths, codes % self.radix - 2
 
 
 @dataclass(frozen=True)
@@ -85,8 +93,10 @@ class _Census:
     names: list[str]            # tag id → tag
     tag_ids: dict[str, int]     # tag → tag id
     counts: np.ndarray          # tag id → number of points
-    order: list[int]            # tag ids in order of first appearance
+    order: list[int]            # kept tag ids in order of first appearance (at most limits.max_series())
     chunks: list[_Chunk]
+    records: int                # valid records
+    empty: int                  # of which zero-length (no event at all)
 
 
 class _StepStore:
@@ -137,14 +147,20 @@ class _StepStore:
 
 
 def _census(buf, path: Path, warnings: list[str]) -> _Census:
-    """Pass 1: frame and decode every record, keeping only per-tag point counts and the chunks' layout."""
+    """Pass 1: frame and decode every record, keeping only per-tag point counts and the chunks' layout.
+
+    Tags past the first limits.max_series() (in order of first appearance) are counted and dropped: 300k
+    distinct tags took 433 MB as one series each.
+    """
     arr = np.frombuffer(buf, dtype=np.uint8)
+    cap = max_series()
     names: list[str] = []
     tag_ids: dict[str, int] = {}
     counts = np.zeros(0, dtype=np.int64)
-    first_seen: dict[int, tuple[int, int]] = {}  # tag id → (chunk, point) where it first appears
+    first_seen: dict[int, tuple[int, int]] = {}  # kept tag id → (chunk, point) where it first appears
+    dropped: set[int] = set()
     chunks: list[_Chunk] = []
-    undecodable = 0
+    undecodable = records = empty = 0
     for chunk, (starts, lengths) in enumerate(frame(buf, path, warnings, _CHUNK_RECORDS)):
         ok, tag_start, tag_len = fast_layout(arr, starts, lengths)
         chunk_names, chunk_index = tag_names(buf, tag_start[ok], tag_len[ok])
@@ -154,19 +170,34 @@ def _census(buf, path: Path, warnings: list[str]) -> _Census:
                 names.append(name)
         fast_tag = np.full(starts.shape, -1, dtype=np.int64)
         fast_tag[ok] = np.asarray([tag_ids[n] for n in chunk_names], dtype=np.int64)[chunk_index]
+        fast_tag[lengths == 0] = -2  # an empty record: an Event with nothing set, no need for protobuf
         fast = np.flatnonzero(ok)
-        slow_rec, slow_tag, *_, bad = slow_points(buf, starts, lengths, np.flatnonzero(~ok), names, tag_ids)
+        slow_rec, slow_tag, *_, bad = slow_points(buf, starts, lengths, np.flatnonzero(fast_tag == -1), names, tag_ids)
         undecodable += bad
+        records += starts.size
+        empty += int(np.count_nonzero(lengths == 0))
         tags = np.concatenate([fast_tag[fast], slow_tag])[file_order(fast, slow_rec)]
         per_tag = np.bincount(tags, minlength=len(names))
         counts = np.concatenate([counts, np.zeros(len(names) - counts.size, dtype=np.int64)]) + per_tag
         seen, first = np.unique(tags, return_index=True)
-        for t, i in zip(seen.tolist(), first.tolist()):
-            first_seen.setdefault(t, (chunk, i))
+        for t, i in sorted(zip(seen.tolist(), first.tolist()), key=lambda ti: ti[1]):
+            if t in first_seen or t in dropped:
+                continue
+            if len(first_seen) < cap:
+                first_seen[t] = (chunk, i)
+            else:
+                dropped.add(t)
         chunks.append(_Chunk.pack(starts, lengths, fast_tag))
     if undecodable:
         warnings.append(f"{path.name}: {undecodable} record(s) are not valid events and were skipped.")
-    return _Census(names, tag_ids, counts, sorted(first_seen, key=first_seen.__getitem__), chunks)
+    if empty:
+        warnings.append(f"{path.name}: {empty} of its {records} record(s) are empty (zero-length, no event) "
+                        "and were skipped.")
+    if dropped:
+        lost = int(counts[sorted(dropped)].sum())
+        warnings.append(f"{path.name}: {len(dropped)} tag(s) beyond the first {cap} were dropped ({lost} "
+                        f"point(s)); at most {cap} series are read (INSPECTOR_MAX_SERIES).")
+    return _Census(names, tag_ids, counts, sorted(first_seen, key=first_seen.__getitem__), chunks, records, empty)
 
 
 def _fill(buf, census: _Census, path: Path) -> tuple[list[np.ndarray], list[np.ndarray], _StepStore]:
@@ -174,7 +205,7 @@ def _fill(buf, census: _Census, path: Path) -> tuple[list[np.ndarray], list[np.n
     into arrays of their final size."""
     arr = np.frombuffer(buf, dtype=np.uint8)
     order = census.order
-    rank = np.empty(len(order), dtype=np.int64)  # tag id → position in order of first appearance
+    rank = np.full(len(census.names), -1, dtype=np.int64)  # tag id → position in order, -1: dropped
     rank[order] = np.arange(len(order))
     counts = [int(census.counts[t]) for t in order]
     values = [np.empty(c, dtype=np.float64) for c in counts]
@@ -187,7 +218,7 @@ def _fill(buf, census: _Census, path: Path) -> tuple[list[np.ndarray], list[np.n
         fast = np.flatnonzero(fast_tag >= 0)
         f_steps, f_walls, f_values = fast_fields(arr, starts[fast], lengths[fast])
         slow_rec, s_tags, s_steps, s_walls, s_values, _ = slow_points(
-            buf, starts, lengths, np.flatnonzero(fast_tag < 0), names, tag_ids)
+            buf, starts, lengths, np.flatnonzero(fast_tag == -1), names, tag_ids)
         if slow_rec.size:
             in_order = file_order(fast, slow_rec)
             ranks = rank[np.concatenate([fast_tag[fast], s_tags])[in_order]]
@@ -196,6 +227,10 @@ def _fill(buf, census: _Census, path: Path) -> tuple[list[np.ndarray], list[np.n
             point_values = np.concatenate([f_values, s_values])[in_order]
         else:  # the usual chunk: every point took the fast path and is in file order already
             ranks, point_steps, point_walls, point_values = rank[fast_tag[fast]], f_steps, f_walls, f_values
+        if len(order) < len(census.names):  # points of dropped tags
+            kept = ranks >= 0
+            ranks, point_steps, point_walls, point_values = (
+                ranks[kept], point_steps[kept], point_walls[kept], point_values[kept])
         if not ranks.size:  # only non-scalar events (histograms, graphs) in this chunk
             continue
         by_rank = np.argsort(ranks, kind="stable")
@@ -232,8 +267,12 @@ def _read_file(path: Path) -> _Scalars:
     try:
         census = _census(buf, path, warnings)
         if not census.chunks:
-            raise InspectorError("no complete TensorBoard record", path=path)
+            detail = f" ({' '.join(warnings)})" if warnings else ""
+            raise InspectorError(f"no valid TensorBoard record in {size} byte(s){detail}", path=path)
         values, walls, steps = _fill(buf, census, path)
+        if not census.order:
+            warnings.append(f"{path.name}: none of its {census.records} valid record(s) holds a scalar "
+                            f"({census.empty} empty); no series read from it.")
     finally:
         if isinstance(buf, mmap.mmap):
             try:
@@ -291,6 +330,15 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
             steps.setdefault(name, []).append(scalars.steps[tag])
             values.setdefault(name, []).append(scalars.values[tag])
             walls.setdefault(name, []).append(scalars.wall_times[tag])
+    if not steps:
+        raise InspectorError(f"no scalar series in {len(files)} event file(s): {' '.join(warnings)}", path=path)
+    cap = max_series()
+    if len(steps) > cap:  # several files, each under the cap
+        extra = list(steps)[cap:]
+        for name in extra:
+            del steps[name], values[name], walls[name]
+        warnings.append(f"{len(extra)} tag(s) beyond the first {cap} of the run were dropped; at most {cap} "
+                        "series are read (INSPECTOR_MAX_SERIES).")
     framework = _framework(list(steps))
     # Restarts are judged per tag, as TensorBoard does: tags logged at different rates (an eval
     # every N steps written after the training step) must not read as a step going backwards.

@@ -2,7 +2,8 @@
 
 An event file is a TFRecord stream: per record a uint64 payload length, a uint32 masked CRC of
 that length, the payload (a serialized `tensorboard.Event`), and a uint32 masked CRC of the
-payload. CRCs are not checked (pure-Python CRC32C would dominate the read time). The common record
+payload. Both CRCs are checked (CRC32C from the `crc32c` library), and a bad record is skipped by
+resynchronising on the next valid one. The common record
 (one `simple_value` scalar) is decoded for thousands of records at once with NumPy; anything else
 goes through tensorboard's protobuf classes. tfevents builds the RunLog from what this module finds.
 """
@@ -10,50 +11,246 @@ goes through tensorboard's protobuf classes. tfevents builds the RunLog from wha
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import crc32c
 import numpy as np
 from tensorboard.compat.proto import event_pb2
 
 HEADER = struct.Struct("<QI")  # payload length, masked CRC of the length
 LENGTH = struct.Struct("<Q")
 FOOTER_BYTES = 4  # masked CRC of the payload
+MASK_DELTA = 0xA282EAD8  # TFRecord's CRC mask: ((crc >> 15) | (crc << 17)) + MASK_DELTA
+# Offsets tested per NumPy pass while resynchronising: 64 Ki offsets cost ~2 MB of temporaries.
+_RESYNC_WINDOW = 1 << 16
+# Records framed in the first batch after a damaged stretch; batches double again while records are valid,
+# so a file damaged every few records costs framing proportional to what it keeps.
+_AFTER_DAMAGE = 16
+# Data-CRC bytes that records found bad may cost, per byte of file (plus 1 MiB), before the search stops.
+BAD_CRC_BYTES_PER_FILE_BYTE = 4
+# Damaged stretches named one by one in the warning; the rest are counted.
+SHOWN_DAMAGE = 5
 # TensorFlow DataType enum values (tensorflow/core/framework/types.proto) of scalar tensors we read.
 DT_FLOAT, DT_DOUBLE = 1, 2
 
 
-def frame(buf, path: Path, warnings: list[str], chunk_records: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(payload starts, payload lengths) of the complete records of `buf`, `chunk_records` at a time.
+@dataclass(frozen=True)
+class Damage:
+    """A stretch of bytes that holds no valid record: where it starts, how long it is, and why."""
 
-    Appends a warning when the last record is cut off. Chunks keep the per-record Python ints of
-    this loop to a few MB; one pair of lists for the whole file measured ~9× the payload at the peak.
+    offset: int
+    size: int
+    reason: str
+
+
+def unmask(stored: np.ndarray) -> np.ndarray:
+    """The CRC32C values that TFRecord's masked CRCs stand for (mask = rotate right 15, + 0xa282ead8)."""
+    rot = (stored.astype(np.uint32) - np.uint32(MASK_DELTA)).astype(np.uint32)
+    return ((rot >> np.uint32(17)) | (rot << np.uint32(15))).astype(np.uint32)
+
+
+def _length_tables() -> tuple[np.ndarray, int]:
+    """(8, 256) tables and a constant with crc32c(8 bytes) = const ^ XOR_j table[j, byte_j].
+
+    CRC32C is affine over GF(2), so the CRC of a fixed-width field splits into one lookup per byte
+    (slicing-by-8); the tables are taken from the crc32c library itself, so they cannot drift from it.
     """
-    pos, n = 0, len(buf)
+    zero = crc32c.crc32c(bytes(8))
+    table = np.empty((8, 256), dtype=np.uint32)
+    for j in range(8):
+        for b in range(256):
+            table[j, b] = crc32c.crc32c(bytes(j) + bytes([b]) + bytes(7 - j)) ^ zero
+    return table, zero
+
+
+_LENGTH_TABLE, _LENGTH_ZERO = _length_tables()
+
+
+def length_crcs(lengths: np.ndarray) -> np.ndarray:
+    """crc32c of each little-endian uint64 in `lengths`, vectorised (8 lookups per value)."""
+    v = lengths.astype(np.uint64)
+    crc = np.full(v.shape, _LENGTH_ZERO, dtype=np.uint32)
+    for j in range(8):
+        crc ^= _LENGTH_TABLE[j][((v >> np.uint64(8 * j)) & np.uint64(0xFF)).astype(np.intp)]
+    return crc
+
+
+def _headers_ok(arr: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Whether a TFRecord header at each offset `at` is valid: its length matches its CRC and the record
+    fits in the file."""
+    n = arr.shape[0]
+    lengths = at_every_byte(arr, "<u8")[at]
+    ok = length_crcs(lengths) == unmask(at_every_byte(arr, "<u4")[at + 8])
+    room = (n - HEADER.size - FOOTER_BYTES - at).astype(np.int64)
+    return ok & (room >= 0) & (lengths <= np.maximum(room, 0).astype(np.uint64))
+
+
+class _CrcBudget:
+    """Bytes a read may spend on the data CRCs of records that turn out bad.
+
+    Every failed record costs its claimed length; headers nested in the payloads of bad records could
+    otherwise make a 2 MB file cost 10⁵ × 1 MB of CRC (quadratic). Counted in file order, so the result does
+    not depend on the chunk size.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.left = BAD_CRC_BYTES_PER_FILE_BYTE * size + (1 << 20)
+
+    def spend(self, nbytes: int) -> bool:
+        self.left -= nbytes
+        return self.left >= 0
+
+
+def _data_ok(buf, start: int, length: int) -> bool:
+    (stored,) = struct.unpack_from("<I", buf, start + length)
+    return crc32c.crc32c(buf[start:start + length]) == int(unmask(np.asarray([stored]))[0])
+
+
+def _resync(buf, arr: np.ndarray, pos: int, budget: _CrcBudget) -> tuple[int, bool]:
+    """(offset of the next valid record at or after `pos`, or len(buf); whether the budget ran out)."""
+    n = len(buf)
+    last = n - HEADER.size - FOOTER_BYTES  # the last offset a record (even an empty one) can start at
+    while pos <= last:
+        at = np.arange(pos, min(pos + _RESYNC_WINDOW, last + 1), dtype=np.int64)
+        for q in at[_headers_ok(arr, at)].tolist():
+            (length,) = LENGTH.unpack_from(buf, q)
+            if _data_ok(buf, q + HEADER.size, length):
+                return q, False
+            if not budget.spend(length):
+                return n, True
+        pos = int(at[-1]) + 1
+    return n, False
+
+
+def _by_length(buf, pos: int, count: int) -> tuple[list[int], list[int]]:
+    """(payload starts, lengths) of up to `count` records from `pos`, trusting each length (checked after)."""
+    n = len(buf)
     unpack = LENGTH.unpack_from
     size = HEADER.size
-    total = 0
-    while True:
-        starts: list[int] = []
-        lengths: list[int] = []
-        add_start, add_length = starts.append, lengths.append  # this loop is the read's hot spot
-        limit = chunk_records
-        while pos + size <= n and limit:
-            (length,) = unpack(buf, pos)
-            if pos + size + length + FOOTER_BYTES > n:
-                break
-            add_start(pos + size)
-            add_length(length)
-            pos += size + length + FOOTER_BYTES
-            limit -= 1
-        total += len(starts)
-        if starts:
-            yield np.asarray(starts, dtype=np.int64), np.asarray(lengths, dtype=np.int64)
-        if limit:  # stopped before the chunk was full: the end of the file (or a cut-off record)
+    starts: list[int] = []
+    lengths: list[int] = []
+    add_start, add_length = starts.append, lengths.append  # this loop is the read's hot spot
+    while pos + size <= n and count:
+        (length,) = unpack(buf, pos)
+        if pos + size + length + FOOTER_BYTES > n:
             break
-    if pos != n:
-        warnings.append(f"{path.name}: the last record is truncated ({n - pos} byte(s) at offset {pos}); "
-                        f"kept the {total} complete record(s) before it.")
+        add_start(pos + size)
+        add_length(length)
+        pos += size + length + FOOTER_BYTES
+        count -= 1
+    return starts, lengths
+
+
+def _valid_prefix(buf, arr: np.ndarray, starts: list[int], lengths: list[int], careful: bool
+                  ) -> tuple[int, int]:
+    """(how many of the records framed by `_by_length` are valid before the first bad one, data-CRC bytes
+    spent on records after it).
+
+    Both CRCs are checked. Data CRCs take one library call per record, 0.16 µs a record (measured on 1M),
+    against 0.29 µs for the same CRC as NumPy table lookups. `careful` stops at the first bad record instead
+    of checking the batch in one go, so that records framed after a bad one cost nothing.
+    """
+    at = np.asarray(starts, dtype=np.int64)
+    ok = length_crcs(np.asarray(lengths, dtype=np.uint64)) == unmask(at_every_byte(arr, "<u4")[at - FOOTER_BYTES])
+    good = int(ok.argmin()) if not ok.all() else ok.size
+    expected = unmask(at_every_byte(arr, "<u4")[at[:good] + np.asarray(lengths[:good], dtype=np.int64)])
+    crc = crc32c.crc32c
+    if careful:
+        for i, (a, length, want) in enumerate(zip(starts[:good], lengths[:good], expected.tolist())):
+            if crc(buf[a:a + length]) != want:
+                return i, 0
+        return good, 0
+    got = np.asarray([crc(buf[a:a + length]) for a, length in zip(starts[:good], lengths[:good])], dtype=np.uint32)
+    bad = np.flatnonzero(got != expected)
+    if not bad.size:
+        return good, 0
+    return int(bad[0]), sum(lengths[int(bad[0]) + 1:good])
+
+
+def frame(buf, path: Path, warnings: list[str], chunk_records: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(payload starts, payload lengths) of the valid records of `buf`, up to `chunk_records` at a time.
+
+    A record is valid when its length matches the length's CRC, it fits in the file and its data matches
+    the data's CRC (as TensorBoard's readers check). Past a bad one the reader resynchronises on the next
+    valid record, so one damaged record costs only itself; each skipped stretch is named by byte offset in
+    a warning. Chunks keep the per-record Python ints to a few MB; one pair of lists for the whole file
+    measured ~9× the payload at the peak.
+    """
+    n = len(buf)
+    arr = np.frombuffer(buf, dtype=np.uint8) if n else np.zeros(0, dtype=np.uint8)
+    budget = _CrcBudget(n)
+    damage: list[Damage] = []
+    pos, total, want = 0, 0, chunk_records
+    wasted = 0  # data-CRC bytes of records framed after a bad one in the same batch
+    held_starts: list[np.ndarray] = []
+    held_lengths: list[np.ndarray] = []
+    held = 0
+    while pos < n:
+        requested = min(want, chunk_records - held)
+        got_starts, got_lengths = _by_length(buf, pos, requested)
+        good, spent = _valid_prefix(buf, arr, got_starts, got_lengths, wasted > budget.left) if got_starts else (0, 0)
+        wasted += spent
+        if good < len(got_starts):  # the bad record's own CRC, in file order
+            budget.spend(got_lengths[good])
+        starts = np.asarray(got_starts, dtype=np.int64)
+        lengths = np.asarray(got_lengths, dtype=np.int64)
+        if good:
+            held_starts.append(starts[:good])
+            held_lengths.append(lengths[:good])
+            held += good
+            total += good
+            pos = int(starts[good - 1] + lengths[good - 1]) + FOOTER_BYTES
+        if good < starts.size or (starts.size < requested and pos < n):
+            # The record at `pos` is bad, or runs past the end: skip to the next valid one.
+            reason = _why(buf, arr, pos)
+            nxt, spent = _resync(buf, arr, pos + 1, budget)
+            if spent:
+                reason += "; too much damage to search further"
+            damage.append(Damage(pos, nxt - pos, reason))
+            pos = nxt
+            want = _AFTER_DAMAGE  # re-framing after a bad record stays proportional to what was kept
+        else:
+            want = min(2 * want, chunk_records)
+        if held and (held == chunk_records or pos >= n):
+            yield np.concatenate(held_starts), np.concatenate(held_lengths)
+            held_starts, held_lengths, held = [], [], 0
+    if held:
+        yield np.concatenate(held_starts), np.concatenate(held_lengths)
+    warnings.extend(damage_warnings(path, damage, total, n))
+
+
+def _why(buf, arr: np.ndarray, pos: int) -> str:
+    """Why the record at `pos` is not valid, in words."""
+    n = len(buf)
+    if pos + HEADER.size > n:
+        return "a cut-off header"
+    length, stored = HEADER.unpack_from(buf, pos)
+    if int(length_crcs(np.asarray([length], dtype=np.uint64))[0]) != int(unmask(np.asarray([stored]))[0]):
+        return "the length does not match its CRC"
+    if pos + HEADER.size + length + FOOTER_BYTES > n:
+        return f"a record of {length} byte(s) that runs past the end of the file"
+    return "the data does not match its CRC"
+
+
+def damage_warnings(path: Path, damage: list[Damage], kept: int, size: int) -> list[str]:
+    """Warnings naming each skipped stretch by byte offset (the first few, then a count)."""
+    if not damage:
+        return []
+    last = damage[-1]
+    out = []
+    if last.offset + last.size == size and (last.reason.startswith(("a cut-off", "a record of"))):
+        # The common case of a log copied while it was written: only the end is cut off.
+        out.append(f"{path.name}: the last record is truncated ({last.size} byte(s) at offset {last.offset}); "
+                   f"kept the {kept} complete record(s) before it.")
+        damage = damage[:-1]
+    if damage:
+        shown = "; ".join(f"offset {d.offset} ({d.size} byte(s): {d.reason})" for d in damage[:SHOWN_DAMAGE])
+        more = f"; and {len(damage) - SHOWN_DAMAGE} more" if len(damage) > SHOWN_DAMAGE else ""
+        out.append(f"{path.name}: skipped {len(damage)} damaged stretch(es), {sum(d.size for d in damage)} "
+                   f"byte(s) in all, and kept the {kept} valid record(s) around them: {shown}{more}.")
+    return out
 
 
 def varints(arr: np.ndarray, pos: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
