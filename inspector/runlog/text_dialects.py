@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from inspector import limits
 from inspector.runlog.text_pairs import NUM_RE2, extract_pairs
 from inspector.runlog.text_table import (Collector, Column, Selection, Table, fields, matching, merge_rows, minus,
                                          rows_table, safe_ints)
@@ -119,7 +120,7 @@ class MmdetParser:
         else:
             train, e, steps = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
         table = rows_table("mmdet", lines, train, steps, drop=("eta",))
-        self.train.add(table.steps, table.columns, table.rows + first)
+        self.train.add(table.steps, table.columns, table.rows + first, dropped=table.dropped)
         if train.size:
             # A val line reports the epoch that just ended: the last train step logged for that epoch.
             ends = e.size - 1 - np.unique(e[::-1], return_index=True)[1]
@@ -128,7 +129,7 @@ class MmdetParser:
         if val.size:
             ve, ok = safe_ints(pc.struct_field(fields(lines, val, MMDET_VAL), "e"))
             vt = rows_table("mmdet", lines, val[ok], ve[ok])
-            self.val.add(vt.steps, vt.columns, vt.rows + first)
+            self.val.add(vt.steps, vt.columns, vt.rows + first, dropped=vt.dropped)
         self.bad.extend((minus(markers, table.rows) + first).tolist())
 
     def finish(self) -> Table:
@@ -176,7 +177,7 @@ class Detectron2Parser:
         rows = matching(lines, D2_ITER)
         steps, ok = safe_ints(pc.struct_field(fields(lines, rows, D2_ITER), "i"))
         table = rows_table("detectron2", lines, rows[ok], steps[ok], drop=("iter", "eta"))
-        self.train.add(table.steps, table.columns, table.rows + first)
+        self.train.add(table.steps, table.columns, table.rows + first, dropped=table.dropped)
         self.bad.extend((minus(matching(lines, r"\biter:"), table.rows) + first).tolist())
         cp = matching(lines, r"copypaste: ")
         if cp.size:
@@ -290,7 +291,7 @@ class EpochLocalParser:
             self.wanted, self.settled = 0, False
         steps = (e - (self.e0 if self.e0 is not None else 1)) * n + i
         table = rows_table("generic", lines, rows, steps)
-        self.rows.add(table.steps, table.columns, table.rows + first)
+        self.rows.add(table.steps, table.columns, table.rows + first, dropped=table.dropped)
 
     def finish(self) -> Table:
         return self.rows.table("generic")
@@ -326,7 +327,7 @@ class GenericParser:
         self.numbered = 0                 # rows numbered so far when there is no step key
 
     def feed(self, lines: pa.Array, first: int) -> None:
-        pairs = extract_pairs(lines)
+        pairs = extract_pairs(lines, keep=limits.max_series() + 1)   # + 1: the step key is no series
         self.keys.update(k for k in pairs.columns if k in STEP_KEYS or k == "epoch")
         if self.key is _UNSET:
             self.key = self.wanted = _step_key(pairs.columns)
@@ -337,7 +338,7 @@ class GenericParser:
         if key is None:
             steps = np.arange(self.numbered, self.numbered + n, dtype=np.int64)
             self.numbered += n
-            self.rows.add(steps, dict(pairs.columns), pairs.rows + first)
+            self.rows.add(steps, dict(pairs.columns), pairs.rows + first, dropped=pairs.dropped)
             return
         column = pairs.columns.get(key)
         raw, has = column.dense(n) if column is not None else (np.full(n, np.nan), np.zeros(n, dtype=bool))
@@ -367,7 +368,7 @@ class GenericParser:
                    if c is not None}
         own = has[good]
         self.rows.add(step[good].astype(np.int64), columns, pairs.rows[good] + first, inherited=~own,
-                      fractional=own & (step[good] != np.trunc(step[good])))
+                      fractional=own & (step[good] != np.trunc(step[good])), dropped=pairs.dropped)
 
     def finish(self) -> Table:
         key = self.key if self.key is not _UNSET else None

@@ -116,6 +116,7 @@ class Pairs:
 
     rows: np.ndarray
     columns: dict[str, Column] = field(default_factory=dict)
+    dropped: tuple[str, ...] = ()     # keys after the first `keep` (file order), found but not kept
 
 
 def _re2_escape(text: str) -> str:
@@ -194,8 +195,13 @@ def _extract_regex(lines: pa.Array, pattern: str) -> pa.StructArray:
     return pa.concat_arrays(parts)
 
 
-def extract_pairs(lines: pa.Array, candidates: np.ndarray | None = None) -> Pairs:
-    """Every `key=value` / `key: value` pair on `lines` (or only on the `candidates` indices)."""
+def extract_pairs(lines: pa.Array, candidates: np.ndarray | None = None, keep: int | None = None) -> Pairs:
+    """Every `key=value` / `key: value` pair on `lines` (or only on the `candidates` indices).
+
+    With `keep`, only the first `keep` keys (by first line) get a Column; the rest are named in
+    `dropped`. A caller capping series at N keeps no key that N others precede, so on a log whose lines
+    each add keys the ~130k Columns per 2 MB that would be thrown away are never built.
+    """
     idx = np.arange(len(lines), dtype=np.int64) if candidates is None else np.asarray(candidates, np.int64)
     sub = lines if candidates is None else lines.take(pa.array(idx))
     unassigned = np.arange(len(sub), dtype=np.int64)
@@ -265,14 +271,16 @@ def extract_pairs(lines: pa.Array, candidates: np.ndarray | None = None) -> Pair
     # Keys in the order of their first line, so that "the first keys" (limits.max_series) means file order.
     first = {key: min(int(p[0][0]) for p in ps) for key, ps in parts.items()}
     columns = {}
-    for key in sorted(parts, key=first.__getitem__):
+    ordered = sorted(parts, key=first.__getitem__)
+    dropped = tuple(ordered[keep:]) if keep is not None else ()
+    for key in ordered[:keep]:
         ps = parts.pop(key)
         if len(ps) == 1:   # one group's rows: increasing already
             at, values = ps[0]
             columns[key] = Column(values) if at.size == n else Column(values, at)
         else:
             columns[key] = column_of(np.concatenate([p[0] for p in ps]), np.concatenate([p[1] for p in ps]), n)
-    return Pairs(rows=idx[rows_sub], columns=columns)
+    return Pairs(rows=idx[rows_sub], columns=columns, dropped=dropped)
 
 
 def _add_singles(parts: dict[str, list[tuple[np.ndarray, np.ndarray]]],

@@ -12,6 +12,7 @@ holds, ~16 bytes per value, where a dense rows × keys table made 343 KB into 2.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -128,10 +129,10 @@ def fields(lines: pa.Array, rows: np.ndarray, pattern: str) -> pa.StructArray:
 def rows_table(framework: str, lines: pa.Array, rows: np.ndarray, steps: np.ndarray,
                drop: tuple[str, ...] = ()) -> Table:
     """Pairs of `rows` as a table whose step per row is `steps` (rows without a pair are left out)."""
-    pairs = extract_pairs(lines, rows)
+    pairs = extract_pairs(lines, rows, keep=limits.max_series() + len(drop))
     keep = np.isin(rows, pairs.rows)     # pairs.rows is the subset of `rows` that holds a pair
     columns = {k: c for k, c in pairs.columns.items() if k not in drop}
-    return Table(framework, steps[keep], columns, rows[keep])
+    return Table(framework, steps[keep], columns, rows[keep], dropped=frozenset(pairs.dropped))
 
 
 def last_row_of(steps: np.ndarray, wanted: np.ndarray) -> np.ndarray:
@@ -231,7 +232,10 @@ class Collector:
         self.parts: list[tuple[int, dict[str, np.ndarray], dict[str, Column]]] = []
 
     def add(self, steps: np.ndarray, columns: dict[str, Column], rows: np.ndarray,
-            inherited: np.ndarray | None = None, fractional: np.ndarray | None = None) -> None:
+            inherited: np.ndarray | None = None, fractional: np.ndarray | None = None,
+            dropped: Iterable[str] = ()) -> None:
+        """One piece's rows; `dropped`: keys the piece had beyond the cap (counted, never kept)."""
+        self.dropped.update(dropped)
         if rows.size == 0:
             return
         kept = {}
