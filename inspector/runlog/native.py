@@ -87,12 +87,14 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
         warnings.append("the config has no loss_weights: weighted losses cannot be shown.")
     epochs = _rows(rows.number("epoch"), rows.n_rows, keep)
     wall_times = _rows(rows.number("time"), rows.n_rows, keep)
-    lines = rows.line_numbers[keep]
+    everything = bool(keep.all())   # the usual log: the arrays themselves, not copies
+    lines = rows.line_numbers if everything else rows.line_numbers[keep]
+    steps = steps if everything else steps[keep]
     # Let go of the columns no series needs (the float step, the weights, the row types) before
     # assembling: on a 1M-row log that is ~0.7× the payload off the read's peak.
     del rows, weights, kind, is_step, is_eval, typed, read_steps
     return jsonrows.build_runlog(
-        path, NAME, "native", steps[keep], jsonrows.select(keep, columns), lines,
+        path, NAME, "native", steps, jsonrows.select(keep, columns), lines,
         epochs=epochs, wall_times=wall_times, config=config, warnings=warnings,
     )
 
