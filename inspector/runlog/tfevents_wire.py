@@ -143,30 +143,30 @@ def _by_length(buf, pos: int, count: int) -> tuple[list[int], list[int]]:
     return starts, lengths
 
 
-def _valid_prefix(buf, arr: np.ndarray, starts: list[int], lengths: list[int], careful: bool
-                  ) -> tuple[int, int]:
+def _valid_prefix(buf, arr: np.ndarray, starts: list[int], lengths: list[int], at: np.ndarray,
+                  size: np.ndarray, careful: bool) -> tuple[int, int]:
     """(how many of the records framed by `_by_length` are valid before the first bad one, data-CRC bytes
     spent on records after it).
 
-    Both CRCs are checked. Data CRCs take one library call per record, 0.16 µs a record (measured on 1M),
-    against 0.29 µs for the same CRC as NumPy table lookups. `careful` stops at the first bad record instead
-    of checking the batch in one go, so that records framed after a bad one cost nothing.
+    Both CRCs are checked: the lengths' as NumPy lookups; the data's with one library call per record,
+    +0.2 µs a record (measured on 1M; the same CRC as NumPy table lookups over the gathered payloads took
+    0.29 µs). `careful` checks one record at a time up to the first bad one, so that records framed after
+    it cost nothing.
     """
-    at = np.asarray(starts, dtype=np.int64)
-    ok = length_crcs(np.asarray(lengths, dtype=np.uint64)) == unmask(at_every_byte(arr, "<u4")[at - FOOTER_BYTES])
+    ok = length_crcs(size) == unmask(at_every_byte(arr, "<u4")[at - FOOTER_BYTES])
     good = int(ok.argmin()) if not ok.all() else ok.size
-    expected = unmask(at_every_byte(arr, "<u4")[at[:good] + np.asarray(lengths[:good], dtype=np.int64)])
+    expected = unmask(at_every_byte(arr, "<u4")[at[:good] + size[:good]])
     crc = crc32c.crc32c
     if careful:
         for i, (a, length, want) in enumerate(zip(starts[:good], lengths[:good], expected.tolist())):
             if crc(buf[a:a + length]) != want:
                 return i, 0
         return good, 0
-    got = np.asarray([crc(buf[a:a + length]) for a, length in zip(starts[:good], lengths[:good])], dtype=np.uint32)
-    bad = np.flatnonzero(got != expected)
+    crcs = [crc(buf[a:a + length]) for a, length in zip(starts[:good], lengths[:good])]
+    bad = np.flatnonzero(np.asarray(crcs, dtype=np.int64) != expected)
     if not bad.size:
         return good, 0
-    return int(bad[0]), sum(lengths[int(bad[0]) + 1:good])
+    return int(bad[0]), int(size[int(bad[0]) + 1:].sum())
 
 
 def frame(buf, path: Path, warnings: list[str], chunk_records: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -190,12 +190,13 @@ def frame(buf, path: Path, warnings: list[str], chunk_records: int) -> Iterator[
     while pos < n:
         requested = min(want, chunk_records - held)
         got_starts, got_lengths = _by_length(buf, pos, requested)
-        good, spent = _valid_prefix(buf, arr, got_starts, got_lengths, wasted > budget.left) if got_starts else (0, 0)
+        starts = np.asarray(got_starts, dtype=np.int64)
+        lengths = np.asarray(got_lengths, dtype=np.int64)
+        good, spent = (_valid_prefix(buf, arr, got_starts, got_lengths, starts, lengths, wasted > budget.left)
+                       if got_starts else (0, 0))
         wasted += spent
         if good < len(got_starts):  # the bad record's own CRC, in file order
             budget.spend(got_lengths[good])
-        starts = np.asarray(got_starts, dtype=np.int64)
-        lengths = np.asarray(got_lengths, dtype=np.int64)
         if good:
             held_starts.append(starts[:good])
             held_lengths.append(lengths[:good])
