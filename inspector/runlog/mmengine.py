@@ -61,9 +61,10 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     metrics = {k: c for k, c in rows.numbers.items() if k not in ("step", "epoch", "iter")}
     columns = jsonrows.attach(metrics, is_train, target, _VAL_NOISE)
     epochs = None if epoch is None else epoch.take(is_train)
+    config = _companion_config(companions)
+    warnings += config.pop("companion_warnings", [])
     return jsonrows.build_runlog(path, NAME, "mmdet", steps[is_train], jsonrows.select(is_train, columns),
-                                  rows.line_numbers[is_train], epochs=epochs, config=_companion_config(companions),
-                                  warnings=warnings)
+                                  rows.line_numbers[is_train], epochs=epochs, config=config, warnings=warnings)
 
 
 def _val_targets(train: np.ndarray, val: np.ndarray, steps: np.ndarray, epoch: np.ndarray | None,
