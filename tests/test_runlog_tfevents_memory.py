@@ -175,7 +175,8 @@ def _fixed_width_log(path: Path, n_steps: int, tags: tuple[str, ...]) -> None:
     tag_at = end - 5 - len(tags[0])
     for j, tag in enumerate(tags):
         rows[j::len(tags), tag_at:tag_at + len(tag)] = np.frombuffer(tag.encode(), dtype=np.uint8)
-    rows[:, end:] = np.asarray([_masked_crc(r[12:end].tobytes()) for r in rows], dtype="<u4").view(np.uint8).reshape(-1, 4)
+    crcs = np.asarray([_masked_crc(r[12:end].tobytes()) for r in rows], dtype="<u4")
+    rows[:, end:] = crcs.view(np.uint8).reshape(-1, 4)
     path.write_bytes(rows.tobytes())
 
 

@@ -1,8 +1,11 @@
 """TensorBoard event files (`events.out.tfevents.*`) and run directories, read without TensorFlow.
 
-The bytes are decoded by tfevents_wire (TFRecord framing, the protobuf wire format); this module reads
-each file in two passes into per-tag arrays and joins files and tags into a RunLog. A record cut off
-by the end of the file is dropped with a warning, as TensorBoard itself does.
+The bytes are decoded by tfevents_wire (TFRecord framing with both CRCs checked, the protobuf wire
+format); this module reads each file in two passes into per-tag arrays and joins files and tags into a
+RunLog. A damaged record (a CRC that does not match, a record cut off) is skipped with a warning naming
+its byte offset, and reading goes on at the next valid record; empty records, tags past
+limits.max_series() and files without scalars are counted in warnings, and a read that finds no scalar
+at all is refused saying what it found.
 
 Scalars come in two styles: `simple_value` (PyTorch's SummaryWriter, TF1, detectron2) and a
 rank-0 float/double `tensor` (TF2 `tf.summary.scalar`, Keras).
