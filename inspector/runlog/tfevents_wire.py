@@ -206,8 +206,8 @@ def frame(buf, path: Path, warnings: list[str], chunk_records: int) -> Iterator[
         if good < starts.size or (starts.size < requested and pos < n):
             # The record at `pos` is bad, or runs past the end: skip to the next valid one.
             reason = _why(buf, arr, pos)
-            nxt, spent = _resync(buf, arr, pos + 1, budget)
-            if spent:
+            nxt, gave_up = _resync(buf, arr, pos + 1, budget)
+            if gave_up:
                 reason += "; too much damage to search further"
             damage.append(Damage(pos, nxt - pos, reason))
             pos = nxt
