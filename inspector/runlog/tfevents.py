@@ -13,6 +13,8 @@ rank-0 float/double `tensor` (TF2 `tf.summary.scalar`, Keras).
 
 from __future__ import annotations
 
+import hashlib
+
 import mmap
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -347,16 +349,21 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     # every N steps written after the training step) must not read as a step going backwards.
     series, non_finite, segments = {}, {}, []
     tag_warnings: dict[str, list[str]] = {}
-    shared: list[np.ndarray] = []   # distinct step arrays seen so far
+    shared: dict[bytes, np.ndarray] = {}   # distinct step arrays seen so far, by a digest of their bytes
     for name in list(steps):
         log = assemble(str(path), NAME, framework, _joined(steps.pop(name)),
                        {name: _joined(values.pop(name))}, wall_times=_joined(walls.pop(name)))
         for tag, s in log.series.items():
             # Tags logged at the same steps (the usual case) share one steps array: on a 2-tag log
             # that is a sixth of the result's memory.
-            same = next((a for a in shared if a.shape == s.steps.shape and np.array_equal(a, s.steps)), None)
+            # Looked up by digest, not by comparing with each array seen: 5,000 one-step tags took 27 s
+            # that way (25M comparisons), and 0.1 s by digest.
+            key = hashlib.blake2b(s.steps.tobytes(), digest_size=16).digest()
+            same = shared.get(key)
+            if same is not None and not np.array_equal(same, s.steps):
+                same = None
             if same is None:
-                shared.append(s.steps)
+                shared[key] = s.steps
             series[tag] = s if same is None else replace(s, steps=same)
         non_finite.update(log.non_finite)
         if len(log.segments) > len(segments):
