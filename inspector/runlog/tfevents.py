@@ -358,7 +358,7 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
             # that is a sixth of the result's memory.
             # Looked up by digest, not by comparing with each array seen: 5,000 one-step tags took 27 s
             # that way (25M comparisons), and 0.1 s by digest.
-            key = hashlib.blake2b(s.steps.tobytes(), digest_size=16).digest()
+            key = hashlib.blake2b(np.ascontiguousarray(s.steps).data, digest_size=16).digest()  # no copy
             same = shared.get(key)
             if same is not None and not np.array_equal(same, s.steps):
                 same = None
