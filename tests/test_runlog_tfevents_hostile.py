@@ -224,3 +224,23 @@ def test_one_corrupt_record_anywhere_keeps_all_others(tmp_path: Path, monkeypatc
     np.testing.assert_array_equal(log.series["loss"].values, np.arange(n, dtype=np.float64))
     damage = [w for w in log.warnings if "offset" in w]
     assert len(damage) == 1 and re.search(rf"\boffset {at}\b", damage[0]), (log.warnings, at)
+
+
+def test_run_directory_keeps_its_good_files_around_a_damaged_one(tmp_path: Path) -> None:
+    _write(tmp_path, b"".join(_records(20)), name="events.out.tfevents.1.host")
+    _write(tmp_path, b"junk" * 1000, name="events.out.tfevents.2.host")
+    log = tfevents.read(tmp_path)
+    assert log.series["loss"].steps.tolist() == list(range(20))
+    assert any(w.startswith("events.out.tfevents.2.host skipped: no valid TensorBoard record") for w in log.warnings)
+
+
+def test_run_directory_ignores_fifos_and_symlinks_that_lead_outside(tmp_path: Path) -> None:
+    run, outside = tmp_path / "run", tmp_path / "outside"
+    run.mkdir()
+    outside.mkdir()
+    _write(run, b"".join(_records(5)), name="events.out.tfevents.1.host")
+    secret = _write(outside, VERSION + _framed(_scalar(1, tag="secret")), name="events.out.tfevents.9.other")
+    (run / "events.out.tfevents.3.link").symlink_to(secret)
+    os.mkfifo(run / "events.out.tfevents.4.fifo")
+    log = tfevents.read(run)  # neither blocks on the FIFO nor reads the other directory's file
+    assert list(log.series) == ["loss"]

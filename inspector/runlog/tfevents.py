@@ -290,9 +290,21 @@ def _read_file(path: Path) -> _Scalars:
 
 
 def _event_files(directory: Path) -> list[Path]:
-    """Event files directly in `directory` or one level below, oldest first (by name's timestamp)."""
-    found = [p for p in directory.glob(f"*{FILE_MARKER}*") if p.is_file()]
-    found += [p for p in directory.glob(f"*/*{FILE_MARKER}*") if p.is_file()]
+    """Event files directly in `directory` or one level below, oldest first (by name's timestamp).
+
+    Only regular files count (a FIFO would block the read forever), and only those that resolve inside
+    the directory: the directory was checked against the server's roots, a symlink in it was not.
+    """
+    inside = directory.resolve()
+
+    def usable(p: Path) -> bool:
+        try:
+            return p.is_file() and p.resolve().is_relative_to(inside)
+        except (OSError, RuntimeError):  # a symlink loop, a name the OS refuses
+            return False
+
+    found = [p for p in directory.glob(f"*{FILE_MARKER}*") if usable(p)]
+    found += [p for p in directory.glob(f"*/*{FILE_MARKER}*") if usable(p)]
 
     def key(p: Path):
         parts = p.name.split(".")
@@ -327,7 +339,14 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     walls: dict[str, list[np.ndarray]] = {}
     warnings: list[str] = []
     for f in files:
-        scalars = _read_file(f)
+        try:
+            scalars = _read_file(f)
+        except InspectorError as exc:
+            if len(files) == 1:
+                raise
+            # One damaged file of a run directory costs its own records, not the run's.
+            warnings.append(f"{f.name} skipped: {exc.reason}")
+            continue
         warnings.extend(scalars.warnings)
         head = "" if not prefix or f.parent == path else f"{f.parent.relative_to(path).as_posix()}/"
         for tag in scalars.steps:
