@@ -22,13 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from inspector.runlog.jsonlines import Column
+# The step rule's numbers live in step_column.py, shared by every reader.
+from inspector.runlog.step_column import ISOLATED_FRACTION
+from inspector.runlog.step_column import MAX_EXACT_STEP as MAX_STEP
 
-# Fractional steps are damaged lines when fewer than 1 row in this many has one. A real fractional
-# counter logs at least two rows per whole unit (0.5 epochs): half of its rows or more.
-ISOLATED_FRACTION = 10
-
-# Largest |step| kept: every integer up to 2**53 is exact in float64, the type JSON numbers are read as.
-MAX_STEP = 2 ** 53
 
 # How many line numbers a warning lists.
 SHOWN = 10

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from inspector import limits
+from inspector.runlog.step_column import MAX_EXACT_STEP as MAX_STEP  # the step rule's bound, one place
 from inspector.runlog.text_pairs import NUM_RE2, extract_pairs
 from inspector.runlog.text_table import (Collector, Column, Selection, Table, fields, matching, merge_rows, minus,
                                          rows_table, safe_ints)
@@ -302,11 +303,6 @@ _UNSET = object()
 
 def _step_key(keys) -> str | None:
     return next((k for k in STEP_KEYS if k in keys), "epoch" if "epoch" in keys else None)
-
-
-# Largest step magnitude read: every integer up to 2**53 is exact in the float a pair is parsed into; a
-# larger one (1e300, 2**70) is a damaged line, not a counter, and int64 would wrap it (issue 11 saw -9.2e18).
-MAX_STEP = 2.0 ** 53
 
 
 class GenericParser:

@@ -27,13 +27,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from inspector.runlog.step_column import ISOLATED_FRACTION  # the step rule's numbers, shared by every reader
 from inspector.runlog.text_table import Column, Selection, Table, column_of, take
 
 # Line indices kept per kind of repair, for the warning (the counts are exact).
 SHOWN = 5
-# Fractional steps are damaged lines when fewer than 1 row in this many has one. A real fractional
-# counter logs at least two rows per whole unit (0.5 epochs): half of its rows or more.
-ISOLATED_FRACTION = 10
 
 
 @dataclass(frozen=True)
