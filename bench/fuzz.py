@@ -367,15 +367,21 @@ def piecewise_problem(path: Path, rng: random.Random) -> str | None:
     return None
 
 
-def run_case(data: bytes, source: Source, mutation: str, workdir: Path,
-             fmts: list[str | None] | None = None) -> list[Failure]:
-    """Write `data` under the source's file name in `workdir` and read it every way; the failures."""
+def write_case(data: bytes, source: Source, workdir: Path) -> tuple[Path, list[Path]]:
+    """`data` under the source's file name in `workdir`, with its companions: (log path, companion paths)."""
     path = workdir / source.name
     path.write_bytes(data)
     companions = []
     for name, body in source.companions:
         (workdir / name).write_bytes(body)
         companions.append(workdir / name)
+    return path, companions
+
+
+def run_case(data: bytes, source: Source, mutation: str, workdir: Path,
+             fmts: list[str | None] | None = None) -> list[Failure]:
+    """Write `data` under the source's file name in `workdir` and read it every way; the failures."""
+    path, companions = write_case(data, source, workdir)
     failures = []
     for fmt in fmts if fmts is not None else [None, *formats()]:
         problem = _attempt(path, fmt, companions)

@@ -95,7 +95,7 @@ def _check_archive(path: Path, limit: int) -> None:
         raise InspectorError(f"the checkpoint archive is damaged ({exc})", path=path) from None
     claimed = sum(info.file_size for info in infos)
     names = [info.filename for info in infos]
-    # torch.save stores members uncompressed, and torch.load(mmap=True) maps their bytes as tensor data:
+    # torch.save stores members uncompressed, and loading with mmap=True maps their bytes as tensor data:
     # a re-zipped (deflated) archive loaded every tensor as compressed garbage, silently (losses NaN,
     # mAP 0). Without mmap it would decompress into RAM, and deflate's ~1000:1 makes that a zip bomb.
     packed = [info.filename for info in infos if info.compress_type != zipfile.ZIP_STORED]

@@ -195,19 +195,23 @@ _STRAY_AFTER_S = 600
 
 
 def _stray_blobs(blobs_dir: Path, now: float) -> list[Path]:
-    out = []
+    return [path for path, st in _entries(blobs_dir)
+            if st.st_nlink <= 1 and now - st.st_mtime > _STRAY_AFTER_S]
+
+
+def _entries(folder: Path) -> list[tuple[Path, os.stat_result]]:
+    """(path, lstat) of each entry of `folder`; entries removed meanwhile (a concurrent eviction) are left out."""
     try:
-        entries = list(os.scandir(blobs_dir))
+        entries = list(os.scandir(folder))
     except OSError:
         return []
+    found = []
     for entry in entries:
         try:
-            st = entry.stat(follow_symlinks=False)
+            found.append((Path(entry.path), entry.stat(follow_symlinks=False)))
         except OSError:
             continue
-        if st.st_nlink <= 1 and now - st.st_mtime > _STRAY_AFTER_S:
-            out.append(Path(entry.path))
-    return out
+    return found
 
 
 def _sets_by_age(sets_dir: Path) -> list[tuple[float, Path]]:
@@ -226,17 +230,7 @@ def _sets_by_age(sets_dir: Path) -> list[tuple[float, Path]]:
 
 
 def _blob_bytes(blobs_dir: Path) -> int:
-    total = 0
-    try:
-        entries = list(os.scandir(blobs_dir))
-    except OSError:
-        return 0
-    for entry in entries:
-        try:
-            total += entry.stat(follow_symlinks=False).st_size
-        except OSError:
-            continue
-    return total
+    return sum(st.st_size for _, st in _entries(blobs_dir))
 
 
 def _blobs_of(folder: Path) -> list[Path]:

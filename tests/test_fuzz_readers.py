@@ -7,13 +7,11 @@ file; nothing else escapes, nothing hangs. The mutation catalogue lives in bench
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 import re
 import struct
 import tempfile
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,20 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inspector.errors import InspectorError
+from fuzz_catalogue import load_fuzz
 from inspector.runlog import RunLog, Series, detect, formats, read_log
 
-REPO = Path(__file__).resolve().parents[1]
 
 
-def _load_fuzz():
-    spec = importlib.util.spec_from_file_location("inspector_bench_fuzz", REPO / "bench" / "fuzz.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-fuzz = _load_fuzz()
+fuzz = load_fuzz()
 SMALL = [n for n in fuzz.MUTATIONS if not n.startswith("huge")]
 HUGE = [n for n in fuzz.MUTATIONS if n.startswith("huge")]
 

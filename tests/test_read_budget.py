@@ -14,25 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import importlib.util
-
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from fuzz_catalogue import load_fuzz
 
-
-def _load_fuzz():
-    """bench/fuzz.py as a module (its hostile generators), shared with tests/test_fuzz_readers.py."""
-    if "inspector_bench_fuzz" in sys.modules:
-        return sys.modules["inspector_bench_fuzz"]
-    spec = importlib.util.spec_from_file_location("inspector_bench_fuzz", REPO / "bench" / "fuzz.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-fuzz = _load_fuzz()
+fuzz = load_fuzz()
 
 BUDGET = 1 << 30
 MAX_INPUT = 2 * 1024 * 1024
@@ -104,10 +90,5 @@ def test_hostile_generators_over_every_sample_stay_within_the_budget(tmp_path: P
         data = fuzz.HOSTILE[generator](source.data, rng)[:MAX_INPUT]
         work = tmp_path / f"case{i}"
         work.mkdir()
-        path = work / source.name
-        path.write_bytes(data)
-        companions = []
-        for cname, body in source.companions:
-            (work / cname).write_bytes(body)
-            companions.append(work / cname)
+        path, companions = fuzz.write_case(data, source, work)
         read_capped([path, *companions])
