@@ -7,7 +7,9 @@ import re
 
 import pytest
 
-from .selectors import CHART, EXCEPTION
+from inspector.uploads import safe_name
+
+from .selectors import CHART, EXCEPTION, RUNNING
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -49,13 +51,14 @@ def _upload(page, app_url: str, name: str, data: bytes) -> str:
     page.wait_for_selector('[data-testid="stSidebar"] input[type=file]', state="attached", timeout=30_000)
     page.locator('[data-testid="stSidebar"] input[type=file]').first.set_input_files(
         [{"name": name, "mimeType": "application/octet-stream", "buffer": data}])
-    # The rerun with the upload is done when a chart or a message about it is on the page.
+    # The rerun with the upload is done when its run (or a message about it) is on the page and the app no
+    # longer shows its running indicator: under load a sparse 2 MB read outlasts any fixed wait.
     page.wait_for_function(
-        f"""() => document.querySelector('[data-testid="stMain"] {CHART.split()[-1]}')
-                  || document.querySelector('[data-testid="stMain"] [data-testid="stAlertContainer"]')
-                  || document.querySelector('[data-testid="stSidebar"] [data-testid="stAlertContainer"]')""",
-        timeout=120_000)
-    page.wait_for_timeout(1500)
+        """label => document.body.innerText.includes("Run: " + label)
+                   || document.body.innerText.includes("Cannot read " + label)""",
+        arg=safe_name(name), timeout=120_000)
+    page.wait_for_selector(RUNNING, state="detached", timeout=120_000)
+    page.wait_for_timeout(500)
     warnings = page.get_by_text("Reader warnings")
     if warnings.count():
         warnings.first.click()
