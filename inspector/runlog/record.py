@@ -12,11 +12,17 @@ Readers parse their format into columns in file order (one step per row) and han
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Literal, Mapping, get_args
 
 import numpy as np
 
 STEP_UNITS = ("iteration", "epoch")
+
+# Whose conventions a log's values follow: what each loss term is (raw or already multiplied by its
+# gain) and which gains the trainer ships with are known per framework (inspector/losses.py).
+Framework = Literal["native", "ultralytics", "yolov5", "yolov7", "detectron2", "mmdet", "yolox", "detr",
+                    "tensorboard", "wandb", "generic"]
+FRAMEWORKS: tuple[str, ...] = get_args(Framework)
 
 
 @dataclass(frozen=True)
@@ -60,10 +66,10 @@ class RunLog:
     """Scalars of one training run, with where they came from and what was skipped.
 
     `framework` says whose conventions the values follow (it decides whether losses are
-    logged raw or already multiplied by their weights): "native", "ultralytics", "yolov5",
-    "detectron2", "mmdet", "tensorboard", "wandb" or "generic".
+    logged raw or already multiplied by their weights): one of FRAMEWORKS.
     `config` holds what the log (or a companion file) says about the run, notably
-    `config["loss_weights"]`: {component name: weight} when known.
+    `config["loss_weights"]`: {series or component name: gain} when a file states it, and
+    `config["weights_file"]`: the name of the file the gains were read from.
     """
 
     source: str
@@ -112,14 +118,21 @@ def union_steps(arrays: list[np.ndarray]) -> np.ndarray:
     return merged[keep]
 
 
-def segment_ids(steps: np.ndarray) -> np.ndarray:
-    """Segment index of each row (file order): a new segment starts where the step goes backwards."""
+def segment_ids(steps: np.ndarray, launches: np.ndarray | None = None) -> np.ndarray:
+    """Segment index of each row (file order): a new segment starts where the step goes backwards.
+
+    `launches` (row indices) are rows where the log itself says a new launch of the trainer begins
+    (a "Training start" banner, a header line): each starts a segment whatever its step.
+    """
     steps = np.asarray(steps)
     if steps.size == 0:
         return np.zeros(0, dtype=np.int64)
-    backwards = np.zeros(steps.shape[0], dtype=np.int64)
-    backwards[1:] = steps[1:] < steps[:-1]
-    return np.cumsum(backwards)
+    starts = np.zeros(steps.shape[0], dtype=np.int64)
+    starts[1:] = steps[1:] < steps[:-1]
+    if launches is not None:
+        at = np.asarray(launches, dtype=np.int64)
+        starts[at[(at > 0) & (at < steps.shape[0])]] = 1
+    return np.cumsum(starts)
 
 
 def latest_segment_wins(steps: np.ndarray, segments: np.ndarray) -> np.ndarray:
@@ -163,28 +176,30 @@ def assemble(
     config: dict | None = None,
     warnings: list[str] | None = None,
     step_unit: str = "iteration",
+    launches: np.ndarray | None = None,
 ) -> RunLog:
     """Build a RunLog from row-aligned columns in file order.
 
     `steps` are global steps per row; `columns[name]` are float values per row, or a `Sparse`
     column (values at some rows only); `present[name]` (optional) marks the rows where that metric
-    was logged at all — without it, a NaN counts as a logged non-finite value. Restarts and
-    overlaps are resolved here, once, for every reader.
+    was logged at all — without it, a NaN counts as a logged non-finite value. `launches` (optional)
+    are the rows where the log marks a new launch of the trainer: each starts a segment, as a step
+    that goes backwards does. Restarts and overlaps are resolved here, once, for every reader.
     """
     steps = np.asarray(steps, dtype=np.int64)
     warnings = list(warnings or [])
+    launched = launches is not None and bool(np.any((np.asarray(launches) > 0) & (np.asarray(launches) < steps.size)))
     in_order = bool(np.all(steps[1:] > steps[:-1])) if steps.size else True
     segments: list[Segment] = []
-    if in_order:
+    if in_order and not launched:
         # The usual log is one segment with every row kept: skip the int64 segment-id arrays
         # (two full-length temporaries at the peak of a large read).
         keep_rows = np.ones(steps.size, dtype=bool)
         if steps.size:
             segments.append(Segment(0, int(steps[0]), int(steps[-1]), int(steps.size)))
     else:
-        seg = segment_ids(steps)
+        seg = segment_ids(steps, launches)
         keep_rows = latest_segment_wins(steps, seg)
-    if not in_order and steps.size:
         bounds = np.flatnonzero(np.diff(seg)) + 1
         starts = np.concatenate([[0], bounds])
         ends = np.concatenate([bounds, [steps.size]])
@@ -192,10 +207,12 @@ def assemble(
             segments.append(Segment(i, int(steps[a]), int(steps[b - 1]), int(b - a)))
     if len(segments) > 1:
         dropped = int(steps.size - keep_rows.sum())
-        restarts = ", ".join(f"step {s.first_step} after step {segments[s.index - 1].last_step}"
-                             for s in segments[1:])
+        restarts = ", ".join(
+            f"step {s.first_step} after step {before.last_step}" if s.first_step <= before.last_step
+            else f"a new launch at step {s.first_step}"
+            for before, s in zip(segments, segments[1:]))
         warnings.append(
-            f"{len(segments) - 1} restart(s) (step went backwards: {restarts}); "
+            f"{len(segments) - 1} restart(s) ({restarts}); "
             f"the later segment wins where they overlap ({dropped} earlier row(s) replaced)."
         )
 
