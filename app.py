@@ -5,7 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from inspector import charts
+from inspector.report import not_judged_banner
 from inspector.ui import loss_views as views
+from inspector.ui.corrections import corrections_editor
 from inspector.ui.findings import render_findings
 from inspector.ui.guard import guard
 from inspector.ui.sources import demo_runs, load_run, pick_run_source
@@ -28,7 +30,8 @@ log = load_run(source)
 diag = None
 if log is not None:
     with guard("the diagnosis"):
-        diag = views.run_diagnosis(log, source.content_key)
+        inferred = views.run_diagnosis(log, source.content_key)
+        diag = views.corrected_diagnosis(log, source.content_key)
 if diag is None:
     st.stop()
 
@@ -40,12 +43,16 @@ with guard("the run summary"):
     cols[2].metric("Steps", f"{diag.n_steps:,}")
     cols[3].metric("Step unit", log.step_unit)
     cols[4].metric("Segments", len(log.segments))
+    if not diag.judged:
+        st.warning(not_judged_banner(diag, "A log whose loss terms are named `loss…`, or add up to a logged total, "
+                                           "can be judged."), icon=":material/help:")
     rows = views.summary_rows(diag)
     if rows:
         st.dataframe(rows, hide_index=True, width="stretch")
-    else:
-        st.warning("No loss components were recognised in this log; the metrics it holds: "
-                   + ", ".join(log.metrics[:30]))
+        if diag.components.total_evidence:
+            st.caption(f"Logged total: {diag.components.total_evidence}.")
+        with st.expander("How each term was read, and correcting it"):
+            corrections_editor(inferred.components.components, source.content_key)
     if diag.warnings:
         with st.expander(f"Reader warnings ({len(diag.warnings)})"):
             for w in diag.warnings:
@@ -53,7 +60,7 @@ with guard("the run summary"):
 
 with guard("the findings"):
     st.subheader("Findings")
-    render_findings(diag.findings)
+    render_findings(diag.findings, judged=diag.judged)
 
 with guard("the component curves"):
     if diag.decomposition.components:

@@ -15,8 +15,44 @@ import numpy as np
 
 from inspector import rules, stats
 from inspector.findings import SEVERITIES, THRESHOLDS, ComponentStats, Finding, Thresholds, recent_rows, recent_span
-from inspector.losses import ComponentSet, Decomposition, decompose, discover_components
+from inspector.loss_semantics import discover_components
+from inspector.losses import ComponentSet, Decomposition, decompose
 from inspector.runlog.record import RunLog
+
+
+@dataclass(frozen=True)
+class EvalSummary:
+    """One eval metric as read: how many defined points, where, and its last and best values.
+
+    NaN (Detectron2) and −1 (pycocotools/MMDetection's "no objects of this size") are not measurements:
+    they are counted as `undefined`, never as a value.
+    """
+
+    name: str
+    points: int
+    first_step: int | None
+    last_step: int | None
+    last: float | None
+    best: float | None       # the highest defined value (eval metrics here are AP/AR-like: higher is better)
+    undefined: int
+
+
+def eval_summaries(log: RunLog, names: tuple[str, ...]) -> tuple[EvalSummary, ...]:
+    """An EvalSummary per eval metric of `log`, in the given order."""
+    out = []
+    for name in names:
+        s = log.series[name]
+        defined = np.isfinite(s.values) & (s.values != -1.0)
+        v, steps = s.values[defined], s.steps[defined]
+        out.append(EvalSummary(name, int(v.size), int(steps[0]) if v.size else None,
+                               int(steps[-1]) if v.size else None, float(v[-1]) if v.size else None,
+                               float(v.max()) if v.size else None, int((~defined).sum())))
+    return tuple(out)
+
+
+# Fewer logged steps than this and no rule has anything to judge (a trend, a share of variance and a
+# spike each need several points; Mann-Kendall cannot reach p < 0.05 below 5).
+MIN_JUDGED_STEPS = 5
 
 
 @dataclass(frozen=True)
@@ -30,6 +66,28 @@ class Diagnosis:
     n_steps: int
     n_segments: int
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    not_judged: tuple[str, ...] = field(default_factory=tuple)   # why the rules could not look (empty: judged)
+    metrics: tuple[str, ...] = field(default_factory=tuple)      # every series the log holds
+    eval_metrics: tuple[EvalSummary, ...] = field(default_factory=tuple)
+
+    @property
+    def judged(self) -> bool:
+        """Whether the rules had something to judge: "no findings" only means "nothing wrong" when True."""
+        return not self.not_judged
+
+
+def not_judged_reasons(log: RunLog, comps: ComponentSet, dec: Decomposition) -> list[str]:
+    """Why the rules could not judge this run (empty when they could): no steps, no terms, too few points."""
+    reasons = []
+    if not log.series:
+        reasons.append("the log holds no series")
+    elif not comps.components:
+        reasons.append("no loss components were recognised (no series is named as a loss, and none add up to "
+                       "a logged total)")
+    elif dec.steps.size < MIN_JUDGED_STEPS:
+        reasons.append(f"only {dec.steps.size} logged step(s) of the loss components; the rules need at least "
+                       f"{MIN_JUDGED_STEPS}")
+    return reasons
 
 
 def _eval_state(log: RunLog, comps: ComponentSet, t: Thresholds) -> tuple[float | None, list[str], bool]:
@@ -78,10 +136,13 @@ def _component_stats(dec: Decomposition, t: Thresholds) -> dict[str, ComponentSt
 
 
 def diagnose(log: RunLog, weights_override: dict[str, float] | None = None,
-             thresholds: Thresholds = THRESHOLDS) -> Diagnosis:
-    """Return the Diagnosis of `log`: components, decomposition, per-component stats and findings."""
+             thresholds: Thresholds = THRESHOLDS, logged_override: dict[str, str] | None = None) -> Diagnosis:
+    """Return the Diagnosis of `log`: components, decomposition, per-component stats and findings.
+
+    `weights_override` and `logged_override` are the user's corrections (see discover_components).
+    """
     t = thresholds
-    comps = discover_components(log, weights_override)
+    comps = discover_components(log, weights_override, logged_override)
     dec = decompose(log, comps)
     st = _component_stats(dec, t) if dec.steps.size else {}
     eval_best, read, stuck = _eval_state(log, comps, t)
@@ -101,4 +162,5 @@ def diagnose(log: RunLog, weights_override: dict[str, float] | None = None,
     findings.sort(key=lambda f: SEVERITIES.index(f.severity))
     n_steps = log.n_steps
     return Diagnosis(comps, dec, st, tuple(findings), n_steps, len(log.segments),
-                     tuple(log.warnings) + comps.notes)
+                     tuple(log.warnings) + comps.notes, tuple(not_judged_reasons(log, comps, dec)),
+                     tuple(log.series), eval_summaries(log, comps.eval_metrics))

@@ -5,11 +5,12 @@ from __future__ import annotations
 import streamlit as st
 
 from inspector import charts
+from inspector.report import not_judged_banner
 from inspector.ui import loss_views as views
 from inspector.ui.findings import render_findings
 from inspector.ui.guard import guard
 from inspector.ui.sources import load_run, pick_run_source
-from inspector.ui.widgets import curve_settings, whatif_weights
+from inspector.ui.widgets import copies_view, curve_settings, whatif_weights
 from inspector.ui.nav import sidebar_nav
 
 st.set_page_config(page_title="inspector · loss curves", page_icon=":material/show_chart:", layout="wide")
@@ -25,35 +26,39 @@ if log is None:
     st.stop()
 diag = None
 with guard("the diagnosis"):
-    diag = views.run_diagnosis(log, source.content_key)
+    diag = views.corrected_diagnosis(log, source.content_key)
 if diag is None:
     st.stop()
 dec = diag.decomposition
 key = source.content_key
 s = curve_settings(log.last_step)
-if not dec.components:
-    st.warning("No loss components were recognised in this log; the metrics it holds: " + ", ".join(log.metrics[:30]))
+per_family = copies_view(diag.components.families)
+if not diag.judged:
+    st.warning(not_judged_banner(diag, "Correct the reading on the Overview page if some of these are loss terms."),
+               icon=":material/help:")
 
 with guard("the loss chart"):
     if dec.components:
         values = "raw" if s.view == "raw" else "weighted"
-        curves = views.component_curves(diag, key, values, s)
-        raw = views.component_curves(diag, key, "raw", s) if s.view == "side by side" else None
+        curves = views.component_curves(diag, key, values, s, per_family=per_family)
+        raw = views.component_curves(diag, key, "raw", s, per_family=per_family) if s.view == "side by side" else None
         overlay = []
         other = load_run(compare) if compare else None
         if other is not None:
-            odiag = views.run_diagnosis(other, compare.content_key)
+            odiag = views.corrected_diagnosis(other, compare.content_key)
             overlay = views.component_curves(odiag, compare.content_key, values, s, views.colors_of(dec),
-                                             f" ({compare.label})", "dash")
+                                             f" ({compare.label})", "dash", per_family=per_family)
         lr = views.lr_points(log, key, diag.components.lr, s.points)
         st.plotly_chart(views.loss_figure(curves, raw, overlay, log, s, lr), width="stretch", key="loss_chart")
 
 with guard("the contributions"):
     if dec.components:
         left, right = st.columns(2)
-        left.plotly_chart(views.contributions_figure(dec, key, s.points, views.step_label(log)), width="stretch",
+        shown = views.shown_decomposition(diag, per_family)
+        left.plotly_chart(views.contributions_figure(shown, f"{key}:{per_family}", s.points, views.step_label(log)),
+                          width="stretch",
                           key="contributions")
-        right.plotly_chart(views.shares_figure(dec, key), width="stretch", key="shares")
+        right.plotly_chart(views.shares_figure(shown, f"{key}:{per_family}"), width="stretch", key="shares")
 
 with guard("the what-if weights"):
     if dec.components:
@@ -87,7 +92,7 @@ with guard("the validation metrics"):
 
 with guard("the findings"):
     with st.expander(f"Findings ({len(diag.findings)})"):
-        render_findings(diag.findings, link=False)
+        render_findings(diag.findings, link=False, judged=diag.judged)
     cols = st.columns(3)
     cols[0].download_button("Findings (Markdown)", views.findings_markdown(diag), "findings.md", "text/markdown",
                             key="dl_md")

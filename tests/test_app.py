@@ -175,3 +175,63 @@ def test_server_config_is_a_tool_not_a_dev_server() -> None:
     assert config["server"]["maxUploadSize"] == 200
     assert config["server"]["fileWatcherType"] == "none"
     assert config["client"]["showErrorDetails"] == "none"
+
+
+def test_corrections_reach_every_page_and_name_the_contradiction(standin: Path) -> None:
+    from inspector.ui.corrections import Corrections
+    from inspector.ui.sources import content_key
+    key = content_key((str(standin.resolve()),))
+    at = _open_path("app.py", standin)
+    _no_exception(at)
+    before = {r["component"]: r for r in at.dataframe[0].value.to_dict("records")}
+    assert before["bbox"]["weight"] == 7.5 and before["bbox"]["weight source"] == "config"
+    at.session_state[f"corrections:{key}"] = Corrections(weights=(("bbox", 2.0),))
+    at.run()
+    _no_exception(at)
+    after = {r["component"]: r for r in at.dataframe[0].value.to_dict("records")}
+    assert after["bbox"]["weight"] == 2.0 and after["bbox"]["weight source"] == "override"
+    with_note = [e for e in at.expander if "Reader warnings" in e.label]
+    assert with_note and any("you gave weight 2" in m.value for m in with_note[0].markdown)
+
+
+def test_corrections_table_keeps_only_what_the_user_changed() -> None:
+    import pandas as pd
+    from inspector.losses import Component
+    from inspector.ui.corrections import Corrections, corrections_from_table
+    comps = (Component("bbox", "loss/bbox", 7.5, "raw"), Component("cls", "loss/cls", None, "weighted"))
+    table = pd.DataFrame({"weight": [7.5, 0.5], "logged": ["weighted", "weighted"]})
+    assert corrections_from_table(comps, table) == Corrections((("cls", 0.5),), (("bbox", "weighted"),))
+
+
+def test_a_log_without_loss_terms_is_not_called_healthy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "metrics.csv"
+    path.write_text("step,accuracy,lr\n" + "".join(f"{i},{i / 100},0.1\n" for i in range(100)))
+    monkeypatch.setenv("INSPECTOR_ROOTS", str(tmp_path))
+    at = _open_path("app.py", path)
+    _no_exception(at)
+    assert any("Not judged" in w.value and "accuracy" in w.value for w in at.warning)
+    assert not any("nothing in this log looks wrong" in s.value for s in at.success)
+
+
+def test_copies_of_a_term_can_be_summed_per_family(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(0)
+    path = tmp_path / "log.jsonl"
+    with open(path, "w") as fh:
+        for e in range(30):
+            row, total = {"epoch": e}, 0.0
+            for layer in ["", "_0", "_1"]:
+                for name, w in (("loss_ce", 1.0), ("loss_giou", 2.0)):
+                    raw = float(np.exp(-e / 20) + 0.1 * rng.random())
+                    row[f"train_{name}{layer}"], row[f"train_{name}{layer}_unscaled"] = raw * w, raw
+                    total += raw * w
+            row["train_loss"] = total
+            fh.write(json.dumps(row) + "\n")
+    monkeypatch.setenv("INSPECTOR_ROOTS", str(tmp_path))
+    at = _open_path("pages/1_Loss_curves.py", path)
+    _no_exception(at)
+    each = {t["name"] for t in _traces(at, "loss_chart") if t.get("showlegend", True) is not False}
+    assert {"cls", "ce_0", "giou_1"} <= each
+    at.radio(key="copies_view").set_value("summed per family").run()
+    _no_exception(at)
+    summed = {t["name"] for t in _traces(at, "loss_chart") if t.get("showlegend", True) is not False}
+    assert {"cls", "giou"} <= summed and "ce_0" not in summed

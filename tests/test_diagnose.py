@@ -185,9 +185,14 @@ def test_thresholds_are_one_frozen_instance():
 def test_json_and_markdown_contract():
     d = diagnose(build(troubled()))
     out = to_json_dict(d, "synthetic.jsonl", "native")
-    assert list(out) == ["source", "format", "steps", "segments", "components", "findings", "warnings"]
-    assert out["steps"] == 6000 and out["segments"] == 1
-    assert out["components"][0] == {"name": "bbox", "metric": "loss/bbox", "weight": 7.5, "logged": "raw"}
+    assert list(out) == ["source", "format", "steps", "segments", "judged", "not_judged", "components", "total",
+                         "total_evidence", "groups", "findings", "eval_metrics", "metrics", "warnings"]
+    assert out["steps"] == 6000 and out["segments"] == 1 and out["judged"] is True and out["not_judged"] == []
+    bbox = out["components"][0]
+    assert {k: bbox[k] for k in ("name", "metric", "weight", "weight_source", "logged")} == {
+        "name": "bbox", "metric": "loss/bbox", "weight": 7.5, "weight_source": "config", "logged": "raw"}
+    assert bbox["logged_source"] in ("format", "total") and "7.5" in bbox["why"]
+    assert [e["name"] for e in out["eval_metrics"]] == [m for m in out["metrics"] if m.startswith("eval/")]
     assert set(out["findings"][0]) == {"id", "severity", "title", "evidence", "next_step"}
     json.dumps(out)
     md = to_markdown(d)

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from inspector import stats
-from inspector.losses import decompose, discover_components
+from inspector.loss_semantics import discover_components
+from inspector.losses import decompose
 from inspector.runlog.record import assemble
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from inspector.cli.options import parse_weights
+from inspector.cli.options import parse_logged, parse_weights
 from inspector.serialize import dumps
 
 HELP = "read a training log (plus its config files) and report findings backed by numbers"
@@ -16,6 +16,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", default=None, help="reader to use instead of detection")
     parser.add_argument("--weights", default=None, metavar="NAME=W,…",
                         help="override loss weights, e.g. bbox=2.0,cls=0.5")
+    parser.add_argument("--logged", default=None, metavar="NAME=raw|weighted,…",
+                        help="say whether a loss series is logged before (raw) or after (weighted) its weight, "
+                             "e.g. iou=weighted; wins over what inspector inferred (a note names any evidence "
+                             "it contradicts)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of Markdown")
 
 
@@ -25,8 +29,9 @@ def run(args: argparse.Namespace) -> int:
     from inspector.runlog import read_logs
 
     weights = parse_weights(args.weights)
+    logged = parse_logged(args.logged)
     log = read_logs(args.paths, format=args.format)
-    result = diagnose(log, weights_override=weights)
+    result = diagnose(log, weights_override=weights, logged_override=logged)
     if args.json:
         print(dumps(to_json_dict(result, source=log.source, format=log.format)))
     else:

@@ -25,3 +25,20 @@ def parse_weights(text: str | None) -> dict[str, float] | None:
             raise InspectorError(f"--weights: {part!r} is not NAME=NUMBER (e.g. bbox=2.0,cls=0.5)")
         weights[name.strip()] = weight
     return weights
+
+
+def parse_logged(text: str | None) -> dict[str, str] | None:
+    """{name: "raw" | "weighted"} from "bbox=raw,cls=weighted"; None for an empty option."""
+    if not text:
+        return None
+    logged: dict[str, str] = {}
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        name, sep, value = part.partition("=")
+        value = value.strip().lower()
+        if not sep or not name.strip() or value not in ("raw", "weighted"):
+            raise InspectorError(f"--logged: {part!r} is not NAME=raw or NAME=weighted (e.g. iou=weighted)")
+        logged[name.strip()] = value
+    return logged

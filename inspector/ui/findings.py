@@ -22,10 +22,16 @@ def page_for(finding: Finding) -> str | None:
     return path if path and (REPO_ROOT / path).exists() else None
 
 
-def render_findings(findings: tuple[Finding, ...] | list[Finding], *, link: bool = True) -> None:
-    """Draw one bordered card per finding, most severe first (the order diagnose returns)."""
+def render_findings(findings: tuple[Finding, ...] | list[Finding], *, link: bool = True, judged: bool = True) -> None:
+    """Draw one bordered card per finding, most severe first (the order diagnose returns).
+
+    With no findings, "nothing looks wrong" is said only of a run the rules could judge (`judged`).
+    """
     if not findings:
-        st.success("No findings: nothing in this log looks wrong.", icon=":material/check_circle:")
+        if judged:
+            st.success("No findings: nothing in this log looks wrong.", icon=":material/check_circle:")
+        else:
+            st.info("No findings, because the rules could not judge this run (see above).", icon=":material/info:")
         return
     for f in findings:
         icon, colour = STYLE.get(f.severity, STYLE["info"])

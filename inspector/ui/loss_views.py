@@ -17,16 +17,25 @@ from inspector.charts import Curve
 from inspector.diagnose import Diagnosis, diagnose
 from inspector.findings import recent_rows
 from inspector.report import to_json_dict, to_markdown
-from inspector.losses import Decomposition, reweight
+from inspector.losses import Decomposition, by_family, reweight
 from inspector.runlog import RunLog
 from inspector.serialize import dumps
+from inspector.ui import corrections
+from inspector.ui.corrections import Corrections
 from inspector.ui.widgets import BANDS, CurveSettings
 
 
 @st.cache_resource(max_entries=16, show_spinner="Diagnosing the run…")
-def run_diagnosis(_log: RunLog, key: str) -> Diagnosis:
-    """Return diagnose(log), computed once per run content (shared, never mutated)."""
-    return diagnose(_log)
+def run_diagnosis(_log: RunLog, key: str, corrections: Corrections = Corrections()) -> Diagnosis:
+    """Return diagnose(log) with the user's corrections, computed once per run content (shared, never mutated)."""
+    return diagnose(_log, weights_override=dict(corrections.weights) or None,
+                    logged_override=dict(corrections.logged) or None)
+
+
+def corrected_diagnosis(log: RunLog, key: str) -> Diagnosis:
+    """The run's diagnosis with the corrections the user applied to it (inspector.ui.corrections), if any."""
+    made = corrections.current(key)
+    return run_diagnosis(log, key, made) if made else run_diagnosis(log, key)
 
 
 def step_label(log: RunLog) -> str:
@@ -44,7 +53,8 @@ def summary_rows(diag: Diagnosis) -> list[dict]:
     for c in diag.components.components:
         s = diag.stats.get(c.name)
         rows.append({"component": c.name, "metric": c.metric, "weight": c.effective_weight,
-                     "weight source": c.weight_source, "logged": c.logged,
+                     "weight source": c.weight_source, "logged": c.logged, "logged from": c.logged_source,
+                     "group": c.group or "",
                      "share of mean (%)": None if s is None else round(100 * s.mean_share, 1),
                      "share of recent variance (%)": None if s is None else round(100 * s.variance_share, 1)})
     return rows
@@ -73,21 +83,29 @@ def _curve(name: str, steps: np.ndarray, values: np.ndarray, spike_mask: np.ndar
 @st.cache_data(max_entries=64, show_spinner=False)
 def component_curves(_diag: Diagnosis, key: str, values: str, s: CurveSettings,
                      colors: tuple[tuple[str, str], ...] = (), suffix: str = "",
-                     dash: str | None = None) -> list[Curve]:
+                     dash: str | None = None, per_family: bool = False) -> list[Curve]:
     """Return one Curve per component of `values` ("raw" or "weighted"), downsampled for drawing.
 
     Spikes are the ones diagnose found (a robust-σ test is scale-free, so raw and weighted agree).
     `colors` pins a component's colour (so a compared run's `bbox` matches this run's `bbox`).
+    `per_family` sums each term's copies (aux layers, heads) into one curve; a sum has no spikes of its own.
     """
-    dec = _diag.decomposition
+    dec = shown_decomposition(_diag, per_family)
     pinned = dict(colors)
     table = dec.raw if values == "raw" else dec.weighted
     curves = []
+    none = np.zeros(dec.steps.size, dtype=bool)
     for i, c in enumerate(dec.components):
         colour = pinned.get(c.name, charts.color(i + len(pinned)))
-        curves.append(_curve(c.name + suffix, dec.steps, table[c.name], _diag.stats[c.name].spike_mask, s,
+        own = _diag.stats.get(c.name)
+        curves.append(_curve(c.name + suffix, dec.steps, table[c.name], none if own is None else own.spike_mask, s,
                              colour, dash))
     return curves
+
+
+def shown_decomposition(diag: Diagnosis, per_family: bool) -> Decomposition:
+    """The decomposition as drawn: each component, or each family's copies summed into one."""
+    return by_family(diag.decomposition, diag.components.families) if per_family else diag.decomposition
 
 
 def colors_of(dec: Decomposition) -> tuple[tuple[str, str], ...]:

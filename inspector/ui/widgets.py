@@ -70,3 +70,13 @@ def whatif_weights(components: tuple[Component, ...], run_key: str) -> dict[str,
             f"{c.name} weight", min_value=0.0, value=float(c.effective_weight), step=0.05, format="%.4g",
             key=f"whatif_{run_key}_{c.name}"))
     return weights
+
+
+def copies_view(families: dict[str, tuple[str, ...]]) -> bool:
+    """When terms have copies (aux layers, heads): whether to draw each family summed (True) or every copy."""
+    if not families:
+        return False
+    shown = ", ".join(f"{k} ×{len(v)}" for k, v in families.items())
+    choice = st.radio("Copies of a term", ("each copy", "summed per family"), horizontal=True, key="copies_view",
+                      help=f"This run logs some terms several times (aux decoder layers, heads, denoising): {shown}.")
+    return choice == "summed per family"
