@@ -13,7 +13,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -25,7 +25,8 @@ import pyarrow.csv as pacsv
 from inspector import limits
 from inspector.errors import InspectorError
 from inspector.runlog.record import RunLog, assemble
-from inspector.runlog.step_column import StepPlan, lines_text, plan_steps
+from inspector.runlog.shared_steps import Labels, clock_key, split_key
+from inspector.runlog.step_column import RowEvidence, StepPlan, lines_text, moved, plan_steps
 
 NAME = "csv"
 DESCRIPTION = "CSV/TSV table with a header row (step column + numeric metric columns)"
@@ -36,6 +37,10 @@ DELIMITERS = (",", "\t", ";")
 # Most lines one record may span (a quoted cell with line breaks, RFC 4180). Metric tables hold none;
 # W&B and pandas write notes cells of a few lines. More is a quote left open, not a cell.
 MAX_RECORD_LINES = 16
+# Most distinct values a column of words may hold to be read as a text column by the fast path (a
+# split column holds 2-4, a run-name column a few); more goes to the tolerant parser, which decides
+# per cell (a repeated header line among numbers is not a text column).
+MAX_WORDS = 64
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,9 @@ class Table:
 
     `columns[name]` is float64 per kept row (NaN where the cell was empty); `present[name]`
     exists only for columns with empty cells and marks the rows where a value was written.
-    `lines` is the 1-based line number of each kept row.
+    `lines` is the 1-based line number of each kept row. `labels` holds the split column's words
+    per kept row (a text column named as shared_steps.SPLIT_KEYS), `headers` the lines where the
+    header line was written again (a relaunched trainer appending to its table).
     """
 
     names: tuple[str, ...]
@@ -53,6 +60,8 @@ class Table:
     text_columns: tuple[str, ...]
     lines: np.ndarray
     warnings: tuple[str, ...]
+    labels: Labels | None = None
+    headers: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 def header_fields(path: Path, head: bytes) -> tuple[list[str], str] | None:
@@ -155,6 +164,7 @@ def _fast_table(path: Path, names: list[str], delimiter: str, head: bytes = b"")
     columns: dict[str, np.ndarray] = {}
     present: dict[str, np.ndarray] = {}
     text: list[str] = []
+    labels: Labels | None = None
     n = table.num_rows
     if n != _data_lines(path):
         # pyarrow skips blank lines and joins a quoted cell's lines: row i is then not line i + 2, and
@@ -180,7 +190,12 @@ def _fast_table(path: Path, names: list[str], delimiter: str, head: bytes = b"")
             try:
                 col = pc.cast(trimmed, pa.float64())
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                return None  # a word in a column: the tolerant parser decides what it is
+                if not _all_words(trimmed):
+                    return None  # a word among numbers: the tolerant parser decides what it is
+                text.append(name)   # words only (a split column, run names): a text column, as parsed
+                if labels is None and split_key([name]) is not None:
+                    labels = _labels(name, trimmed)
+                continue
         elif not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
             text.append(name)  # timestamps, booleans: not metrics
             continue
@@ -190,7 +205,23 @@ def _fast_table(path: Path, names: list[str], delimiter: str, head: bytes = b"")
             col = col.fill_null(np.nan)
         columns[name] = col.to_numpy()
         del col
-    return Table(tuple(names), columns, present, tuple(text), np.arange(2, n + 2, dtype=np.int64), ())
+    return Table(tuple(names), columns, present, tuple(text), np.arange(2, n + 2, dtype=np.int64), (), labels)
+
+
+def _all_words(column: pa.ChunkedArray) -> bool:
+    """Whether the non-empty cells of a string column take at most MAX_WORDS values, none of them a number."""
+    distinct = pc.unique(column.drop_null())
+    if len(distinct) > MAX_WORDS:
+        return False
+    return all(_parse_float(v) is None for v in distinct.to_pylist())
+
+
+def _labels(name: str, column: pa.ChunkedArray) -> Labels:
+    """The split column's words per row (None where empty), dictionary-encoded: no Python object per row."""
+    encoded = pc.dictionary_encode(column).combine_chunks()
+    words = np.array(encoded.dictionary.to_pylist() + [None], dtype=object)
+    codes = encoded.indices.fill_null(len(words) - 1).to_numpy(zero_copy_only=False)
+    return Labels.of(name, words).take(codes)
 
 
 def _parse_float(cell: str) -> float | None:
@@ -299,6 +330,7 @@ def _tolerant_table(path: Path, names: list[str], delimiter: str, raw: bytes) ->
     lines: list[int] = []
     bad_lines: list[int] = []
     replaced_lines: list[int] = []
+    header_lines: list[int] = []
     truncated_line = None
     header_line = _first_line_number(text)
     records = [r for r in _records(text, delimiter, len(names), bad_lines) if r[0] != header_line]
@@ -308,6 +340,13 @@ def _tolerant_table(path: Path, names: list[str], delimiter: str, raw: bytes) ->
             continue
         if "\ufffd" in text and any("\ufffd" in c for c in row):
             replaced_lines.append(line)
+        if len(row) == len(names) and _unique_names([c.strip() for c in row]) == names:
+            # The header again: a trainer that writes its header on each start appended a new launch
+            # (Ultralytics and Lightning write it only into a new file; custom loggers often do not check).
+            # It is no row: counted with the skipped ones, as it always was, and said to start a launch.
+            header_lines.append(line)
+            bad_lines.append(line)
+            continue
         if len(row) != len(names):
             if i == len(records) - 1 and not ends_with_newline and len(row) < len(names):
                 truncated_line = line
@@ -319,6 +358,9 @@ def _tolerant_table(path: Path, names: list[str], delimiter: str, raw: bytes) ->
     if replaced_lines:
         warnings.append(f"{len(replaced_lines)} row(s) hold bytes that are not UTF-8, replaced by U+FFFD "
                         f"(line {lines_text(replaced_lines)}).")
+    if header_lines:
+        warnings.append(f"the header line is written again (line {lines_text(header_lines)}): a relaunched "
+                        "trainer appended to the table; the rows after it are a new launch.")
 
     cells = list(zip(*rows)) if rows else [() for _ in names]
     parsed: dict[str, list[float | None]] = {}
@@ -353,8 +395,14 @@ def _tolerant_table(path: Path, names: list[str], delimiter: str, raw: bytes) ->
         if not mask.all():
             present[name] = mask
         columns[name] = arr
+    split = split_key(text_columns)
+    labels = None
+    if split is not None:
+        cells_of = cells[names.index(split)]
+        labels = Labels.of(split, np.array([c or None for c in cells_of], dtype=object)[keep])
     return Table(tuple(names), columns, present, tuple(text_columns),
-                 np.asarray(lines, dtype=np.int64)[keep], tuple(warnings))
+                 np.asarray(lines, dtype=np.int64)[keep], tuple(warnings), labels,
+                 np.asarray(header_lines, dtype=np.int64))
 
 
 def read_table(path: Path) -> Table:
@@ -427,32 +475,51 @@ def pick_step_column(names: Sequence[str], candidates: Sequence[str] = STEP_COLU
     return None
 
 
-def table_steps(table: Table, step_column: str | None, exclude: Sequence[str | None] = ()) -> StepPlan:
+def table_steps(table: Table, step_column: str | None, exclude: Sequence[str | None] = (), *,
+                roles: bool = False) -> StepPlan:
     """The StepPlan of `table` over `step_column` (see step_column.py), or the row order without one.
 
-    `exclude` names the columns that are not metrics (they do not tell a constant step column's rows apart).
+    `exclude` names the columns that are not metrics (they do not tell a constant step column's rows
+    apart). With `roles`, what the rows say about themselves is read too (a split column, eval rows at
+    a training row's step, relaunches: shared_steps.py); the caller then takes the columns through
+    `keep_rows` (which applies the plan's moves) and gives `plan.launches` to `assemble(launches=)`.
     """
     n = table.lines.size
+    metrics = {k: (v, table.present.get(k)) for k, v in table.columns.items()
+               if k != step_column and k not in exclude}
+    evidence = None
+    if roles:
+        evidence = RowEvidence(labels=table.labels, launch_lines=table.headers,
+                               clock=clock_key(list(metrics)))
     if step_column is None or step_column not in table.columns:
-        return StepPlan(np.arange(n, dtype=np.int64), None, None, None, True, ())
-    metrics = [table.present.get(k) for k in table.columns if k != step_column and k not in exclude]
+        if evidence is None:
+            return StepPlan(np.arange(n, dtype=np.int64), None, None, None, True, ())
+        # No step column: the row order is the step; a split column and launches still count.
+        plan = plan_steps(np.arange(n, dtype=np.float64), None, table.lines, "row", metrics=metrics,
+                          evidence=evidence)
+        return replace(plan, row_order=True)
     return plan_steps(table.columns[step_column], table.present.get(step_column), table.lines, step_column,
-                      metrics)
+                      metrics=metrics, evidence=evidence)
 
 
 def keep_rows(table: Table, plan: StepPlan, exclude: Sequence[str | None] = ()
               ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(columns, written masks) of `table` per output row of `plan`, without the `exclude` columns.
 
-    A column every output row writes has no mask; in the usual log (every row kept, no step shared)
-    the columns are passed on without a copy.
+    The plan's moves are applied first (an eval row's `loss` becomes `val/loss`). A column every output
+    row writes has no mask; in the usual log (every row kept, no step shared, nothing moved) the
+    columns are passed on without a copy.
     """
+    cells = {name: (values, table.present.get(name)) for name, values in table.columns.items()
+             if name not in exclude}
+    if plan.moves:
+        cells = moved(cells, plan.moves, table.lines.size)
     columns: dict[str, np.ndarray] = {}
     present: dict[str, np.ndarray] = {}
-    for name, values in table.columns.items():
-        if name in exclude:
-            continue
-        columns[name], mask = plan.take(values, table.present.get(name))
+    for name, (values, written) in cells.items():
+        if written is not None and not written.any():
+            continue   # every value moved elsewhere
+        columns[name], mask = plan.take(values, written)
         if mask is not None:
             present[name] = mask
     return columns, present
@@ -462,7 +529,7 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     """A RunLog of every numeric column of a CSV/TSV table, over its step column (or row index)."""
     table = read_table(path)
     step_column = pick_step_column(table.names)
-    plan = table_steps(table, step_column)
+    plan = table_steps(table, step_column, roles=True)
     warnings = list(table.warnings) + list(plan.warnings)
     if step_column is None:
         warnings.append("no step column (step, global_step, iteration, iter, it, epoch); "
@@ -472,4 +539,4 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     by_epoch = step_column is not None and step_column.lower() == "epoch" and not plan.row_order
     return assemble(str(path), NAME, "generic", plan.steps, columns, present=present or None,
                     epochs=plan.epochs, config=config, warnings=warnings,
-                    step_unit="epoch" if by_epoch else "iteration")
+                    step_unit="epoch" if by_epoch else "iteration", launches=plan.launches)

@@ -1,4 +1,9 @@
-"""Reader for generic JSON lines: one object of scalars per line, whatever the keys."""
+"""Reader for generic JSON lines: one object of scalars per line, whatever the keys.
+
+A split key (`mode`, `split`, `phase`, … holding train/val) and a clock key (`time`, `timestamp`, …) are
+handed on as evidence of what each row is (shared_steps.py): a val row's `loss` is kept as `val/loss`,
+a clock that goes back starts a new launch.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from inspector.runlog import jsonlines, jsonrows
+from inspector.runlog import jsonlines, jsonrows, shared_steps
 from inspector.runlog import steps as stepping
 from inspector.runlog.record import RunLog
 
@@ -39,8 +44,12 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
         warnings += read_steps.warnings
         if read_steps.epochs is not None:  # rows numbered in file order: the fractional values as epochs
             epochs = jsonlines.Column.dense(read_steps.epochs[usable], np.ones(int(usable.sum()), dtype=bool))
-    columns = {k: c for k, c in rows.numbers.items() if k != key}
+    columns = jsonrows.select(usable, {k: c for k, c in rows.numbers.items() if k != key})
     unit = "epoch" if key == "epoch" and epochs is None else "iteration"
-    return jsonrows.build_runlog(path, NAME, "generic", steps[usable], jsonrows.select(usable, columns),
+    split = shared_steps.split_key(list(rows.texts))
+    labels = None if split is None else shared_steps.Labels.of(split, rows.text(split)[usable])
+    clock = shared_steps.clock_key(list(columns))
+    return jsonrows.build_runlog(path, NAME, "generic", steps[usable], columns,
                                   rows.line_numbers[usable], epochs=epochs, warnings=warnings, step_unit=unit,
-                                  step_key=key or "step")
+                                  step_key=key or "step", labels=labels,
+                                  clock=None if clock is None else (clock, columns[clock]))

@@ -73,6 +73,11 @@ _UNPARSED = (pa.ArrowException, UnicodeDecodeError)
 # How many bad line numbers a warning lists before it says "…".
 _SHOWN_LINES = 10
 
+# Items of one list value opened into columns by `load(..., lists=True)`: pycocotools' COCOeval.stats,
+# the list DETR-family logs write, has 12 (bbox/segm) or 10 (keypoints); the cap bounds the columns
+# one line can add.
+MAX_LIST_ITEMS = 64
+
 
 @dataclass(frozen=True)
 class Column:
@@ -166,6 +171,8 @@ class JsonRows:
     nested objects are flattened with "/" (`{"losses": {"bbox": 1}}` → "losses/bbox").
     `texts[key]` holds string values, for keys like "mode" or "type".
     `line_numbers[i]` is the 1-based line of row i.
+    `lists` (only from `load(..., lists=True)`) names the keys whose value was a list on some row; the
+    numeric items of each are in `numbers` as "key[0]", "key[1]", … (the first MAX_LIST_ITEMS).
     """
 
     n_rows: int
@@ -173,6 +180,7 @@ class JsonRows:
     texts: dict[str, Column]
     line_numbers: np.ndarray
     warnings: list[str] = field(default_factory=list)
+    lists: tuple[str, ...] = ()
 
     def number(self, key: str) -> Column | None:
         return self.numbers.get(key)
@@ -303,7 +311,7 @@ class _Notes:
 class _Loader:
     """Parses a file's pieces into chunks: the known schema, the admitted keys and what was skipped."""
 
-    def __init__(self) -> None:
+    def __init__(self, lists: bool = False) -> None:
         self.schema: pa.StructType | None = None
         self.line_by_line = False      # past _WIDE keys: the rest of the file goes to json.loads
         self.chunks: list[_Chunk] = []
@@ -311,6 +319,21 @@ class _Loader:
         self.cap = limits.max_series()
         self.admitted: dict[str, dict[str, None]] = {"numbers": {}, "texts": {}}
         self.dropped: dict[str, set[str]] = {"numbers": set(), "texts": set()}
+        # Keys seen holding a list (None: lists are skipped, as they always were); as many as series.
+        self.lists: dict[str, None] | None = {} if lists else None
+
+    def list_seen(self, names: dict[str, None] | None) -> None:
+        """Remember keys that held a list (the first max_series() of them)."""
+        if self.lists is None or not names:
+            return
+        for name in names:
+            if len(self.lists) >= self.cap:
+                break
+            self.lists[name] = None
+
+    def _list_names(self) -> dict[str, None] | None:
+        """A fresh, ordered record of the keys that hold lists (same warnings every run); None: skip lists."""
+        return None if self.lists is None else {}
 
     def admit(self, kind: str, name: str) -> bool:
         """Whether key `name` is kept: known already, or among the first max_series() of its kind."""
@@ -344,10 +367,12 @@ class _Loader:
         if table.num_rows != n_lines or (piece.size > MAX_LINE_BYTES and _may_hold_long_lines(table)):
             return None
         if table.num_rows:
+            seen = self._list_names()
             try:
-                numbers, texts = _columns(table)
+                numbers, texts = _columns(table, seen)
             except _UNPARSED:
                 return None
+            self.list_seen(seen)
             self.add(table.num_rows, numbers, texts, first_line)
         return n_lines
 
@@ -423,10 +448,12 @@ class _Loader:
             self.schema = widened
         if table is None or table.num_rows != rows:  # a line pyarrow read as something other than one object
             return False
+        seen = self._list_names()
         try:
-            numbers, texts = _columns(table)
+            numbers, texts = _columns(table, seen)
         except _UNPARSED:
             return False
+        self.list_seen(seen)
         self.add(rows, numbers, texts, line_no[idx])
         return True
 
@@ -448,7 +475,9 @@ class _Loader:
             row = len(lines)
             lines.append(int(line_no[i]))
             flat: dict = {}
-            _flatten(obj, "", flat)
+            seen = self._list_names()
+            _flatten(obj, "", flat, seen)
+            self.list_seen(seen)
             for name, v in flat.items():
                 if isinstance(v, bool) or v is None:
                     continue
@@ -508,7 +537,7 @@ class _Loader:
                                 "that are kept (INSPECTOR_MAX_SERIES); a log with that many is usually "
                                 "machine-generated.")
         if n == 0:
-            return JsonRows(0, {}, {}, np.zeros(0, np.int64), warnings)
+            return JsonRows(0, {}, {}, np.zeros(0, np.int64), warnings, tuple(self.lists or ()))
         lines = np.empty(n, dtype=np.int64)
         row = 0
         for c in self.chunks:
@@ -516,19 +545,21 @@ class _Loader:
             row += c.n_rows
         numbers, texts = _concat(self.chunks, n)
         self.chunks = []
-        return JsonRows(n, numbers, texts, lines, warnings)
+        return JsonRows(n, numbers, texts, lines, warnings, tuple(self.lists or ()))
 
 
-def load(path: Path, *, start: int = 0, first_line: int = 1) -> JsonRows:
+def load(path: Path, *, start: int = 0, first_line: int = 1, lists: bool = False) -> JsonRows:
     """Rows of the JSON-lines file at `path` from byte `start` on; InspectorError if none is readable.
 
-    `first_line` is the line number of the line that begins at `start` (for warnings).
+    `first_line` is the line number of the line that begins at `start` (for warnings). With `lists`,
+    a list of numbers is opened into columns "key[i]" and the keys that held lists are named in
+    `JsonRows.lists`; without it, lists are skipped.
     """
     try:
         mapped = pa.memory_map(str(path), "r")
     except OSError as exc:
         raise InspectorError(f"cannot open ({exc.strerror or exc})", path=path) from None
-    loader = _Loader()
+    loader = _Loader(lists)
     with mapped:
         buf = mapped.read_buffer()[start:]
         if buf.size == 0:
@@ -618,7 +649,9 @@ def _column(values: np.ndarray, present: np.ndarray) -> Column:
     return Column(int(present.size), values[at], None, at)
 
 
-def _columns(table: pa.Table) -> tuple[dict[str, Column], dict[str, Column]]:
+def _columns(table: pa.Table, lists: dict[str, None] | None = None
+             ) -> tuple[dict[str, Column], dict[str, Column]]:
+    """(numeric, text) columns of a table; given `lists`, list leaves are noted there and opened."""
     numbers: dict[str, Column] = {}
     texts: dict[str, Column] = {}
     for top in table.column_names:
@@ -648,15 +681,47 @@ def _columns(table: pa.Table) -> tuple[dict[str, Column], dict[str, Column]]:
                 present = ~np.isnan(parsed)
                 if present.any():
                     numbers[name] = _column(parsed, present)
-            # Booleans, lists and all-null columns are not scalars we can plot.
+            elif lists is not None and (pa.types.is_list(kind) or pa.types.is_large_list(kind)):
+                lists[name] = None
+                numbers.update(_list_items(name, arr))
+            # Booleans, lists (unless asked for) and all-null columns are not scalars we can plot.
     return numbers, texts
 
 
-def _flatten(obj: dict, prefix: str, out: dict) -> None:
+def _list_items(name: str, arr: pa.ChunkedArray) -> dict[str, Column]:
+    """Columns "name[i]" of a list column's numeric items, i < MAX_LIST_ITEMS; {} for lists of anything else.
+
+    Built from the flattened items, so a list on few rows costs its items, not rows × items.
+    """
+    item = arr.type.value_type
+    if not (pa.types.is_integer(item) or pa.types.is_floating(item)):
+        return {}
+    lists = arr.combine_chunks()
+    lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    flat = pc.list_flatten(lists)   # the items of the non-null lists, in row order
+    rows = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False).astype(np.int64)
+    valid = pc.is_valid(flat).to_numpy(zero_copy_only=False)
+    values = pc.fill_null(pc.cast(flat, pa.float64()), math.nan).to_numpy(zero_copy_only=False)
+    first = np.cumsum(lengths) - lengths
+    position = np.arange(rows.size, dtype=np.int64) - first[rows]
+    out: dict[str, Column] = {}
+    for i in range(min(int(lengths.max(initial=0)), MAX_LIST_ITEMS)):
+        at = (position == i) & valid
+        if at.any():
+            out[f"{name}[{i}]"] = Column.of(len(arr), rows[at], values[at])
+    return out
+
+
+def _flatten(obj: dict, prefix: str, out: dict, lists: dict[str, None] | None = None) -> None:
     for key, value in obj.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
-            _flatten(value, name + "/", out)
+            _flatten(value, name + "/", out, lists)
+        elif lists is not None and isinstance(value, list):
+            lists[name] = None
+            for i, item in enumerate(value[:MAX_LIST_ITEMS]):  # numbers only, as _list_items
+                if isinstance(item, (int, float)) and not isinstance(item, bool):
+                    out[f"{name}[{i}]"] = item
         else:
             out[name] = value
 

@@ -60,13 +60,20 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     kind = rows.text("type")
     is_step, is_eval = kind == "step", kind == "eval"
     typed = is_step | is_eval
-    other = ~typed
+    # A header object again: another launch's writer started on this file (two logs joined, or a writer
+    # that does not check for one); the rows after it are a new launch.
+    is_header = kind == "header"
+    other = ~typed & ~is_header
     if other.any():
         warnings.append(f"{int(other.sum())} row(s) that are neither 'step' nor 'eval' rows skipped "
                         f"({stepping.lines_text(rows.line_numbers[other])}).")
     read_steps = stepping.read_steps(rows.number("step"), rows.line_numbers, "step", among=typed)
     warnings += read_steps.warnings
     steps, keep = read_steps.steps, read_steps.usable
+    launches = jsonrows.launches_after(is_header, keep)
+    if is_header.any():
+        again = stepping.lines_text(rows.line_numbers[is_header])
+        warnings.append(f"the header line is written again ({again}): a new launch starts after it.")
 
     columns: dict[str, Column] = {}
     weights: dict[str, Column] = {}
@@ -92,10 +99,10 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     steps = steps if everything else steps[keep]
     # Let go of the columns no series needs (the float step, the weights, the row types) before
     # assembling: on a 1M-row log that is ~0.7× the payload off the read's peak.
-    del rows, weights, kind, is_step, is_eval, typed, read_steps
+    del rows, weights, kind, is_step, is_eval, is_header, typed, read_steps
     return jsonrows.build_runlog(
         path, NAME, "native", steps, jsonrows.select(keep, columns), lines,
-        epochs=epochs, wall_times=wall_times, config=config, warnings=warnings,
+        epochs=epochs, wall_times=wall_times, config=config, warnings=warnings, launches=launches,
     )
 
 

@@ -35,8 +35,10 @@ READER_MODULES = (
     "mmengine",
     "mmdet_json",
     "wandb_csv",
+    "detr",
     "jsonl",
     "csv_table",
+    "yolo_results_txt",
     "text",
 )
 

@@ -10,18 +10,23 @@ step, so without these rules one bad step value silently costs good rows:
   numbered in file order (cutting the fractions merged 100 half-epoch rows into 51) and the value is
   kept as the rows' epoch. The text reader (text_steps.py) applies the same rule;
 - when every row has one step and some key is logged more than once, rows are numbered in file order;
-- consecutive rows that share a step are merged (Detectron2, MMEngine and our own eval lines split
-  one step over lines with disjoint keys). Only where a later row logs a key again at that step is a
-  value lost: those rows are counted and named.
+- rows that share a step are resolved first (shared_steps.py, via jsonrows.build_runlog): an eval
+  row that logs a training key again keeps it under an eval name, a relaunch starts a new launch;
+- consecutive rows that share a step within a launch are merged (Detectron2, MMEngine and our own eval
+  lines split one step over lines with disjoint keys). Only where a later row logs a key again at that
+  step with another value is a value lost: those rows are counted and named.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable, Sequence
 
 import numpy as np
 
+from inspector.runlog import shared_steps
 from inspector.runlog.jsonlines import Column
+from inspector.runlog.shared_steps import Keyed, Move, move_keyed
 # The step rule's numbers live in step_column.py, shared by every reader.
 from inspector.runlog.step_column import ISOLATED_FRACTION
 from inspector.runlog.step_column import MAX_EXACT_STEP as MAX_STEP
@@ -107,12 +112,9 @@ def read_steps(col: Column | None, lines: np.ndarray, key: str, *, allow_order: 
     return Steps(steps, usable, warnings)
 
 
-def runs(steps: np.ndarray) -> np.ndarray:
-    """Index of the run of equal consecutive steps each row belongs to."""
-    run = np.zeros(steps.size, dtype=np.int64)
-    if steps.size > 1:
-        np.cumsum(steps[1:] != steps[:-1], out=run[1:])
-    return run
+def runs(steps: np.ndarray, launches: np.ndarray | None = None) -> np.ndarray:
+    """Index of the run of equal consecutive steps each row belongs to; a row in `launches` starts a run."""
+    return shared_steps.runs(steps, launches)
 
 
 def overwritten(run: np.ndarray, columns: dict[str, Column]) -> np.ndarray:
@@ -136,16 +138,70 @@ def constant_step(steps: np.ndarray, columns: dict[str, Column], key: str) -> tu
             [f"every row has {key} {int(steps[0])}; rows are numbered in file order instead."])
 
 
-def fold(steps: np.ndarray, columns: dict[str, Column], lines: np.ndarray
+def replaced(run: np.ndarray, columns: dict[str, Column]) -> np.ndarray:
+    """Rows a later row of the same run overrides: it logs one of their keys as another value, or logs
+    nothing new (a duplicated line). An equal value beside new keys loses nothing: Lightning and HF
+    Trainer repeat the train row's `epoch` on an eval row."""
+    lost = np.zeros(run.size, dtype=bool)
+    keys = np.zeros(run.size, dtype=np.int64)
+    again = np.zeros(run.size, dtype=np.int64)
+    for col in columns.values():
+        at = col.positions()
+        keys[at] += 1
+        if at.size > 1:
+            same = run[at[1:]] == run[at[:-1]]
+            if not same.any():
+                continue
+            again[at[1:][same]] += 1
+            values = col.logged()
+            before, after = values[:-1][same], values[1:][same]
+            differ = (before != after) & ~(np.isnan(before) & np.isnan(after))
+            lost[at[:-1][same][differ]] = True
+    duplicate = np.flatnonzero((keys == again) & (keys > 0))
+    lost[duplicate - 1] = True   # a duplicate is never a run's first row
+    return lost
+
+
+def keyed(columns: dict[str, Column]) -> list[Keyed]:
+    """Every column as (row positions, values), for shared_steps.resolve."""
+    return [Keyed(name, col.positions(), col.logged()) for name, col in columns.items()]
+
+
+def move(columns: dict[str, Column], moves: Sequence[Move], n: int) -> dict[str, Column]:
+    """`columns` of `n` rows with each move applied (an eval row's `loss` kept as `val/loss`), in order."""
+    if not moves:
+        return columns
+    names = [m.source for m in moves] + [m.target for m in moves if m.target in columns]
+    touched = list(dict.fromkeys(names))
+    before = [Keyed(name, columns[name].positions(), columns[name].logged()) for name in touched]
+    after = {k.name: k for k in move_keyed(before, moves, n)}
+    out: dict[str, Column] = {}
+    for name, col in columns.items():
+        if name not in touched:
+            out[name] = col
+        elif name in after:   # a source every value of which moved is gone
+            out[name] = Column.of(n, after[name].rows, after[name].values)
+    for name, key in after.items():
+        out.setdefault(name, Column.of(n, key.rows, key.values))
+    return out
+
+
+def fold(steps: np.ndarray, columns: dict[str, Column], lines: np.ndarray, *,
+         launches: np.ndarray | None = None, attributes: Iterable[str] = ()
          ) -> tuple[np.ndarray, dict[str, Column], list[str]]:
-    """Steps and columns after merging consecutive rows that share a step (the later value of a key wins)."""
+    """Steps and columns after merging consecutive rows that share a step (the later value of a key wins).
+
+    A row in `launches` starts a new launch and is never merged into the row before it. `attributes`
+    name columns that describe a row rather than measure (its epoch, its wall time): merged, not counted.
+    """
     steps = np.asarray(steps, dtype=np.int64)
     n = steps.shape[0]
     if n < 2 or not np.any(steps[1:] == steps[:-1]):
         return steps, columns, []
-    run = runs(steps)
+    run = runs(steps, launches)
     warnings = []
-    lost = overwritten(run, columns)
+    skip = set(attributes)
+    lost = replaced(run, {k: c for k, c in columns.items() if k not in skip})
     if lost.any():
         warnings.append(f"{int(lost.sum())} row(s) share their step with a later row that logs the same key "
                         f"({lines_text(lines[lost])}); merged, the later value kept.")

@@ -201,6 +201,7 @@ def _step_warnings(repair: StepRepair, line_of: LineMap) -> list[str]:
     if repair.repeated.size:
         out.append(f"{repair.repeated.size} line(s) without a step repeat a key already logged at the step "
                    f"they follow (line {_shown(repair.repeated, repair.repeated.size, line_of)}); skipped.")
+    out.extend(repair.resolution.warnings(lambda at: f"line {_shown(at, at.size, line_of)}"))
     if repair.merged:
         out.append(f"{repair.merged} row(s) share their step with a later row that logs the same key "
                    f"(line {_shown(repair.merged_lines, repair.merged, line_of)}); merged, the later value kept.")
@@ -268,13 +269,14 @@ def _runlog(source: str, table: Table, config: dict, warnings: list[str]) -> Run
     sparse = {k: c for k, c in table.columns.items() if c.rows is not None}
     order = list(table.columns)
     steps = table.steps
+    launches = _launch_rows(table)
     log = assemble(source, NAME, table.framework, steps, dense, epochs=table.epochs, config=config,
-                   warnings=warnings, step_unit=table.step_unit)
+                   warnings=warnings, step_unit=table.step_unit, launches=launches)
     if not sparse:
         return log
     del dense, table
     in_order = bool(np.all(steps[1:] > steps[:-1]))
-    keep = None if in_order else latest_segment_wins(steps, segment_ids(steps))
+    keep = None if in_order else latest_segment_wins(steps, segment_ids(steps, launches))
     non_finite: dict[str, int] = {}
     for name, column in sparse.items():
         at = column.rows if keep is None else column.rows[keep[column.rows]]
@@ -300,6 +302,17 @@ def _runlog(source: str, table: Table, config: dict, warnings: list[str]) -> Run
         detail = ", ".join(f"{k}: {v}" for k, v in sorted(log.non_finite.items()))
         log.warnings.append(f"{total} non-finite value(s) kept as NaN ({detail}).")
     return log
+
+
+def _launch_rows(table: Table) -> np.ndarray | None:
+    """Row index of the first row at or after each launch line the dialect marked (None: it marked none).
+
+    The table's rows are file lines in increasing order, also after step repairs dropped or merged some,
+    so a launch starts at the first row logged after its banner.
+    """
+    if table.launches is None or table.launches.size == 0:
+        return None
+    return np.unique(np.searchsorted(table.rows, table.launches))
 
 
 def read_log(path: str | Path) -> RunLog:

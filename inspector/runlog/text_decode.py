@@ -226,6 +226,11 @@ def _check_head(fh: BinaryIO, path: Path, encoding: str, piece_bytes: int) -> No
         sample = decoder.decode(raw, final=len(raw) < _SAMPLE_BYTES)[:_HEAD_BYTES]
     except UnicodeDecodeError:
         raise NotUtf8 from None
+    if encoding == "latin-1":
+        # The fallback serves files that are UTF-8 but for a few bytes. Read as Latin-1, every UTF-8
+        # character beyond ASCII holds C1 control characters (0x80-0x9f): a log whose banner draws a
+        # box (YOLOX's exp table, "╒═══") plus one stray byte looked binary. Judge the UTF-8 it mostly is.
+        sample = raw.decode("utf-8", errors="replace")[:_HEAD_BYTES]
     reason = binary_reason(sample)
     if reason:
         # The whole-file decode judges the Latin-1 text when any later byte is not UTF-8.

@@ -1,5 +1,7 @@
 """Which program wrote a console log, and its step counters: mmdet 2.x, Detectron2, Ultralytics, epoch-local.
 
+MMEngine and YOLOX are dialects too, in modules of their own (text_mmengine, text_yolox).
+
 Each dialect is a parser that is fed the cleaned lines a piece at a time (`feed(lines, first)`,
 `first` being the index of the piece's first line in the file) and returns a `Table` (row-aligned
 columns in file order) from `finish()`, which `text.read` hands to `assemble`. Per-piece results
@@ -23,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from inspector import limits
+from inspector.runlog import text_mmengine, text_yolox
 from inspector.runlog.step_column import MAX_EXACT_STEP as MAX_STEP  # the step rule's bound, one place
 from inspector.runlog.text_pairs import NUM_RE2, extract_pairs
 from inspector.runlog.text_table import (Collector, Column, Selection, Table, fields, matching, merge_rows, minus,
@@ -36,7 +39,12 @@ ULTRA_HEADER = re.compile(r"^\s*Epoch\s+GPU_mem\s+(?P<cols>.+?)\s+Instances\s+Si
 # "Epoch 2 (268/500): loss=…" and tqdm's "Epoch 2:  54%|███ | 268/500 [… loss=…]".
 EPOCH_LOCAL = r"(?i:epoch)\s*\[?(?P<e>\d+)\]?\D{0,40}?\b(?P<i>\d+)/(?P<n>\d+)\b"
 
+# Searched in this order: MMEngine's `Epoch(val) [1][500/500]` also matches mmdet 2.x's marker. Both name
+# their program in every line's prefix (`- mmengine -`, `| yolox.core.trainer:`), so they are found in the
+# first line of a file whose head is a long environment or config dump.
 DIALECT_SNIFF = {
+    "mmengine": text_mmengine.SNIFF,
+    "yolox": text_yolox.SNIFF,
     "mmdet": re.compile(r"Epoch(?:\(val\))? \[\d+\]\[\d+(?:/\d+)?\]|\bIter \[\d+/\d+\]\s+lr:"),
     "detectron2": re.compile(r"d2\.utils\.events|\beta: \S+\s+iter: \d+\s"),
     "ultralytics": re.compile(r"^\s*Epoch\s+GPU_mem\s+\w*_loss", re.M),
@@ -55,7 +63,7 @@ ULTRA_METRICS = ("precision", "recall", "mAP50", "mAP50-95")
 
 
 def detect_dialect(text: str) -> str:
-    """The dialect whose marker appears in `text`: mmdet, detectron2, ultralytics, epoch_local or generic.
+    """The dialect whose marker appears in `text` (DIALECT_SNIFF's names, in its order), else generic.
 
     Only the first DETECT_CHARS are searched: every dialect prints its marker within the first
     training lines, and a full-text Python regex search costs seconds on a million-line log.
@@ -375,6 +383,8 @@ class GenericParser:
 
 
 PARSERS = {
+    "mmengine": text_mmengine.MmengineParser,
+    "yolox": text_yolox.YoloxParser,
     "mmdet": MmdetParser,
     "detectron2": Detectron2Parser,
     "ultralytics": UltralyticsParser,

@@ -41,6 +41,9 @@ class Table:
     inherited: np.ndarray | None = None   # per row: its step was taken from an earlier line (None: none was)
     dropped: frozenset[str] = frozenset()   # keys not kept: beyond limits.max_series()
     fractional: np.ndarray | None = None  # per row: its own step had a fraction (None: no row's had)
+    # Line indices where the log marks a new launch of the trainer (a "Training start…" banner); None: it
+    # marks none. Lines rather than rows, so that step repairs dropping or merging rows leave them valid.
+    launches: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -147,19 +150,22 @@ def last_row_of(steps: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     return np.where(found, rows, -1).astype(np.int64)
 
 
-def merge_rows(table: Table, extra: Table) -> Table:
+def merge_rows(table: Table, extra: Table, target: np.ndarray | None = None) -> Table:
     """`table` with `extra`'s values (validation, eval) merged into the last row of their step.
 
     `extra.steps` are the steps its values belong to and `extra.rows` their lines. An eval printed as its
     own line must join the training row of the same step rather than become a second row of that step.
     Values at a step no row has become new rows, in file order; where both give a key at one row, the
     extra value wins. A training column the extra values do not touch is passed on as it is (a 1M-row
-    mmdet log used to hold every column three times here).
+    mmdet log used to hold every column three times here). `target` (optional), per extra row: the row of
+    `table` it joins, -1 for a new row; for a dialect that knows the very line an eval follows, where
+    another launch may have logged the same step.
     """
     if extra.rows.size == 0:
         return replace(table, dropped=table.dropped | extra.dropped)
     n = table.rows.size
-    target = last_row_of(table.steps, np.asarray(extra.steps, dtype=np.int64))
+    target = last_row_of(table.steps, np.asarray(extra.steps, dtype=np.int64)) if target is None else \
+        np.asarray(target, dtype=np.int64).copy()
     added = np.flatnonzero(target < 0)
     target[added] = n + np.arange(added.size)
     total = n + added.size
