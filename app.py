@@ -8,7 +8,7 @@ from inspector import charts
 from inspector.report import not_judged_banner
 from inspector.ui import loss_views as views
 from inspector.ui.corrections import corrections_editor
-from inspector.ui.findings import render_findings
+from inspector.ui.findings import render_findings, render_triage
 from inspector.ui.guard import guard
 from inspector.ui.sources import demo_runs, load_run, pick_run_source
 from inspector.ui.widgets import CurveSettings
@@ -35,8 +35,12 @@ if log is not None:
 if diag is None:
     st.stop()
 
+st.subheader(f"Run: {source.label}")
+rest = diag.findings
+with guard("the triage"):
+    rest = render_triage(diag.triage, diag.not_yet, diag.findings)
+
 with guard("the run summary"):
-    st.subheader(f"Run: {source.label}")
     cols = st.columns([3, 2, 1, 1, 1])
     cols[0].metric("Format", log.format)
     cols[1].metric("Framework", log.framework)
@@ -59,8 +63,9 @@ with guard("the run summary"):
                 st.markdown(f"- {w}")
 
 with guard("the findings"):
-    st.subheader("Findings")
-    render_findings(diag.findings, judged=diag.judged)
+    if rest or not diag.triage:
+        st.subheader("Other findings" if diag.triage else "Findings")
+        render_findings(rest, judged=diag.judged)
 
 with guard("the component curves"):
     if diag.decomposition.components:

@@ -1,8 +1,9 @@
 """Diagnose a run: decompose its losses, compute per-component statistics, run every rule over them.
 
-`diagnose(log)` returns a `Diagnosis`: the components, the decomposition, per-component statistics
-and `Finding`s (stable ids, most severe first). The rules live in inspector/rules.py, the records and
-thresholds in inspector/findings.py; inspector/report.py renders a Diagnosis as Markdown or JSON.
+`diagnose(log)` returns a `Diagnosis`: the components, the decomposition, per-component statistics,
+`Finding`s (stable ids, most severe first) and the ranked root-cause triage over them. The rules live in
+inspector/rules/, the triage in inspector/triage.py, the records and thresholds in inspector/findings.py;
+inspector/report.py renders a Diagnosis as Markdown or JSON.
 """
 
 from __future__ import annotations
@@ -13,11 +14,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from inspector import rules, stats
-from inspector.findings import SEVERITIES, THRESHOLDS, ComponentStats, Finding, Thresholds, recent_rows, recent_span
+from inspector import stats
+from inspector.eval_state import eval_state
+from inspector.findings import SEVERITIES, THRESHOLDS, Cause, ComponentStats, Finding, Thresholds, recent_rows, recent_span
 from inspector.loss_semantics import discover_components
-from inspector.losses import ComponentSet, Decomposition, decompose
+from inspector.losses import ComponentSet, Decomposition, align, decompose
+from inspector.rules import RuleContext, run_rules
 from inspector.runlog.record import RunLog
+from inspector.triage import triage
+
+# Rules that still speak about a run the loss rules cannot judge (no terms, too few points): they read
+# the log, the lr and the evaluations, not the decomposition.
+UNJUDGED_RULES = frozenset({"non_finite_values", "metric_stuck_at_zero", "eval_stopped", "eval_regression",
+                            "undefined_metric", "restarts", "lr_out_of_range"})
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,8 @@ class Diagnosis:
     not_judged: tuple[str, ...] = field(default_factory=tuple)   # why the rules could not look (empty: judged)
     metrics: tuple[str, ...] = field(default_factory=tuple)      # every series the log holds
     eval_metrics: tuple[EvalSummary, ...] = field(default_factory=tuple)
+    triage: tuple[Cause, ...] = field(default_factory=tuple)     # root causes, most likely first
+    not_yet: tuple[str, ...] = field(default_factory=tuple)      # what not to do before the earlier causes
 
     @property
     def judged(self) -> bool:
@@ -90,77 +101,76 @@ def not_judged_reasons(log: RunLog, comps: ComponentSet, dec: Decomposition) -> 
     return reasons
 
 
-def _eval_state(log: RunLog, comps: ComponentSet, t: Thresholds) -> tuple[float | None, list[str], bool]:
-    """Return (best recent eval value on a 0–1 scale or None, metric names read, all recent ≈ 0).
-
-    −1 is MMDetection's "no objects of this size" and NaN Detectron2's: both are not measurements.
-    """
-    best = None
-    read: list[str] = []
-    all_zero = True
-    enough = False
-    for m in comps.eval_metrics:
-        v = log.series[m].values
-        v = v[np.isfinite(v) & (v >= 0)]
-        if v.size == 0:
-            continue
-        scale = 100.0 if v.max() > 1.0 else 1.0
-        recent = v[-t.metric_last_evals:] / scale
-        read.append(m)
-        best = float(recent.max()) if best is None else max(best, float(recent.max()))
-        all_zero &= bool(np.all(recent <= t.metric_zero))
-        enough |= v.size >= 2
-    return best, read, bool(read) and all_zero and enough
-
-
-def _component_stats(dec: Decomposition, t: Thresholds) -> dict[str, ComponentStats]:
-    mean_sh = stats.mean_shares(dec)
-    last_n = recent_span(dec.steps, t.recent_fraction)
-    recent = recent_rows(dec.steps, t.recent_fraction)
+def _component_stats(dec: Decomposition, t: Thresholds, judged: np.ndarray) -> dict[str, ComponentStats]:
+    """Per-component statistics over the `judged` rows; spike masks are returned on every row of `dec`."""
+    sub = dec if judged.all() else dec.select(judged)
+    mean_sh = stats.mean_shares(sub)
+    last_n = recent_span(sub.steps, t.recent_fraction)
+    recent = recent_rows(sub.steps, t.recent_fraction)
     # Who makes the total noisy now: over the whole run, step-to-step changes are mostly the early descent
     # (the cls term of a YOLOv8 epoch log held 87% of them over 100 epochs, 31% over the last 50).
-    var_sh = stats.variance_shares(dec.select(recent))
+    var_sh = stats.variance_shares(sub.select(recent))
 
     def one(c) -> ComponentStats:
-        raw = dec.raw[c.name]
-        mask = stats.spikes(dec.steps, dec.weighted[c.name], t.spike_window, t.spike_k, t.spike_min_rise)
+        raw = sub.raw[c.name]
+        # One scan finds the spikes and the regime changes it left out of them (the regime rule reads these).
+        scan = stats.spike_scan(sub.steps, sub.weighted[c.name], t.spike_window, t.spike_k, t.spike_min_rise)
+        mask = scan.mask if judged.all() else np.zeros(dec.steps.size, dtype=bool)
+        if not judged.all():
+            mask[np.flatnonzero(judged)[scan.mask]] = True
         return ComponentStats(
             c.name, mean_sh.get(c.name, float("nan")), var_sh.get(c.name, float("nan")),
-            stats.trend(dec.steps, raw, last_n=last_n), stats.volatility(raw[recent]), mask, int(mask.sum()))
+            stats.trend(sub.steps, raw, last_n=last_n), stats.volatility(raw[recent]), mask, int(mask.sum()),
+            scan.changes)
 
     # Components are independent and numpy/scipy release the GIL in their loops: one thread per core.
-    if dec.steps.size < 100_000 or len(dec.components) < 2:
+    if sub.steps.size < 100_000 or len(dec.components) < 2:
         return {c.name: one(c) for c in dec.components}
     with ThreadPoolExecutor(max_workers=min(len(dec.components), os.cpu_count() or 1)) as pool:
         return {s.name: s for s in pool.map(one, dec.components)}
 
 
+def _zero_positive(log: RunLog, comps: ComponentSet, dec: Decomposition, t: Thresholds) -> np.ndarray | None:
+    """Rows of `dec` where the positives series says ~0 anchors were positive (None without such a series)."""
+    if comps.positives is None or dec.steps.size == 0:
+        return None
+    s = log.series[comps.positives]
+    zero = align(dec.steps, s.steps, (s.values < t.positives_zero).astype(np.float64))
+    return zero == 1.0
+
+
+def _judged_rows(zero_positive: np.ndarray | None, n: int) -> np.ndarray:
+    """The rows statistics are computed on: every row, less those without positives when enough remain.
+
+    A box or class term is 0 on a step without positive anchors (nothing to regress or classify): its
+    dominance, noise and spikes measured over those steps describe the missing targets, which the
+    no-positives rule reports, not the term.
+    """
+    judged = np.ones(n, dtype=bool)
+    if zero_positive is not None and zero_positive.any() and int((~zero_positive).sum()) >= MIN_JUDGED_STEPS:
+        judged = ~zero_positive
+    return judged
+
+
 def diagnose(log: RunLog, weights_override: dict[str, float] | None = None,
              thresholds: Thresholds = THRESHOLDS, logged_override: dict[str, str] | None = None) -> Diagnosis:
-    """Return the Diagnosis of `log`: components, decomposition, per-component stats and findings.
+    """Return the Diagnosis of `log`: components, decomposition, statistics, findings and the ranked triage.
 
     `weights_override` and `logged_override` are the user's corrections (see discover_components).
     """
     t = thresholds
     comps = discover_components(log, weights_override, logged_override)
     dec = decompose(log, comps)
-    st = _component_stats(dec, t) if dec.steps.size else {}
-    eval_best, read, stuck = _eval_state(log, comps, t)
-    findings = [
-        *rules.non_finite(log, comps),
-        *rules.metric_zero(comps, read, stuck, t),
-        *rules.no_positives(log, comps, t),
-        *rules.lr_collapsed(log, comps, eval_best, t),
-        *rules.dominant(comps, st, dec, t),
-        *rules.stationary(st, eval_best, t),
-        *rules.high_volatility(st, t),
-        *rules.loss_spikes(dec, st, t),
-        *rules.total_mismatch(comps, dec, t),
-        *rules.divergence(log, comps, dec, t),
-        *rules.restarts(log),
-    ]
+    zero_positive = _zero_positive(log, comps, dec, t)
+    judged = _judged_rows(zero_positive, dec.steps.size)
+    st = _component_stats(dec, t, judged) if dec.steps.size else {}
+    last_step = int(dec.steps[-1]) if dec.steps.size else log.last_step
+    evals = eval_state(log, comps.eval_metrics, t, last_step)
+    ctx = RuleContext(log, comps, dec, st, evals, t, zero_positive, judged)
+    not_judged = tuple(not_judged_reasons(log, comps, dec))
+    findings = [f for f in run_rules(ctx) if not not_judged or f.id in UNJUDGED_RULES]
     findings.sort(key=lambda f: SEVERITIES.index(f.severity))
-    n_steps = log.n_steps
-    return Diagnosis(comps, dec, st, tuple(findings), n_steps, len(log.segments),
-                     tuple(log.warnings) + comps.notes, tuple(not_judged_reasons(log, comps, dec)),
-                     tuple(log.series), eval_summaries(log, comps.eval_metrics))
+    causes, not_yet = triage(ctx, findings)
+    return Diagnosis(comps, dec, st, tuple(findings), log.n_steps, len(log.segments),
+                     tuple(log.warnings) + comps.notes, not_judged, tuple(log.series),
+                     eval_summaries(log, comps.eval_metrics), causes, not_yet)

@@ -133,8 +133,8 @@ def _settle_weights(log: RunLog, terms: list[_Term], conv: Convention, override:
             u = log.series[t.metric]
             ratio = twin_ratio(t.twin, _aligned(log, u.steps, t.twin), t.metric, u.values)
             if ratio is not None:
-                how = (f"constant within {ratio.spread:.1e}" if ratio.constant
-                       else f"NOT constant: varies by {ratio.spread:.1%}, the median is used")
+                how = ("exactly constant" if ratio.spread < 1e-9 else f"constant within {ratio.spread:.1e}") \
+                    if ratio.constant else f"NOT constant: varies by {ratio.spread:.1%}, the median is used"
                 evidence.append((ratio.weight, "twins", f"weight {_fmt(ratio.weight)} = {t.twin} / {t.metric} over "
                                                         f"{ratio.points} points ({how})"))
                 if not ratio.constant:

@@ -5,11 +5,30 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from inspector.diagnose import Diagnosis
-from inspector.findings import format_number, format_percent
+from inspector.findings import Cause, Finding, Look, format_number, format_percent
 from inspector.losses import Component
 
 # Series named in a "not judged" banner before it says "and N more".
 SHOWN_METRICS = 30
+# Where a CLI user looks for each Look (LOG is replaced by the log's path when the report knows it).
+CLI_LOOK: dict[Look, str] = {
+    "episodes": "`python -m inspector episode --checkpoint CKPT --data DATA --index I --json` (boxes, positives "
+                "per target, the assigned anchors' IoU, the format doctor)",
+    "loss_curves": "the decomposed series in `python -m inspector diagnose LOG --json`",
+    "whatif": "`python -m inspector diagnose LOG --weights NAME=W` (the objective and the shares with other weights)",
+    "lr": "the lr series in the log beside the schedule in the training config",
+    "eval": "`eval_metrics` in `python -m inspector diagnose LOG --json`",
+    "compare": "`python -m inspector evaluate --checkpoint CKPT --data DATA --json` on both checkpoints",
+    "components": "`python -m inspector diagnose LOG --weights NAME=W --logged NAME=raw|weighted`",
+    "overview": "`python -m inspector diagnose LOG`",
+}
+
+
+def where(look: Look, source: str | None) -> str:
+    """The CLI's words for a Look, with the log's path filled in when known."""
+    return CLI_LOOK[look].replace("LOG", source or "LOG")
+
+
 # What a CLI user can do about a run the rules could not judge.
 CLI_FIX = "If some of these are loss terms, say so with `--weights`/`--logged`, or log the total they add up to."
 
@@ -19,6 +38,12 @@ def component_dict(c: Component) -> dict:
     return {"name": c.name, "metric": c.metric, "weight": c.weight, "weight_source": c.weight_source,
             "logged": c.logged, "logged_source": c.logged_source, "why": c.why, "family": c.family,
             "group": c.group, "twin": c.twin}
+
+
+def cause_dict(c: Cause, source: str | None) -> dict:
+    """A root cause as the JSON contract writes it: cause, explains (finding ids), evidence, check."""
+    return {"id": c.id, "stage": c.stage, "cause": c.title, "explains": list(c.explains), "evidence": c.evidence,
+            "check": f"{c.check} → {where(c.look_at, source)}", "look_at": c.look_at}
 
 
 def to_json_dict(diagnosis: Diagnosis, source: str, format: str) -> dict:
@@ -36,8 +61,11 @@ def to_json_dict(diagnosis: Diagnosis, source: str, format: str) -> dict:
         "total_evidence": comps.total_evidence,
         "groups": {"families": {k: list(v) for k, v in comps.families.items()},
                    "copies": {k: list(v) for k, v in comps.groups.items()}},
+        "triage": [cause_dict(c, source) for c in diagnosis.triage],
+        "not_yet": list(diagnosis.not_yet),
         "findings": [{"id": f.id, "severity": f.severity, "title": f.title, "evidence": f.evidence,
-                      "next_step": f.next_step} for f in diagnosis.findings],
+                      "next_step": f.next_step, "component": f.component, "look_at": f.look_at,
+                      "where": where(f.look_at, source)} for f in diagnosis.findings],
         "eval_metrics": [asdict(e) for e in diagnosis.eval_metrics],
         "metrics": list(diagnosis.metrics),
         "warnings": list(diagnosis.warnings),
@@ -55,12 +83,39 @@ def not_judged_banner(diagnosis: Diagnosis, how_to_fix: str = CLI_FIX) -> str:
             f"this run. {found} {how_to_fix}")
 
 
-def to_markdown(diagnosis: Diagnosis) -> str:
-    """A Markdown report: the not-judged banner, components with their evidence, findings, eval metrics, warnings."""
+def _finding_lines(f: Finding, source: str | None, indent: str = "", said: str = "") -> list[str]:
+    """A finding as Markdown bullets; its evidence and next step left out where `said` (its cause) has them."""
+    evidence = "" if f.evidence in said else f" — {f.evidence}"
+    lines = [f"{indent}- **[{f.severity}] {f.title}** (`{f.id}`){evidence}"]
+    if f.next_step not in said:
+        lines.append(f"{indent}  - Next: {f.next_step} Where: {where(f.look_at, source)}.")
+    return lines
+
+
+def start_here(diagnosis: Diagnosis, source: str | None = None) -> list[str]:
+    """The ranked triage as Markdown lines: each cause, how to check it, the findings it explains; then 'not yet'."""
+    if not diagnosis.triage:
+        return []
+    lines = ["## Start here", ""]
+    explained = set()
+    for i, c in enumerate(diagnosis.triage, 1):
+        lines += [f"{i}. **{c.title}** ({c.stage}) — {c.evidence}", f"   - Check: {c.check} → {where(c.look_at, source)}."]
+        for f in diagnosis.findings:
+            if f.id in c.explains and id(f) not in explained:
+                explained.add(id(f))
+                lines += _finding_lines(f, source, "   ", c.evidence)
+    if diagnosis.not_yet:
+        lines += ["", "Not yet:"] + [f"- {n}" for n in diagnosis.not_yet]
+    return lines + [""]
+
+
+def to_markdown(diagnosis: Diagnosis, source: str | None = None) -> str:
+    """A Markdown report: not-judged banner, Start here (causes with their findings), components, other findings."""
     lines = [f"**{diagnosis.n_steps} steps, {diagnosis.n_segments} segment(s)**", ""]
     banner = not_judged_banner(diagnosis)
     if banner:
         lines += [banner, ""]
+    lines += start_here(diagnosis, source)
     comps = diagnosis.components
     if comps.components:
         lines += ["| component | metric | weight | source | logged | share of mean | share of variance | evidence |",
@@ -76,10 +131,14 @@ def to_markdown(diagnosis: Diagnosis) -> str:
             lines += [f"Logged total: {comps.total_evidence}.", ""]
         if comps.groups:
             lines += ["Copies of the terms: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in comps.groups.items()), ""]
+    in_causes = {fid for c in diagnosis.triage for fid in c.explains}
+    others = [f for f in diagnosis.findings if f.id not in in_causes]
     if diagnosis.judged and not diagnosis.findings:
         lines.append("No findings: nothing in this log looks wrong.")
-    for f in diagnosis.findings:
-        lines += [f"- **[{f.severity}] {f.title}** (`{f.id}`) — {f.evidence}", f"  - Next: {f.next_step}"]
+    elif others:
+        lines += (["## Other findings", ""] if diagnosis.triage else [])
+        for f in others:
+            lines += _finding_lines(f, source)
     if diagnosis.eval_metrics:
         lines += ["", "| eval metric | points | steps | last | best |", "|---|---|---|---|---|"]
         for e in diagnosis.eval_metrics:

@@ -149,7 +149,8 @@ def test_no_positive_anchors():
     spec = healthy()
     spec["positives"][1000:1400] = 0
     f = by_id(diagnose(build(spec)), "no_positive_anchors")
-    assert f.severity == "critical" and "400 consecutive" in f.evidence and "1000–1399" in f.evidence
+    assert f.severity == "critical" and "400 of 4000" in f.evidence and "longest stretch is 400 step(s) (1000–1399)" \
+        in f.evidence
 
 
 def test_train_val_divergence():
@@ -186,28 +187,33 @@ def test_json_and_markdown_contract():
     d = diagnose(build(troubled()))
     out = to_json_dict(d, "synthetic.jsonl", "native")
     assert list(out) == ["source", "format", "steps", "segments", "judged", "not_judged", "components", "total",
-                         "total_evidence", "groups", "findings", "eval_metrics", "metrics", "warnings"]
+                         "total_evidence", "groups", "triage", "not_yet", "findings", "eval_metrics", "metrics",
+                         "warnings"]
     assert out["steps"] == 6000 and out["segments"] == 1 and out["judged"] is True and out["not_judged"] == []
     bbox = out["components"][0]
     assert {k: bbox[k] for k in ("name", "metric", "weight", "weight_source", "logged")} == {
         "name": "bbox", "metric": "loss/bbox", "weight": 7.5, "weight_source": "config", "logged": "raw"}
     assert bbox["logged_source"] in ("format", "total") and "7.5" in bbox["why"]
     assert [e["name"] for e in out["eval_metrics"]] == [m for m in out["metrics"] if m.startswith("eval/")]
-    assert set(out["findings"][0]) == {"id", "severity", "title", "evidence", "next_step"}
+    assert set(out["findings"][0]) == {"id", "severity", "title", "evidence", "next_step", "component", "look_at",
+                                       "where"}
+    assert [c["id"] for c in out["triage"]][:2] == ["targets_or_assignment", "lr_schedule"]
+    assert set(out["triage"][0]) == {"id", "stage", "cause", "explains", "evidence", "check", "look_at"}
+    assert "python -m inspector episode" in out["triage"][0]["check"]
     json.dumps(out)
     md = to_markdown(d)
     assert "| bbox | `loss/bbox` | 7.5 |" in md and "`metric_stuck_at_zero`" in md
 
 
 def test_weight_suggestion_is_always_lower_than_the_current_weight():
-    from inspector.rules import _weight_suggestion
+    from inspector.rules.terms import weight_suggestion
 
-    by_mean = _weight_suggestion(7.5, 0.86, 0.9)
-    assert "40% of the mean" in by_mean and float(by_mean.split("e.g. ")[1].split(",")[0]) < 7.5
+    w, why = weight_suggestion(7.5, 0.86, 0.9)
+    assert "40% of the mean" in why and w == pytest.approx(7.5 * (0.4 / 0.6) * 0.14 / 0.86) and w < 7.5
     # Dominant by variance only (35% of the mean): the suggestion targets the variance share, still lower.
-    by_variance = _weight_suggestion(0.5, 0.35, 0.78)
-    assert "variance" in by_variance and float(by_variance.split("e.g. ")[1].split(",")[0]) < 0.5
-    assert _weight_suggestion(1.0, 0.3, 0.4) == ""
+    w, why = weight_suggestion(0.5, 0.35, 0.78)
+    assert "noise" in why and w == pytest.approx(0.5 * np.sqrt(0.22 / 0.78)) and w < 0.5
+    assert weight_suggestion(1.0, 0.3, 0.4) is None
 
 
 @pytest.mark.parametrize("rel", ["ultralytics_csv/yolo12n-handraise-newstyle/results.csv",
@@ -228,5 +234,7 @@ def test_dominant_variance_is_judged_on_the_recent_half(samples):
     yolo = diagnose(read_log(samples / "ultralytics_csv/yolov8n-ados-oldstyle/results.csv"))
     assert "dominant_component" not in ids(yolo)
     assert yolo.stats["cls"].variance_share < 0.5
-    rtm = by_id(diagnose(read_log(samples / "mmdet_json/rtmdet-drink-mmengine/scalars.json")), "dominant_component")
-    assert rtm.component == "cls" and "over the last 50% of the run" in rtm.evidence
+    # rtmdet's cls is 74% of the mean, but the run evaluates at mAP 0.9: a share is how that objective is built,
+    # not a fault, and no weight advice is given (issue 13: dominance on healthy runs).
+    rtm = diagnose(read_log(samples / "mmdet_json/rtmdet-drink-mmengine/scalars.json"))
+    assert rtm.stats["cls"].mean_share > 0.6 and "dominant_component" not in ids(rtm)

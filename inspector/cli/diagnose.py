@@ -36,6 +36,6 @@ def run(args: argparse.Namespace) -> int:
         print(dumps(to_json_dict(result, source=log.source, format=log.format)))
     else:
         print(f"# {log.source} ({log.format}, {log.framework})\n")
-        print(to_markdown(result))
+        print(to_markdown(result, log.source))
     return 0
 

@@ -1,25 +1,43 @@
-"""Findings as cards: severity colour and icon, title, evidence, next step, a link to where it shows."""
+"""Findings and the ranked triage as cards: "Start here" first, each cause with its findings nested, then the rest."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
-from inspector.findings import Finding
+from inspector.findings import Cause, Finding, Look
 from inspector.paths import REPO_ROOT
 
 # Streamlit's container border colours are theme-fixed, so severity rides on the icon and a coloured title.
 STYLE = {"critical": (":material/error:", "red"), "warning": (":material/warning:", "orange"),
          "info": (":material/info:", "blue")}
-# Where each Finding.page is drawn (relative to the app's main script).
-PAGES = {"Overview": "app.py", "Loss curves": "pages/1_Loss_curves.py", "Episodes": "pages/2_Episodes.py"}
+# Where each Look is shown in the app: the page (relative to the app's main script) and what to use there.
+PAGES: dict[Look, tuple[str, str]] = {
+    "episodes": ("pages/2_Episodes.py", "Episodes: boxes, assigned anchors and the format doctor"),
+    "loss_curves": ("pages/1_Loss_curves.py", "Loss curves"),
+    "whatif": ("pages/1_Loss_curves.py", "Loss curves → What if the weights were different?"),
+    "lr": ("pages/1_Loss_curves.py", "Loss curves with the learning rate on a second axis"),
+    "eval": ("pages/1_Loss_curves.py", "Loss curves → Validation metrics"),
+    "compare": ("pages/3_Compare.py", "Compare the checkpoints"),
+    "components": ("app.py", "Overview → How each term was read, and correcting it"),
+    "overview": ("app.py", "Overview"),
+}
 
 
-def page_for(finding: Finding) -> str | None:
-    """Return the script path of the page that shows `finding`, or None when that page is not installed."""
-    path = PAGES.get(finding.page)
-    return path if path and (REPO_ROOT / path).exists() else None
+def page_for(look: Look) -> tuple[str, str] | None:
+    """(script path, label) of the page that shows `look`, or None when that page is not installed."""
+    found = PAGES.get(look)
+    return found if found and (REPO_ROOT / found[0]).exists() else None
+
+
+def _card(f: Finding, link: bool) -> None:
+    icon, colour = STYLE.get(f.severity, STYLE["info"])
+    with st.container(border=True):
+        st.markdown(f"{icon} :{colour}[**{f.severity.upper()} · {f.title}**]")
+        st.markdown(f"{f.evidence}")
+        st.markdown(f"**Next step:** {f.next_step}")
+        target = page_for(f.look_at) if link else None
+        if target:
+            st.page_link(target[0], label=target[1], icon=":material/arrow_forward:")
 
 
 def render_findings(findings: tuple[Finding, ...] | list[Finding], *, link: bool = True, judged: bool = True) -> None:
@@ -34,11 +52,30 @@ def render_findings(findings: tuple[Finding, ...] | list[Finding], *, link: bool
             st.info("No findings, because the rules could not judge this run (see above).", icon=":material/info:")
         return
     for f in findings:
-        icon, colour = STYLE.get(f.severity, STYLE["info"])
+        _card(f, link)
+
+
+def render_triage(causes: tuple[Cause, ...], not_yet: tuple[str, ...], findings: tuple[Finding, ...],
+                  *, link: bool = True) -> tuple[Finding, ...]:
+    """Draw "Start here": each root cause, how to check it and the findings it explains; return the others."""
+    if not causes:
+        return tuple(findings)
+    st.subheader("Start here")
+    shown: set[int] = set()
+    for i, c in enumerate(causes, 1):
         with st.container(border=True):
-            st.markdown(f"{icon} :{colour}[**{f.severity.upper()} · {f.title}**]")
-            st.markdown(f"{f.evidence}")
-            st.markdown(f"**Next step:** {f.next_step}")
-            target = page_for(f) if link else None
+            st.markdown(f"**{i}. {c.title}** · _{c.stage}_")
+            st.markdown(c.evidence)
+            st.markdown(f"**Check:** {c.check}")
+            target = page_for(c.look_at) if link else None
             if target:
-                st.page_link(target, label=f"Show on {f.page}", icon=":material/arrow_forward:")
+                st.page_link(target[0], label=target[1], icon=":material/arrow_forward:")
+            mine = [f for j, f in enumerate(findings) if f.id in c.explains and j not in shown]
+            shown.update(j for j, f in enumerate(findings) if f.id in c.explains)
+            if mine:
+                with st.expander(f"The {len(mine)} finding(s) this explains"):
+                    for f in mine:
+                        _card(f, link)
+    for n in not_yet:
+        st.warning(n, icon=":material/pan_tool:")
+    return tuple(f for j, f in enumerate(findings) if j not in shown)
