@@ -53,6 +53,10 @@ class Thresholds:
     # ...unless the term carries under 5% of the objective's mean: its noise then moves the total by a few
     # percent at most (Detectron2's and Mask R-CNN's rpn terms sit at 0.2-1% in tests/samples).
     high_volatility_min_share: float = 0.05
+    # ...judged on at least 20 recent points: the MAD of n differences has a relative standard error of
+    # ~1.17/√n (26% at 20, 44% at 7), too coarse below that to call a level-relative noise of 50% (a
+    # 15-point Detectron2 fine-tune log read "52%" on its last 7 points of a steep descent).
+    high_volatility_min_points: int = 20
     # PyTorch schedulers end near 1e-2 (Ultralytics lrf) to 1e-3 of the peak at most; below that, or
     # below 1e-5 absolute (fp32 updates at 1e-6 move weights by ~1e-7 relative), learning has stopped.
     lr_collapse_ratio: float = 1e-3

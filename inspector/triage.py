@@ -126,7 +126,7 @@ CAUSES: tuple[CauseRule, ...] = (
               "components", _from_findings(("total_mismatch",))),
     CauseRule("loss_balance", "weights", "Loss balance: one weighted term dominates",
               ("dominant_component",), ("stationary_component",),
-              "Try the suggested weight in the what-if and see the other terms' shares recover.",
+              "Try the suggested weight on the run's own log and see the other terms' shares recover.",
               "whatif", _balance_evidence),
 )
 

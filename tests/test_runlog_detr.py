@@ -517,3 +517,25 @@ def test_lists_that_add_keys_on_every_row_stay_within_the_read_budget(tmp_path):
     result = read_capped([path])
     assert result["ok"] and result["series"] <= 5_000, result
     assert any("list values skipped" in w for w in result["warnings"]), result["warnings"]
+
+
+@pytest.mark.parametrize("name", ["args.txt", "config_args_all.json", "config.json"])
+def test_config_dumps_given_beside_the_log_are_companions(tmp_path, name):
+    # As uploaded in the app or given on the CLI: read_logs tells the config from the log by name (a
+    # `.json` suffix alone would take Detectron2's metrics.json for a config).
+    from inspector.runlog import read_logs
+    path = write(tmp_path / "log.txt", [deformable_line(e) for e in range(2)])
+    args = tmp_path / name
+    args.write_text("Namespace(bbox_loss_coef=5.0, cls_loss_coef=2.0, giou_loss_coef=2.0)\n" if name.endswith(".txt")
+                    else json.dumps({"bbox_loss_coef": 5.0, "cls_loss_coef": 2.0, "giou_loss_coef": 2.0}))
+    log = read_logs([path, args])
+    assert log.config["weights_file"] == name and log.config["loss_weights"]["train_loss_ce_enc"] == 2.0
+
+
+def test_a_json_log_is_still_a_log_beside_a_yaml(tmp_path, samples):
+    import shutil
+    from inspector.runlog import read_logs
+    metrics = tmp_path / "metrics.json"
+    shutil.copy(samples / "detectron2_metrics/frcnn-fruits-eval/metrics.json", metrics)
+    (tmp_path / "config.yaml").write_text("SOLVER:\n  BASE_LR: 0.00025\n")
+    assert read_logs([metrics, tmp_path / "config.yaml"]).format == "detectron2_json"

@@ -116,8 +116,12 @@ def stationary(ctx: RuleContext) -> list[Finding]:
 def high_volatility(ctx: RuleContext) -> list[Finding]:
     """A term whose robust step-to-step noise is half its level or more, and which carries ≥ 5% of the objective."""
     t = ctx.t
+    judged = ctx.dec.select(ctx.judged)
+    recent = recent_rows(judged.steps, t.recent_fraction)
     out = []
     for name, s in ctx.stats.items():
+        if np.count_nonzero(np.isfinite(judged.raw[name][recent])) < t.high_volatility_min_points:
+            continue
         v = s.volatility
         noise = v.rel_mad_diff
         negligible = np.isfinite(s.mean_share) and s.mean_share < t.high_volatility_min_share

@@ -44,6 +44,15 @@ READER_MODULES = (
 
 # Files that configure a run rather than log it; passed to readers as companions.
 COMPANION_SUFFIXES = (".yaml", ".yml", ".py", ".cfg")
+# ...and config dumps whose suffix logs also use (`.json`: Detectron2's metrics.json and MMEngine's
+# scalars.json are logs), known by name: DINO's main.py writes config_args_raw.json/config_args_all.json,
+# DN-DETR and DAB-DETR config.json, DETR forks print their argparse Namespace to args.txt.
+COMPANION_NAMES = ("config.json", "config_args_all.json", "config_args_raw.json", "args.json", "args.txt")
+
+
+def is_companion(path: Path) -> bool:
+    """Whether `path`, uploaded or given beside a log, configures the run rather than logs it."""
+    return path.suffix.lower() in COMPANION_SUFFIXES or path.name.lower() in COMPANION_NAMES
 
 
 def reader_modules() -> list[ModuleType]:
@@ -133,7 +142,7 @@ def read_log(path: str | os.PathLike, format: str | None = None,
 def read_logs(paths: Sequence[str | os.PathLike], format: str | None = None) -> RunLog:
     """Read a log given with its companions (as uploaded together): config files go to the reader."""
     ps = [Path(p) for p in paths]
-    companions = [p for p in ps if p.suffix.lower() in COMPANION_SUFFIXES]
+    companions = [p for p in ps if is_companion(p)]
     logs = [p for p in ps if p not in companions]
     if not logs:
         raise InspectorError("only configuration files were given; add the training log itself",
