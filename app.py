@@ -66,6 +66,8 @@ with guard("the findings"):
     if rest or not diag.triage:
         st.subheader("Other findings" if diag.triage else "Findings")
         render_findings(rest, judged=diag.judged)
+    if diag.skipped:
+        st.caption("Not judged for lack of points: " + "; ".join(diag.skipped) + ".")
 
 with guard("the component curves"):
     if diag.decomposition.components:

@@ -38,6 +38,9 @@ from inspector.errors import InspectorError  # noqa: E402
 from inspector.runlog import RunLog, RunWriter, detect, formats, read_log, read_logs  # noqa: E402
 from inspector.runlog.tfevents import FILE_MARKER  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import fuzz_seeds  # noqa: E402
+
 SAMPLES = REPO / "tests" / "samples"
 
 # A read of a few-MB input that takes longer than this is a hang for our purposes (the brief: a 1 MB
@@ -260,7 +263,8 @@ class Source:
 
 
 def sources(native_dir: Path) -> list[Source]:
-    """Every file in tests/samples (log files, with their yaml companions) plus a native log."""
+    """Every file in tests/samples (log files, with their yaml companions), a native log, and generated seeds
+    of the formats no sample has (bench/fuzz_seeds.py: MMEngine and YOLOX text, results.txt, YOLOv10, DETR)."""
     found: list[Source] = []
     for path in sorted(SAMPLES.rglob("*")):
         if not path.is_file() or path.name == "SOURCES.md" or path.suffix in (".yaml", ".yml"):
@@ -269,6 +273,7 @@ def sources(native_dir: Path) -> list[Source]:
         found.append(Source(str(path.relative_to(SAMPLES)), path.name, path.read_bytes(), comps))
     native = write_native(native_dir / "log.jsonl")
     found.append(Source("native/log.jsonl", "log.jsonl", native.read_bytes()))
+    found += [Source(label, name, build(), companions) for label, name, build, companions in fuzz_seeds.SEEDS]
     return found
 
 

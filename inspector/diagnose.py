@@ -80,6 +80,7 @@ class Diagnosis:
     eval_metrics: tuple[EvalSummary, ...] = field(default_factory=tuple)
     triage: tuple[Cause, ...] = field(default_factory=tuple)     # root causes, most likely first
     not_yet: tuple[str, ...] = field(default_factory=tuple)      # what not to do before the earlier causes
+    skipped: tuple[str, ...] = field(default_factory=tuple)      # rules that had too few points to judge
 
     @property
     def judged(self) -> bool:
@@ -152,6 +153,24 @@ def _judged_rows(zero_positive: np.ndarray | None, n: int) -> np.ndarray:
     return judged
 
 
+def skipped_rules(ctx: RuleContext) -> list[str]:
+    """Which rules had too few points to judge this run, and how many they need (empty when all could)."""
+    t, out = ctx.t, []
+    judged = ctx.dec.select(ctx.judged)
+    n = int(judged.steps.size)
+    recent = int(recent_rows(judged.steps, t.recent_fraction).sum())
+    if 0 < n < stats.MIN_JUDGED_POINTS:
+        out.append(f"spikes and regime changes: {n} logged step(s), {stats.MIN_JUDGED_POINTS} needed")
+    if 0 < recent < t.high_volatility_min_points:
+        out.append(f"noise (high_volatility): {recent} recent step(s), {t.high_volatility_min_points} needed")
+    if 0 < recent < stats.MIN_TREND_POINTS:
+        out.append(f"trends (stationary_component): {recent} recent step(s), {stats.MIN_TREND_POINTS} needed")
+    evals = max((m.values.size for m in ctx.evals.metrics), default=0)
+    if ctx.evals.metrics and evals < t.min_evals:
+        out.append(f"eval regression and divergence: {evals} evaluation(s), {t.min_evals} needed")
+    return out
+
+
 def diagnose(log: RunLog, weights_override: dict[str, float] | None = None,
              thresholds: Thresholds = THRESHOLDS, logged_override: dict[str, str] | None = None) -> Diagnosis:
     """Return the Diagnosis of `log`: components, decomposition, statistics, findings and the ranked triage.
@@ -173,4 +192,5 @@ def diagnose(log: RunLog, weights_override: dict[str, float] | None = None,
     causes, not_yet = triage(ctx, findings)
     return Diagnosis(comps, dec, st, tuple(findings), log.n_steps, len(log.segments),
                      tuple(log.warnings) + comps.notes, not_judged, tuple(log.series),
-                     eval_summaries(log, comps.eval_metrics), causes, not_yet)
+                     eval_summaries(log, comps.eval_metrics), causes, not_yet,
+                     tuple(skipped_rules(ctx)) if not not_judged else ())

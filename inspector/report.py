@@ -56,6 +56,7 @@ def to_json_dict(diagnosis: Diagnosis, source: str, format: str) -> dict:
         "segments": diagnosis.n_segments,
         "judged": diagnosis.judged,
         "not_judged": list(diagnosis.not_judged),
+        "skipped_rules": list(diagnosis.skipped),
         "components": [component_dict(c) for c in comps.components],
         "total": comps.total,
         "total_evidence": comps.total_evidence,
@@ -134,7 +135,10 @@ def to_markdown(diagnosis: Diagnosis, source: str | None = None) -> str:
     in_causes = {fid for c in diagnosis.triage for fid in c.explains}
     others = [f for f in diagnosis.findings if f.id not in in_causes]
     if diagnosis.judged and not diagnosis.findings:
-        lines.append("No findings: nothing in this log looks wrong.")
+        lines.append("No findings: nothing in this log looks wrong"
+                     + (" to the rules that could judge it." if diagnosis.skipped else "."))
+    if diagnosis.skipped:
+        lines.append("Not judged for lack of points: " + "; ".join(diagnosis.skipped) + ".")
     elif others:
         lines += (["## Other findings", ""] if diagnosis.triage else [])
         for f in others:

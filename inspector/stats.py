@@ -836,6 +836,10 @@ def decorrelation_block(values: np.ndarray) -> int:
     return max(1, int(np.ceil(4.0 * tau)))
 
 
+# Mann-Kendall on fewer than 6 points cannot reach p < 0.05 at all (n = 5: the smallest two-sided p is 0.083).
+MIN_TREND_POINTS = 6
+
+
 def trend(steps: np.ndarray, values: np.ndarray, last_n: int | None = None,
           max_blocks: int = 200, min_blocks: int = 8) -> Trend:
     """Return the Trend of the series over all steps, or over the last `last_n` steps.
@@ -850,7 +854,7 @@ def trend(steps: np.ndarray, values: np.ndarray, last_n: int | None = None,
         keep = s > s[-1] - int(last_n)
         s, v = s[keep], v[keep]
     nan = float("nan")
-    if v.size < 6:
+    if v.size < MIN_TREND_POINTS:
         first = int(s[0]) if s.size else 0
         last = int(s[-1]) if s.size else 0
         level = float(np.median(v)) if v.size else nan

@@ -237,3 +237,28 @@ def test_copies_of_a_term_can_be_summed_per_family(tmp_path: Path, monkeypatch: 
     _no_exception(at)
     summed = {t["name"] for t in _traces(at, "loss_chart") if t.get("showlegend", True) is not False}
     assert {"cls", "giou"} <= summed and "ce_0" not in summed
+
+
+def test_overview_opens_with_start_here_on_the_seed_like_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Our users' case as RunWriter logs it: bbox ×7.5 flat with spikes, lr cliff to 2e-6 at mid-run, mAP 0.
+    rng = np.random.default_rng(0)
+    n = 3000
+    path = tmp_path / "seed" / "log.jsonl"
+    with RunWriter(path, config={"loss_weights": {"bbox": 7.5, "cls": 0.5, "supcon": 1.0, "cpe": 0.5}}) as w:
+        for s in range(n):
+            bbox = 0.8 + 0.05 * rng.normal() + (2.0 if s in (700, 1900) else 0.0)
+            falling = np.exp(-s / 800)
+            w.step(s, {"bbox": bbox, "cls": 0.6 + 0.6 * falling + 0.02 * rng.normal(),
+                       "supcon": 0.5 + 0.5 * falling + 0.02 * rng.normal(), "cpe": 0.3 + 0.3 * falling},
+                   lr=1e-3 if s < n // 2 else 2e-6, positives=20)
+            if s % 300 == 299:
+                w.eval(s, {"map50": 0.0, "st_iou": 0.0})
+    monkeypatch.setenv("INSPECTOR_ROOTS", str(tmp_path))
+    at = _open_path("app.py", path)
+    _no_exception(at)
+    assert [h.value for h in at.subheader][:2] == [f"Run: {path.resolve()}", "Start here"]
+    causes = [m.value for m in at.markdown if m.value.startswith("**1.") or m.value.startswith("**2.")
+              or m.value.startswith("**3.")]
+    assert causes[0].startswith("**1. Targets, box format or anchor assignment**")
+    assert causes[-1].startswith("**3. Loss balance")
+    assert any("Do not change bbox's weight yet" in w.value for w in at.warning)

@@ -244,3 +244,13 @@ def test_eval_metrics_summary_skips_undefined_points():
     assert by["coco/bbox_mAP"].best == 0.35 and by["coco/bbox_mAP"].last == 0.31 and by["coco/bbox_mAP"].points == 10
     assert by["coco/bbox_mAP_s"].points == 0 and by["coco/bbox_mAP_s"].undefined == 10
     assert by["coco/bbox_mAP_s"].best is None
+
+
+def test_rules_with_too_few_points_say_so():
+    n = 12
+    d = diagnose(_log("native", {"loss/bbox": _decay(n), "loss/cls": _decay(n, seed=3)}))
+    assert d.judged and any("spikes and regime changes: 12 logged step(s), 25 needed" in s for s in d.skipped)
+    out = to_json_dict(d, "x", "native")
+    assert out["skipped_rules"] == list(d.skipped)
+    from inspector.report import to_markdown
+    assert "Not judged for lack of points: spikes" in to_markdown(d)
