@@ -287,3 +287,28 @@ def build_reference_model(checkpoint: Checkpoint) -> FewShotDetector:
     model.load_state_dict(state)
     model.eval()
     return model
+
+
+def train_gains(path: str | os.PathLike) -> dict[str, float]:
+    """The loss gains a checkpoint's train config states ({} when it states none); InspectorError when unreadable.
+
+    inspector's checkpoints keep them in `model_config.loss_weights`; a checkpoint saved with plain
+    `train_args` (Ultralytics' box/cls/dfl) or `hyp` (YOLOv5's box/obj/cls) dict is read the same way when
+    weights_only loading accepts it. Only finite gains ≥ 0 are returned.
+    """
+    from inspector.runlog.companions import gain_problem
+
+    raw = load_raw(path)
+    if not isinstance(raw, dict):
+        return {}
+    found: dict = {}
+    config = raw.get("model_config")
+    if isinstance(config, dict) and isinstance(config.get("loss_weights"), dict):
+        found = config["loss_weights"]
+    else:
+        for key, names in (("train_args", ("box", "cls", "dfl", "pose", "kobj")), ("hyp", ("box", "obj", "cls"))):
+            table = raw.get(key)
+            if isinstance(table, dict):
+                found = {n: table[n] for n in names if n in table}
+                break
+    return {str(k): float(v) for k, v in found.items() if gain_problem(v) is None}

@@ -197,3 +197,32 @@ def test_an_unrelated_yaml_beside_a_good_one_is_not_a_warning(tmp_path: Path) ->
     args = _write(tmp_path / "args.yaml", GOOD_ARGS)
     log = read_logs([_results_csv(tmp_path), data, args])
     assert log.config["args_file"] == str(args) and log.warnings == []
+
+
+def test_a_checkpoint_beside_a_log_gives_its_train_config_gains(tmp_path):
+    # A native log whose header lost its config: the checkpoint's model_config.loss_weights are the run's gains.
+    import shutil
+    from inspector.loss_semantics import discover_components
+    from inspector.runlog import read_logs
+    from inspector.paths import DEMO_DIR
+    ckpt = DEMO_DIR / "runs" / "baseline" / "best.pt"
+    if not ckpt.is_file():
+        pytest.skip("demo checkpoint not bundled")
+    lines = (DEMO_DIR / "runs" / "baseline" / "log.jsonl").read_text().splitlines()[1:400]   # no header
+    log_path = tmp_path / "log.jsonl"
+    log_path.write_text("\n".join(lines) + "\n")
+    shutil.copy(ckpt, tmp_path / "best.pt")
+    log = read_logs([log_path, tmp_path / "best.pt"])
+    assert log.config["weights_file"] == "best.pt" and log.config["loss_weights"]["bbox"] == 7.5
+    bbox = discover_components(log).get("bbox")
+    assert bbox.weight == 7.5 and bbox.weight_source == "config" and "best.pt" in bbox.why
+
+
+def test_an_unreadable_checkpoint_beside_a_log_is_named_not_fatal(tmp_path, samples):
+    import shutil
+    from inspector.runlog import read_logs
+    csv = tmp_path / "results.csv"
+    shutil.copy(samples / "ultralytics_csv/yolov8n-ados-oldstyle/results.csv", csv)
+    (tmp_path / "best.pt").write_bytes(b"\x80\x02not a zip")
+    log = read_logs([csv, tmp_path / "best.pt"])
+    assert any(w.startswith("best.pt ignored (a legacy (non-zip) torch pickle") for w in log.warnings)

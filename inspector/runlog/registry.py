@@ -50,9 +50,46 @@ COMPANION_SUFFIXES = (".yaml", ".yml", ".py", ".cfg")
 COMPANION_NAMES = ("config.json", "config_args_all.json", "config_args_raw.json", "args.json", "args.txt")
 
 
+# A checkpoint given beside a log: its train config's loss gains are evidence for the log's weights.
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
+
+
 def is_companion(path: Path) -> bool:
     """Whether `path`, uploaded or given beside a log, configures the run rather than logs it."""
-    return path.suffix.lower() in COMPANION_SUFFIXES or path.name.lower() in COMPANION_NAMES
+    return (path.suffix.lower() in COMPANION_SUFFIXES + CHECKPOINT_SUFFIXES
+            or path.name.lower() in COMPANION_NAMES)
+
+
+def with_checkpoint_gains(log: RunLog, checkpoints: Sequence[Path]) -> RunLog:
+    """`log` with the loss gains its checkpoint's train config states, where no file of its own stated them.
+
+    A log that already holds gains keeps them; where the checkpoint disagrees, a warning names both. A
+    checkpoint that cannot be read safely is named with the reason; it never costs the log.
+    """
+    from inspector.checkpoint import train_gains   # torch: imported only when a checkpoint is given
+
+    for path in checkpoints:
+        try:
+            gains = train_gains(path)
+        except InspectorError as exc:
+            log.warnings.append(f"{path.name} ignored ({str(exc).removeprefix(str(path) + ': ')}).")
+            continue
+        if not gains:
+            log.warnings.append(f"{path.name} states no loss gains; it was not used.")
+            continue
+        sources = log.config.get("weight_sources") or {}
+        # A framework's shipped default the reader filled in is weaker evidence than the run's own train config.
+        own = {k: v for k, v in (log.config.get("loss_weights") or {}).items()
+               if not str(sources.get(k, "")).startswith("default")}
+        if not own:
+            log.config["loss_weights"], log.config["weights_file"] = dict(gains), path.name
+            log.config.pop("weight_sources", None)
+            continue
+        differ = {k: (own[k], v) for k, v in gains.items() if k in own and abs(float(own[k]) - v) > 1e-9}
+        if differ:
+            shown = ", ".join(f"{k} {a:g} vs {b:g}" for k, (a, b) in differ.items())
+            log.warnings.append(f"{path.name} states other loss gains than the log ({shown}); the log's are used.")
+    return log
 
 
 def reader_modules() -> list[ModuleType]:
@@ -144,10 +181,13 @@ def read_logs(paths: Sequence[str | os.PathLike], format: str | None = None) -> 
     ps = [Path(p) for p in paths]
     companions = [p for p in ps if is_companion(p)]
     logs = [p for p in ps if p not in companions]
+    checkpoints = [p for p in companions if p.suffix.lower() in CHECKPOINT_SUFFIXES]
+    companions = [p for p in companions if p not in checkpoints]
     if not logs:
         raise InspectorError("only configuration files were given; add the training log itself",
                              path=ps[0] if ps else None)
     if len(logs) > 1:
         raise InspectorError(f"{len(logs)} logs were given together; give one log (plus its config files)",
                              path=logs[0])
-    return read_log(logs[0], format=format, companions=companions)
+    log = read_log(logs[0], format=format, companions=companions)
+    return with_checkpoint_gains(log, checkpoints) if checkpoints else log
