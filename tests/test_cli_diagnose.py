@@ -57,3 +57,41 @@ def test_bad_weights_option_is_explained(samples: Path):
     log = samples / "detectron2_metrics" / "frcnn-fruits-eval" / "metrics.json"
     result = run_cli("diagnose", str(log), "--weights", "bbox=lots")
     assert result.returncode == 2 and "NAME=NUMBER" in result.stderr
+
+
+def test_logged_override_reaches_the_components_and_names_the_contradiction(samples: Path):
+    # Detectron2 logs its losses after their weights; saying loss_cls is raw with weight 2 is the user's call,
+    # and the report says the logged total disagrees.
+    log = samples / "detectron2_metrics" / "frcnn-fruits-eval" / "metrics.json"
+    result = run_cli("diagnose", str(log), "--weights", "cls=2.0", "--logged", "cls=raw", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    cls = next(c for c in report["components"] if c["name"] == "cls")
+    assert (cls["weight"], cls["weight_source"], cls["logged"], cls["logged_source"]) == (2.0, "override", "raw",
+                                                                                        "override")
+    assert any("you gave weight 2" in w for w in report["warnings"])
+
+
+def test_bad_logged_option_is_explained(samples: Path):
+    log = samples / "detectron2_metrics" / "frcnn-fruits-eval" / "metrics.json"
+    result = run_cli("diagnose", str(log), "--logged", "cls=scaled")
+    assert result.returncode == 2 and "NAME=raw or NAME=weighted" in result.stderr
+
+
+def test_markdown_opens_with_start_here_and_names_commands(tmp_path: Path):
+    # A native run whose mAP is 0 at every evaluation: the report starts with the triage and names the command.
+    import numpy as np
+    from inspector.runlog import RunWriter
+    path = tmp_path / "log.jsonl"
+    rng = np.random.default_rng(0)
+    with RunWriter(path, config={"loss_weights": {"bbox": 7.5, "cls": 0.5}}) as w:
+        for s in range(600):
+            w.step(s, {"bbox": 0.8 + 0.05 * rng.normal(), "cls": 1.0 * np.exp(-s / 200) + 0.1}, lr=1e-3)
+            if s % 100 == 99:
+                w.eval(s, {"map50": 0.0})
+    result = run_cli("diagnose", str(path))
+    assert result.returncode == 0, result.stderr
+    body = result.stdout.split("\n", 2)[2]
+    assert body.split("## Start here", 1)[0].strip().startswith("**600 steps")
+    assert "1. **Targets, box format or anchor assignment**" in body
+    assert "python -m inspector episode --checkpoint CKPT --data DATA" in body and "Loss curves" not in body
