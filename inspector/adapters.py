@@ -1,9 +1,9 @@
-"""Detectors behind one protocol: what they return per episode, the built-in `reference` adapter, the registry.
+"""Detectors behind one protocol: the built-in `reference` adapter, the registry, and running a detector.
 
-An adapter turns a checkpoint into a `Detector` whose `predict(episode, …)` returns an `EpisodeResult`:
-boxes in the ORIGINAL image's pixels (absolute xyxy), and — where the adapter knows them — anchors, the
-assignment of anchors to targets, Wise-IoU terms, losses and gradient norms. A field an adapter cannot
-provide stays None and is named in `EpisodeResult.unavailable`; nothing is invented.
+An adapter turns a checkpoint into a `Detector` (inspector/results.py) whose `predict(episode, …)` returns an
+`EpisodeResult`: boxes in the ORIGINAL image's pixels (absolute xyxy), and — where the adapter knows them —
+anchors, the assignment of anchors to targets, Wise-IoU terms, losses and gradient norms. A field an adapter
+cannot provide stays None and is named in `EpisodeResult.unavailable`; nothing is invented.
 
 Adapters are named like timm's models: `load_detector(path, "reference")` for a built-in one, or
 `load_detector(path, "my_pkg.my_module:make_detector")` for a user's factory, imported with importlib and
@@ -15,8 +15,8 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import os
-from dataclasses import dataclass
-from typing import Any, Callable, Collection, Protocol, runtime_checkable
+from collections.abc import Sequence
+from typing import Any, Callable, Collection
 
 import numpy as np
 import torch
@@ -25,109 +25,18 @@ from inspector.boxes import Letterbox
 from inspector.checkpoint import build_reference_model, load_checkpoint
 from inspector.data.records import Episode
 from inspector.errors import InspectorError
+from inspector.model.detector import FewShotDetector
 from inspector.model.loss import LossBreakdown, compute_losses
 from inspector.model.predict import RawEpisodeOutput, postprocess, run_episode
 from inspector.model.wiou import WIoUState
 
+# The records live in inspector/results.py. They stay importable from here because README's adapter section
+# sends users to this module: a user adapter doing `from inspector.adapters import EpisodeResult, QueryResult`
+# keeps working.
+from inspector.results import (Assigned, ClipResult, Detector, EpisodeLosses, EpisodeResult,  # noqa: F401
+                               QueryResult)
+
 DEFAULT_ADAPTER = "reference"
-
-
-@dataclass(frozen=True)
-class Assigned:
-    """The positive anchors of one query image, in anchor order. P positives.
-
-    anchor (P,) int64 index into QueryResult.anchors; target (P,) int64 index into target_boxes;
-    align_metric (P,) float32 s^α·IoU^β; iou (P,) float32 IoU of the anchor's predicted box with its target;
-    pred_boxes (P, 4) float32 that predicted box, xyxy original pixels, NOT clipped (so `iou` can be recomputed).
-    """
-
-    anchor: np.ndarray
-    target: np.ndarray
-    align_metric: np.ndarray
-    iou: np.ndarray
-    pred_boxes: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.anchor)
-
-
-@dataclass(frozen=True)
-class QueryResult:
-    """One query image (or clip frame): predictions, targets and, when known, anchors and their assignment.
-
-    pred_boxes (n, 4) float32 absolute xyxy original pixels; scores (n,); labels (n,) way indices;
-    target_boxes (m, 4); target_labels (m,); image_size (height, width);
-    anchors (A, 2) anchor centres in original pixels (may lie in the letterbox padding) or None;
-    strides (A,) each anchor's stride in network-input pixels, or None; assigned: Assigned or None;
-    wiou_beta / wiou_r (P,) Wise-IoU outlier degree and gradient gain per positive (Assigned order), or None.
-    """
-
-    image_id: str
-    image_size: tuple[int, int]
-    pred_boxes: np.ndarray
-    scores: np.ndarray
-    labels: np.ndarray
-    target_boxes: np.ndarray
-    target_labels: np.ndarray
-    anchors: np.ndarray | None = None
-    strides: np.ndarray | None = None
-    assigned: Assigned | None = None
-    wiou_beta: np.ndarray | None = None
-    wiou_r: np.ndarray | None = None
-
-
-@dataclass(frozen=True)
-class ClipResult:
-    """A video query: one QueryResult per frame, in order; `way` is the way its target stands for."""
-
-    clip_id: str
-    way: int
-    frames: tuple[QueryResult, ...]
-
-
-@dataclass(frozen=True)
-class EpisodeLosses:
-    """One episode's losses as plain floats: raw (before gains), weighted (as summed), total, positives."""
-
-    raw: dict[str, float]
-    weighted: dict[str, float]
-    total: float
-    positives: int
-    mean_iou: float
-
-
-@dataclass(frozen=True)
-class EpisodeResult:
-    """What a detector made of one episode; None fields are ones the adapter cannot provide (see unavailable)."""
-
-    index: int
-    class_names: tuple[str, ...]
-    queries: tuple[QueryResult, ...]
-    clips: tuple[ClipResult, ...] = ()
-    losses: EpisodeLosses | None = None
-    gradient_norms: dict[str, float] | None = None
-    unavailable: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = ()  # about the detector's inputs, e.g. the checkpoint's NaN weights
-
-    def all_queries(self) -> tuple[QueryResult, ...]:
-        """The query images followed by every clip frame."""
-        return self.queries + tuple(f for c in self.clips for f in c.frames)
-
-
-@runtime_checkable
-class Detector(Protocol):
-    """What inspector needs from a detector. Optional extras (return None when unsupported):
-
-        losses(episode) -> EpisodeLosses | None
-        gradient_norms(episode) -> dict[str, float] | None   (weighted loss → ‖∂loss/∂backbone‖)
-    """
-
-    name: str
-    class_names: tuple[str, ...]
-    # optional: `warnings: tuple[str, ...]` about what was loaded (NaN weights …), copied into every result
-
-    def predict(self, episode: Episode, score_threshold: float | None = None,
-                nms_iou: float | None = None) -> EpisodeResult: ...
 
 
 # ---------------------------------------------------------------------------------------------- reference
@@ -171,6 +80,16 @@ class ReferenceDetector:
         self.class_names = tuple(checkpoint.class_names)
         self.meta = {k: v for k, v in checkpoint.meta.items() if isinstance(v, (int, float, str))}
         self.wiou_mean = self._wiou_mean(checkpoint.meta)
+
+    @classmethod
+    def from_model(cls, model: FewShotDetector, class_names: Sequence[str],
+                   wiou_mean: float = 1.0) -> "ReferenceDetector":
+        """Returns the detector around a model in memory, as it is (training validation scores the model it
+        trains through the same `predict` as a loaded checkpoint; the caller puts it in eval mode)."""
+        detector = cls.__new__(cls)
+        detector.path, detector.model, detector.warnings = "", model, ()
+        detector.class_names, detector.meta, detector.wiou_mean = tuple(class_names), {}, float(wiou_mean)
+        return detector
 
     @staticmethod
     def _wiou_mean(meta: dict[str, Any]) -> float:
@@ -234,27 +153,41 @@ class ReferenceDetector:
         flat = _flat(episode)
         return _losses_record(self._forward(flat)[1]) if flat.queries else None
 
-    def gradient_norms(self, episode: Episode) -> dict[str, float] | None:
-        """Returns {weighted loss: L2 norm of its gradient on the backbone's parameters}.
+    def gradient_norms(self, episode: Episode, batch_norm: str = "train") -> dict[str, float] | None:
+        """Returns {weighted loss: L2 norm of its gradient on the backbone's parameters}, as training computes it.
 
         The backbone is shared by every loss, so these norms say which loss actually steers the features
-        (a large weight on a loss with tiny gradients does little). The model stays in eval mode, so batch
-        norm statistics are not touched.
+        (a large weight on a loss with tiny gradients does little). With `batch_norm="train"` (the default)
+        batch norm normalises with the episode's own statistics, as every training step does: measured on a
+        demo episode, eval-mode statistics gave bbox 7.53 where training sees 10.06. The running statistics
+        that train mode updates are restored afterwards, so inspecting never changes the model. `"eval"`
+        uses the running statistics (what inference sees); callers label which one they show.
         """
+        if batch_norm not in ("train", "eval"):
+            raise ValueError(f"batch_norm is 'train' or 'eval', not {batch_norm!r}")
         flat = _flat(episode)
         if not flat.queries:
             return None
         params = [p for p in self.model.backbone.parameters() if p.requires_grad]
-        with torch.enable_grad():
-            breakdown = self._forward(flat)[1]
-            norms = {}
-            for name, loss in breakdown.weighted.items():
-                if not loss.requires_grad:
-                    norms[name] = 0.0  # e.g. CPE with no proposal above its IoU gate: a constant
-                    continue
-                grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
-                squares = [(g.double() ** 2).sum() for g in grads if g is not None]
-                norms[name] = float(torch.stack(squares).sum().sqrt()) if squares else 0.0
+        saved = {name: b.detach().clone() for name, b in self.model.named_buffers()}
+        was_training = self.model.training
+        self.model.train(batch_norm == "train")
+        try:
+            with torch.enable_grad():
+                breakdown = self._forward(flat)[1]
+                norms = {}
+                for name, loss in breakdown.weighted.items():
+                    if not loss.requires_grad:
+                        norms[name] = 0.0  # e.g. CPE with no proposal above its IoU gate: a constant
+                        continue
+                    grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+                    squares = [(g.double() ** 2).sum() for g in grads if g is not None]
+                    norms[name] = float(torch.stack(squares).sum().sqrt()) if squares else 0.0
+        finally:
+            self.model.train(was_training)
+            with torch.no_grad():
+                for name, b in self.model.named_buffers():
+                    b.copy_(saved[name])
         return norms
 
 
@@ -355,6 +288,7 @@ def inspect_episode(detector: Detector, episode: Episode, score_threshold: float
         norms = detector.gradient_norms(episode)
     queries = result.all_queries()
     missing = [name for name, absent in (
+        ("clip results", len(result.clips) < len(episode.clips)),
         ("anchors", any(q.anchors is None for q in queries)),
         ("assignment", any(q.assigned is None for q in queries)),
         ("Wise-IoU β and r", any(q.wiou_beta is None for q in queries)),
@@ -367,37 +301,3 @@ def inspect_episode(detector: Detector, episode: Episode, score_threshold: float
     warnings = tuple(dict.fromkeys([*loaded, *result.warnings]))
     return dataclasses.replace(result, losses=losses, gradient_norms=norms, unavailable=unavailable,
                                warnings=warnings)
-
-
-def result_to_dict(result: EpisodeResult) -> dict[str, Any]:
-    """A JSON-ready dict of `result`: per query pred_boxes (absolute xyxy), scores, labels, target_boxes,
-    anchors as [x, y, stride], assigned {anchor index: {target, align_metric, iou}}, wiou, the losses, and
-    the warnings about what was loaded (NaN weights …)."""
-
-    def query(q: QueryResult) -> dict[str, Any]:
-        anchors = None
-        if q.anchors is not None:
-            strides = q.strides if q.strides is not None else np.full(len(q.anchors), np.nan)
-            anchors = np.concatenate([q.anchors, np.asarray(strides, np.float32)[:, None]], 1).tolist()
-        assigned = None
-        if q.assigned is not None:
-            a = q.assigned
-            assigned = {str(int(i)): {"target": int(t), "align_metric": float(m), "iou": float(u)}
-                        for i, t, m, u in zip(a.anchor, a.target, a.align_metric, a.iou)}
-        wiou = None
-        if q.wiou_beta is not None and q.assigned is not None:
-            wiou = {str(int(i)): {"beta": float(b), "r": float(r)}
-                    for i, b, r in zip(q.assigned.anchor, q.wiou_beta, q.wiou_r)}
-        return {"image_id": q.image_id, "image_size": list(q.image_size),
-                "pred_boxes": np.asarray(q.pred_boxes).tolist(), "scores": np.asarray(q.scores).tolist(),
-                "labels": np.asarray(q.labels).tolist(), "target_boxes": np.asarray(q.target_boxes).tolist(),
-                "target_labels": np.asarray(q.target_labels).tolist(), "anchors": anchors,
-                "assigned": assigned, "wiou": wiou}
-
-    losses = None if result.losses is None else dataclasses.asdict(result.losses)
-    return {"index": result.index, "class_names": list(result.class_names),
-            "queries": [query(q) for q in result.queries],
-            "clips": [{"clip_id": c.clip_id, "way": c.way, "frames": [query(f) for f in c.frames]}
-                      for c in result.clips],
-            "losses": losses, "gradient_norms": result.gradient_norms,
-            "unavailable": list(result.unavailable), "warnings": list(result.warnings)}

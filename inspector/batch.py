@@ -7,6 +7,9 @@ what is needed to recompute every aggregate EXACTLY after shards are merged: pre
 per image (COCO mAP pools images; it is not a mean of per-episode mAPs), ST-IoU per clip, and the
 episode's losses. Rows are ordered by position, so merged shards feed pycocotools in the same order as
 one unsharded run, and give bit-identical numbers.
+
+This is the one evaluator: `python -m inspector evaluate`, the Compare page and training validation all run
+`evaluate_batch` then `summarize`, and a clip's ST-IoU is evaluate.clip_st_iou, as everywhere else.
 """
 
 from __future__ import annotations
@@ -26,37 +29,47 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from inspector.adapters import Detector, EpisodeResult, inspect_episode
+from inspector.adapters import inspect_episode
 from inspector.data import Dataset, Episode
-from inspector.data.episodes import EpisodeSampler
 from inspector.episode_diagnostics import positives_per_target
 from inspector.errors import InspectorError
-from inspector.evaluate import coco_map, match_totals, st_iou
+from inspector.evaluate import CLIP_SCORE_THRESHOLD, clip_st_iou, coco_map, match_totals
+from inspector.plan import DEFAULT_SEED, DEFAULT_SHAPE, DatasetEpisodes, EpisodeShape, clip_episode
+from inspector.results import Detector, EpisodeResult
 
 # Bump when the row layout or how a row is computed changes: it is part of the cache key and of the
 # metadata merge compares, so stale cache files and shards from another version are never mixed in.
-SCHEMA_VERSION = 1
-# A clip frame counts as "target found" when the best box of the clip's way scores at least this (the
-# same threshold inspector.reference uses while training, so the numbers agree with the run's log).
-CLIP_SCORE_THRESHOLD = 0.3
+# 2: the clip score gate is a setting; clips an adapter returned no result for get "clip_missing" rows.
+SCHEMA_VERSION = 2
 # IoU for the TP / FP / FN counts and the mean IoU of true positives (COCO's AP50 threshold).
 MATCH_IOU = 0.5
 META_KEY = b"inspector.batch"
+# kind: "image" (a query image), "clip" (a scored clip), "clip_missing" (a clip the adapter returned no result
+# for), "empty" (an episode with neither, kept so it still counts after a merge).
 ROW_COLUMNS = ["position", "episode", "kind", "image_id", "gt_boxes", "gt_labels", "pred_boxes", "scores",
                "pred_labels", "positives", "st_iou", "frames"]
 
 
 @dataclass(frozen=True)
 class EvalSettings:
-    """What decides which episodes are drawn and how predictions are filtered (None: the model's default)."""
+    """What decides which episodes are drawn and how predictions are filtered (None: the model's default).
+
+    The episode shape defaults to plan.DEFAULT_SHAPE (callers pass the checkpoint's, see plan.resolve_shape);
+    clip_score_threshold is the ST-IoU score gate (evaluate.CLIP_SCORE_THRESHOLD).
+    """
 
     episodes: int = 100
-    seed: int = 0
-    n_way: int = 2
-    k_shot: int = 2
-    n_query: int = 4
+    seed: int = DEFAULT_SEED
+    n_way: int = DEFAULT_SHAPE.n_way
+    k_shot: int = DEFAULT_SHAPE.k_shot
+    n_query: int = DEFAULT_SHAPE.n_query
     score_threshold: float | None = None
     nms_iou: float | None = None
+    clip_score_threshold: float = CLIP_SCORE_THRESHOLD
+
+    @property
+    def shape(self) -> EpisodeShape:
+        return EpisodeShape(self.n_way, self.k_shot, self.n_query)
 
 
 @dataclass(frozen=True)
@@ -87,7 +100,8 @@ class BatchResult:
     """Rows (one per query image or clip, ordered by position) and the metadata that identifies them.
 
     meta: checkpoint, checkpoint_sha256, adapter, data, data_hash, clips, clips_hash, settings (dict),
-    class_names, total (positions in the plan), positions (evaluated here), shard "i/n", schema.
+    class_names, total (positions in the plan), image_episodes (the plan's first positions, before its clip
+    episodes), positions (evaluated here), shard "i/n", schema.
     """
 
     meta: dict[str, Any]
@@ -98,38 +112,38 @@ class BatchResult:
 
 
 class EpisodePlan:
-    """Positions → episodes: image episodes 0..N-1 (sampler index = position), then one per clip.
+    """Positions → episodes: image episodes 0..N-1 (plan.DatasetEpisodes: position = sampler index), then one
+    1-way episode per clip (plan.clip_episode).
 
     A video dataset passed as `data` contributes only its clips (every clip scored once, which random
     n-way sampling would not guarantee); `clips` adds a video dataset's clips after an image dataset's episodes.
+    keep=True holds each episode once decoded (training validation scores the same plan every epoch).
     """
 
-    def __init__(self, data: Dataset, clips: Dataset | None, s: EvalSettings):
+    def __init__(self, data: Dataset, clips: Dataset | None, s: EvalSettings, keep: bool = False):
         self.data, self.settings = data, s
         self.clip_sets = [data] if data.clips else ([clips] if clips is not None else [])
         for d in self.clip_sets:
             if not d.clips:
                 raise InspectorError("holds no reference-image + clip samples", path=d.root)
         self.n_image = 0 if data.clips else s.episodes
-        self.sampler = EpisodeSampler(data, s.n_way, s.k_shot, s.n_query, s.seed) if self.n_image else None
+        self.images = DatasetEpisodes(data, s.shape, s.seed) if self.n_image else None
         self._clip_entries = [(d, j) for d in self.clip_sets for j in range(len(d.clips))]
         self.total = self.n_image + len(self._clip_entries)
+        self._kept: dict[int, Episode] | None = {} if keep else None
 
     def episode(self, position: int) -> Episode:
         """The episode at `position` (the same everywhere for the same data and settings)."""
+        if self._kept is not None and position in self._kept:
+            return self._kept[position]
         if position < self.n_image:
-            return self.sampler.sample(position)
-        from inspector.reference import clip_episodes  # one 1-way episode per clip, shared with the trainer
-
-        dataset, j = self._clip_entries[position - self.n_image]
-        return dataclasses.replace(_clip_episode(dataset, j, self.settings.k_shot, self.settings.seed,
-                                                 clip_episodes), index=position)
-
-
-def _clip_episode(dataset: Dataset, j: int, k_shot: int, seed: int, build: Callable) -> Episode:
-    """Clip j's episode, built from a one-clip view of the dataset (loading only that clip's images)."""
-    one = dataclasses.replace(dataset, clips=[dataset.clips[j]])
-    return build(one, k_shot, seed)[0]
+            episode = self.images.episode(position)
+        else:
+            dataset, j = self._clip_entries[position - self.n_image]
+            episode = clip_episode(dataset, j, self.settings.k_shot, self.settings.seed, index=position)
+        if self._kept is not None:
+            self._kept[position] = episode
+        return episode
 
 
 # ---------------------------------------------------------------------------------------------- rows
@@ -139,17 +153,19 @@ def _flat(a: np.ndarray, dtype: type) -> list:
     return np.asarray(a, dtype).reshape(-1).tolist()
 
 
-def clip_track(result_clip, score_threshold: float = CLIP_SCORE_THRESHOLD) -> list[np.ndarray | None]:
-    """Returns per frame the best box of the clip's way scoring ≥ score_threshold, or None (predicted absent)."""
-    track: list[np.ndarray | None] = []
-    for f in result_clip.frames:
-        mine = np.flatnonzero((np.asarray(f.labels) == result_clip.way) & (np.asarray(f.scores) >= score_threshold))
-        track.append(None if not len(mine) else np.asarray(f.pred_boxes)[mine[np.argmax(np.asarray(f.scores)[mine])]])
-    return track
+def _row(position: int, episode: Episode, kind: str, image_id: str, **values: Any) -> dict[str, Any]:
+    empty = {"gt_boxes": [], "gt_labels": [], "pred_boxes": [], "scores": [], "pred_labels": [],
+             "positives": None, "st_iou": math.nan, "frames": 0}
+    return {"position": position, "episode": episode.index, "kind": kind, "image_id": image_id, **empty, **values}
 
 
-def episode_rows(position: int, episode: Episode, result: EpisodeResult) -> list[dict[str, Any]]:
-    """Returns one row per query image and per clip of an episode, labels mapped to dataset classes."""
+def episode_rows(position: int, episode: Episode, result: EpisodeResult,
+                 clip_score_threshold: float = CLIP_SCORE_THRESHOLD) -> list[dict[str, Any]]:
+    """Returns one row per query image and per clip of an episode, labels mapped to dataset classes.
+
+    A clip of the episode that the adapter returned no ClipResult for gets a "clip_missing" row, so the
+    summary can say so instead of reporting an ST-IoU of nothing.
+    """
     to_class = np.asarray(episode.classes, np.int64)
     losses = result.losses
     extra: dict[str, Any] = {}
@@ -159,22 +175,21 @@ def episode_rows(position: int, episode: Episode, result: EpisodeResult) -> list
     rows = []
     for q in result.queries:
         ppt = positives_per_target(q)
-        rows.append({"position": position, "episode": episode.index, "kind": "image", "image_id": q.image_id,
-                     "gt_boxes": _flat(q.target_boxes, np.float32),
-                     "gt_labels": _flat(to_class[np.asarray(q.target_labels, np.int64)], np.int64),
-                     "pred_boxes": _flat(q.pred_boxes, np.float32), "scores": _flat(q.scores, np.float32),
-                     "pred_labels": _flat(to_class[np.asarray(q.labels, np.int64)], np.int64),
-                     "positives": None if ppt is None else _flat(ppt, np.int64),
-                     "st_iou": math.nan, "frames": 0, **extra})
+        rows.append(_row(position, episode, "image", q.image_id,
+                         gt_boxes=_flat(q.target_boxes, np.float32),
+                         gt_labels=_flat(to_class[np.asarray(q.target_labels, np.int64)], np.int64),
+                         pred_boxes=_flat(q.pred_boxes, np.float32), scores=_flat(q.scores, np.float32),
+                         pred_labels=_flat(to_class[np.asarray(q.labels, np.int64)], np.int64),
+                         positives=None if ppt is None else _flat(ppt, np.int64), **extra))
     for c in result.clips:
-        value = st_iou(clip_track(c), [f.target_boxes for f in c.frames])
-        rows.append({"position": position, "episode": episode.index, "kind": "clip", "image_id": c.clip_id,
-                     "gt_boxes": [], "gt_labels": [], "pred_boxes": [], "scores": [], "pred_labels": [],
-                     "positives": None, "st_iou": value, "frames": len(c.frames), **extra})
+        rows.append(_row(position, episode, "clip", c.clip_id, st_iou=clip_st_iou(c, clip_score_threshold),
+                         frames=len(c.frames), **extra))
+    returned = {c.clip_id for c in result.clips}
+    for clip in episode.clips:
+        if clip.clip_id not in returned:
+            rows.append(_row(position, episode, "clip_missing", clip.clip_id, frames=len(clip.frames), **extra))
     if not rows:  # keep the episode visible (and countable after a merge) even with nothing to score
-        rows.append({"position": position, "episode": episode.index, "kind": "empty", "image_id": "",
-                     "gt_boxes": [], "gt_labels": [], "pred_boxes": [], "scores": [], "pred_labels": [],
-                     "positives": None, "st_iou": math.nan, "frames": 0, **extra})
+        rows.append(_row(position, episode, "empty", "", **extra))
     return rows
 
 
@@ -209,7 +224,14 @@ def run_meta(checkpoint: str | os.PathLike, adapter: str, data: Dataset, clips: 
             "adapter": adapter, "data": str(data.root), "data_hash": data.content_hash(),
             "clips": None if clips is None else str(clips.root),
             "clips_hash": None if clips is None else clips.content_hash(),
-            "settings": dataclasses.asdict(s), "class_names": list(class_names), "total": total}
+            "settings": dataclasses.asdict(s), "class_names": list(class_names), "total": total,
+            "image_episodes": 0 if data.clips else s.episodes}
+
+
+def plan_meta(plan: EpisodePlan, class_names: Sequence[str]) -> dict[str, Any]:
+    """The metadata of a plan evaluated in memory (no checkpoint file, no cache): what summarize needs."""
+    return {"schema": SCHEMA_VERSION, "settings": dataclasses.asdict(plan.settings),
+            "class_names": list(class_names), "total": plan.total, "image_episodes": plan.n_image}
 
 
 def cache_key(meta: dict[str, Any], shard: Shard) -> str:
@@ -238,8 +260,8 @@ def evaluate_batch(detector: Detector, plan: EpisodePlan, meta: dict[str, Any], 
     """
     positions = shard.positions(plan.total)
     meta = {**meta, "shard": f"{shard.index}/{shard.count}", "positions": positions}
-    path = cache_dir() / f"{cache_key(meta, shard)}.parquet"
-    if cache and path.is_file():
+    path = cache_dir() / f"{cache_key(meta, shard)}.parquet" if cache else None
+    if path is not None and path.is_file():
         try:
             cached = read_result(path)
             return BatchResult({**cached.meta, "checkpoint": meta["checkpoint"], "data": meta["data"],
@@ -251,7 +273,7 @@ def evaluate_batch(detector: Detector, plan: EpisodePlan, meta: dict[str, Any], 
     for done, position in enumerate(positions, start=1):
         episode = plan.episode(position)
         result = inspect_episode(detector, episode, s.score_threshold, s.nms_iou, gradients=False)
-        rows += episode_rows(position, episode, result)
+        rows += episode_rows(position, episode, result, s.clip_score_threshold)
         if progress is not None:
             progress(done, len(positions))
     out = BatchResult(meta, rows_frame(rows))
@@ -288,7 +310,8 @@ def read_result(path: str | os.PathLike) -> BatchResult:
     return BatchResult(json.loads(raw), table.to_pandas())
 
 
-IDENTITY = ("schema", "checkpoint_sha256", "adapter", "data_hash", "clips_hash", "settings", "class_names", "total")
+IDENTITY = ("schema", "checkpoint_sha256", "adapter", "data_hash", "clips_hash", "settings", "class_names", "total",
+            "image_episodes")
 
 
 def merge_results(results: Sequence[BatchResult], names: Sequence[str] | None = None) -> BatchResult:
@@ -345,12 +368,26 @@ def loss_columns(rows: pd.DataFrame) -> list[str]:
     return [c for c in rows.columns if c not in ROW_COLUMNS]
 
 
+def episode_kinds(rows: pd.DataFrame, image_episodes: int | None) -> tuple[int, int]:
+    """Returns (image episodes, clip episodes) among the rows' positions: positions below `image_episodes`
+    are image episodes (the plan puts them first); without that count (files of schema 1), by row kind."""
+    positions = rows["position"].drop_duplicates()
+    if image_episodes is not None:
+        n_image = int((positions < image_episodes).sum())
+        return n_image, int(len(positions)) - n_image
+    clip_positions = set(rows.loc[rows["kind"].isin(("clip", "clip_missing")), "position"])
+    return int(len(positions)) - len(clip_positions), len(clip_positions)
+
+
 def summarize(result: BatchResult) -> dict[str, Any]:
-    """Returns {map50, map50_95, st_iou, per_class, episodes, images, clips, tp, fp, fn, precision, recall,
-    mean_iou_tp, positives_per_target, targets_without_positive, losses {raw, weighted, total}} of a result.
+    """Returns {map50, map50_95, st_iou, per_class, episodes, image_episodes, clip_episodes, images, clips,
+    clips_without_result, tp, fp, fn, precision, recall, mean_iou_tp, positives_per_target,
+    targets_without_positive, losses {raw, weighted, total}, warnings} of a result.
 
     COCO mAP pools every image (pycocotools, rows in position order); ST-IoU is the mean over clips where
-    it is defined; losses are means over episodes. A metric with nothing to score is nan.
+    it is defined; losses are means over episodes. A metric with nothing to score is nan. `clips` counts the
+    clips scored; clips given to an adapter that returned no result for them are counted apart and named in
+    `warnings`, never scored as 0.
     """
     rows = result.rows.sort_values("position", kind="stable")
     names = result.meta.get("class_names") or []
@@ -360,9 +397,11 @@ def summarize(result: BatchResult) -> dict[str, Any]:
     tp, fp, fn, ious = totals.tp, totals.fp, totals.fn, totals.tp_ious
     clip_values = rows.loc[rows["kind"] == "clip", "st_iou"].to_numpy(np.float64)
     defined = clip_values[~np.isnan(clip_values)]
+    missing = int((rows["kind"] == "clip_missing").sum())
     positives = [np.asarray(p, np.int64) for p in rows.loc[rows["kind"] == "image", "positives"] if p is not None]
     positives_all = np.concatenate(positives) if positives else np.zeros(0, np.int64)
     per_episode = rows.drop_duplicates("position")
+    image_episodes, clip_episodes = episode_kinds(rows, result.meta.get("image_episodes"))
     losses = {"raw": {}, "weighted": {}, "total": math.nan}
     for col in loss_columns(rows):
         value = float(per_episode[col].astype("float64").mean())
@@ -371,6 +410,12 @@ def summarize(result: BatchResult) -> dict[str, Any]:
         else:
             kind, _, name = col.partition(".")
             losses.setdefault(kind, {})[name] = value
+    warnings = []
+    if missing:
+        scored = ("ST-IoU is over the other " + str(len(clip_values))) if len(clip_values) else "ST-IoU is not measured"
+        warnings.append(f"the adapter returned no clip result for {missing} of the {missing + len(clip_values)} "
+                        f"clips it was given; {scored} (an adapter scores clips by returning "
+                        "EpisodeResult.clips, one ClipResult per episode clip)")
     return {
         "map50": m.map50 if m else math.nan,
         "map50_95": m.map50_95 if m else math.nan,
@@ -378,8 +423,11 @@ def summarize(result: BatchResult) -> dict[str, Any]:
         "per_class": {names[c] if 0 <= c < len(names) else str(c): ap
                       for c, ap in sorted(m.per_class.items())} if m else {},
         "episodes": int(per_episode.shape[0]),
+        "image_episodes": image_episodes,
+        "clip_episodes": clip_episodes,
         "images": len(records),
         "clips": int(len(clip_values)),
+        "clips_without_result": missing,
         "tp": tp, "fp": fp, "fn": fn,
         "precision": tp / (tp + fp) if tp + fp else math.nan,
         "recall": tp / (tp + fn) if tp + fn else math.nan,
@@ -387,4 +435,5 @@ def summarize(result: BatchResult) -> dict[str, Any]:
         "positives_per_target": float(positives_all.mean()) if len(positives_all) else math.nan,
         "targets_without_positive": float((positives_all == 0).mean()) if len(positives_all) else math.nan,
         "losses": losses,
+        "warnings": warnings,
     }

@@ -177,12 +177,16 @@ class Letterbox:
 
 
 def letterbox_params(src_size: tuple[int, int], size: int) -> Letterbox:
-    """Returns the Letterbox that fits an image of (h, w) into a size×size canvas, centred."""
+    """Returns the Letterbox that fits an image of (h, w) into a size×size canvas, centred.
+
+    The pads are whole pixels (the left/top half of the padding, rounded down), because the resized image
+    is pasted at whole-pixel offsets: a fractional pad shifted every box by half a pixel from the image.
+    """
     h, w = src_size
     scale = size / max(h, w)
     rh, rw = max(1, round(h * scale)), max(1, round(w * scale))
     return Letterbox(src_size=(int(h), int(w)), size=int(size), scale=scale,
-                     pad_x=(size - rw) / 2, pad_y=(size - rh) / 2)
+                     pad_x=float((size - rw) // 2), pad_y=float((size - rh) // 2))
 
 
 def to_letterbox(boxes: Boxes, lb: Letterbox) -> Boxes:

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from inspector.adapters import QueryResult
 from inspector.boxes import convert
-from inspector.evaluate import ImageRecord, match, match_totals
+from inspector.evaluate import (CLIP_SCORE_THRESHOLD, ImageRecord, Matching, clip_st_iou, coco_map, match_totals)
+from inspector.results import EpisodeResult
 
 # COCOeval's defaults: IoU thresholds .50:.05:.95, 101 recall points, 100 detections per image and class.
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
@@ -250,44 +250,41 @@ class TargetComparison:
     change: str  # "kept", "gained" (B finds it, A not), "lost" (A finds it, B not), "missed by both"
 
 
-def _matched_iou(q: QueryResult, iou_threshold: float) -> np.ndarray:
-    m = match(q.pred_boxes, q.scores, q.labels, q.target_boxes, q.target_labels, iou_threshold)
+def matched_iou(m: Matching) -> np.ndarray:
+    """Returns (G,) float64 each target's IoU with the prediction matched to it (nan: missed)."""
     out = np.full(len(m.gt_matched), np.nan)
     tp = np.flatnonzero(m.pred_tp)
     out[m.pred_gt[tp]] = m.pred_iou[tp]
     return out
 
 
-def compare_targets(a: QueryResult, b: QueryResult, iou_threshold: float = 0.5) -> list[TargetComparison]:
-    """Returns per target of a query (A and B saw the same targets) its matched IoU under each and the change."""
-    ia, ib = _matched_iou(a, iou_threshold), _matched_iou(b, iou_threshold)
+def compare_targets(a: Matching, b: Matching, target_labels: np.ndarray) -> list[TargetComparison]:
+    """Returns per target of a query its matched IoU under A and B and the change, from the two matchings of
+    the same query (A and B saw the same targets, labelled `target_labels`)."""
+    ia, ib = matched_iou(a), matched_iou(b)
+    if len(ia) != len(ib) or len(ia) != len(target_labels):
+        raise ValueError(f"A matched {len(ia)} targets, B {len(ib)}, the query has {len(target_labels)}")
     out = []
     for t, (x, y) in enumerate(zip(ia, ib)):
         found_a, found_b = not math.isnan(x), not math.isnan(y)
         change = ("kept" if found_a and found_b else "gained" if found_b else "lost" if found_a
                   else "missed by both")
-        out.append(TargetComparison(t, int(a.target_labels[t]), float(x), float(y), change))
+        out.append(TargetComparison(t, int(target_labels[t]), float(x), float(y), change))
     return out
-
-
-def false_positives(q: QueryResult, iou_threshold: float = 0.5) -> int:
-    """Returns how many of a query's predictions match no target."""
-    return match(q.pred_boxes, q.scores, q.labels, q.target_boxes, q.target_labels, iou_threshold).fp
 
 
 # ---------------------------------------------------------------------------------------------- episode
 
 
-def episode_metrics(result, iou_threshold: float = 0.5) -> dict[str, float]:
+def episode_metrics(result: EpisodeResult, iou_threshold: float = 0.5,
+                    clip_score_threshold: float = CLIP_SCORE_THRESHOLD) -> dict[str, float]:
     """Returns one EpisodeResult's {AP@0.5, TP, FP, FN, mean IoU of TPs, ST-IoU, loss total, positives}
-    (AP over the episode's queries alone — for stepping through episodes, not for the aggregate)."""
-    from inspector.episode_diagnostics import clip_st_iou
-    from inspector.evaluate import coco_map
-
+    (AP over the episode's queries alone — for stepping through episodes, not for the aggregate; ST-IoU is
+    evaluate.clip_st_iou at the given score gate, the mean over its clips)."""
     records = [(q.target_boxes, q.target_labels, q.pred_boxes, q.scores, q.labels) for q in result.queries]
     totals = match_totals(records, iou_threshold)
     tp, fp, fn, ious = totals.tp, totals.fp, totals.fn, totals.tp_ious
-    clips = [v for v in (clip_st_iou(c) for c in result.clips) if not math.isnan(v)]
+    clips = [v for v in (clip_st_iou(c, clip_score_threshold) for c in result.clips) if not math.isnan(v)]
     losses = result.losses
     return {"AP@0.5": coco_map(records).map50 if records else math.nan, "TP": tp, "FP": fp, "FN": fn,
             "mean IoU of TPs": float(np.mean(ious)) if ious else math.nan,

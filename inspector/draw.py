@@ -1,6 +1,8 @@
 """Pillow overlays: targets, predictions coloured TP/FP/FN, IoU labels, assigned anchors, a legend.
 
-Like detectron2's Visualizer, drawing takes an image and plain arrays and never calls a model. Small images
+Like detectron2's Visualizer, drawing takes an image, a result record and its match, and never calls a model
+or evaluates: the caller matches once (evaluate.match_query) and passes the Matching, so the overlay, the
+box table and the counts beside it can never disagree. Small images
 (the shapes demo is 128 px) are upscaled with nearest-neighbour first, so pixels stay honest and labels
 legible; every coordinate given in original pixels is scaled to the display.
 """
@@ -9,12 +11,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from inspector.evaluate import match
+from inspector.evaluate import Matching
+from inspector.results import QueryResult
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable under the common colour-vision deficiencies.
 OKABE_ITO = {
@@ -136,66 +138,50 @@ class Visualizer:
         return self.image
 
 
-@dataclass(frozen=True)
-class Overlay:
-    """What to draw on one query image (all boxes absolute xyxy, original pixels).
-
-    anchors (A, 2) and strides (A,) are optional; assigned_anchor / assigned_target / assigned_metric (P,)
-    say which anchors are positives, for which target, and how well aligned.
-    """
-
-    target_boxes: np.ndarray
-    target_labels: np.ndarray
-    pred_boxes: np.ndarray
-    scores: np.ndarray
-    labels: np.ndarray
-    class_names: tuple[str, ...] = ()
-    anchors: np.ndarray | None = None
-    strides: np.ndarray | None = None
-    assigned_anchor: np.ndarray | None = None
-    assigned_target: np.ndarray | None = None
-    assigned_metric: np.ndarray | None = None
-
-
 def _name(names: Sequence[str], label: int) -> str:
     return names[label] if 0 <= label < len(names) else str(label)
 
 
-def draw_overlay(image: np.ndarray, o: Overlay, iou_threshold: float = 0.5,
+def draw_overlay(image: np.ndarray, q: QueryResult, m: Matching, class_names: Sequence[str] = (),
                  strides_shown: Collection[int] | None = None, show_anchors: bool = True,
                  legend: bool = True, side: int = DISPLAY_SIDE) -> Image.Image:
-    """Returns the image with targets (dashed), predictions coloured TP / FP, missed targets (FN), IoU labels
-    on matched pairs and, when given, assigned anchors as dots coloured by target and sized by alignment.
+    """Returns the image with the query's targets (dashed), predictions coloured TP / FP and missed targets (FN)
+    as the Matching `m` of this query says, IoU labels on matched pairs and, when the result has them,
+    assigned anchors as dots coloured by target and sized by alignment.
 
-    `strides_shown` limits the anchors drawn to those strides (None: all).
+    `strides_shown` limits the anchors drawn to those strides (None: all). ValueError when `m` is not a
+    matching of this query's predictions and targets.
     """
+    pred_boxes = np.asarray(q.pred_boxes).reshape(-1, 4)
+    target_boxes = np.asarray(q.target_boxes).reshape(-1, 4)
+    if len(m.pred_tp) != len(pred_boxes) or len(m.gt_matched) != len(target_boxes):
+        raise ValueError(f"the matching covers {len(m.pred_tp)} predictions and {len(m.gt_matched)} targets; "
+                         f"query {q.image_id!r} has {len(pred_boxes)} and {len(target_boxes)}")
     v = Visualizer(image, side)
-    m = match(o.pred_boxes, o.scores, o.labels, o.target_boxes, o.target_labels, iou_threshold)
-    for t, box in enumerate(np.asarray(o.target_boxes).reshape(-1, 4)):
+    for t, box in enumerate(target_boxes):
         v.draw_box(box, TARGET if m.gt_matched[t] else FN, dashed=True)
-    order = np.argsort(np.asarray(o.scores, np.float64), kind="stable")  # best drawn last, on top
-    for p in order:
-        box = np.asarray(o.pred_boxes)[p]
+    scores = np.asarray(q.scores, np.float64).reshape(-1)
+    for p in np.argsort(scores, kind="stable"):  # best drawn last, on top
         tp = bool(m.pred_tp[p])
         color = TP if tp else FP
-        v.draw_box(box, color)
-        v.draw_text(box_label(_name(o.class_names, int(o.labels[p])), float(o.scores[p]),
-                              float(m.pred_iou[p]) if tp else None), box[:2], color)
-    for t in np.flatnonzero(~m.gt_matched):
-        box = np.asarray(o.target_boxes)[t]
-        v.draw_text(box_label(f"missed {_name(o.class_names, int(o.target_labels[t]))}"), (box[0], box[3]), FN,
+        v.draw_box(pred_boxes[p], color)
+        v.draw_text(box_label(_name(class_names, int(q.labels[p])), float(scores[p]),
+                              float(m.pred_iou[p]) if tp else None), pred_boxes[p][:2], color)
+    for t in np.flatnonzero(~np.asarray(m.gt_matched, bool)):
+        box = target_boxes[t]
+        v.draw_text(box_label(f"missed {_name(class_names, int(q.target_labels[t]))}"), (box[0], box[3]), FN,
                     above=False)
     drawn_anchors = False
-    if show_anchors and o.anchors is not None and o.assigned_anchor is not None and len(o.assigned_anchor):
-        metric = np.asarray(o.assigned_metric if o.assigned_metric is not None else np.ones(len(o.assigned_anchor)),
-                            np.float64)
+    a = q.assigned
+    if show_anchors and q.anchors is not None and a is not None and len(a):
+        metric = np.asarray(a.align_metric, np.float64)
         top = metric.max() if metric.max() > 0 else 1.0
         smallest, largest = v.line, 3 * v.line  # radius grows with the alignment metric, relative to the best
-        for k, i in enumerate(o.assigned_anchor):
-            if strides_shown is not None and o.strides is not None and int(o.strides[i]) not in strides_shown:
+        for k, i in enumerate(a.anchor):
+            if strides_shown is not None and q.strides is not None and int(q.strides[i]) not in strides_shown:
                 continue
-            color = TARGET_CYCLE[int(o.assigned_target[k]) % len(TARGET_CYCLE)]
-            v.draw_point(o.anchors[i], smallest + (largest - smallest) * metric[k] / top, color)
+            color = TARGET_CYCLE[int(a.target[k]) % len(TARGET_CYCLE)]
+            v.draw_point(q.anchors[i], smallest + (largest - smallest) * metric[k] / top, color)
             drawn_anchors = True
     if legend:
         items = [("target", TARGET), ("missed (FN)", FN), ("TP", TP), ("FP", FP)]

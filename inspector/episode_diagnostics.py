@@ -1,5 +1,5 @@
 """Per-episode diagnostics over an EpisodeResult: positives, assigned IoUs, coordinate ranges, losses,
-Wise-IoU terms, ST-IoU of clips, and a doctor for box-format mismatches.
+Wise-IoU terms (a clip's ST-IoU is evaluate.clip_st_iou; the box-format doctor is inspector.format_doctor).
 
 Everything is a pure function of plain arrays; nothing here runs a model.
 """
@@ -11,15 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inspector.adapters import ClipResult, EpisodeLosses, EpisodeResult, QueryResult
-from inspector.boxes import FORMATS, convert
-from inspector.evaluate import exact_box_iou, st_iou
+# The box-format doctor lives in inspector.format_doctor; re-exported for callers that import it from here.
+from inspector.format_doctor import FormatDiagnosis, format_doctor, mean_best_iou, reading_names  # noqa: F401
+from inspector.results import EpisodeLosses, EpisodeResult, QueryResult
 
-# The doctor calls a format mismatch when another reading of the predicted numbers matches the targets
-# this much better (absolute mean IoU) and at least this well: a correct detector's boxes reach ~0.6-0.8
-# mean best IoU, a misread one ~0-0.2; random boxes read any way stay within ~0.1 of each other.
-DOCTOR_MARGIN = 0.2
-DOCTOR_MIN_IOU = 0.35
 IOU_BINS = 10
 
 
@@ -166,72 +161,3 @@ def positive_rows(result: EpisodeResult) -> list[PositiveRow]:
                 float(q.wiou_beta[k]) if q.wiou_beta is not None else math.nan,
                 float(q.wiou_r[k]) if q.wiou_r is not None else math.nan))
     return rows
-
-
-def clip_track(clip: ClipResult) -> list[np.ndarray | None]:
-    """Returns per frame the best-scoring predicted box of the clip's way (None where there is none)."""
-    track: list[np.ndarray | None] = []
-    for f in clip.frames:
-        mine = np.flatnonzero(np.asarray(f.labels) == clip.way)
-        track.append(None if not len(mine) else np.asarray(f.pred_boxes)[mine[np.argmax(f.scores[mine])]])
-    return track
-
-
-def clip_st_iou(clip: ClipResult) -> float:
-    """Returns the clip's spatio-temporal IoU of the per-frame best prediction (nan with nothing to score)."""
-    return st_iou(clip_track(clip), [f.target_boxes for f in clip.frames])
-
-
-# ---------------------------------------------------------------------------------------------- doctor
-
-
-def reading_names() -> list[str]:
-    """The interpretations the doctor tries: xyxy, xywh, cxcywh, each in pixels and normalized."""
-    return [f + n for f in FORMATS for n in ("", "n")]
-
-
-def mean_best_iou(result: EpisodeResult, reading: str = "xyxy") -> float:
-    """Returns the mean over targets of their best IoU with any prediction, reading the predicted
-    numbers as format `reading` (nan when there are no targets)."""
-    best = []
-    for q in result.all_queries():
-        targets = np.asarray(q.target_boxes, np.float64).reshape(-1, 4)
-        if not len(targets):
-            continue
-        preds = np.asarray(q.pred_boxes, np.float64).reshape(-1, 4)
-        if not len(preds):
-            best.extend([0.0] * len(targets))
-            continue
-        boxes = convert(preds, reading, "xyxy", q.image_size)
-        best.extend(exact_box_iou(boxes, targets).max(0).tolist())
-    return float(np.mean(best)) if best else math.nan
-
-
-@dataclass(frozen=True)
-class FormatDiagnosis:
-    """The doctor's verdict: mean best IoU of the targets per reading of the predictions; `best` is the best
-    reading other than xyxy, and `mismatch` says it fits so much better that the boxes are probably in it."""
-
-    as_is: float
-    readings: dict[str, float]
-    best: str
-    mismatch: bool
-    message: str
-
-
-def format_doctor(result: EpisodeResult) -> FormatDiagnosis:
-    """Returns the FormatDiagnosis of the episode's predictions (see DOCTOR_MARGIN)."""
-    readings = {r: mean_best_iou(result, r) for r in reading_names()}
-    as_is = readings["xyxy"]
-    if math.isnan(as_is):
-        return FormatDiagnosis(as_is, readings, "xyxyn", False, "no targets to compare the predictions with")
-    best = max((r for r in readings if r != "xyxy"), key=lambda r: -1.0 if math.isnan(readings[r]) else readings[r])
-    mismatch = readings[best] >= DOCTOR_MIN_IOU and readings[best] - as_is >= DOCTOR_MARGIN
-    if mismatch:
-        message = (f"predicted boxes look like {best}, not absolute xyxy: read as {best} they reach a mean best "
-                   f"IoU of {readings[best]:.2f} with the targets, read as xyxy only {as_is:.2f}. Convert them "
-                   f"in the adapter (inspector.boxes.convert(boxes, '{best}', 'xyxy', image_size)).")
-    else:
-        message = (f"no other reading of the boxes fits the targets clearly better than absolute xyxy "
-                   f"({as_is:.2f} mean best IoU; best alternative {best} {readings[best]:.2f})")
-    return FormatDiagnosis(as_is, readings, best, mismatch, message)

@@ -1,7 +1,9 @@
 """Evaluation core: greedy matching (TP/FP/FN), COCO mAP through pycocotools, and ST-IoU for clips.
 
-Everything takes plain arrays (boxes absolute-pixel xyxy), so any detector's output can be scored
-once it is converted; nothing here knows about models or files.
+Everything takes plain arrays (boxes absolute-pixel xyxy) or the plain result records of inspector/results.py,
+so any detector's output can be scored once it is converted; nothing here knows about models or files.
+`clip_st_iou` is the one ST-IoU of a clip result: the `episode` and `evaluate` commands, training validation,
+the pages and compare all call it.
 """
 
 from __future__ import annotations
@@ -15,12 +17,21 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from inspector.boxes import convert
+from inspector.results import ClipResult, QueryResult
 
 # One image's ground truth and predictions: (gt_boxes (G, 4), gt_labels (G,), pred_boxes (P, 4),
 # pred_scores (P,), pred_labels (P,)).
 ImageRecord = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 # Per-frame boxes of one target: {frame: box (4,) or (1, 4)}, or a list with None / empty rows where absent.
 FrameBoxes = Mapping[int, np.ndarray] | Sequence[np.ndarray | None]
+
+# A clip frame's prediction is "the target is here" when the best box of the clip's way scores at least this;
+# below it the frame is predicted empty. The gate is a decision, not part of the metric: a box in a frame the
+# target has left adds 1 to ST-IoU's denominator and nothing to its sum, so the detector's low-score tail
+# (postprocess keeps boxes from 0.05) would be scored as false alarms. 0.3 is the gate the reference trainer's
+# validation has always used, so `evaluate` reproduces the eval/st_iou the bundled demo logs hold;
+# `--clip-score-threshold` (CLI) and the pages' slider override it, and results record the value used.
+CLIP_SCORE_THRESHOLD = 0.3
 
 
 def exact_box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -122,6 +133,11 @@ def match(
     return Matching(pred_gt >= 0, pred_gt, pred_iou, gt_matched, per_class)
 
 
+def match_query(q: QueryResult, iou_threshold: float = 0.5) -> Matching:
+    """The Matching of one query result's predictions to its targets (`match`, labels as way indices)."""
+    return match(q.pred_boxes, q.scores, q.labels, q.target_boxes, q.target_labels, iou_threshold)
+
+
 @dataclass(frozen=True)
 class MapResult:
     """COCO box AP: map50 (AP@0.5), map50_95 (AP@[0.5:0.95]), per_class {label: AP@0.5}.
@@ -215,11 +231,16 @@ def _frame_dict(frames: FrameBoxes) -> dict[int, np.ndarray]:
 
 
 def st_iou(pred_frames: FrameBoxes, gt_frames: FrameBoxes) -> float:
-    """Spatio-temporal IoU: Σ IoU over frames where both have a box ÷ frames where either has one.
+    """Returns the spatio-temporal IoU of a predicted and a true track: Σ over frames in both tracks of IoU ÷ the
+    number of frames in either track.
 
-    A prediction in a frame without the target, or a missed frame, adds 0 to the sum and 1 to the
-    count. No prediction anywhere → 0. Neither has a box anywhere → nan: there is nothing to score,
-    and callers skip such clips rather than count a perfect or a failed one.
+        ST-IoU = Σ_{t ∈ P ∩ G} IoU(p_t, g_t) / |P ∪ G|,   P, G = the frames where each track has a box
+
+    the frame-averaged spatio-temporal IoU of few-shot video object search (the vIoU of spatio-temporal video
+    grounding, Zhang et al., "Where Does It Exist", CVPR 2020). A frame where only one side has a box adds 0
+    to the sum and 1 to the count: a missed frame and a false alarm cost the same. No prediction anywhere → 0.
+    Neither has a box anywhere → nan: there is nothing to score, and callers skip such clips rather than
+    count a perfect or a failed one.
     """
     pred, gt = _frame_dict(pred_frames), _frame_dict(gt_frames)
     either = pred.keys() | gt.keys()
@@ -228,6 +249,23 @@ def st_iou(pred_frames: FrameBoxes, gt_frames: FrameBoxes) -> float:
     both = sorted(pred.keys() & gt.keys())
     total = float(sum(exact_box_iou(pred[t], gt[t])[0, 0] for t in both))
     return total / len(either)
+
+
+def clip_track(clip: ClipResult, score_threshold: float = CLIP_SCORE_THRESHOLD) -> list[np.ndarray | None]:
+    """Returns per frame the (4,) best box of the clip's way scoring ≥ score_threshold, or None (predicted absent)."""
+    track: list[np.ndarray | None] = []
+    for f in clip.frames:
+        scores = np.asarray(f.scores, np.float64).reshape(-1)
+        mine = np.flatnonzero((np.asarray(f.labels).reshape(-1) == clip.way) & (scores >= score_threshold))
+        best = mine[np.argmax(scores[mine])] if len(mine) else None
+        track.append(None if best is None else np.asarray(f.pred_boxes, np.float64).reshape(-1, 4)[best])
+    return track
+
+
+def clip_st_iou(clip: ClipResult, score_threshold: float = CLIP_SCORE_THRESHOLD) -> float:
+    """Returns the clip's ST-IoU (`st_iou`) of its per-frame track (`clip_track`) against the frames' targets;
+    nan when neither side has a box in any frame."""
+    return st_iou(clip_track(clip, score_threshold), [f.target_boxes for f in clip.frames])
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@ st.title("Episodes")
 
 checkpoint, adapter = views.pick_checkpoint()
 dataset = views.pick_dataset()
-settings = views.episode_settings()
+trained = views.checkpoint_shape(checkpoint.key) if checkpoint is not None else {}
+settings = views.episode_settings(trained, checkpoint.key if checkpoint is not None else None)
+view = views.view_settings()
 if checkpoint is None or dataset is None:
     if not views.demo_checkpoints():
         st.info(views.NO_DEMO)
@@ -23,7 +25,7 @@ if checkpoint is None or dataset is None:
 
 index = views.episode_index()
 st.caption(f"{checkpoint.label} · adapter `{adapter}` · {dataset.label} · "
-           f"{settings.n_way}-way {settings.k_shot}-shot, seed {settings.seed}")
+           f"{views.describe_shape(settings.shape, trained)}, seed {settings.seed}")
 
 episode = result = None
 with guard("the episode"):
@@ -31,13 +33,9 @@ with guard("the episode"):
 if episode is None:
     st.stop()
 with guard("the detector's output"):
-    strides = (8, 16, 32)
-    view = views.view_settings(strides)
     result = views.run_detector(checkpoint.key, adapter, dataset.key, settings, index, view.score_threshold,
                                 view.nms_iou)
-    found = sorted({int(s) for q in result.all_queries() if q.strides is not None for s in set(q.strides.tolist())})
-    if found and tuple(found) != strides:
-        st.caption(f"This model's anchor strides: {', '.join(map(str, found))}")
+    view = views.stride_toggles(view, result)
 
 st.subheader(f"Episode {index}: {', '.join(episode.class_names)}")
 with guard("the support set"):

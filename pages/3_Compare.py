@@ -15,16 +15,17 @@ st.title("Compare checkpoints")
 
 (ckpt_a, adapter_a), (ckpt_b, adapter_b) = cmp.pick_pair()
 dataset = views.pick_dataset()
-settings = views.episode_settings()
+trained = views.checkpoint_shape(ckpt_a.key) if ckpt_a is not None else {}  # both are scored on A's shape
+settings = views.episode_settings(trained, ckpt_a.key if ckpt_a is not None else None)
+view = views.view_settings()
 if ckpt_a is None or ckpt_b is None or dataset is None:
     if not views.demo_checkpoints():
         st.info(views.NO_DEMO)
     st.info("Choose checkpoints A and B and a dataset in the sidebar.")
     st.stop()
-view = views.view_settings((8, 16, 32))
 
 st.caption(f"A: {ckpt_a.label} (`{adapter_a}`) · B: {ckpt_b.label} (`{adapter_b}`) · {dataset.label} · "
-           f"{settings.n_way}-way {settings.k_shot}-shot, seed {settings.seed}")
+           f"{views.describe_shape(settings.shape, trained)} (A's), seed {settings.seed}")
 
 tab_episode, tab_aggregate, tab_logs = st.tabs(["Episode", "Aggregate", "Training logs"])
 
@@ -36,11 +37,12 @@ with tab_episode:
     with guard("the detectors' output"):
         if episode is not None:
             results = cmp.run_pair((ckpt_a, adapter_a), (ckpt_b, adapter_b), dataset, settings, index, view)
+            view = views.stride_toggles(view, *results)
     if episode is not None and results is not None:
         st.subheader(f"Episode {index}: {', '.join(episode.class_names)}")
         with guard("the episode's metrics"):
             st.markdown("**This episode, A vs B**")
-            st.dataframe(cmp.episode_deltas(*results, view.iou_threshold), hide_index=True, key="cmp_episode")
+            st.dataframe(cmp.episode_deltas(*results, view), hide_index=True, key="cmp_episode")
         with guard("the overlays"):
             cmp.render_side_by_side(episode, *results, view)
 

@@ -10,14 +10,17 @@ import numpy as np
 import pytest
 import torch
 
-from inspector.adapters import (Detector, EpisodeResult, inspect_episode, load_detector, resolve_adapter,
-                                result_to_dict)
+import inspector.adapters
+import inspector.results
+from inspector.adapters import Detector, EpisodeResult, inspect_episode, load_detector, resolve_adapter
 from inspector.checkpoint import save_checkpoint
 from inspector.data import read_dataset
 from inspector.data.episodes import EpisodeSampler
-from inspector.data.shapes import CLASSES, write_coco_dataset
+from inspector.data.shapes import CLASSES, write_coco_dataset, write_video_samples
 from inspector.errors import InspectorError
 from inspector.model import ModelConfig, create_model
+from inspector.plan import clip_episode
+from inspector.results import result_to_dict
 from inspector.serialize import dumps
 
 _names = (f"user_adapter_{i}" for i in itertools.count())
@@ -57,7 +60,19 @@ def test_reference_adapter_on_a_good_checkpoint(world: dict) -> None:
     assert result.losses.positives == sum(len(q.assigned) for q in result.queries)
     assert all(np.isfinite(v) and v >= 0 for v in result.gradient_norms.values())
     assert result.gradient_norms["cls"] > 0
-    json.loads(dumps(result_to_dict(result)))
+    out = json.loads(dumps(result_to_dict(result)))
+    # every assigned anchor carries its predicted box, and the reported IoU is that box's IoU with its target
+    q, a = result.queries[0], result.queries[0].assigned
+    record = out["queries"][0]["assigned"][str(int(a.anchor[0]))]
+    assert set(record) == {"target", "align_metric", "iou", "pred_box"}
+    np.testing.assert_allclose(record["pred_box"], a.pred_boxes[0], rtol=1e-6)
+    assert len(out["queries"][0]["assigned"]) == len(a) > 0
+
+
+def test_the_records_live_in_results_and_stay_importable_from_adapters() -> None:
+    for name in ("Assigned", "QueryResult", "ClipResult", "EpisodeLosses", "EpisodeResult", "Detector"):
+        assert getattr(inspector.adapters, name) is getattr(inspector.results, name), name
+        assert getattr(inspector.results, name).__module__ == "inspector.results"
 
 
 def test_wrong_architecture_names_the_keys(world: dict, tmp_path: Path) -> None:
@@ -148,6 +163,16 @@ def test_allowlist_refuses_unlisted_user_adapters(world: dict, tmp_path: Path, m
         load_detector(world["ckpt"], f"{name}:make", allowed=("other:make",))
     assert load_detector(world["ckpt"], f"{name}:make", allowed=(f"{name}:make",)).name == "plain-boxes"
     assert load_detector(world["ckpt"], "reference", allowed=()).name == "reference"
+
+
+def test_an_adapter_ignoring_clips_is_named_as_such(world: dict, tmp_path: Path, monkeypatch) -> None:
+    write_video_samples(tmp_path / "clips", 1, seed=0)
+    episode = clip_episode(read_dataset(tmp_path / "clips"), 0, k_shot=2)
+    name = _module(tmp_path, monkeypatch, USER_ADAPTER)  # handles episode.queries only
+    result = inspect_episode(load_detector(world["ckpt"], f"{name}:make"), episode)
+    assert result.clips == () and "clip results" in result.unavailable
+    reference = inspect_episode(load_detector(world["ckpt"]), episode, gradients=False)
+    assert len(reference.clips) == 1 and "clip results" not in reference.unavailable
 
 
 def test_an_adapter_returning_the_wrong_record_is_named(world: dict, tmp_path: Path, monkeypatch) -> None:

@@ -21,6 +21,7 @@ from inspector.data.shapes import write_coco_dataset, write_video_samples
 from inspector.errors import InspectorError
 from inspector.evaluate import coco_map
 from inspector.model import ModelConfig, create_model
+from inspector.results import EpisodeResult, QueryResult
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ModelConfig(widths=(8, 16, 16, 24, 32), neck_dim=24, head_dim=16, embed_dim=16)
@@ -77,7 +78,30 @@ def test_map_equals_pycocotools_on_the_stored_rows(setup, tmp_path):
     summary = summarize(back)
     assert summary["map50"] == direct.map50 and summary["map50_95"] == direct.map50_95
     assert summary["episodes"] == 8 and summary["images"] == 12 and summary["clips"] == 2
+    assert (summary["image_episodes"], summary["clip_episodes"], summary["clips_without_result"]) == (6, 2, 0)
+    assert summary["warnings"] == []
     assert summary["losses"]["raw"] and np.isfinite(summary["losses"]["total"])
+
+
+class ImagesOnly:
+    """A user adapter that predicts each query's targets and ignores clips (returns no ClipResult)."""
+
+    name, class_names = "images-only", ()
+
+    def predict(self, episode, score_threshold=None, nms_iou=None):
+        queries = tuple(QueryResult(q.image_id, q.size, q.boxes, np.full(len(q.boxes), 0.9, np.float32), q.labels,
+                                    q.boxes, q.labels) for q in episode.queries)
+        return EpisodeResult(episode.index, episode.class_names, queries)
+
+
+def test_clips_without_results_are_counted_and_warned_about_never_scored(setup):
+    _, plan, meta = setup
+    summary = summarize(evaluate_batch(ImagesOnly(), plan, meta))
+    assert summary["map50"] == 1.0  # the images were scored
+    assert (summary["clips"], summary["clips_without_result"], summary["clip_episodes"]) == (0, 2, 2)
+    assert np.isnan(summary["st_iou"])  # not 0: nothing was measured, and the warning says so
+    assert len(summary["warnings"]) == 1 and "no clip result for 2 of the 2 clips" in summary["warnings"][0]
+    assert "ST-IoU is not measured" in summary["warnings"][0]
 
 
 def test_sharded_then_merged_equals_unsharded(setup):

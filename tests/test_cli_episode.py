@@ -1,4 +1,5 @@
-"""`python -m inspector episode` through a real subprocess: one JSON object with the promised keys."""
+"""`python -m inspector episode` through a real subprocess: one JSON object with the promised keys, and the same
+ST-IoU for a clip as `python -m inspector evaluate`."""
 
 from __future__ import annotations
 
@@ -10,12 +11,17 @@ from pathlib import Path
 import pytest
 import torch
 
+from inspector.batch import read_result
 from inspector.checkpoint import save_checkpoint
 from inspector.cli import main
 from inspector.data.shapes import CLASSES, write_coco_dataset
+from inspector.evaluate import CLIP_SCORE_THRESHOLD
 from inspector.model import ModelConfig, create_model
+from inspector.paths import DEMO_DIR
 
 REPO = Path(__file__).resolve().parents[1]
+DEMO_CHECKPOINTS = sorted((DEMO_DIR / "runs").glob("*/best.pt"))
+DEMO_CLIPS = DEMO_DIR / "data" / "clips"
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +33,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"ckpt": ckpt, "data": root / "data"}
 
 
-def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "inspector", "episode", *args], cwd=REPO, capture_output=True,
+def _run(*args: str, command: str = "episode") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "inspector", command, *args], cwd=REPO, capture_output=True,
                           text=True, timeout=120)
 
 
@@ -44,7 +50,10 @@ def test_json_has_the_promised_keys(files: dict) -> None:
     assert all(len(b) == 4 for b in q["pred_boxes"]) and len(q["scores"]) == len(q["pred_boxes"])
     assert {len(a) for a in q["anchors"]} == {3} and {a[2] for a in q["anchors"]} == {8.0, 16.0, 32.0}
     anchor, record = next(iter(q["assigned"].items()))
-    assert int(anchor) < len(q["anchors"]) and set(record) == {"target", "align_metric", "iou"}
+    assert int(anchor) < len(q["anchors"]) and set(record) == {"target", "align_metric", "iou", "pred_box"}
+    assert len(record["pred_box"]) == 4
+    assert (out["n_way"], out["k_shot"], out["n_query"], out["seed"]) == (2, 1, 2, 5)
+    assert out["clip_score_threshold"] == CLIP_SCORE_THRESHOLD and out["st_iou"] == []
     assert set(out["losses"]["raw"]) == set(out["losses"]["weighted"]) == {"cls", "bbox", "supcon", "cpe"}
     assert set(out["gradient_norms"]) == set(out["losses"]["raw"])
     assert out["format_doctor"]["mismatch"] is False and out["unavailable"] == []
@@ -61,3 +70,27 @@ def test_summary_and_errors_in_process(files: dict, tmp_path: Path, capsys) -> N
     assert main(["episode", "--checkpoint", str(files["ckpt"]), "--data", str(files["data"]),
                  "--adapter", "nope:make"]) == 2
     assert "cannot import the adapter module 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not DEMO_CHECKPOINTS or not DEMO_CLIPS.is_dir(), reason="demo/ not built")
+def test_episode_and_evaluate_give_the_same_st_iou_for_a_clip(tmp_path: Path) -> None:
+    # The bundled demo finds few targets at the default gate (its logs show eval/st_iou 0.0), so both commands
+    # get the model's own score floor as the gate: that also checks the option reaches both and is recorded.
+    ckpt, gate = str(DEMO_CHECKPOINTS[-1]), "0.05"
+    rows = tmp_path / "rows.parquet"
+    ev = _run("--checkpoint", ckpt, "--data", str(DEMO_CLIPS), "--clip-score-threshold", gate, "--out", str(rows),
+              "--json", command="evaluate")
+    assert ev.returncode == 0, ev.stderr
+    summary = json.loads(ev.stdout)
+    assert summary["clip_score_threshold"] == 0.05 and summary["clip_episodes"] == summary["clips"] > 0
+    clips = read_result(rows).rows
+    assert (clips["kind"] == "clip").all()
+    j = int(clips["st_iou"].to_numpy().argmax())
+    assert clips["st_iou"].iloc[j] > 0  # a clip where the prediction overlaps the target, so equality means something
+    ep = _run("--checkpoint", ckpt, "--data", str(DEMO_CLIPS), "--index", str(j), "--clip-score-threshold", gate,
+              "--no-gradients", "--json")
+    assert ep.returncode == 0, ep.stderr
+    out = json.loads(ep.stdout)
+    assert out["clip_score_threshold"] == 0.05 and [c["clip_id"] for c in out["clips"]] == [clips["image_id"].iloc[j]]
+    assert out["st_iou"] == [pytest.approx(clips["st_iou"].iloc[j], abs=1e-6)]  # torch threads may differ
+    assert summary["st_iou"] == pytest.approx(float(clips["st_iou"].mean()), abs=1e-12)

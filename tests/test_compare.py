@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inspector.adapters import QueryResult
-from inspector.compare import (bootstrap_delta_map, coco_matches, compare_targets, summary_delta_table,
-                               weighted_map)
-from inspector.evaluate import coco_map, st_iou
+from inspector.compare import (bootstrap_delta_map, coco_matches, compare_targets, episode_metrics,
+                               summary_delta_table, weighted_map)
+from inspector.evaluate import coco_map, match_query, st_iou
+from inspector.results import ClipResult, EpisodeResult, QueryResult
 from inspector.ui.episode_views import demo_checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,10 +87,22 @@ def _query(pred: list, labels: list) -> QueryResult:
 def test_compare_targets_names_gains_and_losses():
     a = _query([[0, 0, 10, 10], [20, 20, 29, 30]], [0, 0])  # finds targets 0 and 1
     b = _query([[0, 0, 10, 9], [40, 40, 50, 50]], [0, 0])  # finds targets 0 and 2
-    rows = compare_targets(a, b)
+    rows = compare_targets(match_query(a), match_query(b), a.target_labels)
     assert [r.change for r in rows] == ["kept", "lost", "gained"]
     assert rows[0].iou_a == 1.0 and rows[0].iou_b == pytest.approx(0.9)
     assert math.isnan(rows[1].iou_b) and math.isnan(rows[2].iou_a)
+    strict = compare_targets(match_query(a, 0.95), match_query(b, 0.95), a.target_labels)
+    assert [r.change for r in strict] == ["lost", "missed by both", "gained"]  # B's 0.9 box is not a match at 0.95
+
+
+def test_episode_metrics_score_clips_with_the_one_st_iou_and_its_gate():
+    box = np.array([[0, 0, 10, 10]], np.float32)
+    frame = lambda score: QueryResult("f", (32, 32), box, np.array([score], np.float32), np.array([0]), box,
+                                      np.array([0]))
+    clip = ClipResult("c", 0, (frame(0.9), frame(0.2)))  # both frames hold the target; frame 1 scores 0.2
+    result = EpisodeResult(0, ("circle",), (), (clip,))
+    assert episode_metrics(result)["ST-IoU"] == pytest.approx(0.5)  # default gate 0.3: frame 1 predicted empty
+    assert episode_metrics(result, clip_score_threshold=0.1)["ST-IoU"] == pytest.approx(1.0)
 
 
 def test_summary_delta_table_has_losses_and_classes():

@@ -367,3 +367,105 @@ def test_yolo_dataset_keeps_its_good_images_around_a_bomb(tmp_path):
     data = read_dataset(root)
     assert sorted(e.path.name for e in data.images) == ["background.jpg", "x.jpg"]
     assert any(s.startswith("images/train/bomb.png:") and "too large" in s for s in data.skipped), data.skipped
+
+
+# ---------- box-format warnings (inspector/data/format_checks.py) ----------
+# Each format's definition: COCO bbox [x, y, width, height] from the top-left corner in pixels; YOLO rows
+# `class cx cy w h` normalised to [0, 1]. A file written another way is read as claimed, and warned about.
+
+# Corners [x1, y1, x2, y2] on the 100x50 image of _coco: read as [x, y, w, h], boxes 1-3 pass the right edge
+# (x1 + x2 > 100) and box 5 the bottom one (y1 + y2 > 50); box 4 stays inside either way.
+CORNERS = [[60, 10, 90, 40], [70, 5, 95, 20], [55, 20, 80, 45], [5, 5, 20, 15], [10, 30, 30, 45]]
+
+
+def _coco_boxes(tmp_path: Path, bboxes: list[list[float]]) -> Path:
+    return _coco(tmp_path, [_ann(i + 1, b) for i, b in enumerate(bboxes)])
+
+
+def test_a_correct_coco_file_has_no_format_warning(tmp_path):
+    write_coco_dataset(tmp_path / "shapes", 30, seed=1)  # objects anywhere, some cut by the image edge
+    assert read_dataset(tmp_path / "shapes").warnings == ()
+    xywh = [[x1, y1, x2 - x1, y2 - y1] for x1, y1, x2, y2 in CORNERS]
+    (tmp_path / "by_hand").mkdir()
+    assert read_dataset(_coco_boxes(tmp_path / "by_hand", xywh)).warnings == ()
+
+
+def test_coco_corners_are_read_as_xywh_and_warned_about(tmp_path):
+    ds = read_dataset(_coco_boxes(tmp_path, CORNERS))
+    assert len(ds.images[0].boxes) + len(ds.skipped) == 5  # read as claimed (clipped or skipped), not refused
+    (w,) = ds.warnings
+    assert (w.file, w.claimed, w.fits) == ("annotations.json", "xywh", "xyxy")
+    assert (w.count, w.total, w.contradicted) == (4, 5, 0)
+    assert w.examples == ("annotation 1", "annotation 2", "annotation 3")
+    assert w.message.startswith("annotations.json: 4 of 5 boxes") and "Read as xyxy" in w.message
+    assert "x + width or y + height past the image edge" in w.message
+
+
+def test_normalised_coco_boxes_are_warned_about(tmp_path):
+    write_coco_dataset(tmp_path, 12, seed=0)
+    path = tmp_path / "annotations.json"
+    doc = json.loads(path.read_text())
+    for ann in doc["annotations"]:  # 128x128 images: fractions of the side
+        ann["bbox"] = [v / 128 for v in ann["bbox"]]
+    path.write_text(json.dumps(doc))
+    ds = read_dataset(tmp_path)
+    n = len(doc["annotations"])
+    assert ds.n_boxes == n  # a sub-pixel box at the corner is a valid box to the reader: the warning says why
+    (w,) = ds.warnings
+    assert (w.file, w.fits, w.count, w.total, w.contradicted) == ("annotations.json", "xywhn", n, n, 0)
+    assert f"{n} of {n} boxes" in w.message and "fractions of the image" in w.message
+
+
+def test_normalised_coco_corners_name_that_reading(tmp_path):
+    fractions = [[x1 / 100, y1 / 50, x2 / 100, y2 / 50] for x1, y1, x2, y2 in CORNERS]
+    ds = read_dataset(_coco_boxes(tmp_path, fractions))
+    assert [(w.fits, w.count) for w in ds.warnings] == [("xyxyn", 5)]
+
+
+def test_one_box_over_the_edge_is_a_slip_not_a_format(tmp_path):
+    # Box 1 passes the right edge as [x, y, w, h] and is no corner box either (x2 = 30 < x1 = 80): one odd
+    # box of five is below MIN_EVIDENCE_BOXES, so the reader skips it and says nothing about the format.
+    ds = read_dataset(_coco_boxes(tmp_path, [[80, 10, 30, 10], [10, 10, 20, 20], [40, 5, 10, 30],
+                                             [60, 20, 20, 20], [5, 30, 50, 15]]))
+    assert ds.warnings == () and len(ds.images[0].boxes) == 5  # half inside: clipped, kept
+
+
+def _yolo_rows(tmp_path: Path, rows: list[str]) -> Path:
+    return _yolo(tmp_path, "names: [cat, dog]\n", rows)  # x.jpg is 200x100
+
+
+def test_a_correct_yolo_folder_has_no_format_warning(tmp_path):
+    ds = read_dataset(_yolo_rows(tmp_path, ["1 0.5 0.5 0.2 0.4", "0 0.1 0.1 0.1 0.1", "0 0.9 0.8 0.2 0.4"]))
+    assert ds.warnings == ()
+
+
+def test_yolo_rows_in_pixels_are_warned_about(tmp_path):
+    rows = ["0 100 50 40 20", "1 30 20 20 10", "0 150 70 30 30"]  # cx cy w h in pixels of 200x100
+    ds = read_dataset(_yolo_rows(tmp_path, rows))
+    assert ds.n_boxes == 0 and len(ds.skipped) == 3  # scaled by the size, they fall outside: skipped
+    (w,) = ds.warnings
+    assert (w.file, w.claimed, w.fits, w.count, w.total) == ("labels/train/x.txt", "cxcywhn", "cxcywh", 3, 3)
+    assert w.examples == ("labels/train/x.txt:1", "labels/train/x.txt:2", "labels/train/x.txt:3")
+    assert "3 with a number above 1" in w.message
+
+
+def test_yolo_rows_whose_centre_and_half_size_leave_the_image_are_warned_about(tmp_path):
+    # [x, y, w, h] from the top-left corner, normalised: read as centre ± half size, rows 1-3 leave [0, 1].
+    rows = ["0 0.05 0.1 0.3 0.2", "0 0.1 0.05 0.2 0.4", "1 0.02 0.5 0.3 0.3", "1 0.5 0.5 0.2 0.2"]
+    ds = read_dataset(_yolo_rows(tmp_path, rows))
+    (w,) = ds.warnings
+    assert (w.fits, w.count, w.total, w.contradicted) == ("xywhn", 3, 4, 0)
+    assert "centre ± half size outside the image" in w.message
+
+
+def test_warnings_over_several_label_files_name_their_folder(tmp_path):
+    root = _yolo_rows(tmp_path, ["0 100 50 40 20"])
+    Image.new("RGB", (200, 100)).save(root / "images" / "train" / "y.jpg")
+    (root / "labels" / "train" / "y.txt").write_text("0 50 40 30 20\n1 120 60 20 20\n")
+    (w,) = read_dataset(root).warnings
+    assert w.file == "labels/train/ (2 files)" and w.count == 3
+
+
+def test_video_samples_have_no_format_warnings(tmp_path):
+    write_video_samples(tmp_path, 2, seed=0)
+    assert read_dataset(tmp_path).warnings == ()

@@ -1,12 +1,16 @@
-"""Pillow overlays: colours for TP/FP/FN, anchors sized by alignment and filtered by stride, legible labels."""
+"""Pillow overlays: colours for TP/FP/FN from the match the caller passes, anchors sized by alignment and
+filtered by stride, legible labels."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from inspector.draw import (FN, FP, OKABE_ITO, TARGET_CYCLE, TP, Overlay, Visualizer, box_label, display_scale,
-                            draw_boxes, draw_overlay)
+import inspector.evaluate
+from inspector.draw import (FN, FP, OKABE_ITO, TARGET_CYCLE, TP, Visualizer, box_label, display_scale, draw_boxes,
+                            draw_overlay)
+from inspector.evaluate import Matching, match_query
+from inspector.results import Assigned, QueryResult
 
 GREY = (128, 128, 128)
 
@@ -19,13 +23,21 @@ def _count(img, color) -> int:
     return int((np.asarray(img)[..., :3] == np.asarray(color, np.uint8)).all(-1).sum())
 
 
-def _overlay(**kw) -> Overlay:
-    base = dict(target_boxes=np.array([[10, 10, 50, 50], [60, 70, 100, 100]], np.float32),
+NAMES = ("circle", "star")
+
+
+def _query(**kw) -> QueryResult:
+    base = dict(image_id="q", image_size=(128, 128),
+                target_boxes=np.array([[10, 10, 50, 50], [60, 70, 100, 100]], np.float32),
                 target_labels=np.array([0, 1]),
                 pred_boxes=np.array([[10, 10, 50, 50], [80, 20, 120, 60]], np.float32),
-                scores=np.array([0.9, 0.8], np.float32), labels=np.array([0, 1]), class_names=("circle", "star"))
+                scores=np.array([0.9, 0.8], np.float32), labels=np.array([0, 1]))
     base.update(kw)
-    return Overlay(**base)
+    return QueryResult(**base)
+
+
+def _draw(q: QueryResult, iou_threshold: float = 0.5, **kw):
+    return draw_overlay(_image(), q, match_query(q, iou_threshold), NAMES, **kw)
 
 
 def test_box_label_is_a_pure_function() -> None:
@@ -48,7 +60,7 @@ def test_fonts_scale_with_the_displayed_image() -> None:
 
 
 def test_prediction_colours_follow_the_matching() -> None:
-    img = draw_overlay(_image(), _overlay(), legend=False)
+    img = _draw(_query(), legend=False)
     arr = np.asarray(img)
     s = 4  # display scale of a 128 px image
     assert (arr[40 * s, 10 * s] == TP).all()  # left edge of the matched prediction
@@ -58,31 +70,52 @@ def test_prediction_colours_follow_the_matching() -> None:
 
 
 def test_matching_respects_the_iou_threshold() -> None:
-    near = _overlay(pred_boxes=np.array([[14, 14, 54, 54]], np.float32), scores=np.array([0.9]), labels=np.array([0]))
-    assert _count(draw_overlay(_image(), near, iou_threshold=0.5, legend=False), TP) > 0
-    strict = draw_overlay(_image(), near, iou_threshold=0.9, legend=False)
+    near = _query(pred_boxes=np.array([[14, 14, 54, 54]], np.float32), scores=np.array([0.9]), labels=np.array([0]))
+    assert _count(_draw(near, 0.5, legend=False), TP) > 0
+    strict = _draw(near, 0.9, legend=False)
     assert _count(strict, TP) == 0 and _count(strict, FP) > 0
+
+
+def test_drawing_takes_the_match_it_is_given_and_never_matches(monkeypatch) -> None:
+    q = _query()
+    m = match_query(q)
+    # A matching that calls the geometrically perfect prediction 0 a false positive: the overlay must say so.
+    told = Matching(np.array([False, False]), np.array([-1, -1]), np.zeros(2), np.array([False, False]))
+
+    def refuse(*a, **k):
+        raise AssertionError("draw_overlay ran the matching itself")
+
+    monkeypatch.setattr(inspector.evaluate, "match", refuse)
+    monkeypatch.setattr(inspector.evaluate, "match_query", refuse)
+    arr = np.asarray(draw_overlay(_image(), q, told, NAMES, legend=False))
+    assert _count(arr, TP) == 0 and _count(arr, FP) > 100
+    assert _count(draw_overlay(_image(), q, m, NAMES, legend=False), TP) > 100
+    with pytest.raises(ValueError, match="2 predictions"):
+        draw_overlay(_image(), _query(pred_boxes=np.zeros((1, 4), np.float32), scores=np.ones(1, np.float32),
+                                      labels=np.zeros(1, np.int64)), m)
 
 
 def test_anchors_are_coloured_by_target_sized_by_alignment_and_filtered_by_stride() -> None:
     anchors = np.array([[20, 20], [40, 40], [80, 85]], np.float32)
-    overlay = _overlay(anchors=anchors, strides=np.array([8, 8, 16]), assigned_anchor=np.array([0, 1, 2]),
-                       assigned_target=np.array([0, 0, 1]), assigned_metric=np.array([1.0, 0.1, 1.0]))
-    img = np.asarray(draw_overlay(_image(), overlay, legend=False))
+    assigned = Assigned(anchor=np.array([0, 1, 2]), target=np.array([0, 0, 1]),
+                        align_metric=np.array([1.0, 0.1, 1.0], np.float32), iou=np.ones(3, np.float32),
+                        pred_boxes=np.zeros((3, 4), np.float32))
+    overlay = _query(anchors=anchors, strides=np.array([8, 8, 16]), assigned=assigned)
+    img = np.asarray(_draw(overlay, legend=False))
     first, second = TARGET_CYCLE[0], TARGET_CYCLE[1]
     window = lambda xy: img[int(xy[1]) * 4 - 20:int(xy[1]) * 4 + 20, int(xy[0]) * 4 - 20:int(xy[0]) * 4 + 20]
     big, small = _count(window(anchors[0]), first), _count(window(anchors[1]), first)
     assert big > 2 * small > 0
     assert _count(window(anchors[2]), second) > 0
-    only16 = np.asarray(draw_overlay(_image(), overlay, strides_shown={16}, legend=False))
+    only16 = np.asarray(_draw(overlay, strides_shown={16}, legend=False))
     assert _count(only16, first) == 0 and _count(only16, second) > 0
-    hidden = np.asarray(draw_overlay(_image(), overlay, show_anchors=False, legend=False))
+    hidden = np.asarray(_draw(overlay, show_anchors=False, legend=False))
     assert _count(hidden, second) == 0
 
 
 def test_legend_names_what_is_drawn() -> None:
-    with_legend = np.asarray(draw_overlay(_image(), _overlay()))
-    plain = np.asarray(draw_overlay(_image(), _overlay(), legend=False))
+    with_legend = np.asarray(_draw(_query()))
+    plain = np.asarray(_draw(_query(), legend=False))
     assert with_legend.shape[0] > plain.shape[0] == 512  # a strip below: the legend hides nothing
     np.testing.assert_array_equal(with_legend[:512], plain)
     assert _count(with_legend[512:], FN) > 0 and _count(with_legend[512:], TP) > 0

@@ -19,8 +19,9 @@ from inspector.checkpoint import save_checkpoint
 from inspector.data import read_dataset
 from inspector.data.episodes import EpisodeSampler
 from inspector.data.shapes import CLASSES, write_coco_dataset, write_video_samples
-from inspector.episode_diagnostics import (assigned_iou_histogram, clip_st_iou, coordinate_ranges, format_doctor,
-                                           loss_rows, positive_rows, positives_per_target, target_rows)
+from inspector.episode_diagnostics import (assigned_iou_histogram, coordinate_ranges, format_doctor, loss_rows,
+                                           positive_rows, positives_per_target, target_rows)
+from inspector.evaluate import clip_st_iou
 from inspector.model import ModelConfig, create_model
 from inspector.model.loss import compute_losses
 from inspector.model.predict import run_episode

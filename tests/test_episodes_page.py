@@ -1,4 +1,5 @@
-"""pages/2_Episodes.py driven by AppTest: step through episodes, overlays change, bad checkpoints are explained."""
+"""pages/2_Episodes.py driven by AppTest: step through episodes, overlays change, bad checkpoints are explained,
+the episode shape and the stride toggles come from the checkpoint and its results."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from inspector.checkpoint import save_checkpoint
+from inspector.data import read_dataset
 from inspector.data.shapes import CLASSES, write_coco_dataset, write_video_samples
 from inspector.model import ModelConfig, create_model
+from inspector.evaluate import CLIP_SCORE_THRESHOLD
+from inspector.plan import DEFAULT_SHAPE, DatasetEpisodes, resolve_shape, trained_shape
 from inspector.ui.episode_views import demo_checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,6 +27,9 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("episodes_page")
     torch.manual_seed(0)
     save_checkpoint(root / "m.pt", create_model(ModelConfig()), ModelConfig(), class_names=list(CLASSES))
+    other = ModelConfig(strides=(4, 8, 16))  # not the default strides: the page must not assume (8, 16, 32)
+    save_checkpoint(root / "strides.pt", create_model(other), other, class_names=list(CLASSES),
+                    train_config={"n_way": 2, "k_shot": 1, "n_query": 3})
     write_coco_dataset(root / "data", 20, seed=0)
     write_video_samples(root / "clips", 2, seed=0)
     return root
@@ -85,12 +92,30 @@ def test_sliders_and_stride_toggles_change_the_overlay(roots: Path) -> None:
 def test_video_samples_show_frames_and_st_iou(roots: Path) -> None:
     at = _open(roots / "m.pt", roots / "clips")
     _clean(at)
-    assert any(m.label.startswith("ST-IoU") for m in at.metric)
-    slider = at.slider[0]
+    assert [m.label for m in at.metric] == ["ST-IoU · " + read_dataset(roots / "clips").clips[0].clip_id]  # clip 0
+    assert at.sidebar.slider(key="clip_score_threshold").value == CLIP_SCORE_THRESHOLD
+    slider = next(s for s in at.slider if s.key.startswith("frame_"))
     before = _state(at)[2]
     slider.set_value(3).run()
     _clean(at)
     assert _state(at)[2] != before
+
+
+def test_shape_and_strides_come_from_the_checkpoint_and_its_result(roots: Path) -> None:
+    at = _open(roots / "strides.pt", roots / "data")
+    _clean(at)
+    shape = tuple(int(at.sidebar.number_input(key=k).value) for k in ("n_way", "k_shot", "n_query"))
+    assert shape == (2, 1, 3)  # the checkpoint's train config
+    toggles = {c.key for c in at.sidebar.checkbox if c.key.startswith("stride_")}
+    assert toggles == {"stride_4", "stride_8", "stride_16"}
+    want = DatasetEpisodes(read_dataset(roots / "data"), resolve_shape(trained_shape(roots / "strides.pt")), 0)
+    assert _state(at)[1] == f"Episode 0: {', '.join(want.episode(0).class_names)}"  # the `episode` command's
+    at.sidebar.text_input(key="ckpt_path").input(str(roots / "m.pt")).run()  # no train config: the defaults
+    _clean(at)
+    shape = tuple(int(at.sidebar.number_input(key=k).value) for k in ("n_way", "k_shot", "n_query"))
+    assert shape == (DEFAULT_SHAPE.n_way, DEFAULT_SHAPE.k_shot, DEFAULT_SHAPE.n_query)
+    assert {c.key for c in at.sidebar.checkbox if c.key.startswith("stride_")} == {"stride_8", "stride_16",
+                                                                                     "stride_32"}
 
 
 class _CreatesAFile:

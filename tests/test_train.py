@@ -185,3 +185,32 @@ def test_cli_train_with_yaml(tmp_path, capsys):
     path.write_text("epochz: 1\n")
     assert main(["train", "--config", str(path)]) == 2
     assert "epochz" in capsys.readouterr().err
+
+
+def test_step_schedule_drops_at_its_milestones_to_the_floor():
+    lrs = [lr_at(s, 1000, 1e-3, 10, 2e-6, "step", (100, 200, 300), 0.1) for s in range(1000)]
+    assert lrs[9] == pytest.approx(1e-3) and lrs[99] == pytest.approx(1e-3)
+    assert lrs[100] == pytest.approx(1e-4) and lrs[200] == pytest.approx(1e-5)
+    assert lrs[300] == pytest.approx(2e-6) and lrs[-1] == pytest.approx(2e-6)   # 1e-6 is floored at final_lr
+
+
+@pytest.mark.slow  # a real (tiny) training run: ~2 s alone, far more on shared cores
+def test_logged_validation_is_what_evaluate_gives_on_the_checkpoint(tiny_run, capsys):
+    # Training validation runs the one evaluator (batch.evaluate_batch + summarize): `evaluate` on the epoch-2
+    # checkpoint (float32, shape from its train config) over the same data, seed and episodes gives the logged
+    # eval/map50, eval/map50_95 and eval/st_iou.
+    from inspector.cli import main
+    from inspector.train.loop import run_data
+
+    config, result = tiny_run
+    logged = [json.loads(x) for x in result.log.read_text().splitlines()]
+    last = next(r for r in reversed(logged) if r["type"] == "eval" and r["step"] == 6)["metrics"]
+    with run_data(config) as data:  # the synthetic sets are regenerated from their seeds, byte for byte
+        assert main(["evaluate", "--checkpoint", str(result.out_dir / "epoch_2.pt"), "--data", str(data.val.root),
+                     "--clips", str(data.clips.root), "--episodes", str(config.val_episodes),
+                     "--seed", str(config.val_seed), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["n_way"], out["k_shot"], out["n_query"]) == (config.n_way, config.k_shot, config.n_query)
+    assert (out["image_episodes"], out["clip_episodes"]) == (config.val_episodes, config.synthetic_clips)
+    for key in ("map50", "map50_95", "st_iou"):
+        assert out[key] == pytest.approx(last[key], abs=1e-9), key

@@ -1,4 +1,8 @@
-"""Read a COCO-format detection dataset (one annotations JSON, bbox as absolute xywh)."""
+"""Read a COCO-format detection dataset (one annotations JSON, bbox as absolute xywh).
+
+Every box is read as the format defines it ([x, y, width, height] from the top-left corner, in pixels); boxes
+that read better another way (normalised, corners) are reported in `Dataset.warnings`, never reinterpreted.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import numpy as np
 
 from inspector.boxes import convert
 from inspector.data.dataset import Dataset, ImageEntry, check_box, entry_arrays, image_size
+from inspector.data.format_checks import format_warnings
 from inspector.errors import InspectorError
 
 
@@ -112,6 +117,10 @@ def read_coco(path: str | Path) -> Dataset:
         )
 
     listed_ids = {im["id"] for im in data["images"]}
+    # The numbers as written, before clipping or skipping: the format checks judge the file, not what is kept.
+    written: list[np.ndarray] = []
+    written_sizes: list[tuple[int, int]] = []
+    written_where: list[str] = []
     for ann in data["annotations"]:
         aid = ann.get("id", "?") if isinstance(ann, dict) else "?"
         where = f"annotation {aid}"
@@ -137,6 +146,9 @@ def read_coco(path: str | Path) -> Dataset:
             skipped.append(f"{where}: bbox {bbox!r} is not four numbers")
             continue
         entry = images[ann["image_id"]]
+        written.append(xywh)
+        written_sizes.append(entry["size"])
+        written_where.append(where)
         box, why = check_box(convert(xywh, "xywh", "xyxy"), entry["size"])
         if box is None:
             skipped.append(f"{where}: {why}")
@@ -148,4 +160,8 @@ def read_coco(path: str | Path) -> Dataset:
     for image_id, e in images.items():
         boxes, labels = entry_arrays(e["boxes"], e["labels"])
         entries.append(ImageEntry(str(image_id), e["file"], e["size"], boxes, labels))
-    return Dataset(root=root, format="coco", class_names=names, images=tuple(entries), skipped=tuple(skipped))
+    file = ann_path.relative_to(root).as_posix() if ann_path.is_relative_to(root) else str(ann_path)
+    warnings = format_warnings(np.reshape(written, (-1, 4)), np.reshape(written_sizes, (-1, 2)), "xywh",
+                               written_where, [file] * len(written), "COCO")
+    return Dataset(root=root, format="coco", class_names=names, images=tuple(entries), skipped=tuple(skipped),
+                   warnings=warnings)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from inspector.data.format_checks import FormatWarning
 from inspector.data.records import Clip, Sample
 from inspector.errors import InspectorError
 from inspector.limits import max_image_pixels
@@ -142,7 +143,8 @@ class ClipEntry:
 
 @dataclass(frozen=True)
 class Dataset:
-    """A read dataset: images (COCO/YOLO) or clips (video samples), and what was skipped and why."""
+    """A read dataset: images (COCO/YOLO) or clips (video samples), what was skipped and why, and warnings
+    about boxes that read better in another format than the file claims (read as claimed regardless)."""
 
     root: Path
     format: str  # "coco" | "yolo" | "video"
@@ -150,6 +152,7 @@ class Dataset:
     images: tuple[ImageEntry, ...] = ()
     clips: tuple[ClipEntry, ...] = ()
     skipped: tuple[str, ...] = field(default_factory=tuple)
+    warnings: tuple[FormatWarning, ...] = field(default_factory=tuple)
 
     @property
     def n_boxes(self) -> int:

@@ -125,3 +125,28 @@ class EpisodeSampler:
                 )
             clips.append(clip.load(way))
         return tuple(support), tuple(clips)
+
+
+def frames_as_queries(episode: Episode, n_query: int) -> Episode:
+    """The clip episode `episode` as an image episode to train on: `n_query` of its clips' frames become queries.
+
+    A video episode's support is each way's reference photos (the whole photo is the box) and its query is
+    a clip; training needs query images with targets. About n_query / n_way frames of each way's clip are
+    drawn (the target in view, partly out, or gone: the clip sweeps it out and back), so a model trains on the
+    task ST-IoU scores: find the photographed object in a frame, or nothing where it has left the view.
+    Deterministic: the frames come from numpy.random.default_rng([seed, index, FRAME_STREAM]).
+    """
+    if not episode.clips:
+        return episode
+    rng = np.random.default_rng([episode.seed, episode.index, FRAME_STREAM])
+    per_way = max(1, -(-n_query // len(episode.clips)))
+    queries = []
+    for clip in episode.clips:
+        picks = np.sort(rng.choice(len(clip.frames), size=min(per_way, len(clip.frames)), replace=False))
+        queries += [clip.frames[int(i)] for i in picks]
+    return Episode(episode.index, episode.seed, episode.classes, episode.class_names, episode.support,
+                   tuple(queries), ())
+
+
+# A stream of the episode's generator apart from the one that chose its ways and clips.
+FRAME_STREAM = 3

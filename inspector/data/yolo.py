@@ -1,4 +1,8 @@
-"""Read a YOLO-format dataset: images/ + labels/ (one txt per image, normalized cxcywh) + data.yaml names."""
+"""Read a YOLO-format dataset: images/ + labels/ (one txt per image, normalized cxcywh) + data.yaml names.
+
+Every row is read as Ultralytics defines it (`class cx cy w h`, normalised to [0, 1]); rows that read better
+another way (pixels, corners) are reported in `Dataset.warnings`, never reinterpreted.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from inspector.data.dataset import (
     image_size,
     natural_key,
 )
+from inspector.data.format_checks import format_warnings
 from inspector.errors import InspectorError
 
 YAML_NAMES = ("data.yaml", "dataset.yaml", "data.yml")
@@ -76,8 +81,10 @@ def _image_files(root: Path) -> list[Path]:
 
 
 def _parse_label_file(
-    path: Path, name: str, size: tuple[int, int], n_classes: int, skipped: list[str]
+    path: Path, name: str, size: tuple[int, int], n_classes: int, skipped: list[str],
+    written: list[tuple[str, list[float]]],
 ) -> tuple[np.ndarray, np.ndarray]:
+    # `written` collects (file:line, [cx, cy, w, h]) of every box row as written, for the format checks.
     boxes, labels = [], []
     for lineno, raw in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
         tokens = raw.split()
@@ -94,6 +101,7 @@ def _parse_label_file(
             skipped.append(f"{where}: unknown class id {tokens[0]} (data.yaml names {n_classes} classes)")
             continue
         if len(values) == 4:
+            written.append((where, values))
             raw = convert(np.array(values), "cxcywhn", "xyxy", size)
         elif len(values) >= 6 and len(values) % 2 == 0:
             # A segmentation polygon (x1 y1 x2 y2 …): its box is the polygon's extent.
@@ -124,6 +132,8 @@ def read_yolo(path: str | Path) -> Dataset:
         raise InspectorError("no images under an 'images' folder", path=root)
 
     skipped: list[str] = []
+    written: list[tuple[str, list[float]]] = []
+    written_sizes: list[tuple[int, int]] = []
     entries = []
     for file in files:
         try:
@@ -134,7 +144,9 @@ def read_yolo(path: str | Path) -> Dataset:
         labels_file = label_path(file)
         if labels_file.is_file():
             name = labels_file.relative_to(root).as_posix()
-            boxes, labels = _parse_label_file(labels_file, name, size, len(names), skipped)
+            before = len(written)
+            boxes, labels = _parse_label_file(labels_file, name, size, len(names), skipped, written)
+            written_sizes += [size] * (len(written) - before)
         else:  # YOLO's convention: an image without a label file is a background image
             boxes, labels = entry_arrays([], [])
         image_id = file.relative_to(root).with_suffix("").as_posix()
@@ -144,4 +156,9 @@ def read_yolo(path: str | Path) -> Dataset:
     txts = (p for p in root.rglob("*.txt") if "labels" in p.parts[len(root.parts) :])
     for orphan in sorted(p for p in txts if p not in have):
         skipped.append(f"{orphan.relative_to(root).as_posix()}: label file without an image")
-    return Dataset(root=root, format="yolo", class_names=names, images=tuple(entries), skipped=tuple(skipped))
+    where = [w for w, _ in written]
+    numbers = np.reshape([v for _, v in written], (-1, 4))
+    warnings = format_warnings(numbers, np.reshape(written_sizes, (-1, 2)), "cxcywhn", where,
+                               [w.rpartition(":")[0] for w in where], "YOLO")
+    return Dataset(root=root, format="yolo", class_names=names, images=tuple(entries), skipped=tuple(skipped),
+                   warnings=warnings)

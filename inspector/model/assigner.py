@@ -1,8 +1,11 @@
-"""Task-aligned assignment (TOOD, Feng et al. 2021), the form YOLOv8 trains with.
+"""Task-aligned assignment (TOOD, Feng et al. 2021), as YOLOv8 runs it but with plain IoU as the overlap.
 
 For every gt, candidates are anchors whose centre lies strictly inside it; each candidate scores
     t = s^α · IoU^β
 with s the predicted probability of the gt's class and IoU between its predicted box and the gt.
+YOLOv8's TaskAlignedAssigner (ultralytics/utils/tal.py, `iou_calculation`) uses CIoU there instead: CIoU
+subtracts a centre-distance and an aspect-ratio penalty, so its metric ranks a well-centred anchor of a
+wrong shape lower than IoU does. The candidates, top-k and the one-gt-per-anchor rule are the same.
 The top-k candidates per gt become positives; an anchor claimed by several gts keeps the one it
 overlaps most. Soft class targets are t rescaled per gt so that its best anchor gets that gt's
 best IoU: target = t / max_gt(t) · max_gt(IoU).

@@ -34,12 +34,16 @@ class TrainConfig:
     n_query: int = 4
     seed: int = 0  # model init and training episode order
 
-    # optimisation: AdamW with linear warm-up then cosine decay to final_lr
+    # optimisation: AdamW with linear warm-up then cosine decay to final_lr, or step decay (× lr_gamma at
+    # each of lr_milestones, in optimizer steps) floored at final_lr
     epochs: int = 3
     steps_per_epoch: int = 200
     lr: float = 1e-3
     warmup_steps: int = 50
     final_lr: float = 2e-6
+    lr_schedule: str = "cosine"   # "cosine" or "step"
+    lr_milestones: list[int] = field(default_factory=list)
+    lr_gamma: float = 0.1
     weight_decay: float = 0.05
     grad_clip: float = 10.0  # max global grad norm; rare huge Wise-IoU gradients otherwise blow up AdamW
     loss_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_LOSS_WEIGHTS))
@@ -85,6 +89,8 @@ class TrainConfig:
             raise InspectorError(f"bad 'model' section: {exc}", path=path) from None
         if min(config.epochs, config.steps_per_epoch, config.n_way, config.k_shot) < 1:
             raise InspectorError("epochs, steps_per_epoch, n_way and k_shot must be ≥ 1", path=path)
+        if config.lr_schedule not in ("cosine", "step"):
+            raise InspectorError(f"lr_schedule is 'cosine' or 'step', not {config.lr_schedule!r}", path=path)
         return config
 
 

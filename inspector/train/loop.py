@@ -2,7 +2,8 @@
 
     for step in steps:  episode(step) → forward → weighted losses → backward → clip → AdamW(lr_at(step))
                         RunWriter.step(raw losses, weights, lr, positives, pos_iou)
-    end of epoch:       fixed validation episodes → RunWriter.eval(mAP@0.5, mAP@0.5:0.95, ST-IoU)
+    end of epoch:       fixed validation plan → batch.evaluate_batch + summarize (the evaluator of
+                        `python -m inspector evaluate`) → RunWriter.eval(mAP@0.5, mAP@0.5:0.95, ST-IoU)
                         epoch_{n}.pt, and best.pt when mAP@0.5 improved
 
 Training episode i is EpisodeSampler(seed).sample(i) and the model is initialised under
@@ -22,17 +23,17 @@ from typing import Any, TextIO
 
 import torch
 
+from inspector.adapters import ReferenceDetector
+from inspector.batch import EpisodePlan, EvalSettings, evaluate_batch, plan_meta, summarize
 from inspector.checkpoint import build_reference_model, load_checkpoint, save_checkpoint
 from inspector.data import Dataset, read_dataset
 from inspector.data.episodes import EpisodeSampler
-from inspector.data.records import Episode
 from inspector.data.shapes import write_coco_dataset, write_video_samples
 from inspector.errors import InspectorError
 from inspector.model.detector import FewShotDetector, create_model
 from inspector.model.loss import compute_losses
 from inspector.model.predict import run_episode
 from inspector.model.wiou import WIoUState
-from inspector.reference import clip_episodes, evaluate_episodes
 from inspector.runlog.writer import RunWriter
 from inspector.train.config import TrainConfig
 from inspector.train.schedule import lr_at
@@ -80,14 +81,23 @@ def run_data(config: TrainConfig):
         yield RunData(read_dataset(train), read_dataset(val), None if clips is None else read_dataset(clips))
 
 
-def validation_episodes(config: TrainConfig, data: RunData) -> list[Episode]:
-    """Returns the fixed validation episodes (decoded once): image episodes, then one 1-way episode per clip."""
-    sampler = EpisodeSampler(data.val, min(config.n_way, _n_classes(data.val)), config.k_shot,
-                             config.n_query, config.val_seed)
-    episodes = [sampler.sample(i) for i in range(config.val_episodes)]
-    if data.clips is not None:
-        episodes += clip_episodes(data.clips, config.k_shot, config.val_seed)
-    return episodes
+def validation_plan(config: TrainConfig, data: RunData) -> EpisodePlan:
+    """Returns the fixed validation plan (episodes decoded once, then kept): val_episodes image episodes, then
+    one 1-way episode per clip — the plan `python -m inspector evaluate --seed val_seed` walks."""
+    settings = EvalSettings(episodes=config.val_episodes, seed=config.val_seed,
+                            n_way=min(config.n_way, _n_classes(data.val)), k_shot=config.k_shot,
+                            n_query=config.n_query)
+    return EpisodePlan(data.val, data.clips, settings, keep=True)
+
+
+def validate(model: FewShotDetector, plan: EpisodePlan, class_names: tuple[str, ...],
+             wiou: WIoUState) -> dict[str, float]:
+    """Returns {map50, map50_95, st_iou} of the model (put in eval mode) on the plan, from the evaluator
+    `evaluate` uses: the reference detector's predict, then batch.summarize."""
+    model.eval()
+    detector = ReferenceDetector.from_model(model, class_names, wiou_mean=wiou.mean)
+    summary = summarize(evaluate_batch(detector, plan, plan_meta(plan, class_names)))
+    return {k: summary[k] for k in ("map50", "map50_95", "st_iou")}
 
 
 def _n_classes(dataset: Dataset) -> int:
@@ -154,7 +164,7 @@ def _train(config: TrainConfig, resume: str | Path | None, progress: bool) -> Tr
     header = {**config.to_dict(), "model_config": model_config.to_dict()}
     with run_data(config) as data, RunWriter(log_path, config=header) as writer:
         sampler = EpisodeSampler(data.train, config.n_way, config.k_shot, config.n_query, config.seed)
-        val_episodes = validation_episodes(config, data)
+        val_plan = validation_plan(config, data)
         bar = Progress(config.total_steps, enabled=progress)
         bar.update(step, "starting")
         while step < config.total_steps:
@@ -175,8 +185,7 @@ def _train(config: TrainConfig, resume: str | Path | None, progress: bool) -> Tr
                         positives=losses.positives, pos_iou=losses.mean_iou)
             bar.update(step, f"epoch {epoch + 1}/{config.epochs} loss {losses.total.item():.3f} lr {lr:.1e}")
             if step % config.steps_per_epoch == 0:
-                metrics = evaluate_episodes(model, val_episodes)
-                scores = {k: metrics[k] for k in ("map50", "map50_95", "st_iou")}
+                scores = validate(model, val_plan, data.val.class_names, wiou)
                 writer.eval(step, scores, epoch=epoch)
                 improved = math.isfinite(scores["map50"]) and scores["map50"] > best["map50"]
                 if improved:
@@ -229,4 +238,4 @@ def _restore(path: str | Path, model: FewShotDetector, optimizer: torch.optim.Op
     return int(checkpoint.meta.get("step", 0)), best
 
 
-__all__ = ["RunData", "TrainResult", "run_data", "train", "validation_episodes"]
+__all__ = ["RunData", "TrainResult", "run_data", "train", "validate", "validation_plan"]

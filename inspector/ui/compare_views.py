@@ -10,12 +10,14 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from inspector import charts
-from inspector.adapters import DEFAULT_ADAPTER, EpisodeResult, allowed_adapters
+from inspector.adapters import DEFAULT_ADAPTER, allowed_adapters
 from inspector.batch import BatchResult, EpisodePlan, EvalSettings, evaluate_batch, image_records, run_meta, summarize
-from inspector.compare import (DeltaCI, bootstrap_delta_map, compare_targets, episode_metrics, false_positives,
-                               metrics_delta_table, summary_delta_table)
+from inspector.compare import (DeltaCI, bootstrap_delta_map, compare_targets, episode_metrics, metrics_delta_table,
+                               summary_delta_table)
 from inspector.data import Episode
 from inspector.draw import draw_overlay
+from inspector.evaluate import match_query
+from inspector.results import EpisodeResult
 from inspector.ui import episode_views as views
 from inspector.ui.episode_views import Choice, EpisodeSettings, ViewSettings
 
@@ -66,27 +68,32 @@ def render_side_by_side(episode: Episode, ra: EpisodeResult, rb: EpisodeResult, 
         shown = list(range(len(samples)))
     for k in shown:
         left, right = st.columns(2)
-        for col, q, side, names in ((left, qa[k], "A", ra.class_names), (right, qb[k], "B", rb.class_names)):
-            image = draw_overlay(samples[k].image, views.overlay_of(q, names), v.iou_threshold, v.strides, v.anchors)
-            col.image(image, caption=f"{side} · {q.image_id} · {false_positives(q, v.iou_threshold)} FP")
-        rows = [asdict(t) for t in compare_targets(qa[k], qb[k], v.iou_threshold)]
+        ma, mb = match_query(qa[k], v.iou_threshold), match_query(qb[k], v.iou_threshold)  # once per side
+        for col, q, m, side, names in ((left, qa[k], ma, "A", ra.class_names),
+                                       (right, qb[k], mb, "B", rb.class_names)):
+            image = draw_overlay(samples[k].image, q, m, names, v.strides, v.anchors)
+            col.image(image, caption=f"{side} · {q.image_id} · {m.fp} FP")
+        rows = [asdict(t) for t in compare_targets(ma, mb, qa[k].target_labels)]
         if rows:
             table = pd.DataFrame(rows).rename(columns={"iou_a": "IoU A", "iou_b": "IoU B"})
             table["label"] = [ra.class_names[i] if 0 <= i < len(ra.class_names) else str(i) for i in table["label"]]
             st.dataframe(table, hide_index=True, key=f"cmp_targets_{k}")
 
 
-def episode_deltas(ra: EpisodeResult, rb: EpisodeResult, iou_threshold: float) -> pd.DataFrame:
-    """This episode's metrics under A and B, and their difference."""
-    return metrics_delta_table(episode_metrics(ra, iou_threshold), episode_metrics(rb, iou_threshold))
+def episode_deltas(ra: EpisodeResult, rb: EpisodeResult, v: ViewSettings) -> pd.DataFrame:
+    """This episode's metrics under A and B (at the sidebar's IoU threshold and clip score gate), and their
+    difference."""
+    return metrics_delta_table(episode_metrics(ra, v.iou_threshold, v.clip_score_threshold),
+                               episode_metrics(rb, v.iou_threshold, v.clip_score_threshold))
 
 
 def aggregate(choice: Choice, adapter: str, data: Choice, s: EpisodeSettings, episodes: int, label: str) -> BatchResult:
-    """The checkpoint's BatchResult over `episodes` episodes: from the on-disk cache when present, else run
-    with a progress bar and stored there (the CLI's --cache shares it)."""
+    """The checkpoint's BatchResult over `episodes` episodes at `evaluate`'s default thresholds (the model's,
+    and evaluate.CLIP_SCORE_THRESHOLD for clips): from the on-disk cache when present, else run with a progress
+    bar and stored there (the CLI's --cache shares it)."""
     detector = views._detector(choice.key, adapter)
     dataset = views._dataset(data.key)
-    settings = EvalSettings(episodes, s.seed, s.n_way, s.k_shot, s.n_query)
+    settings = EvalSettings(episodes=episodes, seed=s.seed, n_way=s.n_way, k_shot=s.k_shot, n_query=s.n_query)
     plan = EpisodePlan(dataset, None, settings)
     meta = run_meta(choice.path, adapter, dataset, None, settings, dataset.class_names, plan.total)
     bar = st.progress(0.0, text=f"Evaluating {label} on {plan.total} episodes…")
@@ -105,6 +112,11 @@ def _bootstrap(key: tuple, _a: BatchResult, _b: BatchResult) -> tuple[DeltaCI, D
 def render_aggregate(a: BatchResult, b: BatchResult) -> None:
     """The A / B / Δ table over all episodes, with the paired bootstrap CI on Δ mAP."""
     sa, sb = summarize(a), summarize(b)
+    for side, summary in (("A", sa), ("B", sb)):
+        for warning in summary["warnings"]:
+            st.warning(f"{side}: {warning}")
+    st.caption(f"{sa['image_episodes']} image episodes ({sa['images']} query images) · {sa['clip_episodes']} clip "
+               f"episodes ({sa['clips']} clips scored by A, {sb['clips']} by B)")
     st.dataframe(summary_delta_table(sa, sb), hide_index=True, key="cmp_aggregate",
                  column_config={c: st.column_config.NumberColumn(format="%.4f") for c in ("A", "B", "Δ (B − A)")})
     if sa["images"] and len(a.rows) == len(b.rows):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,16 +11,18 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from inspector.adapters import (DEFAULT_ADAPTER, ClipResult, Detector, EpisodeResult, QueryResult, allowed_adapters,
-                                inspect_episode, load_detector)
+from inspector.adapters import DEFAULT_ADAPTER, allowed_adapters, inspect_episode, load_detector
 from inspector.data import Dataset, Episode, read_dataset
-from inspector.data.episodes import EpisodeSampler
-from inspector.draw import Overlay, draw_boxes, draw_overlay
-from inspector.episode_diagnostics import (assigned_iou_histogram, clip_st_iou, coordinate_ranges, format_doctor,
-                                           loss_rows, positive_rows, target_rows)
+from inspector.draw import draw_boxes, draw_overlay
+from inspector.episode_diagnostics import (assigned_iou_histogram, coordinate_ranges, loss_rows, positive_rows,
+                                           target_rows)
 from inspector.errors import InspectorError
-from inspector.evaluate import match
+from inspector.evaluate import CLIP_SCORE_THRESHOLD, Matching, clip_st_iou, match_query
+from inspector.format_doctor import format_doctor
 from inspector.paths import DEMO_DIR, confined_path
+from inspector.plan import (DEFAULT_SEED, DEFAULT_SHAPE, DatasetEpisodes, EpisodeShape, describe_shape,
+                            resolve_shape, trained_shape)
+from inspector.results import ClipResult, Detector, EpisodeResult, QueryResult
 from inspector.ui.sources import save_uploads
 
 DEMO_DATA = {"shapes (val)": DEMO_DIR / "data" / "val", "video clips": DEMO_DIR / "data" / "clips"}
@@ -90,22 +93,43 @@ def pick_dataset() -> Choice | None:
 
 @dataclass(frozen=True)
 class EpisodeSettings:
-    n_way: int = 2
-    k_shot: int = 2
-    n_query: int = 4
-    seed: int = 0
+    """The episode shape and seed the sidebar holds (defaults: plan.DEFAULT_SHAPE, plan.DEFAULT_SEED)."""
+
+    n_way: int = DEFAULT_SHAPE.n_way
+    k_shot: int = DEFAULT_SHAPE.k_shot
+    n_query: int = DEFAULT_SHAPE.n_query
+    seed: int = DEFAULT_SEED
+
+    @property
+    def shape(self) -> EpisodeShape:
+        return EpisodeShape(self.n_way, self.k_shot, self.n_query)
 
 
-def episode_settings() -> EpisodeSettings:
-    """Sidebar: n-way, k-shot, n-query and seed."""
+@st.cache_data(max_entries=16, show_spinner=False)
+def checkpoint_shape(ckpt_key: tuple[str, int]) -> dict[str, int]:
+    """The episode shape the checkpoint's train config holds ({} without one): plan.trained_shape, cached."""
+    return trained_shape(ckpt_key[0])
+
+
+def episode_settings(trained: dict[str, int], source: object) -> EpisodeSettings:
+    """Sidebar: n-way, k-shot, n-query and seed. They start at the checkpoint's train config (else inspector's
+    defaults), as the `episode` and `evaluate` commands do, and start over whenever `source` (the checkpoint
+    they came from) changes; the user may change them after that."""
+    shape = resolve_shape(trained)
+    if st.session_state.get("shape_source") != source:
+        st.session_state["shape_source"] = source
+        st.session_state.update(n_way=shape.n_way, k_shot=shape.k_shot, n_query=shape.n_query)
+    st.session_state.setdefault("seed", DEFAULT_SEED)
     sb = st.sidebar
     sb.divider()
     a, b = sb.columns(2)
     c, d = sb.columns(2)
-    return EpisodeSettings(int(a.number_input("n-way", 1, 20, 2, key="n_way")),
-                           int(b.number_input("k-shot", 1, 20, 2, key="k_shot")),
-                           int(c.number_input("n-query", 0, 32, 4, key="n_query")),
-                           int(d.number_input("seed", 0, 2**31 - 1, 0, key="seed")))
+    s = EpisodeSettings(int(a.number_input("n-way", 1, 20, key="n_way")),
+                        int(b.number_input("k-shot", 1, 20, key="k_shot",
+                                           help="support images per way; a clip's first k reference photos")),
+                        int(c.number_input("n-query", 0, 32, key="n_query")),
+                        int(d.number_input("seed", 0, 2**31 - 1, key="seed")))
+    return s
 
 
 def _step(delta: int) -> None:
@@ -122,24 +146,38 @@ def episode_index() -> int:
 
 @dataclass(frozen=True)
 class ViewSettings:
+    """Thresholds for the overlays and ST-IoU, and which anchors to draw (strides None: every stride)."""
+
     score_threshold: float = 0.1
     nms_iou: float = 0.6
     iou_threshold: float = 0.5
-    strides: tuple[int, ...] = ()
+    clip_score_threshold: float = CLIP_SCORE_THRESHOLD
+    strides: tuple[int, ...] | None = None
     anchors: bool = True
 
 
-def view_settings(strides: tuple[int, ...]) -> ViewSettings:
-    """Sidebar: thresholds for the overlays and a toggle per anchor stride."""
+def view_settings() -> ViewSettings:
+    """Sidebar: thresholds for the overlays, the clip score gate of ST-IoU, and whether to draw anchors."""
     sb = st.sidebar
     sb.divider()
     score = sb.slider("Score threshold", 0.0, 1.0, 0.1, 0.01, key="score_threshold")
     nms = sb.slider("NMS IoU", 0.05, 1.0, 0.6, 0.05, key="nms_iou")
     iou = sb.slider("IoU for TP / FP / FN", 0.05, 0.95, 0.5, 0.05, key="match_iou")
+    gate = sb.slider("Clip: target found at score ≥", 0.0, 1.0, CLIP_SCORE_THRESHOLD, 0.01,
+                     key="clip_score_threshold",
+                     help="ST-IoU counts a frame's best box of the clip's way only from this score on "
+                          "(the default is the `episode` and `evaluate` commands' default)")
     anchors = sb.checkbox("Assigned anchors", value=True, key="show_anchors")
-    shown = tuple(s for s in strides if sb.checkbox(f"stride {s}", value=True, key=f"stride_{s}",
-                                                      disabled=not anchors))
-    return ViewSettings(score, nms, iou, shown, anchors)
+    return ViewSettings(score, nms, iou, gate, None, anchors)
+
+
+def stride_toggles(v: ViewSettings, *results: EpisodeResult) -> ViewSettings:
+    """Sidebar: a toggle per anchor stride the results hold (EpisodeResult.anchor_strides, never assumed);
+    returns `v` with the strides switched on."""
+    strides = sorted({s for r in results for s in r.anchor_strides()})
+    shown = tuple(s for s in strides if st.sidebar.checkbox(f"stride {s}", value=True, key=f"stride_{s}",
+                                                            disabled=not v.anchors))
+    return dataclasses.replace(v, strides=shown)
 
 
 @st.cache_resource(show_spinner="Loading the checkpoint…", max_entries=4)
@@ -153,14 +191,14 @@ def _dataset(key: tuple[str, int]) -> Dataset:
 
 
 @st.cache_resource(max_entries=16)
-def _sampler(key: tuple[str, int], s: EpisodeSettings) -> EpisodeSampler:
-    return EpisodeSampler(_dataset(key), s.n_way, s.k_shot, s.n_query, s.seed)
+def _episodes(key: tuple[str, int], s: EpisodeSettings) -> DatasetEpisodes:
+    return DatasetEpisodes(_dataset(key), s.shape, s.seed)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def load_episode(data_key: tuple[str, int], s: EpisodeSettings, index: int) -> Episode:
-    """Episode `index` of the dataset (the same everywhere for the same settings)."""
-    return _sampler(data_key, s).sample(index)
+    """Episode `index` of the dataset (plan.DatasetEpisodes: the same as the `episode` command's)."""
+    return _episodes(data_key, s).episode(index)
 
 
 @st.cache_data(max_entries=32, show_spinner="Running the detector…")
@@ -171,14 +209,6 @@ def run_detector(ckpt_key: tuple[str, int], adapter: str, data_key: tuple[str, i
     return inspect_episode(detector, load_episode(data_key, s, index), score_threshold, nms_iou)
 
 
-def overlay_of(q: QueryResult, class_names: tuple[str, ...]) -> Overlay:
-    """The drawing record of a query result."""
-    a = q.assigned
-    return Overlay(q.target_boxes, q.target_labels, q.pred_boxes, q.scores, q.labels, class_names, q.anchors,
-                   q.strides, None if a is None else a.anchor, None if a is None else a.target,
-                   None if a is None else a.align_metric)
-
-
 def render_support(episode: Episode) -> None:
     """Support images as thumbnails with their boxes, captioned by way."""
     cols = st.columns(min(6, max(1, len(episode.support))))
@@ -187,9 +217,8 @@ def render_support(episode: Episode) -> None:
         cols[i % len(cols)].image(draw_boxes(s.image, s.boxes, names), caption=f"{', '.join(set(names))} · {s.image_id}")
 
 
-def box_table(q: QueryResult, class_names: tuple[str, ...], iou_threshold: float) -> pd.DataFrame:
-    """One row per prediction (TP/FP, matched IoU) and per missed target."""
-    m = match(q.pred_boxes, q.scores, q.labels, q.target_boxes, q.target_labels, iou_threshold)
+def box_table(q: QueryResult, m: Matching, class_names: tuple[str, ...]) -> pd.DataFrame:
+    """One row per prediction (TP/FP, matched IoU) and per missed target, as the Matching `m` of `q` says."""
     name = lambda k: class_names[k] if 0 <= k < len(class_names) else str(k)  # noqa: E731
     rows = [{"kind": "TP" if m.pred_tp[p] else "FP", "class": name(int(q.labels[p])), "score": float(q.scores[p]),
              "IoU": float(m.pred_iou[p]) if m.pred_tp[p] else math.nan,
@@ -202,17 +231,20 @@ def box_table(q: QueryResult, class_names: tuple[str, ...], iou_threshold: float
 
 def render_query(image: np.ndarray, q: QueryResult, class_names: tuple[str, ...], v: ViewSettings,
                  key: str) -> None:
-    """A query's overlay beside its table of per-box values."""
+    """A query's overlay beside its table of per-box values (one matching serves both)."""
+    m = match_query(q, v.iou_threshold)
     left, right = st.columns([3, 2])
-    left.image(draw_overlay(image, overlay_of(q, class_names), v.iou_threshold, v.strides, v.anchors),
-               caption=q.image_id)
-    right.dataframe(box_table(q, class_names, v.iou_threshold), hide_index=True, key=f"boxes_{key}")
+    left.image(draw_overlay(image, q, m, class_names, v.strides, v.anchors), caption=q.image_id)
+    right.dataframe(box_table(q, m, class_names), hide_index=True, key=f"boxes_{key}")
 
 
 def render_clip(clip: ClipResult, frames: tuple, class_names: tuple[str, ...], v: ViewSettings) -> None:
-    """A clip: its ST-IoU, a frame slider and the chosen frame's overlay."""
-    value = clip_st_iou(clip)
-    st.metric(f"ST-IoU · {clip.clip_id}", "n/a" if math.isnan(value) else f"{value:.3f}")
+    """A clip: its ST-IoU (evaluate.clip_st_iou at the sidebar's score gate), a frame slider and the chosen
+    frame's overlay."""
+    value = clip_st_iou(clip, v.clip_score_threshold)
+    st.metric(f"ST-IoU · {clip.clip_id}", "n/a" if math.isnan(value) else f"{value:.3f}",
+              help=f"Σ IoU over frames where both the prediction (best box of its way scoring ≥ "
+                   f"{v.clip_score_threshold:g}) and the target exist ÷ frames where either exists")
     t = st.slider("Frame", 0, len(clip.frames) - 1, 0, key=f"frame_{clip.clip_id}") if len(clip.frames) > 1 else 0
     render_query(frames[t].image, clip.frames[t], class_names, v, f"{clip.clip_id}_{t}")
 
