@@ -254,9 +254,14 @@ def load_detector(checkpoint_path: str | os.PathLike, adapter: str = DEFAULT_ADA
     except Exception as exc:  # noqa: BLE001 — a failing user factory is reported, not a crash
         raise InspectorError(f"adapter {adapter!r} failed to load it ({type(exc).__name__}: {exc})",
                              path=checkpoint_path) from None
+    if not getattr(detector, "name", None):
+        try:  # `name` is optional for an adapter (README): the spec it was loaded by names it
+            detector.name = adapter
+        except (AttributeError, TypeError):
+            pass
     if not isinstance(detector, Detector):
         raise InspectorError(f"adapter {adapter!r} returned {type(detector).__name__}, not a Detector "
-                             "(needs name, class_names and predict(episode, score_threshold, nms_iou))")
+                             "(needs class_names and predict(episode, score_threshold, nms_iou))")
     return detector
 
 

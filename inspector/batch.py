@@ -33,21 +33,23 @@ from inspector.adapters import inspect_episode
 from inspector.data import Dataset, Episode
 from inspector.episode_diagnostics import positives_per_target
 from inspector.errors import InspectorError
+from inspector.data.format_checks import FormatWarning
 from inspector.evaluate import CLIP_SCORE_THRESHOLD, clip_st_iou, coco_map, match_totals
+from inspector.format_doctor import IMAGE_SIZE_COLUMNS, doctor_rows
 from inspector.plan import DEFAULT_SEED, DEFAULT_SHAPE, DatasetEpisodes, EpisodeShape, clip_episode
 from inspector.results import Detector, EpisodeResult
 
 # Bump when the row layout or how a row is computed changes: it is part of the cache key and of the
 # metadata merge compares, so stale cache files and shards from another version are never mixed in.
 # 2: the clip score gate is a setting; clips an adapter returned no result for get "clip_missing" rows.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # IoU for the TP / FP / FN counts and the mean IoU of true positives (COCO's AP50 threshold).
 MATCH_IOU = 0.5
 META_KEY = b"inspector.batch"
 # kind: "image" (a query image), "clip" (a scored clip), "clip_missing" (a clip the adapter returned no result
 # for), "empty" (an episode with neither, kept so it still counts after a merge).
 ROW_COLUMNS = ["position", "episode", "kind", "image_id", "gt_boxes", "gt_labels", "pred_boxes", "scores",
-               "pred_labels", "positives", "st_iou", "frames"]
+               "pred_labels", "positives", "st_iou", "frames", *IMAGE_SIZE_COLUMNS]
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,7 @@ def _flat(a: np.ndarray, dtype: type) -> list:
 
 def _row(position: int, episode: Episode, kind: str, image_id: str, **values: Any) -> dict[str, Any]:
     empty = {"gt_boxes": [], "gt_labels": [], "pred_boxes": [], "scores": [], "pred_labels": [],
-             "positives": None, "st_iou": math.nan, "frames": 0}
+             "positives": None, "st_iou": math.nan, "frames": 0, **{c: 0 for c in IMAGE_SIZE_COLUMNS}}
     return {"position": position, "episode": episode.index, "kind": kind, "image_id": image_id, **empty, **values}
 
 
@@ -180,7 +182,9 @@ def episode_rows(position: int, episode: Episode, result: EpisodeResult,
                          gt_labels=_flat(to_class[np.asarray(q.target_labels, np.int64)], np.int64),
                          pred_boxes=_flat(q.pred_boxes, np.float32), scores=_flat(q.scores, np.float32),
                          pred_labels=_flat(to_class[np.asarray(q.labels, np.int64)], np.int64),
-                         positives=None if ppt is None else _flat(ppt, np.int64), **extra))
+                         positives=None if ppt is None else _flat(ppt, np.int64),
+                         # the format doctor reads boxes against their image (normalised, off the edge)
+                         **dict(zip(IMAGE_SIZE_COLUMNS, map(int, q.image_size))), **extra))
     for c in result.clips:
         rows.append(_row(position, episode, "clip", c.clip_id, st_iou=clip_st_iou(c, clip_score_threshold),
                          frames=len(c.frames), **extra))
@@ -200,7 +204,8 @@ def rows_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
         frame = pd.DataFrame(columns=ROW_COLUMNS)
     loss_cols = sorted(c for c in frame.columns if c not in ROW_COLUMNS)
     frame = frame[ROW_COLUMNS + loss_cols]
-    frame = frame.astype({"position": "int64", "episode": "int64", "frames": "int64", "st_iou": "float64"})
+    frame = frame.astype({"position": "int64", "episode": "int64", "frames": "int64", "st_iou": "float64",
+                          **{c: "int64" for c in IMAGE_SIZE_COLUMNS}})
     # Through Arrow once, so fresh rows look exactly like rows read back from Parquet (lists → arrays).
     return pa.Table.from_pandas(frame, preserve_index=False).to_pandas()
 
@@ -217,11 +222,27 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def checkpoint_identity(checkpoint: str | os.PathLike, adapter: str) -> str:
+    """The hash results are filed under: the checkpoint file's SHA-256, or, for an adapter that needs no file
+    (a model from a hub, an API, weights of its own), the SHA-256 of "adapter:<spec>|checkpoint:<name given>".
+
+    The second identifies what was run only as well as the adapter's own naming does; the metadata records it
+    so that a merge or the cache never confuses two such runs with two files.
+    """
+    if Path(checkpoint).is_file():
+        return file_sha256(checkpoint)
+    return hashlib.sha256(f"adapter:{adapter}|checkpoint:{checkpoint}".encode()).hexdigest()
+
+
 def run_meta(checkpoint: str | os.PathLike, adapter: str, data: Dataset, clips: Dataset | None,
              s: EvalSettings, class_names: Sequence[str], total: int) -> dict[str, Any]:
     """The metadata a run's rows are identified by (everything but the shard)."""
-    return {"schema": SCHEMA_VERSION, "checkpoint": str(checkpoint), "checkpoint_sha256": file_sha256(checkpoint),
+    return {"schema": SCHEMA_VERSION, "checkpoint": str(checkpoint),
+            "checkpoint_sha256": checkpoint_identity(checkpoint, adapter),
+            "checkpoint_is_file": Path(checkpoint).is_file(),
             "adapter": adapter, "data": str(data.root), "data_hash": data.content_hash(),
+            # the dataset's box-format warnings travel with the rows, so a merge can still run the doctor
+            "data_warnings": [dataclasses.asdict(w) for w in data.warnings],
             "clips": None if clips is None else str(clips.root),
             "clips_hash": None if clips is None else clips.content_hash(),
             "settings": dataclasses.asdict(s), "class_names": list(class_names), "total": total,
@@ -382,7 +403,7 @@ def episode_kinds(rows: pd.DataFrame, image_episodes: int | None) -> tuple[int, 
 def summarize(result: BatchResult) -> dict[str, Any]:
     """Returns {map50, map50_95, st_iou, per_class, episodes, image_episodes, clip_episodes, images, clips,
     clips_without_result, tp, fp, fn, precision, recall, mean_iou_tp, positives_per_target,
-    targets_without_positive, losses {raw, weighted, total}, warnings} of a result.
+    targets_without_positive, losses {raw, weighted, total}, format_doctor, warnings} of a result.
 
     COCO mAP pools every image (pycocotools, rows in position order); ST-IoU is the mean over clips where
     it is defined; losses are means over episodes. A metric with nothing to score is nan. `clips` counts the
@@ -411,6 +432,10 @@ def summarize(result: BatchResult) -> dict[str, Any]:
             kind, _, name = col.partition(".")
             losses.setdefault(kind, {})[name] = value
     warnings = []
+    doctor = doctor_rows(rows, [FormatWarning(**{**w, "examples": tuple(w["examples"])})
+                                for w in result.meta.get("data_warnings") or []])
+    if doctor.mismatch:
+        warnings.append(f"box formats: {doctor.message}")
     if missing:
         scored = ("ST-IoU is over the other " + str(len(clip_values))) if len(clip_values) else "ST-IoU is not measured"
         warnings.append(f"the adapter returned no clip result for {missing} of the {missing + len(clip_values)} "
@@ -435,5 +460,6 @@ def summarize(result: BatchResult) -> dict[str, Any]:
         "positives_per_target": float(positives_all.mean()) if len(positives_all) else math.nan,
         "targets_without_positive": float((positives_all == 0).mean()) if len(positives_all) else math.nan,
         "losses": losses,
+        "format_doctor": doctor,
         "warnings": warnings,
     }

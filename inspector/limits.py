@@ -68,3 +68,10 @@ MAX_COMPANION_NODES = 100_000
 # Deepest nesting a companion may have. Config dumps nest 5-8 levels (model.roi_head.bbox_head.loss_cls);
 # yaml.safe_load's recursive composer raised RecursionError at 600 nested lists (measured), which refused the log.
 MAX_COMPANION_DEPTH = 64
+
+
+# torch threads one evaluation uses (`evaluate`, the Compare page). A demo-sized episode (2-way, 128 px)
+# measured 2.9× slower with torch's default threads on a 2-core machine: OpenMP threads contend for the cores
+# that other sessions and shards need; shards scale out as processes instead.
+def eval_threads() -> int:
+    return _env_int("INSPECTOR_EVAL_THREADS", 1)

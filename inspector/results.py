@@ -106,10 +106,14 @@ class EpisodeResult:
 
 @runtime_checkable
 class Detector(Protocol):
-    """What inspector needs from a detector. Optional extras (return None when unsupported):
+    """What inspector needs from a detector: `class_names` and `predict`. Optional extras (None when unsupported):
 
         losses(episode) -> EpisodeLosses | None
-        gradient_norms(episode) -> dict[str, float] | None   (weighted loss → ‖∂loss/∂backbone‖)
+        gradient_norms(episode) -> dict[str, float] | None   (weighted loss → ‖∂loss/∂backbone‖, batch norm
+                                                              in training mode, as a training step sees it)
+
+    `name` names the detector in messages; an adapter need not set it: `adapters.load_detector` gives an
+    object without one the adapter spec it was loaded by.
     """
 
     name: str

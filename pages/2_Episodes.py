@@ -54,4 +54,4 @@ with guard("the queries"):
 
 with guard("the diagnostics"):
     st.subheader("Diagnostics")
-    views.render_diagnostics(result)
+    views.render_diagnostics(result, views.dataset_warnings(dataset.key))

@@ -181,3 +181,40 @@ def test_an_adapter_returning_the_wrong_record_is_named(world: dict, tmp_path: P
     detector = load_detector(world["ckpt"], f"{name}:make")
     with pytest.raises(InspectorError, match="'plain-boxes' returned dict, not an EpisodeResult"):
         inspect_episode(detector, world["episode"])
+
+
+README_ADAPTER = '''
+import numpy as np
+from inspector.adapters import EpisodeResult, QueryResult
+
+class Passthrough:
+    """An adapter written from README: class_names and predict, no name, and no checkpoint file."""
+    class_names = ("circle", "square")
+
+    def predict(self, episode, score_threshold=None, nms_iou=None):
+        queries = tuple(QueryResult(q.image_id, q.size, np.asarray(q.boxes, np.float32),
+                                    np.ones(len(q.boxes), np.float32), np.asarray(q.labels), q.boxes, q.labels)
+                        for q in episode.queries)
+        return EpisodeResult(episode.index, episode.class_names, queries)
+
+def make(checkpoint_path):
+    return Passthrough()
+'''
+
+
+def test_an_adapter_written_from_the_readme_needs_no_name_and_no_checkpoint_file(world: dict, tmp_path: Path,
+                                                                                   monkeypatch) -> None:
+    import subprocess
+    import sys
+    name = next(_names)
+    (tmp_path / f"{name}.py").write_text(README_ADAPTER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    detector = load_detector("no-file-here", f"{name}:make")
+    assert detector.name == f"{name}:make"
+    run = subprocess.run([sys.executable, "-m", "inspector", "evaluate", "--checkpoint", "hub:some-model",
+                          "--adapter", f"{name}:make", "--data", str(world["root"] / "data"), "--episodes", "2",
+                          "--json"], capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)})
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert out["checkpoint"] == "hub:some-model" and out["map50"] == pytest.approx(1.0)

@@ -189,7 +189,9 @@ def test_format_doctor_flags_a_wrapper_emitting_another_format(fitted: dict, tmp
 @pytest.mark.parametrize("_", [pytest.param(0, marks=NEEDS_TRAINED)])
 def test_format_doctor_is_quiet_for_the_reference_adapter(fitted: dict, _: int) -> None:
     verdict = format_doctor(fitted["result"])
-    assert verdict.as_is > 0.6  # the over-fitted model does find its targets
+    # the over-fitted model does find its targets with its most confident boxes (one per target)
+    from inspector.format_doctor import DOCTOR_MIN_IOU
+    assert verdict.as_is > DOCTOR_MIN_IOU
     assert not verdict.mismatch, verdict
 
 

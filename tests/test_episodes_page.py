@@ -76,7 +76,7 @@ def test_next_and_prev_step_through_episodes(roots: Path) -> None:
     assert _state(at)[1].startswith("Episode 5")
     assert any("Losses" in m.value for m in at.markdown)
     losses = next(d.value for d in at.dataframe if "weighted" in d.value.columns)
-    assert losses["name"].tolist() == ["cls", "bbox", "supcon", "cpe"] and "‖∇ backbone‖" in losses.columns
+    assert losses["name"].tolist() == ["cls", "bbox", "supcon", "cpe"] and "‖∇ backbone‖ (train-mode BN)" in losses.columns
 
 
 def test_sliders_and_stride_toggles_change_the_overlay(roots: Path) -> None:

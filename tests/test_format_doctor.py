@@ -249,3 +249,17 @@ def test_images_of_result_keep_the_boxes_as_given() -> None:
     np.testing.assert_allclose(images[0].pred_boxes, truth[0] * 0.5, rtol=1e-6)
     assert images[0].image_size == SIZE
     assert diagnose_images(images).targets == 3
+
+
+def test_an_untrained_models_random_boxes_are_no_format_mismatch():
+    # 100 random boxes per image: read as xywh (bigger) they cover targets better by chance; the doctor reads
+    # only each image's most confident boxes, one per target, and sees no relation.
+    from inspector.format_doctor import diagnose_images, _image
+    rng = np.random.default_rng(0)
+    images = []
+    for _ in range(40):
+        targets = np.array([[20, 30, 80, 100], [60, 10, 120, 50]], float)
+        xy = rng.uniform(0, 110, (100, 2))
+        preds = np.concatenate([xy, xy + rng.uniform(5, 40, (100, 2))], 1)
+        images.append(_image(preds, targets, (128, 128), rng.random(100)))
+    assert not diagnose_images(images).mismatch

@@ -51,28 +51,34 @@ def run(args: argparse.Namespace) -> int:
     shape = resolve_shape(trained, args.n_way, args.k_shot, args.n_query)
     seed = DEFAULT_SEED if args.seed is None else args.seed
     gate = CLIP_SCORE_THRESHOLD if args.clip_score_threshold is None else args.clip_score_threshold
-    episode = DatasetEpisodes(read_dataset(args.data), shape, seed).episode(args.index)
+    dataset = read_dataset(args.data)
+    episode = DatasetEpisodes(dataset, shape, seed).episode(args.index)
     result = inspect_episode(detector, episode, args.score_threshold, args.nms_iou, not args.no_gradients)
-    doctor = format_doctor(result)
+    doctor = format_doctor(result, dataset.warnings)  # the dataset's box warnings are evidence about the targets
     st_ious = [clip_st_iou(c, gate) for c in result.clips]
     if args.json:
         out = result_to_dict(result)
         out.update({"n_way": shape.n_way, "k_shot": shape.k_shot, "n_query": shape.n_query, "seed": seed,
                     "score_threshold": args.score_threshold, "nms_iou": args.nms_iou,
-                    "clip_score_threshold": gate, "st_iou": st_ious, "format_doctor": doctor})
+                    "clip_score_threshold": gate, "st_iou": st_ious, "format_doctor": doctor,
+                    "dataset_warnings": list(dataset.warnings),
+                    "gradient_norms_batch_norm": None if result.gradient_norms is None else "train"})
         print(dumps(out))
         return 0
     print(f"episode {result.index}: ways {', '.join(result.class_names)} · adapter {detector.name} · "
           f"{describe_shape(shape, trained)}, seed {seed}")
     for warning in result.warnings:
         print(f"  WARNING: {warning}")
+    for w in dataset.warnings:
+        print(f"  DATASET: {w.message}")
     for image_id, positives in positives_per_image(result).items():
         print(f"  {image_id}: {positives if positives is not None else '?'} positive anchors")
     for c, value in zip(result.clips, st_ious):
         print(f"  clip {c.clip_id}: ST-IoU {value:.3f} (frames found at score ≥ {gate:g})")
     for row in loss_rows(result.losses):
         print(f"  loss {row.name}: raw {row.raw:.4g} · weighted {row.weighted:.4g}"
-              + (f" · ‖∇backbone‖ {result.gradient_norms[row.name]:.3g}" if result.gradient_norms else ""))
+              + (f" · ‖∇backbone‖ {result.gradient_norms[row.name]:.3g} (train-mode BN)"
+                 if result.gradient_norms else ""))
     print(("  FORMAT: " if doctor.mismatch else "  format: ") + doctor.message)
     if result.unavailable:
         print(f"  unavailable from this adapter: {', '.join(result.unavailable)}")

@@ -8,12 +8,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+from inspector import limits
 from inspector.cli.episode import add_shape_arguments
 from inspector.serialize import dumps
-
-# One torch thread per process: a demo-sized episode (2-way, 128 px) measured 2.9× slower with torch's default
-# threads on a 2-core machine (OpenMP threads contend for the cores); shards scale out as processes instead.
-EVAL_THREADS = 1
 
 HELP = "score a checkpoint on N few-shot episodes of a dataset (shardable; Parquet rows + summary)"
 
@@ -36,9 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", action="store_true",
                         help="reuse / store results under INSPECTOR_CACHE_DIR (default ~/.cache/inspector/eval), "
                              "keyed by checkpoint and dataset content and settings")
-    parser.add_argument("--threads", type=int, default=EVAL_THREADS,
-                        help=f"torch CPU threads per process (default {EVAL_THREADS}: the small episode tensors "
-                             "gain nothing from more, and torch's default oversubscribes the cores)")
+    parser.add_argument("--threads", type=int, default=limits.eval_threads(),
+                        help=f"torch CPU threads per process (default {limits.eval_threads()}, "
+                             "INSPECTOR_EVAL_THREADS: the small episode tensors gain nothing from more, and "
+                             "torch's default oversubscribes the cores)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 

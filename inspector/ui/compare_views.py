@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from dataclasses import asdict
 from pathlib import Path
 
@@ -9,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from inspector import charts
+from inspector import charts, limits
 from inspector.adapters import DEFAULT_ADAPTER, allowed_adapters
 from inspector.batch import BatchResult, EpisodePlan, EvalSettings, evaluate_batch, image_records, run_meta, summarize
 from inspector.compare import (DeltaCI, bootstrap_delta_map, compare_targets, episode_metrics, metrics_delta_table,
@@ -97,10 +99,27 @@ def aggregate(choice: Choice, adapter: str, data: Choice, s: EpisodeSettings, ep
     plan = EpisodePlan(dataset, None, settings)
     meta = run_meta(choice.path, adapter, dataset, None, settings, dataset.class_names, plan.total)
     bar = st.progress(0.0, text=f"Evaluating {label} on {plan.total} episodes…")
-    result = evaluate_batch(detector, plan, meta, progress=lambda done, todo: bar.progress(
-        done / todo, text=f"Evaluating {label}: episode {done} of {todo}"), cache=True)
+    with one_torch_thread():
+        result = evaluate_batch(detector, plan, meta, progress=lambda done, todo: bar.progress(
+            done / todo, text=f"Evaluating {label}: episode {done} of {todo}"), cache=True)
     bar.empty()
     return result
+
+
+@contextmanager
+def one_torch_thread():
+    """torch limited to limits.eval_threads() (one) for the evaluation, as `evaluate` runs by default, then restored.
+
+    The server's other sessions use the cores too: torch's default thread pool oversubscribes them.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(limits.eval_threads())
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @st.cache_data(max_entries=16, show_spinner="Bootstrapping Δ mAP…")
@@ -115,6 +134,9 @@ def render_aggregate(a: BatchResult, b: BatchResult) -> None:
     for side, summary in (("A", sa), ("B", sb)):
         for warning in summary["warnings"]:
             st.warning(f"{side}: {warning}")
+        doctor = summary["format_doctor"]
+        if not doctor.mismatch:
+            st.caption(f"{side}: box formats {doctor.verdict} — {doctor.message}")
     st.caption(f"{sa['image_episodes']} image episodes ({sa['images']} query images) · {sa['clip_episodes']} clip "
                f"episodes ({sa['clips']} clips scored by A, {sb['clips']} by B)")
     st.dataframe(summary_delta_table(sa, sb), hide_index=True, key="cmp_aggregate",

@@ -249,20 +249,32 @@ def render_clip(clip: ClipResult, frames: tuple, class_names: tuple[str, ...], v
     render_query(frames[t].image, clip.frames[t], class_names, v, f"{clip.clip_id}_{t}")
 
 
-def render_diagnostics(result: EpisodeResult) -> None:
-    """Losses with gradient norms, positives per target, assigned-IoU histogram, ranges, the format doctor."""
+def dataset_warnings(data_key: tuple[str, int]) -> tuple:
+    """The dataset's box-format warnings (data.format_checks.FormatWarning), from the cached dataset."""
+    return _dataset(data_key).warnings
+
+
+def render_diagnostics(result: EpisodeResult, box_warnings: tuple = ()) -> None:
+    """Losses with gradient norms, positives per target, assigned-IoU histogram, ranges, the format doctor.
+
+    `box_warnings` are the dataset's own box-format warnings: shown, and given to the doctor as evidence
+    about the targets (a COCO file holding xyxy is the dataset's fault, not the adapter's).
+    """
     if result.unavailable:
         st.info("This adapter does not provide: " + ", ".join(result.unavailable) + ".")
     for warning in result.warnings:
         st.warning(warning)
-    doctor = format_doctor(result)
+    for w in box_warnings:
+        st.warning("Dataset: " + w.message)
+    doctor = format_doctor(result, box_warnings)
     (st.warning if doctor.mismatch else st.caption)("Box format: " + doctor.message)
     rows = pd.DataFrame([r.__dict__ for r in loss_rows(result.losses)])
     if len(rows) and result.gradient_norms:
-        rows["‖∇ backbone‖"] = rows["name"].map(result.gradient_norms)
+        rows["‖∇ backbone‖ (train-mode BN)"] = rows["name"].map(result.gradient_norms)
     left, right = st.columns(2)
     if len(rows):
-        left.markdown("**Losses** (raw × gain = weighted; gradient norm on the shared backbone)")
+        left.markdown("**Losses** (raw × gain = weighted; the gradient norm of each weighted term on the shared "
+                      "backbone, with batch norm in training mode as a training step computes it)")
         left.dataframe(rows, hide_index=True, key="loss_table")
     hist = assigned_iou_histogram(result)
     if hist is not None:
