@@ -176,14 +176,15 @@ class Letterbox:
         return max(1, round(h * self.scale)), max(1, round(w * self.scale))
 
 
-def letterbox_params(src_size: tuple[int, int], size: int) -> Letterbox:
+def letterbox_params(src_size: tuple[int, int], size: int, scaleup: bool = True) -> Letterbox:
     """Returns the Letterbox that fits an image of (h, w) into a size×size canvas, centred.
 
     The pads are whole pixels (the left/top half of the padding, rounded down), because the resized image
     is pasted at whole-pixel offsets: a fractional pad shifted every box by half a pixel from the image.
+    `scaleup=False` never enlarges an image smaller than the canvas (Ultralytics' LetterBox `scaleup`).
     """
     h, w = src_size
-    scale = size / max(h, w)
+    scale = size / max(h, w) if scaleup else min(size / max(h, w), 1.0)
     rh, rw = max(1, round(h * scale)), max(1, round(w * scale))
     return Letterbox(src_size=(int(h), int(w)), size=int(size), scale=scale,
                      pad_x=float((size - rw) // 2), pad_y=float((size - rh) // 2))

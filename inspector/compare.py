@@ -129,12 +129,14 @@ def weighted_map(m: CocoMatches, weights: np.ndarray) -> tuple[np.ndarray, np.nd
     first = np.full((n_t, len(RECALL_POINTS), n_c), -1.0)
     for k in range(n_c):
         w = weights[:, m.det_image[k]]  # (B, D)
+        # Weights are whole counts, so these sums are exact integers: tp + fp is the running weight, and one
+        # cumsum per class replaces one per threshold (the cumsums were most of a 1,000-resample bootstrap).
+        seen = np.cumsum(w, axis=1) + np.spacing(1)
         for t in range(n_t):
             tp = np.cumsum(w * m.det_tp[k][t], axis=1)
-            fp = np.cumsum(w * ~m.det_tp[k][t], axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
                 rc = tp / n_gt[:, k:k + 1]
-            pr = tp / (tp + fp + np.spacing(1))
+            pr = tp / seen
             # COCO's precision envelope: the best precision at this recall or beyond.
             pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
             pr = np.concatenate([pr, np.zeros((n_b, 1))], axis=1)  # recall never reached → 0

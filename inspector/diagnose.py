@@ -25,8 +25,8 @@ from inspector.triage import triage
 
 # Rules that still speak about a run the loss rules cannot judge (no terms, too few points): they read
 # the log, the lr and the evaluations, not the decomposition.
-UNJUDGED_RULES = frozenset({"non_finite_values", "metric_stuck_at_zero", "eval_stopped", "eval_regression",
-                            "undefined_metric", "restarts", "lr_out_of_range"})
+UNJUDGED_RULES = frozenset({"non_finite_values", "metric_stuck_at_zero", "metric_near_zero", "eval_stopped",
+                            "eval_regression", "undefined_metric", "restarts", "lr_out_of_range"})
 
 
 @dataclass(frozen=True)

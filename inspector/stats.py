@@ -716,6 +716,7 @@ def spike_scan(steps: np.ndarray, values: np.ndarray, window: int | None = None,
       the ~SCALE_POINTS points around i (at most a fifth of the run, at least MIN_POOLED_BLOCKS blocks),
       floored at quantum/√12 (rounding noise) and 1e-9 of the largest |x|;
     - `min_rise`: on a smooth curve (epoch averages) σ collapses and ±1 % wiggles would pass 6σ;
+    - where the baseline is exactly 0 the term is off (a gated loss): a point there is never a spike;
     - `quantum` (default `print_quantum(values)`): a move of one or two print quanta is rounding;
     - `changes` (default: `regime_changes` of the same series, same window): the first w points of each new
       level (up to the next change) are not judged; their level before is the old regime's. Pass () to
@@ -746,7 +747,10 @@ def spike_scan(steps: np.ndarray, values: np.ndarray, window: int | None = None,
     thr *= min_rise
     np.maximum(thr, k * lv.scale[lo:hi], out=thr)
     np.maximum(thr, NOISE_QUANTA * lv.quantum, out=thr)
-    hit = x[lo:hi] - base > thr
+    # A level of exactly 0 on both sides is a term that is off there (a gated loss with nothing to gate in,
+    # e.g. a contrastive term with no proposal over its IoU gate): a non-zero point is the term switching on
+    # for a step, not an excursion from a level, so it is never a spike.
+    hit = (x[lo:hi] - base > thr) & (base != 0)
     # The new level's first window: the medians before straddle the change; only the level after is its own.
     pos = np.sort(np.searchsorted(lv.where, [c.index for c in found]))
     for m, j in enumerate(pos.tolist()):

@@ -38,8 +38,8 @@ from inspector.runlog.record import RunLog, Sparse, assemble
 
 # The stable ids of every finding and root cause (the brief's vocabulary; scripts rely on them).
 FINDING_IDS = ("dominant_component", "stationary_component", "high_volatility", "lr_collapsed",
-               "metric_stuck_at_zero", "non_finite_values", "total_mismatch", "loss_spikes", "restarts",
-               "no_positive_anchors", "train_val_divergence", "eval_regression", "eval_stopped",
+               "metric_stuck_at_zero", "metric_near_zero", "non_finite_values", "total_mismatch", "loss_spikes",
+               "restarts", "no_positive_anchors", "train_val_divergence", "eval_regression", "eval_stopped",
                "lr_out_of_range", "regime_change", "undefined_metric")
 CAUSE_IDS = ("targets_or_assignment", "evaluation_stopped", "lr_schedule", "unstable_optimisation",
              "overfitting", "log_reading", "loss_balance")
@@ -678,20 +678,33 @@ def d2_tutorial(seed: int) -> LabelledRun:
                     healthy=True)
 
 
-def nan_aps_d2(seed: int) -> LabelledRun:
-    """Detectron2 on a dataset without small objects: `bbox/APs` is NaN at every evaluation."""
+def _d2_small_ap_log(name: str, seed: int, small: float, per_class: bool) -> RunLog:
+    """A Detectron2 run with AP ~0.45 whose `bbox/APs` is `small` (×100 as D2 prints) at every evaluation."""
     rng = np.random.default_rng(seed)
     n = 5000
     iters = np.arange(999, n, 1000)
     aps = coco_ap(iters, n, 0.45, rng)
     evals = {f"bbox/{k}": (iters, 100 * v) for k, v in aps.items()}
-    evals["bbox/APs"] = (iters, np.full(iters.size, np.nan))
-    evals["bbox/AP-balloon"] = (iters, 100 * aps["AP"])
+    evals["bbox/APs"] = (iters, np.full(iters.size, small))
+    if per_class:
+        evals["bbox/AP-balloon"] = (iters, 100 * aps["AP"])
     lr = d2_multistep_lr(n)
-    log = d2_log("nan_aps_d2", frcnn_terms(rng, n, 0.10, decays_of(lr)), lr,
-                 positives=positives_of(rng, n, 48.0), evals=evals)
+    return d2_log(name, frcnn_terms(rng, n, 0.10, decays_of(lr)), lr, positives=positives_of(rng, n, 48.0),
+                  evals=evals)
+
+
+def nan_aps_d2(seed: int) -> LabelledRun:
+    """Detectron2 on a dataset without small objects: `bbox/APs` is NaN at every evaluation."""
+    log = _d2_small_ap_log("nan_aps_d2", seed, np.nan, per_class=True)
     return labelled(f"nan_ap_small_d2_s{seed}", log, must_fire={"undefined_metric"},
                     must_not_fire={"non_finite_values", "eval_regression", "eval_stopped"}, healthy=True)
+
+
+def zero_aps_d2(seed: int) -> LabelledRun:
+    """Detectron2 whose few small objects are never found: `bbox/APs` is 0.0 at every evaluation, AP ~0.45."""
+    log = _d2_small_ap_log("zero_aps_d2", seed, 0.0, per_class=False)
+    return labelled(f"zero_ap_small_good_ap_d2_s{seed}", log,
+                    must_not_fire={"metric_near_zero", "metric_stuck_at_zero", "eval_regression"}, healthy=True)
 
 
 def minus1_aps_mmdet(seed: int) -> LabelledRun:
@@ -1010,6 +1023,33 @@ def seed_like(seed: int) -> LabelledRun:
                                    "restarts", "non_finite_values", *NO_STEP})
 
 
+def seed_poor_map(seed: int) -> LabelledRun:
+    """The seed's run where the detector learnt a little: mAP@0.5 ~0.03 (noisy), ST-IoU 0 at every evaluation.
+
+    Raw bbox flat in a narrow band with spikes; the other terms fall; lr cliff to 2e-6 at 10% of the run.
+    Not every metric is 0, so this is not `metric_stuck_at_zero`; ST-IoU at 0 beside a poor mAP is.
+    """
+    rng = np.random.default_rng(seed)
+    n = 4000
+    t = np.arange(n, dtype=np.float64)
+    bbox = noisy(rng, np.full(n, 0.4), 0.05)
+    bbox[[700, 1900, 3300]] *= 3.0
+    raw = {"bbox": bbox, "cls": noisy(rng, decay(t, 1.4, 0.9, n / 1.5), 0.03),
+           "supcon": noisy(rng, decay(t, 2.2, 1.9, n / 1.5), 0.03),
+           "cpe": noisy(rng, decay(t, 0.9, 0.7, n / 1.5), 0.03)}
+    rows = np.arange(499, n, 500)
+    evals = {"map50": evals_at(rows, np.clip(0.03 + 0.01 * rng.standard_normal(rows.size), 0.005, 1)),
+             "map50_95": evals_at(rows, np.clip(0.01 + 0.003 * rng.standard_normal(rows.size), 0.001, 1)),
+             "st_iou": evals_at(rows, np.zeros(rows.size))}
+    lr = cliff_lr(n, 1e-3, 0.10, LR_FLOOR, 50, 2e-5)
+    log = native_log(f"seed_poor_map_{seed}", raw, SEED_WEIGHTS, lr, positives=positives_of(rng, n), evals=evals,
+                     epochs=(t // 500).astype(np.float64))
+    return labelled(f"seed_poor_map_s{seed}", log,
+                    must_fire={"metric_near_zero", "stationary_component", "lr_collapsed"},
+                    must_not_fire={"metric_stuck_at_zero", "no_positive_anchors", "eval_stopped", "total_mismatch",
+                                   "non_finite_values"})
+
+
 # ---------------------------------------------------------------------------------------------------------
 # The set.
 
@@ -1044,6 +1084,7 @@ def _recipes() -> tuple[Recipe, ...]:
         add(f"cosine_1pct_good_map_s{s}", partial(cosine_to_1pct, s))
         add(f"nan_ap_small_d2_s{s}", partial(nan_aps_d2, s))
         add(f"minus1_ap_small_mmdet_s{s}", partial(minus1_aps_mmdet, s))
+        add(f"zero_ap_small_good_ap_d2_s{s}", partial(zero_aps_d2, s))
         add(f"healthy_cls_dominant_rtmdet_s{s}", partial(rtmdet_cls_dominant, s))
     for s in seeds:
         add(f"collinear_mmdet_s{s}", partial(collinear_mmdet, s))
@@ -1068,6 +1109,7 @@ def _recipes() -> tuple[Recipe, ...]:
         add(f"total_missing_term_native_s{s}", partial(total_missing_term, s))
         add(f"noisy_supcon_native_s{s}", partial(noisy_term, s))
         add(f"seed_like_s{s}", partial(seed_like, s))
+        add(f"seed_poor_map_s{s}", partial(seed_poor_map, s))
     return tuple(out)
 
 

@@ -256,6 +256,20 @@ def test_forward_shapes_and_losses(reg_max):
     lb.total.backward()
 
 
+def test_an_untrained_model_scores_near_the_prior():
+    # RetinaNet's init of the classifier's last layer: the tower adds ~nothing, so a score is the prior's
+    # logit plus the cosine term at its initial scale 1: between sigmoid(log(0.01/0.99) ∓ 1) ≈ 0.004 and 0.027
+    model = create_model(ModelConfig()).eval()
+    support, sboxes, ways, query, _, _ = _episode_tensors()
+    with torch.no_grad():
+        scores = model(support, sboxes, ways, query, 3).cls_logits.sigmoid()
+    prior = math.log(0.01 / 0.99)
+    low, high = (1 / (1 + math.exp(-(prior + d))) for d in (-1.0, 1.0))
+    assert low - 1e-3 <= float(scores.min()) and float(scores.max()) <= high + 1e-3
+    last = model.head.levels[0].cls_tower[-1].weight
+    assert float(last.std()) == pytest.approx(0.01, rel=0.5)
+
+
 def test_varifocal_classification_loss():
     support, sboxes, ways, query, tboxes, tlabels = _episode_tensors()
     model = create_model(ModelConfig(cls_loss="varifocal"))

@@ -189,3 +189,20 @@ def test_short_epoch_logs_are_judged_without_false_alarms():
         cls = np.round(0.8 + 2 * np.exp(-t / 6) * (1 + 0.02 * rng.standard_normal(n)), 4)
         d = diagnose(run({"bbox": bbox, "cls": cls}, steps=t, evals={"eval/map50": (t - 1, 0.6 * (1 - np.exp(-t / 5)))}))
         assert not [f for f in d.findings if f.severity != "info"], (n, [(f.id, f.evidence) for f in d.findings])
+
+
+def test_metric_near_zero_names_the_zero_metric_and_the_poor_others():
+    rows = np.arange(199, N, 200)
+    raw = {"bbox": decaying(), "cls": decaying(seed=1)}
+    poor = {"eval/map50": (rows, np.full(rows.size, 0.04)), "eval/st_iou": (rows, np.zeros(rows.size))}
+    d = diagnose(run(raw, lr=np.full(N, 1e-3), evals=poor))
+    f = one(d, "metric_near_zero")
+    assert f.severity == "warning" and "metric_stuck_at_zero" not in {x.id for x in d.findings}
+    assert f"eval/st_iou at all {rows.size} evaluations since step 199" in f.evidence
+    assert "eval/map50 0.04" in f.evidence and "nothing on eval/st_iou" in f.next_step
+    # the same zero beside a working detector, or every metric at zero, is not this finding
+    good = {**poor, "eval/map50": (rows, np.full(rows.size, 0.45))}
+    assert "metric_near_zero" not in {x.id for x in diagnose(run(raw, lr=np.full(N, 1e-3), evals=good)).findings}
+    zero = {**poor, "eval/map50": (rows, np.zeros(rows.size))}
+    ids = {x.id for x in diagnose(run(raw, lr=np.full(N, 1e-3), evals=zero)).findings}
+    assert "metric_stuck_at_zero" in ids and "metric_near_zero" not in ids

@@ -602,3 +602,15 @@ def test_volatility_mad_diff_equals_scipy(n):
     assert vol.mad_diff == pytest.approx(median_abs_deviation(np.diff(x), scale="normal"), rel=1e-12)
     assert vol.median == np.median(x)
     assert vol.rel_mad_diff == pytest.approx(vol.mad_diff / abs(np.median(x)), rel=1e-12)
+
+
+def test_an_intermittent_term_off_around_a_point_has_no_spike_there():
+    # a gated loss: 0 at most steps, on (~0.5) at a few; with both neighbour levels 0 nothing is a spike,
+    # while the same bursts on a level of 0.1 are
+    rng = np.random.default_rng(0)
+    steps = np.arange(2000)
+    on = rng.random(2000) < 0.05
+    gated = np.where(on, 0.5 + 0.1 * rng.random(2000), 0.0)
+    assert not stats.spike_scan(steps, gated).mask.any()
+    level = 0.1 + 0.001 * rng.standard_normal(2000)
+    assert stats.spike_scan(steps, np.where(on, gated, level)).mask[on].mean() > 0.9

@@ -214,3 +214,12 @@ def test_logged_validation_is_what_evaluate_gives_on_the_checkpoint(tiny_run, ca
     assert (out["image_episodes"], out["clip_episodes"]) == (config.val_episodes, config.synthetic_clips)
     for key in ("map50", "map50_95", "st_iou"):
         assert out[key] == pytest.approx(last[key], abs=1e-9), key
+
+
+def test_a_milestone_inside_the_warmup_cuts_it_as_detectron2_does():
+    # WarmupMultiStepLR: lr = base · warmup_factor(step) · gamma^(milestones passed); floored at final_lr here.
+    lrs = [lr_at(s, 1000, 1e-3, 100, 2e-6, "step", (30, 45, 60), 0.1) for s in range(200)]
+    assert lrs[29] == pytest.approx(1e-3 * 30 / 100) and lrs[30] == pytest.approx(1e-4 * 31 / 100)
+    assert lrs[45] == pytest.approx(1e-5 * 46 / 100)
+    assert lrs[60] == pytest.approx(2e-6) and lrs[150] == pytest.approx(2e-6)
+    assert max(lrs) == lrs[29]

@@ -72,6 +72,9 @@ def _is_real(value: Any) -> bool:
 class ModelConfig:
     # input: square letterboxed canvas; shapes images are small, 128 px keeps CPU training to minutes
     image_size: int = 128
+    # Support images smaller than the canvas are enlarged to fill it (YOLO's letterbox `scaleup`); False pastes
+    # them at their own scale, so a 64 px reference photo's object stays the size it has in a 128 px frame.
+    upscale_support: bool = True
     # backbone widths for strides 2, 4, 8, 16, 32; few channels on purpose (2-core CPU training)
     widths: tuple[int, ...] = (16, 32, 48, 64, 96)
     neck_dim: int = 64  # FPN channels at every output level
@@ -150,6 +153,8 @@ class ModelConfig:
         out += self._structure_problems()
         if self.cls_loss not in CLS_LOSSES:
             out.append(f"cls_loss is {_shown(self.cls_loss)}; allowed {' or '.join(map(repr, CLS_LOSSES))}")
+        if not isinstance(self.upscale_support, bool):
+            out.append(f"upscale_support is {_shown(self.upscale_support)}; allowed true or false")
         if self.reg_max == 1:
             out.append("reg_max is 1; allowed 0 (no DFL) or 2..64 bins")
         if not isinstance(self.loss_weights, dict):

@@ -28,10 +28,10 @@ def letterbox_image(image: np.ndarray, lb: Letterbox) -> np.ndarray:
     return canvas
 
 
-def preprocess(images: list[np.ndarray], size: int) -> tuple[torch.Tensor, list[Letterbox]]:
+def preprocess(images: list[np.ndarray], size: int, scaleup: bool = True) -> tuple[torch.Tensor, list[Letterbox]]:
     """Returns (batch (B, 3, size, size) float in [0, 1], one Letterbox per image) for (H, W, 3) uint8 images
-    of any sizes."""
-    letterboxes = [letterbox_params(im.shape[:2], size) for im in images]
+    of any sizes (enlarged to the canvas unless `scaleup` is False)."""
+    letterboxes = [letterbox_params(im.shape[:2], size, scaleup) for im in images]
     canvases = np.stack([letterbox_image(im, lb) for im, lb in zip(images, letterboxes)])  # (B, S, S, 3)
     batch = torch.from_numpy(canvases).permute(0, 3, 1, 2).float().div_(255.0)
     return batch, letterboxes
@@ -63,8 +63,9 @@ def support_way(sample: Sample) -> int:
     return int(values[np.argmax(counts)])
 
 
-def episode_tensors(episode: Episode, size: int, device: torch.device | str = "cpu") -> EpisodeTensors:
-    """Returns the EpisodeTensors for `episode` letterboxed to size×size.
+def episode_tensors(episode: Episode, size: int, device: torch.device | str = "cpu",
+                    upscale_support: bool = True) -> EpisodeTensors:
+    """Returns the EpisodeTensors for `episode` letterboxed to size×size (supports enlarged unless told not to).
 
     A support image keeps only the boxes of its way (see support_way); support images without boxes
     are dropped, since they carry no prototype evidence.
@@ -75,7 +76,7 @@ def episode_tensors(episode: Episode, size: int, device: torch.device | str = "c
             f"episode {episode.index} has no support boxes, so no class prototypes can be built"
         )
     ways = [support_way(s) for s in support]
-    s_images, s_lb = preprocess([s.image for s in support], size)
+    s_images, s_lb = preprocess([s.image for s in support], size, upscale_support)
     s_boxes = [torch.from_numpy(to_letterbox(np.asarray(s.boxes, np.float32)[np.asarray(s.labels) == w], lb))
                for s, w, lb in zip(support, ways, s_lb)]
     q_images, q_lb = preprocess([q.image for q in episode.queries], size)
@@ -107,7 +108,7 @@ def run_episode(model: FewShotDetector, episode: Episode) -> RawEpisodeOutput:
     """Returns the RawEpisodeOutput of `model` on `episode`, in the model's current mode (train or eval);
     wrap in torch.no_grad() for inference."""
     device = next(model.parameters()).device
-    t = episode_tensors(episode, model.config.image_size, device)
+    t = episode_tensors(episode, model.config.image_size, device, model.config.upscale_support)
     out = model(t.support_images, t.support_boxes, t.support_ways, t.query_images, t.n_way)
     return RawEpisodeOutput(tensors=t, output=out)
 

@@ -17,6 +17,7 @@ Rule = Callable[[RuleContext], list[Finding]]
 RULES: tuple[Rule, ...] = (
     health.non_finite,
     evaluation.metric_zero,
+    evaluation.metric_near_zero,
     health.no_positives,
     evaluation.eval_stopped,
     schedule.lr_collapsed,

@@ -1,4 +1,4 @@
-"""Rules about the evaluations: stuck at zero, fallen from their best, stopped reporting, diverging, undefined.
+"""Rules about the evaluations: stuck at or near zero, fallen from their best, stopped reporting, diverging, undefined.
 
 They work from three evaluations (a 12-epoch schedule evaluated every 2 epochs gives 6), judged on the
 defined points only (`inspector.eval_state`): NaN and −1 placeholders are never a value.
@@ -38,6 +38,38 @@ def metric_zero(ctx: RuleContext) -> list[Finding]:
         f"{t.metric_last_evals} evaluations{since}.",
         "The detector finds nothing: check that boxes are drawn where the objects are (box format and "
         "normalisation), that anchors get positives, and that evaluation uses the same classes.",
+        None, "episodes")]
+
+
+def metric_near_zero(ctx: RuleContext) -> list[Finding]:
+    """Some eval metrics at zero and the rest poor: the detector barely works, and not at all on one task.
+
+    The all-zero case is `metric_zero`'s. This one needs a metric ≤ metric_zero at each of its last
+    evaluations (≥ 2 of them) while the best recent value of any metric stays below metric_poor: an AP_small
+    of 0 beside a good mAP is left alone.
+    """
+    ev, t = ctx.evals, ctx.t
+    if ev.stuck_at_zero or ev.stale or ev.best_recent is None or ev.best_recent >= t.metric_poor:
+        return []
+    zero = [m for m in ev.metrics if m.values.size >= 2 and np.all(m.values[-t.metric_last_evals:] <= t.metric_zero)]
+    if not zero:
+        return []
+    zero_names = {m.name for m in zero}
+    others = [m for m in ev.metrics if m.values.size and m.name not in zero_names]
+
+    def at_zero(m: MetricEvals) -> str:
+        every = bool(np.all(m.values <= t.metric_zero))
+        return (f"{m.name} at all {m.values.size} evaluations since {_when(ctx.log, m.name, int(m.steps[0]))}"
+                if every else f"{m.name} at its last {min(t.metric_last_evals, m.values.size)} evaluations")
+
+    poor = ", ".join(f"{m.name} {format_number(float(m.values[-t.metric_last_evals:].max()))}" for m in others)
+    return [Finding(
+        "metric_near_zero", "warning", "Evaluation metrics at or near zero",
+        f"{'; '.join(at_zero(m) for m in zero)}: ≤ {format_number(t.metric_zero)} (0–1 scale); the best of "
+        f"the others over their last {t.metric_last_evals} evaluations: {poor} (all below "
+        f"{format_number(t.metric_poor)}).",
+        f"The detector barely finds anything, and nothing on {', '.join(sorted(zero_names))}: open episodes "
+        "of that task and look at the boxes, their scores against the score gate and the positives per target.",
         None, "episodes")]
 
 

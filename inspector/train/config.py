@@ -27,6 +27,13 @@ class TrainConfig:
     synthetic_clips: int = 0
     synthetic_clutter: bool = True  # False: easier shapes images (fewer, larger objects, no distractors)
     synthetic_seed: int = 1  # the shapes generator's seed (validation uses seed + 1, clips seed + 2)
+    # clip-style training episodes: reference photos as support, frames of a clip as queries (the task ST-IoU
+    # scores); every clip_episode_every-th step is one, drawn from train_clips_data (None: synthetic_train_clips
+    # generated with seed + 3). 0: image episodes only.
+    train_clips_data: str | None = None
+    synthetic_train_clips: int = 0
+    clip_episode_every: int = 0
+    clip_n_way: int = 0   # ways of a clip-style episode (0: n_way); validation scores clips 1-way
 
     # episodes
     n_way: int = 3
@@ -54,6 +61,7 @@ class TrainConfig:
     out_dir: str = "runs/exp"
     half_checkpoints: bool = False  # float16 weights (the bundled demo stays small)
     save_optimizer: bool = True  # needed to --resume; the demo drops it to stay small
+    checkpoint_every: int = 1  # write epoch_N.pt every this many epochs (the last epoch always); best.pt always
     threads: int = 2  # torch intra-op threads: training shares the machine
 
     model: dict[str, Any] = field(default_factory=dict)  # ModelConfig overrides
@@ -87,8 +95,10 @@ class TrainConfig:
             config.model_config()
         except (ValueError, TypeError) as exc:
             raise InspectorError(f"bad 'model' section: {exc}", path=path) from None
-        if min(config.epochs, config.steps_per_epoch, config.n_way, config.k_shot) < 1:
-            raise InspectorError("epochs, steps_per_epoch, n_way and k_shot must be ≥ 1", path=path)
+        if min(config.epochs, config.steps_per_epoch, config.n_way, config.k_shot, config.checkpoint_every) < 1:
+            raise InspectorError("epochs, steps_per_epoch, n_way, k_shot and checkpoint_every must be ≥ 1", path=path)
+        if min(config.clip_episode_every, config.synthetic_train_clips, config.clip_n_way) < 0:
+            raise InspectorError("clip_episode_every, synthetic_train_clips and clip_n_way must be ≥ 0", path=path)
         if config.lr_schedule not in ("cosine", "step"):
             raise InspectorError(f"lr_schedule is 'cosine' or 'step', not {config.lr_schedule!r}", path=path)
         return config

@@ -4,9 +4,10 @@
                         RunWriter.step(raw losses, weights, lr, positives, pos_iou)
     end of epoch:       fixed validation plan → batch.evaluate_batch + summarize (the evaluator of
                         `python -m inspector evaluate`) → RunWriter.eval(mAP@0.5, mAP@0.5:0.95, ST-IoU)
-                        epoch_{n}.pt, and best.pt when mAP@0.5 improved
+                        epoch_{n}.pt (every checkpoint_every epochs), and best.pt when mAP@0.5 improved
 
-Training episode i is EpisodeSampler(seed).sample(i) and the model is initialised under
+Training episode i is TrainingEpisodes(config).episode(i) (an image episode, or a clip-style one every
+clip_episode_every steps) and the model is initialised under
 torch.manual_seed(seed), so a run is a pure function of its config (on one machine, one thread count).
 """
 
@@ -26,8 +27,8 @@ import torch
 from inspector.adapters import ReferenceDetector
 from inspector.batch import EpisodePlan, EvalSettings, evaluate_batch, plan_meta, summarize
 from inspector.checkpoint import build_reference_model, load_checkpoint, save_checkpoint
-from inspector.data import Dataset, read_dataset
-from inspector.data.episodes import EpisodeSampler
+from inspector.data import Dataset, Episode, read_dataset
+from inspector.data.episodes import EpisodeSampler, frames_as_queries
 from inspector.data.shapes import write_coco_dataset, write_video_samples
 from inspector.errors import InspectorError
 from inspector.model.detector import FewShotDetector, create_model
@@ -53,11 +54,13 @@ class TrainResult:
 
 @dataclass(frozen=True)
 class RunData:
-    """The datasets a run reads; clips is None when there are none to validate ST-IoU on."""
+    """The datasets a run reads; clips is None when there are none to validate ST-IoU on, train_clips None when
+    training draws image episodes only."""
 
     train: Dataset
     val: Dataset
     clips: Dataset | None
+    train_clips: Dataset | None = None
 
 
 @contextlib.contextmanager
@@ -78,7 +81,33 @@ def run_data(config: TrainConfig):
         if clips is None and config.synthetic_clips:
             write_video_samples(tmp / "clips", config.synthetic_clips, seed + 2)
             clips = tmp / "clips"
-        yield RunData(read_dataset(train), read_dataset(val), None if clips is None else read_dataset(clips))
+        train_clips = config.train_clips_data
+        if train_clips is None and config.synthetic_train_clips and config.clip_episode_every:
+            write_video_samples(tmp / "train_clips", config.synthetic_train_clips, seed + 3)
+            train_clips = tmp / "train_clips"
+        yield RunData(read_dataset(train), read_dataset(val), None if clips is None else read_dataset(clips),
+                      None if train_clips is None or not config.clip_episode_every else read_dataset(train_clips))
+
+
+class TrainingEpisodes:
+    """Training episode i: an image episode, or every clip_episode_every-th step a clip-style one.
+
+    A clip-style episode is the video sampler's episode i (each way's reference photos as support) with
+    frames of its clips as the queries (`frames_as_queries`): the task ST-IoU scores, learnt from its own
+    samples. Both samplers are seeded by the run's seed, so episode i is the same in every run of a config.
+    """
+
+    def __init__(self, config: TrainConfig, data: RunData):
+        self.images = EpisodeSampler(data.train, config.n_way, config.k_shot, config.n_query, config.seed)
+        self.every = config.clip_episode_every if data.train_clips is not None else 0
+        ways = min(config.clip_n_way or config.n_way, len(data.train_clips.class_names)) if self.every else 0
+        self.clips = EpisodeSampler(data.train_clips, ways, config.k_shot, 0, config.seed) if self.every else None
+        self.n_query = config.n_query
+
+    def episode(self, i: int) -> Episode:
+        if self.clips is not None and i % self.every == self.every - 1:
+            return frames_as_queries(self.clips.sample(i), self.n_query)
+        return self.images.sample(i)
 
 
 def validation_plan(config: TrainConfig, data: RunData) -> EpisodePlan:
@@ -163,17 +192,18 @@ def _train(config: TrainConfig, resume: str | Path | None, progress: bool) -> Tr
     checkpoints: list[Path] = []
     header = {**config.to_dict(), "model_config": model_config.to_dict()}
     with run_data(config) as data, RunWriter(log_path, config=header) as writer:
-        sampler = EpisodeSampler(data.train, config.n_way, config.k_shot, config.n_query, config.seed)
+        episodes = TrainingEpisodes(config, data)
         val_plan = validation_plan(config, data)
         bar = Progress(config.total_steps, enabled=progress)
         bar.update(step, "starting")
         while step < config.total_steps:
             epoch = step // config.steps_per_epoch
             model.train()
-            lr = lr_at(step, config.total_steps, config.lr, config.warmup_steps, config.final_lr)
+            lr = lr_at(step, config.total_steps, config.lr, config.warmup_steps, config.final_lr, config.lr_schedule,
+                       config.lr_milestones, config.lr_gamma)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            raw = run_episode(model, sampler.sample(step))
+            raw = run_episode(model, episodes.episode(step))
             losses = compute_losses(raw.output, raw.tensors.query_boxes, raw.tensors.query_labels,
                                     weights=weights, wiou_state=wiou)
             optimizer.zero_grad(set_to_none=True)
@@ -192,8 +222,9 @@ def _train(config: TrainConfig, resume: str | Path | None, progress: bool) -> Tr
                     best = _finite(scores)
                 meta = _meta(config, model_config, step, epoch, data, scores, best, wiou)
                 extra = {"optimizer": optimizer.state_dict()} if config.save_optimizer else {}
-                checkpoints.append(save_checkpoint(out / f"epoch_{epoch + 1}.pt", model, model_config,
-                                                   half=config.half_checkpoints, **meta, **extra))
+                if (epoch + 1) % config.checkpoint_every == 0 or step == config.total_steps:
+                    checkpoints.append(save_checkpoint(out / f"epoch_{epoch + 1}.pt", model, model_config,
+                                                       half=config.half_checkpoints, **meta, **extra))
                 if improved:
                     save_checkpoint(out / "best.pt", model, model_config, half=config.half_checkpoints, **meta)
                 bar.update(step, f"epoch {epoch + 1} val mAP@0.5 {scores['map50']:.3f}")

@@ -13,15 +13,17 @@ def lr_at(step: int, total_steps: int, peak_lr: float, warmup_steps: int, final_
     """Returns the learning rate for optimizer step `step` (0-based) of `total_steps`.
 
     Steps 0..warmup_steps-1 climb linearly to peak_lr (step 0 already gets peak/warmup, never 0, so
-    no step is wasted). Then "cosine" follows half a cosine from peak_lr down to final_lr at the last step;
-    "step" multiplies peak_lr by `gamma` at each of `milestones` (optimizer steps, as torch's MultiStepLR
-    and Detectron2's WarmupMultiStepLR do), never going below final_lr.
+    no step is wasted). Then "cosine" follows half a cosine from peak_lr down to final_lr at the last step.
+    "step" multiplies the lr by `gamma` at each of `milestones` (optimizer steps), never going below
+    final_lr; the factors compose with the warm-up's, as in Detectron2's WarmupMultiStepLR and torch's
+    LinearLR chained with MultiStepLR, so a milestone inside the warm-up already cuts it.
     """
-    if step < warmup_steps:
-        return peak_lr * (step + 1) / warmup_steps
+    warm = (step + 1) / warmup_steps if step < warmup_steps else 1.0
     if schedule == "step":
         passed = sum(1 for m in milestones if step >= m)
-        return max(peak_lr * gamma ** passed, final_lr)
+        return max(peak_lr * warm * gamma ** passed, final_lr)
+    if step < warmup_steps:
+        return peak_lr * warm
     span = max(total_steps - 1 - warmup_steps, 1)
     progress = min(max((step - warmup_steps) / span, 0.0), 1.0)
     return final_lr + (peak_lr - final_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
