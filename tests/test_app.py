@@ -81,6 +81,13 @@ def test_pages_open_on_the_demo_runs(page: str) -> None:
     assert at.get("plotly_chart"), "the default page shows a chart of the demo run"
 
 
+@pytest.mark.skipif(not HAS_DEMO, reason="demo/runs not bundled in this checkout")
+def test_the_overview_opens_on_the_troubled_demo_run() -> None:
+    at = _open("app.py")
+    _no_exception(at)
+    assert at.sidebar.selectbox(key="run_demo").value == "troubled"
+
+
 def test_overview_without_demo_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INSPECTOR_DEMO_DIR", str(tmp_path))  # a checkout without demo runs
     at = _open("app.py")

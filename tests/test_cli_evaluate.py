@@ -93,9 +93,9 @@ def test_non_checkpoint_is_a_one_line_error(capsys, tmp_path, data):
     assert len(err.splitlines()) == 1 and str(path) in err and "not a PyTorch checkpoint" in err
 
 
-@pytest.mark.skipif(not (DEMO / "runs" / "rebalanced" / "best.pt").exists(), reason="demo/ not built")
+@pytest.mark.skipif(not (DEMO / "runs" / "fixed" / "best.pt").exists(), reason="demo/ not built")
 def test_committed_demo_checkpoint(capsys):
-    out = run_json(capsys, "--checkpoint", str(DEMO / "runs" / "rebalanced" / "best.pt"),
+    out = run_json(capsys, "--checkpoint", str(DEMO / "runs" / "fixed" / "best.pt"),
                    "--data", str(DEMO / "data" / "val"), "--clips", str(DEMO / "data" / "clips"),
                    "--episodes", "5", "--seed", "0")
     assert KEYS <= set(out)

@@ -205,10 +205,10 @@ def test_a_checkpoint_beside_a_log_gives_its_train_config_gains(tmp_path):
     from inspector.loss_semantics import discover_components
     from inspector.runlog import read_logs
     from inspector.paths import DEMO_DIR
-    ckpt = DEMO_DIR / "runs" / "baseline" / "best.pt"
+    ckpt = DEMO_DIR / "runs" / "troubled" / "best.pt"
     if not ckpt.is_file():
         pytest.skip("demo checkpoint not bundled")
-    lines = (DEMO_DIR / "runs" / "baseline" / "log.jsonl").read_text().splitlines()[1:400]   # no header
+    lines = (DEMO_DIR / "runs" / "troubled" / "log.jsonl").read_text().splitlines()[1:400]   # no header
     log_path = tmp_path / "log.jsonl"
     log_path.write_text("\n".join(lines) + "\n")
     shutil.copy(ckpt, tmp_path / "best.pt")

@@ -133,8 +133,8 @@ def test_compare_page_on_the_demo_runs(tmp_path, monkeypatch):
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
-    assert at.selectbox(key="A_demo").value == "baseline/best.pt"
-    assert at.selectbox(key="B_demo").value == "rebalanced/best.pt"
+    assert at.selectbox(key="A_demo").value == "troubled/best.pt"
+    assert at.selectbox(key="B_demo").value == "fixed/best.pt"
     first = at.subheader[0].value
     images = [img.url for el in at.get("image") for img in el.proto.imgs]
     assert len(images) >= 2 and len(images) % 2 == 0  # A and B side by side per query
@@ -142,7 +142,10 @@ def test_compare_page_on_the_demo_runs(tmp_path, monkeypatch):
     aggregate = next(t.set_index("metric") for t in tables if "mAP@0.5:0.95" in set(t["metric"]))
     assert {"mAP@0.5", "mean IoU of TPs", "loss total", "positives per target"} <= set(aggregate.index)
     assert list(aggregate.columns) == ["A", "B", "Δ (B − A)"] and np.isfinite(aggregate.loc["mAP@0.5", "A"])
-    assert any("CI [" in c.value for c in at.caption)
+    # the demo's lesson: the fixed run (B) beats the troubled one (A), and the paired CI excludes 0
+    gain = next(c.value for c in at.caption if c.value.startswith("Δ map50 ="))
+    low, high = (float(x) for x in gain.split("CI [")[1].split("]")[0].split(", "))
+    assert 0 < low <= high, gain
     assert len(list((tmp_path / "cache").glob("*.parquet"))) == 2
     at.button(key="ep_next").click().run()
     assert not at.exception and at.subheader[0].value != first and at.subheader[0].value.startswith("Episode 1")

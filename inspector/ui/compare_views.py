@@ -23,8 +23,8 @@ from inspector.results import EpisodeResult
 from inspector.ui import episode_views as views
 from inspector.ui.episode_views import Choice, EpisodeSettings, ViewSettings
 
-# The demo's story: the same detector trained with default loss weights (A) and rebalanced ones (B).
-DEFAULT_PAIR = ("baseline/best.pt", "rebalanced/best.pt")
+# The demo's story: the troubled run (A) and what the diagnosis recommends (B), from the same seed and data.
+DEFAULT_PAIR = ("troubled/best.pt", "fixed/best.pt")
 DEFAULT_EPISODES = 100
 
 

@@ -26,9 +26,15 @@ class RunSource:
     content_key: str
 
 
+# The demo run the app opens on: the one that shows the problem inspector exists to diagnose.
+FIRST_DEMO_RUN = "troubled"
+
+
 def demo_runs() -> dict[str, Path]:
-    """{run name: log path} of the bundled demo runs (demo/runs/<name>/log.jsonl)."""
-    return {p.parent.name: p for p in sorted((demo_dir() / "runs").glob("*/log.jsonl"))}
+    """{run name: log path} of the bundled demo runs (demo/runs/<name>/log.jsonl), the troubled run first."""
+    found = sorted((demo_dir() / "runs").glob("*/log.jsonl"), key=lambda p: (p.parent.name != FIRST_DEMO_RUN,
+                                                                            p.parent.name))
+    return {p.parent.name: p for p in found}
 
 
 def content_key(paths: tuple[str, ...]) -> str:
