@@ -10,9 +10,9 @@ from inspector.ui import loss_views as views
 from inspector.ui.corrections import corrections_editor
 from inspector.ui.findings import render_findings, render_triage
 from inspector.ui.guard import guard
+from inspector.ui.nav import sidebar_nav
 from inspector.ui.sources import demo_runs, load_run, pick_run_source
 from inspector.ui.widgets import CurveSettings
-from inspector.ui.nav import sidebar_nav
 
 st.set_page_config(page_title="inspector", page_icon=":material/troubleshoot:", layout="wide")
 sidebar_nav()
@@ -22,8 +22,10 @@ st.caption("Why is my few-shot detector's training misbehaving? Pick a run in th
 source = pick_run_source("run", "Run")
 if source is None:
     if not demo_runs():
-        st.info("No demo runs are bundled here (demo/runs/*/log.jsonl). Upload a training log in the sidebar, "
-                "or give a path on the server.")
+        st.info(
+            "No demo runs are bundled here (demo/runs/*/log.jsonl). Upload a training log in the sidebar, "
+            "or give a path on the server."
+        )
     st.stop()
 
 log = load_run(source)
@@ -48,8 +50,12 @@ with guard("the run summary"):
     cols[3].metric("Step unit", log.step_unit)
     cols[4].metric("Segments", len(log.segments))
     if not diag.judged:
-        st.warning(not_judged_banner(diag, "A log whose loss terms are named `loss…`, or add up to a logged total, "
-                                           "can be judged."), icon=":material/help:")
+        st.warning(
+            not_judged_banner(
+                diag, "A log whose loss terms are named `loss…`, or add up to a logged total, can be judged."
+            ),
+            icon=":material/help:",
+        )
     rows = views.summary_rows(diag)
     if rows:
         st.dataframe(rows, hide_index=True, width="stretch")
@@ -74,6 +80,9 @@ with guard("the component curves"):
         st.subheader("Components (weighted, EMA 0.6)")
         settings = CurveSettings(band="none", spikes=False, lr=False)
         curves = views.component_curves(diag, source.content_key, "weighted", settings)
-        st.plotly_chart(charts.small_multiples_figure(curves, step_label=views.step_label(log)),
-                        width="stretch", key="small_multiples")
+        st.plotly_chart(
+            charts.small_multiples_figure(curves, step_label=views.step_label(log)),
+            width="stretch",
+            key="small_multiples",
+        )
         st.page_link("pages/1_Loss_curves.py", label="Explore the loss curves", icon=":material/show_chart:")

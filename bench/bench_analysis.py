@@ -66,11 +66,15 @@ def main() -> None:
         cpu.append(time.process_time() - c0)
     best = min(times)
     # CPU time as well: on a shared machine wall time includes waiting for other processes.
-    print(f"full analysis, {args.steps:,} steps × {args.components} components: best {best:.3f} s wall, "
-          f"{min(cpu):.3f} s CPU of {args.repeat} runs (wall: {', '.join(f'{x:.3f}' for x in times)}); "
-          f"{kept} points drawn")
-    print(f"ratio vs {GOAL_S:.0f} s goal: {best / GOAL_S:.2f}× wall ({'met' if best <= GOAL_S else 'MISSED'}), "
-          f"{min(cpu) / GOAL_S:.2f}× CPU")
+    print(
+        f"full analysis, {args.steps:,} steps × {args.components} components: best {best:.3f} s wall, "
+        f"{min(cpu):.3f} s CPU of {args.repeat} runs (wall: {', '.join(f'{x:.3f}' for x in times)}); "
+        f"{kept} points drawn"
+    )
+    print(
+        f"ratio vs {GOAL_S:.0f} s goal: {best / GOAL_S:.2f}× wall ({'met' if best <= GOAL_S else 'MISSED'}), "
+        f"{min(cpu) / GOAL_S:.2f}× CPU"
+    )
 
 
 if __name__ == "__main__":

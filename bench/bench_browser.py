@@ -34,12 +34,19 @@ def write_log(path: Path, steps: int, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     t = np.arange(1, steps + 1)
     decay = np.exp(-t / (steps / 4))
-    losses = {"bbox": 0.2 + 0.6 * decay + 0.05 * rng.standard_normal(steps),
-              "cls": 0.8 + 0.4 * decay + 0.1 * rng.standard_normal(steps),
-              "supcon": 2.0 + 0.2 * rng.standard_normal(steps),
-              "cpe": np.abs(0.3 * rng.standard_normal(steps))}
+    losses = {
+        "bbox": 0.2 + 0.6 * decay + 0.05 * rng.standard_normal(steps),
+        "cls": 0.8 + 0.4 * decay + 0.1 * rng.standard_normal(steps),
+        "supcon": 2.0 + 0.2 * rng.standard_normal(steps),
+        "cpe": np.abs(0.3 * rng.standard_normal(steps)),
+    }
     lr = 1e-3 * np.minimum(1.0, t / 1000) * (1 - t / (steps + 1))
-    header = {"type": "header", "format": "inspector-runlog", "version": 1, "config": {"loss_weights": WEIGHTS}}
+    header = {
+        "type": "header",
+        "format": "inspector-runlog",
+        "version": 1,
+        "config": {"loss_weights": WEIGHTS},
+    }
     with open(path, "w") as fh:
         fh.write(json.dumps(header) + "\n")
         chunk = 100_000
@@ -49,7 +56,9 @@ def write_log(path: Path, steps: int, seed: int = 0) -> None:
                 parts = ", ".join(f'"{n}": {v[i]:.5g}' for n, v in losses.items())
                 rows.append(f'{{"type": "step", "step": {t[i]}, "lr": {lr[i]:.5g}, "losses": {{{parts}}}}}\n')
                 if t[i] % 10_000 == 0:
-                    rows.append(f'{{"type": "eval", "step": {t[i]}, "metrics": {{"map50": {t[i] / steps * 0.5:.4f}}}}}\n')
+                    rows.append(
+                        f'{{"type": "eval", "step": {t[i]}, "metrics": {{"map50": {t[i] / steps * 0.5:.4f}}}}}\n'
+                    )
             fh.write("".join(rows))
 
 
@@ -82,10 +91,25 @@ def main() -> None:
         log = Path(tmp) / "log.jsonl"
         t0 = time.perf_counter()
         write_log(log, args.steps)
-        print(f"wrote {args.steps:,} steps, {log.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - t0:.1f} s")
+        print(
+            f"wrote {args.steps:,} steps, {log.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - t0:.1f} s"
+        )
         port = _free_port()
-        cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.headless", "true",
-               "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(REPO / "app.py"),
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ]
         with open(Path(tmp) / "streamlit.log", "wb") as out:
             proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
@@ -97,8 +121,10 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=10)
-        print(f"upload → chart ({args.page}): first {cold:.2f} s (ratio to the {GOAL_S:g} s goal: "
-              f"{cold / GOAL_S:.2f}); again, cached: {warm:.2f} s ({warm / GOAL_S:.2f})")
+        print(
+            f"upload → chart ({args.page}): first {cold:.2f} s (ratio to the {GOAL_S:g} s goal: "
+            f"{cold / GOAL_S:.2f}); again, cached: {warm:.2f} s ({warm / GOAL_S:.2f})"
+        )
 
 
 if __name__ == "__main__":

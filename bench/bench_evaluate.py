@@ -33,13 +33,22 @@ GOAL = 20.0  # episodes / s on CPU (the task's target for the demo's settings)
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--episodes", type=int, default=100)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="default 1, what each of several shards on one machine should use; measured on a 2-core box: "
-                             "37/s with 1, 49/s with 2 when idle, but 2 threads under load from other "
-                             "processes fell to ~2.4/s (oversubscription)")
-    parser.add_argument("--threads-ab", type=int, default=0, metavar="ROUNDS",
-                        help="instead: ROUNDS interleaved rounds of 1 thread vs torch's default thread count "
-                             "on the troubled checkpoint; prints min and median episodes/s of each")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="default 1, what each of several shards on one machine should use; measured on a 2-core box: "
+        "37/s with 1, 49/s with 2 when idle, but 2 threads under load from other "
+        "processes fell to ~2.4/s (oversubscription)",
+    )
+    parser.add_argument(
+        "--threads-ab",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="instead: ROUNDS interleaved rounds of 1 thread vs torch's default thread count "
+        "on the troubled checkpoint; prints min and median episodes/s of each",
+    )
     args = parser.parse_args()
     if args.threads_ab:
         threads_ab(args.episodes, args.threads_ab)
@@ -58,17 +67,24 @@ def main() -> None:
         results[run] = evaluate_batch(detector, plan, meta)
         seconds = time.perf_counter() - start
         rate = plan.total / seconds
-        print(f"evaluate {run}: {plan.total} episodes in {seconds:.2f} s = {rate:.1f} episodes/s "
-              f"(goal {GOAL:.0f}/s: ratio {rate / GOAL:.2f}x, threads {args.threads})")
+        print(
+            f"evaluate {run}: {plan.total} episodes in {seconds:.2f} s = {rate:.1f} episodes/s "
+            f"(goal {GOAL:.0f}/s: ratio {rate / GOAL:.2f}x, threads {args.threads})"
+        )
     start = time.perf_counter()
     summary = summarize(results["troubled"])
     print(f"summarize (pycocotools over {summary['images']} images): {time.perf_counter() - start:.3f} s")
     a, b = results["troubled"], results["fixed"]
     start = time.perf_counter()
-    ci50, _ = bootstrap_delta_map(image_records(a.rows), image_records(b.rows),
-                                  a.rows.loc[a.rows["kind"] == "image", "position"].to_numpy())
-    print(f"bootstrap Δ mAP (1,000 paired resamples, both mAPs): {time.perf_counter() - start:.2f} s; "
-          f"Δ mAP@0.5 = {ci50.delta:+.4f} [{ci50.low:+.4f}, {ci50.high:+.4f}]")
+    ci50, _ = bootstrap_delta_map(
+        image_records(a.rows),
+        image_records(b.rows),
+        a.rows.loc[a.rows["kind"] == "image", "position"].to_numpy(),
+    )
+    print(
+        f"bootstrap Δ mAP (1,000 paired resamples, both mAPs): {time.perf_counter() - start:.2f} s; "
+        f"Δ mAP@0.5 = {ci50.delta:+.4f} [{ci50.low:+.4f}, {ci50.high:+.4f}]"
+    )
 
 
 def threads_ab(episodes: int, rounds: int) -> None:
@@ -89,10 +105,14 @@ def threads_ab(episodes: int, rounds: int) -> None:
             evaluate_batch(detector, plan, meta)
             rates[threads].append(plan.total / (time.perf_counter() - start))
     for threads, r in rates.items():
-        print(f"{threads} thread(s): {plan.total} episodes, min {min(r):.1f} / median {statistics.median(r):.1f} "
-              f"episodes/s over {rounds} rounds")
-    print(f"1 thread vs {default}: {statistics.median(rates[1]) / statistics.median(rates[default]):.2f}× "
-          "(median ratio)")
+        print(
+            f"{threads} thread(s): {plan.total} episodes, min {min(r):.1f} / median {statistics.median(r):.1f} "
+            f"episodes/s over {rounds} rounds"
+        )
+    print(
+        f"1 thread vs {default}: {statistics.median(rates[1]) / statistics.median(rates[default]):.2f}× "
+        "(median ratio)"
+    )
 
 
 def _warmup(total: int):

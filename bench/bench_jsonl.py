@@ -30,10 +30,15 @@ def write_log(path: Path, rows: int, seed: int = 0) -> None:
     with open(path, "w") as fh:
         chunk = 50_000
         for a in range(0, rows, chunk):
-            block = values[a:a + chunk]
-            fh.write("".join(
-                '{"step": %d, ' % (a + i) + ", ".join(f'"{n}": {v!r}' for n, v in zip(names, row.tolist())) + "}\n"
-                for i, row in enumerate(block)))
+            block = values[a : a + chunk]
+            fh.write(
+                "".join(
+                    '{"step": %d, ' % (a + i)
+                    + ", ".join(f'"{n}": {v!r}' for n, v in zip(names, row.tolist()))
+                    + "}\n"
+                    for i, row in enumerate(block)
+                )
+            )
 
 
 def best_times(fns: list, repeat: int = 5) -> list[float]:

@@ -73,26 +73,39 @@ print(json.dumps({"rss": peak - current, "tracemalloc": tm_peak, "arrow": pool.m
 def write_native(path: Path, steps: int, seed: int = 0) -> None:
     """The RunWriter format, written in bulk (RunWriter flushes per line: ~10× slower at 1M rows)."""
     from inspector.runlog.writer import FORMAT, VERSION
+
     rng = np.random.default_rng(seed)
     b, c, d = rng.random((3, steps)).tolist()  # Python floats: repr is the JSON number
     with open(path, "w") as fh:
-        fh.write(json.dumps({"type": "header", "format": FORMAT, "version": VERSION,
-                             "config": {"loss_weights": {"bbox": 7.5, "cls": 0.5, "dfl": 1.5}}}) + "\n")
+        fh.write(
+            json.dumps(
+                {
+                    "type": "header",
+                    "format": FORMAT,
+                    "version": VERSION,
+                    "config": {"loss_weights": {"bbox": 7.5, "cls": 0.5, "dfl": 1.5}},
+                }
+            )
+            + "\n"
+        )
         fh.writelines(
             f'{{"type": "step", "step": {i}, "epoch": {i // 1000}, "time": {1.7e9 + i}, "lr": 0.001, '
             f'"losses": {{"bbox": {b[i]!r}, "cls": {c[i]!r}, "dfl": {d[i]!r}}}, '
             f'"weights": {{"bbox": 7.5, "cls": 0.5, "dfl": 1.5}}, '
             f'"total": {7.5 * b[i] + 0.5 * c[i] + 1.5 * d[i]!r}, "positives": 12.0, "pos_iou": 0.5}}\n'
-            for i in range(steps))
+            for i in range(steps)
+        )
 
 
 def write_csv(path: Path, steps: int) -> None:
     import bench_csv
+
     bench_csv.write_log(path, steps)
 
 
 def write_jsonl(path: Path, steps: int) -> None:
     import bench_jsonl
+
     bench_jsonl.write_log(path, steps)
 
 
@@ -103,13 +116,19 @@ def write_detectron2(path: Path, steps: int, seed: int = 0) -> None:
     values = rng.random((steps, len(names)))
     with open(path, "w") as fh:
         for a in range(0, steps, 50_000):
-            fh.write("".join(
-                '{"iteration": %d, ' % (a + i) + ", ".join(f'"{n}": {v!r}' for n, v in zip(names, row))
-                + ', "time": 0.25}\n' for i, row in enumerate(values[a:a + 50_000].tolist())))
+            fh.write(
+                "".join(
+                    '{"iteration": %d, ' % (a + i)
+                    + ", ".join(f'"{n}": {v!r}' for n, v in zip(names, row))
+                    + ', "time": 0.25}\n'
+                    for i, row in enumerate(values[a : a + 50_000].tolist())
+                )
+            )
 
 
 def write_text(path: Path, steps: int) -> None:
     import bench_text
+
     bench_text.write_log(path, steps)
 
 
@@ -122,13 +141,19 @@ def write_mmdet_text(path: Path, steps: int, seed: int = 0) -> None:
         fh.write("2023-02-08 16:24:10,617 - mmdet - INFO - Environment info:\n")
         for a in range(0, steps, per_epoch):
             e = a // per_epoch + 1
-            fh.write("".join(
-                f"2023-02-08 16:24:25,413 - mmdet - INFO - Epoch [{e}][{i + 1}/{per_epoch}]\tlr: 1.000e-03, "
-                f"eta: 0:03:28, time: 0.695, data_time: 0.270, memory: 3730, loss_rpn_cls: {v[0]}, "
-                f"loss_rpn_bbox: {v[1]}, loss_cls: {v[2]}, acc: {v[3]}, loss_bbox: {v[4]}, loss_mask: {v[5]}, "
-                f"loss: {v[6]}\n" for i, v in enumerate(values[a:a + per_epoch].tolist())))
-            fh.write(f"2023-02-08 16:24:43,825 - mmdet - INFO - Epoch(val) [{e}][13]\tbbox_mAP: 0.0673, "
-                     f"bbox_mAP_50: 0.0952\n")
+            fh.write(
+                "".join(
+                    f"2023-02-08 16:24:25,413 - mmdet - INFO - Epoch [{e}][{i + 1}/{per_epoch}]\tlr: 1.000e-03, "
+                    f"eta: 0:03:28, time: 0.695, data_time: 0.270, memory: 3730, loss_rpn_cls: {v[0]}, "
+                    f"loss_rpn_bbox: {v[1]}, loss_cls: {v[2]}, acc: {v[3]}, loss_bbox: {v[4]}, loss_mask: {v[5]}, "
+                    f"loss: {v[6]}\n"
+                    for i, v in enumerate(values[a : a + per_epoch].tolist())
+                )
+            )
+            fh.write(
+                f"2023-02-08 16:24:43,825 - mmdet - INFO - Epoch(val) [{e}][13]\tbbox_mAP: 0.0673, "
+                f"bbox_mAP_50: 0.0952\n"
+            )
 
 
 def write_detectron2_text(path: Path, steps: int, seed: int = 0) -> None:
@@ -137,15 +162,19 @@ def write_detectron2_text(path: Path, steps: int, seed: int = 0) -> None:
     values = rng.random((steps, 5)).round(5)
     with open(path, "w") as fh:
         for a in range(0, steps, 50_000):
-            fh.write("".join(
-                f"[11/30 01:16:13] d2.utils.events INFO:  eta: 1:54:02  iter: {a + i}  total_loss: {v[0]}  "
-                f"loss_cls: {v[1]}  loss_box_reg: {v[2]}  loss_rpn_cls: {v[3]}  loss_rpn_loc: {v[4]}  "
-                f"time: 0.6813  data_time: 0.3694  lr: 0.004  max_mem: 11811M\n"
-                for i, v in enumerate(values[a:a + 50_000].tolist())))
+            fh.write(
+                "".join(
+                    f"[11/30 01:16:13] d2.utils.events INFO:  eta: 1:54:02  iter: {a + i}  total_loss: {v[0]}  "
+                    f"loss_cls: {v[1]}  loss_box_reg: {v[2]}  loss_rpn_cls: {v[3]}  loss_rpn_loc: {v[4]}  "
+                    f"time: 0.6813  data_time: 0.3694  lr: 0.004  max_mem: 11811M\n"
+                    for i, v in enumerate(values[a : a + 50_000].tolist())
+                )
+            )
 
 
 def write_tfevents(path: Path, steps: int) -> None:
     import bench_tfevents
+
     bench_tfevents.TAGS = bench_tfevents.TAGS[:TF_TAGS]
     bench_tfevents.write_log(path, steps)
 
@@ -163,8 +192,12 @@ WRITERS = {
 
 
 def measure(path: Path, warm: Path, trace: bool) -> dict:
-    out = subprocess.run([sys.executable, "-c", _CHILD, str(path), str(warm), "1" if trace else "0"],
-                         capture_output=True, text=True, cwd=REPO)
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(path), str(warm), "1" if trace else "0"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     if out.returncode:
         raise SystemExit(f"reading {path.name} failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -175,8 +208,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1_000_000)
     parser.add_argument("--formats", nargs="*", default=list(WRITERS))
     args = parser.parse_args()
-    print(f"{'format':<9} {'file MB':>8} {'payload MB':>10} {'rss/payload':>11} {'tracemalloc/payload':>19} "
-          f"{'arrow/payload':>13} {'heap/payload':>12} {'read s':>7}  goal: heap ≤ {GOAL:g}× payload")
+    print(
+        f"{'format':<9} {'file MB':>8} {'payload MB':>10} {'rss/payload':>11} {'tracemalloc/payload':>19} "
+        f"{'arrow/payload':>13} {'heap/payload':>12} {'read s':>7}  goal: heap ≤ {GOAL:g}× payload"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.formats:
             write, filename = WRITERS[name]
@@ -186,15 +221,17 @@ def main() -> None:
             write(path, args.steps)
             write(warm, 50)
             written = time.perf_counter() - t0
-            plain = measure(path, warm, trace=False)   # rss and arrow without tracemalloc's overhead
+            plain = measure(path, warm, trace=False)  # rss and arrow without tracemalloc's overhead
             traced = measure(path, warm, trace=True)
             payload = plain["n_steps"] * plain["metrics"] * 8
             heap = traced["tracemalloc"] + plain["arrow"]
             verdict = "met" if heap <= GOAL * payload else "MISSED"
-            print(f"{name:<9} {path.stat().st_size / 1e6:>8.1f} {payload / 1e6:>10.1f} "
-                  f"{plain['rss'] / payload:>11.2f} {traced['tracemalloc'] / payload:>19.2f} "
-                  f"{plain['arrow'] / payload:>13.2f} {heap / payload:>12.2f} {plain['seconds']:>7.2f}  {verdict:<6}"
-                  f"   ({plain['n_steps']} steps × {plain['metrics']} metrics; written in {written:.0f} s)")
+            print(
+                f"{name:<9} {path.stat().st_size / 1e6:>8.1f} {payload / 1e6:>10.1f} "
+                f"{plain['rss'] / payload:>11.2f} {traced['tracemalloc'] / payload:>19.2f} "
+                f"{plain['arrow'] / payload:>13.2f} {heap / payload:>12.2f} {plain['seconds']:>7.2f}  {verdict:<6}"
+                f"   ({plain['n_steps']} steps × {plain['metrics']} metrics; written in {written:.0f} s)"
+            )
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a checkout without installing
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from inspector.runlog.text import read_log  # noqa: E402
 
@@ -24,8 +24,9 @@ def write_log(path: Path, n: int, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     loss, bbox, lr = rng.random(n), rng.random(n), rng.random(n) * 1e-3
     with open(path, "w") as fh:
-        fh.writelines(f"step={i} loss={loss[i]:.5f} loss_bbox={bbox[i]:.5f} lr={lr[i]:.3e}\n"
-                      for i in range(n))
+        fh.writelines(
+            f"step={i} loss={loss[i]:.5f} loss_bbox={bbox[i]:.5f} lr={lr[i]:.3e}\n" for i in range(n)
+        )
 
 
 def naive(path: Path) -> dict[str, list[float]]:
@@ -54,8 +55,10 @@ def main(n: int = 1_000_000) -> None:
         assert len(log.series["loss"]) == n and log.series["loss"].steps[-1] == n - 1
         t_naive = best_of(naive, path)
         t_ours = best_of(read_log, path)
-    print(f"{n} lines: naive per-line re.findall {t_naive:.3f}s, read_log {t_ours:.3f}s, "
-          f"speed-up {t_naive / t_ours:.2f}x")
+    print(
+        f"{n} lines: naive per-line re.findall {t_naive:.3f}s, read_log {t_ours:.3f}s, "
+        f"speed-up {t_naive / t_ours:.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -35,10 +35,20 @@ def write_log(path: Path, steps: int) -> None:
     with open(path, "wb") as fh:
         fh.write(_record(event_pb2.Event(wall_time=1.6e9, file_version="brain.Event:2")))
         for step in range(steps):
-            fh.write(b"".join(_record(event_pb2.Event(
-                wall_time=1.6e9 + step, step=step,
-                summary=summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=step * 1e-3 + j)])))
-                for j, tag in enumerate(TAGS)))
+            fh.write(
+                b"".join(
+                    _record(
+                        event_pb2.Event(
+                            wall_time=1.6e9 + step,
+                            step=step,
+                            summary=summary_pb2.Summary(
+                                value=[summary_pb2.Summary.Value(tag=tag, simple_value=step * 1e-3 + j)]
+                            ),
+                        )
+                    )
+                    for j, tag in enumerate(TAGS)
+                )
+            )
 
 
 def timed(fn) -> tuple[float, object]:

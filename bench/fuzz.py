@@ -29,8 +29,8 @@ import resource  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
-from typing import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -60,7 +60,7 @@ def _lines(data: bytes) -> list[bytes]:
 
 
 def truncate(data: bytes, rng: random.Random) -> bytes:
-    return data[:rng.randrange(len(data) + 1)]
+    return data[: rng.randrange(len(data) + 1)]
 
 
 def bit_flips(data: bytes, rng: random.Random) -> bytes:
@@ -172,6 +172,7 @@ MUTATIONS: dict[str, Mutation] = {
 }
 # --- hostile generators: inputs built to cost memory or time, not damage (issue 11) -------------------
 
+
 def _is_json_lines(data: bytes) -> bool:
     return data.lstrip()[:1] in (b"{", b"[")
 
@@ -181,8 +182,10 @@ def sparse_keys(data: bytes, rng: random.Random) -> bytes:
     rows = rng.randint(2_000, 20_000)
     per_row = rng.randint(1, 8)
     if _is_json_lines(data):
-        lines = [json.dumps({"step": i, "loss": 1.0, **{f"k{i}_{j}": 0.5 for j in range(per_row)}})
-                 for i in range(rows)]
+        lines = [
+            json.dumps({"step": i, "loss": 1.0, **{f"k{i}_{j}": 0.5 for j in range(per_row)}})
+            for i in range(rows)
+        ]
     elif _lines(data)[0].count(b",") >= 2:
         header = ",".join(["step", *[f"k{j}" for j in range(rows)]])  # a CSV as wide as it is long
         lines = [header, *(f"{i}," + "," * (i % rows) + "0.5" for i in range(min(rows, 400)))]
@@ -203,12 +206,14 @@ def nested_line(data: bytes, rng: random.Random) -> bytes:
 
 def _masked_crc(data: bytes) -> int:
     import crc32c
+
     crc = crc32c.crc32c(data)
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
 def _tf_record(payload: bytes) -> bytes:
     import struct
+
     header = struct.pack("<Q", len(payload))
     return header + struct.pack("<I", _masked_crc(header)) + payload + struct.pack("<I", _masked_crc(payload))
 
@@ -216,6 +221,7 @@ def _tf_record(payload: bytes) -> bytes:
 def many_tags(data: bytes, rng: random.Random) -> bytes:
     """Scalar events under thousands of distinct tags appended to the file (300k tags once took 433 MB)."""
     from tensorboard.compat.proto import event_pb2
+
     tags = rng.randint(2_000, 12_000)
     out = [data]  # after a tfevents source's own records; before them any other bytes are junk to skip
     for i in range(tags):
@@ -331,19 +337,29 @@ def _attempt(path: Path, fmt: str | None, companions: list[Path]) -> str | None:
 def text_outcome(path: Path, piece_bytes: int) -> tuple:
     """All a caller sees of text.read in `piece_bytes` pieces (NaN spelled -1 so tuples compare), or the error."""
     from inspector.runlog import text
+
     try:
         log = text.read(path, piece_bytes=piece_bytes)
     except InspectorError as exc:
         return ("error", str(exc))
-    series = {k: (s.steps.tolist(), np.where(np.isnan(s.values), -1.0, s.values).tolist())
-              for k, s in log.series.items()}
-    return (log.framework, log.step_unit, series, log.warnings, log.config.get("dialect"),
-            [(s.first_step, s.last_step, s.rows) for s in log.segments])
+    series = {
+        k: (s.steps.tolist(), np.where(np.isnan(s.values), -1.0, s.values).tolist())
+        for k, s in log.series.items()
+    }
+    return (
+        log.framework,
+        log.step_unit,
+        series,
+        log.warnings,
+        log.config.get("dialect"),
+        [(s.first_step, s.last_step, s.rows) for s in log.segments],
+    )
 
 
 def _tfevents_outcome(path: Path, chunk_records: int | None) -> tuple:
     """All a caller sees of tfevents.read with `chunk_records` records per chunk (None: the default)."""
     from inspector.runlog import tfevents
+
     default = tfevents._CHUNK_RECORDS
     tfevents._CHUNK_RECORDS = chunk_records or default
     try:
@@ -352,9 +368,17 @@ def _tfevents_outcome(path: Path, chunk_records: int | None) -> tuple:
         return ("error", str(exc))
     finally:
         tfevents._CHUNK_RECORDS = default
-    return ({k: (s.steps.tolist(), np.where(np.isnan(s.values), -1.0, s.values).tolist(),
-                 None if s.wall_times is None else s.wall_times.tolist()) for k, s in log.series.items()},
-            log.warnings)
+    return (
+        {
+            k: (
+                s.steps.tolist(),
+                np.where(np.isnan(s.values), -1.0, s.values).tolist(),
+                None if s.wall_times is None else s.wall_times.tolist(),
+            )
+            for k, s in log.series.items()
+        },
+        log.warnings,
+    )
 
 
 def piecewise_problem(path: Path, rng: random.Random) -> str | None:
@@ -383,8 +407,9 @@ def write_case(data: bytes, source: Source, workdir: Path) -> tuple[Path, list[P
     return path, companions
 
 
-def run_case(data: bytes, source: Source, mutation: str, workdir: Path,
-             fmts: list[str | None] | None = None) -> list[Failure]:
+def run_case(
+    data: bytes, source: Source, mutation: str, workdir: Path, fmts: list[str | None] | None = None
+) -> list[Failure]:
     """Write `data` under the source's file name in `workdir` and read it every way; the failures."""
     path, companions = write_case(data, source, workdir)
     failures = []
@@ -422,7 +447,7 @@ def main() -> None:
     # A blow-up must fail its case (MemoryError), not take the machine: cap the address space.
     resource.setrlimit(resource.RLIMIT_AS, (args.max_gb << 30, resource.RLIM_INFINITY))
     worst_memory = (0.0, "", 0, 0)  # (peak RSS growth / input bytes, case, input bytes, growth)
-    worst_time = (0.0, "", 0)     # (seconds per MB of input, case, input bytes)
+    worst_time = (0.0, "", 0)  # (seconds per MB of input, case, input bytes)
     failures: list[Failure] = []
     reads = 0
     t0 = time.perf_counter()
@@ -457,17 +482,21 @@ def main() -> None:
                 failures.append(Failure(source.label, mutation, "piecewise", problem))
     elapsed = time.perf_counter() - t0
     failed_cases = len({(f.source, f.mutation) for f in failures})
-    print(f"tried {args.cases} mutated cases ({reads} reads: auto + {len(formats())} forced formats each, "
-          f"plus the piecewise comparisons) in {elapsed:.0f} s")
+    print(
+        f"tried {args.cases} mutated cases ({reads} reads: auto + {len(formats())} forced formats each, "
+        f"plus the piecewise comparisons) in {elapsed:.0f} s"
+    )
     print(f"failed reads: {len(failures)} (in ~{failed_cases} cases)")
     secs, fmt, name, size = slowest[0]
     print(f"slowest read: {secs:.2f} s ({fmt} on a {size / 1e6:.1f} MB {name})")
     ratio, label, size, grown = worst_memory
-    print(f"largest memory ratio: peak RSS growth {ratio:.1f}x the input, inputs under 1 MB counted as 1 MB "
-          f"({grown / 1e6:.0f} MB over all {n_formats} reads of {label}, {size / 1e6:.2f} MB)")
+    print(
+        f"largest memory ratio: peak RSS growth {ratio:.1f}x the input, inputs under 1 MB counted as 1 MB "
+        f"({grown / 1e6:.0f} MB over all {n_formats} reads of {label}, {size / 1e6:.2f} MB)"
+    )
     ratio, label, size = worst_time
     print(f"largest time ratio: {ratio:.2f} s per MB of input, same floor ({label}, {size / 1e6:.2f} MB)")
-    for f in failures[:args.show]:
+    for f in failures[: args.show]:
         print(f"  [{f.format}] {f.source} / {f.mutation}: {f.problem}")
 
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import os
-from collections.abc import Sequence
-from typing import Any, Callable, Collection
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,8 +33,14 @@ from inspector.model.wiou import WIoUState
 # The records live in inspector/results.py. They stay importable from here because README's adapter section
 # sends users to this module: a user adapter doing `from inspector.adapters import EpisodeResult, QueryResult`
 # keeps working.
-from inspector.results import (Assigned, ClipResult, Detector, EpisodeLosses, EpisodeResult,  # noqa: F401
-                               QueryResult)
+from inspector.results import (
+    Assigned,
+    ClipResult,
+    Detector,
+    EpisodeLosses,
+    EpisodeResult,  # noqa: F401
+    QueryResult,
+)
 
 DEFAULT_ADAPTER = "reference"
 
@@ -55,9 +61,13 @@ def _unletterbox_boxes(boxes: torch.Tensor, lb: Letterbox) -> np.ndarray:
 
 
 def _losses_record(b: LossBreakdown) -> EpisodeLosses:
-    return EpisodeLosses(raw={k: float(v) for k, v in b.raw.items()},
-                         weighted={k: float(v) for k, v in b.weighted.items()},
-                         total=float(b.total), positives=b.positives, mean_iou=b.mean_iou)
+    return EpisodeLosses(
+        raw={k: float(v) for k, v in b.raw.items()},
+        weighted={k: float(v) for k, v in b.weighted.items()},
+        total=float(b.total),
+        positives=b.positives,
+        mean_iou=b.mean_iou,
+    )
 
 
 def _flat(episode: Episode) -> Episode:
@@ -82,8 +92,9 @@ class ReferenceDetector:
         self.wiou_mean = self._wiou_mean(checkpoint.meta)
 
     @classmethod
-    def from_model(cls, model: FewShotDetector, class_names: Sequence[str],
-                   wiou_mean: float = 1.0) -> "ReferenceDetector":
+    def from_model(
+        cls, model: FewShotDetector, class_names: Sequence[str], wiou_mean: float = 1.0
+    ) -> ReferenceDetector:
         """Returns the detector around a model in memory, as it is (training validation scores the model it
         trains through the same `predict` as a loaded checkpoint; the caller puts it in eval mode)."""
         detector = cls.__new__(cls)
@@ -103,12 +114,15 @@ class ReferenceDetector:
         raw = run_episode(self.model, episode)
         t = raw.tensors
         state = WIoUState(mean=self.wiou_mean, momentum=self.model.config.wiou_momentum)
-        breakdown = compute_losses(raw.output, t.query_boxes, t.query_labels, wiou_state=state, training=False)
+        breakdown = compute_losses(
+            raw.output, t.query_boxes, t.query_labels, wiou_state=state, training=False
+        )
         return raw, breakdown
 
     @torch.no_grad()
-    def predict(self, episode: Episode, score_threshold: float | None = None,
-                nms_iou: float | None = None) -> EpisodeResult:
+    def predict(
+        self, episode: Episode, score_threshold: float | None = None, nms_iou: float | None = None
+    ) -> EpisodeResult:
         """Returns the EpisodeResult of one forward pass over the queries and every clip frame."""
         flat = _flat(episode)
         if not flat.queries:
@@ -130,22 +144,35 @@ class ReferenceDetector:
                 iou=a.iou[q, anchor].float().cpu().numpy(),
                 pred_boxes=_unletterbox_boxes(out.pred_boxes[q, anchor], lb),
             )
-            results.append(QueryResult(
-                image_id=sample.image_id, image_size=sample.size,
-                pred_boxes=det.boxes, scores=det.scores, labels=det.labels,
-                target_boxes=np.asarray(sample.boxes, np.float32).reshape(-1, 4),
-                target_labels=np.asarray(sample.labels, np.int64),
-                anchors=_unletterbox_points(out.anchors, lb), strides=strides, assigned=assigned,
-                wiou_beta=betas[q].float().cpu().numpy(), wiou_r=rs[q].float().cpu().numpy(),
-            ))
+            results.append(
+                QueryResult(
+                    image_id=sample.image_id,
+                    image_size=sample.size,
+                    pred_boxes=det.boxes,
+                    scores=det.scores,
+                    labels=det.labels,
+                    target_boxes=np.asarray(sample.boxes, np.float32).reshape(-1, 4),
+                    target_labels=np.asarray(sample.labels, np.int64),
+                    anchors=_unletterbox_points(out.anchors, lb),
+                    strides=strides,
+                    assigned=assigned,
+                    wiou_beta=betas[q].float().cpu().numpy(),
+                    wiou_r=rs[q].float().cpu().numpy(),
+                )
+            )
         n = len(episode.queries)
         clips, start = [], n
         for clip in episode.clips:
             way = int(next((lab[0] for lab in (f.labels for f in clip.frames) if len(lab)), -1))
-            clips.append(ClipResult(clip.clip_id, way, tuple(results[start:start + len(clip.frames)])))
+            clips.append(ClipResult(clip.clip_id, way, tuple(results[start : start + len(clip.frames)])))
             start += len(clip.frames)
-        return EpisodeResult(episode.index, episode.class_names, tuple(results[:n]), tuple(clips),
-                             losses=_losses_record(breakdown))
+        return EpisodeResult(
+            episode.index,
+            episode.class_names,
+            tuple(results[:n]),
+            tuple(clips),
+            losses=_losses_record(breakdown),
+        )
 
     @torch.no_grad()
     def losses(self, episode: Episode) -> EpisodeLosses | None:
@@ -208,15 +235,18 @@ def _import_factory(spec: str) -> Callable[[str], Detector]:
     try:
         module = importlib.import_module(module_name.strip())
     except Exception as exc:  # noqa: BLE001 — any failure while importing user code is the user's to fix
-        raise InspectorError(f"cannot import the adapter module {module_name!r} "
-                             f"({type(exc).__name__}: {exc})") from None
+        raise InspectorError(
+            f"cannot import the adapter module {module_name!r} ({type(exc).__name__}: {exc})"
+        ) from None
     factory: Any = module
     for part in attr.strip().split("."):
         if not hasattr(factory, part):
             raise InspectorError(f"the adapter module {module_name!r} has no attribute {attr!r}")
         factory = getattr(factory, part)
     if not callable(factory):
-        raise InspectorError(f"adapter {spec!r} is not callable (expected factory(checkpoint_path) -> Detector)")
+        raise InspectorError(
+            f"adapter {spec!r} is not callable (expected factory(checkpoint_path) -> Detector)"
+        )
     return factory
 
 
@@ -230,11 +260,15 @@ def resolve_adapter(spec: str, allowed: Collection[str] | None = None) -> Callab
     if spec in ADAPTERS:
         return ADAPTERS[spec]
     if ":" not in spec:
-        raise InspectorError(f"unknown adapter {spec!r}; built in: {', '.join(sorted(ADAPTERS))}, "
-                             "or name your own as 'package.module:factory'")
+        raise InspectorError(
+            f"unknown adapter {spec!r}; built in: {', '.join(sorted(ADAPTERS))}, "
+            "or name your own as 'package.module:factory'"
+        )
     if allowed is not None and spec not in allowed:
-        raise InspectorError(f"adapter {spec!r} is not allowed on this server; the operator lists allowed "
-                             "adapters in INSPECTOR_ADAPTERS (comma-separated)")
+        raise InspectorError(
+            f"adapter {spec!r} is not allowed on this server; the operator lists allowed "
+            "adapters in INSPECTOR_ADAPTERS (comma-separated)"
+        )
     return _import_factory(spec)
 
 
@@ -243,8 +277,9 @@ def allowed_adapters() -> tuple[str, ...]:
     return tuple(s.strip() for s in os.environ.get("INSPECTOR_ADAPTERS", "").split(",") if s.strip())
 
 
-def load_detector(checkpoint_path: str | os.PathLike, adapter: str = DEFAULT_ADAPTER,
-                  allowed: Collection[str] | None = None) -> Detector:
+def load_detector(
+    checkpoint_path: str | os.PathLike, adapter: str = DEFAULT_ADAPTER, allowed: Collection[str] | None = None
+) -> Detector:
     """Returns the Detector that adapter `adapter` makes of the checkpoint; InspectorError when it cannot."""
     factory = resolve_adapter(adapter, allowed)
     try:
@@ -252,16 +287,19 @@ def load_detector(checkpoint_path: str | os.PathLike, adapter: str = DEFAULT_ADA
     except InspectorError:
         raise
     except Exception as exc:  # noqa: BLE001 — a failing user factory is reported, not a crash
-        raise InspectorError(f"adapter {adapter!r} failed to load it ({type(exc).__name__}: {exc})",
-                             path=checkpoint_path) from None
+        raise InspectorError(
+            f"adapter {adapter!r} failed to load it ({type(exc).__name__}: {exc})", path=checkpoint_path
+        ) from None
     if not getattr(detector, "name", None):
         try:  # `name` is optional for an adapter (README): the spec it was loaded by names it
             detector.name = adapter
         except (AttributeError, TypeError):
             pass
     if not isinstance(detector, Detector):
-        raise InspectorError(f"adapter {adapter!r} returned {type(detector).__name__}, not a Detector "
-                             "(needs class_names and predict(episode, score_threshold, nms_iou))")
+        raise InspectorError(
+            f"adapter {adapter!r} returned {type(detector).__name__}, not a Detector "
+            "(needs class_names and predict(episode, score_threshold, nms_iou))"
+        )
     return detector
 
 
@@ -270,20 +308,31 @@ def load_detector(checkpoint_path: str | os.PathLike, adapter: str = DEFAULT_ADA
 
 def _check_query(q: Any, adapter: str) -> None:
     if not isinstance(q, QueryResult):
-        raise InspectorError(f"adapter {adapter!r} returned {type(q).__name__} for a query, not a QueryResult")
+        raise InspectorError(
+            f"adapter {adapter!r} returned {type(q).__name__} for a query, not a QueryResult"
+        )
     n = len(q.scores)
     if np.shape(q.pred_boxes) != (n, 4) or len(q.labels) != n:
-        raise InspectorError(f"adapter {adapter!r}: query {q.image_id!r} has pred_boxes of shape "
-                             f"{np.shape(q.pred_boxes)} for {n} scores and {len(q.labels)} labels")
+        raise InspectorError(
+            f"adapter {adapter!r}: query {q.image_id!r} has pred_boxes of shape "
+            f"{np.shape(q.pred_boxes)} for {n} scores and {len(q.labels)} labels"
+        )
 
 
-def inspect_episode(detector: Detector, episode: Episode, score_threshold: float | None = None,
-                    nms_iou: float | None = None, gradients: bool = True) -> EpisodeResult:
+def inspect_episode(
+    detector: Detector,
+    episode: Episode,
+    score_threshold: float | None = None,
+    nms_iou: float | None = None,
+    gradients: bool = True,
+) -> EpisodeResult:
     """Returns the detector's EpisodeResult with losses and gradient norms filled in where it offers them,
     and `unavailable` naming every field it could not provide."""
     result = detector.predict(episode, score_threshold, nms_iou)
     if not isinstance(result, EpisodeResult):
-        raise InspectorError(f"adapter {detector.name!r} returned {type(result).__name__}, not an EpisodeResult")
+        raise InspectorError(
+            f"adapter {detector.name!r} returned {type(result).__name__}, not an EpisodeResult"
+        )
     for q in result.all_queries():
         _check_query(q, detector.name)
     losses, norms = result.losses, result.gradient_norms
@@ -292,17 +341,22 @@ def inspect_episode(detector: Detector, episode: Episode, score_threshold: float
     if gradients and norms is None and callable(getattr(detector, "gradient_norms", None)):
         norms = detector.gradient_norms(episode)
     queries = result.all_queries()
-    missing = [name for name, absent in (
-        ("clip results", len(result.clips) < len(episode.clips)),
-        ("anchors", any(q.anchors is None for q in queries)),
-        ("assignment", any(q.assigned is None for q in queries)),
-        ("Wise-IoU β and r", any(q.wiou_beta is None for q in queries)),
-        ("losses", losses is None),
-        ("gradient norms", gradients and norms is None),
-    ) if absent]
+    missing = [
+        name
+        for name, absent in (
+            ("clip results", len(result.clips) < len(episode.clips)),
+            ("anchors", any(q.anchors is None for q in queries)),
+            ("assignment", any(q.assigned is None for q in queries)),
+            ("Wise-IoU β and r", any(q.wiou_beta is None for q in queries)),
+            ("losses", losses is None),
+            ("gradient norms", gradients and norms is None),
+        )
+        if absent
+    ]
     unavailable = tuple(dict.fromkeys([*result.unavailable, *missing]))
     loaded = getattr(detector, "warnings", ())
     loaded = tuple(str(w) for w in loaded) if isinstance(loaded, (tuple, list)) else ()
     warnings = tuple(dict.fromkeys([*loaded, *result.warnings]))
-    return dataclasses.replace(result, losses=losses, gradient_norms=norms, unavailable=unavailable,
-                               warnings=warnings)
+    return dataclasses.replace(
+        result, losses=losses, gradient_norms=norms, unavailable=unavailable, warnings=warnings
+    )

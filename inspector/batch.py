@@ -31,9 +31,9 @@ import pyarrow.parquet as pq
 
 from inspector.adapters import inspect_episode
 from inspector.data import Dataset, Episode
+from inspector.data.format_checks import FormatWarning
 from inspector.episode_diagnostics import positives_per_target
 from inspector.errors import InspectorError
-from inspector.data.format_checks import FormatWarning
 from inspector.evaluate import CLIP_SCORE_THRESHOLD, clip_st_iou, coco_map, match_totals
 from inspector.format_doctor import IMAGE_SIZE_COLUMNS, doctor_rows
 from inspector.plan import DEFAULT_SEED, DEFAULT_SHAPE, DatasetEpisodes, EpisodeShape, clip_episode
@@ -48,8 +48,21 @@ MATCH_IOU = 0.5
 META_KEY = b"inspector.batch"
 # kind: "image" (a query image), "clip" (a scored clip), "clip_missing" (a clip the adapter returned no result
 # for), "empty" (an episode with neither, kept so it still counts after a merge).
-ROW_COLUMNS = ["position", "episode", "kind", "image_id", "gt_boxes", "gt_labels", "pred_boxes", "scores",
-               "pred_labels", "positives", "st_iou", "frames", *IMAGE_SIZE_COLUMNS]
+ROW_COLUMNS = [
+    "position",
+    "episode",
+    "kind",
+    "image_id",
+    "gt_boxes",
+    "gt_labels",
+    "pred_boxes",
+    "scores",
+    "pred_labels",
+    "positives",
+    "st_iou",
+    "frames",
+    *IMAGE_SIZE_COLUMNS,
+]
 
 
 @dataclass(frozen=True)
@@ -82,7 +95,7 @@ class Shard:
     count: int = 1
 
     @classmethod
-    def parse(cls, text: str) -> "Shard":
+    def parse(cls, text: str) -> Shard:
         """The Shard of 'i/n' (0 ≤ i < n); InspectorError otherwise."""
         head, sep, tail = text.partition("/")
         try:
@@ -156,13 +169,30 @@ def _flat(a: np.ndarray, dtype: type) -> list:
 
 
 def _row(position: int, episode: Episode, kind: str, image_id: str, **values: Any) -> dict[str, Any]:
-    empty = {"gt_boxes": [], "gt_labels": [], "pred_boxes": [], "scores": [], "pred_labels": [],
-             "positives": None, "st_iou": math.nan, "frames": 0, **{c: 0 for c in IMAGE_SIZE_COLUMNS}}
-    return {"position": position, "episode": episode.index, "kind": kind, "image_id": image_id, **empty, **values}
+    empty = {
+        "gt_boxes": [],
+        "gt_labels": [],
+        "pred_boxes": [],
+        "scores": [],
+        "pred_labels": [],
+        "positives": None,
+        "st_iou": math.nan,
+        "frames": 0,
+        **{c: 0 for c in IMAGE_SIZE_COLUMNS},
+    }
+    return {
+        "position": position,
+        "episode": episode.index,
+        "kind": kind,
+        "image_id": image_id,
+        **empty,
+        **values,
+    }
 
 
-def episode_rows(position: int, episode: Episode, result: EpisodeResult,
-                 clip_score_threshold: float = CLIP_SCORE_THRESHOLD) -> list[dict[str, Any]]:
+def episode_rows(
+    position: int, episode: Episode, result: EpisodeResult, clip_score_threshold: float = CLIP_SCORE_THRESHOLD
+) -> list[dict[str, Any]]:
     """Returns one row per query image and per clip of an episode, labels mapped to dataset classes.
 
     A clip of the episode that the adapter returned no ClipResult for gets a "clip_missing" row, so the
@@ -172,26 +202,49 @@ def episode_rows(position: int, episode: Episode, result: EpisodeResult,
     losses = result.losses
     extra: dict[str, Any] = {}
     if losses is not None:
-        extra = {"loss_total": losses.total, **{f"raw.{k}": v for k, v in losses.raw.items()},
-                 **{f"weighted.{k}": v for k, v in losses.weighted.items()}}
+        extra = {
+            "loss_total": losses.total,
+            **{f"raw.{k}": v for k, v in losses.raw.items()},
+            **{f"weighted.{k}": v for k, v in losses.weighted.items()},
+        }
     rows = []
     for q in result.queries:
         ppt = positives_per_target(q)
-        rows.append(_row(position, episode, "image", q.image_id,
-                         gt_boxes=_flat(q.target_boxes, np.float32),
-                         gt_labels=_flat(to_class[np.asarray(q.target_labels, np.int64)], np.int64),
-                         pred_boxes=_flat(q.pred_boxes, np.float32), scores=_flat(q.scores, np.float32),
-                         pred_labels=_flat(to_class[np.asarray(q.labels, np.int64)], np.int64),
-                         positives=None if ppt is None else _flat(ppt, np.int64),
-                         # the format doctor reads boxes against their image (normalised, off the edge)
-                         **dict(zip(IMAGE_SIZE_COLUMNS, map(int, q.image_size))), **extra))
+        rows.append(
+            _row(
+                position,
+                episode,
+                "image",
+                q.image_id,
+                gt_boxes=_flat(q.target_boxes, np.float32),
+                gt_labels=_flat(to_class[np.asarray(q.target_labels, np.int64)], np.int64),
+                pred_boxes=_flat(q.pred_boxes, np.float32),
+                scores=_flat(q.scores, np.float32),
+                pred_labels=_flat(to_class[np.asarray(q.labels, np.int64)], np.int64),
+                positives=None if ppt is None else _flat(ppt, np.int64),
+                # the format doctor reads boxes against their image (normalised, off the edge)
+                **dict(zip(IMAGE_SIZE_COLUMNS, map(int, q.image_size))),
+                **extra,
+            )
+        )
     for c in result.clips:
-        rows.append(_row(position, episode, "clip", c.clip_id, st_iou=clip_st_iou(c, clip_score_threshold),
-                         frames=len(c.frames), **extra))
+        rows.append(
+            _row(
+                position,
+                episode,
+                "clip",
+                c.clip_id,
+                st_iou=clip_st_iou(c, clip_score_threshold),
+                frames=len(c.frames),
+                **extra,
+            )
+        )
     returned = {c.clip_id for c in result.clips}
     for clip in episode.clips:
         if clip.clip_id not in returned:
-            rows.append(_row(position, episode, "clip_missing", clip.clip_id, frames=len(clip.frames), **extra))
+            rows.append(
+                _row(position, episode, "clip_missing", clip.clip_id, frames=len(clip.frames), **extra)
+            )
     if not rows:  # keep the episode visible (and countable after a merge) even with nothing to score
         rows.append(_row(position, episode, "empty", "", **extra))
     return rows
@@ -204,8 +257,15 @@ def rows_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
         frame = pd.DataFrame(columns=ROW_COLUMNS)
     loss_cols = sorted(c for c in frame.columns if c not in ROW_COLUMNS)
     frame = frame[ROW_COLUMNS + loss_cols]
-    frame = frame.astype({"position": "int64", "episode": "int64", "frames": "int64", "st_iou": "float64",
-                          **{c: "int64" for c in IMAGE_SIZE_COLUMNS}})
+    frame = frame.astype(
+        {
+            "position": "int64",
+            "episode": "int64",
+            "frames": "int64",
+            "st_iou": "float64",
+            **{c: "int64" for c in IMAGE_SIZE_COLUMNS},
+        }
+    )
     # Through Arrow once, so fresh rows look exactly like rows read back from Parquet (lists → arrays).
     return pa.Table.from_pandas(frame, preserve_index=False).to_pandas()
 
@@ -234,31 +294,52 @@ def checkpoint_identity(checkpoint: str | os.PathLike, adapter: str) -> str:
     return hashlib.sha256(f"adapter:{adapter}|checkpoint:{checkpoint}".encode()).hexdigest()
 
 
-def run_meta(checkpoint: str | os.PathLike, adapter: str, data: Dataset, clips: Dataset | None,
-             s: EvalSettings, class_names: Sequence[str], total: int) -> dict[str, Any]:
+def run_meta(
+    checkpoint: str | os.PathLike,
+    adapter: str,
+    data: Dataset,
+    clips: Dataset | None,
+    s: EvalSettings,
+    class_names: Sequence[str],
+    total: int,
+) -> dict[str, Any]:
     """The metadata a run's rows are identified by (everything but the shard)."""
-    return {"schema": SCHEMA_VERSION, "checkpoint": str(checkpoint),
-            "checkpoint_sha256": checkpoint_identity(checkpoint, adapter),
-            "checkpoint_is_file": Path(checkpoint).is_file(),
-            "adapter": adapter, "data": str(data.root), "data_hash": data.content_hash(),
-            # the dataset's box-format warnings travel with the rows, so a merge can still run the doctor
-            "data_warnings": [dataclasses.asdict(w) for w in data.warnings],
-            "clips": None if clips is None else str(clips.root),
-            "clips_hash": None if clips is None else clips.content_hash(),
-            "settings": dataclasses.asdict(s), "class_names": list(class_names), "total": total,
-            "image_episodes": 0 if data.clips else s.episodes}
+    return {
+        "schema": SCHEMA_VERSION,
+        "checkpoint": str(checkpoint),
+        "checkpoint_sha256": checkpoint_identity(checkpoint, adapter),
+        "checkpoint_is_file": Path(checkpoint).is_file(),
+        "adapter": adapter,
+        "data": str(data.root),
+        "data_hash": data.content_hash(),
+        # the dataset's box-format warnings travel with the rows, so a merge can still run the doctor
+        "data_warnings": [dataclasses.asdict(w) for w in data.warnings],
+        "clips": None if clips is None else str(clips.root),
+        "clips_hash": None if clips is None else clips.content_hash(),
+        "settings": dataclasses.asdict(s),
+        "class_names": list(class_names),
+        "total": total,
+        "image_episodes": 0 if data.clips else s.episodes,
+    }
 
 
 def plan_meta(plan: EpisodePlan, class_names: Sequence[str]) -> dict[str, Any]:
     """The metadata of a plan evaluated in memory (no checkpoint file, no cache): what summarize needs."""
-    return {"schema": SCHEMA_VERSION, "settings": dataclasses.asdict(plan.settings),
-            "class_names": list(class_names), "total": plan.total, "image_episodes": plan.n_image}
+    return {
+        "schema": SCHEMA_VERSION,
+        "settings": dataclasses.asdict(plan.settings),
+        "class_names": list(class_names),
+        "total": plan.total,
+        "image_episodes": plan.n_image,
+    }
 
 
 def cache_key(meta: dict[str, Any], shard: Shard) -> str:
     """Hex key of (checkpoint content, adapter, dataset content, settings, shard, schema) — not of paths,
     so a copied checkpoint or dataset still hits."""
-    ident = {k: meta[k] for k in ("schema", "checkpoint_sha256", "adapter", "data_hash", "clips_hash", "settings")}
+    ident = {
+        k: meta[k] for k in ("schema", "checkpoint_sha256", "adapter", "data_hash", "clips_hash", "settings")
+    }
     ident["shard"] = [shard.index, shard.count]
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:32]
 
@@ -272,8 +353,14 @@ def cache_dir() -> Path:
 # ---------------------------------------------------------------------------------------------- running
 
 
-def evaluate_batch(detector: Detector, plan: EpisodePlan, meta: dict[str, Any], shard: Shard = Shard(),
-                   progress: Callable[[int, int], None] | None = None, cache: bool = False) -> BatchResult:
+def evaluate_batch(
+    detector: Detector,
+    plan: EpisodePlan,
+    meta: dict[str, Any],
+    shard: Shard = Shard(),
+    progress: Callable[[int, int], None] | None = None,
+    cache: bool = False,
+) -> BatchResult:
     """Returns the BatchResult of the detector on the shard's positions of `plan`.
 
     With cache=True, a result stored under cache_dir() for the same key is returned without running the
@@ -285,8 +372,16 @@ def evaluate_batch(detector: Detector, plan: EpisodePlan, meta: dict[str, Any], 
     if path is not None and path.is_file():
         try:
             cached = read_result(path)
-            return BatchResult({**cached.meta, "checkpoint": meta["checkpoint"], "data": meta["data"],
-                                "clips": meta["clips"], "cache": str(path)}, cached.rows)
+            return BatchResult(
+                {
+                    **cached.meta,
+                    "checkpoint": meta["checkpoint"],
+                    "data": meta["data"],
+                    "clips": meta["clips"],
+                    "cache": str(path),
+                },
+                cached.rows,
+            )
         except InspectorError:
             pass  # a truncated cache file (killed writer) is recomputed and replaced
     s = plan.settings
@@ -311,8 +406,9 @@ def write_result(result: BatchResult, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pandas(result.rows, preserve_index=False)
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
-                                           META_KEY: json.dumps(result.meta).encode()})
+    table = table.replace_schema_metadata(
+        {**(table.schema.metadata or {}), META_KEY: json.dumps(result.meta).encode()}
+    )
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     pq.write_table(table, tmp)
     os.replace(tmp, path)
@@ -331,8 +427,17 @@ def read_result(path: str | os.PathLike) -> BatchResult:
     return BatchResult(json.loads(raw), table.to_pandas())
 
 
-IDENTITY = ("schema", "checkpoint_sha256", "adapter", "data_hash", "clips_hash", "settings", "class_names", "total",
-            "image_episodes")
+IDENTITY = (
+    "schema",
+    "checkpoint_sha256",
+    "adapter",
+    "data_hash",
+    "clips_hash",
+    "settings",
+    "class_names",
+    "total",
+    "image_episodes",
+)
 
 
 def merge_results(results: Sequence[BatchResult], names: Sequence[str] | None = None) -> BatchResult:
@@ -348,20 +453,27 @@ def merge_results(results: Sequence[BatchResult], names: Sequence[str] | None = 
     for name, r in zip(names[1:], results[1:]):
         for key in IDENTITY:
             if r.meta.get(key) != first.get(key):
-                raise InspectorError(f"does not match {names[0]}: its {key} differs "
-                                     f"({_short(r.meta.get(key))} vs {_short(first.get(key))}); "
-                                     "shards must come from one checkpoint, dataset and settings", path=name)
+                raise InspectorError(
+                    f"does not match {names[0]}: its {key} differs "
+                    f"({_short(r.meta.get(key))} vs {_short(first.get(key))}); "
+                    "shards must come from one checkpoint, dataset and settings",
+                    path=name,
+                )
     owner: dict[int, str] = {}
     for name, r in zip(names, results):
         for p in r.meta["positions"]:
             if p in owner:
-                raise InspectorError(f"episode position {p} is in both {owner[p]} and {name} (duplicate shard?)")
+                raise InspectorError(
+                    f"episode position {p} is in both {owner[p]} and {name} (duplicate shard?)"
+                )
             owner[p] = name
     missing = sorted(set(range(int(first["total"]))) - owner.keys())
     if missing:
         shown = ", ".join(map(str, missing[:10])) + (" …" if len(missing) > 10 else "")
-        raise InspectorError(f"{len(missing)} of {first['total']} episode positions are missing ({shown}): "
-                             "is a shard file absent or did a shard fail?")
+        raise InspectorError(
+            f"{len(missing)} of {first['total']} episode positions are missing ({shown}): "
+            "is a shard file absent or did a shard fail?"
+        )
     rows = pd.concat([r.rows for r in results], ignore_index=True)
     rows = rows.sort_values("position", kind="stable").reset_index(drop=True)
     meta = {**first, "shard": "merged", "positions": sorted(owner), "checkpoint": first.get("checkpoint")}
@@ -379,10 +491,22 @@ def _short(value: Any) -> str:
 def image_records(rows: pd.DataFrame) -> list[tuple[np.ndarray, ...]]:
     """The image rows as evaluate.ImageRecord tuples (gt_boxes, gt_labels, pred_boxes, scores, pred_labels)."""
     images = rows[rows["kind"] == "image"]
-    return [(np.asarray(g, np.float32).reshape(-1, 4), np.asarray(gl, np.int64),
-             np.asarray(p, np.float32).reshape(-1, 4), np.asarray(s, np.float32), np.asarray(pl, np.int64))
-            for g, gl, p, s, pl in zip(images["gt_boxes"], images["gt_labels"], images["pred_boxes"],
-                                       images["scores"], images["pred_labels"])]
+    return [
+        (
+            np.asarray(g, np.float32).reshape(-1, 4),
+            np.asarray(gl, np.int64),
+            np.asarray(p, np.float32).reshape(-1, 4),
+            np.asarray(s, np.float32),
+            np.asarray(pl, np.int64),
+        )
+        for g, gl, p, s, pl in zip(
+            images["gt_boxes"],
+            images["gt_labels"],
+            images["pred_boxes"],
+            images["scores"],
+            images["pred_labels"],
+        )
+    ]
 
 
 def loss_columns(rows: pd.DataFrame) -> list[str]:
@@ -419,7 +543,9 @@ def summarize(result: BatchResult) -> dict[str, Any]:
     clip_values = rows.loc[rows["kind"] == "clip", "st_iou"].to_numpy(np.float64)
     defined = clip_values[~np.isnan(clip_values)]
     missing = int((rows["kind"] == "clip_missing").sum())
-    positives = [np.asarray(p, np.int64) for p in rows.loc[rows["kind"] == "image", "positives"] if p is not None]
+    positives = [
+        np.asarray(p, np.int64) for p in rows.loc[rows["kind"] == "image", "positives"] if p is not None
+    ]
     positives_all = np.concatenate(positives) if positives else np.zeros(0, np.int64)
     per_episode = rows.drop_duplicates("position")
     image_episodes, clip_episodes = episode_kinds(rows, result.meta.get("image_episodes"))
@@ -432,28 +558,44 @@ def summarize(result: BatchResult) -> dict[str, Any]:
             kind, _, name = col.partition(".")
             losses.setdefault(kind, {})[name] = value
     warnings = []
-    doctor = doctor_rows(rows, [FormatWarning(**{**w, "examples": tuple(w["examples"])})
-                                for w in result.meta.get("data_warnings") or []])
+    doctor = doctor_rows(
+        rows,
+        [
+            FormatWarning(**{**w, "examples": tuple(w["examples"])})
+            for w in result.meta.get("data_warnings") or []
+        ],
+    )
     if doctor.mismatch:
         warnings.append(f"box formats: {doctor.message}")
     if missing:
-        scored = ("ST-IoU is over the other " + str(len(clip_values))) if len(clip_values) else "ST-IoU is not measured"
-        warnings.append(f"the adapter returned no clip result for {missing} of the {missing + len(clip_values)} "
-                        f"clips it was given; {scored} (an adapter scores clips by returning "
-                        "EpisodeResult.clips, one ClipResult per episode clip)")
+        scored = (
+            ("ST-IoU is over the other " + str(len(clip_values)))
+            if len(clip_values)
+            else "ST-IoU is not measured"
+        )
+        warnings.append(
+            f"the adapter returned no clip result for {missing} of the {missing + len(clip_values)} "
+            f"clips it was given; {scored} (an adapter scores clips by returning "
+            "EpisodeResult.clips, one ClipResult per episode clip)"
+        )
     return {
         "map50": m.map50 if m else math.nan,
         "map50_95": m.map50_95 if m else math.nan,
         "st_iou": float(defined.mean()) if len(defined) else math.nan,
-        "per_class": {names[c] if 0 <= c < len(names) else str(c): ap
-                      for c, ap in sorted(m.per_class.items())} if m else {},
+        "per_class": {
+            names[c] if 0 <= c < len(names) else str(c): ap for c, ap in sorted(m.per_class.items())
+        }
+        if m
+        else {},
         "episodes": int(per_episode.shape[0]),
         "image_episodes": image_episodes,
         "clip_episodes": clip_episodes,
         "images": len(records),
         "clips": int(len(clip_values)),
         "clips_without_result": missing,
-        "tp": tp, "fp": fp, "fn": fn,
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
         "precision": tp / (tp + fp) if tp + fp else math.nan,
         "recall": tp / (tp + fn) if tp + fn else math.nan,
         "mean_iou_tp": float(np.mean(ious)) if ious else math.nan,

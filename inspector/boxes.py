@@ -186,8 +186,13 @@ def letterbox_params(src_size: tuple[int, int], size: int, scaleup: bool = True)
     h, w = src_size
     scale = size / max(h, w) if scaleup else min(size / max(h, w), 1.0)
     rh, rw = max(1, round(h * scale)), max(1, round(w * scale))
-    return Letterbox(src_size=(int(h), int(w)), size=int(size), scale=scale,
-                     pad_x=float((size - rw) // 2), pad_y=float((size - rh) // 2))
+    return Letterbox(
+        src_size=(int(h), int(w)),
+        size=int(size),
+        scale=scale,
+        pad_x=float((size - rw) // 2),
+        pad_y=float((size - rh) // 2),
+    )
 
 
 def to_letterbox(boxes: Boxes, lb: Letterbox) -> Boxes:

@@ -52,25 +52,35 @@ class Checkpoint:
         try:
             return ModelConfig.from_dict(raw)
         except (ValueError, TypeError) as exc:
-            raise InspectorError(f"its model_config does not fit this version of inspector ({exc})",
-                                 path=self.path) from None
+            raise InspectorError(
+                f"its model_config does not fit this version of inspector ({exc})", path=self.path
+            ) from None
 
     @property
     def class_names(self) -> list[str]:
         return list(self.meta.get("class_names") or [])
 
 
-def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, config: ModelConfig,
-                    half: bool = False, **meta: Any) -> Path:
+def save_checkpoint(
+    path: str | os.PathLike, model: torch.nn.Module, config: ModelConfig, half: bool = False, **meta: Any
+) -> Path:
     """Write `model` and `meta` (plain values only) so that `load_checkpoint` can read it back.
 
     `half=True` stores floating tensors as float16 (the bundled demo stays small); loading casts back.
     """
-    state = {k: (v.detach().half() if half and v.is_floating_point() else v.detach()).clone()
-             for k, v in model.state_dict().items()}
-    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": MODEL_NAME,
-               "model_version": MODEL_VERSION, "model_config": config.to_dict(), **meta,
-               "state_dict": state}
+    state = {
+        k: (v.detach().half() if half and v.is_floating_point() else v.detach()).clone()
+        for k, v in model.state_dict().items()
+    }
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": MODEL_NAME,
+        "model_version": MODEL_VERSION,
+        "model_config": config.to_dict(),
+        **meta,
+        "state_dict": state,
+    }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -85,8 +95,11 @@ def _check_archive(path: Path, limit: int) -> None:
         with open(path, "rb") as fh:
             head = fh.read(2)
         if head[:1] == b"\x80":
-            raise InspectorError("a legacy (non-zip) torch pickle; re-save it with torch.save in a recent "
-                                 "PyTorch — legacy pickles are not loaded for safety", path=path)
+            raise InspectorError(
+                "a legacy (non-zip) torch pickle; re-save it with torch.save in a recent "
+                "PyTorch — legacy pickles are not loaded for safety",
+                path=path,
+            )
         raise InspectorError("not a PyTorch checkpoint (expected a torch.save zip archive)", path=path)
     try:
         with zipfile.ZipFile(path) as archive:
@@ -100,14 +113,20 @@ def _check_archive(path: Path, limit: int) -> None:
     # mAP 0). Without mmap it would decompress into RAM, and deflate's ~1000:1 makes that a zip bomb.
     packed = [info.filename for info in infos if info.compress_type != zipfile.ZIP_STORED]
     if packed:
-        raise InspectorError(f"{len(packed)} archive member(s) are compressed ({', '.join(packed[:3])}); "
-                             "torch.save writes them uncompressed and they are memory-mapped as raw data — "
-                             "re-save with torch.save, or re-zip with no compression (zip -0)", path=path)
+        raise InspectorError(
+            f"{len(packed)} archive member(s) are compressed ({', '.join(packed[:3])}); "
+            "torch.save writes them uncompressed and they are memory-mapped as raw data — "
+            "re-save with torch.save, or re-zip with no compression (zip -0)",
+            path=path,
+        )
     if not any(n.endswith("data.pkl") for n in names):
         raise InspectorError("a zip file, but not one written by torch.save (no data.pkl)", path=path)
     if claimed > limit:
-        raise InspectorError(f"the archive claims {claimed / 1024**3:.1f} GiB, above the "
-                             f"{limit / 1024**3:.1f} GiB limit (INSPECTOR_MAX_CHECKPOINT_BYTES)", path=path)
+        raise InspectorError(
+            f"the archive claims {claimed / 1024**3:.1f} GiB, above the "
+            f"{limit / 1024**3:.1f} GiB limit (INSPECTOR_MAX_CHECKPOINT_BYTES)",
+            path=path,
+        )
 
 
 def load_raw(path: str | os.PathLike, limit: int = MAX_CHECKPOINT_BYTES) -> Any:
@@ -120,16 +139,25 @@ def load_raw(path: str | os.PathLike, limit: int = MAX_CHECKPOINT_BYTES) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise InspectorError("refused: the file needs arbitrary Python objects to load, which could run code "
-                             f"(weights_only=True rejected it: {first[:300]})", path=path) from None
+        raise InspectorError(
+            "refused: the file needs arbitrary Python objects to load, which could run code "
+            f"(weights_only=True rejected it: {first[:300]})",
+            path=path,
+        ) from None
     except RuntimeError as exc:
         if "resize storage" in str(exc) or "out of bounds" in str(exc):
-            raise InspectorError("a tensor claims more data than the file stores (absurd or corrupted sizes); "
-                                 "refused before allocating", path=path) from None
-        raise InspectorError(f"cannot load the checkpoint (RuntimeError: {str(exc)[:300]})", path=path) from None
+            raise InspectorError(
+                "a tensor claims more data than the file stores (absurd or corrupted sizes); "
+                "refused before allocating",
+                path=path,
+            ) from None
+        raise InspectorError(
+            f"cannot load the checkpoint (RuntimeError: {str(exc)[:300]})", path=path
+        ) from None
     except (EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError) as exc:
-        raise InspectorError(f"cannot load the checkpoint ({type(exc).__name__}: {str(exc)[:300]})",
-                             path=path) from None
+        raise InspectorError(
+            f"cannot load the checkpoint ({type(exc).__name__}: {str(exc)[:300]})", path=path
+        ) from None
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
@@ -145,7 +173,9 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise InspectorError("holds no state dict of tensors (expected a dict with 'state_dict')", path=path)
     bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
     if bad:
-        raise InspectorError(f"state dict entries that are not tensors: {', '.join(map(str, bad[:5]))}", path=path)
+        raise InspectorError(
+            f"state dict entries that are not tensors: {', '.join(map(str, bad[:5]))}", path=path
+        )
     warning = non_finite_warning(state)
     return Checkpoint(str(path), state, meta, (warning,) if warning else ())
 
@@ -178,8 +208,10 @@ def non_finite_warning(state: dict[str, torch.Tensor]) -> str | None:
         return None
     total = sum(n + i for _, n, i in found)
     named = [f"{name} ({nan} NaN, {inf} inf)" for name, nan, inf in found]
-    return (f"NaN weights: {len(found)} tensor(s) hold {total} non-finite value(s): {_listed(named)}; "
-            "scores and losses computed from them will be NaN (did training diverge?)")
+    return (
+        f"NaN weights: {len(found)} tensor(s) hold {total} non-finite value(s): {_listed(named)}; "
+        "scores and losses computed from them will be NaN (did training diverge?)"
+    )
 
 
 def architecture_mismatch(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> str | None:
@@ -187,16 +219,22 @@ def architecture_mismatch(model: torch.nn.Module, state: dict[str, torch.Tensor]
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
-    shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
-              for k, v in expected.items() if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    shapes = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
     if not (missing or unexpected or shapes):
         return None
 
     def listed(title: str, items: list[str]) -> str:
         return f"{len(items)} {title}: {_listed(items)}"
 
-    parts = [listed(t, i) for t, i in (("missing keys", missing), ("unexpected keys", unexpected),
-                                          ("shape mismatches", shapes)) if i]
+    parts = [
+        listed(t, i)
+        for t, i in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", shapes))
+        if i
+    ]
     return "does not fit the reference detector — " + "; ".join(parts)
 
 
@@ -215,8 +253,11 @@ def sizes_from_state(state: dict[str, torch.Tensor]) -> dict[str, Any]:
     sizes: dict[str, Any] = {}
     if widths[0] is not None and len(widths) > 1:
         sizes["widths"] = tuple(widths)
-    for field, key in (("neck_dim", "backbone.lateral.0.weight"), ("head_dim", "head.levels.0.cls_tower.0.conv.weight"),
-                       ("embed_dim", "embed.2.weight")):
+    for field, key in (
+        ("neck_dim", "backbone.lateral.0.weight"),
+        ("head_dim", "head.levels.0.cls_tower.0.conv.weight"),
+        ("embed_dim", "embed.2.weight"),
+    ):
         if (n := _first_dim(state, key)) is not None:
             sizes[field] = n
     levels = sum(1 for k in state if k.startswith("head.levels.") and k.endswith(".cos_scale"))
@@ -229,12 +270,21 @@ def sizes_from_state(state: dict[str, torch.Tensor]) -> dict[str, Any]:
 
 def _size_disagreements(config: ModelConfig, sizes: dict[str, Any]) -> list[str]:
     """One message per config field that disagrees with the size the weights have."""
-    stated = {"widths": tuple(config.widths), "neck_dim": config.neck_dim, "head_dim": config.head_dim,
-              "embed_dim": config.embed_dim, "levels": len(config.strides), "bins": max(config.reg_max, 1)}
+    stated = {
+        "widths": tuple(config.widths),
+        "neck_dim": config.neck_dim,
+        "head_dim": config.head_dim,
+        "embed_dim": config.embed_dim,
+        "levels": len(config.strides),
+        "bins": max(config.reg_max, 1),
+    }
     field = {"levels": "strides (one head level each)", "bins": "reg_max (DFL bins)"}
-    return [f"model_config.{field.get(k, k)} says {list(stated[k]) if k == 'widths' else stated[k]} but the "
-            f"weights are sized {list(v) if k == 'widths' else v}"
-            for k, v in sizes.items() if stated[k] != v]
+    return [
+        f"model_config.{field.get(k, k)} says {list(stated[k]) if k == 'widths' else stated[k]} but the "
+        f"weights are sized {list(v) if k == 'widths' else v}"
+        for k, v in sizes.items()
+        if stated[k] != v
+    ]
 
 
 def reference_config(checkpoint: Checkpoint) -> ModelConfig:
@@ -244,7 +294,9 @@ def reference_config(checkpoint: Checkpoint) -> ModelConfig:
     config = checkpoint.model_config
     problems = [f"model_config.{p}" for p in config.problems()]
     if problems:
-        raise InspectorError(f"refused before building the model: {'; '.join(problems[:5])}", path=checkpoint.path)
+        raise InspectorError(
+            f"refused before building the model: {'; '.join(problems[:5])}", path=checkpoint.path
+        )
     if checkpoint.meta.get("model_config"):
         disagree = _size_disagreements(config, sizes_from_state(checkpoint.state_dict))
         if disagree:
@@ -269,8 +321,9 @@ def build_reference_model(checkpoint: Checkpoint) -> FewShotDetector:
     """The reference detector with the checkpoint's weights, in eval mode; InspectorError if they don't fit."""
     name = checkpoint.meta.get("model", MODEL_NAME)
     if name != MODEL_NAME:
-        raise InspectorError(f"was saved by model {name!r}, not {MODEL_NAME!r}; choose its adapter",
-                             path=checkpoint.path)
+        raise InspectorError(
+            f"was saved by model {name!r}, not {MODEL_NAME!r}; choose its adapter", path=checkpoint.path
+        )
     config = reference_config(checkpoint)
     with torch.device("meta"):  # shapes and dtypes only: widths of 8000 cost nothing here
         skeleton = create_model(config)
@@ -280,8 +333,10 @@ def build_reference_model(checkpoint: Checkpoint) -> FewShotDetector:
     expected = skeleton.state_dict()
     bad = _dtype_problems(expected, checkpoint.state_dict)
     if bad:
-        raise InspectorError(f"{len(bad)} tensor(s) have a dtype that cannot hold their weights: {_listed(bad)}",
-                             path=checkpoint.path)
+        raise InspectorError(
+            f"{len(bad)} tensor(s) have a dtype that cannot hold their weights: {_listed(bad)}",
+            path=checkpoint.path,
+        )
     model = create_model(config)  # now known to be the weights' size, which the archive check bounded
     state = {k: v.to(expected[k].dtype) for k, v in checkpoint.state_dict.items()}
     model.load_state_dict(state)
@@ -306,7 +361,10 @@ def train_gains(path: str | os.PathLike) -> dict[str, float]:
     if isinstance(config, dict) and isinstance(config.get("loss_weights"), dict):
         found = config["loss_weights"]
     else:
-        for key, names in (("train_args", ("box", "cls", "dfl", "pose", "kobj")), ("hyp", ("box", "obj", "cls"))):
+        for key, names in (
+            ("train_args", ("box", "cls", "dfl", "pose", "kobj")),
+            ("hyp", ("box", "obj", "cls")),
+        ):
             table = raw.get(key)
             if isinstance(table, dict):
                 found = {n: table[n] for n in names if n in table}

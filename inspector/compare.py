@@ -19,7 +19,14 @@ import numpy as np
 import pandas as pd
 
 from inspector.boxes import convert
-from inspector.evaluate import (CLIP_SCORE_THRESHOLD, ImageRecord, Matching, clip_st_iou, coco_map, match_totals)
+from inspector.evaluate import (
+    CLIP_SCORE_THRESHOLD,
+    ImageRecord,
+    Matching,
+    clip_st_iou,
+    coco_map,
+    match_totals,
+)
 from inspector.results import EpisodeResult
 
 # COCOeval's defaults: IoU thresholds .50:.05:.95, 101 recall points, 100 detections per image and class.
@@ -81,8 +88,9 @@ def _match_image(ious: np.ndarray) -> np.ndarray:
 
 def coco_matches(records: Sequence[ImageRecord]) -> CocoMatches:
     """The CocoMatches of images (gt_boxes, gt_labels, pred_boxes, pred_scores, pred_labels), xyxy pixels."""
-    classes = np.unique(np.concatenate([np.asarray(r[1], np.int64).reshape(-1) for r in records]
-                                       + [np.zeros(0, np.int64)]))
+    classes = np.unique(
+        np.concatenate([np.asarray(r[1], np.int64).reshape(-1) for r in records] + [np.zeros(0, np.int64)])
+    )
     gt_count = np.zeros((len(records), len(classes)), np.int64)
     per_class: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {int(c): [] for c in classes}
     for i, (gb, gl, pb, ps, pl) in enumerate(records):
@@ -135,7 +143,7 @@ def weighted_map(m: CocoMatches, weights: np.ndarray) -> tuple[np.ndarray, np.nd
         for t in range(n_t):
             tp = np.cumsum(w * m.det_tp[k][t], axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
-                rc = tp / n_gt[:, k:k + 1]
+                rc = tp / n_gt[:, k : k + 1]
             pr = tp / seen
             # COCO's precision envelope: the best precision at this recall or beyond.
             pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
@@ -175,9 +183,14 @@ def episode_groups(positions: np.ndarray) -> tuple[np.ndarray, int]:
     return inverse, len(uniq)
 
 
-def bootstrap_delta_map(records_a: Sequence[ImageRecord], records_b: Sequence[ImageRecord],
-                        episodes: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0,
-                        confidence: float = CONFIDENCE) -> tuple[DeltaCI, DeltaCI]:
+def bootstrap_delta_map(
+    records_a: Sequence[ImageRecord],
+    records_b: Sequence[ImageRecord],
+    episodes: np.ndarray,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+    confidence: float = CONFIDENCE,
+) -> tuple[DeltaCI, DeltaCI]:
     """Returns DeltaCIs for mAP@0.5 and mAP@0.5:0.95 of B − A, resampling episodes with replacement.
 
     records_a[i] and records_b[i] are the same query image (same targets) under A and B; episodes[i]
@@ -198,7 +211,9 @@ def bootstrap_delta_map(records_a: Sequence[ImageRecord], records_b: Sequence[Im
     out = []
     for name, a, b in (("map50", a50, b50), ("map50_95", a95, b95)):
         d = b - a
-        low, high = np.nanpercentile(d[1:], [tail, 100 - tail]) if np.isfinite(d[1:]).any() else (math.nan,) * 2
+        low, high = (
+            np.nanpercentile(d[1:], [tail, 100 - tail]) if np.isfinite(d[1:]).any() else (math.nan,) * 2
+        )
         out.append(DeltaCI(name, float(d[0]), float(low), float(high), resamples, confidence))
     return out[0], out[1]
 
@@ -222,16 +237,26 @@ def delta_table(a: dict, b: dict, rows: Sequence[tuple[str, str]]) -> pd.DataFra
     return pd.DataFrame(out, columns=["metric", "A", "B", "Δ (B − A)"])
 
 
-SUMMARY_ROWS = (("mAP@0.5", "map50"), ("mAP@0.5:0.95", "map50_95"), ("ST-IoU (clips)", "st_iou"),
-                ("mean IoU of TPs", "mean_iou_tp"), ("precision @0.5", "precision"), ("recall @0.5", "recall"),
-                ("positives per target", "positives_per_target"),
-                ("targets with no positive", "targets_without_positive"), ("loss total", "losses.total"))
+SUMMARY_ROWS = (
+    ("mAP@0.5", "map50"),
+    ("mAP@0.5:0.95", "map50_95"),
+    ("ST-IoU (clips)", "st_iou"),
+    ("mean IoU of TPs", "mean_iou_tp"),
+    ("precision @0.5", "precision"),
+    ("recall @0.5", "recall"),
+    ("positives per target", "positives_per_target"),
+    ("targets with no positive", "targets_without_positive"),
+    ("loss total", "losses.total"),
+)
 
 
 def summary_delta_table(a: dict, b: dict) -> pd.DataFrame:
     """The aggregate A / B / Δ table: headline metrics, per-class AP@0.5, and every loss raw and weighted."""
     rows = list(SUMMARY_ROWS)
-    rows += [(f"AP@0.5 · {name}", f"per_class.{name}") for name in dict.fromkeys([*a["per_class"], *b["per_class"]])]
+    rows += [
+        (f"AP@0.5 · {name}", f"per_class.{name}")
+        for name in dict.fromkeys([*a["per_class"], *b["per_class"]])
+    ]
     for kind in ("raw", "weighted"):
         names = dict.fromkeys([*a["losses"].get(kind, {}), *b["losses"].get(kind, {})])
         rows += [(f"loss {name} ({kind})", f"losses.{kind}.{name}") for name in names]
@@ -269,8 +294,15 @@ def compare_targets(a: Matching, b: Matching, target_labels: np.ndarray) -> list
     out = []
     for t, (x, y) in enumerate(zip(ia, ib)):
         found_a, found_b = not math.isnan(x), not math.isnan(y)
-        change = ("kept" if found_a and found_b else "gained" if found_b else "lost" if found_a
-                  else "missed by both")
+        change = (
+            "kept"
+            if found_a and found_b
+            else "gained"
+            if found_b
+            else "lost"
+            if found_a
+            else "missed by both"
+        )
         out.append(TargetComparison(t, int(target_labels[t]), float(x), float(y), change))
     return out
 
@@ -278,8 +310,9 @@ def compare_targets(a: Matching, b: Matching, target_labels: np.ndarray) -> list
 # ---------------------------------------------------------------------------------------------- episode
 
 
-def episode_metrics(result: EpisodeResult, iou_threshold: float = 0.5,
-                    clip_score_threshold: float = CLIP_SCORE_THRESHOLD) -> dict[str, float]:
+def episode_metrics(
+    result: EpisodeResult, iou_threshold: float = 0.5, clip_score_threshold: float = CLIP_SCORE_THRESHOLD
+) -> dict[str, float]:
     """Returns one EpisodeResult's {AP@0.5, TP, FP, FN, mean IoU of TPs, ST-IoU, loss total, positives}
     (AP over the episode's queries alone — for stepping through episodes, not for the aggregate; ST-IoU is
     evaluate.clip_st_iou at the given score gate, the mean over its clips)."""
@@ -288,14 +321,24 @@ def episode_metrics(result: EpisodeResult, iou_threshold: float = 0.5,
     tp, fp, fn, ious = totals.tp, totals.fp, totals.fn, totals.tp_ious
     clips = [v for v in (clip_st_iou(c, clip_score_threshold) for c in result.clips) if not math.isnan(v)]
     losses = result.losses
-    return {"AP@0.5": coco_map(records).map50 if records else math.nan, "TP": tp, "FP": fp, "FN": fn,
-            "mean IoU of TPs": float(np.mean(ious)) if ious else math.nan,
-            "ST-IoU": float(np.mean(clips)) if clips else math.nan,
-            "loss total": losses.total if losses else math.nan,
-            "positives": losses.positives if losses else math.nan}
+    return {
+        "AP@0.5": coco_map(records).map50 if records else math.nan,
+        "TP": tp,
+        "FP": fp,
+        "FN": fn,
+        "mean IoU of TPs": float(np.mean(ious)) if ious else math.nan,
+        "ST-IoU": float(np.mean(clips)) if clips else math.nan,
+        "loss total": losses.total if losses else math.nan,
+        "positives": losses.positives if losses else math.nan,
+    }
 
 
 def metrics_delta_table(a: dict[str, float], b: dict[str, float]) -> pd.DataFrame:
     """A / B / Δ rows of two flat metric dicts with the same keys."""
-    return pd.DataFrame([{"metric": k, "A": float(a[k]), "B": float(b[k]), "Δ (B − A)": float(b[k]) - float(a[k])}
-                         for k in a], columns=["metric", "A", "B", "Δ (B − A)"])
+    return pd.DataFrame(
+        [
+            {"metric": k, "A": float(a[k]), "B": float(b[k]), "Δ (B − A)": float(b[k]) - float(a[k])}
+            for k in a
+        ],
+        columns=["metric", "A", "B", "Δ (B − A)"],
+    )

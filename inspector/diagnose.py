@@ -16,7 +16,16 @@ import numpy as np
 
 from inspector import stats
 from inspector.eval_state import eval_state
-from inspector.findings import SEVERITIES, THRESHOLDS, Cause, ComponentStats, Finding, Thresholds, recent_rows, recent_span
+from inspector.findings import (
+    SEVERITIES,
+    THRESHOLDS,
+    Cause,
+    ComponentStats,
+    Finding,
+    Thresholds,
+    recent_rows,
+    recent_span,
+)
 from inspector.loss_semantics import discover_components
 from inspector.losses import ComponentSet, Decomposition, align, decompose
 from inspector.rules import RuleContext, run_rules
@@ -25,8 +34,18 @@ from inspector.triage import triage
 
 # Rules that still speak about a run the loss rules cannot judge (no terms, too few points): they read
 # the log, the lr and the evaluations, not the decomposition.
-UNJUDGED_RULES = frozenset({"non_finite_values", "metric_stuck_at_zero", "metric_near_zero", "eval_stopped",
-                            "eval_regression", "undefined_metric", "restarts", "lr_out_of_range"})
+UNJUDGED_RULES = frozenset(
+    {
+        "non_finite_values",
+        "metric_stuck_at_zero",
+        "metric_near_zero",
+        "eval_stopped",
+        "eval_regression",
+        "undefined_metric",
+        "restarts",
+        "lr_out_of_range",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -42,7 +61,7 @@ class EvalSummary:
     first_step: int | None
     last_step: int | None
     last: float | None
-    best: float | None       # the highest defined value (eval metrics here are AP/AR-like: higher is better)
+    best: float | None  # the highest defined value (eval metrics here are AP/AR-like: higher is better)
     undefined: int
 
 
@@ -53,9 +72,17 @@ def eval_summaries(log: RunLog, names: tuple[str, ...]) -> tuple[EvalSummary, ..
         s = log.series[name]
         defined = np.isfinite(s.values) & (s.values != -1.0)
         v, steps = s.values[defined], s.steps[defined]
-        out.append(EvalSummary(name, int(v.size), int(steps[0]) if v.size else None,
-                               int(steps[-1]) if v.size else None, float(v[-1]) if v.size else None,
-                               float(v.max()) if v.size else None, int((~defined).sum())))
+        out.append(
+            EvalSummary(
+                name,
+                int(v.size),
+                int(steps[0]) if v.size else None,
+                int(steps[-1]) if v.size else None,
+                float(v[-1]) if v.size else None,
+                float(v.max()) if v.size else None,
+                int((~defined).sum()),
+            )
+        )
     return tuple(out)
 
 
@@ -75,12 +102,12 @@ class Diagnosis:
     n_steps: int
     n_segments: int
     warnings: tuple[str, ...] = field(default_factory=tuple)
-    not_judged: tuple[str, ...] = field(default_factory=tuple)   # why the rules could not look (empty: judged)
-    metrics: tuple[str, ...] = field(default_factory=tuple)      # every series the log holds
+    not_judged: tuple[str, ...] = field(default_factory=tuple)  # why the rules could not look (empty: judged)
+    metrics: tuple[str, ...] = field(default_factory=tuple)  # every series the log holds
     eval_metrics: tuple[EvalSummary, ...] = field(default_factory=tuple)
-    triage: tuple[Cause, ...] = field(default_factory=tuple)     # root causes, most likely first
-    not_yet: tuple[str, ...] = field(default_factory=tuple)      # what not to do before the earlier causes
-    skipped: tuple[str, ...] = field(default_factory=tuple)      # rules that had too few points to judge
+    triage: tuple[Cause, ...] = field(default_factory=tuple)  # root causes, most likely first
+    not_yet: tuple[str, ...] = field(default_factory=tuple)  # what not to do before the earlier causes
+    skipped: tuple[str, ...] = field(default_factory=tuple)  # rules that had too few points to judge
 
     @property
     def judged(self) -> bool:
@@ -94,11 +121,15 @@ def not_judged_reasons(log: RunLog, comps: ComponentSet, dec: Decomposition) -> 
     if not log.series:
         reasons.append("the log holds no series")
     elif not comps.components:
-        reasons.append("no loss components were recognised (no series is named as a loss, and none add up to "
-                       "a logged total)")
+        reasons.append(
+            "no loss components were recognised (no series is named as a loss, and none add up to "
+            "a logged total)"
+        )
     elif dec.steps.size < MIN_JUDGED_STEPS:
-        reasons.append(f"only {dec.steps.size} logged step(s) of the loss components; the rules need at least "
-                       f"{MIN_JUDGED_STEPS}")
+        reasons.append(
+            f"only {dec.steps.size} logged step(s) of the loss components; the rules need at least "
+            f"{MIN_JUDGED_STEPS}"
+        )
     return reasons
 
 
@@ -120,9 +151,15 @@ def _component_stats(dec: Decomposition, t: Thresholds, judged: np.ndarray) -> d
         if not judged.all():
             mask[np.flatnonzero(judged)[scan.mask]] = True
         return ComponentStats(
-            c.name, mean_sh.get(c.name, float("nan")), var_sh.get(c.name, float("nan")),
-            stats.trend(sub.steps, raw, last_n=last_n), stats.volatility(raw[recent]), mask, int(mask.sum()),
-            scan.changes)
+            c.name,
+            mean_sh.get(c.name, float("nan")),
+            var_sh.get(c.name, float("nan")),
+            stats.trend(sub.steps, raw, last_n=last_n),
+            stats.volatility(raw[recent]),
+            mask,
+            int(mask.sum()),
+            scan.changes,
+        )
 
     # Components are independent and numpy/scipy release the GIL in their loops: one thread per core.
     if sub.steps.size < 100_000 or len(dec.components) < 2:
@@ -171,8 +208,12 @@ def skipped_rules(ctx: RuleContext) -> list[str]:
     return out
 
 
-def diagnose(log: RunLog, weights_override: dict[str, float] | None = None,
-             thresholds: Thresholds = THRESHOLDS, logged_override: dict[str, str] | None = None) -> Diagnosis:
+def diagnose(
+    log: RunLog,
+    weights_override: dict[str, float] | None = None,
+    thresholds: Thresholds = THRESHOLDS,
+    logged_override: dict[str, str] | None = None,
+) -> Diagnosis:
     """Return the Diagnosis of `log`: components, decomposition, statistics, findings and the ranked triage.
 
     `weights_override` and `logged_override` are the user's corrections (see discover_components).
@@ -190,7 +231,18 @@ def diagnose(log: RunLog, weights_override: dict[str, float] | None = None,
     findings = [f for f in run_rules(ctx) if not not_judged or f.id in UNJUDGED_RULES]
     findings.sort(key=lambda f: SEVERITIES.index(f.severity))
     causes, not_yet = triage(ctx, findings)
-    return Diagnosis(comps, dec, st, tuple(findings), log.n_steps, len(log.segments),
-                     tuple(log.warnings) + comps.notes, not_judged, tuple(log.series),
-                     eval_summaries(log, comps.eval_metrics), causes, not_yet,
-                     tuple(skipped_rules(ctx)) if not not_judged else ())
+    return Diagnosis(
+        comps,
+        dec,
+        st,
+        tuple(findings),
+        log.n_steps,
+        len(log.segments),
+        tuple(log.warnings) + comps.notes,
+        not_judged,
+        tuple(log.series),
+        eval_summaries(log, comps.eval_metrics),
+        causes,
+        not_yet,
+        tuple(skipped_rules(ctx)) if not not_judged else (),
+    )

@@ -20,9 +20,14 @@ from inspector.results import QueryResult
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable under the common colour-vision deficiencies.
 OKABE_ITO = {
-    "orange": (230, 159, 0), "sky blue": (86, 180, 233), "bluish green": (0, 158, 115),
-    "yellow": (240, 228, 66), "blue": (0, 114, 178), "vermillion": (213, 94, 0),
-    "reddish purple": (204, 121, 167), "black": (0, 0, 0),
+    "orange": (230, 159, 0),
+    "sky blue": (86, 180, 233),
+    "bluish green": (0, 158, 115),
+    "yellow": (240, 228, 66),
+    "blue": (0, 114, 178),
+    "vermillion": (213, 94, 0),
+    "reddish purple": (204, 121, 167),
+    "black": (0, 0, 0),
 }
 TP = OKABE_ITO["bluish green"]
 FP = OKABE_ITO["vermillion"]
@@ -64,7 +69,9 @@ class Visualizer:
         self.scale = display_scale(image.shape[:2], side)
         h, w = image.shape[:2]
         pil = Image.fromarray(image[..., :3].astype(np.uint8))
-        self.image = pil.resize((w * self.scale, h * self.scale), Image.NEAREST) if self.scale > 1 else pil.copy()
+        self.image = (
+            pil.resize((w * self.scale, h * self.scale), Image.NEAREST) if self.scale > 1 else pil.copy()
+        )
         self.image = self.image.convert("RGB")
         self.draw = ImageDraw.Draw(self.image)
         self.font_size = max(MIN_FONT, round(max(self.image.size) * FONT_FRACTION))
@@ -74,24 +81,44 @@ class Visualizer:
     def _xy(self, values: Sequence[float]) -> list[float]:
         return [float(v) * self.scale for v in values]
 
-    def draw_box(self, box: Sequence[float], color: tuple[int, int, int], width: int | None = None,
-                 dashed: bool = False) -> None:
+    def draw_box(
+        self,
+        box: Sequence[float],
+        color: tuple[int, int, int],
+        width: int | None = None,
+        dashed: bool = False,
+    ) -> None:
         """Draws an xyxy box (original pixels) outline; dashed for targets so predictions stay visible on top."""
         x1, y1, x2, y2 = self._xy(box)
         width = width or self.line
         if not dashed:
-            self.draw.rectangle([min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)], outline=color, width=width)
+            self.draw.rectangle(
+                [min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)], outline=color, width=width
+            )
             return
         dash = 3 * width
-        for (a, b) in (((x1, y1), (x2, y1)), ((x2, y1), (x2, y2)), ((x2, y2), (x1, y2)), ((x1, y2), (x1, y1))):
+        for a, b in (((x1, y1), (x2, y1)), ((x2, y1), (x2, y2)), ((x2, y2), (x1, y2)), ((x1, y2), (x1, y1))):
             length = math.hypot(b[0] - a[0], b[1] - a[1])
             steps = max(1, int(length // (2 * dash)))
             for k in range(steps + 1):
-                t0, t1 = min(1.0, 2 * k * dash / max(length, 1e-6)), min(1.0, (2 * k + 1) * dash / max(length, 1e-6))
-                self.draw.line([a[0] + (b[0] - a[0]) * t0, a[1] + (b[1] - a[1]) * t0,
-                                a[0] + (b[0] - a[0]) * t1, a[1] + (b[1] - a[1]) * t1], fill=color, width=width)
+                t0, t1 = (
+                    min(1.0, 2 * k * dash / max(length, 1e-6)),
+                    min(1.0, (2 * k + 1) * dash / max(length, 1e-6)),
+                )
+                self.draw.line(
+                    [
+                        a[0] + (b[0] - a[0]) * t0,
+                        a[1] + (b[1] - a[1]) * t0,
+                        a[0] + (b[0] - a[0]) * t1,
+                        a[1] + (b[1] - a[1]) * t1,
+                    ],
+                    fill=color,
+                    width=width,
+                )
 
-    def draw_text(self, text: str, xy: Sequence[float], color: tuple[int, int, int], above: bool = True) -> None:
+    def draw_text(
+        self, text: str, xy: Sequence[float], color: tuple[int, int, int], above: bool = True
+    ) -> None:
         """Draws `text` on a filled label at the point xy (original pixels), kept inside the image."""
         if not text:
             return
@@ -103,14 +130,19 @@ class Visualizer:
         y = min(max(0.0, y), max(0.0, self.image.height - h))
         self.draw.rectangle([x, y, x + w, y + h], fill=color)
         luminance = 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2]
-        self.draw.text((x + 2 - left, y + 2 - top), text, fill=(0, 0, 0) if luminance > 140 else WHITE,
-                       font=self.font)
+        self.draw.text(
+            (x + 2 - left, y + 2 - top), text, fill=(0, 0, 0) if luminance > 140 else WHITE, font=self.font
+        )
 
     def draw_point(self, xy: Sequence[float], radius: float, color: tuple[int, int, int]) -> None:
         """Draws a filled dot of `radius` display pixels at xy (original pixels), outlined in white."""
         x, y = self._xy(xy)
-        self.draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=color, outline=WHITE,
-                          width=max(1, self.line // 2))
+        self.draw.ellipse(
+            [x - radius, y - radius, x + radius, y + radius],
+            fill=color,
+            outline=WHITE,
+            width=max(1, self.line // 2),
+        )
 
     def draw_legend(self, items: Sequence[tuple[str, tuple[int, int, int]]]) -> None:
         """Appends a white strip below the image with coloured swatches and their labels, wrapped into rows,
@@ -142,9 +174,16 @@ def _name(names: Sequence[str], label: int) -> str:
     return names[label] if 0 <= label < len(names) else str(label)
 
 
-def draw_overlay(image: np.ndarray, q: QueryResult, m: Matching, class_names: Sequence[str] = (),
-                 strides_shown: Collection[int] | None = None, show_anchors: bool = True,
-                 legend: bool = True, side: int = DISPLAY_SIDE) -> Image.Image:
+def draw_overlay(
+    image: np.ndarray,
+    q: QueryResult,
+    m: Matching,
+    class_names: Sequence[str] = (),
+    strides_shown: Collection[int] | None = None,
+    show_anchors: bool = True,
+    legend: bool = True,
+    side: int = DISPLAY_SIDE,
+) -> Image.Image:
     """Returns the image with the query's targets (dashed), predictions coloured TP / FP and missed targets (FN)
     as the Matching `m` of this query says, IoU labels on matched pairs and, when the result has them,
     assigned anchors as dots coloured by target and sized by alignment.
@@ -155,8 +194,10 @@ def draw_overlay(image: np.ndarray, q: QueryResult, m: Matching, class_names: Se
     pred_boxes = np.asarray(q.pred_boxes).reshape(-1, 4)
     target_boxes = np.asarray(q.target_boxes).reshape(-1, 4)
     if len(m.pred_tp) != len(pred_boxes) or len(m.gt_matched) != len(target_boxes):
-        raise ValueError(f"the matching covers {len(m.pred_tp)} predictions and {len(m.gt_matched)} targets; "
-                         f"query {q.image_id!r} has {len(pred_boxes)} and {len(target_boxes)}")
+        raise ValueError(
+            f"the matching covers {len(m.pred_tp)} predictions and {len(m.gt_matched)} targets; "
+            f"query {q.image_id!r} has {len(pred_boxes)} and {len(target_boxes)}"
+        )
     v = Visualizer(image, side)
     for t, box in enumerate(target_boxes):
         v.draw_box(box, TARGET if m.gt_matched[t] else FN, dashed=True)
@@ -165,12 +206,21 @@ def draw_overlay(image: np.ndarray, q: QueryResult, m: Matching, class_names: Se
         tp = bool(m.pred_tp[p])
         color = TP if tp else FP
         v.draw_box(pred_boxes[p], color)
-        v.draw_text(box_label(_name(class_names, int(q.labels[p])), float(scores[p]),
-                              float(m.pred_iou[p]) if tp else None), pred_boxes[p][:2], color)
+        v.draw_text(
+            box_label(
+                _name(class_names, int(q.labels[p])), float(scores[p]), float(m.pred_iou[p]) if tp else None
+            ),
+            pred_boxes[p][:2],
+            color,
+        )
     for t in np.flatnonzero(~np.asarray(m.gt_matched, bool)):
         box = target_boxes[t]
-        v.draw_text(box_label(f"missed {_name(class_names, int(q.target_labels[t]))}"), (box[0], box[3]), FN,
-                    above=False)
+        v.draw_text(
+            box_label(f"missed {_name(class_names, int(q.target_labels[t]))}"),
+            (box[0], box[3]),
+            FN,
+            above=False,
+        )
     drawn_anchors = False
     a = q.assigned
     if show_anchors and q.anchors is not None and a is not None and len(a):
@@ -191,8 +241,13 @@ def draw_overlay(image: np.ndarray, q: QueryResult, m: Matching, class_names: Se
     return v.get_image()
 
 
-def draw_boxes(image: np.ndarray, boxes: np.ndarray, labels: Sequence[str] = (),
-               color: tuple[int, int, int] = TARGET, side: int = 256) -> Image.Image:
+def draw_boxes(
+    image: np.ndarray,
+    boxes: np.ndarray,
+    labels: Sequence[str] = (),
+    color: tuple[int, int, int] = TARGET,
+    side: int = 256,
+) -> Image.Image:
     """Returns a thumbnail-sized image with plain boxes (e.g. a support image and its boxes)."""
     v = Visualizer(image, side)
     for k, box in enumerate(np.asarray(boxes).reshape(-1, 4)):

@@ -22,7 +22,9 @@ def positives_per_target(q: QueryResult) -> np.ndarray | None:
     """Returns (m,) int64: how many anchors were assigned to each target, or None without an assignment."""
     if q.assigned is None:
         return None
-    return np.bincount(q.assigned.target, minlength=len(q.target_boxes)).astype(np.int64)[: len(q.target_boxes)]
+    return np.bincount(q.assigned.target, minlength=len(q.target_boxes)).astype(np.int64)[
+        : len(q.target_boxes)
+    ]
 
 
 @dataclass(frozen=True)
@@ -49,11 +51,18 @@ def target_rows(result: EpisodeResult) -> list[TargetRow]:
         a = q.assigned
         for t, box in enumerate(q.target_boxes):
             own = a.target == t
-            rows.append(TargetRow(
-                query=q.image_id, target=t, label=int(q.target_labels[t]),
-                width=float(box[2] - box[0]), height=float(box[3] - box[1]), positives=int(counts[t]),
-                mean_align_metric=float(a.align_metric[own].mean()) if own.any() else math.nan,
-                mean_iou=float(a.iou[own].mean()) if own.any() else math.nan))
+            rows.append(
+                TargetRow(
+                    query=q.image_id,
+                    target=t,
+                    label=int(q.target_labels[t]),
+                    width=float(box[2] - box[0]),
+                    height=float(box[3] - box[1]),
+                    positives=int(counts[t]),
+                    mean_align_metric=float(a.align_metric[own].mean()) if own.any() else math.nan,
+                    mean_iou=float(a.iou[own].mean()) if own.any() else math.nan,
+                )
+            )
     return rows
 
 
@@ -97,14 +106,16 @@ class CoordinateRanges:
 def coordinate_ranges(result: EpisodeResult) -> CoordinateRanges | None:
     """Returns the CoordinateRanges of all predicted boxes, or None when there are none."""
     queries = result.all_queries()
-    boxes = np.concatenate([np.asarray(q.pred_boxes, np.float64).reshape(-1, 4) for q in queries] or
-                           [np.zeros((0, 4))])
+    boxes = np.concatenate(
+        [np.asarray(q.pred_boxes, np.float64).reshape(-1, 4) for q in queries] or [np.zeros((0, 4))]
+    )
     if not len(boxes):
         return None
     side = max(max(q.image_size) for q in queries)
     inverted = int(((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])).sum())
-    return CoordinateRanges(tuple(boxes.min(0).tolist()), tuple(boxes.max(0).tolist()), int(side), inverted,
-                            len(boxes))
+    return CoordinateRanges(
+        tuple(boxes.min(0).tolist()), tuple(boxes.max(0).tolist()), int(side), inverted, len(boxes)
+    )
 
 
 @dataclass(frozen=True)
@@ -123,10 +134,16 @@ def loss_rows(losses: EpisodeLosses | None) -> list[LossRow]:
     if losses is None:
         return []
     total = sum(abs(v) for v in losses.weighted.values())
-    return [LossRow(name, raw, losses.weighted.get(name, math.nan),
-                    losses.weighted.get(name, math.nan) / raw if raw else math.nan,
-                    abs(losses.weighted.get(name, 0.0)) / total if total else math.nan)
-            for name, raw in losses.raw.items()]
+    return [
+        LossRow(
+            name,
+            raw,
+            losses.weighted.get(name, math.nan),
+            losses.weighted.get(name, math.nan) / raw if raw else math.nan,
+            abs(losses.weighted.get(name, 0.0)) / total if total else math.nan,
+        )
+        for name, raw in losses.raw.items()
+    ]
 
 
 @dataclass(frozen=True)
@@ -154,10 +171,18 @@ def positive_rows(result: EpisodeResult) -> list[PositiveRow]:
             continue
         for k, i in enumerate(a.anchor):
             xy = q.anchors[i] if q.anchors is not None else (math.nan, math.nan)
-            rows.append(PositiveRow(
-                q.image_id, int(i), float(xy[0]), float(xy[1]),
-                float(q.strides[i]) if q.strides is not None else math.nan, int(a.target[k]),
-                float(a.align_metric[k]), float(a.iou[k]),
-                float(q.wiou_beta[k]) if q.wiou_beta is not None else math.nan,
-                float(q.wiou_r[k]) if q.wiou_r is not None else math.nan))
+            rows.append(
+                PositiveRow(
+                    q.image_id,
+                    int(i),
+                    float(xy[0]),
+                    float(xy[1]),
+                    float(q.strides[i]) if q.strides is not None else math.nan,
+                    int(a.target[k]),
+                    float(a.align_metric[k]),
+                    float(a.iou[k]),
+                    float(q.wiou_beta[k]) if q.wiou_beta is not None else math.nan,
+                    float(q.wiou_r[k]) if q.wiou_r is not None else math.nan,
+                )
+            )
     return rows

@@ -23,11 +23,11 @@ class MetricEvals:
     """One eval metric's defined points (0–1 scale) and its undefined ones."""
 
     name: str
-    steps: np.ndarray       # steps of defined points
-    values: np.ndarray      # defined values, on a 0–1 scale
-    undefined: int          # NaN or −1 points
-    undefined_after: int    # of those, how many come after the last defined point (evaluation stopped?)
-    scale: float            # 100 for a percentage metric, else 1
+    steps: np.ndarray  # steps of defined points
+    values: np.ndarray  # defined values, on a 0–1 scale
+    undefined: int  # NaN or −1 points
+    undefined_after: int  # of those, how many come after the last defined point (evaluation stopped?)
+    scale: float  # 100 for a percentage metric, else 1
 
 
 @dataclass(frozen=True)
@@ -35,13 +35,13 @@ class EvalState:
     """The model's quality as the evaluations report it, and whether they still report."""
 
     metrics: tuple[MetricEvals, ...]
-    best_recent: float | None     # best of the last evaluations of any metric; None: none, or stale
-    stuck_at_zero: bool           # every metric ≤ metric_zero over its last evaluations (≥ 2 evaluations)
-    zero_from_first: bool         # ...and at every evaluation since the first one
-    stale: bool                   # evaluation stopped reporting metrics while training went on
-    stopped_at: int | None        # the step of the last defined metric when stale
-    interval: float | None        # median steps between evaluations
-    first_step: int | None        # the first evaluation with a defined metric
+    best_recent: float | None  # best of the last evaluations of any metric; None: none, or stale
+    stuck_at_zero: bool  # every metric ≤ metric_zero over its last evaluations (≥ 2 evaluations)
+    zero_from_first: bool  # ...and at every evaluation since the first one
+    stale: bool  # evaluation stopped reporting metrics while training went on
+    stopped_at: int | None  # the step of the last defined metric when stale
+    interval: float | None  # median steps between evaluations
+    first_step: int | None  # the first evaluation with a defined metric
 
     @property
     def read(self) -> tuple[str, ...]:
@@ -78,13 +78,17 @@ def eval_state(log: RunLog, names: tuple[str, ...], t: Thresholds, last_step: in
     # Stopped: every measured metric turned undefined after its last value (empty val lines of a diverged
     # run), or training went on for several evaluation intervals after the last value.
     went_blank = all(m.undefined_after > 0 for m in measured)
-    went_quiet = (interval is not None and last_step is not None
-                  and last_step - last_eval > t.eval_stopped_intervals * interval)
+    went_quiet = (
+        interval is not None
+        and last_step is not None
+        and last_step - last_eval > t.eval_stopped_intervals * interval
+    )
     stale = went_blank or went_quiet
-    recent = [m.values[-t.metric_last_evals:] for m in measured]
+    recent = [m.values[-t.metric_last_evals :] for m in measured]
     best = None if stale else max(float(r.max()) for r in recent)
     enough = any(m.values.size >= 2 for m in measured)
     stuck = enough and all(bool(np.all(r <= t.metric_zero)) for r in recent)
     zero_first = stuck and all(bool(np.all(m.values <= t.metric_zero)) for m in measured)
-    return EvalState(tuple(metrics), best, stuck, zero_first, stale, last_eval if stale else None, interval,
-                     first_eval)
+    return EvalState(
+        tuple(metrics), best, stuck, zero_first, stale, last_eval if stale else None, interval, first_eval
+    )

@@ -114,7 +114,7 @@ class Finding:
     evidence: str
     next_step: str
     component: str | None = None
-    look_at: Look = "overview"    # what shows it: the CLI and the app each name their own way there
+    look_at: Look = "overview"  # what shows it: the CLI and the app each name their own way there
 
 
 @dataclass(frozen=True)
@@ -124,9 +124,9 @@ class Cause:
     id: str
     stage: Stage
     title: str
-    explains: tuple[str, ...]     # finding ids, in the order the findings were reported
+    explains: tuple[str, ...]  # finding ids, in the order the findings were reported
     evidence: str
-    check: str                    # what to check, in words that fit both the CLI and the app
+    check: str  # what to check, in words that fit both the CLI and the app
     look_at: Look
 
 
@@ -141,7 +141,7 @@ class ComponentStats:
     volatility: stats.Volatility
     spike_mask: np.ndarray  # (T,) bool on the decomposition's step axis
     n_spikes: int
-    changes: tuple[stats.RegimeChange, ...] = ()   # lasting level changes (steps are the log's own)
+    changes: tuple[stats.RegimeChange, ...] = ()  # lasting level changes (steps are the log's own)
 
 
 def format_number(x: float | None) -> str:

@@ -103,7 +103,7 @@ def _image(pred_boxes: Any, target_boxes: Any, size: Any, scores: Any = None) ->
     targets = np.asarray(target_boxes, np.float64).reshape(-1, 4)
     if scores is not None and len(preds):
         order = np.argsort(-np.asarray(scores, np.float64).reshape(-1), kind="stable")
-        preds = preds[order[:max(1, len(targets))]]
+        preds = preds[order[: max(1, len(targets))]]
     return DoctorImage(preds, targets, (int(size[0]), int(size[1])) if known else None)
 
 
@@ -117,10 +117,14 @@ def images_of_rows(rows: Any) -> list[DoctorImage]:
     flat lists, and IMAGE_SIZE_COLUMNS when the rows carry them)."""
     images = rows[rows["kind"] == "image"]
     h_col, w_col = IMAGE_SIZE_COLUMNS
-    sizes: Iterable = (zip(images[h_col], images[w_col]) if h_col in images and w_col in images
-                       else [None] * len(images))
+    sizes: Iterable = (
+        zip(images[h_col], images[w_col]) if h_col in images and w_col in images else [None] * len(images)
+    )
     scores = images["scores"] if "scores" in images else [None] * len(images)
-    return [_image(p, g, size, sc) for p, g, size, sc in zip(images["pred_boxes"], images["gt_boxes"], sizes, scores)]
+    return [
+        _image(p, g, size, sc)
+        for p, g, size, sc in zip(images["pred_boxes"], images["gt_boxes"], sizes, scores)
+    ]
 
 
 # ---------------------------------------------------------------------------------------------- readings
@@ -204,8 +208,11 @@ def _count(why: dict[str, np.ndarray]) -> int:
 
 def _reasons(why: dict[str, np.ndarray]) -> str:
     """Returns counts of impossible boxes by reason, in words ('' when there are none)."""
-    words = {"empty": "inverted or empty", "outside": "over the image edge",
-             "corner": f"a speck within {CORNER_PX:g} px of the corner"}
+    words = {
+        "empty": "inverted or empty",
+        "outside": "over the image edge",
+        "corner": f"a speck within {CORNER_PX:g} px of the corner",
+    }
     return ", ".join(f"{int(why[k].sum())} {w}" for k, w in words.items() if why[k].any())
 
 
@@ -271,8 +278,10 @@ class _Evidence:
         return self.side is not None and enough(self.side.bad_read - self.side.bad_as_is, self.side.matched)
 
     def fit(self) -> str:
-        return (f"read as {self.best} the predictions reach a mean best IoU of "
-                f"{self.readings[self.best]:.2f} with the targets, read as xyxy {self.as_is:.2f}")
+        return (
+            f"read as {self.best} the predictions reach a mean best IoU of "
+            f"{self.readings[self.best]:.2f} with the targets, read as xyxy {self.as_is:.2f}"
+        )
 
     def geometry(self) -> str:
         t = self.side
@@ -280,8 +289,10 @@ class _Evidence:
             return ""
         as_is = f" ({t.why_as_is})" if t.why_as_is else ""
         read = f" ({t.why_read})" if t.why_read else ""
-        return (f"of the {t.matched} predictions that match a target read as {t.reading}, {t.bad_as_is} are "
-                f"impossible as xyxy pixel boxes{as_is} and {t.bad_read} read as {t.reading}{read}")
+        return (
+            f"of the {t.matched} predictions that match a target read as {t.reading}, {t.bad_as_is} are "
+            f"impossible as xyxy pixel boxes{as_is} and {t.bad_read} read as {t.reading}{read}"
+        )
 
 
 def _convert_hint(reading: str) -> str:
@@ -292,47 +303,61 @@ def _convert_hint(reading: str) -> str:
 def _adapter_too(e: _Evidence) -> str:
     if not e.predictions_off:
         return ""
-    return (f" The predictions, besides, read better as {e.best} ({e.geometry()}): check the adapter too "
-            f"({_convert_hint(e.best)}).")
+    return (
+        f" The predictions, besides, read better as {e.best} ({e.geometry()}): check the adapter too "
+        f"({_convert_hint(e.best)})."
+    )
 
 
 def _dataset_message(e: _Evidence) -> tuple[str, str | None]:
     top = max(e.warnings, key=lambda w: w.count)
     more = f" ({len(e.warnings) - 1} more in the dataset's warnings.)" if len(e.warnings) > 1 else ""
-    return (f"the targets are off, not the adapter: the dataset's boxes do not read as its format defines "
-            f"them. {top.message}{more} Fix the dataset file ({top.file})." + _adapter_too(e)), top.fits
+    return (
+        f"the targets are off, not the adapter: the dataset's boxes do not read as its format defines "
+        f"them. {top.message}{more} Fix the dataset file ({top.file})." + _adapter_too(e)
+    ), top.fits
 
 
 def _impossible_targets_message(e: _Evidence) -> str:
     corner = int(e.target_why["corner"].sum())
     if enough(corner, e.targets):
-        return (f"the targets look normalised, not the predictions off: {corner} of {e.targets} targets "
-                f"end within {CORNER_PX:g} px of the top-left corner of images of ≥ {CORNER_MIN_SIDE} px, "
-                "which is what numbers in [0, 1] become when a reader takes them for pixels. Fix the dataset "
-                "file: write its boxes in pixels as the format defines them (COCO bbox [x, y, width, height] "
-                "in pixels), or convert the dataset to a format whose numbers are normalised (YOLO)."
-                + _adapter_too(e))
-    return (f"the targets are off, not the predictions: {e.bad_targets} of {e.targets} targets are "
-            f"impossible boxes in their images ({_reasons(e.target_why)}). Fix the dataset file (or the "
-            "adapter's targets, if it makes its own)." + _adapter_too(e))
+        return (
+            f"the targets look normalised, not the predictions off: {corner} of {e.targets} targets "
+            f"end within {CORNER_PX:g} px of the top-left corner of images of ≥ {CORNER_MIN_SIDE} px, "
+            "which is what numbers in [0, 1] become when a reader takes them for pixels. Fix the dataset "
+            "file: write its boxes in pixels as the format defines them (COCO bbox [x, y, width, height] "
+            "in pixels), or convert the dataset to a format whose numbers are normalised (YOLO)."
+            + _adapter_too(e)
+        )
+    return (
+        f"the targets are off, not the predictions: {e.bad_targets} of {e.targets} targets are "
+        f"impossible boxes in their images ({_reasons(e.target_why)}). Fix the dataset file (or the "
+        "adapter's targets, if it makes its own)." + _adapter_too(e)
+    )
 
 
 def _relation_message(e: _Evidence) -> tuple[str, str]:
     """(verdict, message) when a reading of the predictions fits the targets much better than xyxy."""
     if e.predictions_off:
-        return PREDICTIONS, (f"predicted boxes look like {e.best}, not absolute xyxy: {e.fit()}, and "
-                             f"{e.geometry()}. Convert them in the adapter ({_convert_hint(e.best)}); the "
-                             "dataset is fine.")
+        return PREDICTIONS, (
+            f"predicted boxes look like {e.best}, not absolute xyxy: {e.fit()}, and "
+            f"{e.geometry()}. Convert them in the adapter ({_convert_hint(e.best)}); the "
+            "dataset is fine."
+        )
     if e.targets_mirrored:
-        return TARGETS, (f"the targets are off, not the adapter: {e.fit()}, but {e.geometry()}, so the "
-                         f"targets are the {e.best} reading of sane boxes: the dataset file holds absolute "
-                         f"[x1, y1, x2, y2] pixel corners where its format wants {describe(e.best)}. Fix the "
-                         "dataset file (its reader's warnings, Dataset.warnings, name the boxes).")
-    return UNDECIDED, (f"predictions and targets disagree: {e.fit()}; {e.geometry()}, so the geometry "
-                       f"cannot tell which side is off. Either the adapter emits {e.best} (fix: "
-                       f"{_convert_hint(e.best)}) or the dataset file holds [x1, y1, x2, y2] pixel corners "
-                       f"where its format wants {describe(e.best)}: check the dataset's warnings first (they "
-                       "see every box as written).")
+        return TARGETS, (
+            f"the targets are off, not the adapter: {e.fit()}, but {e.geometry()}, so the "
+            f"targets are the {e.best} reading of sane boxes: the dataset file holds absolute "
+            f"[x1, y1, x2, y2] pixel corners where its format wants {describe(e.best)}. Fix the "
+            "dataset file (its reader's warnings, Dataset.warnings, name the boxes)."
+        )
+    return UNDECIDED, (
+        f"predictions and targets disagree: {e.fit()}; {e.geometry()}, so the geometry "
+        f"cannot tell which side is off. Either the adapter emits {e.best} (fix: "
+        f"{_convert_hint(e.best)}) or the dataset file holds [x1, y1, x2, y2] pixel corners "
+        f"where its format wants {describe(e.best)}: check the dataset's warnings first (they "
+        "see every box as written)."
+    )
 
 
 def _verdict(e: _Evidence) -> tuple[str, bool, str, str | None]:
@@ -350,22 +375,44 @@ def _verdict(e: _Evidence) -> tuple[str, bool, str, str | None]:
     alternative = f"best alternative {e.best} {e.readings[e.best]:.2f}"
     # "Fine" only where xyxy is the best reading: another that fits as well, short of the margin, is a doubt.
     if e.as_is >= DOCTOR_MIN_IOU and e.as_is > e.readings.get(e.best, -1.0):
-        return FINE, False, (f"no other reading of the boxes fits the targets better than absolute xyxy "
-                             f"({e.as_is:.2f} mean best IoU; {alternative}), and the targets are possible "
-                             "boxes in their images"), None
+        return (
+            FINE,
+            False,
+            (
+                f"no other reading of the boxes fits the targets better than absolute xyxy "
+                f"({e.as_is:.2f} mean best IoU; {alternative}), and the targets are possible "
+                "boxes in their images"
+            ),
+            None,
+        )
     if e.as_is >= DOCTOR_MIN_IOU:
-        return UNDECIDED, False, (f"read as {e.best} the predictions fit the targets about as well as "
-                                  f"read as xyxy ({e.readings[e.best]:.2f} against {e.as_is:.2f}, short of "
-                                  f"the {DOCTOR_MARGIN:g} margin): not enough to say a side is off. If it "
-                                  "persists over many episodes, check the dataset's warnings "
-                                  f"(Dataset.warnings) and the adapter ({_convert_hint(e.best)})."), None
-    return UNDECIDED, False, (f"the predictions find the targets in no reading ({e.as_is:.2f} mean best "
-                              f"IoU as xyxy; {alternative}): a model that has not learnt yet, or boxes in no "
-                              "format the doctor tries; nothing says a format is wrong"), None
+        return (
+            UNDECIDED,
+            False,
+            (
+                f"read as {e.best} the predictions fit the targets about as well as "
+                f"read as xyxy ({e.readings[e.best]:.2f} against {e.as_is:.2f}, short of "
+                f"the {DOCTOR_MARGIN:g} margin): not enough to say a side is off. If it "
+                "persists over many episodes, check the dataset's warnings "
+                f"(Dataset.warnings) and the adapter ({_convert_hint(e.best)})."
+            ),
+            None,
+        )
+    return (
+        UNDECIDED,
+        False,
+        (
+            f"the predictions find the targets in no reading ({e.as_is:.2f} mean best "
+            f"IoU as xyxy; {alternative}): a model that has not learnt yet, or boxes in no "
+            "format the doctor tries; nothing says a format is wrong"
+        ),
+        None,
+    )
 
 
-def diagnose_images(images: Sequence[DoctorImage],
-                    dataset_warnings: Sequence[FormatWarning] = ()) -> FormatDiagnosis:
+def diagnose_images(
+    images: Sequence[DoctorImage], dataset_warnings: Sequence[FormatWarning] = ()
+) -> FormatDiagnosis:
     """Returns the FormatDiagnosis over all `images`, with the dataset's FormatWarnings (Dataset.warnings) as
     evidence about the targets when given.
 
@@ -380,20 +427,32 @@ def diagnose_images(images: Sequence[DoctorImage],
     known = {r: v for r, v in readings.items() if r != "xyxy" and not math.isnan(v)}
     best = max(known, key=known.get) if known else "xyxyn"
     as_is = readings["xyxy"]
-    relation = bool(known) and not math.isnan(as_is) and known[best] >= DOCTOR_MIN_IOU and \
-        known[best] - as_is >= DOCTOR_MARGIN
+    relation = (
+        bool(known)
+        and not math.isnan(as_is)
+        and known[best] >= DOCTOR_MIN_IOU
+        and known[best] - as_is >= DOCTOR_MARGIN
+    )
     targets, target_why = _target_evidence(images)
-    e = _Evidence(readings, best, _side_test(s, best) if relation else None, targets, target_why,
-                  tuple(dataset_warnings))
+    e = _Evidence(
+        readings,
+        best,
+        _side_test(s, best) if relation else None,
+        targets,
+        target_why,
+        tuple(dataset_warnings),
+    )
     verdict, mismatch, message, target_reading = _verdict(e)
     evidence = [w.message for w in e.warnings]
     if e.bad_targets:
-        evidence.append(f"{e.bad_targets} of {targets} targets are impossible in their images "
-                        f"({_reasons(target_why)})")
+        evidence.append(
+            f"{e.bad_targets} of {targets} targets are impossible in their images ({_reasons(target_why)})"
+        )
     if e.side is not None:
         evidence += [e.fit(), e.geometry()]
-    return FormatDiagnosis(verdict, mismatch, message, as_is, readings, best, targets, target_reading,
-                           tuple(evidence))
+    return FormatDiagnosis(
+        verdict, mismatch, message, as_is, readings, best, targets, target_reading, tuple(evidence)
+    )
 
 
 def format_doctor(result: EpisodeResult, dataset_warnings: Sequence[FormatWarning] = ()) -> FormatDiagnosis:
@@ -401,8 +460,9 @@ def format_doctor(result: EpisodeResult, dataset_warnings: Sequence[FormatWarnin
     return diagnose_images(images_of_result(result), dataset_warnings)
 
 
-def doctor_results(results: Iterable[EpisodeResult],
-                   dataset_warnings: Sequence[FormatWarning] = ()) -> FormatDiagnosis:
+def doctor_results(
+    results: Iterable[EpisodeResult], dataset_warnings: Sequence[FormatWarning] = ()
+) -> FormatDiagnosis:
     """Returns the FormatDiagnosis over every query image and clip frame of several episodes."""
     return diagnose_images([im for r in results for im in images_of_result(r)], dataset_warnings)
 

@@ -59,7 +59,7 @@ def print_bound(values: np.ndarray) -> np.ndarray:
         if not todo.any():
             break
         hit = todo & (np.abs(np.round(v, decimals) - v) <= ulps)
-        bound[hit] = 0.5 * 10.0 ** -decimals
+        bound[hit] = 0.5 * 10.0**-decimals
         todo &= ~hit
     return bound
 
@@ -69,9 +69,9 @@ class TotalFit:
     """How well T = Σ coefficient·term holds: relative residual, and whether it is exact to print precision."""
 
     coefficients: dict[str, float]
-    relative_residual: float     # median |T − Σ a·c| / median |T|
-    exact: bool                  # within print precision (plus float slack) at ≥ EXACT_FRACTION of points
-    points: int                  # rows judged (an even sample of MAX_ROWS on long logs)
+    relative_residual: float  # median |T − Σ a·c| / median |T|
+    exact: bool  # within print precision (plus float slack) at ≥ EXACT_FRACTION of points
+    points: int  # rows judged (an even sample of MAX_ROWS on long logs)
 
     @property
     def approximate(self) -> bool:
@@ -109,7 +109,9 @@ def fit_quality(total: np.ndarray, terms: dict[str, np.ndarray], coefficients: d
     residual = np.abs(t - combined)
     tolerance = bound * (1 + 1e-9) + _FLOAT_SLACK * magnitude
     scale = float(np.median(np.abs(t)))
-    relative = float(np.median(residual) / scale) if scale > 0 else (0.0 if not residual.any() else float("inf"))
+    relative = (
+        float(np.median(residual) / scale) if scale > 0 else (0.0 if not residual.any() else float("inf"))
+    )
     exact = bool(np.mean(residual <= tolerance) >= EXACT_FRACTION)
     return TotalFit(dict(coefficients), relative, exact, n)
 
@@ -119,7 +121,7 @@ class FittedWeights:
     """A non-negative least-squares fit of T on the terms, and whether its weights are determined."""
 
     fit: TotalFit
-    unique: bool                 # the terms are far from collinear (condition number ≤ MAX_CONDITION)
+    unique: bool  # the terms are far from collinear (condition number ≤ MAX_CONDITION)
     condition: float
     undetermined: tuple[str, ...]  # terms that are zero or constant throughout: no fit can weigh them
 
@@ -139,8 +141,9 @@ def fit_weights(total: np.ndarray, terms: dict[str, np.ndarray]) -> FittedWeight
     condition = float(singular[0] / singular[-1]) if singular[-1] > 0 else float("inf")
     coef, _ = nnls(a, total[ok])
     coefficients = {k: float(c) for k, c in zip(names, coef)} | {k: 0.0 for k in undetermined}
-    return FittedWeights(fit_quality(total, terms, coefficients), condition <= MAX_CONDITION, condition,
-                         undetermined)
+    return FittedWeights(
+        fit_quality(total, terms, coefficients), condition <= MAX_CONDITION, condition, undetermined
+    )
 
 
 Verdict = Literal["weighted", "raw", "fit", "inconclusive"]
@@ -152,37 +155,54 @@ class TotalCheck:
 
     verdict: Verdict
     exact: bool
-    as_logged: TotalFit           # T vs Σ terms as logged
-    as_raw: TotalFit | None       # T vs Σ gain·term, when some known gain differs from 1
+    as_logged: TotalFit  # T vs Σ terms as logged
+    as_raw: TotalFit | None  # T vs Σ gain·term, when some known gain differs from 1
     fitted: FittedWeights | None  # when neither hypothesis holds
 
     def short(self, total_name: str) -> str:
         """The relation that holds, in a few words ("loss = Σ gain × term, exact"), for a component's evidence."""
         how = "exact" if self.exact else "approximate"
         relation = {"weighted": "Σ terms as logged", "raw": "Σ gain × term", "fit": "a fitted combination"}
-        return f"{total_name} = {relation.get(self.verdict, '?')}, {how}" if self.verdict in relation else \
-            f"{total_name} matches no combination of the terms"
+        return (
+            f"{total_name} = {relation.get(self.verdict, '?')}, {how}"
+            if self.verdict in relation
+            else f"{total_name} matches no combination of the terms"
+        )
 
     def describe(self, total_name: str) -> str:
         """One sentence with the numbers: which relation holds, how closely, over how many points."""
         how = "exact to the printed precision" if self.exact else "approximate"
         if self.verdict == "weighted":
-            extra = f"; with the gains applied again {self.as_raw.relative_residual:.1%}" if self.as_raw else ""
-            return (f"{total_name} = Σ terms as logged ({how}: median residual "
-                    f"{self.as_logged.relative_residual:.2%} over {self.as_logged.points} points{extra})")
+            extra = (
+                f"; with the gains applied again {self.as_raw.relative_residual:.1%}" if self.as_raw else ""
+            )
+            return (
+                f"{total_name} = Σ terms as logged ({how}: median residual "
+                f"{self.as_logged.relative_residual:.2%} over {self.as_logged.points} points{extra})"
+            )
         if self.verdict == "raw":
-            return (f"{total_name} = Σ gain × term ({how}: median residual {self.as_raw.relative_residual:.2%} over "
-                    f"{self.as_raw.points} points; as logged, without gains, {self.as_logged.relative_residual:.1%})")
+            return (
+                f"{total_name} = Σ gain × term ({how}: median residual {self.as_raw.relative_residual:.2%} over "
+                f"{self.as_raw.points} points; as logged, without gains, {self.as_logged.relative_residual:.1%})"
+            )
         if self.verdict == "fit" and self.fitted is not None:
             weights = " + ".join(f"{v:.3g}·{k}" for k, v in self.fitted.fit.coefficients.items() if v)
-            return (f"{total_name} = {weights} (non-negative least squares, {how}: median residual "
-                    f"{self.fitted.fit.relative_residual:.2%} over {self.fitted.fit.points} points)")
+            return (
+                f"{total_name} = {weights} (non-negative least squares, {how}: median residual "
+                f"{self.fitted.fit.relative_residual:.2%} over {self.fitted.fit.points} points)"
+            )
         parts = [f"as logged {self.as_logged.relative_residual:.1%}"]
         if self.as_raw is not None:
             parts.append(f"with the gains {self.as_raw.relative_residual:.1%}")
         if self.fitted is not None:
-            parts.append(f"best non-negative fit {self.fitted.fit.relative_residual:.1%}"
-                         + ("" if self.fitted.unique else f", terms near-collinear (condition {self.fitted.condition:.0f})"))
+            parts.append(
+                f"best non-negative fit {self.fitted.fit.relative_residual:.1%}"
+                + (
+                    ""
+                    if self.fitted.unique
+                    else f", terms near-collinear (condition {self.fitted.condition:.0f})"
+                )
+            )
         return f"{total_name} matches no combination of the terms (median residual: {'; '.join(parts)})"
 
 
@@ -201,10 +221,16 @@ def check_total(total: np.ndarray, terms: dict[str, np.ndarray], gains: dict[str
     if as_raw is not None and as_raw.exact and not as_logged.exact:
         return TotalCheck("raw", True, as_logged, as_raw, None)
     other = as_raw.relative_residual if as_raw is not None else float("inf")
-    if as_logged.relative_residual <= APPROX_RELATIVE and as_logged.relative_residual * APPROX_MARGIN <= other:
+    if (
+        as_logged.relative_residual <= APPROX_RELATIVE
+        and as_logged.relative_residual * APPROX_MARGIN <= other
+    ):
         return TotalCheck("weighted", False, as_logged, as_raw, None)
-    if (as_raw is not None and as_raw.relative_residual <= APPROX_RELATIVE
-            and as_raw.relative_residual * APPROX_MARGIN <= as_logged.relative_residual):
+    if (
+        as_raw is not None
+        and as_raw.relative_residual <= APPROX_RELATIVE
+        and as_raw.relative_residual * APPROX_MARGIN <= as_logged.relative_residual
+    ):
         return TotalCheck("raw", False, as_logged, as_raw, None)
     fitted = fit_weights(total, terms)
     if fitted is not None and fitted.fit.exact and fitted.unique:
@@ -219,7 +245,7 @@ class TwinRatio:
     scaled: str
     unscaled: str
     weight: float
-    spread: float        # max |ratio − weight| / weight over the points
+    spread: float  # max |ratio − weight| / weight over the points
     points: int
 
     @property
@@ -227,7 +253,9 @@ class TwinRatio:
         return self.spread <= TWIN_SPREAD
 
 
-def twin_ratio(scaled_name: str, scaled: np.ndarray, unscaled_name: str, unscaled: np.ndarray) -> TwinRatio | None:
+def twin_ratio(
+    scaled_name: str, scaled: np.ndarray, unscaled_name: str, unscaled: np.ndarray
+) -> TwinRatio | None:
     """scaled / unscaled on aligned rows where both are finite and the unscaled value is not ~0; None without any."""
     ok = np.isfinite(scaled) & np.isfinite(unscaled) & (np.abs(unscaled) > 1e-12)
     if not ok.any():
@@ -239,8 +267,9 @@ def twin_ratio(scaled_name: str, scaled: np.ndarray, unscaled_name: str, unscale
     else:
         # Print rounding of small values makes their ratio imprecise: judge on points whose rounding error
         # is under TWIN_SPREAD/10 of the value.
-        precise = (print_bound(unscaled[ok]) <= 1e-4 * np.abs(unscaled[ok])) & \
-                  (print_bound(scaled[ok]) <= 1e-4 * np.abs(scaled[ok]))
+        precise = (print_bound(unscaled[ok]) <= 1e-4 * np.abs(unscaled[ok])) & (
+            print_bound(scaled[ok]) <= 1e-4 * np.abs(scaled[ok])
+        )
         judged = ratio[precise] if precise.any() else ratio
         spread = float(np.max(np.abs(judged - weight)) / abs(weight))
     return TwinRatio(scaled_name, unscaled_name, weight, spread, int(ok.sum()))

@@ -11,18 +11,42 @@ import re
 from dataclasses import dataclass
 
 # Names of the logged objective, most specific first (compared after lower-casing).
-TOTAL_NAMES = ("loss/total", "total_loss", "loss_total", "train/loss", "train/total_loss", "train_loss",
-               "loss/train", "losses/total", "loss")
+TOTAL_NAMES = (
+    "loss/total",
+    "total_loss",
+    "loss_total",
+    "train/loss",
+    "train/total_loss",
+    "train_loss",
+    "loss/train",
+    "losses/total",
+    "loss",
+)
 # Short canonical names for the base of a loss metric (after prefixes/suffixes are stripped).
-CANONICAL = {"box": "bbox", "box_reg": "bbox", "bbox": "bbox", "reg": "bbox",
-             "cls": "cls", "ce": "cls", "class": "cls", "classification": "cls", "labels": "cls",
-             "rpn_loc": "rpn_loc", "rpn_bbox": "rpn_loc", "rpn_box": "rpn_loc"}
+CANONICAL = {
+    "box": "bbox",
+    "box_reg": "bbox",
+    "bbox": "bbox",
+    "reg": "bbox",
+    "cls": "cls",
+    "ce": "cls",
+    "class": "cls",
+    "classification": "cls",
+    "labels": "cls",
+    "rpn_loc": "rpn_loc",
+    "rpn_bbox": "rpn_loc",
+    "rpn_box": "rpn_loc",
+}
 
 _VAL = re.compile(r"(^|[/_.\-])(val|valid|validation|eval|test)(?=[/_.\-]|$)", re.I)
 _SPLIT = re.compile(r"(^|[/_.\-])(val|valid|validation|eval|test|train)(?=[/_.\-]|$)", re.I)
-_EVAL_METRIC = re.compile(r"map|(^|[/_.])ap(\d+|[sml]\b|[_\-(]|$)|st[_\-]?iou|(^|[/_.])ar(\d+|[sml]\b|$)", re.I)
+_EVAL_METRIC = re.compile(
+    r"map|(^|[/_.])ap(\d+|[sml]\b|[_\-(]|$)|st[_\-]?iou|(^|[/_.])ar(\d+|[sml]\b|$)", re.I
+)
 _LR = re.compile(r"(^|[/_.\-])(lr|learning_rate)(\d*|[/_.\-].*)?$", re.I)
-_POSITIVES = re.compile(r"(^|[/_.])(positives|num_pos\w*|num_positives|num_fg\w*|fg_samples|pos_count)$", re.I)
+_POSITIVES = re.compile(
+    r"(^|[/_.])(positives|num_pos\w*|num_positives|num_fg\w*|fg_samples|pos_count)$", re.I
+)
 # YOLO-family loss columns that do not say "loss": YOLOv10's `box_om`/`cls_oo`, a results table's `box`.
 # Read as terms only under a train/val split prefix (a bare `cls` column could be anything).
 _YOLO_TERM = re.compile(r"^(box|cls|dfl|obj|seg|pose|kobj|giou|l1|rle|angle)(_(om|oo))?$")
@@ -35,16 +59,18 @@ _UNSCALED = "_unscaled"
 _BOOKKEEPING = re.compile(
     r"(^|[/_.\-])(step|global_step|iter|iteration|it|epoch|epochs|time|data_time|iter_time|eta|eta_seconds|"
     r"timestamp|wall_time|mem|memory|gpu_mem|max_mem|grad_norm|size|img_size|imgsz|labels|instances|"
-    r"n_parameters|batch|batch_size|num_samples|samples|fps|throughput)$", re.I)
+    r"n_parameters|batch|batch_size|num_samples|samples|fps|throughput)$",
+    re.I,
+)
 
 
 @dataclass(frozen=True)
 class TermName:
     """A loss term read from a metric name: its component name, the term it copies, and which copy."""
 
-    name: str                 # "bbox", "giou_3", "box_om"
-    family: str | None        # the term a copy belongs to ("giou" for giou_3); None for a term of its own
-    group: str | None         # the copy: "aux layer 3", "denoising", "encoder", "one-to-one head"; None: final
+    name: str  # "bbox", "giou_3", "box_om"
+    family: str | None  # the term a copy belongs to ("giou" for giou_3); None for a term of its own
+    group: str | None  # the copy: "aux layer 3", "denoising", "encoder", "one-to-one head"; None: final
 
 
 def strip_split(metric: str) -> str:
@@ -57,8 +83,13 @@ def is_val(metric: str) -> bool:
 
 
 def is_total(metric: str) -> bool:
-    return metric.lower() in TOTAL_NAMES or strip_split(metric) in ("loss", "total_loss", "loss_total",
-                                                                    "loss/total", "total")
+    return metric.lower() in TOTAL_NAMES or strip_split(metric) in (
+        "loss",
+        "total_loss",
+        "loss_total",
+        "loss/total",
+        "total",
+    )
 
 
 def total_rank(metric: str) -> int:
@@ -84,21 +115,21 @@ def is_bookkeeping(metric: str) -> bool:
 
 def unscaled_partner(metric: str) -> str | None:
     """For `x_unscaled`, the name `x` of its scaled twin; None for any other name."""
-    return metric[:-len(_UNSCALED)] if metric.lower().endswith(_UNSCALED) else None
+    return metric[: -len(_UNSCALED)] if metric.lower().endswith(_UNSCALED) else None
 
 
 def base_name(metric: str) -> str | None:
     """The loss term's base name ("box", "giou_0", "rpn_cls") or None if `metric` is not a loss."""
     m = strip_split(metric)
     if m.endswith(_UNSCALED):
-        m = m[:-len(_UNSCALED)]
+        m = m[: -len(_UNSCALED)]
     if "loss" not in m:
         term = _YOLO_TERM.match(m)
         return m if term and _SPLIT.search(metric) else None
     m = re.sub(r"^loss(es)?[/_.]", "", m)
     m = re.sub(r"[/_.]loss(es)?$", "", m)
     m = re.sub(r"(?<=[_./])loss_", "", m)  # enc_loss_giou -> enc_giou, s0.loss_cls -> s0.cls
-    m = re.sub(r"_loss(?=_(om|oo)$)", "", m)   # box_loss_om -> box_om
+    m = re.sub(r"_loss(?=_(om|oo)$)", "", m)  # box_loss_om -> box_om
     m = m.replace("/", "_").replace(".", "_").strip("_")
     return m or None
 
@@ -110,8 +141,17 @@ def _group_label(tokens: list[str]) -> str:
         if token.isdigit():
             words.append(f"layer {token}" if words else f"aux layer {token}")
         else:
-            words.append({"aux": "aux", "dn": "denoising", "enc": "encoder", "interm": "encoder",
-                          "pre": "pre-output", "om": "one-to-many head", "oo": "one-to-one head"}[token])
+            words.append(
+                {
+                    "aux": "aux",
+                    "dn": "denoising",
+                    "enc": "encoder",
+                    "interm": "encoder",
+                    "pre": "pre-output",
+                    "om": "one-to-many head",
+                    "oo": "one-to-one head",
+                }[token]
+            )
     return ", ".join(words).replace("aux, layer", "aux layer")
 
 
@@ -125,11 +165,11 @@ def term_name(metric: str) -> TermName | None:
     prefix = _COPY_PREFIX.match(core)
     if prefix:
         tokens.append(prefix.group(1))
-        core = core[prefix.end():]
+        core = core[prefix.end() :]
     suffix: list[str] = []
     while (m := _COPY_SUFFIX.search(core)) and m.start() > 0:
         suffix.insert(0, m.group(1))
-        core = core[:m.start()]
+        core = core[: m.start()]
     tokens += suffix
     if not tokens:
         return TermName(CANONICAL.get(base, base), None, None)

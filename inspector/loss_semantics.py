@@ -51,14 +51,34 @@ class _Term:
 
     def component(self) -> Component:
         why = "; ".join(p for p in (self.weight_why, self.logged_why) if p)
-        return Component(self.name, self.metric, self.weight, self.logged, self.family, self.weight_source,
-                         self.logged_source, why, self.group, self.twin)
+        return Component(
+            self.name,
+            self.metric,
+            self.weight,
+            self.logged,
+            self.family,
+            self.weight_source,
+            self.logged_source,
+            why,
+            self.group,
+            self.twin,
+        )
 
 
 def _keys(t: _Term) -> list[str]:
     """Names a weight may be given under: the component, its series, its twin, its base, its family."""
-    return [k for k in (t.name, t.metric, t.twin, names_of.base_name(t.metric), names_of.strip_split(t.metric),
-                        t.family) if k]
+    return [
+        k
+        for k in (
+            t.name,
+            t.metric,
+            t.twin,
+            names_of.base_name(t.metric),
+            names_of.strip_split(t.metric),
+            t.family,
+        )
+        if k
+    ]
 
 
 def _lookup(table: dict, t: _Term):
@@ -71,8 +91,11 @@ def _fmt(w: float) -> str:
 
 def _terms(log: RunLog, metrics: list[str]) -> list[_Term]:
     """The loss terms among `metrics`; a scaled series with an `_unscaled` twin becomes the twin's term."""
-    twin_of = {names_of.unscaled_partner(m): m for m in metrics
-               if names_of.unscaled_partner(m) in log.series and names_of.term_name(names_of.unscaled_partner(m))}
+    twin_of = {
+        names_of.unscaled_partner(m): m
+        for m in metrics
+        if names_of.unscaled_partner(m) in log.series and names_of.term_name(names_of.unscaled_partner(m))
+    }
     terms = []
     for metric in metrics:
         if metric in twin_of:
@@ -100,7 +123,11 @@ def _config_weight(log: RunLog, t: _Term) -> tuple[float, WeightSource, str] | N
     if found is None:
         return None
     key, value = found
-    label = (log.config.get("weight_sources") or {}).get(key) or log.config.get("weights_file") or "the log's config"
+    label = (
+        (log.config.get("weight_sources") or {}).get(key)
+        or log.config.get("weights_file")
+        or "the log's config"
+    )
     label = str(label)
     if label.startswith("default"):
         return float(value), "default", f"weight {_fmt(float(value))}: {label}"
@@ -121,8 +148,9 @@ def _aligned(log: RunLog, axis: np.ndarray, metric: str) -> np.ndarray:
     return align(axis, s.steps, s.values)
 
 
-def _settle_weights(log: RunLog, terms: list[_Term], conv: Convention, override: dict[str, float],
-                    notes: list[str]) -> None:
+def _settle_weights(
+    log: RunLog, terms: list[_Term], conv: Convention, override: dict[str, float], notes: list[str]
+) -> None:
     """Each term's weight from override > config > twins > default (a fit to the total comes later)."""
     for t in terms:
         evidence: list[tuple[float, WeightSource, str]] = []
@@ -133,14 +161,25 @@ def _settle_weights(log: RunLog, terms: list[_Term], conv: Convention, override:
             u = log.series[t.metric]
             ratio = twin_ratio(t.twin, _aligned(log, u.steps, t.twin), t.metric, u.values)
             if ratio is not None:
-                how = ("exactly constant" if ratio.spread < 1e-9 else f"constant within {ratio.spread:.1e}") \
-                    if ratio.constant else f"NOT constant: varies by {ratio.spread:.1%}, the median is used"
-                evidence.append((ratio.weight, "twins", f"weight {_fmt(ratio.weight)} = {t.twin} / {t.metric} over "
-                                                        f"{ratio.points} points ({how})"))
+                how = (
+                    ("exactly constant" if ratio.spread < 1e-9 else f"constant within {ratio.spread:.1e}")
+                    if ratio.constant
+                    else f"NOT constant: varies by {ratio.spread:.1%}, the median is used"
+                )
+                evidence.append(
+                    (
+                        ratio.weight,
+                        "twins",
+                        f"weight {_fmt(ratio.weight)} = {t.twin} / {t.metric} over "
+                        f"{ratio.points} points ({how})",
+                    )
+                )
                 if not ratio.constant:
-                    notes.append(f"{t.name}: {t.twin} / {t.metric} varies by {ratio.spread:.1%} over the run "
-                                 f"(a changing gain, or the two are averaged differently); weight "
-                                 f"{_fmt(ratio.weight)} (the median ratio) is used.")
+                    notes.append(
+                        f"{t.name}: {t.twin} / {t.metric} varies by {ratio.spread:.1%} over the run "
+                        f"(a changing gain, or the two are averaged differently); weight "
+                        f"{_fmt(ratio.weight)} (the median ratio) is used."
+                    )
         default = _default_weight(conv, log.framework, t)
         if default is not None:
             evidence.append((default[0], "default", default[1]))
@@ -150,8 +189,10 @@ def _settle_weights(log: RunLog, terms: list[_Term], conv: Convention, override:
             t.weight, t.weight_source, t.weight_why = w, "override", f"weight {_fmt(w)} given by you"
             strongest = evidence[0] if evidence else None
             if strongest is not None and abs(strongest[0] - w) > SAME_WEIGHT * max(abs(w), abs(strongest[0])):
-                notes.append(f"{t.name}: you gave weight {_fmt(w)}, but the log says {_fmt(strongest[0])} "
-                             f"({strongest[2]}); {_fmt(w)} is used as you asked.")
+                notes.append(
+                    f"{t.name}: you gave weight {_fmt(w)}, but the log says {_fmt(strongest[0])} "
+                    f"({strongest[2]}); {_fmt(w)} is used as you asked."
+                )
         elif evidence:
             t.weight, t.weight_source, t.weight_why = evidence[0]
 
@@ -170,8 +211,11 @@ def _settle_logged(log: RunLog, terms: list[_Term], conv: Convention, override: 
             t.logged_why = f"logged {conv.logged}: {log.framework}'s definition ({conv.source})"
         else:
             t.logged, t.logged_source = "raw", "assumed"
-            t.logged_why = ("logged raw assumed: nothing in the log says" if t.weight not in (None, 1.0)
-                            else "raw and weighted are the same numbers while the weight is 1")
+            t.logged_why = (
+                "logged raw assumed: nothing in the log says"
+                if t.weight not in (None, 1.0)
+                else "raw and weighted are the same numbers while the weight is 1"
+            )
 
 
 def _check(log: RunLog, total: str, terms: list[_Term]) -> TotalCheck:
@@ -189,8 +233,13 @@ def _apply_total(check: TotalCheck, total: str, terms: list[_Term], framework: s
     tells = check.as_raw is not None
     for t in terms:
         if t.logged_source in ("override", "twins"):
-            if t.logged_source == "override" and check.exact and check.verdict in ("weighted", "raw") and tells \
-                    and t.logged != check.verdict:
+            if (
+                t.logged_source == "override"
+                and check.exact
+                and check.verdict in ("weighted", "raw")
+                and tells
+                and t.logged != check.verdict
+            ):
                 notes.append(f"{t.name}: you said it is logged {t.logged}, but {said}; your reading is used.")
             continue
         if check.verdict == "weighted":
@@ -224,17 +273,27 @@ def _apply_total(check: TotalCheck, total: str, terms: list[_Term], framework: s
 def _revise(t: _Term, logged: Logged, said: str, framework: str, notes: list[str]) -> None:
     """Set `t` logged as the total says, noting where that contradicts the format's definition."""
     if t.logged_source == "format" and t.logged != logged:
-        notes.append(f"{t.name}: {framework}'s definition says it is logged {t.logged}, but {said}; "
-                     f"logged {logged} is used.")
+        notes.append(
+            f"{t.name}: {framework}'s definition says it is logged {t.logged}, but {said}; "
+            f"logged {logged} is used."
+        )
     t.logged, t.logged_source, t.logged_why = logged, "total", f"logged {logged}: {said}"
 
 
 def _unnamed_terms(log: RunLog, total: str, taken: set[str]) -> tuple[list[_Term], TotalCheck | None]:
     """Numeric series that add up to `total` when no series is named as a loss: the terms, and the evidence."""
-    candidates = [m for m in log.series
-                  if m not in taken and m != total and not names_of.is_val(m) and not names_of.is_total(m)
-                  and not names_of.is_lr(m) and not names_of.is_eval_metric(m) and not names_of.is_positives(m)
-                  and not names_of.is_bookkeeping(m)][:MAX_CANDIDATES]
+    candidates = [
+        m
+        for m in log.series
+        if m not in taken
+        and m != total
+        and not names_of.is_val(m)
+        and not names_of.is_total(m)
+        and not names_of.is_lr(m)
+        and not names_of.is_eval_metric(m)
+        and not names_of.is_positives(m)
+        and not names_of.is_bookkeeping(m)
+    ][:MAX_CANDIDATES]
     if not candidates:
         return [], None
     axis = log.series[total].steps
@@ -254,14 +313,21 @@ def _unnamed_terms(log: RunLog, total: str, taken: set[str]) -> tuple[list[_Term
         if unit:
             t.logged, t.logged_source, t.logged_why = "weighted", "total", f"a term of {total}: {said}"
         else:
-            t.weight, t.weight_source, t.weight_why = round(a, 4), "fit to total", f"weight {_fmt(a)}: fit to {total}"
+            t.weight, t.weight_source, t.weight_why = (
+                round(a, 4),
+                "fit to total",
+                f"weight {_fmt(a)}: fit to {total}",
+            )
             t.logged, t.logged_source, t.logged_why = "raw", "total", f"a term of {total}: {said}"
         terms.append(t)
     return terms, check
 
 
-def discover_components(log: RunLog, weights_override: dict[str, float] | None = None,
-                        logged_override: dict[str, str] | None = None) -> ComponentSet:
+def discover_components(
+    log: RunLog,
+    weights_override: dict[str, float] | None = None,
+    logged_override: dict[str, str] | None = None,
+) -> ComponentSet:
     """The ComponentSet of `log`: loss terms, each with its weight, semantics and the evidence for both.
 
     `weights_override` / `logged_override` ({component, series or family name: weight / "raw"|"weighted"})
@@ -269,7 +335,9 @@ def discover_components(log: RunLog, weights_override: dict[str, float] | None =
     """
     conv = convention(log.framework)
     metrics = list(log.series)
-    totals = sorted((m for m in metrics if names_of.is_total(m) and not names_of.is_val(m)), key=names_of.total_rank)
+    totals = sorted(
+        (m for m in metrics if names_of.is_total(m) and not names_of.is_val(m)), key=names_of.total_rank
+    )
     total = totals[0] if totals else None
     val_totals = [m for m in metrics if names_of.is_total(m) and names_of.is_val(m)]
     rest = [m for m in metrics if m not in totals and m not in val_totals]
@@ -290,22 +358,34 @@ def discover_components(log: RunLog, weights_override: dict[str, float] | None =
         train, check = _unnamed_terms(log, total, set(totals) | set(val_totals))
         if check is not None:
             evidence = check.describe(total)
-            notes.append(f"no series is named as a loss; {', '.join(t.metric for t in train)} are read as the terms "
-                         f"of {total} because {evidence}.")
+            notes.append(
+                f"no series is named as a loss; {', '.join(t.metric for t in train)} are read as the terms "
+                f"of {total} because {evidence}."
+            )
     by_name = {t.name: t for t in train}
     _settle_weights(log, val, conv, override, [])
     for t in val:
         twin_train = by_name.get(t.name)
         if twin_train is not None and t.weight_source in ("unknown", "default"):
-            t.weight, t.weight_source, t.weight_why = (twin_train.weight, twin_train.weight_source,
-                                                       f"as the training term: {twin_train.weight_why}")
+            t.weight, t.weight_source, t.weight_why = (
+                twin_train.weight,
+                twin_train.weight_source,
+                f"as the training term: {twin_train.weight_why}",
+            )
     _settle_logged(log, val, conv, logged_given)
     for t in val:
         twin_train = by_name.get(t.name)
         if twin_train is not None and t.logged_source in ("format", "assumed"):
-            t.logged, t.logged_source, t.logged_why = (twin_train.logged, twin_train.logged_source,
-                                                       f"as the training term: {twin_train.logged_why}")
-    unknown = [t.name for t in train if t.weight is None and not (t.logged == "weighted" and t.logged_source == "total")]
+            t.logged, t.logged_source, t.logged_why = (
+                twin_train.logged,
+                twin_train.logged_source,
+                f"as the training term: {twin_train.logged_why}",
+            )
+    unknown = [
+        t.name
+        for t in train
+        if t.weight is None and not (t.logged == "weighted" and t.logged_source == "total")
+    ]
     if unknown:
         notes.append(f"weights unknown for {', '.join(unknown)}: treated as 1.0 (pass weights to correct).")
     components = tuple(t.component() for t in train)
@@ -316,8 +396,10 @@ def discover_components(log: RunLog, weights_override: dict[str, float] | None =
     if any(c.group for c in components):
         for c in components:
             groups.setdefault(c.group or "final", []).append(c.name)
-    lr_candidates = sorted((m for m in metrics if names_of.is_lr(m)),
-                           key=lambda m: (m.lower() not in ("lr", "train/lr", "learning_rate", "train_lr"), m))
+    lr_candidates = sorted(
+        (m for m in metrics if names_of.is_lr(m)),
+        key=lambda m: (m.lower() not in ("lr", "train/lr", "learning_rate", "train_lr"), m),
+    )
     return ComponentSet(
         components=components,
         total=total,
@@ -331,4 +413,3 @@ def discover_components(log: RunLog, weights_override: dict[str, float] | None =
         groups={k: tuple(v) for k, v in groups.items()},
         total_evidence=evidence,
     )
-

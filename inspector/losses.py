@@ -20,7 +20,15 @@ from inspector.runlog.record import RunLog, union_steps
 
 # Where a component's weight comes from, strongest first (what-if: a weight the user is trying out).
 WeightSource = Literal["override", "config", "twins", "fit to total", "default", "unknown", "what-if"]
-WEIGHT_SOURCES: tuple[str, ...] = ("override", "config", "twins", "fit to total", "default", "unknown", "what-if")
+WEIGHT_SOURCES: tuple[str, ...] = (
+    "override",
+    "config",
+    "twins",
+    "fit to total",
+    "default",
+    "unknown",
+    "what-if",
+)
 # How we know whether the series is before or after its weight: the user said so, an unscaled twin,
 # the logged total's arithmetic, the format's definition (conventions.py), or nothing (assumed raw).
 LoggedSource = Literal["override", "twins", "total", "format", "assumed"]
@@ -34,12 +42,12 @@ class Component:
     metric: str
     weight: float | None
     logged: Logged
-    family: str | None = None        # the term this is a copy of (aux layers, heads): "giou" for giou_3
+    family: str | None = None  # the term this is a copy of (aux layers, heads): "giou" for giou_3
     weight_source: WeightSource = "unknown"
     logged_source: LoggedSource = "assumed"
-    why: str = ""                    # the evidence for the weight and the semantics, with its numbers
-    group: str | None = None         # which copy: "aux layer 3", "denoising", "one-to-one head"; None: final
-    twin: str | None = None          # the series holding this term × its weight, when `metric` is `_unscaled`
+    why: str = ""  # the evidence for the weight and the semantics, with its numbers
+    group: str | None = None  # which copy: "aux layer 3", "denoising", "one-to-one head"; None: final
+    twin: str | None = None  # the series holding this term × its weight, when `metric` is `_unscaled`
 
     @property
     def effective_weight(self) -> float:
@@ -55,13 +63,13 @@ class ComponentSet:
     total: str | None
     val_components: tuple[Component, ...] = ()
     val_total: str | None = None
-    families: dict[str, tuple[str, ...]] = field(default_factory=dict)   # term → its copies (and itself)
+    families: dict[str, tuple[str, ...]] = field(default_factory=dict)  # term → its copies (and itself)
     lr: str | None = None
     eval_metrics: tuple[str, ...] = ()
     positives: str | None = None
     notes: tuple[str, ...] = ()
-    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)     # copy label → components
-    total_evidence: str | None = None   # what the logged total says about the terms, in one sentence
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)  # copy label → components
+    total_evidence: str | None = None  # what the logged total says about the terms, in one sentence
 
     def get(self, name: str) -> Component | None:
         return next((c for c in self.components if c.name == name), None)
@@ -95,9 +103,15 @@ class Decomposition:
 
     def select(self, rows: np.ndarray) -> Decomposition:
         """The same decomposition on `rows` of the step axis only (a bool mask or indices)."""
-        return replace(self, steps=self.steps[rows], raw={k: v[rows] for k, v in self.raw.items()},
-                       weighted={k: v[rows] for k, v in self.weighted.items()}, total=self.total[rows],
-                       logged_total=self.logged_total[rows], residual=self.residual[rows])
+        return replace(
+            self,
+            steps=self.steps[rows],
+            raw={k: v[rows] for k, v in self.raw.items()},
+            weighted={k: v[rows] for k, v in self.weighted.items()},
+            total=self.total[rows],
+            logged_total=self.logged_total[rows],
+            residual=self.residual[rows],
+        )
 
     def to_frame(self) -> pd.DataFrame:
         """Return one row per step: raw_<name>, weighted_<name>, total, logged_total, residual."""
@@ -154,8 +168,9 @@ def decompose(log: RunLog, components: ComponentSet) -> Decomposition:
         logged_total = align(axis, t.steps, t.values)
     else:
         logged_total = np.full(axis.shape[0], np.nan)
-    return Decomposition(axis, tuple(present), raw, weighted, total, logged_total,
-                         logged_total - total, components.total)
+    return Decomposition(
+        axis, tuple(present), raw, weighted, total, logged_total, logged_total - total, components.total
+    )
 
 
 def reweight(decomposition: Decomposition, new_weights: dict[str, float]) -> Decomposition:
@@ -164,14 +179,24 @@ def reweight(decomposition: Decomposition, new_weights: dict[str, float]) -> Dec
     The residual (terms of the logged total that are not components) is carried over unchanged, so
     `logged_total` becomes the what-if objective `total + residual`.
     """
-    comps = tuple(replace(c, weight=float(new_weights[c.name]), weight_source="what-if")
-                  if c.name in new_weights else c for c in decomposition.components)
+    comps = tuple(
+        replace(c, weight=float(new_weights[c.name]), weight_source="what-if") if c.name in new_weights else c
+        for c in decomposition.components
+    )
     weighted = {c.name: decomposition.raw[c.name] * c.effective_weight for c in comps}
     total = np.zeros(decomposition.steps.shape[0])
     for v in weighted.values():
         total += v
-    return Decomposition(decomposition.steps, comps, decomposition.raw, weighted, total,
-                         total + decomposition.residual, decomposition.residual, decomposition.total_metric)
+    return Decomposition(
+        decomposition.steps,
+        comps,
+        decomposition.raw,
+        weighted,
+        total,
+        total + decomposition.residual,
+        decomposition.residual,
+        decomposition.total_metric,
+    )
 
 
 def by_family(decomposition: Decomposition, families: dict[str, tuple[str, ...]]) -> Decomposition:
@@ -200,8 +225,17 @@ def by_family(decomposition: Decomposition, families: dict[str, tuple[str, ...]]
         members = [m for m in decomposition.components if member_of.get(m.name) == fam]
         weights = {m.weight for m in members}
         common = weights.pop() if len(weights) == 1 else None
-        comps.append(Component(fam, f"Σ {len(members)} copies of {fam}", common, c.logged, None,
-                               c.weight_source if common is not None else "unknown", c.logged_source,
-                               f"the sum of {', '.join(m.name for m in members)}"))
+        comps.append(
+            Component(
+                fam,
+                f"Σ {len(members)} copies of {fam}",
+                common,
+                c.logged,
+                None,
+                c.weight_source if common is not None else "unknown",
+                c.logged_source,
+                f"the sum of {', '.join(m.name for m in members)}",
+            )
+        )
         raw[fam], weighted[fam] = decomposition.raw[c.name].copy(), decomposition.weighted[c.name].copy()
     return replace(decomposition, components=tuple(comps), raw=raw, weighted=weighted)

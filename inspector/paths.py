@@ -57,8 +57,10 @@ def confined_path(text: str, roots: list[Path] | None = None) -> Path:
         raise InspectorError(f"not a usable path ({exc.strerror or exc})", path=given) from None
     if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
         # The roots as configured, not resolved: on a shared server the absolute layout is not the user's business.
-        raise InspectorError(f"outside the allowed roots ({', '.join(shown_roots)}); "
-                             "set INSPECTOR_ROOTS to allow more", path=given)
+        raise InspectorError(
+            f"outside the allowed roots ({', '.join(shown_roots)}); set INSPECTOR_ROOTS to allow more",
+            path=given,
+        )
     try:
         mode = os.stat(resolved).st_mode
     except FileNotFoundError:
@@ -72,8 +74,13 @@ def confined_path(text: str, roots: list[Path] | None = None) -> Path:
 
 def file_kind(mode: int) -> str:
     """A word for what a non-regular file is (for messages)."""
-    for test, word in ((stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
-                       (stat.S_ISBLK, "block device"), (stat.S_ISLNK, "symlink")):
+    for test, word in (
+        (stat.S_ISFIFO, "FIFO"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISLNK, "symlink"),
+    ):
         if test(mode):
             return word
     return "special file"

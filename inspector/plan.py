@@ -63,21 +63,33 @@ def trained_shape(checkpoint: str | os.PathLike) -> dict[str, int]:
     if not isinstance(config, dict):
         return {}
     least = {"n_way": 1, "k_shot": 1, "n_query": 0}
-    return {k: int(config[k]) for k in SHAPE_FIELDS
-            if isinstance(config.get(k), int) and not isinstance(config[k], bool) and config[k] >= least[k]}
+    return {
+        k: int(config[k])
+        for k in SHAPE_FIELDS
+        if isinstance(config.get(k), int) and not isinstance(config[k], bool) and config[k] >= least[k]
+    }
 
 
-def resolve_shape(trained: Mapping[str, int], n_way: int | None = None, k_shot: int | None = None,
-                  n_query: int | None = None) -> EpisodeShape:
+def resolve_shape(
+    trained: Mapping[str, int],
+    n_way: int | None = None,
+    k_shot: int | None = None,
+    n_query: int | None = None,
+) -> EpisodeShape:
     """Returns the EpisodeShape whose every field is the override when given, else the trained value, else
     DEFAULT_SHAPE's."""
     given = {"n_way": n_way, "k_shot": k_shot, "n_query": n_query}
-    return EpisodeShape(**{k: given[k] if given[k] is not None else trained.get(k, getattr(DEFAULT_SHAPE, k))
-                           for k in SHAPE_FIELDS})
+    return EpisodeShape(
+        **{
+            k: given[k] if given[k] is not None else trained.get(k, getattr(DEFAULT_SHAPE, k))
+            for k in SHAPE_FIELDS
+        }
+    )
 
 
-def clip_episode(dataset: Dataset, j: int, k_shot: int, seed: int = DEFAULT_SEED,
-                 index: int | None = None) -> Episode:
+def clip_episode(
+    dataset: Dataset, j: int, k_shot: int, seed: int = DEFAULT_SEED, index: int | None = None
+) -> Episode:
     """Returns clip j's 1-way episode: its first k_shot reference photos (fewer if it has fewer) as support,
     each box the whole photo, and its clip as the query (way 0). Every clip is scored once this way, which
     random n-way sampling would not guarantee. `index` is the episode's index (default j)."""
@@ -86,10 +98,23 @@ def clip_episode(dataset: Dataset, j: int, k_shot: int, seed: int = DEFAULT_SEED
     for path in entry.object_images[:k_shot]:
         image = load_rgb(path)
         h, w = image.shape[:2]
-        support.append(Sample(f"{entry.clip_id}/object_images/{path.name}", image,
-                              np.array([[0, 0, w, h]], np.float32), np.array([0], np.int64)))
-    return Episode(j if index is None else index, seed, (entry.label,), (dataset.class_names[entry.label],),
-                   tuple(support), (), (entry.load(0),))
+        support.append(
+            Sample(
+                f"{entry.clip_id}/object_images/{path.name}",
+                image,
+                np.array([[0, 0, w, h]], np.float32),
+                np.array([0], np.int64),
+            )
+        )
+    return Episode(
+        j if index is None else index,
+        seed,
+        (entry.label,),
+        (dataset.class_names[entry.label],),
+        tuple(support),
+        (),
+        (entry.load(0),),
+    )
 
 
 class DatasetEpisodes:
@@ -97,16 +122,19 @@ class DatasetEpisodes:
 
     def __init__(self, dataset: Dataset, shape: EpisodeShape, seed: int = DEFAULT_SEED):
         self.dataset, self.shape, self.seed = dataset, shape, seed
-        self.sampler = None if dataset.clips else EpisodeSampler(dataset, shape.n_way, shape.k_shot,
-                                                                 shape.n_query, seed)
+        self.sampler = (
+            None if dataset.clips else EpisodeSampler(dataset, shape.n_way, shape.k_shot, shape.n_query, seed)
+        )
         self.count: int | None = len(dataset.clips) if dataset.clips else None
 
     def episode(self, i: int) -> Episode:
         """Episode i; InspectorError when i is negative or past a video dataset's clips."""
         if i < 0 or (self.count is not None and i >= self.count):
             last = "" if self.count is None else f" 0..{self.count - 1} (one per clip)"
-            raise InspectorError(f"there is no episode {i}; this dataset has episodes{last or ' 0, 1, …'}",
-                                 path=self.dataset.root)
+            raise InspectorError(
+                f"there is no episode {i}; this dataset has episodes{last or ' 0, 1, …'}",
+                path=self.dataset.root,
+            )
         if self.sampler is not None:
             return self.sampler.sample(i)
         return clip_episode(self.dataset, i, self.shape.k_shot, self.seed)
@@ -114,6 +142,11 @@ class DatasetEpisodes:
 
 def describe_shape(shape: EpisodeShape, trained: Mapping[str, Any]) -> str:
     """Returns e.g. "2-way 3-shot, 4 queries (the checkpoint's train config)": the shape and where it came from."""
-    source = ("the checkpoint's train config" if trained and shape == resolve_shape(trained)
-              else "inspector's defaults" if not trained and shape == DEFAULT_SHAPE else "chosen here")
+    source = (
+        "the checkpoint's train config"
+        if trained and shape == resolve_shape(trained)
+        else "inspector's defaults"
+        if not trained and shape == DEFAULT_SHAPE
+        else "chosen here"
+    )
     return f"{shape.n_way}-way {shape.k_shot}-shot, {shape.n_query} queries ({source})"

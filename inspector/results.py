@@ -120,8 +120,9 @@ class Detector(Protocol):
     class_names: tuple[str, ...]
     # optional: `warnings: tuple[str, ...]` about what was loaded (NaN weights …), copied into every result
 
-    def predict(self, episode: Episode, score_threshold: float | None = None,
-                nms_iou: float | None = None) -> EpisodeResult: ...
+    def predict(
+        self, episode: Episode, score_threshold: float | None = None, nms_iou: float | None = None
+    ) -> EpisodeResult: ...
 
 
 def _floats(a: np.ndarray | None) -> list | None:
@@ -138,28 +139,56 @@ def query_to_dict(q: QueryResult) -> dict[str, Any]:
     assigned = None
     if q.assigned is not None:
         a = q.assigned
-        assigned = {str(int(i)): {"target": int(t), "align_metric": float(m), "iou": float(u), "pred_box": box}
-                    for i, t, m, u, box in zip(a.anchor, a.target, a.align_metric, a.iou,
-                                               np.asarray(a.pred_boxes).reshape(-1, 4).tolist())}
+        assigned = {
+            str(int(i)): {"target": int(t), "align_metric": float(m), "iou": float(u), "pred_box": box}
+            for i, t, m, u, box in zip(
+                a.anchor, a.target, a.align_metric, a.iou, np.asarray(a.pred_boxes).reshape(-1, 4).tolist()
+            )
+        }
     wiou = None
     if q.wiou_beta is not None and q.assigned is not None:
-        wiou = {str(int(i)): {"beta": float(b), "r": float(r)}
-                for i, b, r in zip(q.assigned.anchor, q.wiou_beta, q.wiou_r)}
-    return {"image_id": q.image_id, "image_size": list(q.image_size),
-            "pred_boxes": _floats(q.pred_boxes), "scores": _floats(q.scores), "labels": _floats(q.labels),
-            "target_boxes": _floats(q.target_boxes), "target_labels": _floats(q.target_labels),
-            "anchors": anchors, "assigned": assigned, "wiou": wiou}
+        wiou = {
+            str(int(i)): {"beta": float(b), "r": float(r)}
+            for i, b, r in zip(q.assigned.anchor, q.wiou_beta, q.wiou_r)
+        }
+    return {
+        "image_id": q.image_id,
+        "image_size": list(q.image_size),
+        "pred_boxes": _floats(q.pred_boxes),
+        "scores": _floats(q.scores),
+        "labels": _floats(q.labels),
+        "target_boxes": _floats(q.target_boxes),
+        "target_labels": _floats(q.target_labels),
+        "anchors": anchors,
+        "assigned": assigned,
+        "wiou": wiou,
+    }
 
 
 def result_to_dict(result: EpisodeResult) -> dict[str, Any]:
     """A JSON-ready dict of `result`: its queries and clip frames (see query_to_dict), the losses, gradient
     norms, what the adapter could not provide, and the warnings about what was loaded (NaN weights …)."""
-    losses = None if result.losses is None else {
-        "raw": dict(result.losses.raw), "weighted": dict(result.losses.weighted), "total": result.losses.total,
-        "positives": result.losses.positives, "mean_iou": result.losses.mean_iou}
-    return {"index": result.index, "class_names": list(result.class_names),
-            "queries": [query_to_dict(q) for q in result.queries],
-            "clips": [{"clip_id": c.clip_id, "way": c.way, "frames": [query_to_dict(f) for f in c.frames]}
-                      for c in result.clips],
-            "losses": losses, "gradient_norms": result.gradient_norms,
-            "unavailable": list(result.unavailable), "warnings": list(result.warnings)}
+    losses = (
+        None
+        if result.losses is None
+        else {
+            "raw": dict(result.losses.raw),
+            "weighted": dict(result.losses.weighted),
+            "total": result.losses.total,
+            "positives": result.losses.positives,
+            "mean_iou": result.losses.mean_iou,
+        }
+    )
+    return {
+        "index": result.index,
+        "class_names": list(result.class_names),
+        "queries": [query_to_dict(q) for q in result.queries],
+        "clips": [
+            {"clip_id": c.clip_id, "way": c.way, "frames": [query_to_dict(f) for f in c.frames]}
+            for c in result.clips
+        ],
+        "losses": losses,
+        "gradient_norms": result.gradient_norms,
+        "unavailable": list(result.unavailable),
+        "warnings": list(result.warnings),
+    }

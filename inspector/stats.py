@@ -95,8 +95,9 @@ def _regular_stride(steps: np.ndarray) -> int | None:
     return int(d[0]) if d[0] > 0 and np.all(d == d[0]) else None
 
 
-def _window_bounds(steps: np.ndarray, window: int, center: bool,
-                   at: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _window_bounds(
+    steps: np.ndarray, window: int, center: bool, at: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Return [lo, hi) point indices of the window (in steps) around/ending at each point of `at`."""
     n = steps.shape[0]
     i = np.arange(n) if at is None else np.asarray(at, dtype=np.int64)
@@ -122,14 +123,20 @@ def _shift(c: np.ndarray, offset: int, n: int) -> np.ndarray:
     last = c.shape[0] - 1
     left = max(0, -idx_lo)
     right = max(0, idx_hi - 1 - last)
-    mid = c[max(idx_lo, 0):min(idx_hi, last + 1)]
+    mid = c[max(idx_lo, 0) : min(idx_hi, last + 1)]
     if not left and not right:
         return mid
     return np.concatenate((np.full(left, c[0]), mid, np.full(right, c[last])))
 
 
-def rolling_band(steps: np.ndarray, values: np.ndarray, window: int, k: float = 2.0,
-                 center: bool = False, at: np.ndarray | None = None) -> Band:
+def rolling_band(
+    steps: np.ndarray,
+    values: np.ndarray,
+    window: int,
+    k: float = 2.0,
+    center: bool = False,
+    at: np.ndarray | None = None,
+) -> Band:
     """Return the rolling mean ± k·std over a window of `window` steps (trailing unless `center`).
 
     With `at` (point indices, e.g. the ones `downsample` keeps for drawing) the band is returned
@@ -186,12 +193,18 @@ def _rolling(steps: np.ndarray, values: np.ndarray, window: int, center: bool):
         return pd.Series(values).rolling(w, min_periods=1, center=center)
     # Time-based rolling wants a datetime-like index: steps become nanoseconds of a TimedeltaIndex.
     idx = pd.to_timedelta(np.asarray(steps, dtype=np.int64), unit="ns")
-    return pd.Series(values, index=idx).rolling(pd.Timedelta(int(window), unit="ns"), min_periods=1,
-                                                center=center)
+    return pd.Series(values, index=idx).rolling(
+        pd.Timedelta(int(window), unit="ns"), min_periods=1, center=center
+    )
 
 
-def quantile_band(steps: np.ndarray, values: np.ndarray, window: int, q: tuple[float, float] = (0.1, 0.9),
-                  center: bool = False) -> Band:
+def quantile_band(
+    steps: np.ndarray,
+    values: np.ndarray,
+    window: int,
+    q: tuple[float, float] = (0.1, 0.9),
+    center: bool = False,
+) -> Band:
     """Return the rolling mean with rolling quantiles `q` as edges, over a window of `window` steps."""
     v = np.asarray(values, dtype=np.float64)
     r = _rolling(steps, v, window, center)
@@ -368,13 +381,13 @@ class _Local:
     point i is med[i − 1], of the w points from i on med[i + 2h], of the w points after it med[i + 2h + 1].
     """
 
-    x: np.ndarray       # (n,) finite values
-    where: np.ndarray   # (n,) their indices in the input
-    w: int              # points per window (odd)
-    med: np.ndarray     # (n + 2h,) centred medians, truncated at the ends
-    scale: np.ndarray   # (n,) robust σ of the residuals from the neighbours' level (pooled block MADs)
+    x: np.ndarray  # (n,) finite values
+    where: np.ndarray  # (n,) their indices in the input
+    w: int  # points per window (odd)
+    med: np.ndarray  # (n + 2h,) centred medians, truncated at the ends
+    scale: np.ndarray  # (n,) robust σ of the residuals from the neighbours' level (pooled block MADs)
     quantum: float
-    floor: float        # the least σ: rounding (quantum/√12) or float resolution
+    floor: float  # the least σ: rounding (quantum/√12) or float resolution
 
     @property
     def h(self) -> int:
@@ -397,7 +410,7 @@ def local_window(n: int, stride: float = 1.0, window: int | None = None) -> int:
 
 def _truncated_medians(x: np.ndarray, centres: np.ndarray, h: int) -> np.ndarray:
     """Medians of x over [c − h, c + h] ∩ [0, n) for each centre c (a few dozen, at the ends)."""
-    idx = centres[:, None] + np.arange(-h, h + 1)            # (C, w)
+    idx = centres[:, None] + np.arange(-h, h + 1)  # (C, w)
     inside = (idx >= 0) & (idx < x.size)
     return np.nanmedian(np.where(inside, x[np.clip(idx, 0, x.size - 1)], np.nan), axis=1)
 
@@ -408,14 +421,15 @@ def _centred_medians(x: np.ndarray, w: int) -> np.ndarray:
     out = np.empty(n + 2 * h)
     # scipy's 1-D median filter: 0.04-0.06 s per million points at w = 51, measured ~4× faster than pandas'
     # rolling median (bottleneck is not installed); its padded ends are replaced by truncated windows.
-    out[2 * h:n] = ndimage.median_filter(x, size=w, mode="nearest")[h:n - h]
+    out[2 * h : n] = ndimage.median_filter(x, size=w, mode="nearest")[h : n - h]
     ends = np.r_[np.arange(-h, h), np.arange(n - h, n + h)]
     out[ends + h] = _truncated_medians(x, ends, h)
     return out
 
 
-def _robust_scale(values: np.ndarray, block: int, floor: float, pooled_points: int,
-                  centred: bool) -> np.ndarray:
+def _robust_scale(
+    values: np.ndarray, block: int, floor: float, pooled_points: int, centred: bool
+) -> np.ndarray:
     """Return (n,) a local robust σ of `values`: 1.4826 × MAD per block, pooled over neighbouring blocks.
 
     Blocks hold `block` points (odd; the last, partial block is measured on the last `block` points).
@@ -428,8 +442,8 @@ def _robust_scale(values: np.ndarray, block: int, floor: float, pooled_points: i
     n = values.size
     block = min(block, n if n % 2 else n - 1)
     k = block // 2
-    full = values[:n // block * block].reshape(-1, block)             # (blocks, block)
-    tail = values[n - block:] if full.size < n else values[:0]        # the last, partial block's points
+    full = values[: n // block * block].reshape(-1, block)  # (blocks, block)
+    tail = values[n - block :] if full.size < n else values[:0]  # the last, partial block's points
     pooled = max(MIN_POOLED_BLOCKS, int(np.ceil(pooled_points / block))) | 1
 
     def pool(per_block: np.ndarray) -> np.ndarray:
@@ -443,7 +457,7 @@ def _robust_scale(values: np.ndarray, block: int, floor: float, pooled_points: i
 
     if centred:
         centre = pool(block_medians(full, tail))
-        full = full - centre[:full.shape[0], None]
+        full = full - centre[: full.shape[0], None]
         tail = tail - centre[-1]
     mad = pool(block_medians(np.abs(full), np.abs(tail)))
     out = np.repeat(mad, block)[:n]
@@ -476,13 +490,18 @@ def _local(steps: np.ndarray, values: np.ndarray, window: int | None, quantum: f
     # residual. Built in place: this runs on every component of million-step logs.
     residual = np.empty(n)
     residual[0] = x[0]
-    residual[1:] = med[:n - 1]
-    residual[:n - 1] += med[2 * h + 1:n + 2 * h]
+    residual[1:] = med[: n - 1]
+    residual[: n - 1] += med[2 * h + 1 : n + 2 * h]
     residual[n - 1] += x[n - 1]
     residual *= -0.5
     residual += x
-    scale = _robust_scale(residual, max(w, MIN_SCALE_POINTS), floor,
-                          min(SCALE_POINTS, n // LOCAL_WINDOW_FRACTION), centred=False)
+    scale = _robust_scale(
+        residual,
+        max(w, MIN_SCALE_POINTS),
+        floor,
+        min(SCALE_POINTS, n // LOCAL_WINDOW_FRACTION),
+        centred=False,
+    )
     return _Local(x, where, w, med, scale, q, floor)
 
 
@@ -519,17 +538,17 @@ class RegimeChange:
     changes. `relative_change` = (after − before) / |before| (±inf when the level before is 0).
     """
 
-    step: int               # the first step at the new level
-    index: int              # its index in the input arrays
+    step: int  # the first step at the new level
+    index: int  # its index in the input arrays
     level_before: float
     level_after: float
-    points_before: int      # finite points since the previous change (or the start)
-    points_after: int       # finite points until the next change (or the end): how long the new level held
+    points_before: int  # finite points since the previous change (or the start)
+    points_after: int  # finite points until the next change (or the end): how long the new level held
     relative_change: float
 
     @property
     def kind(self) -> str:
-        """"on" (from ~0), "off" (to ~0), "up" or "down"."""
+        """ "on" (from ~0), "off" (to ~0), "up" or "down"."""
         if abs(self.level_before) <= OFF_LEVEL * abs(self.level_after):
             return "on"
         if abs(self.level_after) <= OFF_LEVEL * abs(self.level_before):
@@ -545,14 +564,14 @@ def _change_candidates(lv: _Local, k: float, min_change: float) -> tuple[np.ndar
     the local trend on each side.
     """
     med, w, h, n = lv.med, lv.w, lv.h, lv.x.size
-    lo, hi = w + MIN_SIDE_POINTS, n - MIN_SIDE_POINTS + 1       # BB holds ≥ 3 points; so does A
+    lo, hi = w + MIN_SIDE_POINTS, n - MIN_SIDE_POINTS + 1  # BB holds ≥ 3 points; so does A
     if hi <= lo:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
-    b = med[lo - 1:hi - 1]                                        # med[i − 1]
-    a = med[lo + 2 * h:hi + 2 * h]                                # med[i + 2h]
+    b = med[lo - 1 : hi - 1]  # med[i − 1]
+    a = med[lo + 2 * h : hi + 2 * h]  # med[i + 2h]
     d = a - b
     size = np.abs(d)
-    least = np.abs(a)                                             # built in place: runs on every component
+    least = np.abs(a)  # built in place: runs on every component
     np.maximum(least, np.abs(b), out=least)
     least *= min_change
     np.maximum(least, np.nextafter(NOISE_QUANTA * lv.quantum, np.inf), out=least)
@@ -592,8 +611,8 @@ def _change_candidates(lv: _Local, k: float, min_change: float) -> tuple[np.ndar
 def _locate(x: np.ndarray, lo: int, hi: int, before: float, after: float) -> int:
     """Return the j in [lo, hi] that best splits x into `before` then `after` (least absolute deviations)."""
     seg = x[lo:hi]
-    gain = np.abs(seg - before) - np.abs(seg - after)       # cost change when a point joins "before"
-    cost = np.r_[0.0, np.cumsum(gain)]                       # cost[j − lo] up to a constant
+    gain = np.abs(seg - before) - np.abs(seg - after)  # cost change when a point joins "before"
+    cost = np.r_[0.0, np.cumsum(gain)]  # cost[j − lo] up to a constant
     return lo + int(np.argmin(cost))
 
 
@@ -633,8 +652,8 @@ def _regime_changes(lv: _Local, steps: np.ndarray, k: float, min_change: float) 
     out = []
     for m, j in enumerate(cuts):
         prev, nxt = bounds[m], bounds[m + 2]
-        lb = float(np.median(x[max(prev, j - w):j]))
-        la = float(np.median(x[j:min(nxt, j + w)]))
+        lb = float(np.median(x[max(prev, j - w) : j]))
+        la = float(np.median(x[j : min(nxt, j + w)]))
         gap = _gap_at(x, max(prev, j - w), j, min(nxt, j + w))
         if abs(gap) < STEP_SHARE * abs(la - lb) or np.sign(gap) != np.sign(la - lb):
             continue  # the lines either side meet: a change of slope (or its print staircase), not of level
@@ -644,9 +663,15 @@ def _regime_changes(lv: _Local, steps: np.ndarray, k: float, min_change: float) 
     return out
 
 
-def regime_changes(steps: np.ndarray, values: np.ndarray, window: int | None = None, k: float = REGIME_K,
-                   min_change: float = REGIME_MIN_CHANGE, *,
-                   quantum: float | None = None) -> list[RegimeChange]:
+def regime_changes(
+    steps: np.ndarray,
+    values: np.ndarray,
+    window: int | None = None,
+    k: float = REGIME_K,
+    min_change: float = REGIME_MIN_CHANGE,
+    *,
+    quantum: float | None = None,
+) -> list[RegimeChange]:
     """Return the lasting step changes of a series (a loss switched on or off, a stage change), in step order.
 
     For every point i, the level before is the median of the w points before it and the level after the
@@ -679,6 +704,7 @@ def regime_changes(steps: np.ndarray, values: np.ndarray, window: int | None = N
 
 # --- spikes ---------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class SpikeScan:
     """Which points are spikes and what each was measured against; arrays (N,) aligned with the input.
@@ -691,14 +717,21 @@ class SpikeScan:
     mask: np.ndarray
     baseline: np.ndarray
     threshold: np.ndarray
-    window: int                          # points per side window; 0 when the series was too short to judge
+    window: int  # points per side window; 0 when the series was too short to judge
     quantum: float
-    changes: tuple[RegimeChange, ...]    # regime changes whose new-level points were not judged
+    changes: tuple[RegimeChange, ...]  # regime changes whose new-level points were not judged
 
 
-def spike_scan(steps: np.ndarray, values: np.ndarray, window: int | None = None, k: float = 6.0,
-               min_rise: float = SPIKE_MIN_RISE, *, changes: Sequence[RegimeChange] | None = None,
-               quantum: float | None = None) -> SpikeScan:
+def spike_scan(
+    steps: np.ndarray,
+    values: np.ndarray,
+    window: int | None = None,
+    k: float = 6.0,
+    min_rise: float = SPIKE_MIN_RISE,
+    *,
+    changes: Sequence[RegimeChange] | None = None,
+    quantum: float | None = None,
+) -> SpikeScan:
     """Return the SpikeScan of a series: points far above their neighbours on both sides, that come back.
 
     A Hampel-type identifier with one-sided baselines. With w the local window (`local_window`: 51 points
@@ -742,7 +775,7 @@ def spike_scan(steps: np.ndarray, values: np.ndarray, window: int | None = None,
     # early validation epoch of a 200-epoch YOLO12 log read as a spike (measured).
     lo = max(MIN_SIDE_POINTS, h + 1)
     hi = n - lo
-    base = np.maximum(lv.med[lo - 1:hi - 1], lv.med[lo + 2 * h + 1:hi + 2 * h + 1])   # before, after
+    base = np.maximum(lv.med[lo - 1 : hi - 1], lv.med[lo + 2 * h + 1 : hi + 2 * h + 1])  # before, after
     thr = np.abs(base)
     thr *= min_rise
     np.maximum(thr, k * lv.scale[lo:hi], out=thr)
@@ -767,14 +800,22 @@ def spike_scan(steps: np.ndarray, values: np.ndarray, window: int | None = None,
     return SpikeScan(mask, baseline, threshold, w, lv.quantum, tuple(found))
 
 
-def spikes(steps: np.ndarray, values: np.ndarray, window: int | None = None, k: float = 6.0,
-           min_rise: float = SPIKE_MIN_RISE, *, changes: Sequence[RegimeChange] | None = None,
-           quantum: float | None = None) -> np.ndarray:
+def spikes(
+    steps: np.ndarray,
+    values: np.ndarray,
+    window: int | None = None,
+    k: float = 6.0,
+    min_rise: float = SPIKE_MIN_RISE,
+    *,
+    changes: Sequence[RegimeChange] | None = None,
+    quantum: float | None = None,
+) -> np.ndarray:
     """Return a bool mask (N,) of spikes: points far above their neighbours on both sides (`spike_scan`)."""
     return spike_scan(steps, values, window, k, min_rise, changes=changes, quantum=quantum).mask
 
 
 # --- volatility -----------------------------------------------------------------------------------------
+
 
 def _median(a: np.ndarray) -> float:
     """Return the median of a non-empty 1-D array (np.median's value).
@@ -800,8 +841,17 @@ def volatility(values: np.ndarray) -> Volatility:
     nan = float("nan")
     quantum = print_quantum(x)
     if x.size < 2:
-        return Volatility(float(x.mean()) if x.size else nan, nan, nan, nan, nan,
-                          float(x[0]) if x.size else nan, nan, nan, quantum)
+        return Volatility(
+            float(x.mean()) if x.size else nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            float(x[0]) if x.size else nan,
+            nan,
+            nan,
+            quantum,
+        )
     mean = float(x.mean())
     std = float(x.std(ddof=1))
     d = np.diff(x)
@@ -814,8 +864,17 @@ def volatility(values: np.ndarray) -> Volatility:
         rel_mad = mad_diff / abs(median)
     else:
         rel_mad = float("inf") if mad_diff > 0 else nan
-    return Volatility(mean, std, diff_std, std / level if level else float("inf"),
-                      diff_std / level if level else float("inf"), median, mad_diff, rel_mad, quantum)
+    return Volatility(
+        mean,
+        std,
+        diff_std,
+        std / level if level else float("inf"),
+        diff_std / level if level else float("inf"),
+        median,
+        mad_diff,
+        rel_mad,
+        quantum,
+    )
 
 
 def decorrelation_block(values: np.ndarray) -> int:
@@ -844,8 +903,13 @@ def decorrelation_block(values: np.ndarray) -> int:
 MIN_TREND_POINTS = 6
 
 
-def trend(steps: np.ndarray, values: np.ndarray, last_n: int | None = None,
-          max_blocks: int = 200, min_blocks: int = 8) -> Trend:
+def trend(
+    steps: np.ndarray,
+    values: np.ndarray,
+    last_n: int | None = None,
+    max_blocks: int = 200,
+    min_blocks: int = 8,
+) -> Trend:
     """Return the Trend of the series over all steps, or over the last `last_n` steps.
 
     Points are averaged in blocks of the decorrelation length (see `decorrelation_block`), at most
@@ -882,8 +946,23 @@ def trend(steps: np.ndarray, values: np.ndarray, last_n: int | None = None,
     scale = abs(level) if level != 0 else float("nan")
     span = float(s[-1] - s[0])
     direction = "flat" if p >= 0.05 else ("down" if tau < 0 else "up")
-    return Trend(direction, p, tau, slope, low, high, slope * 1000 / scale, low * 1000 / scale,
-                 high * 1000 / scale, slope * span / scale, level, int(s[0]), int(s[-1]), b, n_blocks)
+    return Trend(
+        direction,
+        p,
+        tau,
+        slope,
+        low,
+        high,
+        slope * 1000 / scale,
+        low * 1000 / scale,
+        high * 1000 / scale,
+        slope * span / scale,
+        level,
+        int(s[0]),
+        int(s[-1]),
+        b,
+        n_blocks,
+    )
 
 
 def _share_terms(decomposition) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -962,7 +1041,9 @@ def mean_shares(decomposition) -> dict[str, float]:
     return {k: m / s for k, m in pos.items()}
 
 
-def downsample(steps: np.ndarray, values: np.ndarray, n_out: int, keep: np.ndarray | None = None) -> np.ndarray:
+def downsample(
+    steps: np.ndarray, values: np.ndarray, n_out: int, keep: np.ndarray | None = None
+) -> np.ndarray:
     """Return sorted indices of ~`n_out` points to draw, always including spikes and the extremes.
 
     MinMaxLTTB (tsdownsample; its NaN-aware variant when values hold NaN) picks the shape; the

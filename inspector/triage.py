@@ -11,8 +11,8 @@ the numbers its findings and the run hold.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -58,10 +58,16 @@ def _flat_from_start(ctx: RuleContext, name: str) -> str | None:
     if raw is None:
         return None
     tr = stats.trend(ctx.dec.steps, raw)
-    if not np.isfinite(tr.p_value) or tr.p_value <= ctx.t.trend_alpha or abs(tr.rel_change) >= ctx.t.stationary_rel_change:
+    if (
+        not np.isfinite(tr.p_value)
+        or tr.p_value <= ctx.t.trend_alpha
+        or abs(tr.rel_change) >= ctx.t.stationary_rel_change
+    ):
         return None
-    return (f"raw {name} has not moved since step {tr.first_step} (Theil-Sen change {tr.rel_change:+.1%} of its level "
-            f"over the whole run, Mann-Kendall p = {format_number(tr.p_value)})")
+    return (
+        f"raw {name} has not moved since step {tr.first_step} (Theil-Sen change {tr.rel_change:+.1%} of its level "
+        f"over the whole run, Mann-Kendall p = {format_number(tr.p_value)})"
+    )
 
 
 def _targets_evidence(ctx: RuleContext, found: list[Finding]) -> str:
@@ -72,62 +78,118 @@ def _targets_evidence(ctx: RuleContext, found: list[Finding]) -> str:
     if zero:
         first = ctx.evals.first_step
         lr = _lr_at(ctx, first)
-        at_lr = (f", while the lr was {format_number(lr[0])} ({format_percent(lr[1])} of its peak)"
-                 if lr is not None and ctx.evals.zero_from_first else "")
-        since = f"since the first evaluation (step {first})" if ctx.evals.zero_from_first else "over the last evaluations"
+        at_lr = (
+            f", while the lr was {format_number(lr[0])} ({format_percent(lr[1])} of its peak)"
+            if lr is not None and ctx.evals.zero_from_first
+            else ""
+        )
+        since = (
+            f"since the first evaluation (step {first})"
+            if ctx.evals.zero_from_first
+            else "over the last evaluations"
+        )
         parts.append(f"the eval metrics ({', '.join(ctx.evals.read)}) have been ~0 {since}{at_lr}")
     for f in found:
         if f.id == "stationary_component" and f.component:
             flat = _flat_from_start(ctx, f.component)
             if flat:
                 parts.append(flat)
-    return "; ".join(parts) + ". A model that gets no usable targets learns nothing, whatever the lr and the weights."
+    return (
+        "; ".join(parts)
+        + ". A model that gets no usable targets learns nothing, whatever the lr and the weights."
+    )
 
 
 def _from_findings(ids: tuple[str, ...]) -> Callable[[RuleContext, list[Finding]], str]:
     """Evidence that quotes the named findings' own evidence."""
+
     def build(ctx: RuleContext, found: list[Finding]) -> str:
         return " ".join(f"{f.title}: {f.evidence}" for f in found if f.id in ids)
+
     return build
 
 
 def _balance_evidence(ctx: RuleContext, found: list[Finding]) -> str:
-    return " ".join(f.evidence for f in found if f.id == "dominant_component") + \
-        " " + " ".join(f.next_step for f in found if f.id == "dominant_component")
+    return (
+        " ".join(f.evidence for f in found if f.id == "dominant_component")
+        + " "
+        + " ".join(f.next_step for f in found if f.id == "dominant_component")
+    )
 
 
 CAUSES: tuple[CauseRule, ...] = (
-    CauseRule("targets_or_assignment", "data", "Targets, box format or anchor assignment",
-              ("no_positive_anchors", "metric_stuck_at_zero"),
-              ("stationary_component", "loss_spikes", "high_volatility"),
-              "Run one episode through the checkpoint and look at the boxes, the positives per target, the "
-              "assigned anchors' IoU and the format doctor (prediction and target box formats).",
-              "episodes", _targets_evidence),
-    CauseRule("evaluation_stopped", "evaluation", "Evaluation stopped measuring the model",
-              ("eval_stopped",), (),
-              "Read what the evaluation printed after its last metric: a crash, NaN predictions, an empty set.",
-              "eval", _from_findings(("eval_stopped",))),
-    CauseRule("lr_schedule", "optimisation", "Learning-rate schedule",
-              ("lr_collapsed", "lr_out_of_range"), ("stationary_component", "non_finite_values"),
-              "Look at the lr curve beside the losses and at the schedule in the config (peak, warmup, "
-              "milestones or final lr).",
-              "lr", _from_findings(("lr_collapsed", "lr_out_of_range"))),
-    CauseRule("unstable_optimisation", "optimisation", "Unstable optimisation",
-              ("non_finite_values", "loss_spikes", "high_volatility"), (),
-              "Open the episodes at the first NaN and at the largest spikes; clip gradients or lower the lr.",
-              "loss_curves", _from_findings(("non_finite_values", "loss_spikes", "high_volatility"))),
-    CauseRule("overfitting", "generalisation", "Overfitting: the model fits the training episodes only",
-              ("train_val_divergence", "eval_regression"), (),
-              "Compare the best checkpoint with the last on the same episodes.",
-              "compare", _from_findings(("train_val_divergence", "eval_regression"))),
-    CauseRule("log_reading", "logging", "The loss terms may not be read right",
-              ("total_mismatch",), (),
-              "Check each term's weight and raw/weighted reading against the training config, and correct them.",
-              "components", _from_findings(("total_mismatch",))),
-    CauseRule("loss_balance", "weights", "Loss balance: one weighted term dominates",
-              ("dominant_component",), ("stationary_component",),
-              "Try the suggested weight on the run's own log and see the other terms' shares recover.",
-              "whatif", _balance_evidence),
+    CauseRule(
+        "targets_or_assignment",
+        "data",
+        "Targets, box format or anchor assignment",
+        ("no_positive_anchors", "metric_stuck_at_zero"),
+        ("stationary_component", "loss_spikes", "high_volatility"),
+        "Run one episode through the checkpoint and look at the boxes, the positives per target, the "
+        "assigned anchors' IoU and the format doctor (prediction and target box formats).",
+        "episodes",
+        _targets_evidence,
+    ),
+    CauseRule(
+        "evaluation_stopped",
+        "evaluation",
+        "Evaluation stopped measuring the model",
+        ("eval_stopped",),
+        (),
+        "Read what the evaluation printed after its last metric: a crash, NaN predictions, an empty set.",
+        "eval",
+        _from_findings(("eval_stopped",)),
+    ),
+    CauseRule(
+        "lr_schedule",
+        "optimisation",
+        "Learning-rate schedule",
+        ("lr_collapsed", "lr_out_of_range"),
+        ("stationary_component", "non_finite_values"),
+        "Look at the lr curve beside the losses and at the schedule in the config (peak, warmup, "
+        "milestones or final lr).",
+        "lr",
+        _from_findings(("lr_collapsed", "lr_out_of_range")),
+    ),
+    CauseRule(
+        "unstable_optimisation",
+        "optimisation",
+        "Unstable optimisation",
+        ("non_finite_values", "loss_spikes", "high_volatility"),
+        (),
+        "Open the episodes at the first NaN and at the largest spikes; clip gradients or lower the lr.",
+        "loss_curves",
+        _from_findings(("non_finite_values", "loss_spikes", "high_volatility")),
+    ),
+    CauseRule(
+        "overfitting",
+        "generalisation",
+        "Overfitting: the model fits the training episodes only",
+        ("train_val_divergence", "eval_regression"),
+        (),
+        "Compare the best checkpoint with the last on the same episodes.",
+        "compare",
+        _from_findings(("train_val_divergence", "eval_regression")),
+    ),
+    CauseRule(
+        "log_reading",
+        "logging",
+        "The loss terms may not be read right",
+        ("total_mismatch",),
+        (),
+        "Check each term's weight and raw/weighted reading against the training config, and correct them.",
+        "components",
+        _from_findings(("total_mismatch",)),
+    ),
+    CauseRule(
+        "loss_balance",
+        "weights",
+        "Loss balance: one weighted term dominates",
+        ("dominant_component",),
+        ("stationary_component",),
+        "Try the suggested weight on the run's own log and see the other terms' shares recover.",
+        "whatif",
+        _balance_evidence,
+    ),
 )
 
 
@@ -146,12 +208,25 @@ def triage(ctx: RuleContext, findings: list[Finding]) -> tuple[tuple[Cause, ...]
         # An "unstable optimisation" raised by an eval-metric NaN or an info alone is no root cause.
         if all(findings[i].severity == "info" for i in raised):
             continue
-        also = [i for i, f in enumerate(findings) if f.id in rule.explains and i not in claimed and i not in raised]
+        also = [
+            i
+            for i, f in enumerate(findings)
+            if f.id in rule.explains and i not in claimed and i not in raised
+        ]
         mine = sorted(raised + also)
         claimed.update(mine)
         own = [findings[i] for i in mine]
-        causes.append(Cause(rule.id, rule.stage, rule.title, tuple(dict.fromkeys(f.id for f in own)),
-                            rule.evidence(ctx, own).strip(), rule.check, rule.look_at))
+        causes.append(
+            Cause(
+                rule.id,
+                rule.stage,
+                rule.title,
+                tuple(dict.fromkeys(f.id for f in own)),
+                rule.evidence(ctx, own).strip(),
+                rule.check,
+                rule.look_at,
+            )
+        )
     return tuple(causes), tuple(_not_yet(ctx, causes, findings))
 
 
@@ -166,9 +241,13 @@ def _not_yet(ctx: RuleContext, causes: list[Cause], findings: list[Finding]) -> 
         for name in dominant:
             flat = _flat_from_start(ctx, name) if name in ctx.dec.raw else None
             why = flat or "the eval metrics are ~0, so no term carries a signal to rebalance"
-            out.append(f"Do not change {name}'s weight yet: {why}. Fix the targets first; a weight changes how much "
-                       "of a signal counts, not whether there is one.")
+            out.append(
+                f"Do not change {name}'s weight yet: {why}. Fix the targets first; a weight changes how much "
+                "of a signal counts, not whether there is one."
+            )
     if "lr_schedule" in ids:
-        out.append("Judge the loss weights only after the lr schedule is sound: at a collapsed lr no weight "
-                   "moves the model.")
+        out.append(
+            "Judge the loss weights only after the lr schedule is sound: at a collapsed lr no weight "
+            "moves the model."
+        )
     return out

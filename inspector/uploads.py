@@ -23,9 +23,9 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from inspector import limits
 from inspector.errors import InspectorError
@@ -108,8 +108,9 @@ def save(files: Sequence[Upload], root: Path | None = None) -> tuple[Path, ...]:
         paths = tuple(_place(root, folder / name, h, f.data) for name, h, f in zip(names, hashes, files))
         os.utime(folder)  # most recently used: eviction keeps it longest
     except OSError as exc:
-        raise InspectorError(f"cannot save the upload on the server ({exc.strerror or exc})",
-                             path=files[0].name) from None
+        raise InspectorError(
+            f"cannot save the upload on the server ({exc.strerror or exc})", path=files[0].name
+        ) from None
     evict(root, keep=folder)
     return paths
 
@@ -156,8 +157,14 @@ def touch(paths: Sequence[str | os.PathLike]) -> None:
             continue
 
 
-def evict(root: Path | None = None, *, keep: Path | None = None, now: float | None = None,
-          max_bytes: int | None = None, max_age_s: float | None = None) -> EvictionReport:
+def evict(
+    root: Path | None = None,
+    *,
+    keep: Path | None = None,
+    now: float | None = None,
+    max_bytes: int | None = None,
+    max_age_s: float | None = None,
+) -> EvictionReport:
     """Remove sets past the age limit, then the least recently used until the blobs fit the size limit."""
     root = store_root() if root is None else root
     now = time.time() if now is None else now
@@ -195,8 +202,9 @@ _STRAY_AFTER_S = 600
 
 
 def _stray_blobs(blobs_dir: Path, now: float) -> list[Path]:
-    return [path for path, st in _entries(blobs_dir)
-            if st.st_nlink <= 1 and now - st.st_mtime > _STRAY_AFTER_S]
+    return [
+        path for path, st in _entries(blobs_dir) if st.st_nlink <= 1 and now - st.st_mtime > _STRAY_AFTER_S
+    ]
 
 
 def _entries(folder: Path) -> list[tuple[Path, os.stat_result]]:

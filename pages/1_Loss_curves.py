@@ -9,9 +9,9 @@ from inspector.report import not_judged_banner
 from inspector.ui import loss_views as views
 from inspector.ui.findings import render_findings
 from inspector.ui.guard import guard
+from inspector.ui.nav import sidebar_nav
 from inspector.ui.sources import load_run, pick_run_source
 from inspector.ui.widgets import copies_view, curve_settings, whatif_weights
-from inspector.ui.nav import sidebar_nav
 
 st.set_page_config(page_title="inspector · loss curves", page_icon=":material/show_chart:", layout="wide")
 sidebar_nav()
@@ -34,30 +34,48 @@ key = source.content_key
 s = curve_settings(log.last_step)
 per_family = copies_view(diag.components.families)
 if not diag.judged:
-    st.warning(not_judged_banner(diag, "Correct the reading on the Overview page if some of these are loss terms."),
-               icon=":material/help:")
+    st.warning(
+        not_judged_banner(diag, "Correct the reading on the Overview page if some of these are loss terms."),
+        icon=":material/help:",
+    )
 
 with guard("the loss chart"):
     if dec.components:
         values = "raw" if s.view == "raw" else "weighted"
         curves = views.component_curves(diag, key, values, s, per_family=per_family)
-        raw = views.component_curves(diag, key, "raw", s, per_family=per_family) if s.view == "side by side" else None
+        raw = (
+            views.component_curves(diag, key, "raw", s, per_family=per_family)
+            if s.view == "side by side"
+            else None
+        )
         overlay = []
         other = load_run(compare) if compare else None
         if other is not None:
             odiag = views.corrected_diagnosis(other, compare.content_key)
-            overlay = views.component_curves(odiag, compare.content_key, values, s, views.colors_of(dec),
-                                             f" ({compare.label})", "dash", per_family=per_family)
+            overlay = views.component_curves(
+                odiag,
+                compare.content_key,
+                values,
+                s,
+                views.colors_of(dec),
+                f" ({compare.label})",
+                "dash",
+                per_family=per_family,
+            )
         lr = views.lr_points(log, key, diag.components.lr, s.points)
-        st.plotly_chart(views.loss_figure(curves, raw, overlay, log, s, lr), width="stretch", key="loss_chart")
+        st.plotly_chart(
+            views.loss_figure(curves, raw, overlay, log, s, lr), width="stretch", key="loss_chart"
+        )
 
 with guard("the contributions"):
     if dec.components:
         left, right = st.columns(2)
         shown = views.shown_decomposition(diag, per_family)
-        left.plotly_chart(views.contributions_figure(shown, f"{key}:{per_family}", s.points, views.step_label(log)),
-                          width="stretch",
-                          key="contributions")
+        left.plotly_chart(
+            views.contributions_figure(shown, f"{key}:{per_family}", s.points, views.step_label(log)),
+            width="stretch",
+            key="contributions",
+        )
         right.plotly_chart(views.shares_figure(shown, f"{key}:{per_family}"), width="stretch", key="shares")
 
 with guard("the what-if weights"):
@@ -66,20 +84,37 @@ with guard("the what-if weights"):
         weights = whatif_weights(dec.components, key)
         old, new, totals = views.whatif(dec, key, tuple(weights.items()), s.points)
         cols = st.columns(2 + len(dec.components))
-        cols[0].metric("what-if total (mean)", f"{new.mean_total:.4g}", f"{new.mean_total - old.mean_total:+.4g}",
-                       delta_color="off")
-        cols[1].metric("total volatility (Δ/level)", f"{new.rel_volatility:.3f}",
-                       f"{new.rel_volatility - old.rel_volatility:+.3f}", delta_color="inverse")
+        cols[0].metric(
+            "what-if total (mean)",
+            f"{new.mean_total:.4g}",
+            f"{new.mean_total - old.mean_total:+.4g}",
+            delta_color="off",
+        )
+        cols[1].metric(
+            "total volatility (Δ/level)",
+            f"{new.rel_volatility:.3f}",
+            f"{new.rel_volatility - old.rel_volatility:+.3f}",
+            delta_color="inverse",
+        )
         for col, c in zip(cols[2:], dec.components):
             now, was = new.mean_shares.get(c.name, float("nan")), old.mean_shares.get(c.name, float("nan"))
-            col.metric(f"{c.name} share of mean", f"{100 * now:.1f}%", f"{100 * (now - was):+.1f} pp",
-                       delta_color="off")
+            col.metric(
+                f"{c.name} share of mean",
+                f"{100 * now:.1f}%",
+                f"{100 * (now - was):+.1f} pp",
+                delta_color="off",
+            )
         left, right = st.columns(2)
-        left.plotly_chart(charts.share_bars_figure(new.mean_shares, new.variance_shares), width="stretch",
-                          key="whatif_shares")
-        right.plotly_chart(charts.curves_figure(totals, "Objective: current vs what-if",
-                                                step_label=views.step_label(log)), width="stretch",
-                           key="whatif_totals")
+        left.plotly_chart(
+            charts.share_bars_figure(new.mean_shares, new.variance_shares),
+            width="stretch",
+            key="whatif_shares",
+        )
+        right.plotly_chart(
+            charts.curves_figure(totals, "Objective: current vs what-if", step_label=views.step_label(log)),
+            width="stretch",
+            key="whatif_totals",
+        )
 
 with guard("the validation metrics"):
     names = diag.components.eval_metrics
@@ -87,16 +122,31 @@ with guard("the validation metrics"):
         chosen = st.multiselect("Validation metrics", names, default=list(names[:4]), key="eval_metrics")
         curves = views.metric_curves(log, key, tuple(chosen))
         if curves:
-            st.plotly_chart(charts.metrics_figure(curves, step_label=views.step_label(log)), width="stretch",
-                            key="metrics_chart")
+            st.plotly_chart(
+                charts.metrics_figure(curves, step_label=views.step_label(log)),
+                width="stretch",
+                key="metrics_chart",
+            )
 
 with guard("the findings"):
     with st.expander(f"Findings ({len(diag.findings)})"):
         render_findings(diag.findings, link=False, judged=diag.judged)
     cols = st.columns(3)
-    cols[0].download_button("Findings (Markdown)", views.findings_markdown(diag), "findings.md", "text/markdown",
-                            key="dl_md")
-    cols[1].download_button("Findings (JSON)", views.findings_json(diag, source.label, log.format), "findings.json",
-                            "application/json", key="dl_json")
-    cols[2].download_button("Decomposed series (CSV)", lambda: views.decomposition_csv(dec), "decomposition.csv",
-                            "text/csv", key="dl_csv", disabled=not dec.components)
+    cols[0].download_button(
+        "Findings (Markdown)", views.findings_markdown(diag), "findings.md", "text/markdown", key="dl_md"
+    )
+    cols[1].download_button(
+        "Findings (JSON)",
+        views.findings_json(diag, source.label, log.format),
+        "findings.json",
+        "application/json",
+        key="dl_json",
+    )
+    cols[2].download_button(
+        "Decomposed series (CSV)",
+        lambda: views.decomposition_csv(dec),
+        "decomposition.csv",
+        "text/csv",
+        key="dl_csv",
+        disabled=not dec.components,
+    )

@@ -8,7 +8,9 @@ from inspector.ui import episode_views as views
 from inspector.ui.guard import guard
 from inspector.ui.nav import sidebar_nav
 
-st.set_page_config(page_title="inspector · episodes", page_icon=":material/center_focus_strong:", layout="wide")
+st.set_page_config(
+    page_title="inspector · episodes", page_icon=":material/center_focus_strong:", layout="wide"
+)
 sidebar_nav()
 st.title("Episodes")
 
@@ -24,8 +26,10 @@ if checkpoint is None or dataset is None:
     st.stop()
 
 index = views.episode_index()
-st.caption(f"{checkpoint.label} · adapter `{adapter}` · {dataset.label} · "
-           f"{views.describe_shape(settings.shape, trained)}, seed {settings.seed}")
+st.caption(
+    f"{checkpoint.label} · adapter `{adapter}` · {dataset.label} · "
+    f"{views.describe_shape(settings.shape, trained)}, seed {settings.seed}"
+)
 
 episode = result = None
 with guard("the episode"):
@@ -33,8 +37,9 @@ with guard("the episode"):
 if episode is None:
     st.stop()
 with guard("the detector's output"):
-    result = views.run_detector(checkpoint.key, adapter, dataset.key, settings, index, view.score_threshold,
-                                view.nms_iou)
+    result = views.run_detector(
+        checkpoint.key, adapter, dataset.key, settings, index, view.score_threshold, view.nms_iou
+    )
     view = views.stride_toggles(view, result)
 
 st.subheader(f"Episode {index}: {', '.join(episode.class_names)}")

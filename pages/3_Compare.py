@@ -24,8 +24,10 @@ if ckpt_a is None or ckpt_b is None or dataset is None:
     st.info("Choose checkpoints A and B and a dataset in the sidebar.")
     st.stop()
 
-st.caption(f"A: {ckpt_a.label} (`{adapter_a}`) · B: {ckpt_b.label} (`{adapter_b}`) · {dataset.label} · "
-           f"{views.describe_shape(settings.shape, trained)} (A's), seed {settings.seed}")
+st.caption(
+    f"A: {ckpt_a.label} (`{adapter_a}`) · B: {ckpt_b.label} (`{adapter_b}`) · {dataset.label} · "
+    f"{views.describe_shape(settings.shape, trained)} (A's), seed {settings.seed}"
+)
 
 tab_episode, tab_aggregate, tab_logs = st.tabs(["Episode", "Aggregate", "Training logs"])
 
@@ -47,8 +49,17 @@ with tab_episode:
             cmp.render_side_by_side(episode, *results, view)
 
 with tab_aggregate:
-    n = int(st.number_input("Episodes", min_value=1, max_value=5000, value=cmp.DEFAULT_EPISODES, step=10,
-                            key="cmp_episodes", help="Model's default thresholds, as `python -m inspector evaluate`."))
+    n = int(
+        st.number_input(
+            "Episodes",
+            min_value=1,
+            max_value=5000,
+            value=cmp.DEFAULT_EPISODES,
+            step=10,
+            key="cmp_episodes",
+            help="Model's default thresholds, as `python -m inspector evaluate`.",
+        )
+    )
     with guard("the aggregate"):
         batch_a = cmp.aggregate(ckpt_a, adapter_a, dataset, settings, n, "A")
         batch_b = cmp.aggregate(ckpt_b, adapter_b, dataset, settings, n, "B")
@@ -62,8 +73,12 @@ with tab_logs:
     else:
         with guard("the training logs"):
             metrics = cmp.log_metrics(logs)
-            chosen = st.multiselect("Metrics", metrics, default=[m for m in metrics if m in ("loss/total", "eval/map50")]
-                                    or metrics[:2], key="cmp_log_metrics")
+            chosen = st.multiselect(
+                "Metrics",
+                metrics,
+                default=[m for m in metrics if m in ("loss/total", "eval/map50")] or metrics[:2],
+                key="cmp_log_metrics",
+            )
             for metric in chosen:
                 fig = cmp.logs_figure(logs, metric)
                 if fig is not None:

@@ -28,30 +28,52 @@ What each trainer writes, as imitated here:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable
 
 import numpy as np
 
 from inspector.runlog.record import RunLog, Sparse, assemble
 
 # The stable ids of every finding and root cause (the brief's vocabulary; scripts rely on them).
-FINDING_IDS = ("dominant_component", "stationary_component", "high_volatility", "lr_collapsed",
-               "metric_stuck_at_zero", "metric_near_zero", "non_finite_values", "total_mismatch", "loss_spikes",
-               "restarts", "no_positive_anchors", "train_val_divergence", "eval_regression", "eval_stopped",
-               "lr_out_of_range", "regime_change", "undefined_metric")
-CAUSE_IDS = ("targets_or_assignment", "evaluation_stopped", "lr_schedule", "unstable_optimisation",
-             "overfitting", "log_reading", "loss_balance")
+FINDING_IDS = (
+    "dominant_component",
+    "stationary_component",
+    "high_volatility",
+    "lr_collapsed",
+    "metric_stuck_at_zero",
+    "metric_near_zero",
+    "non_finite_values",
+    "total_mismatch",
+    "loss_spikes",
+    "restarts",
+    "no_positive_anchors",
+    "train_val_divergence",
+    "eval_regression",
+    "eval_stopped",
+    "lr_out_of_range",
+    "regime_change",
+    "undefined_metric",
+)
+CAUSE_IDS = (
+    "targets_or_assignment",
+    "evaluation_stopped",
+    "lr_schedule",
+    "unstable_optimisation",
+    "overfitting",
+    "log_reading",
+    "loss_balance",
+)
 
 # Logging periods and precisions of the trainers imitated (their defaults).
-D2_PERIOD = 20           # detectron2 default_writers(period=20); smoothed scalars: median over window 20
-MMDET_INTERVAL = 50      # mmdet/mmengine LoggerHook interval=50; a row is the mean of those iterations
-MMDET_DECIMALS = 5       # mmcv TextLoggerHook._round_float: round(x, 5) in the .log.json
-YOLOX_PERIOD = 10        # YOLOX exp.print_interval = 10
-YOLOX_DECIMALS = 1       # Trainer.after_iter: "{}: {:.1f}".format(k, v.latest) for the loss meters
-ULTRA_DIGITS = 5         # results.csv values: "%23.5g" (YOLOv8's padded files; newer ones "%.6g")
-ULTRA_GAINS = {"box": 7.5, "cls": 0.5, "dfl": 1.5}    # ultralytics/cfg/default.yaml
+D2_PERIOD = 20  # detectron2 default_writers(period=20); smoothed scalars: median over window 20
+MMDET_INTERVAL = 50  # mmdet/mmengine LoggerHook interval=50; a row is the mean of those iterations
+MMDET_DECIMALS = 5  # mmcv TextLoggerHook._round_float: round(x, 5) in the .log.json
+YOLOX_PERIOD = 10  # YOLOX exp.print_interval = 10
+YOLOX_DECIMALS = 1  # Trainer.after_iter: "{}: {:.1f}".format(k, v.latest) for the loss meters
+ULTRA_DIGITS = 5  # results.csv values: "%23.5g" (YOLOv8's padded files; newer ones "%.6g")
+ULTRA_GAINS = {"box": 7.5, "cls": 0.5, "dfl": 1.5}  # ultralytics/cfg/default.yaml
 ULTRA_CLOSE_MOSAIC = 10  # ultralytics/cfg/default.yaml close_mosaic: the last 10 epochs without mosaic
 # Our reference trainer's gains (inspector/train): the healthy set, and our users' troubled set.
 NATIVE_WEIGHTS = {"bbox": 1.0, "cls": 1.0, "supcon": 0.5, "cpe": 0.5}
@@ -116,6 +138,7 @@ def labelled(name: str, log: RunLog, must_fire=(), must_not_fire=(), healthy: bo
 # ---------------------------------------------------------------------------------------------------------
 # Shapes: loss curves, noise, print precision, lr schedules (pure functions of arrays).
 
+
 def decay(t: np.ndarray, start: float, end: float, tau: float) -> np.ndarray:
     """A loss falling exponentially from `start` towards `end` with time constant `tau` (same unit as t)."""
     return end + (start - end) * np.exp(-np.asarray(t, dtype=np.float64) / tau)
@@ -154,7 +177,7 @@ def window_medians(x: np.ndarray, period: int) -> np.ndarray:
 
 def at_period_ends(x: np.ndarray, period: int) -> np.ndarray:
     """The value at the last iteration of each block of `period` (a logger that prints the latest value)."""
-    return x[period - 1::period][: x.shape[0] // period]
+    return x[period - 1 :: period][: x.shape[0] // period]
 
 
 def linear_warmup(t: np.ndarray, iters: int, start_factor: float) -> np.ndarray:
@@ -199,10 +222,19 @@ def evals_at(rows: np.ndarray, values) -> Sparse:
 # ---------------------------------------------------------------------------------------------------------
 # One builder per trainer: per-iteration (or per-epoch) values in, a RunLog as that trainer logs it out.
 
-def native_log(name: str, raw: dict[str, np.ndarray], weights: dict[str, float], lr: np.ndarray, *,
-               positives: np.ndarray | None = None, evals: dict[str, Sparse] | None = None,
-               epochs: np.ndarray | None = None, total: np.ndarray | None = None,
-               steps: np.ndarray | None = None) -> RunLog:
+
+def native_log(
+    name: str,
+    raw: dict[str, np.ndarray],
+    weights: dict[str, float],
+    lr: np.ndarray,
+    *,
+    positives: np.ndarray | None = None,
+    evals: dict[str, Sparse] | None = None,
+    epochs: np.ndarray | None = None,
+    total: np.ndarray | None = None,
+    steps: np.ndarray | None = None,
+) -> RunLog:
     """A RunWriter log: `loss/<c>` raw, `loss/total` = Σ w·raw (unless given), lr, positives, `eval/<m>`."""
     n = lr.shape[0]
     cols: dict[str, np.ndarray | Sparse] = {f"loss/{k}": v for k, v in raw.items()}
@@ -212,13 +244,25 @@ def native_log(name: str, raw: dict[str, np.ndarray], weights: dict[str, float],
         cols["positives"] = positives
     for metric, col in (evals or {}).items():
         cols[f"eval/{metric}"] = col
-    return assemble(f"synthetic/{name}/log.jsonl", "inspector_jsonl", "native",
-                    np.arange(n, dtype=np.int64) if steps is None else steps, cols, epochs=epochs,
-                    config={"loss_weights": dict(weights)})
+    return assemble(
+        f"synthetic/{name}/log.jsonl",
+        "inspector_jsonl",
+        "native",
+        np.arange(n, dtype=np.int64) if steps is None else steps,
+        cols,
+        epochs=epochs,
+        config={"loss_weights": dict(weights)},
+    )
 
 
-def d2_log(name: str, per_iter: dict[str, np.ndarray], lr: np.ndarray, *, positives: np.ndarray | None = None,
-           evals: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> RunLog:
+def d2_log(
+    name: str,
+    per_iter: dict[str, np.ndarray],
+    lr: np.ndarray,
+    *,
+    positives: np.ndarray | None = None,
+    evals: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+) -> RunLog:
     """A Detectron2 metrics.json: a row every 20 iterations (medians), `total_loss`, lr, `bbox/…` evals.
 
     `evals[name] = (iterations, values)`: the EvalHook writes at iteration k·EVAL_PERIOD − 1, which is a
@@ -239,9 +283,17 @@ def d2_log(name: str, per_iter: dict[str, np.ndarray], lr: np.ndarray, *, positi
     return assemble(f"synthetic/{name}/metrics.json", "detectron2_json", "detectron2", rows_at, cols)
 
 
-def mmdet_log(name: str, per_iter: dict[str, np.ndarray], lr: np.ndarray, iters_per_epoch: int, *,
-              config: dict | None = None, evals: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
-              version: int = 2, weights: dict[str, float] | None = None) -> RunLog:
+def mmdet_log(
+    name: str,
+    per_iter: dict[str, np.ndarray],
+    lr: np.ndarray,
+    iters_per_epoch: int,
+    *,
+    config: dict | None = None,
+    evals: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    version: int = 2,
+    weights: dict[str, float] | None = None,
+) -> RunLog:
     """An MMDetection log (2.x .log.json or 3.x scalars.json): 50-iteration means, `loss`, lr, evals.
 
     `evals[name] = (epochs, values)`: written after the last iteration of each of those epochs (1-based).
@@ -249,8 +301,9 @@ def mmdet_log(name: str, per_iter: dict[str, np.ndarray], lr: np.ndarray, iters_
     """
     n = lr.shape[0]
     steps = np.arange(MMDET_INTERVAL, n // MMDET_INTERVAL * MMDET_INTERVAL + 1, MMDET_INTERVAL)
-    cols: dict[str, np.ndarray | Sparse] = {k: np.round(window_means(v, MMDET_INTERVAL), MMDET_DECIMALS)
-                                           for k, v in per_iter.items()}
+    cols: dict[str, np.ndarray | Sparse] = {
+        k: np.round(window_means(v, MMDET_INTERVAL), MMDET_DECIMALS) for k, v in per_iter.items()
+    }
     cols["loss"] = np.round(window_means(sum(per_iter.values()), MMDET_INTERVAL), MMDET_DECIMALS)
     cols["lr"] = at_period_ends(lr, MMDET_INTERVAL)
     cols["time"] = np.full(steps.size, 0.4)
@@ -262,13 +315,27 @@ def mmdet_log(name: str, per_iter: dict[str, np.ndarray], lr: np.ndarray, iters_
     fmt = "mmengine_json" if version == 3 else "mmdet2_json"
     source = f"synthetic/{name}/" + ("vis_data/scalars.json" if version == 3 else "20240101_000000.log.json")
     gains = {k: (weights or {}).get(k, 1.0) for k in per_iter}
-    return assemble(source, fmt, "mmdet", steps, cols, epochs=epochs.astype(np.float64),
-                    config={"loss_weights": gains, **(config or {})})
+    return assemble(
+        source,
+        fmt,
+        "mmdet",
+        steps,
+        cols,
+        epochs=epochs.astype(np.float64),
+        config={"loss_weights": gains, **(config or {})},
+    )
 
 
-def ultralytics_log(name: str, train: dict[str, np.ndarray], val: dict[str, np.ndarray],
-                    metrics: dict[str, np.ndarray], lr: np.ndarray, *, lr0: float = 0.01,
-                    close_mosaic: int = ULTRA_CLOSE_MOSAIC) -> RunLog:
+def ultralytics_log(
+    name: str,
+    train: dict[str, np.ndarray],
+    val: dict[str, np.ndarray],
+    metrics: dict[str, np.ndarray],
+    lr: np.ndarray,
+    *,
+    lr0: float = 0.01,
+    close_mosaic: int = ULTRA_CLOSE_MOSAIC,
+) -> RunLog:
     """An Ultralytics results.csv: per epoch (1-based), `train/<t>_loss`, `val/<t>_loss` already × gain."""
     epochs = np.arange(1, lr.shape[0] + 1)
     cols: dict[str, np.ndarray] = {}
@@ -277,21 +344,52 @@ def ultralytics_log(name: str, train: dict[str, np.ndarray], val: dict[str, np.n
             cols[f"{split}/{term}_loss"] = significant(v, ULTRA_DIGITS)
     for metric, v in metrics.items():
         cols[f"metrics/{metric}"] = significant(v, ULTRA_DIGITS)
-    for group in range(3):   # optimizer "auto" picks AdamW and sets warmup_bias_lr 0: the groups agree
+    for group in range(3):  # optimizer "auto" picks AdamW and sets warmup_bias_lr 0: the groups agree
         cols[f"lr/pg{group}"] = significant(lr, ULTRA_DIGITS)
-    weights = {f"{split}/{term}_loss": ULTRA_GAINS[term] for split, terms in (("train", train), ("val", val))
-               for term in terms}
-    args = {"epochs": int(epochs[-1]), "optimizer": "auto", "lr0": lr0, "lrf": 0.01, "warmup_epochs": 3.0,
-            "warmup_bias_lr": 0.1, "close_mosaic": close_mosaic, **ULTRA_GAINS}
-    config = {"args": args, "args_file": f"synthetic/{name}/args.yaml", "lr0": lr0, "epochs": int(epochs[-1]),
-              "loss_weights": weights, "weight_sources": {k: "args.yaml" for k in weights},
-              "weights_file": "args.yaml"}
-    return assemble(f"synthetic/{name}/results.csv", "ultralytics_csv", "ultralytics", epochs, cols,
-                    epochs=epochs.astype(np.float64), config=config, step_unit="epoch")
+    weights = {
+        f"{split}/{term}_loss": ULTRA_GAINS[term]
+        for split, terms in (("train", train), ("val", val))
+        for term in terms
+    }
+    args = {
+        "epochs": int(epochs[-1]),
+        "optimizer": "auto",
+        "lr0": lr0,
+        "lrf": 0.01,
+        "warmup_epochs": 3.0,
+        "warmup_bias_lr": 0.1,
+        "close_mosaic": close_mosaic,
+        **ULTRA_GAINS,
+    }
+    config = {
+        "args": args,
+        "args_file": f"synthetic/{name}/args.yaml",
+        "lr0": lr0,
+        "epochs": int(epochs[-1]),
+        "loss_weights": weights,
+        "weight_sources": {k: "args.yaml" for k in weights},
+        "weights_file": "args.yaml",
+    }
+    return assemble(
+        f"synthetic/{name}/results.csv",
+        "ultralytics_csv",
+        "ultralytics",
+        epochs,
+        cols,
+        epochs=epochs.astype(np.float64),
+        config=config,
+        step_unit="epoch",
+    )
 
 
-def yolox_log(name: str, per_iter: dict[str, np.ndarray], lr: np.ndarray, iters_per_epoch: int, *,
-              evals: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> RunLog:
+def yolox_log(
+    name: str,
+    per_iter: dict[str, np.ndarray],
+    lr: np.ndarray,
+    iters_per_epoch: int,
+    *,
+    evals: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+) -> RunLog:
     """A YOLOX train_log.txt: every 10 iterations the latest losses at 1 dp, `total_loss`, lr at 4 digits.
 
     `evals[name] = (epochs, values)`: `val/AP…` after those epochs (1-based), on the 0–1 scale.
@@ -308,12 +406,20 @@ def yolox_log(name: str, per_iter: dict[str, np.ndarray], lr: np.ndarray, iters_
     for metric, (ep, values) in (evals or {}).items():
         cols[metric] = evals_at(np.searchsorted(steps, np.asarray(ep) * iters_per_epoch), values)
     epochs = (steps - 1) // iters_per_epoch + 1
-    return assemble(f"synthetic/{name}/train_log.txt", "text", "yolox", steps, cols,
-                    epochs=epochs.astype(np.float64), config={"dialect": "yolox"})
+    return assemble(
+        f"synthetic/{name}/train_log.txt",
+        "text",
+        "yolox",
+        steps,
+        cols,
+        epochs=epochs.astype(np.float64),
+        config={"dialect": "yolox"},
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
 # The usual healthy curves of each trainer (reused by the pathologies, which then break one thing).
+
 
 def progress(lr: np.ndarray) -> np.ndarray:
     """Training progress per step in steps-at-peak-lr: Σ lr / max lr (an update moves the weights ∝ lr).
@@ -323,21 +429,25 @@ def progress(lr: np.ndarray) -> np.ndarray:
     return np.cumsum(lr) / float(np.max(lr))
 
 
-def native_terms(rng: np.random.Generator, n: int, rel: float,
-                 lr: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def native_terms(
+    rng: np.random.Generator, n: int, rel: float, lr: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """The reference detector's four raw terms over n steps, noise `rel`, falling with time constants ~n/4.
 
     With `lr`, the curves advance with `progress(lr)` instead of the step (frozen after a collapse).
     """
     t = np.arange(n, dtype=np.float64) if lr is None else progress(lr)
-    return {"bbox": noisy(rng, decay(t, 1.8, 0.30, n / 4), rel),
-            "cls": noisy(rng, decay(t, 1.2, 0.20, n / 4.5), rel),
-            "supcon": noisy(rng, decay(t, 1.5, 0.50, n / 3.5), rel),
-            "cpe": noisy(rng, decay(t, 1.2, 0.40, n / 5), rel)}
+    return {
+        "bbox": noisy(rng, decay(t, 1.8, 0.30, n / 4), rel),
+        "cls": noisy(rng, decay(t, 1.2, 0.20, n / 4.5), rel),
+        "supcon": noisy(rng, decay(t, 1.5, 0.50, n / 3.5), rel),
+        "cpe": noisy(rng, decay(t, 1.2, 0.40, n / 5), rel),
+    }
 
 
-def native_evals(n: int, every: int, final: float, rng: np.random.Generator,
-                 names=("map50",)) -> dict[str, Sparse]:
+def native_evals(
+    n: int, every: int, final: float, rng: np.random.Generator, names=("map50",)
+) -> dict[str, Sparse]:
     """Eval metrics every `every` steps (after step k·every − 1), rising to `final`, ±0.003 jitter."""
     rows = np.arange(every - 1, n, every)
     out = {}
@@ -352,8 +462,9 @@ def positives_of(rng: np.random.Generator, n: int, mean: float = 20.0) -> np.nda
     return 3.0 + rng.poisson(mean - 3.0, n).astype(np.float64)
 
 
-def frcnn_terms(rng: np.random.Generator, n: int, rel: float,
-                decays: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def frcnn_terms(
+    rng: np.random.Generator, n: int, rel: float, decays: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Faster R-CNN's four terms per iteration (Detectron2 names), falling over ~n/4 iterations.
 
     `decays` (per iteration): how many ×0.1 lr decays a step schedule has made so far. Each lowers the ROI
@@ -361,17 +472,23 @@ def frcnn_terms(rng: np.random.Generator, n: int, rel: float,
     """
     t = np.arange(n, dtype=np.float64)
     k = np.zeros(n) if decays is None else decays
-    roi, rpn = LR_DECAY_ROI_DROP ** k, LR_DECAY_RPN_DROP ** k
-    return {"loss_cls": noisy(rng, decay(t, 0.70, 0.20, n / 4) * roi, rel),
-            # box regression rises at first: proposals start to find objects
-            "loss_box_reg": noisy(rng, decay(t, 0.15, 0.22, n / 4) * roi, rel),
-            "loss_rpn_cls": noisy(rng, decay(t, 0.45, 0.04, n / 8) * rpn, rel),
-            "loss_rpn_loc": noisy(rng, decay(t, 0.20, 0.06, n / 6) * rpn, rel)}
+    roi, rpn = LR_DECAY_ROI_DROP**k, LR_DECAY_RPN_DROP**k
+    return {
+        "loss_cls": noisy(rng, decay(t, 0.70, 0.20, n / 4) * roi, rel),
+        # box regression rises at first: proposals start to find objects
+        "loss_box_reg": noisy(rng, decay(t, 0.15, 0.22, n / 4) * roi, rel),
+        "loss_rpn_cls": noisy(rng, decay(t, 0.45, 0.04, n / 8) * rpn, rel),
+        "loss_rpn_loc": noisy(rng, decay(t, 0.20, 0.06, n / 6) * rpn, rel),
+    }
 
 
 def to_mmdet_names(terms: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    names = {"loss_cls": "loss_cls", "loss_box_reg": "loss_bbox", "loss_rpn_cls": "loss_rpn_cls",
-             "loss_rpn_loc": "loss_rpn_bbox"}
+    names = {
+        "loss_cls": "loss_cls",
+        "loss_box_reg": "loss_bbox",
+        "loss_rpn_cls": "loss_rpn_cls",
+        "loss_rpn_loc": "loss_rpn_bbox",
+    }
     return {names[k]: v for k, v in terms.items()}
 
 
@@ -398,15 +515,22 @@ def mmdet_step_lr(n: int, iters_per_epoch: int, base: float = FRCNN_LR, steps=(8
 def coco_ap(rows: np.ndarray, n: int, final_ap: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """COCO AP family (0–1) at `rows`, rising towards `final_ap`, ±0.003 jitter (seed-to-seed spread)."""
     ap = saturating(rows, 0.05, final_ap, n / 4) + 0.003 * rng.standard_normal(rows.size)
-    return {"AP": ap, "AP50": np.minimum(ap * 1.6, 0.99), "AP75": ap * 1.05, "APs": ap * 0.5,
-            "APm": ap * 0.95, "APl": np.minimum(ap * 1.25, 0.99)}
+    return {
+        "AP": ap,
+        "AP50": np.minimum(ap * 1.6, 0.99),
+        "AP75": ap * 1.05,
+        "APs": ap * 0.5,
+        "APm": ap * 0.95,
+        "APl": np.minimum(ap * 1.25, 0.99),
+    }
 
 
 Curves = dict[str, np.ndarray]
 
 
-def ultra_curves(rng: np.random.Generator, epochs: int, rel: float = 0.015,
-                 close_mosaic: int = ULTRA_CLOSE_MOSAIC) -> tuple[Curves, Curves, Curves, np.ndarray]:
+def ultra_curves(
+    rng: np.random.Generator, epochs: int, rel: float = 0.015, close_mosaic: int = ULTRA_CLOSE_MOSAIC
+) -> tuple[Curves, Curves, Curves, np.ndarray]:
     """Ultralytics epoch means (weighted), val losses, metrics and lr over `epochs` (a fine-tune from COCO).
 
     Epoch means wiggle by 1–3% (measured on the epoch-level sample logs); the last `close_mosaic` epochs
@@ -416,15 +540,23 @@ def ultra_curves(rng: np.random.Generator, epochs: int, rel: float = 0.015,
     e = np.arange(epochs, dtype=np.float64)
     tau = max(epochs / 4, 2.0)
     mosaic_off = np.where(e >= epochs - close_mosaic, 0.9, 1.0) if 0 < close_mosaic < epochs else 1.0
-    train = {"box": noisy(rng, decay(e, 1.35, 0.85, tau) * mosaic_off, rel),
-             "cls": noisy(rng, decay(e, 2.10, 0.55, tau) * mosaic_off, rel),
-             "dfl": noisy(rng, decay(e, 1.40, 1.02, tau) * mosaic_off, rel)}
-    val = {"box": noisy(rng, decay(e, 1.30, 0.95, tau), rel),
-           "cls": noisy(rng, decay(e, 2.00, 0.70, tau), rel),
-           "dfl": noisy(rng, decay(e, 1.35, 1.08, tau), rel)}
+    train = {
+        "box": noisy(rng, decay(e, 1.35, 0.85, tau) * mosaic_off, rel),
+        "cls": noisy(rng, decay(e, 2.10, 0.55, tau) * mosaic_off, rel),
+        "dfl": noisy(rng, decay(e, 1.40, 1.02, tau) * mosaic_off, rel),
+    }
+    val = {
+        "box": noisy(rng, decay(e, 1.30, 0.95, tau), rel),
+        "cls": noisy(rng, decay(e, 2.00, 0.70, tau), rel),
+        "dfl": noisy(rng, decay(e, 1.35, 1.08, tau), rel),
+    }
     map50 = np.clip(saturating(e, 0.25, 0.82, tau) + 0.004 * rng.standard_normal(epochs), 0, 1)
-    metrics = {"precision(B)": np.clip(map50 + 0.05, 0, 1), "recall(B)": np.clip(map50 - 0.04, 0, 1),
-               "mAP50(B)": map50, "mAP50-95(B)": map50 * 0.68}
+    metrics = {
+        "precision(B)": np.clip(map50 + 0.05, 0, 1),
+        "recall(B)": np.clip(map50 - 0.04, 0, 1),
+        "mAP50(B)": map50,
+        "mAP50-95(B)": map50 * 0.68,
+    }
     lr0 = 0.002 * 5 / (4 + 1)
     lf = (1 - e / epochs) * (1 - 0.01) + 0.01
     lr = lr0 * lf * np.minimum((e + 1) / 3.0, 1.0)
@@ -434,6 +566,7 @@ def ultra_curves(rng: np.random.Generator, epochs: int, rel: float = 0.015,
 # ---------------------------------------------------------------------------------------------------------
 # Healthy look-alikes: nothing wrong, shaped like something that is.
 
+
 def healthy_native(seed: int, n: int, rel: float) -> LabelledRun:
     """Iteration-level native run: four falling terms with `rel` noise, warm-up + cosine to 2e-6, mAP rising.
 
@@ -442,10 +575,17 @@ def healthy_native(seed: int, n: int, rel: float) -> LabelledRun:
     rng = np.random.default_rng(seed)
     lr = native_lr(n)
     evals = native_evals(n, max(n // 10, 50), 0.55, rng, ("map50", "st_iou"))
-    log = native_log(f"healthy_native_{n}", native_terms(rng, n, rel, lr), NATIVE_WEIGHTS, lr,
-                     positives=positives_of(rng, n), evals=evals)
-    return labelled(f"healthy_native_{n // 1000}k_noise{int(rel * 100)}_s{seed}", log, must_not_fire=NO_STEP,
-                    healthy=True)
+    log = native_log(
+        f"healthy_native_{n}",
+        native_terms(rng, n, rel, lr),
+        NATIVE_WEIGHTS,
+        lr,
+        positives=positives_of(rng, n),
+        evals=evals,
+    )
+    return labelled(
+        f"healthy_native_{n // 1000}k_noise{int(rel * 100)}_s{seed}", log, must_not_fire=NO_STEP, healthy=True
+    )
 
 
 def healthy_d2(seed: int, n: int, rel: float) -> LabelledRun:
@@ -456,8 +596,13 @@ def healthy_d2(seed: int, n: int, rel: float) -> LabelledRun:
     aps = coco_ap(iters, n, 0.40, rng)
     evals = {f"bbox/{k}": (iters, 100 * v) for k, v in aps.items()}
     lr = d2_multistep_lr(n)
-    log = d2_log(f"healthy_d2_{n}", frcnn_terms(rng, n, rel, decays_of(lr)), lr,
-                 positives=positives_of(rng, n, 48.0), evals=evals)
+    log = d2_log(
+        f"healthy_d2_{n}",
+        frcnn_terms(rng, n, rel, decays_of(lr)),
+        lr,
+        positives=positives_of(rng, n, 48.0),
+        evals=evals,
+    )
     return labelled(f"healthy_d2_{n // 1000}k_noise{int(rel * 100)}_s{seed}", log, healthy=True)
 
 
@@ -467,26 +612,39 @@ def healthy_mmdet(seed: int, n_epochs: int, iters_per_epoch: int, rel: float) ->
     n = n_epochs * iters_per_epoch
     ep = np.arange(1, n_epochs + 1)
     aps = coco_ap(ep * iters_per_epoch, n, 0.37, rng)
-    names = {"AP": "bbox_mAP", "AP50": "bbox_mAP_50", "AP75": "bbox_mAP_75", "APs": "bbox_mAP_s",
-             "APm": "bbox_mAP_m", "APl": "bbox_mAP_l"}
+    names = {
+        "AP": "bbox_mAP",
+        "AP50": "bbox_mAP_50",
+        "AP75": "bbox_mAP_75",
+        "APs": "bbox_mAP_s",
+        "APm": "bbox_mAP_m",
+        "APl": "bbox_mAP_l",
+    }
     evals = {names[k]: (ep, np.round(v, 3)) for k, v in aps.items()}
-    config = {"optimizer": FRCNN_SGD,
-              "runner": {"type": "EpochBasedRunner", "max_epochs": n_epochs}}
+    config = {"optimizer": FRCNN_SGD, "runner": {"type": "EpochBasedRunner", "max_epochs": n_epochs}}
     lr = mmdet_step_lr(n, iters_per_epoch)
-    log = mmdet_log(f"healthy_mmdet_{n}", to_mmdet_names(frcnn_terms(rng, n, rel, decays_of(lr))), lr,
-                    iters_per_epoch, config=config, evals=evals)
+    log = mmdet_log(
+        f"healthy_mmdet_{n}",
+        to_mmdet_names(frcnn_terms(rng, n, rel, decays_of(lr))),
+        lr,
+        iters_per_epoch,
+        config=config,
+        evals=evals,
+    )
     return labelled(f"healthy_mmdet_{n // 1000}k_noise{int(rel * 100)}_s{seed}", log, healthy=True)
 
 
-def healthy_epochs(seed: int, epochs: int, prefix: str = "epoch_level",
-                   close_mosaic: int = ULTRA_CLOSE_MOSAIC) -> LabelledRun:
+def healthy_epochs(
+    seed: int, epochs: int, prefix: str = "epoch_level", close_mosaic: int = ULTRA_CLOSE_MOSAIC
+) -> LabelledRun:
     """Ultralytics results.csv over `epochs` epochs: smooth epoch means, mosaic closed for the last 10."""
     rng = np.random.default_rng(seed)
     train, val, metrics, lr = ultra_curves(rng, epochs, close_mosaic=close_mosaic)
     log = ultralytics_log(f"{prefix}_{epochs}", train, val, metrics, lr, close_mosaic=close_mosaic)
-    smooth = not 0 < close_mosaic < epochs    # mosaic on (or off) throughout: no step in the curves
-    return labelled(f"{prefix}_{epochs}ep_s{seed}", log, must_not_fire=NO_STEP if smooth else (),
-                    healthy=True)
+    smooth = not 0 < close_mosaic < epochs  # mosaic on (or off) throughout: no step in the curves
+    return labelled(
+        f"{prefix}_{epochs}ep_s{seed}", log, must_not_fire=NO_STEP if smooth else (), healthy=True
+    )
 
 
 def short_smooth_31(seed: int) -> LabelledRun:
@@ -511,20 +669,39 @@ def quantised_yolox(seed: int) -> LabelledRun:
     t = np.arange(n, dtype=np.float64)
     e = t / per_epoch
     # Per-iteration noise of a YOLOX loss at batch 64: a few percent (the printed value is the latest one).
-    terms = {"iou_loss": noisy(rng, decay(e, 3.4, 1.85, 25), 0.04), "l1_loss": np.zeros(n),
-             "conf_loss": noisy(rng, decay(e, 4.0, 1.25, 15), 0.05),
-             "cls_loss": noisy(rng, decay(e, 1.9, 0.65, 20), 0.04)}
+    terms = {
+        "iou_loss": noisy(rng, decay(e, 3.4, 1.85, 25), 0.04),
+        "l1_loss": np.zeros(n),
+        "conf_loss": noisy(rng, decay(e, 4.0, 1.25, 15), 0.05),
+        "cls_loss": noisy(rng, decay(e, 1.9, 0.65, 20), 0.04),
+    }
     lr = yolox_lr(t, per_epoch, max_epoch)
     ep = np.arange(10, epochs + 1, 10)
     ap = saturating(ep, 0.05, 0.42, 30) + 0.003 * rng.standard_normal(ep.size)
-    log = yolox_log(f"quantised_yolox_{seed}", terms, lr, per_epoch,
-                    evals={"val/AP": (ep, ap), "val/AP50": (ep, np.minimum(ap * 1.5, 0.99))})
-    return labelled(f"quantised_1dp_yolox_s{seed}", log,
-                    must_not_fire={"loss_spikes", "high_volatility", *NO_STEP}, healthy=True)
+    log = yolox_log(
+        f"quantised_yolox_{seed}",
+        terms,
+        lr,
+        per_epoch,
+        evals={"val/AP": (ep, ap), "val/AP50": (ep, np.minimum(ap * 1.5, 0.99))},
+    )
+    return labelled(
+        f"quantised_1dp_yolox_s{seed}",
+        log,
+        must_not_fire={"loss_spikes", "high_volatility", *NO_STEP},
+        healthy=True,
+    )
 
 
-def yolox_lr(t: np.ndarray, per_epoch: int, max_epoch: int, base: float = 0.01, warmup_epochs: int = 5,
-             no_aug: int = 15, min_ratio: float = 0.05) -> np.ndarray:
+def yolox_lr(
+    t: np.ndarray,
+    per_epoch: int,
+    max_epoch: int,
+    base: float = 0.01,
+    warmup_epochs: int = 5,
+    no_aug: int = 15,
+    min_ratio: float = 0.05,
+) -> np.ndarray:
     """YOLOX yoloxwarmcos: quadratic warm-up from 0, cosine to min_ratio·base, flat for the no_aug epochs."""
     warm = warmup_epochs * per_epoch
     total = max_epoch * per_epoch
@@ -540,9 +717,11 @@ def quantised_2dp(seed: int) -> LabelledRun:
     rng = np.random.default_rng(seed)
     n = 3000
     t = np.arange(n, dtype=np.float64)
-    terms = {"loss_box": noisy(rng, decay(t, 0.45, 0.24, 800), 0.04),
-             "loss_cls": noisy(rng, decay(t, 0.30, 0.08, 700), 0.04),
-             "loss_obj": noisy(rng, decay(t, 0.12, 0.07, 900), 0.04)}
+    terms = {
+        "loss_box": noisy(rng, decay(t, 0.45, 0.24, 800), 0.04),
+        "loss_cls": noisy(rng, decay(t, 0.30, 0.08, 700), 0.04),
+        "loss_obj": noisy(rng, decay(t, 0.12, 0.07, 900), 0.04),
+    }
     steps = np.arange(10, n + 1, 10)
     cols: dict[str, np.ndarray | Sparse] = {k: np.round(at_period_ends(v, 10), 2) for k, v in terms.items()}
     cols["loss"] = np.round(sum(at_period_ends(v, 10) for v in terms.values()), 2)
@@ -551,8 +730,12 @@ def quantised_2dp(seed: int) -> LabelledRun:
     m = saturating(rows, 0.1, 0.6, 80) + 0.003 * rng.standard_normal(rows.size)
     cols["val/mAP50"] = evals_at(rows, m)
     log = assemble(f"synthetic/quantised_2dp_{seed}/train.log", "text", "generic", steps, cols)
-    return labelled(f"quantised_2dp_generic_s{seed}", log,
-                    must_not_fire={"loss_spikes", "high_volatility", *NO_STEP}, healthy=True)
+    return labelled(
+        f"quantised_2dp_generic_s{seed}",
+        log,
+        must_not_fire={"loss_spikes", "high_volatility", *NO_STEP},
+        healthy=True,
+    )
 
 
 def collinear_mmdet(seed: int) -> LabelledRun:
@@ -562,16 +745,24 @@ def collinear_mmdet(seed: int) -> LabelledRun:
     n = per_epoch * epochs
     t = np.arange(n, dtype=np.float64)
     lr = mmdet_step_lr(n, per_epoch)
-    difficulty = noisy(rng, np.ones(n), 0.10)            # shared per-batch factor
+    difficulty = noisy(rng, np.ones(n), 0.10)  # shared per-batch factor
     bbox = decay(t, 0.20, 0.24, n / 4) * LR_DECAY_ROI_DROP ** decays_of(lr) * difficulty
-    terms = {"loss_rpn_cls": noisy(rng, decay(t, 0.45, 0.04, n / 8), 0.10),
-             "loss_rpn_bbox": noisy(rng, decay(t, 0.20, 0.06, n / 6), 0.10),
-             "loss_cls": np.maximum(0.5 * bbox + 0.01 * rng.standard_normal(n), 0.0), "loss_bbox": bbox}
+    terms = {
+        "loss_rpn_cls": noisy(rng, decay(t, 0.45, 0.04, n / 8), 0.10),
+        "loss_rpn_bbox": noisy(rng, decay(t, 0.20, 0.06, n / 6), 0.10),
+        "loss_cls": np.maximum(0.5 * bbox + 0.01 * rng.standard_normal(n), 0.0),
+        "loss_bbox": bbox,
+    }
     ep = np.arange(1, epochs + 1)
     ap = saturating(ep * per_epoch, 0.05, 0.37, n / 4) + 0.003 * rng.standard_normal(epochs)
-    log = mmdet_log(f"collinear_{seed}", terms, lr, per_epoch,
-                    config={"optimizer": FRCNN_SGD},
-                    evals={"bbox_mAP": (ep, np.round(ap, 3)), "bbox_mAP_50": (ep, np.round(ap * 1.6, 3))})
+    log = mmdet_log(
+        f"collinear_{seed}",
+        terms,
+        lr,
+        per_epoch,
+        config={"optimizer": FRCNN_SGD},
+        evals={"bbox_mAP": (ep, np.round(ap, 3)), "bbox_mAP_50": (ep, np.round(ap * 1.6, 3))},
+    )
     return labelled(f"collinear_mmdet_s{seed}", log, healthy=True)
 
 
@@ -588,16 +779,28 @@ def yolox_l1_switched_on(seed: int) -> LabelledRun:
     e = t / per_epoch
     switched = e >= max_epoch - no_aug
     calmer = np.where(switched, 0.9, 1.0)
-    terms = {"iou_loss": noisy(rng, decay(e, 3.4, 1.9, 20) * calmer, 0.04),
-             "l1_loss": np.where(switched, noisy(rng, np.full(n, 0.30), 0.10), 0.0),
-             "conf_loss": noisy(rng, decay(e, 4.0, 1.3, 12) * calmer, 0.05),
-             "cls_loss": noisy(rng, decay(e, 1.9, 0.7, 15) * calmer, 0.04)}
+    terms = {
+        "iou_loss": noisy(rng, decay(e, 3.4, 1.9, 20) * calmer, 0.04),
+        "l1_loss": np.where(switched, noisy(rng, np.full(n, 0.30), 0.10), 0.0),
+        "conf_loss": noisy(rng, decay(e, 4.0, 1.3, 12) * calmer, 0.05),
+        "cls_loss": noisy(rng, decay(e, 1.9, 0.7, 15) * calmer, 0.04),
+    }
     ep = np.arange(10, max_epoch + 1, 10)
     ap = saturating(ep, 0.05, 0.40, 25) + 0.003 * rng.standard_normal(ep.size)
-    log = yolox_log(f"yolox_l1_{seed}", terms, yolox_lr(t, per_epoch, max_epoch), per_epoch,
-                    evals={"val/AP": (ep, ap), "val/AP50": (ep, np.minimum(ap * 1.5, 0.99))})
-    return labelled(f"late_l1_switch_yolox_s{seed}", log, must_fire={"regime_change"},
-                    must_not_fire={"loss_spikes"}, healthy=True)
+    log = yolox_log(
+        f"yolox_l1_{seed}",
+        terms,
+        yolox_lr(t, per_epoch, max_epoch),
+        per_epoch,
+        evals={"val/AP": (ep, ap), "val/AP50": (ep, np.minimum(ap * 1.5, 0.99))},
+    )
+    return labelled(
+        f"late_l1_switch_yolox_s{seed}",
+        log,
+        must_fire={"regime_change"},
+        must_not_fire={"loss_spikes"},
+        healthy=True,
+    )
 
 
 def few_evals(seed: int, n_evals: int, overfit: bool) -> LabelledRun:
@@ -622,13 +825,28 @@ def few_evals(seed: int, n_evals: int, overfit: bool) -> LabelledRun:
     epochs_col = (np.arange(n) // per_epoch + 1).astype(np.float64)
     evals = {"loss": evals_at(rows, val), "map50": evals_at(rows, m)}
     lr = native_lr(n, final=2e-5)
-    log = native_log(f"few_evals_{n_evals}", native_terms(rng, n, 0.08, lr), NATIVE_WEIGHTS, lr,
-                     positives=positives_of(rng, n), evals=evals, epochs=epochs_col)
+    log = native_log(
+        f"few_evals_{n_evals}",
+        native_terms(rng, n, 0.08, lr),
+        NATIVE_WEIGHTS,
+        lr,
+        positives=positives_of(rng, n),
+        evals=evals,
+        epochs=epochs_col,
+    )
     if overfit:
-        return labelled(f"overfit_{n_evals}evals_s{seed}", log,
-                        must_fire={"train_val_divergence", "eval_regression"}, must_not_fire=NO_STEP)
-    return labelled(f"few_evals_rising_{n_evals}_s{seed}", log,
-                    must_not_fire={"train_val_divergence", "eval_regression", *NO_STEP}, healthy=True)
+        return labelled(
+            f"overfit_{n_evals}evals_s{seed}",
+            log,
+            must_fire={"train_val_divergence", "eval_regression"},
+            must_not_fire=NO_STEP,
+        )
+    return labelled(
+        f"few_evals_rising_{n_evals}_s{seed}",
+        log,
+        must_not_fire={"train_val_divergence", "eval_regression", *NO_STEP},
+        healthy=True,
+    )
 
 
 def cosine_to_1pct(seed: int) -> LabelledRun:
@@ -636,10 +854,17 @@ def cosine_to_1pct(seed: int) -> LabelledRun:
     rng = np.random.default_rng(seed)
     n = 4000
     lr = native_lr(n, final=1e-5)
-    log = native_log("cosine_1pct", native_terms(rng, n, 0.10, lr), NATIVE_WEIGHTS, lr,
-                     positives=positives_of(rng, n), evals=native_evals(n, 400, 0.62, rng))
-    return labelled(f"cosine_1pct_good_map_s{seed}", log, must_not_fire={"lr_collapsed", *NO_STEP},
-                    healthy=True)
+    log = native_log(
+        "cosine_1pct",
+        native_terms(rng, n, 0.10, lr),
+        NATIVE_WEIGHTS,
+        lr,
+        positives=positives_of(rng, n),
+        evals=native_evals(n, 400, 0.62, rng),
+    )
+    return labelled(
+        f"cosine_1pct_good_map_s{seed}", log, must_not_fire={"lr_collapsed", *NO_STEP}, healthy=True
+    )
 
 
 def d2_cosine_to_zero(seed: int) -> LabelledRun:
@@ -650,8 +875,9 @@ def d2_cosine_to_zero(seed: int) -> LabelledRun:
     lr = FRCNN_LR * linear_warmup(t, D2_WARMUP_ITERS, D2_WARMUP_FACTOR) * 0.5 * (1 + np.cos(np.pi * t / n))
     iters = np.arange(1999, n, 2000)
     evals = {f"bbox/{k}": (iters, 100 * v) for k, v in coco_ap(iters, n, 0.42, rng).items()}
-    log = d2_log("d2_cosine", frcnn_terms(rng, n, 0.10), lr, positives=positives_of(rng, n, 48.0),
-                 evals=evals)
+    log = d2_log(
+        "d2_cosine", frcnn_terms(rng, n, 0.10), lr, positives=positives_of(rng, n, 48.0), evals=evals
+    )
     return labelled(f"d2_cosine_to_zero_good_ap_s{seed}", log, must_not_fire=NO_STEP, healthy=True)
 
 
@@ -665,17 +891,26 @@ def d2_tutorial(seed: int) -> LabelledRun:
     n = 300
     t = np.arange(n, dtype=np.float64)
     lr = 0.00025 * linear_warmup(t, D2_WARMUP_ITERS, D2_WARMUP_FACTOR)
-    terms = {"loss_cls": noisy(rng, decay(t, 0.70, 0.08, 60), 0.15),
-             "loss_box_reg": noisy(rng, decay(t, 0.30, 0.15, 80), 0.15),
-             "loss_mask": noisy(rng, decay(t, 0.69, 0.15, 90), 0.10),
-             "loss_rpn_cls": noisy(rng, decay(t, 0.50, 0.02, 40), 0.2),
-             "loss_rpn_loc": noisy(rng, decay(t, 0.10, 0.01, 60), 0.2)}
+    terms = {
+        "loss_cls": noisy(rng, decay(t, 0.70, 0.08, 60), 0.15),
+        "loss_box_reg": noisy(rng, decay(t, 0.30, 0.15, 80), 0.15),
+        "loss_mask": noisy(rng, decay(t, 0.69, 0.15, 90), 0.10),
+        "loss_rpn_cls": noisy(rng, decay(t, 0.50, 0.02, 40), 0.2),
+        "loss_rpn_loc": noisy(rng, decay(t, 0.10, 0.01, 60), 0.2),
+    }
     iters = np.array([n - 1])
-    evals = {"bbox/AP": (iters, [69.8]), "bbox/AP50": (iters, [85.4]), "bbox/AP75": (iters, [79.1]),
-             "bbox/APs": (iters, [21.3]), "bbox/APm": (iters, [55.8]), "bbox/APl": (iters, [83.6])}
+    evals = {
+        "bbox/AP": (iters, [69.8]),
+        "bbox/AP50": (iters, [85.4]),
+        "bbox/AP75": (iters, [79.1]),
+        "bbox/APs": (iters, [21.3]),
+        "bbox/APm": (iters, [55.8]),
+        "bbox/APl": (iters, [83.6]),
+    }
     log = d2_log("d2_tutorial", terms, lr, positives=positives_of(rng, n, 30.0), evals=evals)
-    return labelled(f"d2_tutorial_small_lr_s{seed}", log, must_not_fire={"lr_out_of_range", *NO_STEP},
-                    healthy=True)
+    return labelled(
+        f"d2_tutorial_small_lr_s{seed}", log, must_not_fire={"lr_out_of_range", *NO_STEP}, healthy=True
+    )
 
 
 def _d2_small_ap_log(name: str, seed: int, small: float, per_class: bool) -> RunLog:
@@ -689,22 +924,32 @@ def _d2_small_ap_log(name: str, seed: int, small: float, per_class: bool) -> Run
     if per_class:
         evals["bbox/AP-balloon"] = (iters, 100 * aps["AP"])
     lr = d2_multistep_lr(n)
-    return d2_log(name, frcnn_terms(rng, n, 0.10, decays_of(lr)), lr, positives=positives_of(rng, n, 48.0),
-                  evals=evals)
+    return d2_log(
+        name, frcnn_terms(rng, n, 0.10, decays_of(lr)), lr, positives=positives_of(rng, n, 48.0), evals=evals
+    )
 
 
 def nan_aps_d2(seed: int) -> LabelledRun:
     """Detectron2 on a dataset without small objects: `bbox/APs` is NaN at every evaluation."""
     log = _d2_small_ap_log("nan_aps_d2", seed, np.nan, per_class=True)
-    return labelled(f"nan_ap_small_d2_s{seed}", log, must_fire={"undefined_metric"},
-                    must_not_fire={"non_finite_values", "eval_regression", "eval_stopped"}, healthy=True)
+    return labelled(
+        f"nan_ap_small_d2_s{seed}",
+        log,
+        must_fire={"undefined_metric"},
+        must_not_fire={"non_finite_values", "eval_regression", "eval_stopped"},
+        healthy=True,
+    )
 
 
 def zero_aps_d2(seed: int) -> LabelledRun:
     """Detectron2 whose few small objects are never found: `bbox/APs` is 0.0 at every evaluation, AP ~0.45."""
     log = _d2_small_ap_log("zero_aps_d2", seed, 0.0, per_class=False)
-    return labelled(f"zero_ap_small_good_ap_d2_s{seed}", log,
-                    must_not_fire={"metric_near_zero", "metric_stuck_at_zero", "eval_regression"}, healthy=True)
+    return labelled(
+        f"zero_ap_small_good_ap_d2_s{seed}",
+        log,
+        must_not_fire={"metric_near_zero", "metric_stuck_at_zero", "eval_regression"},
+        healthy=True,
+    )
 
 
 def minus1_aps_mmdet(seed: int) -> LabelledRun:
@@ -714,15 +959,31 @@ def minus1_aps_mmdet(seed: int) -> LabelledRun:
     n = per_epoch * epochs
     ep = np.arange(1, epochs + 1)
     aps = coco_ap(ep * per_epoch, n, 0.38, rng)
-    names = {"AP": "bbox_mAP", "AP50": "bbox_mAP_50", "AP75": "bbox_mAP_75", "APm": "bbox_mAP_m",
-             "APl": "bbox_mAP_l"}
+    names = {
+        "AP": "bbox_mAP",
+        "AP50": "bbox_mAP_50",
+        "AP75": "bbox_mAP_75",
+        "APm": "bbox_mAP_m",
+        "APl": "bbox_mAP_l",
+    }
     evals = {names[k]: (ep, np.round(v, 3)) for k, v in aps.items() if k in names}
     evals["bbox_mAP_s"] = (ep, np.full(epochs, -1.0))
     lr = mmdet_step_lr(n, per_epoch)
-    log = mmdet_log("minus1_aps", to_mmdet_names(frcnn_terms(rng, n, 0.10, decays_of(lr))), lr, per_epoch,
-                    config={"optimizer": FRCNN_SGD}, evals=evals)
-    return labelled(f"minus1_ap_small_mmdet_s{seed}", log, must_fire={"undefined_metric"},
-                    must_not_fire={"non_finite_values", "eval_regression", "eval_stopped"}, healthy=True)
+    log = mmdet_log(
+        "minus1_aps",
+        to_mmdet_names(frcnn_terms(rng, n, 0.10, decays_of(lr))),
+        lr,
+        per_epoch,
+        config={"optimizer": FRCNN_SGD},
+        evals=evals,
+    )
+    return labelled(
+        f"minus1_ap_small_mmdet_s{seed}",
+        log,
+        must_fire={"undefined_metric"},
+        must_not_fire={"non_finite_values", "eval_regression", "eval_stopped"},
+        healthy=True,
+    )
 
 
 def rtmdet_cls_dominant(seed: int) -> LabelledRun:
@@ -736,24 +997,47 @@ def rtmdet_cls_dominant(seed: int) -> LabelledRun:
     per_epoch, epochs = 50, 40
     n = per_epoch * epochs
     t = np.arange(n, dtype=np.float64)
-    terms = {"loss_cls": noisy(rng, decay(t, 2.0, 0.40, n / 6), 0.08),
-             "loss_bbox": noisy(rng, decay(t, 0.72, 0.17, n / 6), 0.08)}
+    terms = {
+        "loss_cls": noisy(rng, decay(t, 2.0, 0.40, n / 6), 0.08),
+        "loss_bbox": noisy(rng, decay(t, 0.72, 0.17, n / 6), 0.08),
+    }
     peak = 0.004 * 10 / 256
     lr = np.where(t < n / 2, peak * linear_warmup(t, 300, 1e-5), cosine(t - n / 2, n // 2, peak, 0.05 * peak))
     ep = np.arange(10, epochs + 1, 10)
     m = np.array([0.78, 0.89, 0.92, 0.93]) + 0.002 * rng.standard_normal(4)
-    evals = {"bbox_mAP": (ep, np.round(m, 3)), "bbox_mAP_50": (ep, np.round(np.minimum(m + 0.062, 0.995), 3)),
-             "bbox_mAP_75": (ep, np.round(np.minimum(m + 0.06, 0.995), 3)),
-             "bbox_mAP_s": (ep, np.full(4, -1.0)), "bbox_mAP_m": (ep, np.full(4, -1.0)),
-             "bbox_mAP_l": (ep, np.round(m, 3))}
-    config = {"optim_wrapper": {"type": "OptimWrapper",
-                                "optimizer": {"type": "AdamW", "lr": 0.004, "weight_decay": 0.05}},
-              "auto_scale_lr": {"enable": True, "base_batch_size": 256}}
+    evals = {
+        "bbox_mAP": (ep, np.round(m, 3)),
+        "bbox_mAP_50": (ep, np.round(np.minimum(m + 0.062, 0.995), 3)),
+        "bbox_mAP_75": (ep, np.round(np.minimum(m + 0.06, 0.995), 3)),
+        "bbox_mAP_s": (ep, np.full(4, -1.0)),
+        "bbox_mAP_m": (ep, np.full(4, -1.0)),
+        "bbox_mAP_l": (ep, np.round(m, 3)),
+    }
+    config = {
+        "optim_wrapper": {
+            "type": "OptimWrapper",
+            "optimizer": {"type": "AdamW", "lr": 0.004, "weight_decay": 0.05},
+        },
+        "auto_scale_lr": {"enable": True, "base_batch_size": 256},
+    }
     # RTMDet's head: QualityFocalLoss loss_weight 1.0, GIoULoss loss_weight 2.0 (logged after the weight).
-    log = mmdet_log(f"rtmdet_{seed}", terms, lr, per_epoch, config=config, evals=evals, version=3,
-                    weights={"loss_cls": 1.0, "loss_bbox": 2.0})
-    return labelled(f"healthy_cls_dominant_rtmdet_s{seed}", log, must_fire={"undefined_metric"},
-                    must_not_fire={"lr_out_of_range", "eval_regression", *NO_STEP}, healthy=True)
+    log = mmdet_log(
+        f"rtmdet_{seed}",
+        terms,
+        lr,
+        per_epoch,
+        config=config,
+        evals=evals,
+        version=3,
+        weights={"loss_cls": 1.0, "loss_bbox": 2.0},
+    )
+    return labelled(
+        f"healthy_cls_dominant_rtmdet_s{seed}",
+        log,
+        must_fire={"undefined_metric"},
+        must_not_fire={"lr_out_of_range", "eval_regression", *NO_STEP},
+        healthy=True,
+    )
 
 
 def restarted_native(seed: int) -> LabelledRun:
@@ -761,16 +1045,24 @@ def restarted_native(seed: int) -> LabelledRun:
     rng = np.random.default_rng(seed)
     n = 4000
     first, resumed = np.arange(3000), np.arange(2000, n)
-    steps = idx = np.r_[first, resumed]   # the resumed segment repeats the schedule from its checkpoint
+    steps = idx = np.r_[first, resumed]  # the resumed segment repeats the schedule from its checkpoint
     lr = native_lr(n)
-    before, after = native_terms(rng, n, 0.08, lr), native_terms(rng, n, 0.08, lr)   # fresh batches
+    before, after = native_terms(rng, n, 0.08, lr), native_terms(rng, n, 0.08, lr)  # fresh batches
     raw = {k: np.r_[before[k][first], after[k][resumed]] for k in before}
     rows = np.flatnonzero(steps % 400 == 399)
     m = saturating(steps[rows], 0.02, 0.55, n / 4) + 0.003 * rng.standard_normal(rows.size)
-    log = native_log(f"restarted_{seed}", raw, NATIVE_WEIGHTS, lr[idx], positives=positives_of(rng, n)[idx],
-                     evals={"map50": evals_at(rows, m)}, steps=steps)
-    return labelled(f"restarted_native_s{seed}", log, must_fire={"restarts"}, must_not_fire=NO_STEP,
-                    healthy=True)
+    log = native_log(
+        f"restarted_{seed}",
+        raw,
+        NATIVE_WEIGHTS,
+        lr[idx],
+        positives=positives_of(rng, n)[idx],
+        evals={"map50": evals_at(rows, m)},
+        steps=steps,
+    )
+    return labelled(
+        f"restarted_native_s{seed}", log, must_fire={"restarts"}, must_not_fire=NO_STEP, healthy=True
+    )
 
 
 def linear_losses(seed: int, logged_total: bool) -> LabelledRun:
@@ -786,19 +1078,24 @@ def linear_losses(seed: int, logged_total: bool) -> LabelledRun:
     lr = native_lr(n, final=1e-5)
     if logged_total:
         log = native_log("linear", raw, NATIVE_WEIGHTS, lr, positives=np.full(n, 20.0), evals=evals)
-    else:   # a generic table of weighted terms with no total column: the rules rebuild the total
-        cols: dict[str, np.ndarray | Sparse] = {f"train/{k}_loss": NATIVE_WEIGHTS[k] * v
-                                               for k, v in raw.items()}
+    else:  # a generic table of weighted terms with no total column: the rules rebuild the total
+        cols: dict[str, np.ndarray | Sparse] = {
+            f"train/{k}_loss": NATIVE_WEIGHTS[k] * v for k, v in raw.items()
+        }
         cols["lr"] = lr
         cols["val/mAP50"] = evals["map50"]
         log = assemble("synthetic/linear/metrics.csv", "csv", "generic", np.arange(n, dtype=np.int64), cols)
-    return labelled(f"linear_losses_{'total' if logged_total else 'no_total'}_s{seed}", log,
-                    must_not_fire={"loss_spikes", "high_volatility", "stationary_component", *NO_STEP},
-                    healthy=True)
+    return labelled(
+        f"linear_losses_{'total' if logged_total else 'no_total'}_s{seed}",
+        log,
+        must_not_fire={"loss_spikes", "high_volatility", "stationary_component", *NO_STEP},
+        healthy=True,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Pathologies: one thing broken, shaped from what it is.
+
 
 def zero_positives_scattered(seed: int) -> LabelledRun:
     """0 positive anchors on 39% of steps, scattered; the box loss is exactly 0 on those steps.
@@ -815,10 +1112,20 @@ def zero_positives_scattered(seed: int) -> LabelledRun:
     none = scattered(rng, n, ZERO_POSITIVES_FRACTION)
     positives = np.where(none, 0.0, positives_of(rng, n, 14.0))
     raw["bbox"] = np.where(none, 0.0, raw["bbox"])
-    log = native_log(f"zero_pos_{seed}", raw, NATIVE_WEIGHTS, lr, positives=positives,
-                     evals=native_evals(n, 300, 0.30, rng))
-    return labelled(f"zero_positives_scattered_s{seed}", log, must_fire={"no_positive_anchors"},
-                    must_not_fire={"dominant_component", "high_volatility", "loss_spikes", *NO_STEP})
+    log = native_log(
+        f"zero_pos_{seed}",
+        raw,
+        NATIVE_WEIGHTS,
+        lr,
+        positives=positives,
+        evals=native_evals(n, 300, 0.30, rng),
+    )
+    return labelled(
+        f"zero_positives_scattered_s{seed}",
+        log,
+        must_fire={"no_positive_anchors"},
+        must_not_fire={"dominant_component", "high_volatility", "loss_spikes", *NO_STEP},
+    )
 
 
 def eval_stopped_d2(seed: int) -> LabelledRun:
@@ -843,8 +1150,12 @@ def eval_stopped_d2(seed: int) -> LabelledRun:
     aps = coco_ap(iters, n, 0.40, rng)
     evals = {f"bbox/{k}": (iters, np.where(iters >= at, np.nan, 100 * v)) for k, v in aps.items()}
     log = d2_log(f"eval_stopped_d2_{seed}", terms, lr, positives=positives_of(rng, n, 48.0), evals=evals)
-    return labelled(f"eval_stopped_nan_d2_s{seed}", log, must_fire={"eval_stopped", "stationary_component"},
-                    must_not_fire={"metric_stuck_at_zero"})
+    return labelled(
+        f"eval_stopped_nan_d2_s{seed}",
+        log,
+        must_fire={"eval_stopped", "stationary_component"},
+        must_not_fire={"metric_stuck_at_zero"},
+    )
 
 
 def eval_stopped_native(seed: int) -> LabelledRun:
@@ -861,18 +1172,25 @@ def eval_stopped_native(seed: int) -> LabelledRun:
     lr = cliff_lr(n, 1e-3, 0.60, LR_FLOOR, 50, 2e-5)
     raw = native_terms(rng, n, 0.08, lr)
     for k, v in raw.items():
-        raw[k] = np.where(t >= at, noisy(rng, np.full(n, 2.5 * float(np.median(v[at - 200:at]))), 0.10), v)
+        raw[k] = np.where(t >= at, noisy(rng, np.full(n, 2.5 * float(np.median(v[at - 200 : at]))), 0.10), v)
     rows = np.arange(299, n, 300)
     good = rows < at
     m = saturating(rows[good], 0.02, 0.40, n / 4)
     val = np.where(rows < at, decay(rows, 1.6, 0.8, n / 4), 2.6 + 0.05 * rng.standard_normal(rows.size))
-    evals = {"loss": evals_at(rows, val), "map50": evals_at(rows[good], m),
-             "st_iou": evals_at(rows[good], 0.8 * m)}
-    log = native_log(f"eval_stopped_native_{seed}", raw, NATIVE_WEIGHTS, lr, positives=positives_of(rng, n),
-                     evals=evals)
-    return labelled(f"eval_stopped_absent_native_s{seed}", log,
-                    must_fire={"eval_stopped", "lr_collapsed", "stationary_component"},
-                    must_not_fire={"metric_stuck_at_zero"})
+    evals = {
+        "loss": evals_at(rows, val),
+        "map50": evals_at(rows[good], m),
+        "st_iou": evals_at(rows[good], 0.8 * m),
+    }
+    log = native_log(
+        f"eval_stopped_native_{seed}", raw, NATIVE_WEIGHTS, lr, positives=positives_of(rng, n), evals=evals
+    )
+    return labelled(
+        f"eval_stopped_absent_native_s{seed}",
+        log,
+        must_fire={"eval_stopped", "lr_collapsed", "stationary_component"},
+        must_not_fire={"metric_stuck_at_zero"},
+    )
 
 
 def lr_cliff(seed: int) -> LabelledRun:
@@ -885,8 +1203,14 @@ def lr_cliff(seed: int) -> LabelledRun:
     lr = cliff_lr(n, 1e-3, 0.50, LR_FLOOR, 200, LR_FLOOR)
     rows = np.arange(399, n, 400)
     m = 0.04 + 0.005 * rng.standard_normal(rows.size)
-    log = native_log(f"lr_cliff_{seed}", native_terms(rng, n, 0.08, lr), NATIVE_WEIGHTS, lr,
-                     positives=positives_of(rng, n), evals={"map50": evals_at(rows, np.clip(m, 0, 1))})
+    log = native_log(
+        f"lr_cliff_{seed}",
+        native_terms(rng, n, 0.08, lr),
+        NATIVE_WEIGHTS,
+        lr,
+        positives=positives_of(rng, n),
+        evals={"map50": evals_at(rows, np.clip(m, 0, 1))},
+    )
     return labelled(f"lr_cliff_native_s{seed}", log, must_fire={"lr_collapsed"})
 
 
@@ -900,10 +1224,17 @@ def lr_slow_floor(seed: int) -> LabelledRun:
     lr = np.where(t < warm, LR_FLOOR + (1e-3 - LR_FLOOR) * t / warm, decayed)
     rows = np.arange(399, n, 400)
     m = 0.04 + 0.005 * rng.standard_normal(rows.size)
-    log = native_log(f"lr_slow_{seed}", native_terms(rng, n, 0.08, lr), NATIVE_WEIGHTS, lr,
-                     positives=positives_of(rng, n), evals={"map50": evals_at(rows, np.clip(m, 0, 1))})
-    return labelled(f"lr_slow_decay_floor_native_s{seed}", log, must_fire={"lr_collapsed"},
-                    must_not_fire=NO_STEP)
+    log = native_log(
+        f"lr_slow_{seed}",
+        native_terms(rng, n, 0.08, lr),
+        NATIVE_WEIGHTS,
+        lr,
+        positives=positives_of(rng, n),
+        evals={"map50": evals_at(rows, np.clip(m, 0, 1))},
+    )
+    return labelled(
+        f"lr_slow_decay_floor_native_s{seed}", log, must_fire={"lr_collapsed"}, must_not_fire=NO_STEP
+    )
 
 
 def lr_absurd_mmdet(seed: int) -> LabelledRun:
@@ -912,7 +1243,7 @@ def lr_absurd_mmdet(seed: int) -> LabelledRun:
     mmdet 2.x keeps training on a NaN loss and logs `loss: NaN`; the user stops it at 1500 iterations.
     """
     rng = np.random.default_rng(seed)
-    n, per_epoch = 1500, 7330     # COCO at batch 16: 7330 iterations per epoch
+    n, per_epoch = 1500, 7330  # COCO at batch 16: 7330 iterations per epoch
     t = np.arange(n, dtype=np.float64)
     lr = 0.1 * linear_warmup(t, MMDET_WARMUP_ITERS, MMDET_WARMUP_RATIO)
     terms = to_mmdet_names(frcnn_terms(rng, 20000, 0.10))
@@ -921,9 +1252,17 @@ def lr_absurd_mmdet(seed: int) -> LabelledRun:
     growth = np.exp(np.clip(t - blow, 0, None) / 25.0)
     for k in terms:
         terms[k] = np.where(t >= nan_from, np.nan, terms[k] * growth)
-    config = {"optimizer": {"type": "SGD", "lr": 0.1, "momentum": 0.9, "weight_decay": 0.0001},
-              "lr_config": {"policy": "step", "warmup": "linear", "warmup_iters": 500, "warmup_ratio": 0.001,
-                            "step": [8, 11]}, "runner": {"type": "EpochBasedRunner", "max_epochs": 12}}
+    config = {
+        "optimizer": {"type": "SGD", "lr": 0.1, "momentum": 0.9, "weight_decay": 0.0001},
+        "lr_config": {
+            "policy": "step",
+            "warmup": "linear",
+            "warmup_iters": 500,
+            "warmup_ratio": 0.001,
+            "step": [8, 11],
+        },
+        "runner": {"type": "EpochBasedRunner", "max_epochs": 12},
+    }
     log = mmdet_log(f"lr_absurd_mmdet_{seed}", terms, lr, per_epoch, config=config)
     return labelled(f"lr_absurd_mmdet_s{seed}", log, must_fire={"lr_out_of_range", "non_finite_values"})
 
@@ -962,8 +1301,9 @@ def one_outlier(seed: int) -> LabelledRun:
     train["cls"] = train["cls"].copy()
     train["cls"][79] *= 4.0
     log = ultralytics_log(f"one_outlier_{seed}", train, val, metrics, lr)
-    return labelled(f"one_outlier_100ep_s{seed}", log, must_fire={"loss_spikes"},
-                    must_not_fire={"high_volatility"})
+    return labelled(
+        f"one_outlier_100ep_s{seed}", log, must_fire={"loss_spikes"}, must_not_fire={"high_volatility"}
+    )
 
 
 def noisy_term(seed: int) -> LabelledRun:
@@ -977,8 +1317,14 @@ def noisy_term(seed: int) -> LabelledRun:
     lr = native_lr(n)
     raw = native_terms(rng, n, 0.06, lr)
     raw["supcon"] = decay(progress(lr), 1.5, 0.5, n / 3.5) * rng.lognormal(0.0, 0.6, n)
-    log = native_log(f"noisy_term_{seed}", raw, NATIVE_WEIGHTS, lr, positives=positives_of(rng, n),
-                     evals=native_evals(n, 400, 0.5, rng))
+    log = native_log(
+        f"noisy_term_{seed}",
+        raw,
+        NATIVE_WEIGHTS,
+        lr,
+        positives=positives_of(rng, n),
+        evals=native_evals(n, 400, 0.5, rng),
+    )
     return labelled(f"noisy_supcon_native_s{seed}", log, must_fire={"high_volatility"}, must_not_fire=NO_STEP)
 
 
@@ -989,10 +1335,18 @@ def total_missing_term(seed: int) -> LabelledRun:
     lr = native_lr(n)
     raw = native_terms(rng, n, 0.08, lr)
     total = sum(NATIVE_WEIGHTS[k] * v for k, v in raw.items() if k != "cpe")
-    log = native_log(f"total_missing_{seed}", raw, NATIVE_WEIGHTS, lr, positives=positives_of(rng, n),
-                     evals=native_evals(n, 400, 0.55, rng), total=total)
-    return labelled(f"total_missing_term_native_s{seed}", log, must_fire={"total_mismatch"},
-                    must_not_fire=NO_STEP)
+    log = native_log(
+        f"total_missing_{seed}",
+        raw,
+        NATIVE_WEIGHTS,
+        lr,
+        positives=positives_of(rng, n),
+        evals=native_evals(n, 400, 0.55, rng),
+        total=total,
+    )
+    return labelled(
+        f"total_missing_term_native_s{seed}", log, must_fire={"total_mismatch"}, must_not_fire=NO_STEP
+    )
 
 
 def seed_like(seed: int) -> LabelledRun:
@@ -1008,19 +1362,44 @@ def seed_like(seed: int) -> LabelledRun:
     t = np.arange(n, dtype=np.float64)
     bbox = noisy(rng, np.full(n, 0.8), 0.05)
     bbox[[900, 2500, 4100, 5500]] *= 3.0
-    raw = {"bbox": bbox, "cls": noisy(rng, decay(t, 1.4, 0.3, n / 1.5), 0.03),
-           "supcon": noisy(rng, decay(t, 1.1, 0.3, n / 1.5), 0.03),
-           "cpe": noisy(rng, decay(t, 0.7, 0.2, n / 1.5), 0.03)}
+    raw = {
+        "bbox": bbox,
+        "cls": noisy(rng, decay(t, 1.4, 0.3, n / 1.5), 0.03),
+        "supcon": noisy(rng, decay(t, 1.1, 0.3, n / 1.5), 0.03),
+        "cpe": noisy(rng, decay(t, 0.7, 0.2, n / 1.5), 0.03),
+    }
     rows = np.arange(499, n, 500)
     evals = {"map50": evals_at(rows, np.zeros(rows.size)), "st_iou": evals_at(rows, np.zeros(rows.size))}
     lr = cliff_lr(n, 1e-3, 0.50, LR_FLOOR, 50, 2e-5)
-    log = native_log(f"seed_like_{seed}", raw, SEED_WEIGHTS, lr, positives=positives_of(rng, n), evals=evals,
-                     epochs=(t // 600).astype(np.float64))
-    return labelled(f"seed_like_s{seed}", log,
-                    must_fire={"metric_stuck_at_zero", "stationary_component", "lr_collapsed",
-                               "dominant_component", "loss_spikes"},
-                    must_not_fire={"no_positive_anchors", "eval_stopped", "eval_regression", "total_mismatch",
-                                   "restarts", "non_finite_values", *NO_STEP})
+    log = native_log(
+        f"seed_like_{seed}",
+        raw,
+        SEED_WEIGHTS,
+        lr,
+        positives=positives_of(rng, n),
+        evals=evals,
+        epochs=(t // 600).astype(np.float64),
+    )
+    return labelled(
+        f"seed_like_s{seed}",
+        log,
+        must_fire={
+            "metric_stuck_at_zero",
+            "stationary_component",
+            "lr_collapsed",
+            "dominant_component",
+            "loss_spikes",
+        },
+        must_not_fire={
+            "no_positive_anchors",
+            "eval_stopped",
+            "eval_regression",
+            "total_mismatch",
+            "restarts",
+            "non_finite_values",
+            *NO_STEP,
+        },
+    )
 
 
 def seed_poor_map(seed: int) -> LabelledRun:
@@ -1034,24 +1413,45 @@ def seed_poor_map(seed: int) -> LabelledRun:
     t = np.arange(n, dtype=np.float64)
     bbox = noisy(rng, np.full(n, 0.4), 0.05)
     bbox[[700, 1900, 3300]] *= 3.0
-    raw = {"bbox": bbox, "cls": noisy(rng, decay(t, 1.4, 0.9, n / 1.5), 0.03),
-           "supcon": noisy(rng, decay(t, 2.2, 1.9, n / 1.5), 0.03),
-           "cpe": noisy(rng, decay(t, 0.9, 0.7, n / 1.5), 0.03)}
+    raw = {
+        "bbox": bbox,
+        "cls": noisy(rng, decay(t, 1.4, 0.9, n / 1.5), 0.03),
+        "supcon": noisy(rng, decay(t, 2.2, 1.9, n / 1.5), 0.03),
+        "cpe": noisy(rng, decay(t, 0.9, 0.7, n / 1.5), 0.03),
+    }
     rows = np.arange(499, n, 500)
-    evals = {"map50": evals_at(rows, np.clip(0.03 + 0.01 * rng.standard_normal(rows.size), 0.005, 1)),
-             "map50_95": evals_at(rows, np.clip(0.01 + 0.003 * rng.standard_normal(rows.size), 0.001, 1)),
-             "st_iou": evals_at(rows, np.zeros(rows.size))}
+    evals = {
+        "map50": evals_at(rows, np.clip(0.03 + 0.01 * rng.standard_normal(rows.size), 0.005, 1)),
+        "map50_95": evals_at(rows, np.clip(0.01 + 0.003 * rng.standard_normal(rows.size), 0.001, 1)),
+        "st_iou": evals_at(rows, np.zeros(rows.size)),
+    }
     lr = cliff_lr(n, 1e-3, 0.10, LR_FLOOR, 50, 2e-5)
-    log = native_log(f"seed_poor_map_{seed}", raw, SEED_WEIGHTS, lr, positives=positives_of(rng, n), evals=evals,
-                     epochs=(t // 500).astype(np.float64))
-    return labelled(f"seed_poor_map_s{seed}", log,
-                    must_fire={"metric_near_zero", "stationary_component", "lr_collapsed"},
-                    must_not_fire={"metric_stuck_at_zero", "no_positive_anchors", "eval_stopped", "total_mismatch",
-                                   "non_finite_values"})
+    log = native_log(
+        f"seed_poor_map_{seed}",
+        raw,
+        SEED_WEIGHTS,
+        lr,
+        positives=positives_of(rng, n),
+        evals=evals,
+        epochs=(t // 500).astype(np.float64),
+    )
+    return labelled(
+        f"seed_poor_map_s{seed}",
+        log,
+        must_fire={"metric_near_zero", "stationary_component", "lr_collapsed"},
+        must_not_fire={
+            "metric_stuck_at_zero",
+            "no_positive_anchors",
+            "eval_stopped",
+            "total_mismatch",
+            "non_finite_values",
+        },
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
 # The set.
+
 
 def _recipes() -> tuple[Recipe, ...]:
     out: list[Recipe] = []
@@ -1063,8 +1463,11 @@ def _recipes() -> tuple[Recipe, ...]:
     # Healthy look-alikes.
     for n, rel in ((1000, 0.05), (5000, 0.10), (20000, 0.15), (50000, 0.10)):
         for s in seeds:
-            add(f"healthy_native_{n // 1000}k_noise{int(rel * 100)}_s{s}", partial(healthy_native, s, n, rel),
-                heavy=n >= 50000)
+            add(
+                f"healthy_native_{n // 1000}k_noise{int(rel * 100)}_s{s}",
+                partial(healthy_native, s, n, rel),
+                heavy=n >= 50000,
+            )
     for s in seeds:
         add(f"healthy_d2_20k_noise15_s{s}", partial(healthy_d2, s, 20000, 0.15))
         add(f"healthy_mmdet_50k_noise10_s{s}", partial(healthy_mmdet, s, 12, 4200, 0.10))

@@ -30,7 +30,9 @@ _names = (f"user_adapter_{i}" for i in itertools.count())
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("adapters")
     torch.manual_seed(0)
-    ckpt = save_checkpoint(root / "model.pt", create_model(ModelConfig()), ModelConfig(), class_names=list(CLASSES))
+    ckpt = save_checkpoint(
+        root / "model.pt", create_model(ModelConfig()), ModelConfig(), class_names=list(CLASSES)
+    )
     write_coco_dataset(root / "data", 24, seed=0)
     episode = EpisodeSampler(read_dataset(root / "data"), 2, 2, 3, seed=0).sample(0)
     return {"root": root, "ckpt": ckpt, "episode": episode}
@@ -97,14 +99,16 @@ class _CreatesAFile:
 
 def test_malicious_pickle_is_refused_and_never_runs(tmp_path: Path) -> None:
     target = tmp_path / "created-by-payload.txt"
-    torch.save({"state_dict": create_model(ModelConfig()).state_dict(), "x": _CreatesAFile(str(target))},
-               tmp_path / "evil.pt")
+    torch.save(
+        {"state_dict": create_model(ModelConfig()).state_dict(), "x": _CreatesAFile(str(target))},
+        tmp_path / "evil.pt",
+    )
     with pytest.raises(InspectorError, match="arbitrary Python objects"):
         load_detector(tmp_path / "evil.pt")
     assert not target.exists()
 
 
-USER_ADAPTER = '''
+USER_ADAPTER = """
 from inspector.adapters import EpisodeResult, QueryResult
 import numpy as np
 
@@ -122,7 +126,7 @@ class Boxes:
 
 def make(path):
     return Boxes(path)
-'''
+"""
 
 
 def test_user_adapter_from_a_module_on_sys_path(world: dict, tmp_path: Path, monkeypatch) -> None:
@@ -133,22 +137,35 @@ def test_user_adapter_from_a_module_on_sys_path(world: dict, tmp_path: Path, mon
     q, sample = result.queries[0], world["episode"].queries[0]
     np.testing.assert_allclose(q.pred_boxes, sample.boxes + 1.0)
     # what it cannot provide stays None and is named, never filled in
-    assert q.anchors is None and q.assigned is None and result.losses is None and result.gradient_norms is None
-    assert {"anchors", "assignment", "Wise-IoU β and r", "losses", "gradient norms"} <= set(result.unavailable)
+    assert (
+        q.anchors is None and q.assigned is None and result.losses is None and result.gradient_norms is None
+    )
+    assert {"anchors", "assignment", "Wise-IoU β and r", "losses", "gradient norms"} <= set(
+        result.unavailable
+    )
 
 
-@pytest.mark.parametrize("source, spec, message", [
-    ("", "no_such_module_for_inspector:make", "cannot import the adapter module"),
-    ("def make(path): return 1\n", "{m}:missing", "has no attribute 'missing'"),
-    ("make = 3\n", "{m}:make", "is not callable"),
-    ("def make(path): return object()\n", "{m}:make", "not a Detector"),
-    ("def make(path): raise ValueError('bad weights')\n", "{m}:make", "failed to load it (ValueError: bad weights)"),
-    ("def make(path) return 1\n", "{m}:make", "SyntaxError"),
-    ("raise RuntimeError('import-time boom')\n", "{m}:make", "import-time boom"),
-    ("", "{m}:", "not 'package.module:factory'"),
-    ("", "no-such-adapter", "unknown adapter 'no-such-adapter'"),
-])
-def test_bad_adapter_specs(world: dict, tmp_path: Path, monkeypatch, source: str, spec: str, message: str) -> None:
+@pytest.mark.parametrize(
+    "source, spec, message",
+    [
+        ("", "no_such_module_for_inspector:make", "cannot import the adapter module"),
+        ("def make(path): return 1\n", "{m}:missing", "has no attribute 'missing'"),
+        ("make = 3\n", "{m}:make", "is not callable"),
+        ("def make(path): return object()\n", "{m}:make", "not a Detector"),
+        (
+            "def make(path): raise ValueError('bad weights')\n",
+            "{m}:make",
+            "failed to load it (ValueError: bad weights)",
+        ),
+        ("def make(path) return 1\n", "{m}:make", "SyntaxError"),
+        ("raise RuntimeError('import-time boom')\n", "{m}:make", "import-time boom"),
+        ("", "{m}:", "not 'package.module:factory'"),
+        ("", "no-such-adapter", "unknown adapter 'no-such-adapter'"),
+    ],
+)
+def test_bad_adapter_specs(
+    world: dict, tmp_path: Path, monkeypatch, source: str, spec: str, message: str
+) -> None:
     name = _module(tmp_path, monkeypatch, source)
     with pytest.raises(InspectorError) as err:
         load_detector(world["ckpt"], spec.format(m=name))
@@ -176,8 +193,13 @@ def test_an_adapter_ignoring_clips_is_named_as_such(world: dict, tmp_path: Path,
 
 
 def test_an_adapter_returning_the_wrong_record_is_named(world: dict, tmp_path: Path, monkeypatch) -> None:
-    name = _module(tmp_path, monkeypatch, USER_ADAPTER.replace(
-        "return EpisodeResult(episode.index, episode.class_names, queries)", "return {'queries': queries}"))
+    name = _module(
+        tmp_path,
+        monkeypatch,
+        USER_ADAPTER.replace(
+            "return EpisodeResult(episode.index, episode.class_names, queries)", "return {'queries': queries}"
+        ),
+    )
     detector = load_detector(world["ckpt"], f"{name}:make")
     with pytest.raises(InspectorError, match="'plain-boxes' returned dict, not an EpisodeResult"):
         inspect_episode(detector, world["episode"])
@@ -202,19 +224,38 @@ def make(checkpoint_path):
 '''
 
 
-def test_an_adapter_written_from_the_readme_needs_no_name_and_no_checkpoint_file(world: dict, tmp_path: Path,
-                                                                                   monkeypatch) -> None:
+def test_an_adapter_written_from_the_readme_needs_no_name_and_no_checkpoint_file(
+    world: dict, tmp_path: Path, monkeypatch
+) -> None:
     import subprocess
     import sys
+
     name = next(_names)
     (tmp_path / f"{name}.py").write_text(README_ADAPTER)
     monkeypatch.syspath_prepend(str(tmp_path))
     detector = load_detector("no-file-here", f"{name}:make")
     assert detector.name == f"{name}:make"
-    run = subprocess.run([sys.executable, "-m", "inspector", "evaluate", "--checkpoint", "hub:some-model",
-                          "--adapter", f"{name}:make", "--data", str(world["root"] / "data"), "--episodes", "2",
-                          "--json"], capture_output=True, text=True, timeout=120,
-                         env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)})
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "inspector",
+            "evaluate",
+            "--checkpoint",
+            "hub:some-model",
+            "--adapter",
+            f"{name}:make",
+            "--data",
+            str(world["root"] / "data"),
+            "--episodes",
+            "2",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)},
+    )
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
     assert out["checkpoint"] == "hub:some-model" and out["map50"] == pytest.approx(1.0)

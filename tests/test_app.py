@@ -17,9 +17,11 @@ REPO = Path(__file__).resolve().parents[1]
 PAGES = ["app.py", "pages/1_Loss_curves.py"]  # the pages that read training logs
 TIMEOUT = 60
 HAS_DEMO = any((DEMO_DIR / "runs").glob("*/log.jsonl"))
-SAMPLE_LOGS = sorted(p.relative_to(REPO / "tests" / "samples").as_posix()
-                     for p in (REPO / "tests" / "samples").rglob("*")
-                     if p.is_file() and p.suffix not in (".yaml", ".md"))
+SAMPLE_LOGS = sorted(
+    p.relative_to(REPO / "tests" / "samples").as_posix()
+    for p in (REPO / "tests" / "samples").rglob("*")
+    if p.is_file() and p.suffix not in (".yaml", ".md")
+)
 
 
 def _open(page: str) -> AppTest:
@@ -64,8 +66,18 @@ def standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "run" / "log.jsonl"
     with RunWriter(path, config={"loss_weights": {"bbox": 7.5, "cls": 0.5, "supcon": 0.1}}) as w:
         for s in range(1, 401):
-            w.step(s, {"bbox": 0.5 + 0.05 * rng.random(), "cls": 1.0 + 0.1 * rng.random(),
-                       "supcon": 2.0 + 0.2 * rng.random()}, lr=1e-3, epoch=s // 100, positives=30, pos_iou=0.5)
+            w.step(
+                s,
+                {
+                    "bbox": 0.5 + 0.05 * rng.random(),
+                    "cls": 1.0 + 0.1 * rng.random(),
+                    "supcon": 2.0 + 0.2 * rng.random(),
+                },
+                lr=1e-3,
+                epoch=s // 100,
+                positives=30,
+                pos_iou=0.5,
+            )
             if s % 100 == 0:
                 w.eval(s, {"map50": s / 1000})
     monkeypatch.setenv("INSPECTOR_ROOTS", str(tmp_path))
@@ -97,7 +109,9 @@ def test_overview_without_demo_says_what_to_do(tmp_path: Path, monkeypatch: pyte
 
 @pytest.mark.parametrize("page", PAGES)
 @pytest.mark.parametrize("sample", SAMPLE_LOGS)
-def test_pages_run_on_every_sample(page: str, sample: str, samples: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pages_run_on_every_sample(
+    page: str, sample: str, samples: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("INSPECTOR_ROOTS", str(samples))
     at = _open_path(page, samples / sample)
     _no_exception(at)
@@ -106,8 +120,9 @@ def test_pages_run_on_every_sample(page: str, sample: str, samples: Path, monkey
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_binary_garbage_shows_an_error_not_a_traceback(page: str, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_binary_garbage_shows_an_error_not_a_traceback(
+    page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bad = tmp_path / "garbage.bin"
     bad.write_bytes(bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8)))
     monkeypatch.setenv("INSPECTOR_ROOTS", str(tmp_path))
@@ -134,7 +149,9 @@ def test_overview_shows_summary_and_findings(standin: Path) -> None:
     assert list(table["weight"]) == [7.5, 0.5, 0.1]
     # mAP rises to 0.4: bbox's large share is no fault, so no dominance card; the findings section still speaks.
     assert not any("dominates" in m.value for m in at.markdown)
-    assert at.success or any("·" in m.value for m in at.markdown), "findings are shown as cards or as 'no findings'"
+    assert at.success or any("·" in m.value for m in at.markdown), (
+        "findings are shown as cards or as 'no findings'"
+    )
 
 
 def test_whatif_bbox_weight_changes_the_total(standin: Path) -> None:
@@ -180,6 +197,7 @@ def test_server_config_is_a_tool_not_a_dev_server() -> None:
     # The limits SECURITY.md promises, and no source watcher (it re-scans every imported module after each
     # run and slowed a 129 MB upload's first chart from ~3 s to 5-6 s, bench/bench_browser.py).
     import tomllib
+
     config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
     assert config["server"]["maxUploadSize"] == 200
     assert config["server"]["fileWatcherType"] == "none"
@@ -189,6 +207,7 @@ def test_server_config_is_a_tool_not_a_dev_server() -> None:
 def test_corrections_reach_every_page_and_name_the_contradiction(standin: Path) -> None:
     from inspector.ui.corrections import Corrections
     from inspector.ui.sources import content_key
+
     key = content_key((str(standin.resolve()),))
     at = _open_path("app.py", standin)
     _no_exception(at)
@@ -205,14 +224,18 @@ def test_corrections_reach_every_page_and_name_the_contradiction(standin: Path) 
 
 def test_corrections_table_keeps_only_what_the_user_changed() -> None:
     import pandas as pd
+
     from inspector.losses import Component
     from inspector.ui.corrections import Corrections, corrections_from_table
+
     comps = (Component("bbox", "loss/bbox", 7.5, "raw"), Component("cls", "loss/cls", None, "weighted"))
     table = pd.DataFrame({"weight": [7.5, 0.5], "logged": ["weighted", "weighted"]})
     assert corrections_from_table(comps, table) == Corrections((("cls", 0.5),), (("bbox", "weighted"),))
 
 
-def test_a_log_without_loss_terms_is_not_called_healthy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_log_without_loss_terms_is_not_called_healthy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "metrics.csv"
     path.write_text("step,accuracy,lr\n" + "".join(f"{i},{i / 100},0.1\n" for i in range(100)))
     monkeypatch.setenv("INSPECTOR_ROOTS", str(tmp_path))
@@ -246,7 +269,9 @@ def test_copies_of_a_term_can_be_summed_per_family(tmp_path: Path, monkeypatch: 
     assert {"cls", "giou"} <= summed and "ce_0" not in summed
 
 
-def test_overview_opens_with_start_here_on_the_seed_like_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_overview_opens_with_start_here_on_the_seed_like_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Our users' case as RunWriter logs it: bbox ×7.5 flat with spikes, lr cliff to 2e-6 at mid-run, mAP 0.
     rng = np.random.default_rng(0)
     n = 3000
@@ -255,17 +280,28 @@ def test_overview_opens_with_start_here_on_the_seed_like_run(tmp_path: Path, mon
         for s in range(n):
             bbox = 0.8 + 0.05 * rng.normal() + (2.0 if s in (700, 1900) else 0.0)
             falling = np.exp(-s / 800)
-            w.step(s, {"bbox": bbox, "cls": 0.6 + 0.6 * falling + 0.02 * rng.normal(),
-                       "supcon": 0.5 + 0.5 * falling + 0.02 * rng.normal(), "cpe": 0.3 + 0.3 * falling},
-                   lr=1e-3 if s < n // 2 else 2e-6, positives=20)
+            w.step(
+                s,
+                {
+                    "bbox": bbox,
+                    "cls": 0.6 + 0.6 * falling + 0.02 * rng.normal(),
+                    "supcon": 0.5 + 0.5 * falling + 0.02 * rng.normal(),
+                    "cpe": 0.3 + 0.3 * falling,
+                },
+                lr=1e-3 if s < n // 2 else 2e-6,
+                positives=20,
+            )
             if s % 300 == 299:
                 w.eval(s, {"map50": 0.0, "st_iou": 0.0})
     monkeypatch.setenv("INSPECTOR_ROOTS", str(tmp_path))
     at = _open_path("app.py", path)
     _no_exception(at)
     assert [h.value for h in at.subheader][:2] == [f"Run: {path.resolve()}", "Start here"]
-    causes = [m.value for m in at.markdown if m.value.startswith("**1.") or m.value.startswith("**2.")
-              or m.value.startswith("**3.")]
+    causes = [
+        m.value
+        for m in at.markdown
+        if m.value.startswith("**1.") or m.value.startswith("**2.") or m.value.startswith("**3.")
+    ]
     assert causes[0].startswith("**1. Targets, box format or anchor assignment**")
     assert causes[-1].startswith("**3. Loss balance")
     assert any("Do not change bbox's weight yet" in w.value for w in at.warning)

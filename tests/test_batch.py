@@ -13,8 +13,19 @@ import pytest
 import torch
 
 from inspector.adapters import load_detector
-from inspector.batch import (EpisodePlan, EvalSettings, Shard, cache_dir, evaluate_batch, image_records,
-                             merge_results, read_result, run_meta, summarize, write_result)
+from inspector.batch import (
+    EpisodePlan,
+    EvalSettings,
+    Shard,
+    cache_dir,
+    evaluate_batch,
+    image_records,
+    merge_results,
+    read_result,
+    run_meta,
+    summarize,
+    write_result,
+)
 from inspector.checkpoint import save_checkpoint
 from inspector.data import read_dataset
 from inspector.data.shapes import write_coco_dataset, write_video_samples
@@ -25,8 +36,21 @@ from inspector.results import EpisodeResult, QueryResult
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ModelConfig(widths=(8, 16, 16, 24, 32), neck_dim=24, head_dim=16, embed_dim=16)
-METRICS = ("map50", "map50_95", "st_iou", "per_class", "episodes", "images", "clips", "tp", "fp", "fn",
-           "mean_iou_tp", "positives_per_target", "losses")
+METRICS = (
+    "map50",
+    "map50_95",
+    "st_iou",
+    "per_class",
+    "episodes",
+    "images",
+    "clips",
+    "tp",
+    "fp",
+    "fn",
+    "mean_iou_tp",
+    "positives_per_target",
+    "losses",
+)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -38,8 +62,13 @@ def files(tmp_path_factory) -> Path:
     write_coco_dataset(root / "val", 20, seed=3)
     write_video_samples(root / "clips", 2, seed=3)
     torch.manual_seed(1)
-    save_checkpoint(root / "tiny.pt", create_model(TINY), TINY, half=True,
-                    train_config={"n_way": 2, "k_shot": 2, "n_query": 2})
+    save_checkpoint(
+        root / "tiny.pt",
+        create_model(TINY),
+        TINY,
+        half=True,
+        train_config={"n_way": 2, "k_shot": 2, "n_query": 2},
+    )
     return root
 
 
@@ -89,8 +118,18 @@ class ImagesOnly:
     name, class_names = "images-only", ()
 
     def predict(self, episode, score_threshold=None, nms_iou=None):
-        queries = tuple(QueryResult(q.image_id, q.size, q.boxes, np.full(len(q.boxes), 0.9, np.float32), q.labels,
-                                    q.boxes, q.labels) for q in episode.queries)
+        queries = tuple(
+            QueryResult(
+                q.image_id,
+                q.size,
+                q.boxes,
+                np.full(len(q.boxes), 0.9, np.float32),
+                q.labels,
+                q.boxes,
+                q.labels,
+            )
+            for q in episode.queries
+        )
         return EpisodeResult(episode.index, episode.class_names, queries)
 
 
@@ -150,14 +189,28 @@ def test_read_result_names_a_foreign_file(tmp_path):
 
 
 def _cli(*argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "inspector", *argv], cwd=REPO, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "inspector", *argv], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.mark.slow
 def test_cli_shards_merge_to_the_unsharded_json(files, tmp_path):
-    common = ["--checkpoint", str(files / "tiny.pt"), "--data", str(files / "val"), "--clips", str(files / "clips"),
-              "--episodes", "5", "--seed", "4", "--threads", "1", "--json"]
+    common = [
+        "--checkpoint",
+        str(files / "tiny.pt"),
+        "--data",
+        str(files / "val"),
+        "--clips",
+        str(files / "clips"),
+        "--episodes",
+        "5",
+        "--seed",
+        "4",
+        "--threads",
+        "1",
+        "--json",
+    ]
     whole = _cli("evaluate", *common)
     assert whole.returncode == 0, whole.stderr
     outs = []
@@ -173,4 +226,8 @@ def test_cli_shards_merge_to_the_unsharded_json(files, tmp_path):
     assert {"map50", "map50_95", "st_iou", "per_class", "episodes"} <= set(b)
     assert _metrics(a) == _metrics(b) and b["episodes"] == 5 + 2
     missing = _cli("evaluate-merge", *outs[:2])
-    assert missing.returncode == 2 and "missing" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1
+    assert (
+        missing.returncode == 2
+        and "missing" in missing.stderr
+        and len(missing.stderr.strip().splitlines()) == 1
+    )

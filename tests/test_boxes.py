@@ -107,12 +107,13 @@ def test_letterbox_boxes_land_on_the_pasted_image(h, w):
     # A bright block in the image: its intensity centre on the canvas must be where to_letterbox puts the
     # block's box centre. With odd padding the old fractional pad put it half a pixel off.
     from inspector.model.predict import letterbox_image
+
     image = np.zeros((h, w, 3), np.uint8)
     y1, y2, x1, x2 = h // 4, h // 2 + 3, w // 3, w // 3 + max(4, w // 5)
     image[y1:y2, x1:x2] = 255
     lb = letterbox_params((h, w), 128)
     canvas = letterbox_image(image, lb).astype(np.float64)[..., 0]
-    inside = np.where(canvas > 114, canvas - 114, 0.0)     # the grey padding (114) is not the block
+    inside = np.where(canvas > 114, canvas - 114, 0.0)  # the grey padding (114) is not the block
     ys, xs = np.indices(canvas.shape)
     centre = np.array([(inside * (xs + 0.5)).sum(), (inside * (ys + 0.5)).sum()]) / inside.sum()
     box = to_letterbox(np.array([[x1, y1, x2, y2]], np.float32), lb)[0]

@@ -1,18 +1,34 @@
 import numpy as np
 
-from inspector.charts import (Curve, curves_figure, share_bars_figure, side_by_side_figure,
-                              small_multiples_figure, stacked_contributions_figure)
+from inspector.charts import (
+    Curve,
+    curves_figure,
+    share_bars_figure,
+    side_by_side_figure,
+    small_multiples_figure,
+    stacked_contributions_figure,
+)
 
 
 def _curve(name="bbox", n=50):
     steps = np.arange(n)
     values = np.linspace(1, 0.5, n)
-    return Curve(name, steps, values, lower=values - 0.1, upper=values + 0.1, smoothed=values,
-                 spike_steps=np.array([10]), spike_values=np.array([3.0]))
+    return Curve(
+        name,
+        steps,
+        values,
+        lower=values - 0.1,
+        upper=values + 0.1,
+        smoothed=values,
+        spike_steps=np.array([10]),
+        spike_values=np.array([3.0]),
+    )
 
 
 def test_curves_figure_draws_band_line_ema_spikes_and_lr():
-    fig = curves_figure([_curve()], "bbox", lr=(np.arange(50), np.full(50, 1e-3)), segments=[(0, 20), (21, 49)])
+    fig = curves_figure(
+        [_curve()], "bbox", lr=(np.arange(50), np.full(50, 1e-3)), segments=[(0, 20), (21, 49)]
+    )
     names = [t.name for t in fig.data]
     assert names.count("bbox") == 1 and "bbox (EMA)" in names and "bbox spikes" in names and "lr" in names
     assert any(t.fill == "tonexty" for t in fig.data)

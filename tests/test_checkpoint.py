@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from inspector.checkpoint import (build_reference_model, load_checkpoint, load_raw, save_checkpoint)
+from inspector.checkpoint import build_reference_model, load_checkpoint, load_raw, save_checkpoint
 from inspector.errors import InspectorError
 from inspector.model import ModelConfig, create_model
 

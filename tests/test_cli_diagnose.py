@@ -11,8 +11,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "inspector", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "inspector", *args], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_json_contract_on_ultralytics_sample(samples: Path):
@@ -67,8 +68,12 @@ def test_logged_override_reaches_the_components_and_names_the_contradiction(samp
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     cls = next(c for c in report["components"] if c["name"] == "cls")
-    assert (cls["weight"], cls["weight_source"], cls["logged"], cls["logged_source"]) == (2.0, "override", "raw",
-                                                                                        "override")
+    assert (cls["weight"], cls["weight_source"], cls["logged"], cls["logged_source"]) == (
+        2.0,
+        "override",
+        "raw",
+        "override",
+    )
     assert any("you gave weight 2" in w for w in report["warnings"])
 
 
@@ -81,7 +86,9 @@ def test_bad_logged_option_is_explained(samples: Path):
 def test_markdown_opens_with_start_here_and_names_commands(tmp_path: Path):
     # A native run whose mAP is 0 at every evaluation: the report starts with the triage and names the command.
     import numpy as np
+
     from inspector.runlog import RunWriter
+
     path = tmp_path / "log.jsonl"
     rng = np.random.default_rng(0)
     with RunWriter(path, config={"loss_weights": {"bbox": 7.5, "cls": 0.5}}) as w:

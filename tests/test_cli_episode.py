@@ -28,19 +28,41 @@ DEMO_CLIPS = DEMO_DIR / "data" / "clips"
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("cli_episode")
     torch.manual_seed(0)
-    ckpt = save_checkpoint(root / "m.pt", create_model(ModelConfig()), ModelConfig(), class_names=list(CLASSES))
+    ckpt = save_checkpoint(
+        root / "m.pt", create_model(ModelConfig()), ModelConfig(), class_names=list(CLASSES)
+    )
     write_coco_dataset(root / "data", 20, seed=0)
     return {"ckpt": ckpt, "data": root / "data"}
 
 
 def _run(*args: str, command: str = "episode") -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "inspector", command, *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "inspector", command, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_json_has_the_promised_keys(files: dict) -> None:
-    proc = _run("--checkpoint", str(files["ckpt"]), "--data", str(files["data"]), "--index", "3", "--n-way", "2",
-                "--k-shot", "1", "--n-query", "2", "--seed", "5", "--json")
+    proc = _run(
+        "--checkpoint",
+        str(files["ckpt"]),
+        "--data",
+        str(files["data"]),
+        "--index",
+        "3",
+        "--n-way",
+        "2",
+        "--k-shot",
+        "1",
+        "--n-query",
+        "2",
+        "--seed",
+        "5",
+        "--json",
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)  # exactly one JSON object
     assert out["index"] == 3 and len(out["class_names"]) == 2 and len(out["queries"]) == 2
@@ -61,14 +83,29 @@ def test_json_has_the_promised_keys(files: dict) -> None:
 
 def test_summary_and_errors_in_process(files: dict, tmp_path: Path, capsys) -> None:
     # the same main() the subprocess runs, in-process: starting Python + torch three more times costs seconds
-    assert main(["episode", "--checkpoint", str(files["ckpt"]), "--data", str(files["data"]), "--no-gradients"]) == 0
+    assert (
+        main(["episode", "--checkpoint", str(files["ckpt"]), "--data", str(files["data"]), "--no-gradients"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "episode 0" in out and "loss bbox" in out and "‖∇backbone‖" not in out
     (tmp_path / "notes.pt").write_text("not a checkpoint")
     assert main(["episode", "--checkpoint", str(tmp_path / "notes.pt"), "--data", str(files["data"])]) == 2
     assert "not a PyTorch checkpoint" in capsys.readouterr().err
-    assert main(["episode", "--checkpoint", str(files["ckpt"]), "--data", str(files["data"]),
-                 "--adapter", "nope:make"]) == 2
+    assert (
+        main(
+            [
+                "episode",
+                "--checkpoint",
+                str(files["ckpt"]),
+                "--data",
+                str(files["data"]),
+                "--adapter",
+                "nope:make",
+            ]
+        )
+        == 2
+    )
     assert "cannot import the adapter module 'nope'" in capsys.readouterr().err
 
 
@@ -78,19 +115,43 @@ def test_episode_and_evaluate_give_the_same_st_iou_for_a_clip(tmp_path: Path) ->
     # get the model's own score floor as the gate: that also checks the option reaches both and is recorded.
     ckpt, gate = str(DEMO_CHECKPOINTS[-1]), "0.05"
     rows = tmp_path / "rows.parquet"
-    ev = _run("--checkpoint", ckpt, "--data", str(DEMO_CLIPS), "--clip-score-threshold", gate, "--out", str(rows),
-              "--json", command="evaluate")
+    ev = _run(
+        "--checkpoint",
+        ckpt,
+        "--data",
+        str(DEMO_CLIPS),
+        "--clip-score-threshold",
+        gate,
+        "--out",
+        str(rows),
+        "--json",
+        command="evaluate",
+    )
     assert ev.returncode == 0, ev.stderr
     summary = json.loads(ev.stdout)
     assert summary["clip_score_threshold"] == 0.05 and summary["clip_episodes"] == summary["clips"] > 0
     clips = read_result(rows).rows
     assert (clips["kind"] == "clip").all()
     j = int(clips["st_iou"].to_numpy().argmax())
-    assert clips["st_iou"].iloc[j] > 0  # a clip where the prediction overlaps the target, so equality means something
-    ep = _run("--checkpoint", ckpt, "--data", str(DEMO_CLIPS), "--index", str(j), "--clip-score-threshold", gate,
-              "--no-gradients", "--json")
+    assert (
+        clips["st_iou"].iloc[j] > 0
+    )  # a clip where the prediction overlaps the target, so equality means something
+    ep = _run(
+        "--checkpoint",
+        ckpt,
+        "--data",
+        str(DEMO_CLIPS),
+        "--index",
+        str(j),
+        "--clip-score-threshold",
+        gate,
+        "--no-gradients",
+        "--json",
+    )
     assert ep.returncode == 0, ep.stderr
     out = json.loads(ep.stdout)
-    assert out["clip_score_threshold"] == 0.05 and [c["clip_id"] for c in out["clips"]] == [clips["image_id"].iloc[j]]
+    assert out["clip_score_threshold"] == 0.05 and [c["clip_id"] for c in out["clips"]] == [
+        clips["image_id"].iloc[j]
+    ]
     assert out["st_iou"] == [pytest.approx(clips["st_iou"].iloc[j], abs=1e-6)]  # torch threads may differ
     assert summary["st_iou"] == pytest.approx(float(clips["st_iou"].mean()), abs=1e-12)

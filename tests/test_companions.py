@@ -39,8 +39,9 @@ print(json.dumps(out))
 
 def _read_capped(paths: list[Path]) -> dict:
     """What a child capped at its import footprint + 1 GiB of address space made of `paths`; it must exit 0."""
-    proc = subprocess.run([sys.executable, "-c", CHILD, *map(str, paths)], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, *map(str, paths)], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -54,9 +55,24 @@ def _results_csv(tmp_path: Path) -> Path:
 
 def _scalars_json(tmp_path: Path) -> Path:
     path = tmp_path / "scalars.json"
-    path.write_text("".join(json.dumps({"lr": 0.01, "data_time": 0.1, "loss": 1.0 / s, "loss_cls": 0.5 / s,
-                                        "time": 0.2, "epoch": 1, "iter": s, "step": s}) + "\n"
-                            for s in range(1, 11)))
+    path.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "lr": 0.01,
+                    "data_time": 0.1,
+                    "loss": 1.0 / s,
+                    "loss_cls": 0.5 / s,
+                    "time": 0.2,
+                    "epoch": 1,
+                    "iter": s,
+                    "step": s,
+                }
+            )
+            + "\n"
+            for s in range(1, 11)
+        )
+    )
     return path
 
 
@@ -66,6 +82,7 @@ def _write(path: Path, text: str | bytes) -> Path:
 
 
 # --- item 3: what a companion may cost -------------------------------------------------------------
+
 
 def test_a_20_mb_mmengine_config_is_ignored_and_the_log_read(tmp_path: Path) -> None:
     # Before: 4.4 GB, then "not a valid mmengine_json log (MemoryError: )".
@@ -89,10 +106,13 @@ def test_a_config_just_under_the_size_limit_is_bounded_by_its_tokens(tmp_path: P
     assert any("config.py ignored (more than 100,000 tokens)" in n for n in result["notes"]), result
 
 
-@pytest.mark.parametrize(("depth", "problem"), [
-    (800, "nested deeper than 64 levels (line 8)"),        # within libyaml's limit; safe_load recursed out
-    (50_000, "YAML error at line 8: exceeded maximum nesting depth"),  # libyaml's own limit (1,000)
-])
+@pytest.mark.parametrize(
+    ("depth", "problem"),
+    [
+        (800, "nested deeper than 64 levels (line 8)"),  # within libyaml's limit; safe_load recursed out
+        (50_000, "YAML error at line 8: exceeded maximum nesting depth"),  # libyaml's own limit (1,000)
+    ],
+)
 def test_nested_yaml_lists_do_not_refuse_the_log(tmp_path: Path, depth: int, problem: str) -> None:
     # Before: yaml.safe_load's recursion refused the whole log.
     args = _write(tmp_path / "args.yaml", GOOD_ARGS + "extra: " + "[" * depth + "]" * depth + "\n")
@@ -109,11 +129,15 @@ def test_a_billion_laughs_yaml_is_rejected_by_its_expanded_size(tmp_path: Path) 
         levels.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]")
     text = GOOD_ARGS + "\n".join(levels) + "\n"
     assert len(text) < 1000
-    with pytest.raises(companions.CompanionError, match="more than 100,000 values once its aliases are expanded"):
+    with pytest.raises(
+        companions.CompanionError, match="more than 100,000 values once its aliases are expanded"
+    ):
         companions.yaml_mapping(text)
     args = _write(tmp_path / "args.yaml", text)
     result = _read_capped([_results_csv(tmp_path), args])
-    assert result["ok"] and any("args.yaml was rejected: more than 100,000 values" in w for w in result["warnings"])
+    assert result["ok"] and any(
+        "args.yaml was rejected: more than 100,000 values" in w for w in result["warnings"]
+    )
 
 
 def test_a_few_anchors_are_still_fine() -> None:
@@ -121,12 +145,15 @@ def test_a_few_anchors_are_still_fine() -> None:
     assert data["run"] == {"lr": 0.01, "box": 7.5, "cls": 0.5}
 
 
-@pytest.mark.parametrize(("text", "problem"), [
-    ("- box\n- cls\n", "not a mapping of settings (it holds list)"),
-    ("box: 7.5\ncls: [0.5\ndfl: 1.5\n", "YAML error at line 3"),
-    ("box: !!python/object:os.system 1\n", "YAML error at line 1"),
-    ("box: " + "9" * 5000 + "\n", "cannot be loaded (ValueError"),
-])
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("- box\n- cls\n", "not a mapping of settings (it holds list)"),
+        ("box: 7.5\ncls: [0.5\ndfl: 1.5\n", "YAML error at line 3"),
+        ("box: !!python/object:os.system 1\n", "YAML error at line 1"),
+        ("box: " + "9" * 5000 + "\n", "cannot be loaded (ValueError"),
+    ],
+)
 def test_a_rejected_yaml_says_why(tmp_path: Path, text: str, problem: str) -> None:
     loaded = companions.load(_write(tmp_path / "args.yaml", text))
     assert loaded.data is None and loaded.problem.startswith(problem), loaded.problem
@@ -148,8 +175,10 @@ def test_an_embedded_mmdet2_config_is_bounded_too() -> None:
 
 
 def test_mmengine_config_yaml_dump_and_bad_weights(tmp_path: Path) -> None:
-    cfg = _write(tmp_path / "config.yaml", "model:\n  bbox_head:\n    loss_cls: {loss_weight: 2.0}\n"
-                                           "    loss_bbox: {loss_weight: .nan}\n")
+    cfg = _write(
+        tmp_path / "config.yaml",
+        "model:\n  bbox_head:\n    loss_cls: {loss_weight: 2.0}\n    loss_bbox: {loss_weight: .nan}\n",
+    )
     log = read_logs([_scalars_json(tmp_path), cfg])
     assert log.config["loss_weights"] == {"loss_cls": 2.0}
     assert "companion_warnings" not in log.config  # they are the log's warnings, shown with the others
@@ -158,22 +187,30 @@ def test_mmengine_config_yaml_dump_and_bad_weights(tmp_path: Path) -> None:
 
 # --- item 8: gains that are no gains; a rejected args.yaml says why ---------------------------------
 
-@pytest.mark.parametrize(("value", "problem"), [
-    (".nan", "nan is not finite"),
-    ("-5", "-5 is negative"),
-    (".inf", "inf is not finite"),
-    ("'7.5'", "'7.5' is not a number (a str)"),
-    ("heavy", "'heavy' is not a number (a str)"),
-    ("true", "True is not a number (a bool)"),
-])
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (".nan", "nan is not finite"),
+        ("-5", "-5 is negative"),
+        (".inf", "inf is not finite"),
+        ("'7.5'", "'7.5' is not a number (a str)"),
+        ("heavy", "'heavy' is not a number (a str)"),
+        ("true", "True is not a number (a bool)"),
+    ],
+)
 def test_a_bad_gain_is_ignored_with_a_warning(tmp_path: Path, value: str, problem: str) -> None:
-    args = _write(tmp_path / "args.yaml", GOOD_ARGS.replace("box: 7.5", f"box: {value}").replace("cls: 0.5",
-                                                                                                  "cls: 0.25"))
+    args = _write(
+        tmp_path / "args.yaml",
+        GOOD_ARGS.replace("box: 7.5", f"box: {value}").replace("cls: 0.5", "cls: 0.25"),
+    )
     log = read_logs([_results_csv(tmp_path), args])
-    assert log.config["loss_weights"]["train/box_loss"] == 7.5          # the default, not the bad value
-    assert log.config["loss_weights"]["train/cls_loss"] == 0.25         # the good gains are still read
-    assert f"args.yaml: 1 loss gain(s) ignored, the default used instead (box {problem}, 7.5 used)." \
-        in log.warnings, log.warnings
+    assert log.config["loss_weights"]["train/box_loss"] == 7.5  # the default, not the bad value
+    assert log.config["loss_weights"]["train/cls_loss"] == 0.25  # the good gains are still read
+    assert (
+        f"args.yaml: 1 loss gain(s) ignored, the default used instead (box {problem}, 7.5 used)."
+        in log.warnings
+    ), log.warnings
 
 
 def test_a_zero_gain_is_a_gain(tmp_path: Path) -> None:
@@ -202,13 +239,15 @@ def test_an_unrelated_yaml_beside_a_good_one_is_not_a_warning(tmp_path: Path) ->
 def test_a_checkpoint_beside_a_log_gives_its_train_config_gains(tmp_path):
     # A native log whose header lost its config: the checkpoint's model_config.loss_weights are the run's gains.
     import shutil
+
     from inspector.loss_semantics import discover_components
-    from inspector.runlog import read_logs
     from inspector.paths import DEMO_DIR
+    from inspector.runlog import read_logs
+
     ckpt = DEMO_DIR / "runs" / "troubled" / "best.pt"
     if not ckpt.is_file():
         pytest.skip("demo checkpoint not bundled")
-    lines = (DEMO_DIR / "runs" / "troubled" / "log.jsonl").read_text().splitlines()[1:400]   # no header
+    lines = (DEMO_DIR / "runs" / "troubled" / "log.jsonl").read_text().splitlines()[1:400]  # no header
     log_path = tmp_path / "log.jsonl"
     log_path.write_text("\n".join(lines) + "\n")
     shutil.copy(ckpt, tmp_path / "best.pt")
@@ -220,7 +259,9 @@ def test_a_checkpoint_beside_a_log_gives_its_train_config_gains(tmp_path):
 
 def test_an_unreadable_checkpoint_beside_a_log_is_named_not_fatal(tmp_path, samples):
     import shutil
+
     from inspector.runlog import read_logs
+
     csv = tmp_path / "results.csv"
     shutil.copy(samples / "ultralytics_csv/yolov8n-ados-oldstyle/results.csv", csv)
     (tmp_path / "best.pt").write_bytes(b"\x80\x02not a zip")

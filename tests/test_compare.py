@@ -9,8 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inspector.compare import (bootstrap_delta_map, coco_matches, compare_targets, episode_metrics,
-                               summary_delta_table, weighted_map)
+from inspector.compare import (
+    bootstrap_delta_map,
+    coco_matches,
+    compare_targets,
+    episode_metrics,
+    summary_delta_table,
+    weighted_map,
+)
 from inspector.evaluate import coco_map, match_query, st_iou
 from inspector.results import ClipResult, EpisodeResult, QueryResult
 from inspector.ui.episode_views import demo_checkpoints
@@ -55,12 +61,16 @@ def test_double_weight_equals_pycocotools_on_duplicated_images():
     weights = np.array([[2] + [1] * 11], float)
     m50, m95, _ = weighted_map(coco_matches(records), weights)
     direct = coco_map([records[0]] + records)  # the duplicate first: ties in score keep the same order
-    assert m50[0] == pytest.approx(direct.map50, abs=1e-12) and m95[0] == pytest.approx(direct.map50_95, abs=1e-12)
+    assert m50[0] == pytest.approx(direct.map50, abs=1e-12) and m95[0] == pytest.approx(
+        direct.map50_95, abs=1e-12
+    )
 
 
 def test_bootstrap_is_deterministic_and_contains_the_estimate():
     a, b = _random_records(3, n=60), _random_records(4, n=60)
-    b = [(ga, la, pb, ps, pl) for (ga, la, *_), (_, _, pb, ps, pl) in zip(a, b)]  # same targets, other predictions
+    b = [
+        (ga, la, pb, ps, pl) for (ga, la, *_), (_, _, pb, ps, pl) in zip(a, b)
+    ]  # same targets, other predictions
     episodes = np.repeat(np.arange(20), 3)
     ci50, ci95 = bootstrap_delta_map(a, b, episodes, resamples=300, seed=7)
     again = bootstrap_delta_map(a, b, episodes, resamples=300, seed=7)
@@ -80,8 +90,15 @@ def test_identical_checkpoints_have_a_zero_width_interval():
 def _query(pred: list, labels: list) -> QueryResult:
     targets = np.array([[0, 0, 10, 10], [20, 20, 30, 30], [40, 40, 50, 50]], np.float32)
     p = np.asarray(pred, np.float32).reshape(-1, 4)
-    return QueryResult("q", (64, 64), p, np.linspace(0.9, 0.5, len(p)).astype(np.float32),
-                       np.asarray(labels, np.int64), targets, np.zeros(3, np.int64))
+    return QueryResult(
+        "q",
+        (64, 64),
+        p,
+        np.linspace(0.9, 0.5, len(p)).astype(np.float32),
+        np.asarray(labels, np.int64),
+        targets,
+        np.zeros(3, np.int64),
+    )
 
 
 def test_compare_targets_names_gains_and_losses():
@@ -92,22 +109,34 @@ def test_compare_targets_names_gains_and_losses():
     assert rows[0].iou_a == 1.0 and rows[0].iou_b == pytest.approx(0.9)
     assert math.isnan(rows[1].iou_b) and math.isnan(rows[2].iou_a)
     strict = compare_targets(match_query(a, 0.95), match_query(b, 0.95), a.target_labels)
-    assert [r.change for r in strict] == ["lost", "missed by both", "gained"]  # B's 0.9 box is not a match at 0.95
+    assert [r.change for r in strict] == [
+        "lost",
+        "missed by both",
+        "gained",
+    ]  # B's 0.9 box is not a match at 0.95
 
 
 def test_episode_metrics_score_clips_with_the_one_st_iou_and_its_gate():
     box = np.array([[0, 0, 10, 10]], np.float32)
-    frame = lambda score: QueryResult("f", (32, 32), box, np.array([score], np.float32), np.array([0]), box,
-                                      np.array([0]))
+    frame = lambda score: QueryResult(
+        "f", (32, 32), box, np.array([score], np.float32), np.array([0]), box, np.array([0])
+    )
     clip = ClipResult("c", 0, (frame(0.9), frame(0.2)))  # both frames hold the target; frame 1 scores 0.2
     result = EpisodeResult(0, ("circle",), (), (clip,))
-    assert episode_metrics(result)["ST-IoU"] == pytest.approx(0.5)  # default gate 0.3: frame 1 predicted empty
+    assert episode_metrics(result)["ST-IoU"] == pytest.approx(
+        0.5
+    )  # default gate 0.3: frame 1 predicted empty
     assert episode_metrics(result, clip_score_threshold=0.1)["ST-IoU"] == pytest.approx(1.0)
 
 
 def test_summary_delta_table_has_losses_and_classes():
-    a = {"map50": 0.5, "map50_95": 0.3, "st_iou": math.nan, "per_class": {"circle": 0.4},
-         "losses": {"raw": {"bbox": 1.0}, "weighted": {"bbox": 7.5}, "total": 9.0}}
+    a = {
+        "map50": 0.5,
+        "map50_95": 0.3,
+        "st_iou": math.nan,
+        "per_class": {"circle": 0.4},
+        "losses": {"raw": {"bbox": 1.0}, "weighted": {"bbox": 7.5}, "total": 9.0},
+    }
     b = {**a, "map50": 0.6, "per_class": {"circle": 0.5, "star": 0.2}}
     table = summary_delta_table(a, b).set_index("metric")
     assert table.loc["mAP@0.5", "Δ (B − A)"] == pytest.approx(0.1)
@@ -148,4 +177,6 @@ def test_compare_page_on_the_demo_runs(tmp_path, monkeypatch):
     assert 0 < low <= high, gain
     assert len(list((tmp_path / "cache").glob("*.parquet"))) == 2
     at.button(key="ep_next").click().run()
-    assert not at.exception and at.subheader[0].value != first and at.subheader[0].value.startswith("Episode 1")
+    assert (
+        not at.exception and at.subheader[0].value != first and at.subheader[0].value.startswith("Episode 1")
+    )

@@ -318,7 +318,9 @@ def _blank_1bit_png(path: Path, width: int, height: int) -> Path:
     row = bytes(1 + (width + 7) // 8)  # filter byte 0, then the packed bits
     idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1 bit, greyscale
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -352,8 +354,14 @@ def test_truncated_and_corrupt_images_name_the_image(tmp_path):
     png, jpg = (tmp_path / "ok.png").read_bytes(), (tmp_path / "ok.jpg").read_bytes()
     flipped = bytearray(png)
     flipped[png.index(b"IDAT") + 10] ^= 0xFF
-    broken = {"half.png": png[: len(png) // 2], "half.jpg": jpg[: len(jpg) // 2], "flipped.png": bytes(flipped),
-              "garbage.png": b"\x89PNG\r\n\x1a\n" + b"garbage" * 10, "empty.jpg": b"", "header.png": png[:40]}
+    broken = {
+        "half.png": png[: len(png) // 2],
+        "half.jpg": jpg[: len(jpg) // 2],
+        "flipped.png": bytes(flipped),
+        "garbage.png": b"\x89PNG\r\n\x1a\n" + b"garbage" * 10,
+        "empty.jpg": b"",
+        "header.png": png[:40],
+    }
     for name, data in broken.items():
         (tmp_path / name).write_bytes(data)
         with pytest.raises(InspectorError) as err:
@@ -366,7 +374,9 @@ def test_yolo_dataset_keeps_its_good_images_around_a_bomb(tmp_path):
     _blank_1bit_png(root / "images" / "train" / "bomb.png", 20000, 20000)
     data = read_dataset(root)
     assert sorted(e.path.name for e in data.images) == ["background.jpg", "x.jpg"]
-    assert any(s.startswith("images/train/bomb.png:") and "too large" in s for s in data.skipped), data.skipped
+    assert any(s.startswith("images/train/bomb.png:") and "too large" in s for s in data.skipped), (
+        data.skipped
+    )
 
 
 # ---------- box-format warnings (inspector/data/format_checks.py) ----------
@@ -425,8 +435,11 @@ def test_normalised_coco_corners_name_that_reading(tmp_path):
 def test_one_box_over_the_edge_is_a_slip_not_a_format(tmp_path):
     # Box 1 passes the right edge as [x, y, w, h] and is no corner box either (x2 = 30 < x1 = 80): one odd
     # box of five is below MIN_EVIDENCE_BOXES, so the reader skips it and says nothing about the format.
-    ds = read_dataset(_coco_boxes(tmp_path, [[80, 10, 30, 10], [10, 10, 20, 20], [40, 5, 10, 30],
-                                             [60, 20, 20, 20], [5, 30, 50, 15]]))
+    ds = read_dataset(
+        _coco_boxes(
+            tmp_path, [[80, 10, 30, 10], [10, 10, 20, 20], [40, 5, 10, 30], [60, 20, 20, 20], [5, 30, 50, 15]]
+        )
+    )
     assert ds.warnings == () and len(ds.images[0].boxes) == 5  # half inside: clipped, kept
 
 

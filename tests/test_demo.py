@@ -26,8 +26,14 @@ needs_demo = pytest.mark.skipif(not BUILT, reason="demo/ not built (python -m in
 
 def _lr_curve(name: str) -> np.ndarray:
     c = demo.demo_config(name, Path("demo"))
-    return np.array([lr_at(s, c.total_steps, c.lr, c.warmup_steps, c.final_lr, c.lr_schedule, c.lr_milestones,
-                           c.lr_gamma) for s in range(c.total_steps)])
+    return np.array(
+        [
+            lr_at(
+                s, c.total_steps, c.lr, c.warmup_steps, c.final_lr, c.lr_schedule, c.lr_milestones, c.lr_gamma
+            )
+            for s in range(c.total_steps)
+        ]
+    )
 
 
 def test_the_two_runs_differ_only_in_loss_weights_and_lr_schedule(tmp_path):
@@ -46,9 +52,13 @@ def test_the_troubled_lr_collapses_to_2e_6_early_and_the_fixed_one_keeps_a_floor
     troubled, fixed = _lr_curve("troubled"), _lr_curve("fixed")
     first_floor = int(np.flatnonzero(troubled <= 2e-6)[0])
     assert first_floor < 0.05 * troubled.size and np.all(troubled[first_floor:] == 2e-6)
-    after_warmup = fixed[demo.COMMON["warmup_steps"]:]
-    assert after_warmup.min() == pytest.approx(demo.RUNS["fixed"]["final_lr"]) and after_warmup.min() > 10 * 2e-6
-    assert after_warmup[after_warmup.size // 2] > 5 * after_warmup[-1]  # cosine: half way, well above its floor
+    after_warmup = fixed[demo.COMMON["warmup_steps"] :]
+    assert (
+        after_warmup.min() == pytest.approx(demo.RUNS["fixed"]["final_lr"]) and after_warmup.min() > 10 * 2e-6
+    )
+    assert (
+        after_warmup[after_warmup.size // 2] > 5 * after_warmup[-1]
+    )  # cosine: half way, well above its floor
 
 
 @needs_demo
@@ -83,12 +93,14 @@ def test_the_troubled_run_fails_as_the_seed_run_does_and_the_diagnosis_dates_the
 def test_the_weighted_bbox_loss_stays_in_a_band_over_the_last_half():
     log = read_logs([DEMO / "runs" / "troubled" / "log.jsonl"])
     bbox = log.series["loss/bbox"].values * 7.5
-    half = bbox[bbox.size // 2:]
+    half = bbox[bbox.size // 2 :]
     half = half[half > 0]  # steps without positive anchors have no box term
-    first, second = np.median(half[: half.size // 2]), np.median(half[half.size // 2:])
+    first, second = np.median(half[: half.size // 2]), np.median(half[half.size // 2 :])
     assert abs(second - first) < 0.1 * first  # a band, not a descent
     fixed = read_logs([DEMO / "runs" / "fixed" / "log.jsonl"]).series["loss/bbox"].values
-    assert np.median(fixed[fixed > 0][-500:]) < 0.6 * np.median(bbox[bbox > 0][-500:] / 7.5)  # the fix learns boxes
+    assert np.median(fixed[fixed > 0][-500:]) < 0.6 * np.median(
+        bbox[bbox > 0][-500:] / 7.5
+    )  # the fix learns boxes
 
 
 @needs_demo

@@ -17,8 +17,9 @@ HEALTHY_WEIGHTS = {"bbox": 1.0, "cls": 1.0, "supcon": 0.5, "cpe": 0.5}
 TROUBLED_WEIGHTS = {"bbox": 7.5, "cls": 0.5, "supcon": 1.0, "cpe": 0.5}
 
 
-def _columns(steps: np.ndarray, raw: dict[str, np.ndarray], weights: dict[str, float], lr, map50,
-             positives) -> tuple[dict, dict]:
+def _columns(
+    steps: np.ndarray, raw: dict[str, np.ndarray], weights: dict[str, float], lr, map50, positives
+) -> tuple[dict, dict]:
     """Native columns (raw losses, exact weighted total, lr, positives, eval every 500 steps)."""
     cols = {f"loss/{k}": v for k, v in raw.items()}
     cols["loss/total"] = sum(weights[k] * v for k, v in raw.items())
@@ -33,13 +34,23 @@ def healthy(seed: int = 0, n: int = N, **edits) -> dict:
     rng = np.random.default_rng(seed)
     t = np.arange(n, dtype=np.float64)
     noise = lambda: 1 + 0.05 * rng.normal(size=n)  # noqa: E731
-    raw = {"bbox": (0.3 + 1.5 * np.exp(-t / 1000)) * noise(), "cls": (0.2 + 1.0 * np.exp(-t / 900)) * noise(),
-           "supcon": (0.5 + 1.0 * np.exp(-t / 1200)) * noise(), "cpe": (0.4 + 0.8 * np.exp(-t / 800)) * noise()}
+    raw = {
+        "bbox": (0.3 + 1.5 * np.exp(-t / 1000)) * noise(),
+        "cls": (0.2 + 1.0 * np.exp(-t / 900)) * noise(),
+        "supcon": (0.5 + 1.0 * np.exp(-t / 1200)) * noise(),
+        "cpe": (0.4 + 0.8 * np.exp(-t / 800)) * noise(),
+    }
     lr = 1e-3 * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * t / n)))
     map50 = 0.6 * (1 - np.exp(-t / 1500))
     positives = 20 + rng.poisson(5, n).astype(float)
-    spec = {"steps": t.astype(np.int64), "raw": raw, "weights": dict(HEALTHY_WEIGHTS), "lr": lr,
-            "map50": map50, "positives": positives}
+    spec = {
+        "steps": t.astype(np.int64),
+        "raw": raw,
+        "weights": dict(HEALTHY_WEIGHTS),
+        "lr": lr,
+        "map50": map50,
+        "positives": positives,
+    }
     spec.update(edits)
     return spec
 
@@ -50,22 +61,39 @@ def troubled(seed: int = 0, n: int = 6000) -> dict:
     t = np.arange(n, dtype=np.float64)
     bbox = 0.8 + 0.08 * np.sin(2 * np.pi * t / 300) + 0.05 * rng.normal(size=n)
     bbox[[900, 2500, 4100, 5500]] *= 3.5
-    raw = {"bbox": bbox, "cls": 0.6 + 0.6 * np.exp(-t / 800) + 0.02 * rng.normal(size=n),
-           "supcon": 0.5 + 0.5 * np.exp(-t / 1500) + 0.02 * rng.normal(size=n),
-           "cpe": 0.3 + 0.3 * np.exp(-t / 3000) + 0.02 * rng.normal(size=n)}
+    raw = {
+        "bbox": bbox,
+        "cls": 0.6 + 0.6 * np.exp(-t / 800) + 0.02 * rng.normal(size=n),
+        "supcon": 0.5 + 0.5 * np.exp(-t / 1500) + 0.02 * rng.normal(size=n),
+        "cpe": 0.3 + 0.3 * np.exp(-t / 3000) + 0.02 * rng.normal(size=n),
+    }
     lr = 1e-3 * np.exp(-t / n * np.log(1e-3 / 2e-6))
-    return {"steps": t.astype(np.int64), "raw": raw, "weights": dict(TROUBLED_WEIGHTS), "lr": lr,
-            "map50": np.zeros(n), "positives": 20 + rng.poisson(5, n).astype(float)}
+    return {
+        "steps": t.astype(np.int64),
+        "raw": raw,
+        "weights": dict(TROUBLED_WEIGHTS),
+        "lr": lr,
+        "map50": np.zeros(n),
+        "positives": 20 + rng.poisson(5, n).astype(float),
+    }
 
 
 def build(spec: dict, extra: dict | None = None, total_factor: float = 1.0):
-    cols, present = _columns(spec["steps"], spec["raw"], spec["weights"], spec["lr"], spec["map50"],
-                             spec["positives"])
+    cols, present = _columns(
+        spec["steps"], spec["raw"], spec["weights"], spec["lr"], spec["map50"], spec["positives"]
+    )
     cols["loss/total"] = cols["loss/total"] * total_factor
     for k, (v, p) in (extra or {}).items():
         cols[k], present[k] = v, p
-    return assemble("synthetic.jsonl", "native", "native", spec["steps"], cols, present=present,
-                    config={"loss_weights": spec["weights"]})
+    return assemble(
+        "synthetic.jsonl",
+        "native",
+        "native",
+        spec["steps"],
+        cols,
+        present=present,
+        config={"loss_weights": spec["weights"]},
+    )
 
 
 def ids(diagnosis, severities=("critical", "warning", "info")) -> set[str]:
@@ -85,8 +113,13 @@ def test_healthy_run_has_no_warning(seed):
 def test_troubled_run_fires_the_expected_findings():
     d = diagnose(build(troubled()))
     got = ids(d)
-    assert {"dominant_component", "stationary_component", "lr_collapsed", "metric_stuck_at_zero",
-            "loss_spikes"} <= got
+    assert {
+        "dominant_component",
+        "stationary_component",
+        "lr_collapsed",
+        "metric_stuck_at_zero",
+        "loss_spikes",
+    } <= got
     dom = by_id(d, "dominant_component")
     assert dom.component == "bbox" and "15× cls's" in dom.evidence
     assert [f.component for f in d.findings if f.id == "stationary_component"] == ["bbox"]
@@ -94,8 +127,9 @@ def test_troubled_run_fires_the_expected_findings():
     spikes = by_id(d, "loss_spikes")
     assert "bbox: 4" in spikes.evidence
     assert d.findings[0].severity == "critical"
-    assert [f.severity for f in d.findings] == sorted((f.severity for f in d.findings),
-                                                      key=("critical", "warning", "info").index)
+    assert [f.severity for f in d.findings] == sorted(
+        (f.severity for f in d.findings), key=("critical", "warning", "info").index
+    )
 
 
 def test_high_volatility():
@@ -149,8 +183,11 @@ def test_no_positive_anchors():
     spec = healthy()
     spec["positives"][1000:1400] = 0
     f = by_id(diagnose(build(spec)), "no_positive_anchors")
-    assert f.severity == "critical" and "400 of 4000" in f.evidence and "longest stretch is 400 step(s) (1000–1399)" \
-        in f.evidence
+    assert (
+        f.severity == "critical"
+        and "400 of 4000" in f.evidence
+        and "longest stretch is 400 step(s) (1000–1399)" in f.evidence
+    )
 
 
 def test_train_val_divergence():
@@ -186,17 +223,46 @@ def test_thresholds_are_one_frozen_instance():
 def test_json_and_markdown_contract():
     d = diagnose(build(troubled()))
     out = to_json_dict(d, "synthetic.jsonl", "native")
-    assert list(out) == ["source", "format", "steps", "segments", "judged", "not_judged", "skipped_rules", "components", "total",
-                         "total_evidence", "groups", "triage", "not_yet", "findings", "eval_metrics", "metrics",
-                         "warnings"]
+    assert list(out) == [
+        "source",
+        "format",
+        "steps",
+        "segments",
+        "judged",
+        "not_judged",
+        "skipped_rules",
+        "components",
+        "total",
+        "total_evidence",
+        "groups",
+        "triage",
+        "not_yet",
+        "findings",
+        "eval_metrics",
+        "metrics",
+        "warnings",
+    ]
     assert out["steps"] == 6000 and out["segments"] == 1 and out["judged"] is True and out["not_judged"] == []
     bbox = out["components"][0]
     assert {k: bbox[k] for k in ("name", "metric", "weight", "weight_source", "logged")} == {
-        "name": "bbox", "metric": "loss/bbox", "weight": 7.5, "weight_source": "config", "logged": "raw"}
+        "name": "bbox",
+        "metric": "loss/bbox",
+        "weight": 7.5,
+        "weight_source": "config",
+        "logged": "raw",
+    }
     assert bbox["logged_source"] in ("format", "total") and "7.5" in bbox["why"]
     assert [e["name"] for e in out["eval_metrics"]] == [m for m in out["metrics"] if m.startswith("eval/")]
-    assert set(out["findings"][0]) == {"id", "severity", "title", "evidence", "next_step", "component", "look_at",
-                                       "where"}
+    assert set(out["findings"][0]) == {
+        "id",
+        "severity",
+        "title",
+        "evidence",
+        "next_step",
+        "component",
+        "look_at",
+        "where",
+    }
     assert [c["id"] for c in out["triage"]][:2] == ["targets_or_assignment", "lr_schedule"]
     assert set(out["triage"][0]) == {"id", "stage", "cause", "explains", "evidence", "check", "look_at"}
     assert "python -m inspector episode" in out["triage"][0]["check"]
@@ -216,14 +282,20 @@ def test_weight_suggestion_is_always_lower_than_the_current_weight():
     assert weight_suggestion(1.0, 0.3, 0.4) is None
 
 
-@pytest.mark.parametrize("rel", ["ultralytics_csv/yolo12n-handraise-newstyle/results.csv",
-                                 "ultralytics_csv/yolov5s-lego/results.csv",
-                                 "text_log/ultralytics-tqdm-xview/training_log.txt",
-                                 "mmdet_json/rtmdet-drink-mmengine/scalars.json"])
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "ultralytics_csv/yolo12n-handraise-newstyle/results.csv",
+        "ultralytics_csv/yolov5s-lego/results.csv",
+        "text_log/ultralytics-tqdm-xview/training_log.txt",
+        "mmdet_json/rtmdet-drink-mmengine/scalars.json",
+    ],
+)
 def test_no_loss_spikes_on_smooth_epoch_level_samples(samples, rel):
     # Real epoch-level logs: the values "spiking" before the 10 % floor sat within 1-3 % of their
     # rolling median (11-26 of them per log).
     from inspector.runlog import read_log
+
     assert "loss_spikes" not in ids(diagnose(read_log(samples / rel)))
 
 
@@ -231,6 +303,7 @@ def test_dominant_variance_is_judged_on_the_recent_half(samples):
     # YOLOv8 epoch log: cls made 87% of all epoch-to-epoch changes (the early descent) but 31% over the last
     # 50 epochs, and 31% of the mean: no term dominates. rtmdet's cls is 74% of the mean: it still does.
     from inspector.runlog import read_log
+
     yolo = diagnose(read_log(samples / "ultralytics_csv/yolov8n-ados-oldstyle/results.csv"))
     assert "dominant_component" not in ids(yolo)
     assert yolo.stats["cls"].variance_share < 0.5

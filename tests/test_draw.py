@@ -7,8 +7,18 @@ import numpy as np
 import pytest
 
 import inspector.evaluate
-from inspector.draw import (FN, FP, OKABE_ITO, TARGET_CYCLE, TP, Visualizer, box_label, display_scale, draw_boxes,
-                            draw_overlay)
+from inspector.draw import (
+    FN,
+    FP,
+    OKABE_ITO,
+    TARGET_CYCLE,
+    TP,
+    Visualizer,
+    box_label,
+    display_scale,
+    draw_boxes,
+    draw_overlay,
+)
 from inspector.evaluate import Matching, match_query
 from inspector.results import Assigned, QueryResult
 
@@ -27,11 +37,15 @@ NAMES = ("circle", "star")
 
 
 def _query(**kw) -> QueryResult:
-    base = dict(image_id="q", image_size=(128, 128),
-                target_boxes=np.array([[10, 10, 50, 50], [60, 70, 100, 100]], np.float32),
-                target_labels=np.array([0, 1]),
-                pred_boxes=np.array([[10, 10, 50, 50], [80, 20, 120, 60]], np.float32),
-                scores=np.array([0.9, 0.8], np.float32), labels=np.array([0, 1]))
+    base = dict(
+        image_id="q",
+        image_size=(128, 128),
+        target_boxes=np.array([[10, 10, 50, 50], [60, 70, 100, 100]], np.float32),
+        target_labels=np.array([0, 1]),
+        pred_boxes=np.array([[10, 10, 50, 50], [80, 20, 120, 60]], np.float32),
+        scores=np.array([0.9, 0.8], np.float32),
+        labels=np.array([0, 1]),
+    )
     base.update(kw)
     return QueryResult(**base)
 
@@ -70,7 +84,9 @@ def test_prediction_colours_follow_the_matching() -> None:
 
 
 def test_matching_respects_the_iou_threshold() -> None:
-    near = _query(pred_boxes=np.array([[14, 14, 54, 54]], np.float32), scores=np.array([0.9]), labels=np.array([0]))
+    near = _query(
+        pred_boxes=np.array([[14, 14, 54, 54]], np.float32), scores=np.array([0.9]), labels=np.array([0])
+    )
     assert _count(_draw(near, 0.5, legend=False), TP) > 0
     strict = _draw(near, 0.9, legend=False)
     assert _count(strict, TP) == 0 and _count(strict, FP) > 0
@@ -91,19 +107,32 @@ def test_drawing_takes_the_match_it_is_given_and_never_matches(monkeypatch) -> N
     assert _count(arr, TP) == 0 and _count(arr, FP) > 100
     assert _count(draw_overlay(_image(), q, m, NAMES, legend=False), TP) > 100
     with pytest.raises(ValueError, match="2 predictions"):
-        draw_overlay(_image(), _query(pred_boxes=np.zeros((1, 4), np.float32), scores=np.ones(1, np.float32),
-                                      labels=np.zeros(1, np.int64)), m)
+        draw_overlay(
+            _image(),
+            _query(
+                pred_boxes=np.zeros((1, 4), np.float32),
+                scores=np.ones(1, np.float32),
+                labels=np.zeros(1, np.int64),
+            ),
+            m,
+        )
 
 
 def test_anchors_are_coloured_by_target_sized_by_alignment_and_filtered_by_stride() -> None:
     anchors = np.array([[20, 20], [40, 40], [80, 85]], np.float32)
-    assigned = Assigned(anchor=np.array([0, 1, 2]), target=np.array([0, 0, 1]),
-                        align_metric=np.array([1.0, 0.1, 1.0], np.float32), iou=np.ones(3, np.float32),
-                        pred_boxes=np.zeros((3, 4), np.float32))
+    assigned = Assigned(
+        anchor=np.array([0, 1, 2]),
+        target=np.array([0, 0, 1]),
+        align_metric=np.array([1.0, 0.1, 1.0], np.float32),
+        iou=np.ones(3, np.float32),
+        pred_boxes=np.zeros((3, 4), np.float32),
+    )
     overlay = _query(anchors=anchors, strides=np.array([8, 8, 16]), assigned=assigned)
     img = np.asarray(_draw(overlay, legend=False))
     first, second = TARGET_CYCLE[0], TARGET_CYCLE[1]
-    window = lambda xy: img[int(xy[1]) * 4 - 20:int(xy[1]) * 4 + 20, int(xy[0]) * 4 - 20:int(xy[0]) * 4 + 20]
+    window = lambda xy: img[
+        int(xy[1]) * 4 - 20 : int(xy[1]) * 4 + 20, int(xy[0]) * 4 - 20 : int(xy[0]) * 4 + 20
+    ]
     big, small = _count(window(anchors[0]), first), _count(window(anchors[1]), first)
     assert big > 2 * small > 0
     assert _count(window(anchors[2]), second) > 0

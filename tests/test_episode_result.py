@@ -19,8 +19,15 @@ from inspector.checkpoint import save_checkpoint
 from inspector.data import read_dataset
 from inspector.data.episodes import EpisodeSampler
 from inspector.data.shapes import CLASSES, write_coco_dataset, write_video_samples
-from inspector.episode_diagnostics import (assigned_iou_histogram, coordinate_ranges, format_doctor, loss_rows,
-                                           positive_rows, positives_per_target, target_rows)
+from inspector.episode_diagnostics import (
+    assigned_iou_histogram,
+    coordinate_ranges,
+    format_doctor,
+    loss_rows,
+    positive_rows,
+    positives_per_target,
+    target_rows,
+)
 from inspector.evaluate import clip_st_iou
 from inspector.model import ModelConfig, create_model
 from inspector.model.loss import compute_losses
@@ -72,7 +79,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     _widen(root / "data")
     episode = EpisodeSampler(read_dataset(root / "data"), 2, 2, 4, seed=0).sample(0)
     torch.manual_seed(0)
-    ckpt = save_checkpoint(root / "m.pt", create_model(ModelConfig()), ModelConfig(), class_names=list(CLASSES))
+    ckpt = save_checkpoint(
+        root / "m.pt", create_model(ModelConfig()), ModelConfig(), class_names=list(CLASSES)
+    )
     # score floor 0: an untrained model's scores sit near the 0.01 prior, under the default floor of 0.05
     result = inspect_episode(load_detector(ckpt), episode, score_threshold=0.0)
     return {"root": root, "ckpt": ckpt, "episode": episode, "result": result}
@@ -101,7 +110,9 @@ def test_reported_ious_match_ious_recomputed_from_the_boxes(world: dict) -> None
     checked = 0
     for q in world["result"].queries:
         a = q.assigned
-        recomputed = bbox_iou_aligned(a.pred_boxes.astype(np.float64), q.target_boxes[a.target].astype(np.float64))
+        recomputed = bbox_iou_aligned(
+            a.pred_boxes.astype(np.float64), q.target_boxes[a.target].astype(np.float64)
+        )
         np.testing.assert_allclose(recomputed, a.iou, atol=2e-4)
         checked += len(a)
     assert checked > 0
@@ -139,13 +150,15 @@ def test_diagnostics_tables(world: dict) -> None:
 
 
 def test_the_same_episode_gives_the_same_result(world: dict) -> None:
-    again = inspect_episode(load_detector(world["ckpt"]), world["episode"], score_threshold=0.0, gradients=False)
+    again = inspect_episode(
+        load_detector(world["ckpt"]), world["episode"], score_threshold=0.0, gradients=False
+    )
     for a, b in zip(again.queries, world["result"].queries):
         np.testing.assert_array_equal(a.pred_boxes, b.pred_boxes)
         np.testing.assert_array_equal(a.assigned.anchor, b.assigned.anchor)
 
 
-WRAPPER = '''
+WRAPPER = """
 import dataclasses
 from inspector.adapters import ReferenceDetector
 from inspector.boxes import convert
@@ -161,17 +174,20 @@ class Wrapped(ReferenceDetector):
 
 def make(path):
     return Wrapped(path)
-'''
+"""
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["cxcywh", "xyxyn"])
-def test_format_doctor_flags_a_wrapper_emitting_another_format(fitted: dict, tmp_path: Path, monkeypatch,
-                                                               fmt: str) -> None:
+def test_format_doctor_flags_a_wrapper_emitting_another_format(
+    fitted: dict, tmp_path: Path, monkeypatch, fmt: str
+) -> None:
     name = next(_names)
     (tmp_path / f"{name}.py").write_text(WRAPPER.replace("{fmt}", fmt))
     monkeypatch.syspath_prepend(str(tmp_path))
-    result = inspect_episode(load_detector(fitted["ckpt"], f"{name}:make"), fitted["episode"], gradients=False)
+    result = inspect_episode(
+        load_detector(fitted["ckpt"], f"{name}:make"), fitted["episode"], gradients=False
+    )
     verdict = format_doctor(result)
     assert verdict.mismatch and verdict.best == fmt, verdict
     assert fmt in verdict.message
@@ -182,6 +198,7 @@ def test_format_doctor_is_quiet_for_the_reference_adapter(fitted: dict) -> None:
     verdict = format_doctor(fitted["result"])
     # the over-fitted model does find its targets with its most confident boxes (one per target)
     from inspector.format_doctor import DOCTOR_MIN_IOU
+
     assert verdict.as_is > DOCTOR_MIN_IOU
     assert not verdict.mismatch, verdict
 
@@ -235,8 +252,9 @@ def make(path):
 
 
 @pytest.mark.parametrize("fmt", ["xyxy", "xywh", "cxcywh", "xyxyn", "xywhn", "cxcywhn"])
-def test_format_doctor_names_the_format_an_adapter_really_emits(world: dict, tmp_path: Path, monkeypatch,
-                                                                fmt: str) -> None:
+def test_format_doctor_names_the_format_an_adapter_really_emits(
+    world: dict, tmp_path: Path, monkeypatch, fmt: str
+) -> None:
     name = next(_names)
     (tmp_path / f"{name}.py").write_text(ORACLE.replace("FMT", fmt))
     monkeypatch.syspath_prepend(str(tmp_path))

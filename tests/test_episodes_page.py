@@ -12,8 +12,8 @@ from streamlit.testing.v1 import AppTest
 from inspector.checkpoint import save_checkpoint
 from inspector.data import read_dataset
 from inspector.data.shapes import CLASSES, write_coco_dataset, write_video_samples
-from inspector.model import ModelConfig, create_model
 from inspector.evaluate import CLIP_SCORE_THRESHOLD
+from inspector.model import ModelConfig, create_model
 from inspector.plan import DEFAULT_SHAPE, DatasetEpisodes, resolve_shape, trained_shape
 from inspector.ui.episode_views import demo_checkpoints
 
@@ -28,8 +28,13 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     save_checkpoint(root / "m.pt", create_model(ModelConfig()), ModelConfig(), class_names=list(CLASSES))
     other = ModelConfig(strides=(4, 8, 16))  # not the default strides: the page must not assume (8, 16, 32)
-    save_checkpoint(root / "strides.pt", create_model(other), other, class_names=list(CLASSES),
-                    train_config={"n_way": 2, "k_shot": 1, "n_query": 3})
+    save_checkpoint(
+        root / "strides.pt",
+        create_model(other),
+        other,
+        class_names=list(CLASSES),
+        train_config={"n_way": 2, "k_shot": 1, "n_query": 3},
+    )
     write_coco_dataset(root / "data", 20, seed=0)
     write_video_samples(root / "clips", 2, seed=0)
     return root
@@ -76,7 +81,10 @@ def test_next_and_prev_step_through_episodes(roots: Path) -> None:
     assert _state(at)[1].startswith("Episode 5")
     assert any("Losses" in m.value for m in at.markdown)
     losses = next(d.value for d in at.dataframe if "weighted" in d.value.columns)
-    assert losses["name"].tolist() == ["cls", "bbox", "supcon", "cpe"] and "‖∇ backbone‖ (train-mode BN)" in losses.columns
+    assert (
+        losses["name"].tolist() == ["cls", "bbox", "supcon", "cpe"]
+        and "‖∇ backbone‖ (train-mode BN)" in losses.columns
+    )
 
 
 def test_sliders_and_stride_toggles_change_the_overlay(roots: Path) -> None:
@@ -92,7 +100,9 @@ def test_sliders_and_stride_toggles_change_the_overlay(roots: Path) -> None:
 def test_video_samples_show_frames_and_st_iou(roots: Path) -> None:
     at = _open(roots / "m.pt", roots / "clips")
     _clean(at)
-    assert [m.label for m in at.metric] == ["ST-IoU · " + read_dataset(roots / "clips").clips[0].clip_id]  # clip 0
+    assert [m.label for m in at.metric] == [
+        "ST-IoU · " + read_dataset(roots / "clips").clips[0].clip_id
+    ]  # clip 0
     assert at.sidebar.slider(key="clip_score_threshold").value == CLIP_SCORE_THRESHOLD
     slider = next(s for s in at.slider if s.key.startswith("frame_"))
     before = _state(at)[2]
@@ -108,14 +118,19 @@ def test_shape_and_strides_come_from_the_checkpoint_and_its_result(roots: Path) 
     assert shape == (2, 1, 3)  # the checkpoint's train config
     toggles = {c.key for c in at.sidebar.checkbox if c.key.startswith("stride_")}
     assert toggles == {"stride_4", "stride_8", "stride_16"}
-    want = DatasetEpisodes(read_dataset(roots / "data"), resolve_shape(trained_shape(roots / "strides.pt")), 0)
+    want = DatasetEpisodes(
+        read_dataset(roots / "data"), resolve_shape(trained_shape(roots / "strides.pt")), 0
+    )
     assert _state(at)[1] == f"Episode 0: {', '.join(want.episode(0).class_names)}"  # the `episode` command's
     at.sidebar.text_input(key="ckpt_path").input(str(roots / "m.pt")).run()  # no train config: the defaults
     _clean(at)
     shape = tuple(int(at.sidebar.number_input(key=k).value) for k in ("n_way", "k_shot", "n_query"))
     assert shape == (DEFAULT_SHAPE.n_way, DEFAULT_SHAPE.k_shot, DEFAULT_SHAPE.n_query)
-    assert {c.key for c in at.sidebar.checkbox if c.key.startswith("stride_")} == {"stride_8", "stride_16",
-                                                                                     "stride_32"}
+    assert {c.key for c in at.sidebar.checkbox if c.key.startswith("stride_")} == {
+        "stride_8",
+        "stride_16",
+        "stride_32",
+    }
 
 
 class _CreatesAFile:
@@ -134,8 +149,11 @@ def test_bad_checkpoints_are_explained_without_a_traceback(roots: Path, tmp_path
     state.pop(next(iter(state)))
     torch.save({"state_dict": state}, tmp_path / "other.pt")
     (tmp_path / "notes.pt").write_text("hello")
-    for name, message in (("evil.pt", "arbitrary Python objects"), ("other.pt", "missing keys"),
-                          ("notes.pt", "not a PyTorch checkpoint")):
+    for name, message in (
+        ("evil.pt", "arbitrary Python objects"),
+        ("other.pt", "missing keys"),
+        ("notes.pt", "not a PyTorch checkpoint"),
+    ):
         at = _open(tmp_path / name, roots / "data")
         assert not at.exception, [e.value for e in at.exception]
         assert any(message in e.value for e in at.error), (name, [e.value for e in at.error])

@@ -11,7 +11,15 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from inspector.evaluate import CLIP_SCORE_THRESHOLD, clip_st_iou, clip_track, coco_map, evaluate, match, st_iou
+from inspector.evaluate import (
+    CLIP_SCORE_THRESHOLD,
+    clip_st_iou,
+    clip_track,
+    coco_map,
+    evaluate,
+    match,
+    st_iou,
+)
 from inspector.results import ClipResult, QueryResult
 
 E = np.zeros((0, 4), np.float32)
@@ -151,8 +159,15 @@ def test_st_iou_hand_cases():
 def _frame(t: int, target: list | None, preds: list[tuple[list, float, int]]) -> QueryResult:
     boxes = np.array([b for b, _, _ in preds], np.float32).reshape(-1, 4)
     targets = np.array([target] if target else [], np.float32).reshape(-1, 4)
-    return QueryResult(f"clip/{t}", (64, 64), boxes, np.array([s for _, s, _ in preds], np.float32),
-                       np.array([w for _, _, w in preds], np.int64), targets, np.zeros(len(targets), np.int64))
+    return QueryResult(
+        f"clip/{t}",
+        (64, 64),
+        boxes,
+        np.array([s for _, s, _ in preds], np.float32),
+        np.array([w for _, _, w in preds], np.int64),
+        targets,
+        np.zeros(len(targets), np.int64),
+    )
 
 
 def test_clip_st_iou_on_a_four_frame_clip_worked_out_by_hand():
@@ -167,19 +182,25 @@ def test_clip_st_iou_on_a_four_frame_clip_worked_out_by_hand():
     Gate 0.75: frame 3's false alarm drops out, either = {0, 1, 2} → 1.5 / 3 = 0.5.
     """
     g = [0, 0, 10, 10]
-    clip = ClipResult("clip", 0, (
-        _frame(0, g, [(g, 0.9, 0), (g, 0.95, 1)]),
-        _frame(1, g, [([0, 0, 10, 5], 0.8, 0), (g, 0.4, 0)]),
-        _frame(2, g, [([5, 0, 15, 10], 0.2, 0)]),
-        _frame(3, None, [([20, 20, 30, 30], 0.7, 0)]),
-    ))
+    clip = ClipResult(
+        "clip",
+        0,
+        (
+            _frame(0, g, [(g, 0.9, 0), (g, 0.95, 1)]),
+            _frame(1, g, [([0, 0, 10, 5], 0.8, 0), (g, 0.4, 0)]),
+            _frame(2, g, [([5, 0, 15, 10], 0.2, 0)]),
+            _frame(3, None, [([20, 20, 30, 30], 0.7, 0)]),
+        ),
+    )
     track = clip_track(clip, 0.3)
     assert [None if b is None else b.tolist() for b in track] == [g, [0, 0, 10, 5], None, [20, 20, 30, 30]]
     assert clip_st_iou(clip, 0.3) == pytest.approx(0.375)
     assert clip_st_iou(clip) == clip_st_iou(clip, CLIP_SCORE_THRESHOLD)  # the one default gate
     assert clip_st_iou(clip, 0.1) == pytest.approx((1.5 + 1 / 3) / 4)
     assert clip_st_iou(clip, 0.75) == pytest.approx(0.5)
-    assert clip_st_iou(ClipResult("other way", 1, clip.frames[:3]), 0.0) == pytest.approx(1 / 3)  # only frame 0
+    assert clip_st_iou(ClipResult("other way", 1, clip.frames[:3]), 0.0) == pytest.approx(
+        1 / 3
+    )  # only frame 0
 
 
 def test_evaluate_summarises_images_and_clips():

@@ -8,12 +8,20 @@ copied from the diagnosis: where the lr cliff is, which epoch was best, which te
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
-from synthetic_runs import (CAUSE_IDS, FINDING_IDS, LR_FLOOR, OVERFIT_MAP, RECIPES, SEED_WEIGHTS,
-                            ZERO_POSITIVES_FRACTION, LabelledRun)
+from synthetic_runs import (
+    CAUSE_IDS,
+    FINDING_IDS,
+    LR_FLOOR,
+    OVERFIT_MAP,
+    RECIPES,
+    SEED_WEIGHTS,
+    ZERO_POSITIVES_FRACTION,
+    LabelledRun,
+)
 
 from inspector.diagnose import Diagnosis, diagnose
 from inspector.findings import Finding
@@ -24,26 +32,30 @@ BY_NAME = {r.name: r for r in RECIPES}
 # the warm-up or step 0 that a wrong date names.
 STEP_TOLERANCE = 0.02
 # A step named in evidence: "step 2000", "steps 3000–6000", "iteration 1299", "epoch 24".
-_NAMED_STEP = re.compile(r"\b(?:steps?|iterations?|iters?|epochs?)\s+(\d[\d,]*)(?:\s*[–-]\s*(\d[\d,]*))?",
-                         re.I)
+_NAMED_STEP = re.compile(
+    r"\b(?:steps?|iterations?|iters?|epochs?)\s+(\d[\d,]*)(?:\s*[–-]\s*(\d[\d,]*))?", re.I
+)
 # Advice to turn a weight down, in any wording ("Lower bbox's weight", "lower the weight of cls").
 _LOWER_WEIGHT = re.compile(r"\b(lower|reduce|decrease)\b[^.]{0,80}\bweight", re.I)
 
 
-@lru_cache(maxsize=None)
+@cache
 def run(name: str) -> LabelledRun:
     return BY_NAME[name].build()
 
 
-@lru_cache(maxsize=None)
+@cache
 def diagnosis(name: str) -> Diagnosis:
     return diagnose(run(name).log)
 
 
 def params(select) -> list:
     """pytest params of the runs for which `select(run)` holds; heavy runs are marked slow."""
-    return [pytest.param(r.name, id=r.name, marks=[pytest.mark.slow] if r.heavy else [])
-            for r in RECIPES if select(run(r.name))]
+    return [
+        pytest.param(r.name, id=r.name, marks=[pytest.mark.slow] if r.heavy else [])
+        for r in RECIPES
+        if select(run(r.name))
+    ]
 
 
 def ids(d: Diagnosis, severities=("critical", "warning", "info")) -> set[str]:
@@ -89,6 +101,7 @@ def span(log) -> int:
 # ---------------------------------------------------------------------------------------------------------
 # The set itself: well-formed, reproducible, shaped as labelled.
 
+
 def test_recipes_build_the_runs_they_name():
     names = [r.name for r in RECIPES]
     assert len(names) == len(set(names))
@@ -119,7 +132,7 @@ def test_zero_positive_steps_are_scattered_and_carry_no_box_loss(name):
     assert zero.mean() == pytest.approx(ZERO_POSITIVES_FRACTION, abs=1 / zero.size)
     edges = np.diff(np.r_[0, zero.astype(np.int8), 0])
     longest = int((np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).max())
-    assert longest < 0.05 * zero.size          # scattered: no stretch an old "consecutive" rule would see
+    assert longest < 0.05 * zero.size  # scattered: no stretch an old "consecutive" rule would see
     assert np.all(bbox[zero] == 0) and np.all(bbox[~zero] > 0)
 
 
@@ -132,7 +145,7 @@ def test_overfit_runs_have_the_injected_shape(name, n_evals):
     assert m.max() == max(OVERFIT_MAP[n_evals]) == pytest.approx(0.30) and m[-1] == pytest.approx(0.21)
     train = log.series["loss/total"].values
     half = train.size // 2
-    assert train[-200:].mean() < train[half:half + 200].mean()   # the training loss still falls
+    assert train[-200:].mean() < train[half : half + 200].mean()  # the training loss still falls
 
 
 def test_seed_like_run_has_the_users_shape():
@@ -146,7 +159,7 @@ def test_seed_like_run_has_the_users_shape():
         assert np.all(log.series[metric].values == 0)
     first_eval = int(log.series["eval/map50"].steps[0])
     lr = log.series["lr"]
-    assert lr.values[first_eval] == lr.values.max()              # the first eval is at full lr
+    assert lr.values[first_eval] == lr.values.max()  # the first eval is at full lr
     assert lr.values[-1] == LR_FLOOR
     assert log.config["loss_weights"] == SEED_WEIGHTS == {"bbox": 7.5, "cls": 0.5, "supcon": 1.0, "cpe": 0.5}
 
@@ -159,6 +172,7 @@ def test_placeholders_are_in_the_logs():
 
 # ---------------------------------------------------------------------------------------------------------
 # The labels: what must fire, what must not, healthy runs quiet.
+
 
 @pytest.mark.parametrize("name", params(lambda r: bool(r.must_fire)))
 def test_must_fire(name):
@@ -184,12 +198,14 @@ def test_healthy_run_has_no_warning(name):
 # ---------------------------------------------------------------------------------------------------------
 # The numbers in the evidence, against numbers computed here.
 
-@pytest.mark.parametrize("name", ["lr_cliff_native_s0", "lr_cliff_native_s1", "seed_like_s0",
-                                  "eval_stopped_absent_native_s0"])
+
+@pytest.mark.parametrize(
+    "name", ["lr_cliff_native_s0", "lr_cliff_native_s1", "seed_like_s0", "eval_stopped_absent_native_s0"]
+)
 def test_lr_collapse_is_dated_at_the_cliff(name):
     log = run(name).log
     lr = log.series["lr"]
-    i = int(np.argmin(lr.values[1:] / lr.values[:-1])) + 1     # the largest one-step fall
+    i = int(np.argmin(lr.values[1:] / lr.values[:-1])) + 1  # the largest one-step fall
     cliff = int(lr.steps[i])
     f = one(diagnosis(name), "lr_collapsed")
     steps = named_steps(f.evidence)
@@ -209,8 +225,9 @@ def test_lr_floor_after_slow_decay_is_dated_after_the_peak(name):
     assert not re.search(r"\bstep 0\b|\b0% into", f.evidence), f.evidence
 
 
-@pytest.mark.parametrize("name", ["overfit_6evals_s0", "overfit_6evals_s1", "overfit_3evals_s0",
-                                  "overfit_3evals_s1"])
+@pytest.mark.parametrize(
+    "name", ["overfit_6evals_s0", "overfit_6evals_s1", "overfit_3evals_s0", "overfit_3evals_s1"]
+)
 def test_eval_regression_names_the_best_epoch(name):
     s = run(name).log.series["eval/map50"]
     best = int(np.argmax(s.values))
@@ -265,26 +282,31 @@ def test_seed_like_triage_puts_targets_first_and_weights_last(name):
     assert f"{bbox_weight:g}" in balance.evidence, balance.evidence
 
 
-@pytest.mark.parametrize("name, cause, finding", [
-    ("zero_positives_scattered_s0", "targets_or_assignment", "no_positive_anchors"),
-    ("eval_stopped_nan_d2_s1", "evaluation_stopped", "eval_stopped"),
-    ("eval_stopped_absent_native_s0", "evaluation_stopped", "eval_stopped"),
-    ("overfit_6evals_s1", "overfitting", "train_val_divergence"),
-    ("overfit_3evals_s0", "overfitting", "eval_regression"),
-    ("total_missing_term_native_s0", "log_reading", "total_mismatch"),
-])
+@pytest.mark.parametrize(
+    "name, cause, finding",
+    [
+        ("zero_positives_scattered_s0", "targets_or_assignment", "no_positive_anchors"),
+        ("eval_stopped_nan_d2_s1", "evaluation_stopped", "eval_stopped"),
+        ("eval_stopped_absent_native_s0", "evaluation_stopped", "eval_stopped"),
+        ("overfit_6evals_s1", "overfitting", "train_val_divergence"),
+        ("overfit_3evals_s0", "overfitting", "eval_regression"),
+        ("total_missing_term_native_s0", "log_reading", "total_mismatch"),
+    ],
+)
 def test_triage_names_the_cause_of_the_injected_failure(name, cause, finding):
     d = diagnosis(name)
     causes = {c.id: c for c in d.triage}
     assert cause in causes and finding in causes[cause].explains, [(c.id, c.explains) for c in d.triage]
 
 
-@pytest.mark.parametrize("name", ["nan_ap_small_d2_s0", "minus1_ap_small_mmdet_s1",
-                                  "healthy_cls_dominant_rtmdet_s0"])
+@pytest.mark.parametrize(
+    "name", ["nan_ap_small_d2_s0", "minus1_ap_small_mmdet_s1", "healthy_cls_dominant_rtmdet_s0"]
+)
 def test_undefined_metric_is_info_and_names_the_metric(name):
     log = run(name).log
-    placeholders = [k for k, s in log.series.items()
-                    if s.values.size and np.all(np.isnan(s.values) | (s.values == -1.0))]
+    placeholders = [
+        k for k, s in log.series.items() if s.values.size and np.all(np.isnan(s.values) | (s.values == -1.0))
+    ]
     assert placeholders
     found = findings(diagnosis(name), "undefined_metric")
     assert found and all(f.severity == "info" for f in found)
@@ -311,7 +333,9 @@ def test_planted_spike_is_reported_for_its_term_and_epoch(name):
     ratios = {}
     for metric in ("train/box_loss", "train/cls_loss", "train/dfl_loss"):
         v = log.series[metric].values
-        neighbours = np.array([np.median(np.r_[v[max(0, i - 3):i], v[i + 1:i + 4]]) for i in range(v.size)])
+        neighbours = np.array(
+            [np.median(np.r_[v[max(0, i - 3) : i], v[i + 1 : i + 4]]) for i in range(v.size)]
+        )
         ratios[metric] = v / neighbours
     metric = max(ratios, key=lambda k: ratios[k].max())
     step = int(log.series[metric].steps[int(np.argmax(ratios[metric]))])

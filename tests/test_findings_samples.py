@@ -23,4 +23,6 @@ def test_sample_findings_are_the_signed_ones(samples, rel):
     path = samples / rel
     d = diagnose(read_logs([path, *sorted(path.parent.glob("*.yaml"))]))
     assert [[f.id, f.severity, f.component] for f in d.findings] == FIXTURE[rel]["after"]
-    assert not [f for f in d.findings if f.severity != "info"], "no sample log gets a warning an expert would reject"
+    assert not [f for f in d.findings if f.severity != "info"], (
+        "no sample log gets a warning an expert would reject"
+    )

@@ -33,8 +33,9 @@ from inspector.format_doctor import (
 SIZE = (120, 200)  # (h, w): not square, so a reading that swaps x and y scales cannot pass for the right one
 
 
-def _spread(rng: np.random.Generator, n: int, size: tuple[int, int] = SIZE, lo: float = 0.1,
-            hi: float = 0.4) -> np.ndarray:
+def _spread(
+    rng: np.random.Generator, n: int, size: tuple[int, int] = SIZE, lo: float = 0.1, hi: float = 0.4
+) -> np.ndarray:
     """n xyxy boxes of lo..hi of each side, placed anywhere in the image."""
     h, w = size
     wh = rng.uniform(lo, hi, (n, 2)) * [w, h]
@@ -53,15 +54,23 @@ def _detected(boxes: np.ndarray, seed: int = 1) -> np.ndarray:
 
 
 def _query(name: str, preds: np.ndarray, targets: np.ndarray, size: tuple[int, int]) -> QueryResult:
-    return QueryResult(name, size, np.asarray(preds, np.float32), np.full(len(preds), 0.9, np.float32),
-                       np.zeros(len(preds), np.int64), np.asarray(targets, np.float32),
-                       np.zeros(len(targets), np.int64))
+    return QueryResult(
+        name,
+        size,
+        np.asarray(preds, np.float32),
+        np.full(len(preds), 0.9, np.float32),
+        np.zeros(len(preds), np.int64),
+        np.asarray(targets, np.float32),
+        np.zeros(len(targets), np.int64),
+    )
 
 
-def _result(preds: list[np.ndarray], targets: list[np.ndarray],
-            size: tuple[int, int] = SIZE) -> EpisodeResult:
-    return EpisodeResult(0, ("thing",), tuple(_query(f"q{i}", p, t, size)
-                                              for i, (p, t) in enumerate(zip(preds, targets))))
+def _result(
+    preds: list[np.ndarray], targets: list[np.ndarray], size: tuple[int, int] = SIZE
+) -> EpisodeResult:
+    return EpisodeResult(
+        0, ("thing",), tuple(_query(f"q{i}", p, t, size) for i, (p, t) in enumerate(zip(preds, targets)))
+    )
 
 
 # ---------- the four verdicts, per episode ----------
@@ -157,8 +166,17 @@ def _episode_of(dataset, truth_by_id: dict[str, np.ndarray]) -> EpisodeResult:
     queries = []
     for e in dataset.images:
         preds = _detected(truth_by_id[e.image_id]).astype(np.float32)
-        queries.append(QueryResult(e.image_id, e.size, preds, np.full(len(preds), 0.9, np.float32),
-                                   np.zeros(len(preds), np.int64), e.boxes, e.labels))
+        queries.append(
+            QueryResult(
+                e.image_id,
+                e.size,
+                preds,
+                np.full(len(preds), 0.9, np.float32),
+                np.zeros(len(preds), np.int64),
+                e.boxes,
+                e.labels,
+            )
+        )
     return EpisodeResult(0, dataset.class_names, tuple(queries))
 
 
@@ -211,13 +229,30 @@ def test_results_and_clip_frames_are_pooled() -> None:
 def _rows(result: EpisodeResult, sizes: bool = True) -> pd.DataFrame:
     """Evaluation rows as inspector.batch writes them (flat lists per image), with the image size columns the
     doctor asks for when `sizes`, and a clip row (its boxes live in no image row)."""
-    rows = [{"kind": "image", "image_id": q.image_id, "gt_boxes": q.target_boxes.reshape(-1).tolist(),
-             "gt_labels": q.target_labels.tolist(), "pred_boxes": q.pred_boxes.reshape(-1).tolist(),
-             "scores": q.scores.tolist(), "pred_labels": q.labels.tolist(),
-             **({"image_height": q.image_size[0], "image_width": q.image_size[1]} if sizes else {})}
-            for q in result.queries]
-    rows.append({"kind": "clip", "image_id": "c", "gt_boxes": [], "gt_labels": [], "pred_boxes": [],
-                 "scores": [], "pred_labels": []})
+    rows = [
+        {
+            "kind": "image",
+            "image_id": q.image_id,
+            "gt_boxes": q.target_boxes.reshape(-1).tolist(),
+            "gt_labels": q.target_labels.tolist(),
+            "pred_boxes": q.pred_boxes.reshape(-1).tolist(),
+            "scores": q.scores.tolist(),
+            "pred_labels": q.labels.tolist(),
+            **({"image_height": q.image_size[0], "image_width": q.image_size[1]} if sizes else {}),
+        }
+        for q in result.queries
+    ]
+    rows.append(
+        {
+            "kind": "clip",
+            "image_id": "c",
+            "gt_boxes": [],
+            "gt_labels": [],
+            "pred_boxes": [],
+            "scores": [],
+            "pred_labels": [],
+        }
+    )
     return pd.DataFrame(rows)
 
 
@@ -254,7 +289,8 @@ def test_images_of_result_keep_the_boxes_as_given() -> None:
 def test_an_untrained_models_random_boxes_are_no_format_mismatch():
     # 100 random boxes per image: read as xywh (bigger) they cover targets better by chance; the doctor reads
     # only each image's most confident boxes, one per target, and sees no relation.
-    from inspector.format_doctor import diagnose_images, _image
+    from inspector.format_doctor import _image, diagnose_images
+
     rng = np.random.default_rng(0)
     images = []
     for _ in range(40):

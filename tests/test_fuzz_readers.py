@@ -16,14 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fuzz_catalogue import load_fuzz
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inspector.errors import InspectorError
-from fuzz_catalogue import load_fuzz
 from inspector.runlog import RunLog, Series, detect, formats, read_log
-
-
 
 fuzz = load_fuzz()
 SMALL = [n for n in fuzz.MUTATIONS if not n.startswith("huge")]
@@ -42,6 +40,7 @@ def _assert_contract(data: bytes, source, mutation: str, workdir: Path) -> None:
 
 # --- the harness itself can fail ------------------------------------------------------------------
 
+
 def test_check_runlog_flags_unsorted_steps():
     series = Series("m", np.array([2, 1], np.int64), np.array([0.0, 1.0]))
     assert "strictly increasing" in fuzz.check_runlog(RunLog("x", "csv", "generic", {"m": series}))
@@ -57,6 +56,7 @@ def test_every_mutation_changes_something(seeds):
 
 
 # --- contract: every sample and our native log, every mutation, auto + every forced format -------
+
 
 def test_every_sample_reads_unmutated(seeds, tmp_path):
     for source in seeds:
@@ -81,8 +81,12 @@ def test_huge_lines_on_each_sample(seeds, tmp_path, mutation):
 
 
 @pytest.mark.slow
-@settings(max_examples=250, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=250,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data())
 def test_stacked_mutations_hypothesis(seeds, tmp_path, data):
     source = data.draw(st.sampled_from(seeds), label="source")
@@ -94,11 +98,26 @@ def test_stacked_mutations_hypothesis(seeds, tmp_path, data):
     _assert_contract(body, source, "+".join(names), tmp_path)
 
 
-@settings(max_examples=40, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=st.binary(max_size=2048), name=st.sampled_from(
-    ["log.jsonl", "results.csv", "metrics.json", "scalars.json", "x.log.json", "log.txt",
-     "events.out.tfevents.1.host.1.0"]))
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    body=st.binary(max_size=2048),
+    name=st.sampled_from(
+        [
+            "log.jsonl",
+            "results.csv",
+            "metrics.json",
+            "scalars.json",
+            "x.log.json",
+            "log.txt",
+            "events.out.tfevents.1.host.1.0",
+        ]
+    ),
+)
 def test_arbitrary_bytes_hypothesis(tmp_path, body, name):
     source = fuzz.Source("random", name, body)
     _assert_contract(body, source, "random", tmp_path)
@@ -119,6 +138,7 @@ def test_missing_and_directory_inputs_raise_inspector_error(tmp_path):
 
 # --- partial data: a log cut at a random byte keeps every complete row before the cut ------------
 
+
 def _line_records(data: bytes, step_of) -> list[tuple[int, int, int | None]]:
     """(start, end, step or None) per line, `end` past its newline."""
     out, pos = [], 0
@@ -136,6 +156,7 @@ def _json_step(key: str):
             return None
         value = obj.get(key) if isinstance(obj, dict) else None
         return int(value) if isinstance(value, (int, float)) else None
+
     return step_of
 
 
@@ -152,6 +173,7 @@ def _regex_step(pattern: bytes):
     def step_of(line: bytes) -> int | None:
         m = compiled.search(line)
         return int(m.group(1)) if m else None
+
     return step_of
 
 
@@ -161,9 +183,9 @@ def _tfevents_records(data: bytes) -> list[tuple[int, int, int | None]]:
 
     out, pos = [], 0
     while pos + 12 <= len(data):
-        (length,) = struct.unpack("<Q", data[pos:pos + 8])
+        (length,) = struct.unpack("<Q", data[pos : pos + 8])
         end = pos + 12 + length + 4
-        event = event_pb2.Event.FromString(data[pos + 12:pos + 12 + length])
+        event = event_pb2.Event.FromString(data[pos + 12 : pos + 12 + length])
         out.append((pos, end, int(event.step) if event.summary.value else None))
         pos = end
     return out
@@ -176,8 +198,12 @@ def _native_log(tmp: Path) -> Path:
 def _generic_jsonl(tmp: Path) -> Path:
     path = tmp / "generic.jsonl"
     rng = np.random.default_rng(1)
-    path.write_text("".join(json.dumps({"step": s * 10, "loss": float(rng.random()),
-                                        "acc": float(rng.random())}) + "\n" for s in range(300)))
+    path.write_text(
+        "".join(
+            json.dumps({"step": s * 10, "loss": float(rng.random()), "acc": float(rng.random())}) + "\n"
+            for s in range(300)
+        )
+    )
     return path
 
 
@@ -192,8 +218,9 @@ def _generic_csv(tmp: Path) -> Path:
 def _kv_text(tmp: Path) -> Path:
     path = tmp / "train.log"
     rng = np.random.default_rng(3)
-    path.write_text("".join(f"step={s} loss={rng.random():.5f} lr={1e-3 * (1 - s / 400):.6f}\n"
-                            for s in range(300)))
+    path.write_text(
+        "".join(f"step={s} loss={rng.random():.5f} lr={1e-3 * (1 - s / 400):.6f}\n" for s in range(300))
+    )
     return path
 
 
@@ -207,12 +234,19 @@ PARTIAL_CASES = {
     "csv": (_generic_csv, _csv_step),
     "ultralytics_csv": (_sample("ultralytics_csv/yolov8n-ados-oldstyle/results.csv"), _csv_step),
     "yolov5_csv": (_sample("ultralytics_csv/yolov5s-lego/results.csv"), _csv_step),
-    "detectron2_metrics": (_sample("detectron2_metrics/frcnn-fruits-eval/metrics.json"),
-                           _json_step("iteration")),
+    "detectron2_metrics": (
+        _sample("detectron2_metrics/frcnn-fruits-eval/metrics.json"),
+        _json_step("iteration"),
+    ),
     "text_key_value": (_kv_text, _regex_step(rb"step=(\d+)")),
-    "text_detectron2": (_sample("text_log/detectron2-frcnn-nyu/log_semi-supervised-to-supervised.txt"),
-                        _regex_step(rb"iter: (\d+)")),
-    "tfevents": (_sample("tfevents/frcnn-fruits-d2/events.out.tfevents.1628430255.db4a6b63f2f6.1641.3"), None),
+    "text_detectron2": (
+        _sample("text_log/detectron2-frcnn-nyu/log_semi-supervised-to-supervised.txt"),
+        _regex_step(rb"iter: (\d+)"),
+    ),
+    "tfevents": (
+        _sample("tfevents/frcnn-fruits-d2/events.out.tfevents.1628430255.db4a6b63f2f6.1641.3"),
+        None,
+    ),
 }
 
 
@@ -225,14 +259,19 @@ def _assert_prefix_kept(full: RunLog, cut: RunLog, before: int | None, label: st
         got = cut.series.get(name)
         assert got is not None, f"{label}: series {name!r} lost"
         idx = np.searchsorted(got.steps, series.steps[wanted])
-        assert np.all(idx < len(got)) and np.array_equal(got.steps[np.minimum(idx, len(got) - 1)],
-                                                         series.steps[wanted]), f"{label}: {name} steps lost"
+        assert np.all(idx < len(got)) and np.array_equal(
+            got.steps[np.minimum(idx, len(got) - 1)], series.steps[wanted]
+        ), f"{label}: {name} steps lost"
         np.testing.assert_array_equal(got.values[idx], series.values[wanted], err_msg=f"{label}: {name}")
 
 
 @pytest.mark.parametrize("case", list(PARTIAL_CASES))
-@settings(max_examples=15, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(fraction=st.floats(0.05, 1.0))
 def test_cut_log_keeps_every_complete_row(samples, tmp_path, case, fraction):
     make, step_of = PARTIAL_CASES[case]
@@ -255,6 +294,7 @@ def test_cut_log_keeps_every_complete_row(samples, tmp_path, case, fraction):
 
 # --- differential: the piecewise readers give what a whole-file read gives, on damaged input too ---
 
+
 @pytest.mark.parametrize("mutation", SMALL)
 def test_pieces_and_chunks_match_whole_reads_under_mutation(seeds, tmp_path, mutation):
     # Any bytes may reach the text reader (it is the fallback); piece edges then land inside whatever the
@@ -268,6 +308,7 @@ def test_pieces_and_chunks_match_whole_reads_under_mutation(seeds, tmp_path, mut
 
 def test_piecewise_check_can_fail(tmp_path, monkeypatch):
     from inspector.runlog import text_dialects
+
     path = tmp_path / "train.log"
     path.write_text("".join(f"step={i} loss={1 / (i + 1):.4f}\n" for i in range(400)))
     assert fuzz.piecewise_problem(path, random.Random(0)) is None

@@ -47,8 +47,9 @@ def autograd_norms(detector: ReferenceDetector, episode, train: bool) -> dict[st
     model.train(train)
     raw = run_episode(model, _flat(episode))
     state = WIoUState(mean=detector.wiou_mean, momentum=model.config.wiou_momentum)
-    losses = compute_losses(raw.output, raw.tensors.query_boxes, raw.tensors.query_labels, wiou_state=state,
-                            training=False)
+    losses = compute_losses(
+        raw.output, raw.tensors.query_boxes, raw.tensors.query_labels, wiou_state=state, training=False
+    )
     norms = {}
     for name, loss in losses.weighted.items():
         model.zero_grad(set_to_none=True)

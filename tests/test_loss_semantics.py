@@ -57,13 +57,17 @@ def detr_columns(prefix: str = "train_", layers: int = 5) -> dict[str, np.ndarra
 def test_detr_twins_give_the_raw_series_and_each_weight_with_no_mismatch():
     log = _log("detr", detr_columns())
     cs = discover_components(log)
-    assert len(cs.components) == 18                       # 3 terms × (final + 5 aux), each once
-    assert all(c.metric.endswith("_unscaled") and c.twin == c.metric[:-len("_unscaled")] for c in cs.components)
+    assert len(cs.components) == 18  # 3 terms × (final + 5 aux), each once
+    assert all(
+        c.metric.endswith("_unscaled") and c.twin == c.metric[: -len("_unscaled")] for c in cs.components
+    )
     weights = {c.twin: c.weight for c in cs.components}
     for name, w in DETR_WEIGHTS.items():
         assert weights[f"train_{name}"] == pytest.approx(w)
         assert weights[f"train_{name}_3"] == pytest.approx(w)
-    assert all(c.weight_source == "twins" and c.logged == "raw" and c.logged_source == "twins" for c in cs.components)
+    assert all(
+        c.weight_source == "twins" and c.logged == "raw" and c.logged_source == "twins" for c in cs.components
+    )
     assert not any("class_error" in c.metric or "cardinality" in c.metric for c in cs.components)
     assert cs.total == "train_loss" and "Σ terms as logged" in cs.total_evidence
     assert set(cs.families) == {"cls", "bbox", "giou"} and len(cs.families["giou"]) == 6
@@ -83,7 +87,7 @@ def test_detr_with_its_true_weights_passed_stays_consistent():
 
 def test_detr_twin_with_a_changing_ratio_is_named():
     cols = detr_columns(layers=0)
-    cols["train_loss_bbox"][N // 2:] *= 2.0         # the gain doubled mid-run
+    cols["train_loss_bbox"][N // 2 :] *= 2.0  # the gain doubled mid-run
     cs = discover_components(_log("detr", cols))
     bbox = cs.get("bbox")
     assert bbox.weight_source == "twins" and "NOT constant" in bbox.why
@@ -92,12 +96,17 @@ def test_detr_twin_with_a_changing_ratio_is_named():
 
 # --- YOLOX: the IoU term is logged × 5 ----------------------------------------------------------------------
 
+
 def yolox_columns() -> dict[str, np.ndarray]:
     iou, conf, cls = _decay(seed=1) * 0.8, _decay(seed=2) * 2.0, _decay(seed=3)
-    l1 = np.where(np.arange(N) >= N - 10, _decay(seed=4) * 0.3, 0.0)   # L1 switched on for the last epochs
-    cols = {"iou_loss": np.round(5.0 * iou, 1), "conf_loss": np.round(conf, 1), "cls_loss": np.round(cls, 1),
-            "l1_loss": np.round(l1, 1)}
-    cols["total_loss"] = np.round(sum(cols.values()), 1)    # trainer.py prints with `{:.1f}`
+    l1 = np.where(np.arange(N) >= N - 10, _decay(seed=4) * 0.3, 0.0)  # L1 switched on for the last epochs
+    cols = {
+        "iou_loss": np.round(5.0 * iou, 1),
+        "conf_loss": np.round(conf, 1),
+        "cls_loss": np.round(cls, 1),
+        "l1_loss": np.round(l1, 1),
+    }
+    cols["total_loss"] = np.round(sum(cols.values()), 1)  # trainer.py prints with `{:.1f}`
     return cols
 
 
@@ -131,6 +140,7 @@ def test_a_logged_override_that_contradicts_the_total_is_named():
 
 # --- the logged total decides when nothing else does ----------------------------------------------------------
 
+
 def test_raw_terms_and_a_weighted_total_give_the_fitted_weights():
     bbox, cls = _decay(seed=5), _decay(seed=6) * 3
     cols = {"loss_bbox": np.round(bbox, 4), "loss_cls": np.round(cls, 4)}
@@ -154,11 +164,13 @@ def test_series_without_loss_in_their_names_that_add_up_to_the_total_are_terms()
     parts = {"bbox": _decay(seed=8) * 2, "cls": _decay(seed=9), "supcon": _decay(seed=11) * 0.5}
     cols = {k: np.round(v, 5) for k, v in parts.items()}
     cols["total"] = np.round(sum(cols.values()), 5)
-    cols["grad_norm"] = _decay(seed=12) * 10         # never a term
+    cols["grad_norm"] = _decay(seed=12) * 10  # never a term
     cols["map50"] = np.linspace(0, 0.5, N)
     cs = discover_components(_log("generic", cols))
     assert sorted(cs.names) == ["bbox", "cls", "supcon"]
-    assert all(c.logged == "weighted" and c.logged_source == "total" and c.weight is None for c in cs.components)
+    assert all(
+        c.logged == "weighted" and c.logged_source == "total" and c.weight is None for c in cs.components
+    )
     assert any("no series is named as a loss" in n for n in cs.notes)
 
 
@@ -171,6 +183,7 @@ def test_a_total_that_is_not_a_sum_of_the_numbers_gives_no_terms():
 
 def test_print_precision_bounds_exactness():
     from inspector.loss_evidence import check_total, print_bound
+
     np.testing.assert_allclose(print_bound(np.array([0.1235, 4.746e-05, 3.0, 1 / 3])), [5e-5, 5e-9, 0.5, 0.0])
     a, b = np.round(_decay(seed=16), 4), np.round(_decay(seed=17), 4)
     exact = check_total(np.round(a + b, 4), {"a": a, "b": b}, {})
@@ -183,8 +196,9 @@ def test_format_definition_contradicted_by_the_total_is_named():
     # A fork that logs raw terms under Ultralytics' names, with the total of gain × term.
     box, cls = _decay(seed=18), _decay(seed=19)
     cols = {"train/box_loss": box, "train/cls_loss": cls, "train/loss": 7.5 * box + 0.5 * cls}
-    cs = discover_components(_log("ultralytics", cols, {"loss_weights": {"box": 7.5, "cls": 0.5},
-                                                         "weights_file": "args.yaml"}))
+    cs = discover_components(
+        _log("ultralytics", cols, {"loss_weights": {"box": 7.5, "cls": 0.5}, "weights_file": "args.yaml"})
+    )
     assert {c.logged for c in cs.components} == {"raw"}
     assert all(c.logged_source == "total" for c in cs.components)
     assert any("definition says it is logged weighted" in n for n in cs.notes)
@@ -194,7 +208,9 @@ def test_format_definition_contradicted_by_the_total_is_named():
 def test_native_raw_terms_with_config_weights_are_confirmed_by_the_total():
     parts = {"bbox": _decay(seed=20), "cls": _decay(seed=21)}
     w = {"bbox": 7.5, "cls": 0.5}
-    cols = {f"loss/{k}": v for k, v in parts.items()} | {"loss/total": sum(w[k] * v for k, v in parts.items())}
+    cols = {f"loss/{k}": v for k, v in parts.items()} | {
+        "loss/total": sum(w[k] * v for k, v in parts.items())
+    }
     cs = discover_components(_log("native", cols, {"loss_weights": w}))
     assert all(c.logged == "raw" and c.logged_source == "total" for c in cs.components)
     assert not cs.notes
@@ -204,23 +220,37 @@ def test_native_raw_terms_that_add_up_as_logged_have_weight_one():
     parts = {"bbox": _decay(seed=22), "cls": _decay(seed=23)}
     cols = {f"loss/{k}": v for k, v in parts.items()} | {"loss/total": parts["bbox"] + parts["cls"]}
     cs = discover_components(_log("native", cols))
-    assert all(c.weight == 1.0 and c.weight_source == "fit to total" and c.logged == "raw" for c in cs.components)
+    assert all(
+        c.weight == 1.0 and c.weight_source == "fit to total" and c.logged == "raw" for c in cs.components
+    )
 
 
 def test_json_says_why_for_every_component():
     d = diagnose(_log("detr", detr_columns()))
     out = to_json_dict(d, "log.txt", "detr")
     c = out["components"][0]
-    assert set(c) == {"name", "metric", "weight", "weight_source", "logged", "logged_source", "why", "family",
-                      "group", "twin"}
+    assert set(c) == {
+        "name",
+        "metric",
+        "weight",
+        "weight_source",
+        "logged",
+        "logged_source",
+        "why",
+        "family",
+        "group",
+        "twin",
+    }
     assert c["weight_source"] == "twins" and "train_loss_ce / train_loss_ce_unscaled" in c["why"]
     assert out["groups"]["families"]["giou"] and "aux layer 0" in out["groups"]["copies"]
 
 
 # --- never "nothing looks wrong" about nothing -----------------------------------------------------------------
 
+
 def test_a_log_without_components_is_not_judged_and_lists_its_metrics():
     from inspector.report import to_markdown
+
     d = diagnose(_log("generic", {"accuracy": np.linspace(0, 1, N), "lr": np.full(N, 0.1)}))
     assert not d.judged and d.findings == ()
     md = to_markdown(d)
@@ -230,18 +260,27 @@ def test_a_log_without_components_is_not_judged_and_lists_its_metrics():
 
 
 def test_too_few_points_are_not_judged():
-    d = diagnose(_log("native", {"loss/bbox": np.array([1.0, 0.9, 0.8]), "loss/cls": np.array([1.0, 1.1, 0.9])}))
+    d = diagnose(
+        _log("native", {"loss/bbox": np.array([1.0, 0.9, 0.8]), "loss/cls": np.array([1.0, 1.1, 0.9])})
+    )
     assert not d.judged and "only 3 logged step" in d.not_judged[0]
 
 
 def test_eval_metrics_summary_skips_undefined_points():
     n = 10
-    cols = {"loss_bbox": _decay(n), "loss_cls": _decay(n, seed=2),
-            "coco/bbox_mAP": np.array([0.1, 0.2, 0.3, 0.25, 0.2, 0.3, 0.35, 0.3, 0.32, 0.31]),
-            "coco/bbox_mAP_s": np.full(n, -1.0)}
+    cols = {
+        "loss_bbox": _decay(n),
+        "loss_cls": _decay(n, seed=2),
+        "coco/bbox_mAP": np.array([0.1, 0.2, 0.3, 0.25, 0.2, 0.3, 0.35, 0.3, 0.32, 0.31]),
+        "coco/bbox_mAP_s": np.full(n, -1.0),
+    }
     d = diagnose(_log("mmdet", cols))
     by = {e.name: e for e in d.eval_metrics}
-    assert by["coco/bbox_mAP"].best == 0.35 and by["coco/bbox_mAP"].last == 0.31 and by["coco/bbox_mAP"].points == 10
+    assert (
+        by["coco/bbox_mAP"].best == 0.35
+        and by["coco/bbox_mAP"].last == 0.31
+        and by["coco/bbox_mAP"].points == 10
+    )
     assert by["coco/bbox_mAP_s"].points == 0 and by["coco/bbox_mAP_s"].undefined == 10
     assert by["coco/bbox_mAP_s"].best is None
 
@@ -253,4 +292,5 @@ def test_rules_with_too_few_points_say_so():
     out = to_json_dict(d, "x", "native")
     assert out["skipped_rules"] == list(d.skipped)
     from inspector.report import to_markdown
+
     assert "Not judged for lack of points: spikes" in to_markdown(d)

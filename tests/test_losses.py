@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import pytest
 
 from inspector.loss_semantics import discover_components
 from inspector.losses import decompose, reweight
@@ -23,8 +22,21 @@ def _names(framework: str, names: list[str], config: dict | None = None):
 
 
 def test_native_names():
-    cs = _names("native", ["loss/bbox", "loss/cls", "loss/supcon", "loss/cpe", "loss/total", "lr",
-                           "positives", "pos_iou", "eval/map50", "eval/st_iou"])
+    cs = _names(
+        "native",
+        [
+            "loss/bbox",
+            "loss/cls",
+            "loss/supcon",
+            "loss/cpe",
+            "loss/total",
+            "lr",
+            "positives",
+            "pos_iou",
+            "eval/map50",
+            "eval/st_iou",
+        ],
+    )
     assert cs.names == ["bbox", "cls", "supcon", "cpe"]
     assert all(c.logged == "raw" for c in cs.components)
     assert cs.total == "loss/total"
@@ -35,8 +47,20 @@ def test_native_names():
 
 
 def test_ultralytics_names_defaults_and_val_split():
-    cs = _names("ultralytics", ["train/box_loss", "train/cls_loss", "train/dfl_loss", "val/box_loss",
-                                "val/cls_loss", "metrics/mAP50(B)", "metrics/precision(B)", "lr/pg0", "lr/pg1"])
+    cs = _names(
+        "ultralytics",
+        [
+            "train/box_loss",
+            "train/cls_loss",
+            "train/dfl_loss",
+            "val/box_loss",
+            "val/cls_loss",
+            "metrics/mAP50(B)",
+            "metrics/precision(B)",
+            "lr/pg0",
+            "lr/pg1",
+        ],
+    )
     assert {c.name: c.weight for c in cs.components} == {"bbox": 7.5, "cls": 0.5, "dfl": 1.5}
     assert all(c.logged == "weighted" and c.weight_source == "default" for c in cs.components)
     assert [c.metric for c in cs.val_components] == ["val/box_loss", "val/cls_loss"]
@@ -51,8 +75,21 @@ def test_yolov5_names():
 
 
 def test_detectron2_names():
-    cs = _names("detectron2", ["total_loss", "loss_cls", "loss_box_reg", "loss_rpn_cls", "loss_rpn_loc", "lr",
-                               "bbox/AP50", "bbox/APs", "fast_rcnn/cls_accuracy", "fast_rcnn/fg_samples"])
+    cs = _names(
+        "detectron2",
+        [
+            "total_loss",
+            "loss_cls",
+            "loss_box_reg",
+            "loss_rpn_cls",
+            "loss_rpn_loc",
+            "lr",
+            "bbox/AP50",
+            "bbox/APs",
+            "fast_rcnn/cls_accuracy",
+            "fast_rcnn/fg_samples",
+        ],
+    )
     assert cs.names == ["cls", "bbox", "rpn_cls", "rpn_loc"]
     assert cs.total == "total_loss"
     assert all(c.weight == 1.0 and c.logged == "weighted" for c in cs.components)
@@ -61,16 +98,21 @@ def test_detectron2_names():
 
 
 def test_mmdet_names():
-    cs = _names("mmdet", ["loss", "loss_cls", "loss_bbox", "loss_rpn_cls", "acc", "bbox_mAP_50",
-                          "coco/bbox_mAP_50", "lr"])
+    cs = _names(
+        "mmdet",
+        ["loss", "loss_cls", "loss_bbox", "loss_rpn_cls", "acc", "bbox_mAP_50", "coco/bbox_mAP_50", "lr"],
+    )
     assert cs.names == ["cls", "bbox", "rpn_cls"]
     assert cs.total == "loss"
     assert cs.eval_metrics == ("bbox_mAP_50", "coco/bbox_mAP_50")
 
 
 def test_detr_families():
-    names = ["loss", "loss_ce", "loss_bbox", "loss_giou"] + [f"loss_giou_{i}" for i in range(6)] + \
-            ["loss_bbox_dn_0", "enc_loss_giou", "loss_giou_aux_0"]
+    names = (
+        ["loss", "loss_ce", "loss_bbox", "loss_giou"]
+        + [f"loss_giou_{i}" for i in range(6)]
+        + ["loss_bbox_dn_0", "enc_loss_giou", "loss_giou_aux_0"]
+    )
     cs = _names("generic", names)
     assert cs.total == "loss"
     giou = cs.families["giou"]
@@ -80,8 +122,11 @@ def test_detr_families():
 
 
 def test_weight_priority_override_config_default():
-    log = _log("ultralytics", {"train/box_loss": np.ones(4), "train/cls_loss": np.ones(4),
-                               "train/dfl_loss": np.ones(4)}, config={"loss_weights": {"box": 5.0, "cls": 0.25}})
+    log = _log(
+        "ultralytics",
+        {"train/box_loss": np.ones(4), "train/cls_loss": np.ones(4), "train/dfl_loss": np.ones(4)},
+        config={"loss_weights": {"box": 5.0, "cls": 0.25}},
+    )
     cs = discover_components(log, weights_override={"train/cls_loss": 2.0})
     got = {c.name: (c.weight, c.weight_source) for c in cs.components}
     assert got == {"bbox": (5.0, "config"), "cls": (2.0, "override"), "dfl": (1.5, "default")}
@@ -90,7 +135,9 @@ def test_weight_priority_override_config_default():
 def test_ultralytics_raw_is_logged_over_gain():
     rng = np.random.default_rng(0)
     box, cls = rng.uniform(0.5, 2, 50), rng.uniform(0.5, 2, 50)
-    log = _log("ultralytics", {"train/box_loss": box, "train/cls_loss": cls}, config={"loss_weights": {"box": 7.5}})
+    log = _log(
+        "ultralytics", {"train/box_loss": box, "train/cls_loss": cls}, config={"loss_weights": {"box": 7.5}}
+    )
     dec = decompose(log, discover_components(log))
     np.testing.assert_allclose(dec.raw["bbox"], box / 7.5)
     np.testing.assert_allclose(dec.weighted["bbox"], box)
@@ -118,9 +165,14 @@ def test_residual_zero_for_exact_total_and_reweight():
 
 
 def test_union_axis_with_sparse_component():
-    log = assemble("s", "t", "native", np.arange(10),
-                   {"loss/bbox": np.ones(10), "loss/cls": np.where(np.arange(10) % 2 == 0, 2.0, np.nan)},
-                   present={"loss/cls": np.arange(10) % 2 == 0})
+    log = assemble(
+        "s",
+        "t",
+        "native",
+        np.arange(10),
+        {"loss/bbox": np.ones(10), "loss/cls": np.where(np.arange(10) % 2 == 0, 2.0, np.nan)},
+        present={"loss/cls": np.arange(10) % 2 == 0},
+    )
     dec = decompose(log, discover_components(log))
     assert dec.steps.tolist() == list(range(10))
     assert np.isnan(dec.raw["cls"][1]) and dec.raw["cls"][2] == 2.0
@@ -161,10 +213,12 @@ def test_ultralytics_sample_raw_box_loss_is_logged_over_its_gain(samples):
 
 def test_select_keeps_rows_of_every_array():
     from inspector.losses import Component, Decomposition
+
     steps = np.arange(5)
     comp = (Component("bbox", "loss/bbox", 2.0, "raw", weight_source="config"),)
-    dec = Decomposition(steps, comp, {"bbox": steps * 1.0}, {"bbox": steps * 2.0}, steps * 2.0,
-                        steps * 2.0 + 1, np.ones(5))
+    dec = Decomposition(
+        steps, comp, {"bbox": steps * 1.0}, {"bbox": steps * 2.0}, steps * 2.0, steps * 2.0 + 1, np.ones(5)
+    )
     part = dec.select(steps >= 3)
     np.testing.assert_array_equal(part.steps, [3, 4])
     np.testing.assert_array_equal(part.weighted["bbox"], [6.0, 8.0])

@@ -32,6 +32,7 @@ def _two_threads():
 
 # ---------------------------------------------------------------- config, anchors, pooling
 
+
 def test_config_round_trips_through_json_and_rejects_typos():
     cfg = ModelConfig(reg_max=16, strides=(8, 16))
     again = ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
@@ -56,13 +57,17 @@ def test_box_masks_are_fractional_cell_cover():
 def test_class_prototypes_average_boxes_per_way():
     # image 0 is all 1s, image 1 all 3s, image 2 all 10s; ways: 0, 0, 1
     feats = [torch.tensor([1.0, 3.0, 10.0]).view(3, 1, 1, 1).expand(3, 2, 4, 4)]
-    boxes = [torch.tensor([[0.0, 0, 16, 16]]), torch.tensor([[8.0, 8, 24, 24]]),
-             torch.tensor([[0.0, 0, 8, 8]])]
+    boxes = [
+        torch.tensor([[0.0, 0, 16, 16]]),
+        torch.tensor([[8.0, 8, 24, 24]]),
+        torch.tensor([[0.0, 0, 8, 8]]),
+    ]
     protos = class_prototypes(feats, (8,), boxes, torch.tensor([0, 0, 1]), 3)
     assert protos[0][:, 0].tolist() == [2.0, 10.0, 0.0]  # way 2 has no boxes → zero prototype
 
 
 # ---------------------------------------------------------------- assigner
+
 
 def _random_case(seed: int, b: int = 3, m: int = 4, n: int = 3):
     g = torch.Generator().manual_seed(seed)
@@ -115,16 +120,28 @@ def test_assigner_gives_shared_anchor_to_higher_iou_gt():
     points = torch.tensor([[10.0, 10.0]])
     gt = torch.tensor([[[0.0, 0, 20, 20], [5.0, 5, 40, 40]]])  # both contain (10, 10)
     pred = torch.tensor([[[1.0, 1, 21, 21]]])  # overlaps gt 0 far more
-    a = TaskAlignedAssigner(topk=1)(torch.full((1, 1, 2), 0.5), pred, points, torch.tensor([[0, 1]]),
-                                    gt, torch.ones(1, 2, dtype=torch.bool))
+    a = TaskAlignedAssigner(topk=1)(
+        torch.full((1, 1, 2), 0.5),
+        pred,
+        points,
+        torch.tensor([[0, 1]]),
+        gt,
+        torch.ones(1, 2, dtype=torch.bool),
+    )
     assert a.fg_mask.item() and a.target_index.item() == 0
 
 
 def test_assigner_all_empty_batch():
     points, _ = make_anchors([(4, 4)], (8,))
     no_labels, no_boxes = torch.zeros(2, 0, dtype=torch.long), torch.zeros(2, 0, 4)
-    a = TaskAlignedAssigner()(torch.rand(2, 16, 3), torch.rand(2, 16, 4), points, no_labels, no_boxes,
-                              torch.zeros(2, 0, dtype=torch.bool))
+    a = TaskAlignedAssigner()(
+        torch.rand(2, 16, 3),
+        torch.rand(2, 16, 4),
+        points,
+        no_labels,
+        no_boxes,
+        torch.zeros(2, 0, dtype=torch.bool),
+    )
     assert not a.fg_mask.any() and a.target_scores.shape == (2, 16, 3)
 
 
@@ -210,6 +227,7 @@ def test_cpe_gates_and_weights_by_iou():
 
 # ---------------------------------------------------------------- head geometry, forward, losses
 
+
 def test_encode_decode_round_trip():
     points, strides = make_anchors([(2, 2)], (8,))
     boxes = torch.tensor([[0.0, 0, 30, 30]]).expand(4, 4)
@@ -224,10 +242,15 @@ def _episode_tensors(s_per_way=2, n_way=3, q=4, size=128):
     sboxes = [torch.tensor([[10.0, 20, 60, 90]]) for _ in range(s_per_way * n_way)]
     ways = torch.arange(n_way).repeat_interleave(s_per_way)
     query = torch.rand(q, 3, size, size, generator=g)
-    tboxes = [torch.tensor([[5.0, 5, 40, 50], [60, 60, 120, 110]]), torch.tensor([[30.0, 30, 70, 70]]),
-              torch.zeros(0, 4), torch.tensor([[0.0, 0, 128, 128]])][:q]
-    tlabels = [torch.tensor([0, 1]), torch.tensor([2]), torch.zeros(0, dtype=torch.long),
-               torch.tensor([1])][:q]
+    tboxes = [
+        torch.tensor([[5.0, 5, 40, 50], [60, 60, 120, 110]]),
+        torch.tensor([[30.0, 30, 70, 70]]),
+        torch.zeros(0, 4),
+        torch.tensor([[0.0, 0, 128, 128]]),
+    ][:q]
+    tlabels = [torch.tensor([0, 1]), torch.tensor([2]), torch.zeros(0, dtype=torch.long), torch.tensor([1])][
+        :q
+    ]
     return support, sboxes, ways, query, tboxes, tlabels
 
 
@@ -301,6 +324,7 @@ def test_overfits_a_fixed_episode():
 
 # ---------------------------------------------------------------- NMS, postprocess, episodes
 
+
 def _greedy_reference(boxes, scores, labels, thr):
     order = sorted(range(len(scores)), key=lambda i: -scores[i])
     keep = []
@@ -339,8 +363,12 @@ def test_nms_matches_reference(seed):
 
 def _sample(i: int, h: int, w: int, boxes, labels) -> Sample:
     rng = np.random.default_rng(i)
-    return Sample(f"img{i}", rng.integers(0, 255, (h, w, 3), dtype=np.uint8),
-                  np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(labels, np.int64))
+    return Sample(
+        f"img{i}",
+        rng.integers(0, 255, (h, w, 3), dtype=np.uint8),
+        np.asarray(boxes, np.float32).reshape(-1, 4),
+        np.asarray(labels, np.int64),
+    )
 
 
 def test_run_episode_and_postprocess_map_back_to_original_pixels():
@@ -371,7 +399,13 @@ def test_run_episode_and_postprocess_map_back_to_original_pixels():
 
 
 def test_run_episode_without_support_boxes_is_an_inspector_error():
-    ep = Episode(index=3, seed=0, classes=(1,), class_names=("a",), support=(_sample(0, 32, 32, [], []),),
-                 queries=(_sample(1, 32, 32, [], []),))
+    ep = Episode(
+        index=3,
+        seed=0,
+        classes=(1,),
+        class_names=("a",),
+        support=(_sample(0, 32, 32, [], []),),
+        queries=(_sample(1, 32, 32, [], []),),
+    )
     with pytest.raises(InspectorError, match="episode 3 has no support boxes"):
         run_episode(create_model(ModelConfig()), ep)

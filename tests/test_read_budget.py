@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from fuzz_catalogue import load_fuzz
 
 fuzz = load_fuzz()
@@ -44,8 +43,12 @@ print(json.dumps(out))
 
 def read_capped(paths: list[Path], budget: int = BUDGET, timeout: float = 60) -> dict:
     """What a capped child made of `paths`; fails the test on a crash, MemoryError or timeout."""
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(budget), *map(str, paths)],
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(budget), *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert proc.returncode == 0, f"rc {proc.returncode} on {paths[0].name}: {proc.stderr[-1500:]}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -56,8 +59,9 @@ def _issue_inputs() -> dict[str, tuple[str, bytes]]:
     nested = b'{"step": 50, "x": ' + b"[" * 30_000 + b"]" * 30_000 + b"}"
     sparse = [json.dumps({"step": i, **{f"k{i}_{j}": 0.5 for j in range(5)}}).encode() for i in range(20_000)]
     distinct = [json.dumps({"step": i, f"key_{i:06d}": 1.0}).encode() for i in range(60_000)]
-    text_sparse = [f"step {i} ".encode() + b" ".join(f"k{i}_{j}: 0.5".encode() for j in range(5))
-                   for i in range(12_000)]
+    text_sparse = [
+        f"step {i} ".encode() + b" ".join(f"k{i}_{j}: 0.5".encode() for j in range(5)) for i in range(12_000)
+    ]
     return {
         "nested_30k": ("nested.jsonl", b"\n".join(good[:50] + [nested] + good[50:]) + b"\n"),
         "sparse_jsonl": ("sparse.jsonl", b"\n".join(sparse) + b"\n"),

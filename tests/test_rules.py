@@ -19,8 +19,15 @@ N = 2000
 WEIGHTS = {"bbox": 2.0, "cls": 1.0}
 
 
-def run(raw: dict[str, np.ndarray], *, lr=None, evals: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
-        extra: dict | None = None, framework: str = "native", steps=None):
+def run(
+    raw: dict[str, np.ndarray],
+    *,
+    lr=None,
+    evals: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    extra: dict | None = None,
+    framework: str = "native",
+    steps=None,
+):
     steps = np.arange(len(next(iter(raw.values())))) if steps is None else steps
     cols: dict = {f"loss/{k}": v for k, v in raw.items()}
     cols["loss/total"] = sum(WEIGHTS.get(k, 1.0) * v for k, v in raw.items())
@@ -29,8 +36,14 @@ def run(raw: dict[str, np.ndarray], *, lr=None, evals: dict[str, tuple[np.ndarra
     for name, (rows, values) in (evals or {}).items():
         cols[name] = Sparse(np.asarray(rows), np.asarray(values, dtype=float))
     cols.update(extra or {})
-    return assemble("synthetic.jsonl", "native", framework, steps, cols,
-                    config={"loss_weights": {k: WEIGHTS.get(k, 1.0) for k in raw}})
+    return assemble(
+        "synthetic.jsonl",
+        "native",
+        framework,
+        steps,
+        cols,
+        config={"loss_weights": {k: WEIGHTS.get(k, 1.0) for k in raw}},
+    )
 
 
 def decaying(n: int = N, seed: int = 0, noise: float = 0.03, start: float = 1.0, end: float = 0.3):
@@ -47,9 +60,14 @@ def one(d, fid: str):
 
 def test_lr_collapsed_states_peak_final_cliff_and_since():
     t = np.arange(N)
-    lr = np.where(t < 100, 1e-3 * t / 100, np.where(t < 1200, 1e-3, 2e-6))   # warm-up, plateau, cliff at 1200
-    d = diagnose(run({"bbox": decaying(), "cls": decaying(seed=1)}, lr=lr,
-                     evals={"eval/map50": (np.arange(199, N, 200), np.zeros(10))}))
+    lr = np.where(t < 100, 1e-3 * t / 100, np.where(t < 1200, 1e-3, 2e-6))  # warm-up, plateau, cliff at 1200
+    d = diagnose(
+        run(
+            {"bbox": decaying(), "cls": decaying(seed=1)},
+            lr=lr,
+            evals={"eval/map50": (np.arange(199, N, 200), np.zeros(10))},
+        )
+    )
     f = one(d, "lr_collapsed")
     peak_step = int(np.argmax(lr))
     assert f"peaked at {format_number(1e-3)} (step {peak_step})" in f.evidence
@@ -68,35 +86,53 @@ def test_lr_out_of_range_states_the_peak_and_its_factor():
 def test_eval_regression_states_best_when_and_change():
     rows = np.array([199, 399, 599, 799, 999, 1199])
     ap = np.array([0.20, 0.27, 0.30, 0.26, 0.23, 0.21])
-    d = diagnose(run({"bbox": decaying(), "cls": decaying(seed=1)}, lr=np.full(N, 1e-3),
-                     evals={"eval/map50": (rows, ap)}))
+    d = diagnose(
+        run(
+            {"bbox": decaying(), "cls": decaying(seed=1)},
+            lr=np.full(N, 1e-3),
+            evals={"eval/map50": (rows, ap)},
+        )
+    )
     f = one(d, "eval_regression")
     best = int(np.argmax(ap))
     assert f"peaked at {format_number(ap[best])} at step {rows[best]}" in f.evidence
-    assert f"now {format_number(ap[-1])} ({(ap[-1] - ap[best]) / ap[best]:+.0%}, {ap.size - 1 - best} evaluation(s) later)" \
+    assert (
+        f"now {format_number(ap[-1])} ({(ap[-1] - ap[best]) / ap[best]:+.0%}, {ap.size - 1 - best} evaluation(s) later)"
         in f.evidence
+    )
 
 
 def test_train_val_divergence_states_the_rise_and_the_train_change():
     rows = np.arange(199, N, 200)
     val = np.array([1.0, 0.8, 0.7, 0.75, 0.85, 0.95, 1.05, 1.2, 1.3, 1.32])
-    log = run({"bbox": decaying(noise=0.0), "cls": decaying(seed=1, noise=0.0)}, lr=np.full(N, 1e-3),
-              evals={"val/loss": (rows, val)})
+    log = run(
+        {"bbox": decaying(noise=0.0), "cls": decaying(seed=1, noise=0.0)},
+        lr=np.full(N, 1e-3),
+        evals={"val/loss": (rows, val)},
+    )
     f = one(diagnose(log), "train_val_divergence")
     i = int(np.argmin(val))
     assert f"lowest at step {rows[i]} ({format_number(val[i])})" in f.evidence
-    assert f"now {format_number(val[-1])} ({val[-1] / val[i] - 1:+.0%}, over {val.size - 1 - i} evaluation(s))" in f.evidence
+    assert (
+        f"now {format_number(val[-1])} ({val[-1] / val[i] - 1:+.0%}, over {val.size - 1 - i} evaluation(s))"
+        in f.evidence
+    )
     total = log.series["loss/total"].values
     half = 100
-    near = lambda s: np.median(total[max(0, s - half):s + half + 1])  # noqa: E731
+    near = lambda s: np.median(total[max(0, s - half) : s + half + 1])  # noqa: E731
     assert f"changed {near(rows[-1]) / near(rows[i]) - 1:+.0%}" in f.evidence
 
 
 def test_eval_stopped_states_the_last_metric_step():
     rows = np.arange(199, N, 200)
     ap = np.r_[[0.1, 0.2, 0.25, 0.3], np.full(6, np.nan)]
-    d = diagnose(run({"bbox": decaying(), "cls": decaying(seed=1)}, lr=np.full(N, 1e-3),
-                     evals={"eval/map50": (rows, ap)}))
+    d = diagnose(
+        run(
+            {"bbox": decaying(), "cls": decaying(seed=1)},
+            lr=np.full(N, 1e-3),
+            evals={"eval/map50": (rows, ap)},
+        )
+    )
     f = one(d, "eval_stopped")
     assert f"is at step {rows[3]}" in f.evidence and "6 later value(s)" in f.evidence
 
@@ -123,11 +159,13 @@ def test_high_volatility_states_the_robust_scale():
     noisy = 0.5 * (1 + 0.7 * rng.standard_normal(N))
     d = diagnose(run({"bbox": decaying(), "cls": noisy}))
     f = one(d, "high_volatility")
-    recent = noisy[N - int(np.ceil(N * 0.5)):]      # the last half of the step range (findings.recent_rows)
+    recent = noisy[N - int(np.ceil(N * 0.5)) :]  # the last half of the step range (findings.recent_rows)
     scale = sps.median_abs_deviation(np.diff(recent), scale="normal")
     assert f"moves by {format_number(scale)}" in f.evidence
-    assert f"{format_percent(scale / np.median(recent))} of its median level {format_number(np.median(recent))}" \
+    assert (
+        f"{format_percent(scale / np.median(recent))} of its median level {format_number(np.median(recent))}"
         in f.evidence
+    )
 
 
 def test_one_outlier_is_no_high_volatility():
@@ -140,13 +178,17 @@ def test_one_outlier_is_no_high_volatility():
 def test_loss_spikes_state_count_and_the_largest_against_its_neighbours():
     x = decaying(seed=5, noise=0.02)
     x[[600, 1400]] *= [3.0, 4.0]
-    d = diagnose(run({"bbox": decaying(), "cls": x}, evals={"eval/map50": (np.arange(199, N, 200), np.zeros(10))}))
+    d = diagnose(
+        run({"bbox": decaying(), "cls": x}, evals={"eval/map50": (np.arange(199, N, 200), np.zeros(10))})
+    )
     f = one(d, "loss_spikes")
     assert "cls: 2" in f.evidence
-    around = np.r_[x[1400 - 25:1400], x[1401:1426]]
+    around = np.r_[x[1400 - 25 : 1400], x[1401:1426]]
     base = np.median(around)
-    assert f"weighted cls = {format_number(x[1400])} at step 1400, {format_number(x[1400] / base)}× its local " \
-           f"baseline {format_number(base)}" in f.evidence
+    assert (
+        f"weighted cls = {format_number(x[1400])} at step 1400, {format_number(x[1400] / base)}× its local "
+        f"baseline {format_number(base)}" in f.evidence
+    )
 
 
 def test_regime_change_states_the_step_and_levels():
@@ -173,9 +215,16 @@ def test_dominant_states_shares_and_a_lower_weight():
 @pytest.mark.parametrize("placeholder", [np.nan, -1.0])
 def test_undefined_metrics_are_counted_and_only_info(placeholder):
     rows = np.arange(199, N, 200)
-    d = diagnose(run({"bbox": decaying(), "cls": decaying(seed=1)}, lr=np.full(N, 1e-3),
-                     evals={"bbox/AP50": (rows, np.linspace(0.3, 0.6, 10)),
-                            "bbox/APs": (rows, np.full(10, placeholder))}))
+    d = diagnose(
+        run(
+            {"bbox": decaying(), "cls": decaying(seed=1)},
+            lr=np.full(N, 1e-3),
+            evals={
+                "bbox/AP50": (rows, np.linspace(0.3, 0.6, 10)),
+                "bbox/APs": (rows, np.full(10, placeholder)),
+            },
+        )
+    )
     f = one(d, "undefined_metric")
     assert f.severity == "info" and "bbox/APs at all 10 evaluation(s)" in f.evidence
     assert not [x for x in d.findings if x.severity != "info"]
@@ -187,8 +236,15 @@ def test_short_epoch_logs_are_judged_without_false_alarms():
         t = np.arange(1, n + 1)
         bbox = np.round(0.3 + np.exp(-t / 8) * (1 + 0.02 * rng.standard_normal(n)), 4)
         cls = np.round(0.8 + 2 * np.exp(-t / 6) * (1 + 0.02 * rng.standard_normal(n)), 4)
-        d = diagnose(run({"bbox": bbox, "cls": cls}, steps=t, evals={"eval/map50": (t - 1, 0.6 * (1 - np.exp(-t / 5)))}))
-        assert not [f for f in d.findings if f.severity != "info"], (n, [(f.id, f.evidence) for f in d.findings])
+        d = diagnose(
+            run(
+                {"bbox": bbox, "cls": cls}, steps=t, evals={"eval/map50": (t - 1, 0.6 * (1 - np.exp(-t / 5)))}
+            )
+        )
+        assert not [f for f in d.findings if f.severity != "info"], (
+            n,
+            [(f.id, f.evidence) for f in d.findings],
+        )
 
 
 def test_metric_near_zero_names_the_zero_metric_and_the_poor_others():
@@ -202,7 +258,9 @@ def test_metric_near_zero_names_the_zero_metric_and_the_poor_others():
     assert "eval/map50 0.04" in f.evidence and "nothing on eval/st_iou" in f.next_step
     # the same zero beside a working detector, or every metric at zero, is not this finding
     good = {**poor, "eval/map50": (rows, np.full(rows.size, 0.45))}
-    assert "metric_near_zero" not in {x.id for x in diagnose(run(raw, lr=np.full(N, 1e-3), evals=good)).findings}
+    assert "metric_near_zero" not in {
+        x.id for x in diagnose(run(raw, lr=np.full(N, 1e-3), evals=good)).findings
+    }
     zero = {**poor, "eval/map50": (rows, np.zeros(rows.size))}
     ids = {x.id for x in diagnose(run(raw, lr=np.full(N, 1e-3), evals=zero)).findings}
     assert "metric_stuck_at_zero" in ids and "metric_near_zero" not in ids

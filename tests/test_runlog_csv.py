@@ -15,7 +15,7 @@ def _rows(n: int, start: int = 0) -> str:
 
 
 def test_numeric_hints_cover_numbers_only() -> None:
-    head = b"step,loss,when\n" + _rows(3).encode() + b"4,0.4"   # the cut-off last row is not sampled
+    head = b"step,loss,when\n" + _rows(3).encode() + b"4,0.4"  # the cut-off last row is not sampled
     hints = csv_table._numeric_hints(head, ["step", "loss", "when"], ",")
     assert hints == {"step": pa.float64(), "loss": pa.float64()}
     assert csv_table._numeric_hints(b"step,loss\n", ["step", "loss"], ",") == {}
@@ -60,7 +60,9 @@ def test_non_utf8_bytes_in_a_later_row_keep_the_table(tmp_path: Path, capfd) -> 
     np.testing.assert_array_equal(log.series["loss"].steps, [1, 3])
     assert any("not UTF-8" in w for w in log.warnings) and any("line 3" in w for w in log.warnings)
     # The same bytes past the head, where pyarrow's fast path meets them first: nothing printed to stderr.
-    far = b"step,loss\n" + "".join(f"{i},0.5\n" for i in range(20000)).encode() + b"20000,0.4,\xff\n20001,0.3\n"
+    far = (
+        b"step,loss\n" + "".join(f"{i},0.5\n" for i in range(20000)).encode() + b"20000,0.4,\xff\n20001,0.3\n"
+    )
     path.write_bytes(far)
     log = csv_table.read(path)
     assert len(log.series["loss"]) == 20001 and 20000 not in log.series["loss"].steps

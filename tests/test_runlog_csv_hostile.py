@@ -35,9 +35,10 @@ def _named_lines(warnings: list[str]) -> set[int]:
 
 # --- item 5: one open quote loses the rows after it ------------------------------------------------
 
+
 def test_an_open_quote_loses_no_row_and_names_its_line(tmp_path: Path) -> None:
     rows = [f"{i},{0.5 + i * 1e-5:.6f},0.01" for i in range(10_000)]
-    rows[5000] = '5000,"0.5,0.01'                      # line 5,002 (the header is line 1)
+    rows[5000] = '5000,"0.5,0.01'  # line 5,002 (the header is line 1)
     log = read_log(_write(tmp_path, "step,loss,lr\n" + "\n".join(rows) + "\n"))
     assert log.format == "csv"
     assert len(log.series["loss"]) == 9_999 and 5000 not in log.series["loss"].steps
@@ -61,10 +62,11 @@ def test_an_open_quote_in_a_last_cell_is_malformed(tmp_path: Path, after: str) -
 
 # --- item 5: one bad step refuses the file; lying step columns merge rows silently -----------------
 
+
 @pytest.mark.parametrize("bad", ["1e300", "-1e300", "1180591620717411303424", "5000.5"])
 def test_one_impossible_step_skips_its_row_only(tmp_path: Path, bad: str) -> None:
     rows = [f"{i},0.5,0.01" for i in range(100)]
-    rows[50] = f"{bad},0.5,0.01"                         # line 52
+    rows[50] = f"{bad},0.5,0.01"  # line 52
     log = csv_table.read(_write(tmp_path, "step,loss,lr\n" + "\n".join(rows) + "\n"))
     assert log.series["loss"].steps.tolist() == [i for i in range(100) if i != 50]
     assert len(log.segments) == 1
@@ -72,7 +74,7 @@ def test_one_impossible_step_skips_its_row_only(tmp_path: Path, bad: str) -> Non
 
 
 def test_duplicated_steps_say_how_many_rows_merged(tmp_path: Path) -> None:
-    body = "".join(f"{i // 2},{i}\n" for i in range(100))   # 100 rows, each step twice
+    body = "".join(f"{i // 2},{i}\n" for i in range(100))  # 100 rows, each step twice
     log = csv_table.read(_write(tmp_path, "step,loss\n" + body))
     assert log.series["loss"].steps.tolist() == list(range(50))
     assert log.series["loss"].values.tolist() == [float(i) for i in range(1, 100, 2)]  # the later row wins
@@ -97,7 +99,7 @@ def test_a_constant_step_column_falls_back_to_row_order(tmp_path: Path) -> None:
 def test_a_fractional_step_column_becomes_row_order_with_the_values_as_epochs(tmp_path: Path) -> None:
     log = csv_table.read(_write(tmp_path, "epoch,loss\n" + "".join(f"{i / 2},{i}\n" for i in range(100))))
     loss = log.series["loss"]
-    assert loss.steps.tolist() == list(range(100))              # not 51 rounded steps
+    assert loss.steps.tolist() == list(range(100))  # not 51 rounded steps
     assert loss.epochs.tolist() == [i / 2 for i in range(100)]
     assert any("fractional values in 50 of 100 row(s)" in w and "row order" in w for w in log.warnings)
 
@@ -112,14 +114,23 @@ def test_plan_steps_passes_the_usual_column_without_a_copy() -> None:
 
 # --- the row-accounting property over the CSV-family formats ---------------------------------------
 
+
 def _generic(n: int, quoted: bool) -> tuple[str, list[list[str]], str]:
     return "step,loss,lr", [[str(i), f"{0.5 + i / 1000:.4f}", "0.01"] for i in range(n)], "loss"
 
 
 def _ultralytics(n: int, quoted: bool) -> tuple[str, list[list[str]], str]:
     header = "                  epoch,         train/box_loss,         train/cls_loss,      metrics/mAP50(B),lr/pg0"
-    rows = [[f"{i + 1:>23}", f"{1.2 - i / 1000:>23.5f}", f"{2.0 - i / 1000:>23.5f}", f"{i / (n + 1):>23.5f}",
-             "0.00023"] for i in range(n)]
+    rows = [
+        [
+            f"{i + 1:>23}",
+            f"{1.2 - i / 1000:>23.5f}",
+            f"{2.0 - i / 1000:>23.5f}",
+            f"{i / (n + 1):>23.5f}",
+            "0.00023",
+        ]
+        for i in range(n)
+    ]
     return header, rows, "train/box_loss"
 
 
@@ -149,15 +160,27 @@ def _malformed(kind: str, row: list[str], garbage: str) -> bytes:
     raise ValueError(kind)
 
 
-@settings(max_examples=150, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(fmt=st.sampled_from(sorted(FORMATS)), n=st.integers(1, 60), where=st.integers(0, 60),
-       kind=st.sampled_from(["open_quote", "too_many", "too_few", "garbage", "not_utf8", "word"]),
-       quoted=st.booleans(),
-       garbage=st.text(st.characters(whitelist_categories=("L", "P", "S"), blacklist_characters=',;\t"'),
-                       min_size=1, max_size=30))
-def test_one_malformed_row_costs_only_itself(tmp_path: Path, fmt: str, n: int, where: int, kind: str,
-                                             quoted: bool, garbage: str) -> None:
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    fmt=st.sampled_from(sorted(FORMATS)),
+    n=st.integers(1, 60),
+    where=st.integers(0, 60),
+    kind=st.sampled_from(["open_quote", "too_many", "too_few", "garbage", "not_utf8", "word"]),
+    quoted=st.booleans(),
+    garbage=st.text(
+        st.characters(whitelist_categories=("L", "P", "S"), blacklist_characters=',;\t"'),
+        min_size=1,
+        max_size=30,
+    ),
+)
+def test_one_malformed_row_costs_only_itself(
+    tmp_path: Path, fmt: str, n: int, where: int, kind: str, quoted: bool, garbage: str
+) -> None:
     header, rows, metric = FORMATS[fmt](n, quoted)
     where = min(where, n)
     bad_source = rows[min(where, n - 1)]
@@ -171,6 +194,7 @@ def test_one_malformed_row_costs_only_itself(tmp_path: Path, fmt: str, n: int, w
 
 # --- the series cap ---------------------------------------------------------------------------------
 
+
 def test_columns_beyond_the_series_cap_are_dropped_with_a_warning(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("INSPECTOR_MAX_SERIES", "50")
     header = "step," + ",".join(f"m{i}" for i in range(80))
@@ -178,8 +202,10 @@ def test_columns_beyond_the_series_cap_are_dropped_with_a_warning(tmp_path: Path
     log = read_log(_write(tmp_path, header + "\n" + rows))
     assert len(log.series) == 50 and "m49" in log.series and "m50" not in log.series
     assert log.series["m0"].steps.tolist() == [0, 1, 2]
-    assert "80 numeric columns: the first 50 are read, the 30 after them (from 'm50') are not " \
-           "(limits.max_series(), INSPECTOR_MAX_SERIES)." in log.warnings
+    assert (
+        "80 numeric columns: the first 50 are read, the 30 after them (from 'm50') are not "
+        "(limits.max_series(), INSPECTOR_MAX_SERIES)." in log.warnings
+    )
 
 
 def test_a_blank_line_does_not_shift_the_lines_warnings_name(tmp_path: Path) -> None:

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from inspector.errors import InspectorError
-from inspector.runlog import detect, read_log
-from inspector.runlog import detr, jsonlines
+from inspector.runlog import detect, detr, jsonlines, read_log
 from inspector.runlog.registry import HEAD_BYTES
 
 N_PARAMETERS = 41302368
@@ -31,8 +30,9 @@ def raw(epoch: int, name: str) -> float:
     return round(1.0 / (epoch + 2) + 0.01 * (sum(map(ord, name)) % 97), 6)
 
 
-def criterion_stats(epoch: int, losses: dict[str, float], extra: tuple[str, ...] = (),
-                    unscaled: bool = True) -> dict[str, float]:
+def criterion_stats(
+    epoch: int, losses: dict[str, float], extra: tuple[str, ...] = (), unscaled: bool = True
+) -> dict[str, float]:
     """What detr/engine.py's MetricLogger averages: loss, each loss × gain, `<name>_unscaled` of every loss.
 
     `losses` maps each weight_dict key to its gain; `extra` are loss_dict keys without a gain (class_error,
@@ -53,19 +53,26 @@ def with_copies(base: dict[str, float], suffixes: list[str]) -> dict[str, float]
 
 def log_stats(epoch: int, train: dict, test: dict) -> dict:
     """detr/main.py: {train_*, test_*, epoch, n_parameters}, in that order."""
-    return {**{f"train_{k}": v for k, v in train.items()}, **{f"test_{k}": v for k, v in test.items()},
-            "epoch": epoch, "n_parameters": N_PARAMETERS}
+    return {
+        **{f"train_{k}": v for k, v in train.items()},
+        **{f"test_{k}": v for k, v in test.items()},
+        "epoch": epoch,
+        "n_parameters": N_PARAMETERS,
+    }
 
 
-LAYERS = [f"_{i}" for i in range(5)]   # dec_layers 6 → aux copies _0.._4
+LAYERS = [f"_{i}" for i in range(5)]  # dec_layers 6 → aux copies _0.._4
 DETR_GAINS = with_copies({"loss_ce": 1, "loss_bbox": 5, "loss_giou": 2}, LAYERS)  # detr/models/detr.py
 DETR_EXTRA = tuple(k + s for k in ("class_error", "cardinality_error") for s in ["", *LAYERS])
 
 
 def detr_line(epoch: int, **kw) -> dict:
     train = {"lr": 1e-4, "class_error": 40.0 - epoch, **criterion_stats(epoch, DETR_GAINS, DETR_EXTRA)}
-    test = {"class_error": 45.0 - epoch, **criterion_stats(epoch, DETR_GAINS, DETR_EXTRA),
-            "coco_eval_bbox": coco(epoch, **kw)}
+    test = {
+        "class_error": 45.0 - epoch,
+        **criterion_stats(epoch, DETR_GAINS, DETR_EXTRA),
+        "coco_eval_bbox": coco(epoch, **kw),
+    }
     return log_stats(epoch, train, test)
 
 
@@ -74,8 +81,12 @@ def deformable_line(epoch: int) -> dict:
     # its engine.py also logs grad_norm.
     gains = with_copies({"loss_ce": 2, "loss_bbox": 5, "loss_giou": 2}, [*LAYERS, "_enc"])
     extra = tuple(k + s for k in ("class_error", "cardinality_error") for s in ["", *LAYERS, "_enc"])
-    train = {"lr": 2e-4, "class_error": 30.0, "grad_norm": 25.0 + epoch,
-             **criterion_stats(epoch, gains, extra)}
+    train = {
+        "lr": 2e-4,
+        "class_error": 30.0,
+        "grad_norm": 25.0 + epoch,
+        **criterion_stats(epoch, gains, extra),
+    }
     test = {"class_error": 31.0, **criterion_stats(epoch, gains, extra), "coco_eval_bbox": coco(epoch)}
     return log_stats(epoch, train, test)
 
@@ -88,15 +99,26 @@ def dino_line(epoch: int) -> dict:
     extra = tuple(k + s for k in ("loss_xy", "loss_hw", "cardinality_error") for s in ["", "_dn", *LAYERS])
     train = {"lr": 1e-4, "class_error": 20.0, **criterion_stats(epoch, gains, extra)}
     test = {"class_error": 22.0, **criterion_stats(epoch, gains, extra), "coco_eval_bbox": coco(epoch)}
-    line = {**{f"train_{k}": v for k, v in train.items()}, **{f"test_{k}": v for k, v in test.items()},
-            "ema_test_coco_eval_bbox": coco(epoch + 1)}
+    line = {
+        **{f"train_{k}": v for k, v in train.items()},
+        **{f"test_{k}": v for k, v in test.items()},
+        "ema_test_coco_eval_bbox": coco(epoch + 1),
+    }
     # DINO main.py: best_map_holder.summary(), then epoch/n_parameters, now_time and epoch_time strings.
-    line.update({"best_res": COCO[0], "best_ep": epoch, "epoch": epoch, "n_parameters": N_PARAMETERS,
-                 "now_time": "2022-06-01 12:00:00.000000", "epoch_time": "1:02:03"})
+    line.update(
+        {
+            "best_res": COCO[0],
+            "best_ep": epoch,
+            "epoch": epoch,
+            "n_parameters": N_PARAMETERS,
+            "now_time": "2022-06-01 12:00:00.000000",
+            "epoch_time": "1:02:03",
+        }
+    )
     return line
 
 
-RTDETR_BASE = {"loss_vfl": 1, "loss_bbox": 5, "loss_giou": 2}   # rtdetr_r50vd.yml SetCriterion.weight_dict
+RTDETR_BASE = {"loss_vfl": 1, "loss_bbox": 5, "loss_giou": 2}  # rtdetr_r50vd.yml SetCriterion.weight_dict
 
 
 def rtdetr_line(epoch: int) -> dict:
@@ -120,12 +142,14 @@ def dfine_line(epoch: int) -> dict:
 
 
 def write(path: Path, lines: list, newline: str = "\n") -> Path:
-    path.write_bytes(newline.join(x if isinstance(x, str) else json.dumps(x) for x in lines).encode()
-                     + newline.encode())
+    path.write_bytes(
+        newline.join(x if isinstance(x, str) else json.dumps(x) for x in lines).encode() + newline.encode()
+    )
     return path
 
 
 # --- each family member, read from its definition ---------------------------------------------------
+
 
 def test_detr_every_key_kept_and_coco_stats_named(tmp_path):
     lines = [detr_line(e) for e in range(4)]
@@ -142,7 +166,7 @@ def test_detr_every_key_kept_and_coco_stats_named(tmp_path):
     assert log.series["test/coco_eval_bbox/AP50"].values.tolist() == [coco(e)[1] for e in range(4)]
     assert log.series["test/coco_eval_bbox/ARl"].values.tolist() == [coco(e)[11] for e in range(4)]
     assert log.series["train_loss"].steps.tolist() == [0, 1, 2, 3]
-    assert log.config == {"n_parameters": N_PARAMETERS}   # no companion: no gains
+    assert log.config == {"n_parameters": N_PARAMETERS}  # no companion: no gains
     assert not log.warnings and len(log.segments) == 1
 
 
@@ -178,8 +202,14 @@ def test_dino_dn_interm_ema_and_strings(tmp_path):
     path = write(tmp_path / "log.txt", lines)
     assert detect(path) == "detr"
     log = read_log(path)
-    for name in ("train_loss_ce_dn", "train_loss_bbox_dn_3", "train_loss_giou_interm",
-                 "train_loss_xy_dn_unscaled", "best_res", "best_ep"):
+    for name in (
+        "train_loss_ce_dn",
+        "train_loss_bbox_dn_3",
+        "train_loss_giou_interm",
+        "train_loss_xy_dn_unscaled",
+        "best_res",
+        "best_ep",
+    ):
         assert log.series[name].values.tolist() == [x[name] for x in lines], name
     assert log.series["ema_test/coco_eval_bbox/AP"].values.tolist() == [coco(e + 1)[0] for e in range(3)]
     assert "now_time" not in log.series and "epoch_time" not in log.series
@@ -204,10 +234,11 @@ def test_dfine(tmp_path):
 
 # --- messy variants ------------------------------------------------------------------------------------
 
+
 def test_string_values_lists_and_null(tmp_path):
     lines = [detr_line(e) for e in range(4)]
-    lines[0]["train_lr"] = "1e-4"                # some forks log strings
-    lines[1]["train_lr"] = [1e-4, 1e-5]          # or one lr per param group
+    lines[0]["train_lr"] = "1e-4"  # some forks log strings
+    lines[1]["train_lr"] = [1e-4, 1e-5]  # or one lr per param group
     lines[2]["train_class_error"] = None
     lines[3]["train_extra"] = [1, 2, 3]
     log = read_log(write(tmp_path / "log.txt", lines))
@@ -221,6 +252,7 @@ def test_string_values_lists_and_null(tmp_path):
 
 def test_nan_and_infinity_literals(tmp_path):
     lines = [json.dumps(detr_line(e)) for e in range(3)]
+
     def literal(line: str, key: str, epoch: int, text: str) -> str:
         return line.replace(f'"{key}": {json.dumps(detr_line(epoch)[key])}', f'"{key}": {text}')
 
@@ -229,7 +261,7 @@ def test_nan_and_infinity_literals(tmp_path):
     log = read_log(write(tmp_path / "log.txt", lines))
     assert math.isnan(log.series["train_loss"].values[1]) and math.isnan(log.series["test_loss"].values[2])
     assert log.non_finite == {"train_loss": 1, "test_loss": 1}
-    assert log.series["test/coco_eval_bbox/AP"].steps.tolist() == [0, 1, 2]   # lists on the NaN lines too
+    assert log.series["test/coco_eval_bbox/AP"].steps.tolist() == [0, 1, 2]  # lists on the NaN lines too
 
 
 def test_appended_relaunch_is_a_segment(tmp_path):
@@ -309,13 +341,17 @@ def test_json_lines_without_epoch_raise(tmp_path):
 
 # --- detection: claims the family, nothing else ---------------------------------------------------------
 
-@pytest.mark.parametrize("row", [
-    {"epoch": 1, "train_loss": 0.5, "val_loss": 0.6},                      # a generic epoch log
-    {"epoch": 1, "train_loss_bbox": 0.5, "lr": 0.1},
-    {"step": 10, "train_loss_ce_unscaled": 1.0},                           # no epoch
-    {"mode": "train", "epoch": 1, "iter": 50, "lr": 0.1, "loss": 1.0},     # mmdet 2.x
-    {"iteration": 19, "total_loss": 1.2, "data_time": 0.1, "eta_seconds": 5},  # detectron2
-])
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"epoch": 1, "train_loss": 0.5, "val_loss": 0.6},  # a generic epoch log
+        {"epoch": 1, "train_loss_bbox": 0.5, "lr": 0.1},
+        {"step": 10, "train_loss_ce_unscaled": 1.0},  # no epoch
+        {"mode": "train", "epoch": 1, "iter": 50, "lr": 0.1, "loss": 1.0},  # mmdet 2.x
+        {"iteration": 19, "total_loss": 1.2, "data_time": 0.1, "eta_seconds": 5},  # detectron2
+    ],
+)
 def test_other_json_lines_are_not_claimed(row):
     head = (json.dumps(row) + "\n").encode()
     assert detr.sniff(Path("x"), head) == 0.0
@@ -331,13 +367,14 @@ def test_a_first_line_longer_than_the_head_is_still_claimed(tmp_path):
     line = detr_line(0)
     # A per-class AP table (some forks) makes the first line longer than the head detection reads.
     line.update({f"test_AP_class_{i}": 0.1 for i in range(HEAD_BYTES // 20)})
-    line = {k: line[k] for k in sorted(line, key=lambda k: k == "epoch")}   # epoch last, as main.py
+    line = {k: line[k] for k in sorted(line, key=lambda k: k == "epoch")}  # epoch last, as main.py
     path = write(tmp_path / "log.txt", [line, detr_line(1)])
     assert len(json.dumps(line)) > HEAD_BYTES
     assert detect(path) == "detr"
 
 
 # --- gains from a companion -------------------------------------------------------------------------------
+
 
 def test_detr_args_yaml_gains_on_every_copy(tmp_path):
     path = write(tmp_path / "log.txt", [detr_line(e) for e in range(2)])
@@ -346,8 +383,12 @@ def test_detr_args_yaml_gains_on_every_copy(tmp_path):
     log = read_log(path, companions=[args])
     weights = log.config["loss_weights"]
     assert log.config["weights_file"] == "args.yaml"
-    expected = {f"{split}_{k}{s}": g for split in ("train", "test") for s in ["", *LAYERS]
-                for k, g in (("loss_bbox", 5.0), ("loss_giou", 2.0))}
+    expected = {
+        f"{split}_{k}{s}": g
+        for split in ("train", "test")
+        for s in ["", *LAYERS]
+        for k, g in (("loss_bbox", 5.0), ("loss_giou", 2.0))
+    }
     # DETR has no cls_loss_coef (loss_ce's 1 is in its code): not stated, so nothing is added for it.
     assert weights == expected
 
@@ -355,8 +396,10 @@ def test_detr_args_yaml_gains_on_every_copy(tmp_path):
 def test_deformable_namespace_args_txt(tmp_path):
     path = write(tmp_path / "log.txt", [deformable_line(e) for e in range(2)])
     args = tmp_path / "args.txt"
-    args.write_text("Namespace(aux_loss=True, bbox_loss_coef=5.0, cls_loss_coef=2.0, giou_loss_coef=2.0, "
-                    "lr_backbone_names=['backbone.0'], masks=False, two_stage=True, frozen_weights=None)\n")
+    args.write_text(
+        "Namespace(aux_loss=True, bbox_loss_coef=5.0, cls_loss_coef=2.0, giou_loss_coef=2.0, "
+        "lr_backbone_names=['backbone.0'], masks=False, two_stage=True, frozen_weights=None)\n"
+    )
     log = read_log(path, companions=[args])
     weights = log.config["loss_weights"]
     assert weights["train_loss_ce_enc"] == 2.0 and weights["test_loss_ce_3"] == 2.0
@@ -367,8 +410,10 @@ def test_deformable_namespace_args_txt(tmp_path):
 def test_dino_python_config_interm(tmp_path):
     path = write(tmp_path / "log.txt", [dino_line(e) for e in range(2)])
     cfg = tmp_path / "config_cfg.py"
-    cfg.write_text("cls_loss_coef = 1.0\nbbox_loss_coef = 5.0\ngiou_loss_coef = 2.0\n"
-                   "interm_loss_coef = 1.0\nno_interm_box_loss = True\nenc_loss_coef = 1.0\n")
+    cfg.write_text(
+        "cls_loss_coef = 1.0\nbbox_loss_coef = 5.0\ngiou_loss_coef = 2.0\n"
+        "interm_loss_coef = 1.0\nno_interm_box_loss = True\nenc_loss_coef = 1.0\n"
+    )
     log = read_log(path, companions=[cfg])
     weights = log.config["loss_weights"]
     assert weights["train_loss_bbox_dn_2"] == 5.0 and weights["train_loss_ce_dn"] == 1.0
@@ -389,10 +434,20 @@ def test_dino_config_without_interm_coef_says_so(tmp_path):
 
 def test_dn_detr_tgt_losses(tmp_path):
     # DN-DETR DABDETR.py: weight_dict['tgt_loss_ce'] = cls_loss_coef …; config.json is vars(args).
-    gains = with_copies({"loss_ce": 1, "loss_bbox": 5, "loss_giou": 2, "tgt_loss_ce": 1, "tgt_loss_bbox": 5,
-                         "tgt_loss_giou": 2}, LAYERS)
-    lines = [log_stats(e, {"lr": 1e-4, **criterion_stats(e, gains)}, {"coco_eval_bbox": coco(e)})
-             for e in range(2)]
+    gains = with_copies(
+        {
+            "loss_ce": 1,
+            "loss_bbox": 5,
+            "loss_giou": 2,
+            "tgt_loss_ce": 1,
+            "tgt_loss_bbox": 5,
+            "tgt_loss_giou": 2,
+        },
+        LAYERS,
+    )
+    lines = [
+        log_stats(e, {"lr": 1e-4, **criterion_stats(e, gains)}, {"coco_eval_bbox": coco(e)}) for e in range(2)
+    ]
     path = write(tmp_path / "log.txt", lines)
     cfg = tmp_path / "config.json"
     args = {"cls_loss_coef": 1, "bbox_loss_coef": 5, "giou_loss_coef": 2, "use_dn": True}
@@ -404,10 +459,12 @@ def test_dn_detr_tgt_losses(tmp_path):
 def test_rtdetr_yaml_weight_dict_not_the_matcher(tmp_path):
     path = write(tmp_path / "log.txt", [rtdetr_line(e) for e in range(2)])
     cfg = tmp_path / "rtdetr_r50vd.yml"
-    cfg.write_text("criterion: SetCriterion\nSetCriterion:\n"
-                   "  weight_dict: {loss_vfl: 1, loss_bbox: 5, loss_giou: 2,}\n"
-                   "  losses: ['vfl', 'boxes', ]\n  matcher:\n    type: HungarianMatcher\n"
-                   "    weight_dict: {cost_class: 2, cost_bbox: 5, cost_giou: 2}\n")
+    cfg.write_text(
+        "criterion: SetCriterion\nSetCriterion:\n"
+        "  weight_dict: {loss_vfl: 1, loss_bbox: 5, loss_giou: 2,}\n"
+        "  losses: ['vfl', 'boxes', ]\n  matcher:\n    type: HungarianMatcher\n"
+        "    weight_dict: {cost_class: 2, cost_bbox: 5, cost_giou: 2}\n"
+    )
     log = read_log(path, companions=[cfg])
     weights = log.config["loss_weights"]
     assert weights["train_loss_vfl"] == 1.0 and weights["train_loss_bbox_aux_2"] == 5.0
@@ -418,8 +475,10 @@ def test_rtdetr_yaml_weight_dict_not_the_matcher(tmp_path):
 def test_dfine_yaml(tmp_path):
     path = write(tmp_path / "log.txt", [dfine_line(e) for e in range(2)])
     cfg = tmp_path / "dfine_hgnetv2.yml"
-    cfg.write_text("DFINECriterion:\n  weight_dict: {loss_vfl: 1, loss_bbox: 5, loss_giou: 2, "
-                   "loss_fgl: 0.15, loss_ddf: 1.5}\n")
+    cfg.write_text(
+        "DFINECriterion:\n  weight_dict: {loss_vfl: 1, loss_bbox: 5, loss_giou: 2, "
+        "loss_fgl: 0.15, loss_ddf: 1.5}\n"
+    )
     weights = read_log(path, companions=[cfg]).config["loss_weights"]
     assert weights["train_loss_fgl_pre"] == 0.15 and weights["train_loss_ddf_dn_pre"] == 1.5
     assert weights["train_loss_vfl_enc_0"] == 1.0
@@ -428,8 +487,9 @@ def test_dfine_yaml(tmp_path):
 def test_companion_without_gains_adds_nothing(tmp_path):
     path = write(tmp_path / "log.txt", [rtdetr_line(e) for e in range(2)])
     cfg = tmp_path / "rtdetr_r50vd_6x_coco.yml"
-    cfg.write_text("__include__: ['../dataset/coco_detection.yml', './include/rtdetr_r50vd.yml']\n"
-                   "epoches: 72\n")
+    cfg.write_text(
+        "__include__: ['../dataset/coco_detection.yml', './include/rtdetr_r50vd.yml']\nepoches: 72\n"
+    )
     log = read_log(path, companions=[cfg])
     assert "loss_weights" not in log.config and "weights_file" not in log.config
     assert any("states no loss gains" in w and "include" in w for w in log.warnings)
@@ -440,7 +500,7 @@ def test_bad_gains_are_ignored_with_a_warning(tmp_path):
     cfg = tmp_path / "args.yaml"
     cfg.write_text("bbox_loss_coef: -5\ngiou_loss_coef: .nan\ncls_loss_coef: '2'\nmask_loss_coef: 1\n")
     log = read_log(path, companions=[cfg])
-    assert "loss_weights" not in log.config   # mask_loss_coef is valid but the log has no mask loss
+    assert "loss_weights" not in log.config  # mask_loss_coef is valid but the log has no mask loss
     assert any("loss_bbox is negative" in w for w in log.warnings)
     assert any("loss_giou is not finite" in w for w in log.warnings)
     assert any("loss_ce is not a number" in w for w in log.warnings)
@@ -456,6 +516,7 @@ def test_broken_companion_keeps_the_log(tmp_path):
 
 
 # --- jsonlines' opt-in list opening ---------------------------------------------------------------------
+
 
 def test_jsonlines_lists_alike_on_the_arrow_and_the_line_path(tmp_path):
     rows = [{"k": [1, 2, None, 4], "s": ["a"], "e": i} for i in range(200)]
@@ -476,6 +537,7 @@ def test_generic_reader_unchanged_on_a_detr_log(tmp_path):
 
 # --- the readers' contract on a DETR log: every mutation, auto and every forced format ---------------------
 
+
 def test_fuzz_mutations_of_a_detr_log_hold_the_contract(tmp_path):
     import random
 
@@ -486,8 +548,12 @@ def test_fuzz_mutations_of_a_detr_log_hold_the_contract(tmp_path):
     lines[1]["test_coco_eval_bbox"] = coco(1, absent_small=True)
     text = "\n".join(json.dumps(x) for x in lines) + "\n"
     data = text.replace('"best_ep": 1', '"best_ep": NaN').encode()
-    source = fuzz.Source("detr/log.txt", "log.txt", data,
-                         (("args.yaml", b"cls_loss_coef: 1\nbbox_loss_coef: 5\ninterm_loss_coef: 1\n"),))
+    source = fuzz.Source(
+        "detr/log.txt",
+        "log.txt",
+        data,
+        (("args.yaml", b"cls_loss_coef: 1\nbbox_loss_coef: 5\ninterm_loss_coef: 1\n"),),
+    )
     failures = []
     for name, mutate in fuzz.MUTATIONS.items():
         if name.startswith("huge"):
@@ -508,8 +574,10 @@ def test_lists_that_add_keys_on_every_row_stay_within_the_read_budget(tmp_path):
     from test_read_budget import MAX_INPUT, read_capped
 
     head = json.dumps(detr_line(0)).encode()
-    rows = [head] + [json.dumps({"epoch": i, **{f"train_k{i}_{j}": list(range(64)) for j in range(5)}})
-                     .encode() for i in range(1, 2_000)]
+    rows = [head] + [
+        json.dumps({"epoch": i, **{f"train_k{i}_{j}": list(range(64)) for j in range(5)}}).encode()
+        for i in range(1, 2_000)
+    ]
     data = b"\n".join(rows)[:MAX_INPUT] + b"\n"
     path = tmp_path / "log.txt"
     path.write_bytes(data)
@@ -524,17 +592,23 @@ def test_config_dumps_given_beside_the_log_are_companions(tmp_path, name):
     # As uploaded in the app or given on the CLI: read_logs tells the config from the log by name (a
     # `.json` suffix alone would take Detectron2's metrics.json for a config).
     from inspector.runlog import read_logs
+
     path = write(tmp_path / "log.txt", [deformable_line(e) for e in range(2)])
     args = tmp_path / name
-    args.write_text("Namespace(bbox_loss_coef=5.0, cls_loss_coef=2.0, giou_loss_coef=2.0)\n" if name.endswith(".txt")
-                    else json.dumps({"bbox_loss_coef": 5.0, "cls_loss_coef": 2.0, "giou_loss_coef": 2.0}))
+    args.write_text(
+        "Namespace(bbox_loss_coef=5.0, cls_loss_coef=2.0, giou_loss_coef=2.0)\n"
+        if name.endswith(".txt")
+        else json.dumps({"bbox_loss_coef": 5.0, "cls_loss_coef": 2.0, "giou_loss_coef": 2.0})
+    )
     log = read_logs([path, args])
     assert log.config["weights_file"] == name and log.config["loss_weights"]["train_loss_ce_enc"] == 2.0
 
 
 def test_a_json_log_is_still_a_log_beside_a_yaml(tmp_path, samples):
     import shutil
+
     from inspector.runlog import read_logs
+
     metrics = tmp_path / "metrics.json"
     shutil.copy(samples / "detectron2_metrics/frcnn-fruits-eval/metrics.json", metrics)
     (tmp_path / "config.yaml").write_text("SOLVER:\n  BASE_LR: 0.00025\n")

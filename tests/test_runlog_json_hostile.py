@@ -65,6 +65,7 @@ def read_in_child(path: Path, address_space: int | None = None, timeout: float =
 
 # --- nesting depth -------------------------------------------------------------------------------
 
+
 def test_a_line_nested_30k_deep_does_not_kill_the_process(tmp_path):
     # pyarrow's JSON parser segfaulted on this line (the whole server died).
     path = write(tmp_path / "nested.jsonl", GOOD[:50] + [nested(30_000)] + GOOD[50:])
@@ -85,16 +86,20 @@ def test_a_line_nested_10k_deep_is_skipped_fast(tmp_path):
 
 def test_depth_limit_is_exact_and_ignores_brackets_in_strings(tmp_path):
     depth = limits.MAX_JSON_DEPTH
-    lines = [nested(depth - 1, 0), nested(depth, 1),
-             '{"step": 3, "s": "%s"}' % ("[" * 500),                      # brackets inside a string
-             '{"step": 4, "s": "%s", "x": %s}' % ("]" * 500, "[" * 500 + "]" * 500),  # closes in a string
-             '{"step": 5, "s": "a\\"[[[[", "x": %s}' % ("[" * 300 + "]" * 300)]     # an escaped quote
+    lines = [
+        nested(depth - 1, 0),
+        nested(depth, 1),
+        '{"step": 3, "s": "%s"}' % ("[" * 500),  # brackets inside a string
+        '{"step": 4, "s": "%s", "x": %s}' % ("]" * 500, "[" * 500 + "]" * 500),  # closes in a string
+        '{"step": 5, "s": "a\\"[[[[", "x": %s}' % ("[" * 300 + "]" * 300),
+    ]  # an escaped quote
     data = "\n".join(lines).encode()
     # The root object is one level: depth - 1 lists make a line exactly at the limit.
     assert deep_lines(data).tolist() == [1, 3, 4]
 
 
 # --- sparse keys -----------------------------------------------------------------------------------
+
 
 def _sparse_file(path: Path, rows: int) -> Path:
     return write(path, [json.dumps({"step": i, **{f"k{i}_{j}": 0.5 for j in range(5)}}) for i in range(rows)])
@@ -108,16 +113,20 @@ def test_sparse_keys_stay_within_1_gb_and_seconds(tmp_path):
     assert out["ok"], out
     assert out["seconds"] < 10, out
     assert 0 < out["series"] <= limits.max_series()
-    assert any("series dropped" in w and "INSPECTOR_MAX_SERIES" in w for w in out["warnings"]), out["warnings"]
+    assert any("series dropped" in w and "INSPECTOR_MAX_SERIES" in w for w in out["warnings"]), out[
+        "warnings"
+    ]
 
 
 @pytest.mark.slow
 def test_200k_distinct_keys_read_in_seconds_within_1_gb(tmp_path):
     # 200k distinct keys in 3.2 MB took 41 s and 2.3 GB.
-    path = write(tmp_path / "keys.jsonl", [json.dumps({"step": i, f"key_{i:06d}": 1.0}) for i in range(200_000)])
+    path = write(
+        tmp_path / "keys.jsonl", [json.dumps({"step": i, f"key_{i:06d}": 1.0}) for i in range(200_000)]
+    )
     out = read_in_child(path, address_space=1 << 30)
     assert out["ok"] and out["seconds"] < 15, out
-    assert out["series"] == limits.max_series() - 1   # "step" is the first key admitted
+    assert out["series"] == limits.max_series() - 1  # "step" is the first key admitted
     assert any(w.startswith("195001 series dropped") for w in out["warnings"]), out["warnings"]
 
 
@@ -147,7 +156,8 @@ def test_eval_keys_on_few_rows_among_many_pieces(tmp_path, monkeypatch):
 
 # --- steps -------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("bad", ["1e300", str(2 ** 70), "-1e300", "Infinity", "NaN"])
+
+@pytest.mark.parametrize("bad", ["1e300", str(2**70), "-1e300", "Infinity", "NaN"])
 def test_a_huge_or_non_finite_step_rejects_its_row_only(tmp_path, bad):
     path = write(tmp_path / "log.jsonl", GOOD[:50] + ['{"step": %s, "loss": 5}' % bad] + GOOD[50:])
     log = read_log(path)
@@ -163,7 +173,9 @@ def test_an_isolated_fractional_step_rejects_its_row(tmp_path):
 
 
 def test_a_fractional_step_column_numbers_rows_and_keeps_the_value_as_epoch(tmp_path):
-    log = read_log(write(tmp_path / "log.jsonl", [json.dumps({"epoch": i / 2, "loss": i}) for i in range(100)]))
+    log = read_log(
+        write(tmp_path / "log.jsonl", [json.dumps({"epoch": i / 2, "loss": i}) for i in range(100)])
+    )
     loss = log.series["loss"]
     assert loss.steps.tolist() == list(range(100)) and loss.values.tolist() == list(range(100))
     assert loss.epochs.tolist() == [i / 2 for i in range(100)]
@@ -171,7 +183,9 @@ def test_a_fractional_step_column_numbers_rows_and_keeps_the_value_as_epoch(tmp_
 
 
 def test_duplicated_steps_are_merged_with_a_count(tmp_path):
-    log = read_log(write(tmp_path / "log.jsonl", [json.dumps({"step": i // 2, "loss": i}) for i in range(100)]))
+    log = read_log(
+        write(tmp_path / "log.jsonl", [json.dumps({"step": i // 2, "loss": i}) for i in range(100)])
+    )
     assert log.series["loss"].values.tolist() == list(range(1, 100, 2))
     assert any(w.startswith("50 row(s) share their step") and "lines 1, 3" in w for w in log.warnings)
 
@@ -183,7 +197,9 @@ def test_a_constant_step_falls_back_to_row_order(tmp_path):
 
 
 def test_one_step_split_over_lines_with_disjoint_keys_merges_silently(tmp_path):
-    d2 = [json.dumps({"iteration": i, "total_loss": 1.0, "data_time": 0.1, "eta_seconds": 3}) for i in range(10)]
+    d2 = [
+        json.dumps({"iteration": i, "total_loss": 1.0, "data_time": 0.1, "eta_seconds": 3}) for i in range(10)
+    ]
     d2.append(json.dumps({"iteration": 9, "bbox/AP": 50.0}))
     log = read_log(write(tmp_path / "metrics.json", d2))
     assert log.series["bbox/AP"].steps.tolist() == [9] and len(log.series["total_loss"]) == 10
@@ -199,6 +215,7 @@ def test_one_step_split_over_lines_with_disjoint_keys_merges_silently(tmp_path):
 
 # --- row accounting: one malformed row among N good ones ---------------------------------------------
 
+
 def _row(fmt: str, i: int, step: object = None) -> dict:
     step = i if step is None else step
     value = 1.0 + i * 0.5
@@ -213,8 +230,13 @@ def _row(fmt: str, i: int, step: object = None) -> dict:
     return {"step": step, "loss": value}
 
 
-SERIES = {"inspector_jsonl": "loss/bbox", "detectron2_json": "total_loss", "mmengine_json": "loss",
-          "mmdet2_json": "loss", "jsonl": "loss"}
+SERIES = {
+    "inspector_jsonl": "loss/bbox",
+    "detectron2_json": "total_loss",
+    "mmengine_json": "loss",
+    "mmdet2_json": "loss",
+    "jsonl": "loss",
+}
 
 
 def _malformed(kind: str, fmt: str, i: int) -> bytes:
@@ -229,11 +251,19 @@ def _malformed(kind: str, fmt: str, i: int) -> bytes:
     }[kind]
 
 
-@settings(max_examples=80, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(fmt=st.sampled_from(sorted(SERIES)), n=st.integers(3, 150), where=st.floats(0, 1),
-       kind=st.sampled_from(["truncated", "garbage", "array", "string_step", "overdeep", "non_utf8"]),
-       piece=st.sampled_from([None, 700]))
+@settings(
+    max_examples=80,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    fmt=st.sampled_from(sorted(SERIES)),
+    n=st.integers(3, 150),
+    where=st.floats(0, 1),
+    kind=st.sampled_from(["truncated", "garbage", "array", "string_step", "overdeep", "non_utf8"]),
+    piece=st.sampled_from([None, 700]),
+)
 def test_one_malformed_row_costs_only_itself(tmp_path, fmt, n, where, kind, piece):
     at = int(where * n)
     rows = [json.dumps(_row(fmt, i)).encode() for i in range(n)]
@@ -241,7 +271,9 @@ def test_one_malformed_row_costs_only_itself(tmp_path, fmt, n, where, kind, piec
     lines = rows[:at] + [bad] + rows[at:]
     offset = 1
     if fmt == "inspector_jsonl":
-        lines.insert(0, json.dumps({"type": "header", "format": FORMAT, "version": VERSION, "config": {}}).encode())
+        lines.insert(
+            0, json.dumps({"type": "header", "format": FORMAT, "version": VERSION, "config": {}}).encode()
+        )
         offset = 2
     path = tmp_path / f"{fmt}-{kind}.log"
     path.write_bytes(b"\n".join(lines) + b"\n")

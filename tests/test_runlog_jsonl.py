@@ -11,8 +11,17 @@ import numpy as np
 import pytest
 
 from inspector.errors import InspectorError
-from inspector.runlog import RunWriter, detect, read_log
-from inspector.runlog import detectron2, jsonl, jsonlines, mmdet_json, mmengine, native
+from inspector.runlog import (
+    RunWriter,
+    detect,
+    detectron2,
+    jsonl,
+    jsonlines,
+    mmdet_json,
+    mmengine,
+    native,
+    read_log,
+)
 
 D2 = "detectron2_metrics/frcnn-fruits-eval/metrics.json"
 MMENGINE = "mmdet_json/rtmdet-drink-mmengine/scalars.json"
@@ -26,6 +35,7 @@ def write(path: Path, lines: list[str], end: str = "\n") -> Path:
 
 
 # --- real samples -----------------------------------------------------------------------------
+
 
 def test_detectron2_sample(samples):
     log = read_log(samples / D2)
@@ -76,14 +86,20 @@ def test_mmdet2_sample_epoch_local_iters(samples):
     # Val lines' lr does not overwrite the training lr at the same step.
     assert log.series["lr"].values[-1] == pytest.approx(0.00154)
     assert not any("copypaste" in name or name in ("mode", "iter", "epoch") for name in log.series)
-    assert log.config["loss_weights"] == {"loss_rpn_cls": 1.0, "loss_rpn_bbox": 1.0, "loss_cls": 1.0,
-                                          "loss_bbox": 1.0, "loss_mask": 1.0}
+    assert log.config["loss_weights"] == {
+        "loss_rpn_cls": 1.0,
+        "loss_rpn_bbox": 1.0,
+        "loss_cls": 1.0,
+        "loss_bbox": 1.0,
+        "loss_mask": 1.0,
+    }
     assert log.config["runner"] == {"type": "EpochBasedRunner", "max_epochs": 10}
     assert len(log.segments) == 1
 
 
-@pytest.mark.parametrize("rel, name", [(D2, "detectron2_json"), (MMENGINE, "mmengine_json"),
-                                       (MMDET2, "mmdet2_json")])
+@pytest.mark.parametrize(
+    "rel, name", [(D2, "detectron2_json"), (MMENGINE, "mmengine_json"), (MMDET2, "mmdet2_json")]
+)
 def test_detected_by_content_even_renamed(samples, tmp_path, rel, name):
     assert detect(samples / rel) == name
     renamed = tmp_path / "whatever.txt"
@@ -106,15 +122,26 @@ def test_only_the_owner_claims_a_sample_strongly(samples, rel, owner):
 
 # --- RunWriter and the native format --------------------------------------------------------
 
-CONFIG = {"loss_weights": {"bbox": 7.5, "cls": 0.5, "supcon": 1.0, "cpe": 0.5}, "lr": 1e-3, "n_way": 3, "k_shot": 5}
+CONFIG = {
+    "loss_weights": {"bbox": 7.5, "cls": 0.5, "supcon": 1.0, "cpe": 0.5},
+    "lr": 1e-3,
+    "n_way": 3,
+    "k_shot": 5,
+}
 
 
 def test_runwriter_round_trip(tmp_path):
     path = tmp_path / "runs" / "exp1" / "log.jsonl"
     with RunWriter(path, config=CONFIG) as w:
         for s in range(1, 6):
-            w.step(s, losses={"bbox": 0.4 / s, "cls": 1.2, "supcon": 2.0, "cpe": float("nan") if s == 3 else 0.1},
-                   lr=1e-4 * s, epoch=0, positives=37 + s, pos_iou=0.55)
+            w.step(
+                s,
+                losses={"bbox": 0.4 / s, "cls": 1.2, "supcon": 2.0, "cpe": float("nan") if s == 3 else 0.1},
+                lr=1e-4 * s,
+                epoch=0,
+                positives=37 + s,
+                pos_iou=0.55,
+            )
         w.eval(5, {"map50": 0.31, "map50_95": 0.12, "st_iou": 0.2}, epoch=0)
     header = json.loads(path.read_text().splitlines()[0])
     assert header["type"] == "header" and header["format"] == "inspector-runlog" and header["version"] == 1
@@ -132,7 +159,10 @@ def test_runwriter_round_trip(tmp_path):
     assert log.series["eval/map50"].steps.tolist() == [5] and log.series["eval/st_iou"].values[0] == 0.2
     # The eval row shares step 5 with the last step row: both survive.
     assert log.series["loss/cls"].steps[-1] == 5
-    assert log.series["loss/bbox"].wall_times is not None and np.isfinite(log.series["loss/bbox"].wall_times).all()
+    assert (
+        log.series["loss/bbox"].wall_times is not None
+        and np.isfinite(log.series["loss/bbox"].wall_times).all()
+    )
     assert not any("restart" in w for w in log.warnings)
 
 
@@ -178,11 +208,15 @@ def test_native_header_only(tmp_path):
 
 # --- generic JSON lines and the tolerant loader ---------------------------------------------
 
+
 def test_generic_jsonl_flattens_and_picks_the_step(tmp_path):
-    path = write(tmp_path / "log.jsonl", [
-        '{"global_step": 10, "epoch": 0, "train": {"loss": 1.5, "acc": "0.25"}, "note": "warmup"}',
-        '{"global_step": 20, "epoch": 0, "train": {"loss": 1.0, "acc": "n/a"}, "note": "x"}',
-    ])
+    path = write(
+        tmp_path / "log.jsonl",
+        [
+            '{"global_step": 10, "epoch": 0, "train": {"loss": 1.5, "acc": "0.25"}, "note": "warmup"}',
+            '{"global_step": 20, "epoch": 0, "train": {"loss": 1.0, "acc": "n/a"}, "note": "x"}',
+        ],
+    )
     assert detect(path) == "jsonl"
     log = read_log(path)
     assert log.framework == "generic"
@@ -194,7 +228,7 @@ def test_generic_jsonl_flattens_and_picks_the_step(tmp_path):
 
 
 def test_generic_jsonl_without_step_key_uses_row_index(tmp_path):
-    path = write(tmp_path / "log.jsonl", ['{"loss": 3}', '', '{"loss": 2}', '{"loss": 1}'])
+    path = write(tmp_path / "log.jsonl", ['{"loss": 3}', "", '{"loss": 2}', '{"loss": 1}'])
     log = read_log(path, format="jsonl")
     assert log.series["loss"].steps.tolist() == [0, 1, 2]
     assert any("row number" in w for w in log.warnings)
@@ -211,8 +245,15 @@ def test_restart_makes_two_segments_and_later_wins(tmp_path):
 
 
 def test_nan_and_infinity_literals_are_counted(tmp_path):
-    path = write(tmp_path / "log.jsonl", ['{"step": 1, "loss": NaN, "lr": 1}', '{"step": 2, "loss": Infinity}',
-                                          '{"step": 3, "loss": -Infinity}', '{"step": 4, "loss": 0.5}'])
+    path = write(
+        tmp_path / "log.jsonl",
+        [
+            '{"step": 1, "loss": NaN, "lr": 1}',
+            '{"step": 2, "loss": Infinity}',
+            '{"step": 3, "loss": -Infinity}',
+            '{"step": 4, "loss": 0.5}',
+        ],
+    )
     log = read_log(path)
     assert log.non_finite == {"loss": 3}
     assert np.isnan(log.series["loss"].values[:3]).all() and log.series["loss"].values[3] == 0.5
@@ -231,7 +272,7 @@ def test_truncated_last_line_is_skipped_with_a_warning(tmp_path):
 def test_malformed_middle_line_is_skipped_and_named(tmp_path):
     lines = [json.dumps({"step": s, "loss": 1.0}) for s in range(1, 301)]
     lines[149] = '{"step": 150, "loss" 1.0}'
-    lines[199] = '[1, 2, 3]'
+    lines[199] = "[1, 2, 3]"
     log = read_log(write(tmp_path / "log.jsonl", lines), format="jsonl")
     steps = log.series["loss"].steps.tolist()
     assert len(steps) == 298 and 150 not in steps and 200 not in steps and steps[-1] == 300
@@ -286,14 +327,18 @@ def test_sniff_never_raises(tmp_path):
 
 def test_mmdet2_config_is_parsed_not_executed(tmp_path):
     marker = tmp_path / "pwned"
-    cfg = (f"import os\nx = os.system('touch {marker}')\n"
-           "model = dict(rpn_head=dict(loss_cls=dict(type='CE', loss_weight=2.0)),\n"
-           "             roi_head=dict(bbox_head=dict(loss_bbox=dict(type='L1Loss', loss_weight=0.5))))\n"
-           "runner = dict(type='IterBasedRunner', max_iters=100)\n")
-    lines = [json.dumps({"env_info": "x", "config": cfg}),
-             json.dumps({"mode": "train", "epoch": 1, "iter": 50, "lr": 0.1, "loss": 1.0}),
-             json.dumps({"mode": "train", "epoch": 1, "iter": 100, "lr": 0.1, "loss": 0.5}),
-             json.dumps({"mode": "val", "epoch": 1, "iter": 7, "lr": 0.1, "bbox_mAP": 0.3})]
+    cfg = (
+        f"import os\nx = os.system('touch {marker}')\n"
+        "model = dict(rpn_head=dict(loss_cls=dict(type='CE', loss_weight=2.0)),\n"
+        "             roi_head=dict(bbox_head=dict(loss_bbox=dict(type='L1Loss', loss_weight=0.5))))\n"
+        "runner = dict(type='IterBasedRunner', max_iters=100)\n"
+    )
+    lines = [
+        json.dumps({"env_info": "x", "config": cfg}),
+        json.dumps({"mode": "train", "epoch": 1, "iter": 50, "lr": 0.1, "loss": 1.0}),
+        json.dumps({"mode": "train", "epoch": 1, "iter": 100, "lr": 0.1, "loss": 0.5}),
+        json.dumps({"mode": "val", "epoch": 1, "iter": 7, "lr": 0.1, "bbox_mAP": 0.3}),
+    ]
     log = read_log(write(tmp_path / "run.log.json", lines))
     assert not marker.exists()
     assert log.config["loss_weights"] == {"loss_rpn_cls": 2.0, "loss_bbox": 0.5}
@@ -303,7 +348,9 @@ def test_mmdet2_config_is_parsed_not_executed(tmp_path):
 
 
 def test_mmengine_without_epoch_key_attaches_val_to_preceding_step(tmp_path):
-    lines = [json.dumps({"lr": 0.1, "data_time": 0.1, "loss": 1.0 / s, "time": 0.2, "step": s}) for s in (5, 10)]
+    lines = [
+        json.dumps({"lr": 0.1, "data_time": 0.1, "loss": 1.0 / s, "time": 0.2, "step": s}) for s in (5, 10)
+    ]
     lines.append(json.dumps({"coco/bbox_mAP": 0.4, "data_time": 0.5, "time": 0.6, "step": 1}))
     lines += [json.dumps({"lr": 0.1, "data_time": 0.1, "loss": 0.05, "time": 0.2, "step": 15})]
     log = read_log(write(tmp_path / "scalars.json", lines))
@@ -313,12 +360,15 @@ def test_mmengine_without_epoch_key_attaches_val_to_preceding_step(tmp_path):
 
 
 def test_mmengine_reads_loss_weights_from_its_config_dump(samples, tmp_path):
-    cfg = write(tmp_path / "rtmdet_tiny_drink.py", [
-        "model = dict(type='RTMDet', bbox_head=dict(type='RTMDetSepBNHead',",
-        "    loss_cls=dict(type='QualityFocalLoss', beta=2.0, loss_weight=1.0),",
-        "    loss_bbox=dict(type='GIoULoss', loss_weight=2.0)))",
-        "train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=40, val_interval=10)",
-    ])
+    cfg = write(
+        tmp_path / "rtmdet_tiny_drink.py",
+        [
+            "model = dict(type='RTMDet', bbox_head=dict(type='RTMDetSepBNHead',",
+            "    loss_cls=dict(type='QualityFocalLoss', beta=2.0, loss_weight=1.0),",
+            "    loss_bbox=dict(type='GIoULoss', loss_weight=2.0)))",
+            "train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=40, val_interval=10)",
+        ],
+    )
     from inspector.runlog import read_logs
 
     log = read_logs([samples / MMENGINE, cfg])

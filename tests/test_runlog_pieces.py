@@ -42,10 +42,22 @@ def test_line_pieces_cover_the_buffer_at_line_ends() -> None:
 
 def test_native_jsonl_in_pieces_with_late_eval_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "log.jsonl"
-    rows = [{"type": "header", "format": FORMAT, "version": VERSION, "config": {"loss_weights": {"bbox": 2.0}}}]
+    rows = [
+        {"type": "header", "format": FORMAT, "version": VERSION, "config": {"loss_weights": {"bbox": 2.0}}}
+    ]
     for i in range(400):
-        rows.append({"type": "step", "step": i, "epoch": i // 100, "time": 1.7e9 + i, "lr": 1e-3,
-                     "losses": {"bbox": i * 0.5}, "weights": {"bbox": 2.0}, "total": i * 1.0})
+        rows.append(
+            {
+                "type": "step",
+                "step": i,
+                "epoch": i // 100,
+                "time": 1.7e9 + i,
+                "lr": 1e-3,
+                "losses": {"bbox": i * 0.5},
+                "weights": {"bbox": 2.0},
+                "total": i * 1.0,
+            }
+        )
         if i == 350:  # an eval key the first pieces never see
             rows.append({"type": "eval", "step": i, "metrics": {"map50": 0.25}})
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -57,8 +69,9 @@ def test_native_jsonl_in_pieces_with_late_eval_keys(tmp_path: Path, monkeypatch:
     assert len(cut.series["loss/bbox"]) == 400
 
 
-def test_csv_in_pieces_with_a_column_empty_in_early_pieces(tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_csv_in_pieces_with_a_column_empty_in_early_pieces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "log.csv"
     lines = ["step,loss,val_map"] + [f"{i},{i * 0.1:.3f},{'' if i < 300 else i / 1000}" for i in range(400)]
     path.write_text("\n".join(lines) + "\n")

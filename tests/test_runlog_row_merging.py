@@ -62,6 +62,7 @@ def merged_warnings(log) -> list[str]:
 
 # --- writers ------------------------------------------------------------------------------------------
 
+
 def lightning_rows(epochs: int = 6, batches: int = 100, log_every: int = 50) -> list[dict]:
     """CSVLogger rows of a LightningModule logging train_loss (on_step and on_epoch) and val_loss/val_acc."""
     rows, stepped = [], 0
@@ -70,33 +71,63 @@ def lightning_rows(epochs: int = 6, batches: int = 100, log_every: int = 50) -> 
             if (stepped + 1) % log_every == 0:
                 rows.append({"epoch": e, "step": stepped, "train_loss_step": round(2.0 - stepped / 1000, 6)})
             if b == batches - 1:
-                rows.append({"epoch": e, "step": stepped, "val_acc": round(0.5 + e / 20, 6),
-                             "val_loss": round(1.5 - e / 10, 6)})
+                rows.append(
+                    {
+                        "epoch": e,
+                        "step": stepped,
+                        "val_acc": round(0.5 + e / 20, 6),
+                        "val_loss": round(1.5 - e / 10, 6),
+                    }
+                )
             stepped += 1
         rows.append({"epoch": e, "step": stepped - 1, "train_loss_epoch": round(1.9 - e / 10, 6)})
     return rows
 
 
-def hf_log_history(max_steps: int = 300, logging_steps: int = 10, eval_steps: int = 50,
-                   steps_per_epoch: int = 100) -> list[dict]:
+def hf_log_history(
+    max_steps: int = 300, logging_steps: int = 10, eval_steps: int = 50, steps_per_epoch: int = 100
+) -> list[dict]:
     """trainer_state.json's log_history of a Trainer with logging and evaluation every few steps."""
     history = []
     for step in range(1, max_steps + 1):
         epoch = step / steps_per_epoch
         if step % logging_steps == 0:
-            history.append({"loss": round(2.0 - step / 500, 6), "grad_norm": 1.5, "learning_rate": 5e-05,
-                            "epoch": epoch, "step": step})
+            history.append(
+                {
+                    "loss": round(2.0 - step / 500, 6),
+                    "grad_norm": 1.5,
+                    "learning_rate": 5e-05,
+                    "epoch": epoch,
+                    "step": step,
+                }
+            )
         if step % eval_steps == 0:
-            history.append({"eval_loss": round(1.8 - step / 600, 6), "eval_runtime": 3.2,
-                            "eval_samples_per_second": 150.1, "eval_steps_per_second": 18.8,
-                            "epoch": epoch, "step": step})
-    history.append({"train_runtime": 321.5, "train_samples_per_second": 29.9, "train_steps_per_second": 0.93,
-                    "total_flos": 1.2e15, "train_loss": 1.61, "epoch": max_steps / steps_per_epoch,
-                    "step": max_steps})
+            history.append(
+                {
+                    "eval_loss": round(1.8 - step / 600, 6),
+                    "eval_runtime": 3.2,
+                    "eval_samples_per_second": 150.1,
+                    "eval_steps_per_second": 18.8,
+                    "epoch": epoch,
+                    "step": step,
+                }
+            )
+    history.append(
+        {
+            "train_runtime": 321.5,
+            "train_samples_per_second": 29.9,
+            "train_steps_per_second": 0.93,
+            "total_flos": 1.2e15,
+            "train_loss": 1.61,
+            "epoch": max_steps / steps_per_epoch,
+            "step": max_steps,
+        }
+    )
     return history
 
 
 # --- eval rows at a train row's step add their values -----------------------------------------------------
+
 
 def test_eval_rows_that_repeat_loss_never_replace_a_train_loss(tmp_path):
     # Measured before: 2,994 of 3,000 train losses kept, 6 replaced by eval losses, a "merged" warning only.
@@ -113,7 +144,7 @@ def test_eval_rows_that_repeat_loss_never_replace_a_train_loss(tmp_path):
     assert merged_warnings(log) == []
     said = [w for w in log.warnings if "eval rows" in w]
     assert said and said[0].startswith("6 row(s)") and "'val/loss'" in said[0] and "'map'" in said[0]
-    assert "line 502, 1003" in said[0]   # the eval rows' own lines
+    assert "line 502, 1003" in said[0]  # the eval rows' own lines
 
 
 def test_a_jsonl_eval_line_that_repeats_loss_keeps_it_as_the_eval_loss(tmp_path):
@@ -153,9 +184,9 @@ def test_a_split_column_keeps_val_rows_under_val_names(tmp_path, newline, tolera
     rows = []
     for e in range(1, 11):
         rows.append({"epoch": e, "mode": "train", "loss": round(1 - e / 20, 4), "acc": round(e / 20, 4)})
-        rows.append({"epoch": e, "mode": "val", "loss": round(1.2 - e / 20, 4), "acc": ""})   # a blank cell
+        rows.append({"epoch": e, "mode": "val", "loss": round(1.2 - e / 20, 4), "acc": ""})  # a blank cell
     body = table_text(rows, newline=newline)
-    if tolerant:   # a blank line sends the file to the csv-module parser
+    if tolerant:  # a blank line sends the file to the csv-module parser
         body = body.replace(newline, newline + newline, 1)
     log = csv_table.read(write(tmp_path / "log.csv", body))
     assert series(log, "loss") == {e: round(1 - e / 20, 4) for e in range(1, 11)}
@@ -167,8 +198,11 @@ def test_a_split_column_keeps_val_rows_under_val_names(tmp_path, newline, tolera
 
 
 def test_a_jsonl_split_key_keeps_val_lines_under_val_names(tmp_path):
-    lines = [json.dumps({"step": s, "split": split, "loss": v})
-             for s in range(10, 110, 10) for split, v in (("train", s / 100), ("validation", s / 50))]
+    lines = [
+        json.dumps({"step": s, "split": split, "loss": v})
+        for s in range(10, 110, 10)
+        for split, v in (("train", s / 100), ("validation", s / 50))
+    ]
     log = read_log(write(tmp_path / "log.jsonl", "\n".join(lines) + "\n"))
     assert series(log, "loss") == {s: s / 100 for s in range(10, 110, 10)}
     assert series(log, "validation/loss") == {s: s / 50 for s in range(10, 110, 10)}
@@ -184,11 +218,13 @@ def test_lightning_metrics_csv_merges_silently_and_keeps_every_value(tmp_path):
     rows = lightning_rows()
     log = read_log(write(tmp_path / "metrics.csv", table_text(rows, sorted({k for r in rows for k in r}))))
     assert log.format == "csv" and log.warnings == []
-    assert series(log, "train_loss_step") == {r["step"]: r["train_loss_step"] for r in rows
-                                              if "train_loss_step" in r}
+    assert series(log, "train_loss_step") == {
+        r["step"]: r["train_loss_step"] for r in rows if "train_loss_step" in r
+    }
     assert series(log, "val_loss") == {r["step"]: r["val_loss"] for r in rows if "val_loss" in r}
-    assert series(log, "train_loss_epoch") == {r["step"]: r["train_loss_epoch"] for r in rows
-                                               if "train_loss_epoch" in r}
+    assert series(log, "train_loss_epoch") == {
+        r["step"]: r["train_loss_epoch"] for r in rows if "train_loss_epoch" in r
+    }
     assert series(log, "epoch") == {r["step"]: r["epoch"] for r in rows}
 
 
@@ -226,7 +262,7 @@ def test_text_eval_lines_at_a_train_step(tmp_path):
         if s % 50 == 0:
             lines.append(f"step={s} loss={s / 100:.2f} mAP={s / 400:.3f}")
         if s == 120:
-            lines.append(f"loss=0.77 AP50={s / 300:.3f}")   # an eval print without a step: it joins step 120
+            lines.append(f"loss=0.77 AP50={s / 300:.3f}")  # an eval print without a step: it joins step 120
     log = text.read(write(tmp_path / "train.log", "\n".join(lines) + "\n"))
     assert series(log, "loss") == {s: round(s / 1000, 3) for s in range(10, 210, 10)}
     assert series(log, "val/loss")[150] == 1.5 and series(log, "mAP")[200] == 0.5
@@ -236,24 +272,48 @@ def test_text_eval_lines_at_a_train_step(tmp_path):
 
 def test_unsettled_repeats_are_kept_apart_and_said(tmp_path):
     # A later row repeats `loss` with another value beside a key that says neither eval nor relaunch.
-    log = csv_table.read(write(tmp_path / "log.csv", "step,loss,grad_norm\n" + "".join(
-        f"{s},{s / 10},\n" + (f"{s},{s},3.0\n" if s == 5 else "") for s in range(10))))
+    log = csv_table.read(
+        write(
+            tmp_path / "log.csv",
+            "step,loss,grad_norm\n"
+            + "".join(f"{s},{s / 10},\n" + (f"{s},{s},3.0\n" if s == 5 else "") for s in range(10)),
+        )
+    )
     assert series(log, "loss") == {s: s / 10 for s in range(10)}
     assert series(log, "loss (repeat 1)") == {5: 5.0}
-    assert any("nothing says whether they are eval rows or a relaunch" in w and "line 8" in w
-               and "'loss (repeat 1)'" in w for w in log.warnings)
+    assert any(
+        "nothing says whether they are eval rows or a relaunch" in w
+        and "line 8" in w
+        and "'loss (repeat 1)'" in w
+        for w in log.warnings
+    )
 
 
 # --- relaunches that repeat a step are restarts -------------------------------------------------------------
 
-RELAUNCH = {   # 20 steps, then a relaunch that re-logs step 19 and goes on to 29
-    "csv": ("log.csv", lambda: "step,loss,lr\n" + "".join(f"{s},{s},0.1\n" for s in range(20))
-            + "".join(f"{s},{s + 100},0.1\n" for s in range(19, 30))),
-    "jsonl": ("log.jsonl", lambda: "".join(json.dumps({"step": s, "loss": s, "lr": 0.1}) + "\n"
-                                           for s in range(20))
-              + "".join(json.dumps({"step": s, "loss": s + 100, "lr": 0.1}) + "\n" for s in range(19, 30))),
-    "text": ("train.log", lambda: "".join(f"step={s} loss={s} lr=0.1\n" for s in range(20))
-             + "".join(f"step={s} loss={s + 100} lr=0.1\n" for s in range(19, 30))),
+RELAUNCH = {  # 20 steps, then a relaunch that re-logs step 19 and goes on to 29
+    "csv": (
+        "log.csv",
+        lambda: (
+            "step,loss,lr\n"
+            + "".join(f"{s},{s},0.1\n" for s in range(20))
+            + "".join(f"{s},{s + 100},0.1\n" for s in range(19, 30))
+        ),
+    ),
+    "jsonl": (
+        "log.jsonl",
+        lambda: (
+            "".join(json.dumps({"step": s, "loss": s, "lr": 0.1}) + "\n" for s in range(20))
+            + "".join(json.dumps({"step": s, "loss": s + 100, "lr": 0.1}) + "\n" for s in range(19, 30))
+        ),
+    ),
+    "text": (
+        "train.log",
+        lambda: (
+            "".join(f"step={s} loss={s} lr=0.1\n" for s in range(20))
+            + "".join(f"step={s} loss={s + 100} lr=0.1\n" for s in range(19, 30))
+        ),
+    ),
 }
 
 
@@ -265,23 +325,30 @@ def test_a_relaunch_that_repeats_its_first_step_is_a_restart(tmp_path, kind):
     assert loss == {**{s: float(s) for s in range(19)}, **{s: float(s + 100) for s in range(19, 30)}}
     assert [(s.first_step, s.last_step) for s in log.segments] == [(0, 19), (19, 29)]
     assert merged_warnings(log) == []
-    line = 22 if kind == "csv" else 21   # the repeated step's own line (the CSV header is line 1)
-    assert any("re-logs the step it resumed from" in w and re.search(rf"\bline {line}\b", w)
-               for w in log.warnings)
-    assert any(w.startswith("1 restart(s) (step 19 after step 19)") and "1 earlier row(s) replaced" in w
-               for w in log.warnings)
+    line = 22 if kind == "csv" else 21  # the repeated step's own line (the CSV header is line 1)
+    assert any(
+        "re-logs the step it resumed from" in w and re.search(rf"\bline {line}\b", w) for w in log.warnings
+    )
+    assert any(
+        w.startswith("1 restart(s) (step 19 after step 19)") and "1 earlier row(s) replaced" in w
+        for w in log.warnings
+    )
 
 
 def test_a_log_written_twice_is_merged_not_relaunched(tmp_path):
-    body = "step,loss\n" + "".join(f"{i // 2},{i}\n" for i in range(40))   # every step twice
+    body = "step,loss\n" + "".join(f"{i // 2},{i}\n" for i in range(40))  # every step twice
     log = csv_table.read(write(tmp_path / "log.csv", body))
     assert len(log.segments) == 1 and series(log, "loss") == {s: float(2 * s + 1) for s in range(20)}
     assert any("(20 value(s) replaced)" in w for w in log.warnings)
 
 
 def test_a_header_line_again_starts_a_launch(tmp_path):
-    body = "step,loss\n" + "".join(f"{s},{s}\n" for s in range(20)) + "step,loss\n" + \
-        "".join(f"{s},{s + 100}\n" for s in range(20, 30))
+    body = (
+        "step,loss\n"
+        + "".join(f"{s},{s}\n" for s in range(20))
+        + "step,loss\n"
+        + "".join(f"{s},{s + 100}\n" for s in range(20, 30))
+    )
     log = csv_table.read(write(tmp_path / "log.csv", body))
     assert len(series(log, "loss")) == 30
     assert [(s.first_step, s.last_step) for s in log.segments] == [(0, 19), (20, 29)]
@@ -291,14 +358,20 @@ def test_a_header_line_again_starts_a_launch(tmp_path):
 
 def test_a_native_header_object_again_starts_a_launch(tmp_path):
     header = json.dumps({"type": "header", "format": FORMAT, "version": VERSION, "config": {}})
-    rows = [json.dumps({"type": "step", "step": s, "losses": {"bbox": float(s)}, "total": float(s)})
-            for s in range(10)]
-    again = [json.dumps({"type": "step", "step": s, "losses": {"bbox": s + 100.0}, "total": s + 100.0})
-             for s in range(5, 15)]
+    rows = [
+        json.dumps({"type": "step", "step": s, "losses": {"bbox": float(s)}, "total": float(s)})
+        for s in range(10)
+    ]
+    again = [
+        json.dumps({"type": "step", "step": s, "losses": {"bbox": s + 100.0}, "total": s + 100.0})
+        for s in range(5, 15)
+    ]
     log = read_log(write(tmp_path / "log.jsonl", "\n".join([header, *rows, header, *again]) + "\n"))
     assert log.format == "inspector_jsonl"
-    assert series(log, "loss/bbox") == {**{s: float(s) for s in range(5)},
-                                        **{s: s + 100.0 for s in range(5, 15)}}
+    assert series(log, "loss/bbox") == {
+        **{s: float(s) for s in range(5)},
+        **{s: s + 100.0 for s in range(5, 15)},
+    }
     assert [(s.first_step, s.last_step) for s in log.segments] == [(0, 9), (5, 14)]
     assert any("header line is written again (line 12)" in w for w in log.warnings)
     assert not any("neither 'step' nor 'eval'" in w for w in log.warnings)
@@ -311,8 +384,10 @@ def test_a_clock_that_goes_back_starts_a_launch(tmp_path):
     log = csv_table.read(write(tmp_path / "results.csv", "epoch,time,loss\n" + "\n".join(rows) + "\n"))
     assert len(series(log, "loss")) == 30
     assert [(s.first_step, s.last_step) for s in log.segments] == [(1, 20), (21, 30)]
-    assert any(w.startswith("'time' goes back at 1 row(s)") and "line 22" in w and "1230 → 60.2" in w
-               for w in log.warnings)
+    assert any(
+        w.startswith("'time' goes back at 1 row(s)") and "line 22" in w and "1230 → 60.2" in w
+        for w in log.warnings
+    )
 
 
 def test_a_per_iteration_time_is_no_clock(tmp_path):
@@ -332,18 +407,45 @@ def test_a_dialect_launch_is_not_read_as_a_damaged_step():
     repair = repair_steps(table)
     assert repair.outliers.size == 0 and repair.table.steps.tolist() == [10, 20, 30, 25, 35, 45]
     unmarked = repair_steps(Table("generic", steps, {"loss": Column(steps / 100.0)}, lines))
-    assert unmarked.outliers.tolist() == [2, 4]   # without the banner, both are damaged lines, as before
+    assert unmarked.outliers.tolist() == [2, 4]  # without the banner, both are damaged lines, as before
 
 
 # --- the vocabulary --------------------------------------------------------------------------------------
 
+
 def test_eval_names_of_the_writers():
-    for name in ("bbox/AP", "bbox/AP50", "segm/APs", "bbox_mAP_50", "coco/bbox_mAP", "metrics/mAP50-95(B)",
-                 "metrics/precision(B)", "metrics/mAP_0.5:0.95", "val_loss", "eval_loss", "test/acc",
-                 "accuracy", "top1", "map", "AP-person"):
+    for name in (
+        "bbox/AP",
+        "bbox/AP50",
+        "segm/APs",
+        "bbox_mAP_50",
+        "coco/bbox_mAP",
+        "metrics/mAP50-95(B)",
+        "metrics/precision(B)",
+        "metrics/mAP_0.5:0.95",
+        "val_loss",
+        "eval_loss",
+        "test/acc",
+        "accuracy",
+        "top1",
+        "map",
+        "AP-person",
+    ):
         assert is_eval_name(name), name
-    for name in ("loss", "train/box_loss", "lr", "loss_cls", "total_loss", "epoch", "time", "grad_norm",
-                 "lr/pg0", "data_time", "loss_rpn_bbox", "train_loss_step"):
+    for name in (
+        "loss",
+        "train/box_loss",
+        "lr",
+        "loss_cls",
+        "total_loss",
+        "epoch",
+        "time",
+        "grad_norm",
+        "lr/pg0",
+        "data_time",
+        "loss_rpn_bbox",
+        "train_loss_step",
+    ):
         assert not is_eval_name(name), name
 
 
@@ -360,6 +462,7 @@ def test_resolve_is_free_for_the_usual_log():
 
 
 # --- row accounting with eval rows at shared steps, over messy files -------------------------------------
+
 
 def _accounting_case(data, kind: str):
     n = data.draw(st.integers(3, 40), label="n")
@@ -380,19 +483,30 @@ def _accounting_case(data, kind: str):
             lines.append(f"step={step} loss={shown} lr=0.01")
         if step in evaluated:
             loss_e, map_e = evaluated[step]
-            lines.append({"csv": f"{step},{loss_e},,{map_e}",
-                          "jsonl": json.dumps({"step": step, "loss": loss_e, "mAP": map_e}),
-                          "text": f"step={step} loss={loss_e} mAP={map_e}"}[kind])
+            lines.append(
+                {
+                    "csv": f"{step},{loss_e},,{map_e}",
+                    "jsonl": json.dumps({"step": step, "loss": loss_e, "mAP": map_e}),
+                    "text": f"step={step} loss={loss_e} mAP={map_e}",
+                }[kind]
+            )
     head = "step,loss,lr,mAP" + newline if kind == "csv" else ""
     body = head + newline.join(lines) + newline
-    if cut:   # the writer was stopped mid-line: a partial row without its newline
-        body += {"csv": f"{10 * (n + 1)},0.", "jsonl": '{"step": 99999, "lo',
-                 "text": f"step={10 * (n + 1)} lo"}[kind]
+    if cut:  # the writer was stopped mid-line: a partial row without its newline
+        body += {
+            "csv": f"{10 * (n + 1)},0.",
+            "jsonl": '{"step": 99999, "lo',
+            "text": f"step={10 * (n + 1)} lo",
+        }[kind]
     return body, train, evaluated
 
 
-@settings(max_examples=120, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=120,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data(), kind=st.sampled_from(["csv", "jsonl", "text"]))
 def test_eval_rows_at_shared_steps_cost_no_train_value(tmp_path, data, kind):
     body, train, evaluated = _accounting_case(data, kind)

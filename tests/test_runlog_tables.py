@@ -25,21 +25,33 @@ def _write(path: Path, text: str) -> Path:
 
 
 def _simple_event(step: int, tag: str, value: float, wall: float = 1.0e9) -> event_pb2.Event:
-    return event_pb2.Event(wall_time=wall, step=step, summary=summary_pb2.Summary(
-        value=[summary_pb2.Summary.Value(tag=tag, simple_value=value)]))
+    return event_pb2.Event(
+        wall_time=wall,
+        step=step,
+        summary=summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=value)]),
+    )
 
 
 def _tensor_event(step: int, tag: str, value: float, dtype: int = tfevents_wire.DT_FLOAT) -> event_pb2.Event:
     """A TF2-style scalar: a rank-0 tensor with the scalars plugin's metadata."""
     if dtype == tfevents_wire.DT_FLOAT:
-        tensor = tensor_pb2.TensorProto(dtype=dtype, tensor_shape=tensor_shape_pb2.TensorShapeProto(),
-                                        float_val=[value])
+        tensor = tensor_pb2.TensorProto(
+            dtype=dtype, tensor_shape=tensor_shape_pb2.TensorShapeProto(), float_val=[value]
+        )
     else:
-        tensor = tensor_pb2.TensorProto(dtype=dtype, tensor_shape=tensor_shape_pb2.TensorShapeProto(),
-                                        tensor_content=struct.pack("<d", value))
-    meta = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
-    return event_pb2.Event(wall_time=1.0e9 + step, step=step, summary=summary_pb2.Summary(
-        value=[summary_pb2.Summary.Value(tag=tag, tensor=tensor, metadata=meta)]))
+        tensor = tensor_pb2.TensorProto(
+            dtype=dtype,
+            tensor_shape=tensor_shape_pb2.TensorShapeProto(),
+            tensor_content=struct.pack("<d", value),
+        )
+    meta = summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")
+    )
+    return event_pb2.Event(
+        wall_time=1.0e9 + step,
+        step=step,
+        summary=summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, tensor=tensor, metadata=meta)]),
+    )
 
 
 def _write_events(path: Path, events: list[event_pb2.Event]) -> Path:
@@ -68,15 +80,23 @@ def test_yolov8_old_style_padded(samples: Path) -> None:
     assert log.series["lr/pg0"].values[0] == 0.00023
     assert log.series["metrics/recall(B)"].values[0] == 1.0
     assert "epoch" not in log.series and len(log.series) == 13
-    assert log.config["loss_weights"] == {"train/box_loss": 7.5, "train/cls_loss": 0.5, "train/dfl_loss": 1.5,
-                                          "val/box_loss": 7.5, "val/cls_loss": 0.5, "val/dfl_loss": 1.5}
+    assert log.config["loss_weights"] == {
+        "train/box_loss": 7.5,
+        "train/cls_loss": 0.5,
+        "train/dfl_loss": 1.5,
+        "val/box_loss": 7.5,
+        "val/cls_loss": 0.5,
+        "val/dfl_loss": 1.5,
+    }
     assert log.config["lr0"] == 0.01 and log.config["epochs"] == 100
     assert log.config["args"]["model"] == "yolov8n.pt"
     assert log.warnings == [] and box.wall_times is None
 
 
 def test_yolo12_new_style_time_column(samples: Path) -> None:
-    log = read_log(samples / "ultralytics_csv/yolo12n-handraise-newstyle/results.csv", format="ultralytics_csv")
+    log = read_log(
+        samples / "ultralytics_csv/yolo12n-handraise-newstyle/results.csv", format="ultralytics_csv"
+    )
     cls = log.series["train/cls_loss"]
     np.testing.assert_array_equal(cls.steps, np.arange(1, 201))
     assert cls.values[0] == 2.57206 and cls.values[-1] == 0.79256
@@ -94,8 +114,14 @@ def test_yolov5_hyp_gains_zero_based(samples: Path) -> None:
     assert obj.values[0] == 0.038913 and obj.values[-1] == 0.010803
     assert log.series["metrics/mAP_0.5:0.95"].values[-1] == 0.93362
     assert log.series["x/lr2"].values[0] == 0.070191
-    assert log.config["loss_weights"] == {"train/box_loss": 0.05, "train/obj_loss": 1.0, "train/cls_loss": 0.5,
-                                          "val/box_loss": 0.05, "val/obj_loss": 1.0, "val/cls_loss": 0.5}
+    assert log.config["loss_weights"] == {
+        "train/box_loss": 0.05,
+        "train/obj_loss": 1.0,
+        "train/cls_loss": 0.5,
+        "val/box_loss": 0.05,
+        "val/obj_loss": 1.0,
+        "val/cls_loss": 0.5,
+    }
     assert log.config["args"]["fl_gamma"] == 0.0
 
 
@@ -176,8 +202,10 @@ def test_tfevents_tensor_scalars_and_mixed_styles(tmp_path: Path) -> None:
 def test_tfevents_run_directory_later_file_wins(tmp_path: Path) -> None:
     resumed = [_simple_event(i, "train/loss", 2.0) for i in range(5, 15)]
     _write_events(tmp_path / "events.out.tfevents.2000000000.host.1.0", resumed)
-    _write_events(tmp_path / "events.out.tfevents.1000000000.host.1.0",
-                  [_simple_event(i, "train/loss", 1.0) for i in range(0, 10)])
+    _write_events(
+        tmp_path / "events.out.tfevents.1000000000.host.1.0",
+        [_simple_event(i, "train/loss", 1.0) for i in range(0, 10)],
+    )
     log = read_log(tmp_path)
     s = log.series["train/loss"]
     np.testing.assert_array_equal(s.steps, np.arange(15))
@@ -187,8 +215,10 @@ def test_tfevents_run_directory_later_file_wins(tmp_path: Path) -> None:
 
 def test_tfevents_subdirectories_are_prefixed(tmp_path: Path) -> None:
     for sub, value in (("train", 1.0), ("validation", 2.0)):
-        _write_events(tmp_path / sub / "events.out.tfevents.1.h.1.v2",
-                      [_tensor_event(i, "epoch_loss", value) for i in range(3)])
+        _write_events(
+            tmp_path / sub / "events.out.tfevents.1.h.1.v2",
+            [_tensor_event(i, "epoch_loss", value) for i in range(3)],
+        )
     log = read_log(tmp_path)
     assert set(log.series) == {"train/epoch_loss", "validation/epoch_loss"}
     assert log.series["validation/epoch_loss"].values.tolist() == [2.0, 2.0, 2.0]
@@ -206,11 +236,14 @@ def test_tfevents_sniff_by_content_and_dir(samples: Path, tmp_path: Path) -> Non
 # --- detection by content ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("sample", "name", "expected"), [
-    ("ultralytics_csv/yolov8n-ados-oldstyle/results.csv", "x.txt", "ultralytics_csv"),
-    ("ultralytics_csv/yolov5s-lego/results.csv", "x.log", "ultralytics_csv"),
-    (f"{TF_SAMPLE}/events.out.tfevents.1628430255.db4a6b63f2f6.1641.3", "x.log", "tfevents"),
-])
+@pytest.mark.parametrize(
+    ("sample", "name", "expected"),
+    [
+        ("ultralytics_csv/yolov8n-ados-oldstyle/results.csv", "x.txt", "ultralytics_csv"),
+        ("ultralytics_csv/yolov5s-lego/results.csv", "x.log", "ultralytics_csv"),
+        (f"{TF_SAMPLE}/events.out.tfevents.1628430255.db4a6b63f2f6.1641.3", "x.log", "tfevents"),
+    ],
+)
 def test_detect_by_content(samples: Path, tmp_path: Path, sample: str, name: str, expected: str) -> None:
     copy = Path(shutil.copy(samples / sample, tmp_path / name))
     assert detect(copy) == expected
@@ -279,11 +312,14 @@ def test_csv_fast_and_tolerant_paths_agree(samples: Path, tmp_path: Path) -> Non
         np.testing.assert_array_equal(fast.columns[name], slow.columns[name], err_msg=name)
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (b"", "empty"),
-    (b"\x00\x01\x02\xff\xfe garbage \x00" * 50, "binary"),
-    (b"epoch,loss\n", "no data rows"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty"),
+        (b"\x00\x01\x02\xff\xfe garbage \x00" * 50, "binary"),
+        (b"epoch,loss\n", "no data rows"),
+    ],
+)
 def test_bad_input_names_the_file(tmp_path: Path, content: bytes, message: str) -> None:
     path = tmp_path / "bad.csv"
     path.write_bytes(content)
@@ -310,11 +346,13 @@ def test_sniff_never_raises_and_scores(tmp_path: Path) -> None:
 
 
 def test_wandb_two_runs_min_max_dropped(tmp_path: Path) -> None:
-    text = ('"Step","exp-a - train/loss","exp-a - train/loss__MIN","exp-a - train/loss__MAX",'
-            '"exp-b - train/loss","exp-a - val/mAP","exp-b - val/mAP"\n'
-            "0,1.0,0.9,1.1,5.0,,\n"
-            "10,0.8,0.7,0.9,4.0,,\n"
-            "20,0.6,0.5,0.7,3.0,0.35,0.1\n")
+    text = (
+        '"Step","exp-a - train/loss","exp-a - train/loss__MIN","exp-a - train/loss__MAX",'
+        '"exp-b - train/loss","exp-a - val/mAP","exp-b - val/mAP"\n'
+        "0,1.0,0.9,1.1,5.0,,\n"
+        "10,0.8,0.7,0.9,4.0,,\n"
+        "20,0.6,0.5,0.7,3.0,0.35,0.1\n"
+    )
     log = read_log(_write(tmp_path / "export.csv", text))
     assert (log.format, log.framework) == ("wandb_csv", "wandb")
     assert set(log.series) == {"train/loss", "val/mAP"}

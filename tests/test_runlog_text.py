@@ -31,14 +31,14 @@ def test_mmdet2_text_global_steps_losses_and_val(samples):
     log = text.read(samples / MMDET)
     assert log.framework == "mmdet"
     loss = log.series["loss"]
-    assert loss.steps[:4].tolist() == [10, 20, 30, 41]          # (e-1)*31 + i
+    assert loss.steps[:4].tolist() == [10, 20, 30, 41]  # (e-1)*31 + i
     assert loss.steps[-1] == 9 * 31 + 30 and len(loss) == 30
     assert loss.values[0] == pytest.approx(7.0255, abs=1e-9)
     assert log.series["loss_mask"].values[0] == pytest.approx(5.9327, abs=1e-9)
     assert log.series["memory"].values[2] == 3733
     assert "eta" not in log.series
     mAP = log.series["bbox_mAP"]
-    assert mAP.steps.tolist() == [e * 31 + 30 for e in range(10)]   # last train step of each epoch
+    assert mAP.steps.tolist() == [e * 31 + 30 for e in range(10)]  # last train step of each epoch
     assert mAP.values[:3].tolist() == [0.0673, 0.5452, 0.5909]
     assert "bbox_mAP_copypaste" not in log.series
     assert log.warnings == []
@@ -80,15 +80,21 @@ def test_ultralytics_tqdm_stdout(samples):
     # "Class … mAP50-95):" line (the capture lost a newline). They are real, so all 100 are read.
     assert len(m50) == 100
     assert m50.values[0] == 0.148 and log.series["metrics/mAP50-95(B)"].values[0] == 0.0748
-    assert m50.values[11] == 0.229           # epoch 12: one of the glued rows
-    assert m50.values[-1] == 0.298           # epoch 100's own row, not the final best.pt check (0.315)
+    assert m50.values[11] == 0.229  # epoch 12: one of the glued rows
+    assert m50.values[-1] == 0.298  # epoch 100's own row, not the final best.pt check (0.315)
 
 
 def test_carriage_return_progress_keeps_each_epochs_final_state(tmp_path):
     header = "      Epoch    GPU_mem   box_loss   cls_loss   dfl_loss  Instances       Size\n"
     bar = "  {e}/3      1.5G      {v}      2.000      1.000         12        640: {p}%|##| {i}/50 [00:01<00:00]"
-    line = "\r".join([bar.format(e=1, v="9.000", p=10, i=5), bar.format(e=1, v="3.000", p=100, i=50),
-                      bar.format(e=2, v="8.000", p=10, i=5), bar.format(e=2, v="2.500", p=100, i=50)])
+    line = "\r".join(
+        [
+            bar.format(e=1, v="9.000", p=10, i=5),
+            bar.format(e=1, v="3.000", p=100, i=50),
+            bar.format(e=2, v="8.000", p=10, i=5),
+            bar.format(e=2, v="2.500", p=100, i=50),
+        ]
+    )
     p = write(tmp_path, header + line + "\n" + header + bar.format(e=3, v="2.000", p=100, i=50) + "\n")
     log = text.read(p)
     box = log.series["train/box_loss"]
@@ -101,18 +107,22 @@ def test_resolve_carriage_returns_last_update_wins():
 
 
 def test_epoch_local_counters_become_global_steps(tmp_path):
-    p = write(tmp_path, "Epoch 1 (500/500): loss=15.0000 bbox=1.0\n"
-                        "Epoch 2 (268/500): loss=14.1710 bbox=0.5\n")
+    p = write(
+        tmp_path, "Epoch 1 (500/500): loss=15.0000 bbox=1.0\nEpoch 2 (268/500): loss=14.1710 bbox=0.5\n"
+    )
     log = text.read(p)
-    assert log.series["loss"].steps.tolist() == [500, 768]     # epochs start at 1: (2-1)*500 + 268
+    assert log.series["loss"].steps.tolist() == [500, 768]  # epochs start at 1: (2-1)*500 + 268
     assert log.series["loss"].values[1] == 14.1710
     zero_based = write(tmp_path, "Epoch 0 (10/100): loss=1\nEpoch 1 (10/100): loss=2\n", "z.log")
     assert text.read(zero_based).series["loss"].steps.tolist() == [10, 110]
 
 
 def test_generic_key_value_and_colon_styles(tmp_path):
-    p = write(tmp_path, "banner: starting run\nstep=1 loss=0.53 lr=1e-4\nstep: 2, loss: 0.50, lr: 2e-4\n"
-                        "step=3 loss=0.47 lr=3e-4\n")
+    p = write(
+        tmp_path,
+        "banner: starting run\nstep=1 loss=0.53 lr=1e-4\nstep: 2, loss: 0.50, lr: 2e-4\n"
+        "step=3 loss=0.47 lr=3e-4\n",
+    )
     log = text.read(p)
     assert log.framework == "generic"
     assert log.series["loss"].steps.tolist() == [1, 2, 3]
@@ -162,9 +172,15 @@ def test_ansi_and_crlf_are_stripped(tmp_path):
     assert text.read(p).series["loss"].steps.tolist() == [1, 2]
 
 
-@pytest.mark.parametrize("content, reason", [(b"", "empty"), (b"\x00\x01\x02garbage" * 50, "binary"),
-                                             (bytes(range(256)) * 4, "binary"),
-                                             (b"hello world\nno metrics here\n", "no metric")])
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (b"", "empty"),
+        (b"\x00\x01\x02garbage" * 50, "binary"),
+        (bytes(range(256)) * 4, "binary"),
+        (b"hello world\nno metrics here\n", "no metric"),
+    ],
+)
 def test_unreadable_input_names_the_file(tmp_path, content, reason):
     p = write(tmp_path, content, "bad.log")
     with pytest.raises(InspectorError, match=reason) as info:
@@ -174,7 +190,7 @@ def test_unreadable_input_names_the_file(tmp_path, content, reason):
 
 def test_sniff(tmp_path, samples):
     for rel in (MMDET, D2, ULTRA):
-        head = (samples / rel).read_bytes()[:64 * 1024]
+        head = (samples / rel).read_bytes()[: 64 * 1024]
         assert text.sniff(samples / rel, head) == 0.5
     assert text.sniff(tmp_path, b"step=1 loss=2\nstep=2 loss=1\nstep=3 loss=0\n") == 0.5
     assert text.sniff(tmp_path, b"\x00\x01binary") == 0.0
@@ -195,27 +211,36 @@ def test_detectron2_copypaste_rows_out_of_order_read_as_nan(tmp_path: Path) -> N
     # A reordered (or hand-edited) log.txt puts the names row where the values row should be: words there
     # are not numbers, and must not escape as a ValueError.
     head = "[11/25 10:00:00 d2.utils.events]:  eta: 0:01:00  iter: 19  total_loss: 1.5  loss_cls: 0.7  lr: 0.001\n"
-    table = ("[11/25 10:01:00 d2.evaluation.testing]: copypaste: Task: bbox\n"
-             "[11/25 10:01:00 d2.evaluation.testing]: copypaste: AP,AP50\n"
-             "[11/25 10:01:00 d2.evaluation.testing]: copypaste: AP,AP50\n")
+    table = (
+        "[11/25 10:01:00 d2.evaluation.testing]: copypaste: Task: bbox\n"
+        "[11/25 10:01:00 d2.evaluation.testing]: copypaste: AP,AP50\n"
+        "[11/25 10:01:00 d2.evaluation.testing]: copypaste: AP,AP50\n"
+    )
     tail = "[11/25 10:02:00 d2.utils.events]:  eta: 0:00:30  iter: 39  total_loss: 1.2  loss_cls: 0.5  lr: 0.001\n"
     log = text.read(write(tmp_path, head + table + tail, "log.txt"))
     assert log.config["dialect"] == "detectron2"
     np.testing.assert_array_equal(log.series["total_loss"].steps, [19, 39])
-    assert "bbox/AP" not in log.series   # only NaN: nothing was logged
+    assert "bbox/AP" not in log.series  # only NaN: nothing was logged
 
 
 def test_merge_joins_existing_rows_and_adds_new_ones_in_file_order() -> None:
     from inspector.runlog.text_table import Column, Table, merge_rows
-    train = Table("mmdet", np.array([10, 20, 30]), {"loss": Column(np.array([1.0, 2.0, 3.0]))}, np.array([0, 2, 5]))
+
+    train = Table(
+        "mmdet", np.array([10, 20, 30]), {"loss": Column(np.array([1.0, 2.0, 3.0]))}, np.array([0, 2, 5])
+    )
     # Nothing new: untouched training columns are passed on without a copy; a new key stays sparse.
     same = merge_rows(train, Table("mmdet", np.array([20]), {"map": Column(np.array([0.5]))}, np.array([3])))
     assert same.columns["loss"] is train.columns["loss"]
     np.testing.assert_array_equal(same.columns["map"].rows, [1])
     np.testing.assert_array_equal(same.columns["map"].values, [0.5])
     # A value at a step no row has becomes a row, placed by its line; a row without the key has no value.
-    extra = Table("mmdet", np.array([15, 20, 40]), {"map": Column(np.array([0.1, 0.9]), np.array([0, 2]))},
-                  np.array([1, 3, 7]))
+    extra = Table(
+        "mmdet",
+        np.array([15, 20, 40]),
+        {"map": Column(np.array([0.1, 0.9]), np.array([0, 2]))},
+        np.array([1, 3, 7]),
+    )
     both = merge_rows(train, extra)
     np.testing.assert_array_equal(both.rows, [0, 1, 2, 5, 7])
     np.testing.assert_array_equal(both.steps, [10, 15, 20, 30, 40])
@@ -227,16 +252,25 @@ def test_merge_joins_existing_rows_and_adds_new_ones_in_file_order() -> None:
 
 def test_template_pattern_starts_at_the_first_key_when_numbers_come_before_it():
     import pyarrow as pa
+
     from inspector.runlog.text_pairs import extract_pairs, template_of
-    line = "2023-02-08 16:24:25,413 - mmdet - INFO - Epoch [1][10/31]\tlr: 4.746e-05, eta: 0:03:28, loss: 7.0255"
+
+    line = (
+        "2023-02-08 16:24:25,413 - mmdet - INFO - Epoch [1][10/31]\tlr: 4.746e-05, eta: 0:03:28, loss: 7.0255"
+    )
     template, _ = template_of(line)
     assert not template.extract_pattern.startswith("^") and "])lr: (?P<s10>" in template.extract_pattern
     plain, _ = template_of("step=5 loss=0.5")
     assert plain.extract_pattern.startswith("^step=")
     # Prefixes of another shape (a longer ETA, a 3-digit iteration) are no pair: the suffix decides.
-    lines = pa.array([line, "2023-02-08 16:24:29,609 - mmdet - INFO - Epoch [1][100/310]\tlr: 9.741e-05, "
-                            "eta: 10:02:41, loss: 1.6239"])
+    lines = pa.array(
+        [
+            line,
+            "2023-02-08 16:24:29,609 - mmdet - INFO - Epoch [1][100/310]\tlr: 9.741e-05, "
+            "eta: 10:02:41, loss: 1.6239",
+        ]
+    )
     pairs = extract_pairs(lines)
     np.testing.assert_allclose(pairs.columns["lr"].values, [4.746e-05, 9.741e-05])
     np.testing.assert_allclose(pairs.columns["loss"].values, [7.0255, 1.6239])
-    assert "eta" not in pairs.columns   # 0:03:28 is not one number
+    assert "eta" not in pairs.columns  # 0:03:28 is not one number

@@ -7,15 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_fuzz_readers import fuzz  # bench/fuzz.py: text_outcome, what a caller of text.read sees
 
 from inspector.runlog import text
 from inspector.runlog.text_decode import _next_piece, text_pieces
-from test_fuzz_readers import fuzz   # bench/fuzz.py: text_outcome, what a caller of text.read sees
 
-SAMPLES = ("text_log/mmdet2-maskrcnn-balloon/20230208_162410.log",
-           "text_log/detectron2-frcnn-nyu/log_semi-supervised-to-supervised.txt",
-           "text_log/ultralytics-tqdm-xview/training_log.txt")
-WHOLE = 1 << 24   # one piece for any test file (plus an unterminated last line)
+SAMPLES = (
+    "text_log/mmdet2-maskrcnn-balloon/20230208_162410.log",
+    "text_log/detectron2-frcnn-nyu/log_semi-supervised-to-supervised.txt",
+    "text_log/ultralytics-tqdm-xview/training_log.txt",
+)
+WHOLE = 1 << 24  # one piece for any test file (plus an unterminated last line)
 
 
 def assert_piece_size_free(path: Path, sizes) -> tuple:
@@ -42,11 +44,13 @@ def _mixed_log() -> bytes:
     out = []
     for step in range(1, 13):
         if step == 4:
-            out.append(b"Epoch 1:  50%|\xe2\x96\x88 | 1/2 [loss=9]\rEpoch 1: 100%|\xe2\x96\x88\xe2\x96\x88| 2/2 [loss=8]\r\n")
+            out.append(
+                b"Epoch 1:  50%|\xe2\x96\x88 | 1/2 [loss=9]\rEpoch 1: 100%|\xe2\x96\x88\xe2\x96\x88| 2/2 [loss=8]\r\n"
+            )
         if step == 6:
             out.append(b"step=oops loss=1.0\r\n")
         if step == 9:
-            out.append("note: données \U0001F600 ok\n".encode())
+            out.append("note: données \U0001f600 ok\n".encode())
         out.append(b"step=%d loss=0.%d lr=0.01\r\n" % (step if step < 10 else step - 5, step))
     return b"".join(out) + b"step=13 loss=0."
 
@@ -73,10 +77,12 @@ def test_pieces_number_lines_as_the_whole_file(tmp_path):
     assert len(pieces) > 10
     numbers = np.concatenate([piece.line_numbers for piece in pieces])
     whole = list(text_pieces(p, piece_bytes=WHOLE))
-    assert len(whole) == 2     # the terminated lines, then the cut-off last line
+    assert len(whole) == 2  # the terminated lines, then the cut-off last line
     np.testing.assert_array_equal(numbers, np.concatenate([piece.line_numbers for piece in whole]))
     assert numbers.tolist() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
-    assert [piece.first_line for piece in pieces] == np.cumsum([0] + [len(x.line_numbers) for x in pieces[:-1]]).tolist()
+    assert [piece.first_line for piece in pieces] == np.cumsum(
+        [0] + [len(x.line_numbers) for x in pieces[:-1]]
+    ).tolist()
     assert [piece.truncated_last for piece in pieces] == [False] * (len(pieces) - 1) + [True]
 
 
@@ -88,7 +94,7 @@ def test_next_piece_cuts_after_a_newline_and_keeps_long_lines_whole():
         got.append(piece)
     assert b"".join(got) == data
     assert all(p.endswith(b"\n") for p in got[:-1]) and got[-1] == b"end"
-    assert b"x" * 50 + b"\r" + b"y" * 10 + b"\n" in got        # the long line is one piece
+    assert b"x" * 50 + b"\r" + b"y" * 10 + b"\n" in got  # the long line is one piece
     cr_only = io.BytesIO(b"step=1 loss=1\rstep=2 loss=2\r")
     assert _next_piece(cr_only, 3) == b"step=1 loss=1\rstep=2 loss=2\r"
 
@@ -100,16 +106,20 @@ def test_latin1_after_utf8_pieces_rereads_the_whole_file_as_latin1(tmp_path):
     assert whole[2]["loss"][0] == list(range(31))
 
 
-@pytest.mark.parametrize("data", [
-    # the step key of the whole file (`step`) appears only after many `iter` lines
-    b"".join(b"iter=%d loss=0.%d\n" % (s, s) for s in range(20)) + b"step=100 loss=1\niter: junk\n",
-    # epoch 0 appears late: every epoch-local step shifts by one epoch
-    b"".join(b"Epoch %d (%d/4): loss=0.%d\n" % (e, i, i) for e in (1, 2) for i in range(1, 5))
-    + b"Epoch 0 (1/4): loss=0.5\n",
-    # an epoch-based mmdet line after iteration-based ones
-    b"".join(b"mmdet - INFO - Iter [%d/50]\tlr: 1e-3, loss: 0.%d\n" % (s, s) for s in range(1, 15))
-    + b"mmdet - INFO - Epoch [1][5/10]\tlr: 1e-3, loss: 0.5\n",
-], ids=["late_step_key", "late_epoch_zero", "late_mmdet_epoch"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        # the step key of the whole file (`step`) appears only after many `iter` lines
+        b"".join(b"iter=%d loss=0.%d\n" % (s, s) for s in range(20)) + b"step=100 loss=1\niter: junk\n",
+        # epoch 0 appears late: every epoch-local step shifts by one epoch
+        b"".join(b"Epoch %d (%d/4): loss=0.%d\n" % (e, i, i) for e in (1, 2) for i in range(1, 5))
+        + b"Epoch 0 (1/4): loss=0.5\n",
+        # an epoch-based mmdet line after iteration-based ones
+        b"".join(b"mmdet - INFO - Iter [%d/50]\tlr: 1e-3, loss: 0.%d\n" % (s, s) for s in range(1, 15))
+        + b"mmdet - INFO - Epoch [1][5/10]\tlr: 1e-3, loss: 0.5\n",
+    ],
+    ids=["late_step_key", "late_epoch_zero", "late_mmdet_epoch"],
+)
 def test_a_late_file_wide_choice_gives_the_one_piece_result(tmp_path, data):
     whole = assert_piece_size_free(write(tmp_path, data), (1, 20, 64))
     assert whole[0] != "error"
@@ -129,8 +139,11 @@ def test_utf16_bom_and_errors_are_the_same_in_pieces(tmp_path):
     assert_piece_size_free(write(tmp_path, rows.encode("utf-16"), "u16.log"), (1, 33))
     whole = assert_piece_size_free(write(tmp_path, b"\xef\xbb\xbf" + rows.encode(), "bom.log"), (1, 3, 33))
     assert whole[2]["loss"][0] == list(range(20))
-    for name, data, reason in [("empty.log", b"\n \n" * 10, "empty"), ("nul.log", b"step=1 \x00" * 40, "binary"),
-                               ("none.log", b"hello\nworld\n" * 10, "no metric")]:
+    for name, data, reason in [
+        ("empty.log", b"\n \n" * 10, "empty"),
+        ("nul.log", b"step=1 \x00" * 40, "binary"),
+        ("none.log", b"hello\nworld\n" * 10, "no metric"),
+    ]:
         whole = assert_piece_size_free(write(tmp_path, data, name), (1, 5))
         assert whole[0] == "error" and reason in whole[1]
 

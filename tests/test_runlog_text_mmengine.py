@@ -7,14 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_runlog_text_chunks import SAMPLES, assert_piece_size_free
 
 from inspector.runlog import registry, text
 from inspector.runlog.text_dialects import DETECT_CHARS, DIALECT_SNIFF, detect_dialect
-from test_runlog_text_chunks import SAMPLES, assert_piece_size_free
 
 # mmengine/logging/logger.py: MMFormatter's info format, the file handler's datefmt, logger_name "mmengine".
 PREFIX = "2023/05/01 12:00:{s:02d} - mmengine - INFO - "
-NUM_DIGITS = 4     # LogProcessor(num_digits=4)
+NUM_DIGITS = 4  # LogProcessor(num_digits=4)
 
 
 def p(text: str = "", s: int = 0) -> str:
@@ -34,19 +34,24 @@ def iter_line(i: int, max_iters: int, loss: float) -> str:
 
 def _items(loss: float | str) -> str:
     lr = f"base_lr: {1e-2:.{NUM_DIGITS}e} lr: {2e-3:.{NUM_DIGITS}e}"
-    eta = str(datetime.timedelta(seconds=90061))          # "1 day, 1:01:01"
+    eta = str(datetime.timedelta(seconds=90061))  # "1 day, 1:01:01"
     loss_str = loss if isinstance(loss, str) else f"{loss:.{NUM_DIGITS}f}"
-    return (f"{lr}  eta: {eta}  time: {0.5:.4f}  data_time: {0.01:.4f}  memory: 3730  "
-            f"grad_norm: {2.5:.4f}  loss: {loss_str}  loss_cls: {0.5:.4f}  loss_bbox: {0.25:.4f}")
+    return (
+        f"{lr}  eta: {eta}  time: {0.5:.4f}  data_time: {0.01:.4f}  memory: 3730  "
+        f"grad_norm: {2.5:.4f}  loss: {loss_str}  loss_cls: {0.5:.4f}  loss_bbox: {0.25:.4f}"
+    )
 
 
-def progress(mode: str, i: int, n: int, e: int | None = None, max_epochs: int = 12,
-             unit: str = "Epoch") -> str:
+def progress(
+    mode: str, i: int, n: int, e: int | None = None, max_epochs: int = 12, unit: str = "Epoch"
+) -> str:
     """A val/test progress line (get_log_after_iter in val/test mode): only the eval loop's timings."""
     epoch = "" if e is None else f"[{e}]".rjust(len(str(max_epochs)) + 3)
     sep = "" if epoch else " "
-    return p(f"{unit}({mode}){sep}{epoch}[{str(i).rjust(len(str(n)))}/{n}]    eta: 0:00:20  time: 0.0412  "
-             "data_time: 0.0021  memory: 1234")
+    return p(
+        f"{unit}({mode}){sep}{epoch}[{str(i).rjust(len(str(n)))}/{n}]    eta: 0:00:20  time: 0.0412  "
+        "data_time: 0.0021  memory: 1234"
+    )
 
 
 def eval_line(head: str, metrics: dict[str, float]) -> str:
@@ -69,7 +74,7 @@ def pair_table(values: dict[str, float]) -> list[str]:
     cols = min(6, len(flat))
     rows = [["category", "AP"] * (cols // 2)]
     for k in range(0, len(flat), cols):
-        chunk = flat[k:k + cols]
+        chunk = flat[k : k + cols]
         rows.append(chunk + ["None"] * (cols - len(chunk)))
     return [p("Evaluating bbox..."), p()] + ascii_table(rows)
 
@@ -97,13 +102,25 @@ def epoch_run(epochs=(1, 2), n: int = 160, classwise=None, metrics=None) -> list
         if classwise:
             out += classwise(e)
         out.append(p(f"bbox_mAP_copypaste: 0.00{e} 0.003 0.000 -1.000 0.000 0.002"))
-        out.append(eval_line(f"Epoch(val) [{e}][500/500]", metrics(e) if metrics else
-                             {"coco/bbox_mAP": e / 1000, "coco/bbox_mAP_50": 0.003, "coco/bbox_mAP_s": -1.0}))
+        out.append(
+            eval_line(
+                f"Epoch(val) [{e}][500/500]",
+                metrics(e)
+                if metrics
+                else {"coco/bbox_mAP": e / 1000, "coco/bbox_mAP_50": 0.003, "coco/bbox_mAP_s": -1.0},
+            )
+        )
     return out
 
 
-def write(tmp_path: Path, lines: list[str], head: bytes = b"", tail: bytes = b"", name: str = "run.log",
-          newline: str = "\n") -> Path:
+def write(
+    tmp_path: Path,
+    lines: list[str],
+    head: bytes = b"",
+    tail: bytes = b"",
+    name: str = "run.log",
+    newline: str = "\n",
+) -> Path:
     path = tmp_path / name
     path.write_bytes(head + (newline.join(lines) + newline).encode() + tail)
     return path
@@ -113,7 +130,7 @@ def test_epoch_based_steps_and_val_at_the_last_step_of_its_epoch(tmp_path):
     log = text.read(write(tmp_path, epoch_run()))
     assert (log.framework, log.config["dialect"], log.step_unit) == ("mmdet", "mmengine", "iteration")
     loss = log.series["loss"]
-    assert loss.steps.tolist() == [50, 100, 150, 160, 210, 260, 310, 320]       # (e-1)·N + i
+    assert loss.steps.tolist() == [50, 100, 150, 160, 210, 260, 310, 320]  # (e-1)·N + i
     assert loss.values[0] == pytest.approx(1.85)
     assert log.series["lr"].values[0] == 2e-3 and log.series["base_lr"].values[0] == 1e-2
     assert log.series["grad_norm"].values[0] == 2.5 and log.series["memory"].values[0] == 3730
@@ -155,16 +172,17 @@ def test_test_lines_and_voc_metrics_keep_their_names(tmp_path):
 
 
 def test_per_class_pairs_table_becomes_class_metrics(tmp_path):
-    table = lambda e: pair_table({"person": 0.5 + e / 100, "traffic light": float("nan"), "car": 0.3,
-                                  "bus": 0.1})
+    table = lambda e: pair_table(
+        {"person": 0.5 + e / 100, "traffic light": float("nan"), "car": 0.3, "bus": 0.1}
+    )
     metrics = {"coco/bbox_mAP": 0.4, "coco/traffic light_precision": 0.2}
     lines = epoch_run(classwise=table, metrics=lambda e: metrics)
     log = text.read(write(tmp_path, lines))
     assert log.series["coco/bbox_mAP/person"].values.tolist() == [0.51, 0.52]
     assert log.series["coco/bbox_mAP/person"].steps.tolist() == [160, 320]
-    assert log.series["coco/bbox_mAP/bus"].values.tolist() == [0.1, 0.1]       # on the padded last row
-    assert np.isnan(log.series["coco/bbox_mAP/traffic light"].values).all()   # no ground truth of that class
-    assert log.series["coco/traffic light_precision"].values.tolist() == [0.2, 0.2]   # a key with a space
+    assert log.series["coco/bbox_mAP/bus"].values.tolist() == [0.1, 0.1]  # on the padded last row
+    assert np.isnan(log.series["coco/bbox_mAP/traffic light"].values).all()  # no ground truth of that class
+    assert log.series["coco/traffic light_precision"].values.tolist() == [0.2, 0.2]  # a key with a space
     assert not any(k.startswith("coco/bbox_mAP/None") for k in log.series)
     assert not [w for w in log.warnings if "table" in w]
 
@@ -180,7 +198,7 @@ def test_per_class_rows_table_names_each_column_and_the_metric_evaluated(tmp_pat
 
 
 def test_tables_of_unknown_meaning_are_skipped_with_a_warning(tmp_path):
-    voc_rows = [["class", "gts", "dets", "recall", "ap"], ["dog", "10", "40", "0.9", "0.8"]]   # mean_ap.py
+    voc_rows = [["class", "gts", "dets", "recall", "ap"], ["dog", "10", "40", "0.9", "0.8"]]  # mean_ap.py
     voc = lambda e: [p()] + ascii_table(voc_rows)
     log = text.read(write(tmp_path, epoch_run(classwise=voc)))
     assert not [k for k in log.series if "dog" in k]
@@ -190,7 +208,7 @@ def test_tables_of_unknown_meaning_are_skipped_with_a_warning(tmp_path):
     bare = lambda e: [p()] + ascii_table([["category", "AP"], ["dog", "0.8"]])
     log = text.read(write(tmp_path, epoch_run(classwise=bare), name="bare.log"))
     assert not [k for k in log.series if "dog" in k]
-    assert any("no \"Evaluating <metric>...\" line" in w for w in log.warnings)
+    assert any('no "Evaluating <metric>..." line' in w for w in log.warnings)
     # A table after the last eval line (a log cut during evaluation).
     cut = epoch_run() + pair_table({"dog": 0.8})
     log = text.read(write(tmp_path, cut, name="cut.log"))
@@ -199,9 +217,9 @@ def test_tables_of_unknown_meaning_are_skipped_with_a_warning(tmp_path):
 
 def test_crlf_and_a_non_utf8_env_dump_longer_than_the_first_piece(tmp_path):
     head = env_dump(lines=30_000, extra=b"    GCC: \xd5\xc5\xc8\xfd MSVC 192930140\r\n")
-    assert len(head) > DETECT_CHARS                      # the first training line is after the first piece
+    assert len(head) > DETECT_CHARS  # the first training line is after the first piece
     path = write(tmp_path, epoch_run(), head=head, newline="\r\n")
-    assert text.sniff(path, path.read_bytes()[:registry.HEAD_BYTES]) == text.SNIFF_SCORE
+    assert text.sniff(path, path.read_bytes()[: registry.HEAD_BYTES]) == text.SNIFF_SCORE
     assert registry.detect(path) == "text"
     log = text.read(path)
     assert log.config["dialect"] == "mmengine"
@@ -210,8 +228,12 @@ def test_crlf_and_a_non_utf8_env_dump_longer_than_the_first_piece(tmp_path):
 
 
 def test_truncated_last_line_nan_loss_and_a_damaged_counter(tmp_path):
-    lines = [train_line(1, 50, 160, loss="nan"), train_line(1, 100, 160, loss=1.5),
-             p("Epoch(train)  [1][1x0/160]  lr: 1.0000e-02  loss: 1.2"), train_line(1, 150, 160, loss=1.4)]
+    lines = [
+        train_line(1, 50, 160, loss="nan"),
+        train_line(1, 100, 160, loss=1.5),
+        p("Epoch(train)  [1][1x0/160]  lr: 1.0000e-02  loss: 1.2"),
+        train_line(1, 150, 160, loss=1.4),
+    ]
     log = text.read(write(tmp_path, lines, tail=train_line(1, 160, 160, loss=1.3)[:-40].encode()))
     loss = log.series["loss"]
     assert loss.steps.tolist() == [50, 100, 150]
@@ -238,10 +260,18 @@ def test_val_before_any_training_line_is_put_at_step_zero(tmp_path):
 def test_piece_boundaries_never_change_the_result(tmp_path):
     # Pieces from 1 byte to a few lines cut the env dump, tables, val lines and the launch banner everywhere.
     table = lambda e: pair_table({"person": 0.5, "car": 0.3, "bus": 0.2, "dog": 0.1})
-    lines = epoch_run(epochs=(1, 2), classwise=table) + env_dump(5).decode().splitlines() + \
-        epoch_run(epochs=(3,), classwise=table)
-    path = write(tmp_path, lines, head=env_dump(5, extra=b"\xff\r\n"), newline="\r\n",
-                 tail=train_line(4, 50, 160, 1.0)[:-30].encode())
+    lines = (
+        epoch_run(epochs=(1, 2), classwise=table)
+        + env_dump(5).decode().splitlines()
+        + epoch_run(epochs=(3,), classwise=table)
+    )
+    path = write(
+        tmp_path,
+        lines,
+        head=env_dump(5, extra=b"\xff\r\n"),
+        newline="\r\n",
+        tail=train_line(4, 50, 160, 1.0)[:-30].encode(),
+    )
     whole = assert_piece_size_free(path, (1, 9, 77, 160, 401, 1500, 5000))
     framework, _, series, warnings, dialect, segments = whole
     assert (framework, dialect) == ("mmdet", "mmengine") and len(segments) == 2

@@ -18,10 +18,10 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_fuzz_readers import fuzz  # bench/fuzz.py: text_outcome, all a caller of text.read sees
 
 from inspector.runlog import text, text_pairs
 from inspector.runlog.text_pairs import _first_keys, extract_pairs, template_of, to_float
-from test_fuzz_readers import fuzz   # bench/fuzz.py: text_outcome, all a caller of text.read sees
 
 
 def definition(lines: list[str]) -> tuple[list[int], dict[str, dict[int, float]]]:
@@ -41,41 +41,55 @@ def definition(lines: list[str]) -> tuple[list[int], dict[str, dict[int, float]]
     return rows, values
 
 
-def found(lines: list[str], candidates: np.ndarray | None = None) -> tuple[list[int], dict[str, dict[int, float]]]:
+def found(
+    lines: list[str], candidates: np.ndarray | None = None
+) -> tuple[list[int], dict[str, dict[int, float]]]:
     """What extract_pairs gives, in the definition's terms (line indices of the whole list)."""
     pairs = extract_pairs(pa.array(lines, pa.string()), candidates)
     n = pairs.rows.size
-    out = {key: dict(zip(pairs.rows[column.positions(n)].tolist(), column.values.tolist()))
-           for key, column in pairs.columns.items()}
+    out = {
+        key: dict(zip(pairs.rows[column.positions(n)].tolist(), column.values.tolist()))
+        for key, column in pairs.columns.items()
+    }
     return pairs.rows.tolist(), out
 
 
 def same(a: dict[str, dict[int, float]], b: dict[str, dict[int, float]]) -> bool:
     return a.keys() == b.keys() and all(
-        a[k].keys() == b[k].keys() and all(x == y or (math.isnan(x) and math.isnan(y))
-                                           for x, y in zip((a[k][r] for r in a[k]), (b[k][r] for r in a[k])))
-        for k in a)
+        a[k].keys() == b[k].keys()
+        and all(
+            x == y or (math.isnan(x) and math.isnan(y))
+            for x, y in zip((a[k][r] for r in a[k]), (b[k][r] for r in a[k]))
+        )
+        for k in a
+    )
 
 
 # --- the two faults the fuzzer found, built here ---------------------------------------------------------
 
+
 def test_a_template_whose_first_key_comes_late_leaves_lines_with_earlier_pairs_alone():
     # Sampled first, "… 7 eps=1e-05)" makes an unanchored template (its first number holds no pair)
     # that also fits the end of a torch module dump line; that line's num_features must not be lost.
-    lines = ["          (stem): Block 7 eps=1e-05)",
-             "          (norm): FrozenBatchNorm2d(num_features=64, eps=1e-05)"]
+    lines = [
+        "          (stem): Block 7 eps=1e-05)",
+        "          (norm): FrozenBatchNorm2d(num_features=64, eps=1e-05)",
+    ]
     rows, values = found(lines)
     assert rows == [0, 1]
     assert values == {"eps": {0: 1e-05, 1: 1e-05}, "num_features": {1: 64.0}}
     assert (rows, values) == definition(lines)
 
 
-@pytest.mark.parametrize("line, key, value", [
-    ('"dflȢ: 0.4302987319478333}', "dflȢ", 0.4302987319478333),
-    ("Verlust_größe: 0.3", "Verlust_größe", 0.3),
-    ("损失: 0.5, 学习率: 0.01", "损失", 0.5),
-    ("loss\u3000=\xa00.25", "loss", 0.25),
-])
+@pytest.mark.parametrize(
+    "line, key, value",
+    [
+        ('"dflȢ: 0.4302987319478333}', "dflȢ", 0.4302987319478333),
+        ("Verlust_größe: 0.3", "Verlust_größe", 0.3),
+        ("损失: 0.5, 学习率: 0.01", "损失", 0.5),
+        ("loss\u3000=\xa00.25", "loss", 0.25),
+    ],
+)
 def test_a_line_reads_the_same_sampled_or_among_many(line, key, value):
     # Alone, the line is sampled and parsed in Python; among 40 JSON lines it is reached through the
     # RE2 pre-filter. Both must see the same key (once: Python's Unicode \w against RE2's ASCII one).
@@ -95,8 +109,14 @@ def test_whitespace_is_what_str_isspace_says_in_both_engines():
 
 
 def test_values_that_are_no_number_token_are_not_pairs_whichever_line_made_the_template():
-    shapes = ["loss: 1.5, lr: 0.1", "loss: 1.5iB, lr: 0.1", "loss: 2.0.0, lr: 0.1", "loss: a=3, lr: 0.1",
-              "AP: 1.0 2.0", "AP: 1.0 2.0.0"]
+    shapes = [
+        "loss: 1.5, lr: 0.1",
+        "loss: 1.5iB, lr: 0.1",
+        "loss: 2.0.0, lr: 0.1",
+        "loss: a=3, lr: 0.1",
+        "AP: 1.0 2.0",
+        "AP: 1.0 2.0.0",
+    ]
     for order in (shapes, shapes[::-1]):
         assert found(order) == definition(order)
 
@@ -120,19 +140,90 @@ def test_the_fuzz_cases_read_the_same_in_pieces(tmp_path):
         whole = fuzz.text_outcome(path, 1 << 30)
         for piece in (64, 700, 2797, 10185):
             assert fuzz.text_outcome(path, piece) == whole, (path.name, piece)
-    assert text.read(log).series["num_features"].values.size == 119   # one key lost to the Latin-1 text
+    assert text.read(log).series["num_features"].values.size == 119  # one key lost to the Latin-1 text
 
 
 # --- the property --------------------------------------------------------------------------------------
 
-KEYS = ["loss", "lr", "eps", "num_features", "a.b", "x-y", "loss/box", "_k", "K2", "größe", "损失", "dflȢ",
-        "iter", "e", "nan", "Epoch", "time"]
+KEYS = [
+    "loss",
+    "lr",
+    "eps",
+    "num_features",
+    "a.b",
+    "x-y",
+    "loss/box",
+    "_k",
+    "K2",
+    "größe",
+    "损失",
+    "dflȢ",
+    "iter",
+    "e",
+    "nan",
+    "Epoch",
+    "time",
+]
 SEPARATORS = ["=", ": ", ":", " = ", "=\xa0", ":\v", ":\u3000", "\t: "]
-NUMBERS = ["1", "0.5", "-3", "+2", "1e-05", "4.746e-05", "11811M", "1.76G", "5%", "nan", "-inf", "Infinity",
-           "5.", ".5", "1.5iB", "2.0.0", "0:01:23", "3x", "12", "007", "1,5", "NaN", "-nan", "9KiB"]
-GLUE = [" ", ", ", ",", "; ", " | ", "(", ")", "[", "]", "{", "}", "\t", "\xa0", "\u3000", "/", "-", " - ",
-        '"', "'", "Ȣ", "é", "x", "Conv2d(", "Epoch [", "][", "]\t", "\v", "INFO ", "ü", "µ"]
-NUMBER = None   # a slot of the shape: a number drawn per line
+NUMBERS = [
+    "1",
+    "0.5",
+    "-3",
+    "+2",
+    "1e-05",
+    "4.746e-05",
+    "11811M",
+    "1.76G",
+    "5%",
+    "nan",
+    "-inf",
+    "Infinity",
+    "5.",
+    ".5",
+    "1.5iB",
+    "2.0.0",
+    "0:01:23",
+    "3x",
+    "12",
+    "007",
+    "1,5",
+    "NaN",
+    "-nan",
+    "9KiB",
+]
+GLUE = [
+    " ",
+    ", ",
+    ",",
+    "; ",
+    " | ",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    "\t",
+    "\xa0",
+    "\u3000",
+    "/",
+    "-",
+    " - ",
+    '"',
+    "'",
+    "Ȣ",
+    "é",
+    "x",
+    "Conv2d(",
+    "Epoch [",
+    "][",
+    "]\t",
+    "\v",
+    "INFO ",
+    "ü",
+    "µ",
+]
+NUMBER = None  # a slot of the shape: a number drawn per line
 
 part = st.one_of(
     st.tuples(st.sampled_from(KEYS), st.sampled_from(SEPARATORS)).map(lambda ks: ks[0] + ks[1]),
@@ -162,9 +253,16 @@ def test_extract_pairs_finds_what_template_of_finds_line_by_line(lines, data):
     assert got_rows == rows
     assert same(got, values)
     # Only some lines (as a dialect asks for its train rows): the same pairs on those lines.
-    picked = np.flatnonzero(np.asarray(data.draw(st.lists(st.booleans(), min_size=len(lines),
-                                                           max_size=len(lines)))))
+    picked = np.flatnonzero(
+        np.asarray(data.draw(st.lists(st.booleans(), min_size=len(lines), max_size=len(lines))))
+    )
     some_rows, some = found(lines, picked)
     assert some_rows == [r for r in rows if r in set(picked.tolist())]
-    assert same(some, {k: {r: v for r, v in col.items() if r in set(picked.tolist())}
-                       for k, col in values.items() if any(r in set(picked.tolist()) for r in col)})
+    assert same(
+        some,
+        {
+            k: {r: v for r, v in col.items() if r in set(picked.tolist())}
+            for k, col in values.items()
+            if any(r in set(picked.tolist()) for r in col)
+        },
+    )

@@ -7,23 +7,41 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_runlog_text_chunks import assert_piece_size_free
 
 from inspector.runlog import coco_summary, text
 from inspector.runlog.text_dialects import DETECT_CHARS, detect_dialect
 from inspector.runlog.text_yolox import EpochLengths
-from test_runlog_text_chunks import assert_piece_size_free
 
 # Delgan/loguru loguru/_defaults.py LOGURU_FORMAT: the file sink YOLOX's setup_logger adds without a format.
 FILE_PREFIX = "2021-07-20 10:29:31.123 | INFO     | yolox.core.trainer:{fn}:{line} - "
 # yolox/utils/logger.py setup_logger's loguru_format: what a console capture holds.
 CONSOLE_PREFIX = "2021-07-20 10:29:31 | INFO     | yolox.core.trainer:{line} - "
 # COCOeval.summarize._summarizeDets: its 12 lines in order (maxDets [1, 10, 100]).
-SUMMARY = [("AP", "0.50:0.95", "all", 100), ("AP", "0.50", "all", 100), ("AP", "0.75", "all", 100),
-           *(("AP", "0.50:0.95", area, 100) for area in ("small", "medium", "large")),
-           ("AR", "0.50:0.95", "all", 1), ("AR", "0.50:0.95", "all", 10), ("AR", "0.50:0.95", "all", 100),
-           *(("AR", "0.50:0.95", area, 100) for area in ("small", "medium", "large"))]
-NAMES = ["val/AP", "val/AP50", "val/AP75", "val/APs", "val/APm", "val/APl",
-         "val/AR1", "val/AR10", "val/AR100", "val/ARs", "val/ARm", "val/ARl"]
+SUMMARY = [
+    ("AP", "0.50:0.95", "all", 100),
+    ("AP", "0.50", "all", 100),
+    ("AP", "0.75", "all", 100),
+    *(("AP", "0.50:0.95", area, 100) for area in ("small", "medium", "large")),
+    ("AR", "0.50:0.95", "all", 1),
+    ("AR", "0.50:0.95", "all", 10),
+    ("AR", "0.50:0.95", "all", 100),
+    *(("AR", "0.50:0.95", area, 100) for area in ("small", "medium", "large")),
+]
+NAMES = [
+    "val/AP",
+    "val/AP50",
+    "val/AP75",
+    "val/APs",
+    "val/APm",
+    "val/APl",
+    "val/AR1",
+    "val/AR10",
+    "val/AR100",
+    "val/ARs",
+    "val/ARm",
+    "val/ARl",
+]
 
 
 def prefix(fn: str = "after_iter", line: int = 247, console: bool = False) -> str:
@@ -34,42 +52,70 @@ def summary_line(kind: str, iou: str, area: str, dets: int, value: float) -> str
     """pycocotools' iStr, as COCOeval.summarize prints it."""
     title = "Average Precision" if kind == "AP" else "Average Recall"
     return " {:<18} {} @[ IoU={:<9} | area={:>6s} | maxDets={:>3d} ] = {:0.3f}".format(
-        title, f"({kind})", iou, area, dets, value)
+        title, f"({kind})", iou, area, dets, value
+    )
 
 
 def banner(exp_lines: int = 6) -> list[str]:
     """Trainer.before_train: args, the exp table (BaseExp.__repr__: fancy_grid), Training start, the model."""
-    table = ["╒═══════════════════╤════════════════╕", "│ keys              │ values         │",
-             "╞═══════════════════╪════════════════╡"]
+    table = [
+        "╒═══════════════════╤════════════════╕",
+        "│ keys              │ values         │",
+        "╞═══════════════════╪════════════════╡",
+    ]
     table += [f"│ key_{k:<13} │ {k * 0.5:<14} │" for k in range(exp_lines)]
     table += ["╘═══════════════════╧════════════════╛"]
     args = "args: Namespace(experiment_name='yolox_s', batch_size=64, fp16=True)"
-    return ([prefix("before_train", 130) + args,
-             prefix("before_train", 131) + "exp value:"] + table +
-            [prefix("before_train", 136) + "Model Summary: Params: 8.97M, Gflops: 26.93",
-             prefix("before_train", 180) + "Training start...", prefix("before_train", 181), "YOLOX(",
-             "  (backbone): YOLOPAFPN()", ")"])
+    return (
+        [prefix("before_train", 130) + args, prefix("before_train", 131) + "exp value:"]
+        + table
+        + [
+            prefix("before_train", 136) + "Model Summary: Params: 8.97M, Gflops: 26.93",
+            prefix("before_train", 180) + "Training start...",
+            prefix("before_train", 181),
+            "YOLOX(",
+            "  (backbone): YOLOPAFPN()",
+            ")",
+        ]
+    )
 
 
-def iter_line(e: int, i: int, n: int, loss: float | str = 16.7, max_epoch: int = 300, new_mem: bool = False,
-              console: bool = False) -> str:
+def iter_line(
+    e: int,
+    i: int,
+    n: int,
+    loss: float | str = 16.7,
+    max_epoch: int = 300,
+    new_mem: bool = False,
+    console: bool = False,
+) -> str:
     """Trainer.after_iter: progress, memory, time meters ({:.3f}s), loss meters ({:.1f}), lr, size, ETA."""
     mem = "gpu mem: 2785Mb, mem: 12.3Gb" if new_mem else "mem: 2785Mb"
     loss_str = loss if isinstance(loss, str) else f"{loss:.1f}"
-    return (prefix(console=console) + f"epoch: {e}/{max_epoch}, iter: {i}/{n}, {mem}, iter_time: 0.521s, "
-            f"data_time: 0.001s, total_loss: {loss_str}, iou_loss: 4.5, l1_loss: 0.0, conf_loss: 9.1, "
-            f"cls_loss: 3.0, lr: {1.55e-8 * e:.3e}, size: 640, ETA: 2 days, 3:04:05")
+    return (
+        prefix(console=console) + f"epoch: {e}/{max_epoch}, iter: {i}/{n}, {mem}, iter_time: 0.521s, "
+        f"data_time: 0.001s, total_loss: {loss_str}, iou_loss: 4.5, l1_loss: 0.0, conf_loss: 9.1, "
+        f"cls_loss: 3.0, lr: {1.55e-8 * e:.3e}, size: 640, ETA: 2 days, 3:04:05"
+    )
 
 
 def evaluation(ap: float, small: float = -1.0) -> list[str]:
     """evaluate_and_save_model: logger.info("\\n" + summary), COCOEvaluator.evaluate_prediction's info."""
     values = [ap, 0.5, 0.3, small, 0.2, 0.4, 0.1, 0.2, 0.3, small, 0.35, 0.45]
-    return ([prefix("evaluate_and_save_model", 300),
-             "Average forward time: 5.12 ms, Average NMS time: 1.23 ms, Average inference time: 6.35 ms"]
-            + [summary_line(*cell, v) for cell, v in zip(SUMMARY, values)]
-            + ["per class AP:", "| class   | AP     | class   | AP     |",
-               "|:--------|:-------|:--------|:-------|", "| person  | 40.1   | car     | 30.2   |",
-               prefix("save_ckpt", 320) + "Save weights to ./YOLOX_outputs"])
+    return (
+        [
+            prefix("evaluate_and_save_model", 300),
+            "Average forward time: 5.12 ms, Average NMS time: 1.23 ms, Average inference time: 6.35 ms",
+        ]
+        + [summary_line(*cell, v) for cell, v in zip(SUMMARY, values)]
+        + [
+            "per class AP:",
+            "| class   | AP     | class   | AP     |",
+            "|:--------|:-------|:--------|:-------|",
+            "| person  | 40.1   | car     | 30.2   |",
+            prefix("save_ckpt", 320) + "Save weights to ./YOLOX_outputs",
+        ]
+    )
 
 
 def launch(n: int, epochs: range, evals: bool = True, **kw) -> list[str]:
@@ -82,8 +128,14 @@ def launch(n: int, epochs: range, evals: bool = True, **kw) -> list[str]:
     return out
 
 
-def write(tmp_path: Path, lines: list[str], name: str = "train_log.txt", newline: str = "\n",
-          head: bytes = b"", tail: bytes = b"") -> Path:
+def write(
+    tmp_path: Path,
+    lines: list[str],
+    name: str = "train_log.txt",
+    newline: str = "\n",
+    head: bytes = b"",
+    tail: bytes = b"",
+) -> Path:
     p = tmp_path / name
     p.write_bytes(head + (newline.join(lines) + newline).encode("utf-8") + tail)
     return p
@@ -97,8 +149,19 @@ def test_training_lines_become_global_steps_and_the_prefix_no_metric(tmp_path):
     assert loss.values[0] == pytest.approx(18.9)
     assert log.series["mem"].values[0] == 2785 and log.series["iter_time"].values[0] == 0.521
     assert log.series["lr"].values[-1] == pytest.approx(4.65e-8)
-    assert set(log.series) == {"mem", "iter_time", "data_time", "total_loss", "iou_loss", "l1_loss",
-                               "conf_loss", "cls_loss", "lr", "size", *NAMES}
+    assert set(log.series) == {
+        "mem",
+        "iter_time",
+        "data_time",
+        "total_loss",
+        "iou_loss",
+        "l1_loss",
+        "conf_loss",
+        "cls_loss",
+        "lr",
+        "size",
+        *NAMES,
+    }
     assert len(log.segments) == 1
 
 
@@ -106,7 +169,7 @@ def test_newer_memory_items_and_the_console_prefix(tmp_path):
     lines = [iter_line(1, i, 30, new_mem=True, console=True) for i in (10, 20, 30)]
     log = text.read(write(tmp_path, lines))
     assert log.config["dialect"] == "yolox"
-    assert log.series["gpu mem"].values.tolist() == [2785] * 3     # named as after_iter writes it
+    assert log.series["gpu mem"].values.tolist() == [2785] * 3  # named as after_iter writes it
     assert log.series["mem"].values.tolist() == [12.3] * 3
     assert log.series["total_loss"].steps.tolist() == [10, 20, 30]
 
@@ -159,7 +222,7 @@ def test_epoch_lengths_fill_unlogged_epochs_with_the_next_logged_length():
     # Rows of epochs 3 (length 10) then 3 again and 6 (length 4): the later row of epoch 3 wins.
     lengths = EpochLengths.of(np.array([3, 3, 6]), np.array([10, 4, 4]))
     assert lengths.epochs.tolist() == [3, 6] and lengths.lengths.tolist() == [4, 4]
-    assert lengths.starts.tolist() == [8, 20]     # epochs 1-2 take epoch 3's length; 4-5 take epoch 6's
+    assert lengths.starts.tolist() == [8, 20]  # epochs 1-2 take epoch 3's length; 4-5 take epoch 6's
     assert lengths.start(np.array([1, 3, 4, 6, 8])).tolist() == [0, 8, 12, 20, 28]
     assert lengths.end(np.array([3, 4, 8])).tolist() == [12, 16, 32]
 
@@ -167,11 +230,11 @@ def test_epoch_lengths_fill_unlogged_epochs_with_the_next_logged_length():
 def test_crlf_non_utf8_and_a_long_banner_are_read_and_detected_in_the_first_piece(tmp_path):
     lines = banner(exp_lines=15_000) + [iter_line(1, i, 30) for i in (10, 20, 30)]
     lines += evaluation(0.25, small=0.1)
-    assert len("\n".join(banner(exp_lines=15_000))) > DETECT_CHARS     # training starts after the first piece
+    assert len("\n".join(banner(exp_lines=15_000))) > DETECT_CHARS  # training starts after the first piece
     # A GBK user name in a Windows path: not UTF-8.
     env = b"2021-07-20 10:29:30.001 | INFO     | yolox.core.launch:main:12 - cwd: C:\\\xd5\xc5\xc8\xfd\r\n"
     p = write(tmp_path, lines, newline="\r\n", head=env)
-    assert text.sniff(p, p.read_bytes()[:64 * 1024]) == text.SNIFF_SCORE
+    assert text.sniff(p, p.read_bytes()[: 64 * 1024]) == text.SNIFF_SCORE
     assert detect_dialect(p.read_bytes()[:4096].decode("latin-1")) == "yolox"
     log = text.read(p)
     assert log.config["dialect"] == "yolox"
@@ -180,10 +243,14 @@ def test_crlf_non_utf8_and_a_long_banner_are_read_and_detected_in_the_first_piec
 
 
 def test_truncated_last_line_nan_loss_and_damaged_counters(tmp_path):
-    lines = [iter_line(1, 10, 30), iter_line(1, 20, 30, loss="nan"), iter_line(1, 30, 30, loss="inf"),
-             iter_line(301, 10, 30),                       # epoch beyond max_epoch: damaged
-             prefix() + "epoch: 2/300, iter: 10/30, mem",    # no value at all
-             iter_line(2, 20, 30)]
+    lines = [
+        iter_line(1, 10, 30),
+        iter_line(1, 20, 30, loss="nan"),
+        iter_line(1, 30, 30, loss="inf"),
+        iter_line(301, 10, 30),  # epoch beyond max_epoch: damaged
+        prefix() + "epoch: 2/300, iter: 10/30, mem",  # no value at all
+        iter_line(2, 20, 30),
+    ]
     p = write(tmp_path, lines, tail=iter_line(2, 30, 30)[:-60].encode())
     log = text.read(p)
     loss = log.series["total_loss"]
@@ -202,12 +269,18 @@ def test_an_epoch_shorter_than_print_interval_logs_evals_at_their_epoch(tmp_path
 
 
 def test_an_epoch_without_training_lines_between_logged_ones_gets_its_end_step(tmp_path):
-    lines = (banner() + [iter_line(1, i, 20) for i in (10, 20)] + evaluation(0.1)
-             + [prefix("before_epoch", 190) + "---> start train epoch2"] + evaluation(0.2)
-             + [iter_line(3, i, 20) for i in (10, 20)] + evaluation(0.3))
+    lines = (
+        banner()
+        + [iter_line(1, i, 20) for i in (10, 20)]
+        + evaluation(0.1)
+        + [prefix("before_epoch", 190) + "---> start train epoch2"]
+        + evaluation(0.2)
+        + [iter_line(3, i, 20) for i in (10, 20)]
+        + evaluation(0.3)
+    )
     log = text.read(write(tmp_path, lines))
     assert log.series["total_loss"].steps.tolist() == [10, 20, 50, 60]
-    assert log.series["val/AP"].steps.tolist() == [20, 40, 60]     # epoch 2 ends at step 40
+    assert log.series["val/AP"].steps.tolist() == [20, 40, 60]  # epoch 2 ends at step 40
 
 
 def test_piece_boundaries_never_change_the_result(tmp_path):
@@ -222,15 +295,18 @@ def test_piece_boundaries_never_change_the_result(tmp_path):
     assert series["val/AP"][0] == [30, 50, 70]
 
 
-@pytest.mark.parametrize("line, name", [
-    (summary_line("AP", "0.50:0.95", "all", 100, 0.5), "AP"),
-    (summary_line("AP", "0.75", "all", 100, 0.5), "AP75"),
-    (summary_line("AP", "0.50:0.95", "large", 100, 0.5), "APl"),
-    (summary_line("AR", "0.50:0.95", "all", 1, 0.5), "AR1"),
-    (summary_line("AR", "0.50:0.95", "all", 1000, 0.5), "AR1000"),    # mmdet's proposal_nums 100/300/1000
-    (summary_line("AR", "0.50:0.95", "medium", 1000, 0.5), "ARm"),
-    (summary_line("AR", "0.50", "all", 20, 0.5), "AR50"),             # the keypoint block
-])
+@pytest.mark.parametrize(
+    "line, name",
+    [
+        (summary_line("AP", "0.50:0.95", "all", 100, 0.5), "AP"),
+        (summary_line("AP", "0.75", "all", 100, 0.5), "AP75"),
+        (summary_line("AP", "0.50:0.95", "large", 100, 0.5), "APl"),
+        (summary_line("AR", "0.50:0.95", "all", 1, 0.5), "AR1"),
+        (summary_line("AR", "0.50:0.95", "all", 1000, 0.5), "AR1000"),  # mmdet's proposal_nums 100/300/1000
+        (summary_line("AR", "0.50:0.95", "medium", 1000, 0.5), "ARm"),
+        (summary_line("AR", "0.50", "all", 20, 0.5), "AR50"),  # the keypoint block
+    ],
+)
 def test_summary_lines_are_named_from_what_they_say(line, name):
     parsed = coco_summary.parse_line(line)
     assert parsed is not None and parsed.name == name and parsed.value == 0.5 and not parsed.not_measured

@@ -33,13 +33,22 @@ def _masked_crc(data: bytes) -> int:
 def _framed(data: bytes, length_crc: int | None = None, data_crc: int | None = None) -> bytes:
     """`data` as one TFRecord; a CRC given here replaces the right one (to damage it)."""
     length = struct.pack("<Q", len(data))
-    return (length + struct.pack("<I", _masked_crc(length) if length_crc is None else length_crc) + data
-            + struct.pack("<I", _masked_crc(data) if data_crc is None else data_crc))
+    return (
+        length
+        + struct.pack("<I", _masked_crc(length) if length_crc is None else length_crc)
+        + data
+        + struct.pack("<I", _masked_crc(data) if data_crc is None else data_crc)
+    )
 
 
 def _scalar(step: int, tag: str = "loss", value: float | None = None) -> bytes:
-    return event_pb2.Event(wall_time=1e9 + step, step=step, summary=summary_pb2.Summary(value=[
-        summary_pb2.Summary.Value(tag=tag, simple_value=float(step) if value is None else value)])).SerializeToString()
+    return event_pb2.Event(
+        wall_time=1e9 + step,
+        step=step,
+        summary=summary_pb2.Summary(
+            value=[summary_pb2.Summary.Value(tag=tag, simple_value=float(step) if value is None else value)]
+        ),
+    ).SerializeToString()
 
 
 VERSION = _framed(event_pb2.Event(wall_time=1e9, file_version="brain.Event:2").SerializeToString())
@@ -78,8 +87,12 @@ def test_bad_data_crc_is_skipped_and_named_by_offset(tmp_path: Path) -> None:
     at = _offset(records, 43)
     data = bytearray(_scalar(42))
     data[-1] ^= 0x01  # the value's last byte: still a well-formed event, only the CRC tells
-    path = _write(tmp_path, b"".join(records[:43]) + _framed(bytes(data), data_crc=_masked_crc(_scalar(42)))
-                  + b"".join(records[44:]))
+    path = _write(
+        tmp_path,
+        b"".join(records[:43])
+        + _framed(bytes(data), data_crc=_masked_crc(_scalar(42)))
+        + b"".join(records[44:]),
+    )
     log = tfevents.read(path)
     assert 42 not in log.series["loss"].steps.tolist() and len(log.series["loss"]) == 99
     assert f"offset {at} ({len(records[43])} byte(s): the data does not match its CRC)" in log.warnings[0]
@@ -107,8 +120,13 @@ def test_empty_records_among_scalars_are_counted(tmp_path: Path) -> None:
 
 
 def test_run_directory_without_scalars_says_so(tmp_path: Path) -> None:
-    histogram = event_pb2.Event(wall_time=1e9, step=1, summary=summary_pb2.Summary(value=[
-        summary_pb2.Summary.Value(tag="w", histo=summary_pb2.HistogramProto(min=0.0, max=1.0))]))
+    histogram = event_pb2.Event(
+        wall_time=1e9,
+        step=1,
+        summary=summary_pb2.Summary(
+            value=[summary_pb2.Summary.Value(tag="w", histo=summary_pb2.HistogramProto(min=0.0, max=1.0))]
+        ),
+    )
     for sub in ("train", "validation"):
         (tmp_path / sub).mkdir()
         _write(tmp_path / sub, VERSION + _framed(histogram.SerializeToString()))
@@ -159,8 +177,13 @@ else:
 
 
 def _run_capped(path: Path, timeout: float = 60) -> str:
-    done = subprocess.run([sys.executable, "-c", _CHILD, str(path)], capture_output=True, text=True,
-                          timeout=timeout, cwd=Path(__file__).resolve().parents[1])
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 
@@ -183,7 +206,7 @@ def test_nested_fake_headers_cost_bounded_crc_work(tmp_path: Path) -> None:
     buf = bytearray(os.urandom(n))
     for q in range(0, n - 16, 16):
         length = struct.pack("<Q", n - q - 16)
-        buf[q:q + 12] = length + struct.pack("<I", _masked_crc(length))
+        buf[q : q + 12] = length + struct.pack("<I", _masked_crc(length))
     path = _write(tmp_path, bytes(buf))
     t0 = time.perf_counter()
     out = _run_capped(path)
@@ -202,17 +225,34 @@ def _corrupt(kind: str, step: int, cut: int, junk: bytes) -> bytes:
         return _framed(data, data_crc=_masked_crc(data) ^ 0x80)
     if kind == "truncated":
         whole = _framed(data)
-        return whole[:1 + cut % (len(whole) - 1)]
+        return whole[: 1 + cut % (len(whole) - 1)]
     return junk
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@settings(max_examples=40, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(n=st.integers(1, 60), where=st.integers(0, 1000), cut=st.integers(0, 1000),
-       junk=st.binary(min_size=1, max_size=80), chunk=st.sampled_from([1, 2, 3, 7, 8192]))
-def test_one_corrupt_record_anywhere_keeps_all_others(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str,
-                                                      n: int, where: int, cut: int, junk: bytes, chunk: int) -> None:
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    n=st.integers(1, 60),
+    where=st.integers(0, 1000),
+    cut=st.integers(0, 1000),
+    junk=st.binary(min_size=1, max_size=80),
+    chunk=st.sampled_from([1, 2, 3, 7, 8192]),
+)
+def test_one_corrupt_record_anywhere_keeps_all_others(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    n: int,
+    where: int,
+    cut: int,
+    junk: bytes,
+    chunk: int,
+) -> None:
     monkeypatch.setattr(tfevents, "_CHUNK_RECORDS", chunk)
     records = _records(n)
     index = 1 + where % (n + 1)  # after the file_version record, before any scalar or at the end
@@ -231,7 +271,9 @@ def test_run_directory_keeps_its_good_files_around_a_damaged_one(tmp_path: Path)
     _write(tmp_path, b"junk" * 1000, name="events.out.tfevents.2.host")
     log = tfevents.read(tmp_path)
     assert log.series["loss"].steps.tolist() == list(range(20))
-    assert any(w.startswith("events.out.tfevents.2.host skipped: no valid TensorBoard record") for w in log.warnings)
+    assert any(
+        w.startswith("events.out.tfevents.2.host skipped: no valid TensorBoard record") for w in log.warnings
+    )
 
 
 def test_run_directory_ignores_fifos_and_symlinks_that_lead_outside(tmp_path: Path) -> None:

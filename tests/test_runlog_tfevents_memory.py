@@ -33,13 +33,19 @@ def _record(event: event_pb2.Event) -> bytes:
 
 
 def _simple(step: int, tag: str, value: float, wall: float) -> event_pb2.Event:
-    return event_pb2.Event(wall_time=wall, step=step, summary=summary_pb2.Summary(
-        value=[summary_pb2.Summary.Value(tag=tag, simple_value=value)]))
+    return event_pb2.Event(
+        wall_time=wall,
+        step=step,
+        summary=summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=value)]),
+    )
 
 
 def _tensor_value(tag: str, value: float) -> summary_pb2.Summary.Value:
-    tensor = tensor_pb2.TensorProto(dtype=tfevents_wire.DT_DOUBLE, tensor_shape=tensor_shape_pb2.TensorShapeProto(),
-                                    tensor_content=struct.pack("<d", value))
+    tensor = tensor_pb2.TensorProto(
+        dtype=tfevents_wire.DT_DOUBLE,
+        tensor_shape=tensor_shape_pb2.TensorShapeProto(),
+        tensor_content=struct.pack("<d", value),
+    )
     return summary_pb2.Summary.Value(tag=tag, tensor=tensor)
 
 
@@ -58,7 +64,7 @@ def _decode(path: Path) -> dict[str, tuple[list[int], list[float], list[float]]]
         (length, _) = HEADER.unpack_from(data, pos)
         if pos + HEADER.size + length + 4 > len(data):
             break
-        event = event_pb2.Event.FromString(data[pos + HEADER.size:pos + HEADER.size + length])
+        event = event_pb2.Event.FromString(data[pos + HEADER.size : pos + HEADER.size + length])
         pos += HEADER.size + length + 4
         for v in event.summary.value:
             if v.WhichOneof("value") == "simple_value":
@@ -88,19 +94,22 @@ def _assert_exact(path: Path) -> tfevents._Scalars:
 
 def test_tags_at_identical_steps_share_one_steps_array(tmp_path: Path) -> None:
     tags = ["train/loss", "train/lr", "train/acc"]
-    events = [_simple(s, t, s * 0.5 + j, 1e9 + s + 0.1 * j) for s in range(0, 300, 3) for j, t in enumerate(tags)]
+    events = [
+        _simple(s, t, s * 0.5 + j, 1e9 + s + 0.1 * j) for s in range(0, 300, 3) for j, t in enumerate(tags)
+    ]
     path = _write(tmp_path / "events.out.tfevents.1.h", events)
     scalars = _assert_exact(path)
     a, b, c = (scalars.steps[t] for t in tags)
     assert a is b and b is c
     log = tfevents.read(path)
     assert log.series["train/loss"].steps is log.series["train/acc"].steps
-    assert not log.series["train/lr"].wall_times is log.series["train/loss"].wall_times
+    assert log.series["train/lr"].wall_times is not log.series["train/loss"].wall_times
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 5, tfevents._CHUNK_RECORDS])
-def test_equal_counts_with_different_steps_stay_exact(tmp_path: Path, chunk: int,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_equal_counts_with_different_steps_stay_exact(
+    tmp_path: Path, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(tfevents, "_CHUNK_RECORDS", chunk)
     # "b" runs ahead of "a" (first seen) from step 1 on, and parts from it only at its last point;
     # "c" has as many points as both but other steps from the start.
@@ -118,11 +127,15 @@ def test_simple_and_tensor_scalars_mixed_in_one_file(tmp_path: Path, monkeypatch
     for s in range(30):
         events.append(_simple(s, "loss", 1.0 / (s + 1), 10.0 + s))
         # A multi-value summary: a tensor scalar, a histogram (not a scalar) and a simple value.
-        values = [_tensor_value("epoch_loss", 2.0 * s),
-                  summary_pb2.Summary.Value(tag="weights", histo=summary_pb2.HistogramProto(min=0.0, max=1.0)),
-                  summary_pb2.Summary.Value(tag="loss", simple_value=-1.0)]
+        values = [
+            _tensor_value("epoch_loss", 2.0 * s),
+            summary_pb2.Summary.Value(tag="weights", histo=summary_pb2.HistogramProto(min=0.0, max=1.0)),
+            summary_pb2.Summary.Value(tag="loss", simple_value=-1.0),
+        ]
         if s % 3 == 0:
-            events.append(event_pb2.Event(wall_time=20.0 + s, step=s, summary=summary_pb2.Summary(value=values)))
+            events.append(
+                event_pb2.Event(wall_time=20.0 + s, step=s, summary=summary_pb2.Summary(value=values))
+            )
     scalars = _assert_exact(_write(tmp_path / "events.out.tfevents.1.h", events))
     assert set(scalars.steps) == {"loss", "epoch_loss"}
     assert scalars.values["loss"].size == 40
@@ -139,8 +152,9 @@ def test_truncated_last_record_is_dropped_with_a_warning(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64])
-def test_chunk_boundaries_do_not_change_the_result(tmp_path: Path, chunk: int,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_chunk_boundaries_do_not_change_the_result(
+    tmp_path: Path, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rng = np.random.default_rng(chunk)
     events = []
     for s in range(60):
@@ -148,8 +162,11 @@ def test_chunk_boundaries_do_not_change_the_result(tmp_path: Path, chunk: int,
             if rng.random() < 0.7:
                 events.append(_simple(s, tag, float(rng.random()), 1e9 + float(rng.random())))
         if s % 7 == 0:
-            events.append(event_pb2.Event(wall_time=3.0, step=s, summary=summary_pb2.Summary(
-                value=[_tensor_value("ccc", -1.0 * s)])))
+            events.append(
+                event_pb2.Event(
+                    wall_time=3.0, step=s, summary=summary_pb2.Summary(value=[_tensor_value("ccc", -1.0 * s)])
+                )
+            )
     path = _write(tmp_path / "events.out.tfevents.1.h", events)
     default = tfevents._read_file(path)
     monkeypatch.setattr(tfevents, "_CHUNK_RECORDS", chunk)
@@ -166,21 +183,23 @@ def _fixed_width_log(path: Path, n_steps: int, tags: tuple[str, ...]) -> None:
     template = np.frombuffer(_record(_simple(first, tags[0], 0.5, 1.0)), dtype=np.uint8)
     rows = np.tile(template, (n_steps * len(tags), 1))
     step = np.repeat(np.arange(first, first + n_steps), len(tags))
-    rows[:, 12 + 1:12 + 9] = (1e9 + step.astype(np.float64)).view(np.uint8).reshape(-1, 8)
+    rows[:, 12 + 1 : 12 + 9] = (1e9 + step.astype(np.float64)).view(np.uint8).reshape(-1, 8)
     rows[:, 12 + 10] = (step & 0x7F) | 0x80
     rows[:, 12 + 11] = ((step >> 7) & 0x7F) | 0x80
     rows[:, 12 + 12] = step >> 14
     end = template.size - 4
-    rows[:, end - 4:end] = (step * 1e-3).astype("<f4").view(np.uint8).reshape(-1, 4)
+    rows[:, end - 4 : end] = (step * 1e-3).astype("<f4").view(np.uint8).reshape(-1, 4)
     tag_at = end - 5 - len(tags[0])
     for j, tag in enumerate(tags):
-        rows[j::len(tags), tag_at:tag_at + len(tag)] = np.frombuffer(tag.encode(), dtype=np.uint8)
+        rows[j :: len(tags), tag_at : tag_at + len(tag)] = np.frombuffer(tag.encode(), dtype=np.uint8)
     crcs = np.asarray([_masked_crc(r[12:end].tobytes()) for r in rows], dtype="<u4")
     rows[:, end:] = crcs.view(np.uint8).reshape(-1, 4)
     path.write_bytes(rows.tobytes())
 
 
-def test_reading_peaks_within_three_times_the_payload(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reading_peaks_within_three_times_the_payload(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Issue 7's goal, on a file small enough for tracemalloc (which slows the read ~10×): smaller chunks
     # scale the per-chunk scratch down with it. bench/bench_memory.py measures 1M steps at the default.
     monkeypatch.setattr(tfevents, "_CHUNK_RECORDS", 1024)
@@ -215,8 +234,9 @@ def test_tags_of_every_width_keep_apart(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_signalling_nan_reads_as_nan_without_a_warning(tmp_path: Path) -> None:
     import warnings
+
     body = _simple(3, "loss", 1.0, 1.0).SerializeToString()
-    body = body[:-4] + struct.pack("<I", 0x7F800001)   # simple_value's bits: a signalling NaN
+    body = body[:-4] + struct.pack("<I", 0x7F800001)  # simple_value's bits: a signalling NaN
     path = tmp_path / "events.out.tfevents.1.host"
     version = _record(event_pb2.Event(wall_time=1.0, file_version="brain.Event:2"))
     path.write_bytes(version + _framed(body))

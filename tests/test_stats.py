@@ -23,7 +23,7 @@ def _tensorboard_reference(values, w):
             continue
         last = last * w + (1 - w) * v
         num_acc += 1
-        debias = 1.0 if w == 1 else 1 - w ** num_acc
+        debias = 1.0 if w == 1 else 1 - w**num_acc
         out.append(last / debias)
     return np.array(out)
 
@@ -154,7 +154,9 @@ def test_downsample_keeps_extremes_and_spikes():
     assert np.nanargmax(v) in idx and np.nanargmin(v) in idx
 
 
-@pytest.mark.parametrize("steps", [np.arange(0, 3000, 3), np.cumsum(np.random.default_rng(11).integers(1, 9, 1000))])
+@pytest.mark.parametrize(
+    "steps", [np.arange(0, 3000, 3), np.cumsum(np.random.default_rng(11).integers(1, 9, 1000))]
+)
 def test_rolling_band_at_points_equals_full_band(steps):
     v = np.random.default_rng(12).normal(5, 1, steps.size)
     v[17] = np.nan
@@ -172,9 +174,9 @@ def test_spikes_are_rises_that_clear_the_baseline_by_a_tenth():
     wiggly = smooth * (1 + 0.01 * np.sin(steps * 1.7))
     assert not stats.spikes(steps, wiggly).any()
     v = wiggly.copy()
-    v[120] *= 1.5    # a bad epoch: a spike
-    v[150] *= 0.5    # a dip (an easy batch) is not a spike
-    v[170] *= 1.05   # 5 % up: under the level before it, and within the 10 % floor
+    v[120] *= 1.5  # a bad epoch: a spike
+    v[150] *= 0.5  # a dip (an easy batch) is not a spike
+    v[170] *= 1.05  # 5 % up: under the level before it, and within the 10 % floor
     assert np.flatnonzero(stats.spikes(steps, v)).tolist() == [120]
 
 
@@ -189,6 +191,7 @@ def test_min_rise_is_what_stops_a_small_bump_on_a_smooth_curve():
 
 # --- print precision -------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("decimals, expected", [(0, 1.0), (1, 0.1), (2, 0.01), (4, 1e-4)])
 def test_print_quantum_of_rounded_series(decimals, expected):
     v = np.round(np.random.default_rng(20).uniform(0.2, 3.0, 5000), decimals)
@@ -197,8 +200,8 @@ def test_print_quantum_of_rounded_series(decimals, expected):
 
 def test_print_quantum_full_precision_zeros_and_strays():
     rng = np.random.default_rng(21)
-    assert stats.print_quantum(rng.normal(1, 0.1, 1000)) == 0.0         # full float precision
-    assert stats.print_quantum(np.zeros(100)) == 0.0                     # nothing but zeros: no evidence
+    assert stats.print_quantum(rng.normal(1, 0.1, 1000)) == 0.0  # full float precision
+    assert stats.print_quantum(np.zeros(100)) == 0.0  # nothing but zeros: no evidence
     assert stats.print_quantum(np.array([np.nan, np.inf])) == 0.0
     # A loss switched on late: 285 zeros say nothing about the format; the 15 values printed with 3 decimals do.
     late = np.r_[np.zeros(285), np.round(rng.uniform(1, 2, 15), 3)]
@@ -207,7 +210,7 @@ def test_print_quantum_full_precision_zeros_and_strays():
     mixed = np.round(rng.uniform(0.2, 3.0, 1000), 1)
     mixed[::33] = rng.uniform(0.2, 3.0, mixed[::33].size)
     assert stats.print_quantum(mixed) == pytest.approx(0.1)
-    mixed[::5] = rng.uniform(0.2, 3.0, mixed[::5].size)                  # 20 %: no longer one grid
+    mixed[::5] = rng.uniform(0.2, 3.0, mixed[::5].size)  # 20 %: no longer one grid
     assert stats.print_quantum(mixed) == 0.0
 
 
@@ -218,29 +221,43 @@ def test_print_quantum_reads_a_sample_of_long_series():
 
 # --- local window --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("n, window, stride, expected", [
-    (10, None, 1, 0), (20, None, 1, 0), (24, None, 1, 0),   # below MIN_JUDGED_POINTS: not judged
-    (25, None, 1, 5), (31, None, 1, 5), (40, None, 1, 7),   # a fifth of the run, rounded down to odd
-    (200, None, 1, 39), (1000, None, 1, 51), (10**6, None, 1, 51),
-    (1000, 110, 10, 11), (1000, 120, 10, 11), (1000, 10, 10, 5), (1000, 10**5, 10, 199),
-])
+
+@pytest.mark.parametrize(
+    "n, window, stride, expected",
+    [
+        (10, None, 1, 0),
+        (20, None, 1, 0),
+        (24, None, 1, 0),  # below MIN_JUDGED_POINTS: not judged
+        (25, None, 1, 5),
+        (31, None, 1, 5),
+        (40, None, 1, 7),  # a fifth of the run, rounded down to odd
+        (200, None, 1, 39),
+        (1000, None, 1, 51),
+        (10**6, None, 1, 51),
+        (1000, 110, 10, 11),
+        (1000, 120, 10, 11),
+        (1000, 10, 10, 5),
+        (1000, 10**5, 10, 199),
+    ],
+)
 def test_local_window(n, window, stride, expected):
     assert stats.local_window(n, stride, window) == expected
 
 
 # --- spikes: an independent, loop-by-loop reference ----------------------------------------------------
 
+
 def _reference_scan(x, w, k=6.0, min_rise=0.1, q=0.0):
     """(mask, baseline, threshold) of the spike test written out point by point (finite x, no regime changes)."""
     n, h = x.size, w // 2
-    pre = np.array([x[0] if i == 0 else np.median(x[max(0, i - w):i]) for i in range(n)])
-    post = np.array([x[-1] if i == n - 1 else np.median(x[i + 1:i + 1 + w]) for i in range(n)])
+    pre = np.array([x[0] if i == 0 else np.median(x[max(0, i - w) : i]) for i in range(n)])
+    post = np.array([x[-1] if i == n - 1 else np.median(x[i + 1 : i + 1 + w]) for i in range(n)])
     residual = np.abs(x - (pre + post) / 2)
     block = min(max(w, 25), n if n % 2 else n - 1)
     starts = list(range(0, n - block + 1, block))
-    mads = [np.median(residual[s:s + block]) for s in starts]
+    mads = [np.median(residual[s : s + block]) for s in starts]
     if starts[-1] + block < n:
-        mads.append(np.median(residual[n - block:]))
+        mads.append(np.median(residual[n - block :]))
     pooled = max(5, int(np.ceil(min(1000, n // 5) / block))) | 1
     nb, r = len(mads), pooled // 2
     if nb <= pooled:
@@ -249,7 +266,7 @@ def _reference_scan(x, w, k=6.0, min_rise=0.1, q=0.0):
         mirror = [abs(j) if j < 0 else (2 * (nb - 1) - j if j >= nb else j) for j in range(-r, nb + r)]
         pooled_mad = [np.median([mads[mirror[b + o + r]] for o in range(-r, r + 1)]) for b in range(nb)]
     floor = max(q / np.sqrt(12), 1e-9 * np.abs(x).max())
-    normal = 1 / norm.ppf(0.75)                                  # MAD → σ for normal noise
+    normal = 1 / norm.ppf(0.75)  # MAD → σ for normal noise
     sigma = np.array([max(normal * pooled_mad[min(i // block, nb - 1)], floor) for i in range(n)])
     lo = max(3, h + 1)
     mask, base, thr = np.zeros(n, bool), np.full(n, np.nan), np.full(n, np.nan)
@@ -293,10 +310,10 @@ def test_spike_scan_matches_the_reference_on_a_printed_series():
 def test_spike_of_known_height_among_known_noise():
     # Gaussian noise σ = 0.01 on a level of 1: the baseline is the medians' max, the threshold 6σ̂ < 0.1·level.
     rng = np.random.default_rng(31)
-    steps = np.arange(0, 50_000, 10)     # a point every 10 steps
+    steps = np.arange(0, 50_000, 10)  # a point every 10 steps
     x = 1.0 + 0.01 * rng.normal(size=steps.size)
-    x[2500] += 0.2                          # 20 σ
-    x[3700] += 0.04                         # 4 σ: noise-sized, and under the 10 % floor
+    x[2500] += 0.2  # 20 σ
+    x[3700] += 0.04  # 4 σ: noise-sized, and under the 10 % floor
     scan = stats.spike_scan(steps, x)
     assert np.flatnonzero(scan.mask).tolist() == [2500]
     assert scan.baseline[2500] == max(np.median(x[2449:2500]), np.median(x[2501:2552]))
@@ -334,13 +351,13 @@ def test_one_or_two_print_quanta_are_never_spikes():
     n = 2000
     x = np.where(rng.uniform(size=n) < 0.3, 0.7, 0.6)
     x[rng.choice(n, 20, replace=False)] = 0.8
-    x[1000] = 1.0                                             # 4 quanta: a spike
+    x[1000] = 1.0  # 4 quanta: a spike
     steps = np.arange(n)
     scan = stats.spike_scan(steps, x)
     assert scan.quantum == pytest.approx(0.1)
     assert np.flatnonzero(scan.mask).tolist() == [1000]
     judged = np.isfinite(scan.threshold)
-    np.testing.assert_allclose(scan.threshold[judged], 0.25)   # 2.5 quanta > 6σ̂ (σ̂ floored at 0.1/√12)
+    np.testing.assert_allclose(scan.threshold[judged], 0.25)  # 2.5 quanta > 6σ̂ (σ̂ floored at 0.1/√12)
     # Without the print floor every 0.7 and 0.8 is a "spike": the MAD is 0 (the failure this guards against).
     assert stats.spikes(steps, x, quantum=0.0).sum() > 100
 
@@ -352,7 +369,7 @@ def test_a_step_that_stays_is_not_a_spike_and_one_that_comes_back_is():
     stays = np.where(steps < 2000, 1.0, 1.6) + noise
     assert not stats.spike_scan(steps, stays, changes=()).mask.any()
     back = 1.0 + noise
-    back[2000:2003] += 0.6                                    # three points up, then back down
+    back[2000:2003] += 0.6  # three points up, then back down
     assert np.flatnonzero(stats.spikes(steps, back)).tolist() == [2000, 2001, 2002]
 
 
@@ -374,7 +391,7 @@ def test_points_right_after_a_regime_change_are_not_judged():
     scan = stats.spike_scan(steps, x)
     assert not scan.mask.any()
     assert [(c.index, c.kind) for c in scan.changes] == [(150, "on")]
-    assert np.isnan(scan.baseline[150:150 + scan.window]).all() and np.isfinite(scan.baseline[149])
+    assert np.isnan(scan.baseline[150 : 150 + scan.window]).all() and np.isfinite(scan.baseline[149])
     # Judged anyway (no changes excluded), the switch-on reads as the run's largest spike.
     assert stats.spike_scan(steps, x, changes=()).mask[150]
 
@@ -390,10 +407,11 @@ def test_spikes_skip_nan_and_map_back_to_input_indices():
     assert np.isnan(scan.baseline[::7]).all()
     finite = np.flatnonzero(np.isfinite(x))
     j = int(np.searchsorted(finite, 300))
-    assert scan.baseline[300] == max(np.median(x[finite[j - 51:j]]), np.median(x[finite[j + 1:j + 52]]))
+    assert scan.baseline[300] == max(np.median(x[finite[j - 51 : j]]), np.median(x[finite[j + 1 : j + 52]]))
 
 
 # --- regime changes ------------------------------------------------------------------------------------
+
 
 def test_regime_change_at_a_known_step():
     rng = np.random.default_rng(40)
@@ -411,9 +429,9 @@ def test_regime_change_on_a_trend_and_none_for_the_trend_alone():
     steps = np.arange(5000)
     decay = 0.3 + np.exp(-steps / 1500)
     noisy = decay * (1 + 0.03 * rng.normal(size=5000))
-    assert stats.regime_changes(steps, noisy) == []                         # a decelerating descent
-    assert stats.regime_changes(steps, 2.0 - 2e-4 * steps) == []           # a straight line
-    dropped = noisy * np.where(steps < 3500, 1.0, 0.7)                      # an lr drop: −30 % at step 3500
+    assert stats.regime_changes(steps, noisy) == []  # a decelerating descent
+    assert stats.regime_changes(steps, 2.0 - 2e-4 * steps) == []  # a straight line
+    dropped = noisy * np.where(steps < 3500, 1.0, 0.7)  # an lr drop: −30 % at step 3500
     (c,) = stats.regime_changes(steps, dropped)
     assert c.index == 3500 and c.kind == "down"
     assert c.level_after == np.median(dropped[3500:3551])
@@ -436,12 +454,12 @@ def test_regime_changes_up_then_down_for_a_lasting_excursion_only():
     steps = np.arange(1000)
     base = 1.0 + 0.02 * rng.normal(size=1000)
     held = base.copy()
-    held[400:440] += 0.5            # 40 points: more than half of a 51-point window holds the new level
+    held[400:440] += 0.5  # 40 points: more than half of a 51-point window holds the new level
     up, down = stats.regime_changes(steps, held)
     assert (up.index, up.kind, up.points_after) == (400, "up", 40)
     assert (down.index, down.kind, down.points_before) == (440, "down", 40)
     short = base.copy()
-    short[400:410] += 0.5           # 10 points: an excursion that comes back, i.e. spikes
+    short[400:410] += 0.5  # 10 points: an excursion that comes back, i.e. spikes
     assert stats.regime_changes(steps, short) == []
     assert np.flatnonzero(stats.spikes(steps, short)).tolist() == list(range(400, 410))
 
@@ -471,16 +489,18 @@ def test_a_lasting_move_inside_the_noise_band_is_no_regime_change():
 def test_autocorrelated_noise_is_no_regime_change():
     # A smoothed log: AR(1) noise with ρ = 0.9 (5 % of the level) wanders by ±10 % over a window's length.
     from scipy import signal
+
     rng = np.random.default_rng(43)
     ar = signal.lfilter([1.0], [1.0, -0.9], rng.normal(size=20_000)) * np.sqrt(1 - 0.81)
     steps = np.arange(20_000)
     x = (0.3 + np.exp(-steps / 7000)) * (1 + 0.05 * ar)
     assert stats.regime_changes(steps, x) == []
-    x[12_000:] *= 0.6                                          # a real −40 % step is still found
+    x[12_000:] *= 0.6  # a real −40 % step is still found
     assert [c.index for c in stats.regime_changes(steps, x)] == [12_000]
 
 
 # --- volatility ----------------------------------------------------------------------------------------
+
 
 def test_volatility_robust_fields_by_hand():
     x = np.array([1.0, 2.0, 4.0, 4.5, 3.5, 100.0, 3.0, np.nan])
@@ -491,7 +511,7 @@ def test_volatility_robust_fields_by_hand():
     assert vol.mad_diff == pytest.approx(1.5 * normal, rel=1e-12)
     assert vol.rel_mad_diff == pytest.approx(1.5 * normal / 3.5, rel=1e-12)
     assert vol.quantum == pytest.approx(0.1)
-    assert vol.diff_std > 20 * vol.mad_diff               # the std-based field is run by the one outlier
+    assert vol.diff_std > 20 * vol.mad_diff  # the std-based field is run by the one outlier
 
 
 def test_volatility_one_outlier_moves_only_the_classic_fields():
@@ -500,13 +520,13 @@ def test_volatility_one_outlier_moves_only_the_classic_fields():
     clean = stats.volatility(x)
     x[1000] = 50.0
     spiked = stats.volatility(x)
-    assert clean.mad_diff == pytest.approx(0.1 * np.sqrt(2), rel=0.05)   # Δ of iid noise: σ√2
+    assert clean.mad_diff == pytest.approx(0.1 * np.sqrt(2), rel=0.05)  # Δ of iid noise: σ√2
     assert spiked.rel_mad_diff == pytest.approx(clean.rel_mad_diff, rel=0.01)
     assert spiked.rel_diff_std > 5 * clean.rel_diff_std
 
 
 def test_volatility_edge_cases():
-    assert np.isnan(stats.volatility(np.array([1.0, 2.0])).mad_diff)     # one difference has no spread
+    assert np.isnan(stats.volatility(np.array([1.0, 2.0])).mad_diff)  # one difference has no spread
     zero = stats.volatility(np.zeros(10))
     assert zero.median == 0.0 and zero.mad_diff == 0.0 and np.isnan(zero.rel_mad_diff)
     moving = stats.volatility(np.array([0.0, 1.0, -1.0, 0.0, 2.0, 0.0, -2.0]))
@@ -514,6 +534,7 @@ def test_volatility_edge_cases():
 
 
 # --- shares --------------------------------------------------------------------------------------------
+
 
 def _decomposition(weighted: dict[str, np.ndarray], logged_total: np.ndarray | None = None) -> Decomposition:
     comps = tuple(Component(k, f"loss/{k}", 1.0, "weighted") for k in weighted)
@@ -525,7 +546,7 @@ def _decomposition(weighted: dict[str, np.ndarray], logged_total: np.ndarray | N
 
 def test_variance_shares_collinear_components_share_by_amplitude():
     a = np.cumsum(np.random.default_rng(50).normal(size=2000)) * 0.01 + 5
-    shares = stats.variance_shares(_decomposition({"a": a, "b": 3 * a + 2}))   # b moves 3× a, in lockstep
+    shares = stats.variance_shares(_decomposition({"a": a, "b": 3 * a + 2}))  # b moves 3× a, in lockstep
     assert shares["a"] == pytest.approx(0.25, abs=1e-12) and shares["b"] == pytest.approx(0.75, abs=1e-12)
     # A family of 4 identical copies next to an independent term of the same noise: the family carries
     # 16/17 of the total's variance (its amplitude adds up), not 4/5.
@@ -555,7 +576,7 @@ def test_variance_shares_bounded_and_summing_to_one():
     for seed in range(10):
         rng = np.random.default_rng(60 + seed)
         base = rng.normal(size=(4, 500))
-        mix = rng.normal(size=(4, 4))                          # correlated terms, some moving against others
+        mix = rng.normal(size=(4, 4))  # correlated terms, some moving against others
         terms = {f"t{i}": np.cumsum(row) + 20 for i, row in enumerate(mix @ base)}
         shares = stats.variance_shares(_decomposition(terms, sum(terms.values()) + rng.normal(0, 0.1, 500)))
         assert set(shares) == set(terms) | {"residual"}
@@ -566,7 +587,7 @@ def test_variance_shares_bounded_and_summing_to_one():
 def test_variance_shares_nan_when_the_total_is_a_straight_line():
     steps = np.arange(1000, dtype=np.float64)
     terms = {"box": 2.0 - 1e-3 * steps, "cls": 1.0 - 3e-4 * steps}
-    logged = 3.0 - 1.3e-3 * steps                              # float rounding only (the 9e12 % case)
+    logged = 3.0 - 1.3e-3 * steps  # float rounding only (the 9e12 % case)
     assert all(np.isnan(s) for s in stats.variance_shares(_decomposition(terms, logged)).values())
     assert all(np.isnan(s) for s in stats.variance_shares(_decomposition(terms)).values())
     # Noisy terms whose noise cancels in the logged total: no variance to share either.
@@ -579,9 +600,9 @@ def test_variance_shares_nan_when_the_total_is_a_straight_line():
 def test_mean_shares_negative_residual_gets_zero():
     n = 100
     terms = {"box": np.full(n, 3.0), "cls": np.full(n, 1.0)}
-    under = _decomposition(terms, np.full(n, 3.5))             # logged total 0.5 below Σ: residual −0.5
+    under = _decomposition(terms, np.full(n, 3.5))  # logged total 0.5 below Σ: residual −0.5
     assert stats.mean_shares(under) == {"box": 0.75, "cls": 0.25, "residual": 0.0}
-    over = _decomposition(terms, np.full(n, 5.0))               # residual +1: shares of the logged total
+    over = _decomposition(terms, np.full(n, 5.0))  # residual +1: shares of the logged total
     assert stats.mean_shares(over) == pytest.approx({"box": 0.6, "cls": 0.2, "residual": 0.2})
     assert all(np.isnan(s) for s in stats.mean_shares(_decomposition({"a": np.zeros(n)})).values())
 
@@ -597,6 +618,7 @@ def test_print_quantum_of_a_long_series_that_is_mostly_zeros():
 @pytest.mark.parametrize("n", [3, 4, 101, 10_000])
 def test_volatility_mad_diff_equals_scipy(n):
     from scipy.stats import median_abs_deviation
+
     x = np.cumsum(np.random.default_rng(n).standard_t(3, n)) + 50
     vol = stats.volatility(x)
     assert vol.mad_diff == pytest.approx(median_abs_deviation(np.diff(x), scale="normal"), rel=1e-12)

@@ -23,14 +23,27 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_config(tmp_path, **over) -> TrainConfig:
-    data = dict(epochs=2, steps_per_epoch=3, warmup_steps=2, n_way=2, k_shot=1, n_query=2,
-                synthetic_train_images=24, synthetic_val_images=16, synthetic_clips=2, val_episodes=2,
-                out_dir=str(tmp_path / "run"), model=TINY_MODEL, threads=1)
+    data = dict(
+        epochs=2,
+        steps_per_epoch=3,
+        warmup_steps=2,
+        n_way=2,
+        k_shot=1,
+        n_query=2,
+        synthetic_train_images=24,
+        synthetic_val_images=16,
+        synthetic_clips=2,
+        val_episodes=2,
+        out_dir=str(tmp_path / "run"),
+        model=TINY_MODEL,
+        threads=1,
+    )
     data.update(over)
     return TrainConfig.from_dict(data)
 
 
 # ---------------------------------------------------------------- schedule
+
 
 def test_schedule_warms_up_then_decays_to_final_lr():
     total, peak, warm, final = 100, 1e-3, 10, 2e-6
@@ -41,7 +54,7 @@ def test_schedule_warms_up_then_decays_to_final_lr():
     mid = warm + (total - 1 - warm) // 2  # half-way through the cosine: half-way between peak and final
     assert lrs[mid] == pytest.approx((peak + final) / 2, rel=0.05)
     assert all(a < b for a, b in zip(lrs[:warm], lrs[1:warm]))
-    assert all(a >= b for a, b in zip(lrs[warm:], lrs[warm + 1:]))
+    assert all(a >= b for a, b in zip(lrs[warm:], lrs[warm + 1 :]))
 
 
 def test_schedule_without_warmup_starts_at_peak():
@@ -51,10 +64,13 @@ def test_schedule_without_warmup_starts_at_peak():
 
 # ---------------------------------------------------------------- config
 
+
 def test_config_loads_yaml_and_json(tmp_path):
     y = tmp_path / "c.yaml"
-    y.write_text("n_way: 2\nlr: 1.0e-4\nloss_weights: {bbox: 2.0, cls: 0.5, supcon: 1.0, cpe: 0.5}\n"
-                 "model: {head_dim: 32}\n")
+    y.write_text(
+        "n_way: 2\nlr: 1.0e-4\nloss_weights: {bbox: 2.0, cls: 0.5, supcon: 1.0, cpe: 0.5}\n"
+        "model: {head_dim: 32}\n"
+    )
     c = load_train_config(y)
     assert (c.n_way, c.lr, c.loss_weights["bbox"]) == (2, 1e-4, 2.0)
     assert c.model_config().head_dim == 32 and c.model_config().loss_weights["bbox"] == 2.0
@@ -63,13 +79,16 @@ def test_config_loads_yaml_and_json(tmp_path):
     assert load_train_config(j).total_steps == 35
 
 
-@pytest.mark.parametrize("text, words", [
-    ("n_way: 2\nlearning_rate: 0.1\n", ["learning_rate"]),
-    ("model: {width: 3}\n", ["model", "width"]),
-    ("epochs: 0\n", ["epochs"]),
-    ("- 1\n- 2\n", ["mapping"]),
-    ("n_way: [1\n", ["YAML", "line"]),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("n_way: 2\nlearning_rate: 0.1\n", ["learning_rate"]),
+        ("model: {width: 3}\n", ["model", "width"]),
+        ("epochs: 0\n", ["epochs"]),
+        ("- 1\n- 2\n", ["mapping"]),
+        ("n_way: [1\n", ["YAML", "line"]),
+    ],
+)
 def test_config_errors_name_the_file_and_the_key(tmp_path, text, words):
     path = tmp_path / "bad.yaml"
     path.write_text(text)
@@ -87,6 +106,7 @@ def test_missing_config_file(tmp_path):
 
 # ---------------------------------------------------------------- a real (tiny) run
 
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("train")
@@ -99,16 +119,29 @@ def test_run_writes_a_log_inspector_reads(tiny_run):
     config, result = tiny_run
     log = read_log(result.log)
     assert log.framework == "native"
-    for name in ("loss/bbox", "loss/cls", "loss/supcon", "loss/cpe", "loss/total", "lr", "positives", "pos_iou"):
+    for name in (
+        "loss/bbox",
+        "loss/cls",
+        "loss/supcon",
+        "loss/cpe",
+        "loss/total",
+        "lr",
+        "positives",
+        "pos_iou",
+    ):
         assert list(log.get(name).steps) == list(range(1, config.total_steps + 1)), name
     assert log.config["loss_weights"] == {"bbox": 7.5, "cls": 0.5, "supcon": 1.0, "cpe": 0.5}
     assert list(log.get("eval/map50").steps) == [3, 6]
     assert log.get("eval/st_iou") is not None  # the run had clips
     total = log.get("loss/total").values
-    parts = sum(log.config["loss_weights"][c] * log.get(f"loss/{c}").values for c in ("bbox", "cls", "supcon", "cpe"))
+    parts = sum(
+        log.config["loss_weights"][c] * log.get(f"loss/{c}").values for c in ("bbox", "cls", "supcon", "cpe")
+    )
     assert total == pytest.approx(parts)
     lrs = log.get("lr").values
-    assert lrs[0] == pytest.approx(config.lr / config.warmup_steps) and lrs[-1] == pytest.approx(config.final_lr)
+    assert lrs[0] == pytest.approx(config.lr / config.warmup_steps) and lrs[-1] == pytest.approx(
+        config.final_lr
+    )
     assert (log.get("positives").values > 0).all()
 
 
@@ -118,8 +151,20 @@ def test_checkpoints_load_with_weights_only(tiny_run):
     assert [p.name for p in result.checkpoints] == ["epoch_1.pt", "epoch_2.pt"]
     assert result.best is not None and result.best.exists()
     raw = torch.load(result.checkpoints[-1], weights_only=True)
-    for key in ("model", "model_version", "model_config", "train_config", "step", "epoch", "loss_weights",
-                "class_names", "metrics", "state_dict", "wiou_state", "optimizer"):
+    for key in (
+        "model",
+        "model_version",
+        "model_config",
+        "train_config",
+        "step",
+        "epoch",
+        "loss_weights",
+        "class_names",
+        "metrics",
+        "state_dict",
+        "wiou_state",
+        "optimizer",
+    ):
         assert key in raw, key
     assert raw["step"] == 6 and raw["epoch"] == 2 and raw["train_config"]["n_way"] == 2
     assert raw["class_names"][0] == "circle"
@@ -191,7 +236,7 @@ def test_step_schedule_drops_at_its_milestones_to_the_floor():
     lrs = [lr_at(s, 1000, 1e-3, 10, 2e-6, "step", (100, 200, 300), 0.1) for s in range(1000)]
     assert lrs[9] == pytest.approx(1e-3) and lrs[99] == pytest.approx(1e-3)
     assert lrs[100] == pytest.approx(1e-4) and lrs[200] == pytest.approx(1e-5)
-    assert lrs[300] == pytest.approx(2e-6) and lrs[-1] == pytest.approx(2e-6)   # 1e-6 is floored at final_lr
+    assert lrs[300] == pytest.approx(2e-6) and lrs[-1] == pytest.approx(2e-6)  # 1e-6 is floored at final_lr
 
 
 @pytest.mark.slow  # a real (tiny) training run: ~2 s alone, far more on shared cores
@@ -206,9 +251,25 @@ def test_logged_validation_is_what_evaluate_gives_on_the_checkpoint(tiny_run, ca
     logged = [json.loads(x) for x in result.log.read_text().splitlines()]
     last = next(r for r in reversed(logged) if r["type"] == "eval" and r["step"] == 6)["metrics"]
     with run_data(config) as data:  # the synthetic sets are regenerated from their seeds, byte for byte
-        assert main(["evaluate", "--checkpoint", str(result.out_dir / "epoch_2.pt"), "--data", str(data.val.root),
-                     "--clips", str(data.clips.root), "--episodes", str(config.val_episodes),
-                     "--seed", str(config.val_seed), "--json"]) == 0
+        assert (
+            main(
+                [
+                    "evaluate",
+                    "--checkpoint",
+                    str(result.out_dir / "epoch_2.pt"),
+                    "--data",
+                    str(data.val.root),
+                    "--clips",
+                    str(data.clips.root),
+                    "--episodes",
+                    str(config.val_episodes),
+                    "--seed",
+                    str(config.val_seed),
+                    "--json",
+                ]
+            )
+            == 0
+        )
     out = json.loads(capsys.readouterr().out)
     assert (out["n_way"], out["k_shot"], out["n_query"]) == (config.n_way, config.k_shot, config.n_query)
     assert (out["image_episodes"], out["clip_episodes"]) == (config.val_episodes, config.synthetic_clips)

@@ -11,8 +11,23 @@ from inspector.runlog import read_logs
 from inspector.uploads import Upload, evict, safe_name, save
 
 
-@pytest.mark.parametrize("name", ["..", ".", "", "/", "../../etc/passwd", "..\\..\\x", " .. ", "...",
-                                  "a/../..", "\x00", "C:\\runs\\..", "con/.."])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "..",
+        ".",
+        "",
+        "/",
+        "../../etc/passwd",
+        "..\\..\\x",
+        " .. ",
+        "...",
+        "a/../..",
+        "\x00",
+        "C:\\runs\\..",
+        "con/..",
+    ],
+)
 def test_hostile_names_become_plain_files_inside_their_own_folder(tmp_path: Path, name: str):
     for size in (4096, 10):  # 4096: the size of a directory, which once made the save skip its write
         (path,) = save([Upload(name, b"x" * size)], root=tmp_path)
@@ -52,8 +67,10 @@ def test_same_bytes_are_stored_once_and_never_skipped_on_size(tmp_path: Path):
 
 
 def test_repeated_names_in_one_set_get_distinct_files(tmp_path: Path):
-    paths = save([Upload("log.csv", b"1"), Upload("log.csv", b"2"), Upload("..", b"3"), Upload("", b"4")],
-                 root=tmp_path)
+    paths = save(
+        [Upload("log.csv", b"1"), Upload("log.csv", b"2"), Upload("..", b"3"), Upload("", b"4")],
+        root=tmp_path,
+    )
     assert len(set(paths)) == 4
     assert [p.read_bytes() for p in paths] == [b"1", b"2", b"3", b"4"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from inspector.errors import InspectorError
 
@@ -25,8 +25,9 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m inspector",
-                                     description="Why does my detector's training misbehave?")
+    parser = argparse.ArgumentParser(
+        prog="python -m inspector", description="Why does my detector's training misbehave?"
+    )
     subs = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(f"inspector.cli.{module_name}")

@@ -10,8 +10,13 @@ HELP = "build the bundled demo folder: a validation set, clips, and the troubled
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="demo", metavar="DIR", help="where to build it (default demo/)")
     parser.add_argument("--seed", type=int, default=0, help="one seed for data, initial weights and episodes")
-    parser.add_argument("--run", action="append", choices=("troubled", "fixed"), default=None,
-                        help="build only this run (repeatable); default both")
+    parser.add_argument(
+        "--run",
+        action="append",
+        choices=("troubled", "fixed"),
+        default=None,
+        help="build only this run (repeatable); default both",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

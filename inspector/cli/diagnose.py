@@ -11,15 +11,24 @@ HELP = "read a training log (plus its config files) and report findings backed b
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", metavar="PATH",
-                        help="the log (file or TensorBoard run directory) and optional args.yaml/hyp.yaml")
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="the log (file or TensorBoard run directory) and optional args.yaml/hyp.yaml",
+    )
     parser.add_argument("--format", default=None, help="reader to use instead of detection")
-    parser.add_argument("--weights", default=None, metavar="NAME=W,…",
-                        help="override loss weights, e.g. bbox=2.0,cls=0.5")
-    parser.add_argument("--logged", default=None, metavar="NAME=raw|weighted,…",
-                        help="say whether a loss series is logged before (raw) or after (weighted) its weight, "
-                             "e.g. iou=weighted; wins over what inspector inferred (a note names any evidence "
-                             "it contradicts)")
+    parser.add_argument(
+        "--weights", default=None, metavar="NAME=W,…", help="override loss weights, e.g. bbox=2.0,cls=0.5"
+    )
+    parser.add_argument(
+        "--logged",
+        default=None,
+        metavar="NAME=raw|weighted,…",
+        help="say whether a loss series is logged before (raw) or after (weighted) its weight, "
+        "e.g. iou=weighted; wins over what inspector inferred (a note names any evidence "
+        "it contradicts)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of Markdown")
 
 
@@ -38,4 +47,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"# {log.source} ({log.format}, {log.framework})\n")
         print(to_markdown(result, log.source))
     return 0
-

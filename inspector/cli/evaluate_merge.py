@@ -11,7 +11,9 @@ HELP = "merge evaluate shard files (Parquet) into one summary, identical to an u
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE", help="Parquet files written by evaluate --out")
-    parser.add_argument("--out", default=None, metavar="FILE", help="also write the merged rows to this Parquet file")
+    parser.add_argument(
+        "--out", default=None, metavar="FILE", help="also write the merged rows to this Parquet file"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 

@@ -97,7 +97,9 @@ def read_coco(path: str | Path) -> Dataset:
             continue
         try:
             size = image_size(file)
-        except InspectorError as exc:  # one unreadable image (a decompression bomb, a truncated file) costs itself
+        except (
+            InspectorError
+        ) as exc:  # one unreadable image (a decompression bomb, a truncated file) costs itself
             skipped.append(f"image {im['id']} '{im['file_name']}': {exc.reason}")
             continue
         stated = (im.get("height"), im.get("width"))
@@ -161,7 +163,19 @@ def read_coco(path: str | Path) -> Dataset:
         boxes, labels = entry_arrays(e["boxes"], e["labels"])
         entries.append(ImageEntry(str(image_id), e["file"], e["size"], boxes, labels))
     file = ann_path.relative_to(root).as_posix() if ann_path.is_relative_to(root) else str(ann_path)
-    warnings = format_warnings(np.reshape(written, (-1, 4)), np.reshape(written_sizes, (-1, 2)), "xywh",
-                               written_where, [file] * len(written), "COCO")
-    return Dataset(root=root, format="coco", class_names=names, images=tuple(entries), skipped=tuple(skipped),
-                   warnings=warnings)
+    warnings = format_warnings(
+        np.reshape(written, (-1, 4)),
+        np.reshape(written_sizes, (-1, 2)),
+        "xywh",
+        written_where,
+        [file] * len(written),
+        "COCO",
+    )
+    return Dataset(
+        root=root,
+        format="coco",
+        class_names=names,
+        images=tuple(entries),
+        skipped=tuple(skipped),
+        warnings=warnings,
+    )

@@ -34,8 +34,17 @@ def natural_key(name: str) -> tuple:
 # claimed 3.9e9-1.8e11 pixels and raised DecompressionBombError, an Exception that is not an OSError (it
 # escaped as a traceback). Pillow's plugins also raise SyntaxError ("broken PNG file"), struct.error and
 # EOFError on short headers, and zlib.error on bad streams; each is the image's fault, not ours.
-_DECODE_ERRORS = (OSError, ValueError, TypeError, IndexError, SyntaxError, EOFError, struct.error, zlib.error,
-                  Image.DecompressionBombError)
+_DECODE_ERRORS = (
+    OSError,
+    ValueError,
+    TypeError,
+    IndexError,
+    SyntaxError,
+    EOFError,
+    struct.error,
+    zlib.error,
+    Image.DecompressionBombError,
+)
 
 
 def _check_pixels(im: Image.Image, path: Path) -> None:
@@ -44,9 +53,12 @@ def _check_pixels(im: Image.Image, path: Path) -> None:
     width, height = im.size
     limit = max_image_pixels()
     if width * height > limit:
-        raise InspectorError(f"the image claims {width}x{height} = {width * height / 1e6:.0f} M pixels, above the "
-                             f"{limit / 1e6:.1f} M pixel limit (INSPECTOR_MAX_IMAGE_PIXELS); refused before "
-                             "decoding", path=path)
+        raise InspectorError(
+            f"the image claims {width}x{height} = {width * height / 1e6:.0f} M pixels, above the "
+            f"{limit / 1e6:.1f} M pixel limit (INSPECTOR_MAX_IMAGE_PIXELS); refused before "
+            "decoding",
+            path=path,
+        )
 
 
 def _decode_message(exc: BaseException) -> str:

@@ -144,8 +144,9 @@ def frames_as_queries(episode: Episode, n_query: int) -> Episode:
     for clip in episode.clips:
         picks = np.sort(rng.choice(len(clip.frames), size=min(per_way, len(clip.frames)), replace=False))
         queries += [clip.frames[int(i)] for i in picks]
-    return Episode(episode.index, episode.seed, episode.classes, episode.class_names, episode.support,
-                   tuple(queries), ())
+    return Episode(
+        episode.index, episode.seed, episode.classes, episode.class_names, episode.support, tuple(queries), ()
+    )
 
 
 # A stream of the episode's generator apart from the one that chose its ways and clips.

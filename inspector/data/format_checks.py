@@ -52,12 +52,17 @@ MIN_MISREAD_SHARE = 0.1
 MIN_EXPLAINED_SHARE = 0.5
 EXAMPLES = 3  # annotation ids / file:line shown per warning
 
-LAYOUT_WORDS = {"xyxy": "[x1, y1, x2, y2] corners", "xywh": "[x, y, width, height] from the top-left corner",
-                "cxcywh": "[x_center, y_center, width, height]"}
+LAYOUT_WORDS = {
+    "xyxy": "[x1, y1, x2, y2] corners",
+    "xywh": "[x, y, width, height] from the top-left corner",
+    "cxcywh": "[x_center, y_center, width, height]",
+}
 # What an impossible box looks like under each layout, in the words of its definition.
-OVER_EDGE_WORDS = {"xyxy": "x2 or y2 past the image edge",
-                   "xywh": "x + width or y + height past the image edge",
-                   "cxcywh": "centre ± half size outside the image"}
+OVER_EDGE_WORDS = {
+    "xyxy": "x2 or y2 past the image edge",
+    "xywh": "x + width or y + height past the image edge",
+    "cxcywh": "centre ± half size outside the image",
+}
 
 
 @dataclass(frozen=True)
@@ -188,8 +193,10 @@ def _reasons(raw: np.ndarray, sizes: np.ndarray, claimed: str) -> str:
     if k := int(why["outside"].sum()):
         parts.append(f"{k} with {OVER_EDGE_WORDS[layout]}")
     if k := int(why["corner"].sum()):
-        parts.append(f"{k} that end within {CORNER_PX:g} px of the top-left corner of an image of "
-                     f"≥ {CORNER_MIN_SIDE} px (every number ≤ 1: fractions of the image, not pixels)")
+        parts.append(
+            f"{k} that end within {CORNER_PX:g} px of the top-left corner of an image of "
+            f"≥ {CORNER_MIN_SIDE} px (every number ≤ 1: fractions of the image, not pixels)"
+        )
     if k := int(why["empty"].sum()):
         parts.append(f"{k} of zero or negative width or height")
     return "; ".join(parts)
@@ -204,8 +211,14 @@ def _file_label(sources: Sequence[str]) -> str:
     return f"{common or '.'}/ ({len(unique)} files)"
 
 
-def format_warnings(raw: np.ndarray, sizes: np.ndarray, claimed: str, where: Sequence[str],
-                    sources: Sequence[str], format_name: str) -> tuple[FormatWarning, ...]:
+def format_warnings(
+    raw: np.ndarray,
+    sizes: np.ndarray,
+    claimed: str,
+    where: Sequence[str],
+    sources: Sequence[str],
+    format_name: str,
+) -> tuple[FormatWarning, ...]:
     """Returns a FormatWarning per misreading of `raw` (n, 4) boxes written in `claimed` (see
     `find_misreadings`); where (n,) names each box ('annotation 12', 'labels/a.txt:3'), sources (n,) its file,
     sizes (n, 2) its image's (height, width); format_name ('COCO', 'YOLO') words the messages."""
@@ -217,18 +230,28 @@ def format_warnings(raw: np.ndarray, sizes: np.ndarray, claimed: str, where: Seq
         idx = np.flatnonzero(m.explained)
         file = _file_label([sources[i] for i in idx])
         examples = tuple(where[i] for i in idx[:EXAMPLES])
-        head = (f"{file}: {len(idx)} of {n} boxes do not fit {format_name}'s {describe(claimed)} "
-                f"({_reasons(raw[idx], sizes[idx], claimed)}; e.g. {', '.join(examples)})")
+        head = (
+            f"{file}: {len(idx)} of {n} boxes do not fit {format_name}'s {describe(claimed)} "
+            f"({_reasons(raw[idx], sizes[idx], claimed)}; e.g. {', '.join(examples)})"
+        )
         if m.reading is None:
-            message = (f"{head}, and no other reading of their numbers ({', '.join(FORMATS)}, in pixels or "
-                       "normalised) puts them inside their images: check how the file was written.")
+            message = (
+                f"{head}, and no other reading of their numbers ({', '.join(FORMATS)}, in pixels or "
+                "normalised) puts them inside their images: check how the file was written."
+            )
         else:
-            rest = (f"and so do all {n} boxes" if m.contradicted == 0 else
-                    f"but that reading would make {m.contradicted} of {n} boxes impossible: the boxes mix "
-                    "readings")
-            message = (f"{head}. Read as {m.reading} ({describe(m.reading)}) they lie inside their images, "
-                       f"{rest}. Rewrite those boxes as {describe(claimed)}; inspector keeps reading them as "
-                       f"{claimed}.")
-        warnings.append(FormatWarning(file, claimed, m.reading, len(idx), n, m.contradicted, examples,
-                                      message))
+            rest = (
+                f"and so do all {n} boxes"
+                if m.contradicted == 0
+                else f"but that reading would make {m.contradicted} of {n} boxes impossible: the boxes mix "
+                "readings"
+            )
+            message = (
+                f"{head}. Read as {m.reading} ({describe(m.reading)}) they lie inside their images, "
+                f"{rest}. Rewrite those boxes as {describe(claimed)}; inspector keeps reading them as "
+                f"{claimed}."
+            )
+        warnings.append(
+            FormatWarning(file, claimed, m.reading, len(idx), n, m.contradicted, examples, message)
+        )
     return tuple(warnings)

@@ -29,7 +29,9 @@ from inspector.data.records import Clip, Sample
 CLASSES = ("circle", "square", "triangle", "star", "cross", "hexagon", "ring", "diamond", "crescent", "arrow")
 MIN_VISIBLE = 0.5  # fraction of a shape's area that must show for it to be a target (the brief's "~50 %")
 SCALE_RANGE = (0.08, 0.60)  # shape diameter as a fraction of the image side
-EASY_MIN_SCALE = 0.25  # clutter=False: smallest shape, a quarter of the side (≥ 4 cells of stride 8 at 128 px)
+EASY_MIN_SCALE = (
+    0.25  # clutter=False: smallest shape, a quarter of the side (≥ 4 cells of stride 8 at 128 px)
+)
 SUPERSAMPLE = 2  # masks are drawn at 2x and box-filtered down: anti-aliased edges at little cost
 CLIP_FRAMES = (12, 24)  # inclusive range of frames per clip
 OBJECT_IMAGE_SIZE = 64  # side of a reference photo of a clip's target
@@ -57,8 +59,20 @@ POLYGONS: dict[str, list[tuple[list[tuple[float, float]], bool]]] = {
     "star": [(_star(), True)],
     "cross": [
         (
-            [(-_ARM, -1), (_ARM, -1), (_ARM, -_ARM), (1, -_ARM), (1, _ARM), (_ARM, _ARM),
-             (_ARM, 1), (-_ARM, 1), (-_ARM, _ARM), (-1, _ARM), (-1, -_ARM), (-_ARM, -_ARM)],
+            [
+                (-_ARM, -1),
+                (_ARM, -1),
+                (_ARM, -_ARM),
+                (1, -_ARM),
+                (1, _ARM),
+                (_ARM, _ARM),
+                (_ARM, 1),
+                (-_ARM, 1),
+                (-_ARM, _ARM),
+                (-1, _ARM),
+                (-1, -_ARM),
+                (-_ARM, -_ARM),
+            ],
             True,
         )
     ],
@@ -164,8 +178,9 @@ def _visible_box(visible: np.ndarray, full_area: float) -> np.ndarray | None:
     return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32)
 
 
-def make_image(seed: int, index: int, image_size: int = 128, anchor_class: int | None = None,
-               clutter: bool = True) -> Sample:
+def make_image(
+    seed: int, index: int, image_size: int = 128, anchor_class: int | None = None, clutter: bool = True
+) -> Sample:
     """Synthetic image `index` of `seed`: 1–4 shapes; labels index CLASSES.
 
     `anchor_class` forces the top-most, fully visible object's class (writers use it to cover
@@ -285,7 +300,11 @@ def _save(image: np.ndarray, path: Path) -> None:
 
 
 def write_coco_dataset(
-    root: str | Path, n_images: int, seed: int, image_size: int = 128, image_format: str = "jpg",
+    root: str | Path,
+    n_images: int,
+    seed: int,
+    image_size: int = 128,
+    image_format: str = "jpg",
     clutter: bool = True,
 ) -> Path:
     """Path of annotations.json after writing `n_images` shapes images + COCO annotations under `root`.

@@ -81,7 +81,11 @@ def _image_files(root: Path) -> list[Path]:
 
 
 def _parse_label_file(
-    path: Path, name: str, size: tuple[int, int], n_classes: int, skipped: list[str],
+    path: Path,
+    name: str,
+    size: tuple[int, int],
+    n_classes: int,
+    skipped: list[str],
     written: list[tuple[str, list[float]]],
 ) -> tuple[np.ndarray, np.ndarray]:
     # `written` collects (file:line, [cx, cy, w, h]) of every box row as written, for the format checks.
@@ -138,7 +142,9 @@ def read_yolo(path: str | Path) -> Dataset:
     for file in files:
         try:
             size = image_size(file)
-        except InspectorError as exc:  # one unreadable image (a decompression bomb, a truncated file) costs itself
+        except (
+            InspectorError
+        ) as exc:  # one unreadable image (a decompression bomb, a truncated file) costs itself
             skipped.append(f"{file.relative_to(root).as_posix()}: {exc.reason}")
             continue
         labels_file = label_path(file)
@@ -158,7 +164,19 @@ def read_yolo(path: str | Path) -> Dataset:
         skipped.append(f"{orphan.relative_to(root).as_posix()}: label file without an image")
     where = [w for w, _ in written]
     numbers = np.reshape([v for _, v in written], (-1, 4))
-    warnings = format_warnings(numbers, np.reshape(written_sizes, (-1, 2)), "cxcywhn", where,
-                               [w.rpartition(":")[0] for w in where], "YOLO")
-    return Dataset(root=root, format="yolo", class_names=names, images=tuple(entries), skipped=tuple(skipped),
-                   warnings=warnings)
+    warnings = format_warnings(
+        numbers,
+        np.reshape(written_sizes, (-1, 2)),
+        "cxcywhn",
+        where,
+        [w.rpartition(":")[0] for w in where],
+        "YOLO",
+    )
+    return Dataset(
+        root=root,
+        format="yolo",
+        class_names=names,
+        images=tuple(entries),
+        skipped=tuple(skipped),
+        warnings=warnings,
+    )

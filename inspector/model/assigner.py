@@ -77,9 +77,14 @@ class TaskAlignedAssigner(nn.Module):
         m = gt_boxes.shape[1]
         if m == 0 or not bool(gt_mask.any()):
             z = pred_scores.new_zeros
-            return Assignment(torch.zeros(b, a, dtype=torch.bool, device=pred_scores.device),
-                              torch.zeros(b, a, dtype=torch.long, device=pred_scores.device),
-                              z(b, a, 4), z(b, a, n), z(b, a), z(b, a))
+            return Assignment(
+                torch.zeros(b, a, dtype=torch.bool, device=pred_scores.device),
+                torch.zeros(b, a, dtype=torch.long, device=pred_scores.device),
+                z(b, a, 4),
+                z(b, a, n),
+                z(b, a),
+                z(b, a),
+            )
 
         candidates = anchors_inside(points, gt_boxes) & gt_mask[..., None]  # (B, M, A)
         iou = bbox_iou_aligned(gt_boxes[:, :, None], pred_boxes[:, None], "iou").clamp(min=0)  # (B, M, A)

@@ -124,7 +124,7 @@ class ModelConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         """Returns the config for `data`; unknown keys raise ValueError (a typo must not pass silently)."""
         names = {f.name: f for f in dataclasses.fields(cls)}
         unknown = set(data) - set(names)
@@ -148,8 +148,10 @@ class ModelConfig:
             value = getattr(self, name)
             inside = _is_real(value) and (low < value if open_low else low <= value) and value <= high
             if not inside:
-                out.append(f"{name} is {_shown(value)}; allowed a finite number in {'(' if open_low else '['}"
-                           f"{low}, {high}]")
+                out.append(
+                    f"{name} is {_shown(value)}; allowed a finite number in {'(' if open_low else '['}"
+                    f"{low}, {high}]"
+                )
         out += self._structure_problems()
         if self.cls_loss not in CLS_LOSSES:
             out.append(f"cls_loss is {_shown(self.cls_loss)}; allowed {' or '.join(map(repr, CLS_LOSSES))}")
@@ -158,7 +160,9 @@ class ModelConfig:
         if self.reg_max == 1:
             out.append("reg_max is 1; allowed 0 (no DFL) or 2..64 bins")
         if not isinstance(self.loss_weights, dict):
-            out.append(f"loss_weights is {type(self.loss_weights).__name__}; allowed a mapping of name to gain")
+            out.append(
+                f"loss_weights is {type(self.loss_weights).__name__}; allowed a mapping of name to gain"
+            )
         else:
             bad = {k: v for k, v in self.loss_weights.items() if not (_is_real(v) and v >= 0)}
             if bad:
@@ -171,13 +175,20 @@ class ModelConfig:
         widths, strides = self.widths, self.strides
         if not isinstance(widths, tuple) or not 2 <= len(widths) <= MAX_STAGES:
             return [f"widths is {_shown(widths)}; allowed 2..{MAX_STAGES} integers in 1..{MAX_WIDTH}"]
-        out = [f"widths[{i}] is {_shown(w)}; allowed an integer in 1..{MAX_WIDTH}"
-               for i, w in enumerate(widths) if not (_is_int(w) and 1 <= w <= MAX_WIDTH)]
+        out = [
+            f"widths[{i}] is {_shown(w)}; allowed an integer in 1..{MAX_WIDTH}"
+            for i, w in enumerate(widths)
+            if not (_is_int(w) and 1 <= w <= MAX_WIDTH)
+        ]
         top = 2 ** len(widths)  # the last stage's stride (stage len-2 → 2**len)
         if not isinstance(strides, tuple) or not 1 <= len(strides) <= len(widths) - 1:
-            return out + [f"strides is {_shown(strides)}; allowed 1..{len(widths) - 1} powers of two in 4..{top}"]
+            return out + [
+                f"strides is {_shown(strides)}; allowed 1..{len(widths) - 1} powers of two in 4..{top}"
+            ]
         ok = all(_is_int(s) and 4 <= s <= top and s & (s - 1) == 0 for s in strides)
         if not ok or list(strides) != sorted(set(strides)):
-            out.append(f"strides is {_shown(list(strides))}; allowed increasing powers of two in 4..{top} "
-                       f"(one per backbone stage, for {len(widths)} widths)")
+            out.append(
+                f"strides is {_shown(list(strides))}; allowed increasing powers of two in 4..{top} "
+                f"(one per backbone stage, for {len(widths)} widths)"
+            )
         return out

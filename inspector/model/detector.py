@@ -9,9 +9,9 @@ Box embeddings (for SupCon/CPE) are the stride-8 features pooled inside a box, t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable
 
 import torch
 import torch.nn as nn

@@ -65,8 +65,10 @@ def dfl_loss(box_dist: torch.Tensor, target: torch.Tensor, reg_max: int) -> torc
     t = target.reshape(-1)
     left = t.long()
     w_right = t - left
-    loss = (F.cross_entropy(logits, left, reduction="none") * (1 - w_right)
-            + F.cross_entropy(logits, (left + 1).clamp(max=reg_max - 1), reduction="none") * w_right)
+    loss = (
+        F.cross_entropy(logits, left, reduction="none") * (1 - w_right)
+        + F.cross_entropy(logits, (left + 1).clamp(max=reg_max - 1), reduction="none") * w_right
+    )
     return loss.reshape(-1, 4).mean(-1)
 
 
@@ -110,8 +112,16 @@ def compute_losses(
 
     fg = a.fg_mask  # (Q, A)
     box_weight = ts.sum(-1)[fg]  # (P,)
-    w = wiou_loss(pred_boxes[fg], a.target_boxes[fg], wiou_state, cfg.wiou_version,
-                  cfg.wiou_gamma, cfg.wiou_alpha, cfg.wiou_delta, training)
+    w = wiou_loss(
+        pred_boxes[fg],
+        a.target_boxes[fg],
+        wiou_state,
+        cfg.wiou_version,
+        cfg.wiou_gamma,
+        cfg.wiou_alpha,
+        cfg.wiou_delta,
+        training,
+    )
     raw["bbox"] = (w.loss * box_weight).sum() / ts_sum
     if cfg.reg_max > 0:
         points = output.anchors[None].expand(fg.shape[0], -1, -1)[fg]  # (P, 2)
@@ -120,11 +130,13 @@ def compute_losses(
         raw["dfl"] = (dfl_loss(output.box_dist[fg], target_ltrb, cfg.reg_max) * box_weight).sum() / ts_sum
 
     # SupCon on gt boxes: every support and query instance, labelled by way (a few dozen at most)
-    q_index = torch.repeat_interleave(torch.arange(len(target_boxes), device=logits.device),
-                                      gt_mask.sum(1))
+    q_index = torch.repeat_interleave(torch.arange(len(target_boxes), device=logits.device), gt_mask.sum(1))
     q_emb = output.embed_boxes(q_index, gt_boxes[gt_mask])  # (M_total, D)
-    raw["supcon"] = supcon_loss(torch.cat([output.support_embeddings, q_emb]),
-                                torch.cat([output.support_labels, gt_labels[gt_mask]]), cfg.supcon_tau)
+    raw["supcon"] = supcon_loss(
+        torch.cat([output.support_embeddings, q_emb]),
+        torch.cat([output.support_labels, gt_labels[gt_mask]]),
+        cfg.supcon_tau,
+    )
 
     # CPE on the best-aligned positives' predicted boxes (capped so the cost stays flat)
     img, anc = fg.nonzero(as_tuple=True)

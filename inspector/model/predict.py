@@ -28,7 +28,9 @@ def letterbox_image(image: np.ndarray, lb: Letterbox) -> np.ndarray:
     return canvas
 
 
-def preprocess(images: list[np.ndarray], size: int, scaleup: bool = True) -> tuple[torch.Tensor, list[Letterbox]]:
+def preprocess(
+    images: list[np.ndarray], size: int, scaleup: bool = True
+) -> tuple[torch.Tensor, list[Letterbox]]:
     """Returns (batch (B, 3, size, size) float in [0, 1], one Letterbox per image) for (H, W, 3) uint8 images
     of any sizes (enlarged to the canvas unless `scaleup` is False)."""
     letterboxes = [letterbox_params(im.shape[:2], size, scaleup) for im in images]
@@ -63,8 +65,9 @@ def support_way(sample: Sample) -> int:
     return int(values[np.argmax(counts)])
 
 
-def episode_tensors(episode: Episode, size: int, device: torch.device | str = "cpu",
-                    upscale_support: bool = True) -> EpisodeTensors:
+def episode_tensors(
+    episode: Episode, size: int, device: torch.device | str = "cpu", upscale_support: bool = True
+) -> EpisodeTensors:
     """Returns the EpisodeTensors for `episode` letterboxed to size×size (supports enlarged unless told not to).
 
     A support image keeps only the boxes of its way (see support_way); support images without boxes
@@ -77,11 +80,15 @@ def episode_tensors(episode: Episode, size: int, device: torch.device | str = "c
         )
     ways = [support_way(s) for s in support]
     s_images, s_lb = preprocess([s.image for s in support], size, upscale_support)
-    s_boxes = [torch.from_numpy(to_letterbox(np.asarray(s.boxes, np.float32)[np.asarray(s.labels) == w], lb))
-               for s, w, lb in zip(support, ways, s_lb)]
+    s_boxes = [
+        torch.from_numpy(to_letterbox(np.asarray(s.boxes, np.float32)[np.asarray(s.labels) == w], lb))
+        for s, w, lb in zip(support, ways, s_lb)
+    ]
     q_images, q_lb = preprocess([q.image for q in episode.queries], size)
-    q_boxes = [torch.from_numpy(to_letterbox(np.asarray(q.boxes, np.float32).reshape(-1, 4), lb))
-               for q, lb in zip(episode.queries, q_lb)]
+    q_boxes = [
+        torch.from_numpy(to_letterbox(np.asarray(q.boxes, np.float32).reshape(-1, 4), lb))
+        for q, lb in zip(episode.queries, q_lb)
+    ]
     q_labels = [torch.as_tensor(np.asarray(q.labels, np.int64)) for q in episode.queries]
     return EpisodeTensors(
         support_images=s_images.to(device),
@@ -180,6 +187,11 @@ def postprocess(
         boxes, scores, label = boxes[keep], scores[keep], label[keep]
         if letterboxes is not None:
             boxes = from_letterbox(boxes, letterboxes[q])
-        results.append(Detections(boxes.float().cpu().numpy(), scores.float().cpu().numpy(),
-                                  label.cpu().numpy().astype(np.int64)))
+        results.append(
+            Detections(
+                boxes.float().cpu().numpy(),
+                scores.float().cpu().numpy(),
+                label.cpu().numpy().astype(np.int64),
+            )
+        )
     return results

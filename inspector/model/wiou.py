@@ -66,8 +66,10 @@ def wiou_loss(
     l_iou = 1 - iou
     cw = torch.maximum(pred[:, 2], target[:, 2]) - torch.minimum(pred[:, 0], target[:, 0])
     ch = torch.maximum(pred[:, 3], target[:, 3]) - torch.minimum(pred[:, 1], target[:, 1])
-    rho2 = ((pred[:, 0] + pred[:, 2] - target[:, 0] - target[:, 2]) ** 2
-            + (pred[:, 1] + pred[:, 3] - target[:, 1] - target[:, 3]) ** 2) / 4
+    rho2 = (
+        (pred[:, 0] + pred[:, 2] - target[:, 0] - target[:, 2]) ** 2
+        + (pred[:, 1] + pred[:, 3] - target[:, 1] - target[:, 3]) ** 2
+    ) / 4
     # the enclosing size is detached so R does not pull boxes apart to shrink it (paper §3.1)
     r_wiou = torch.exp(rho2 / (cw**2 + ch**2).detach().clamp(min=1e-7))
     loss = r_wiou * l_iou  # v1

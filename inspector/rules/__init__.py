@@ -6,7 +6,7 @@ absent); RULES is the one registry, in the order findings of one severity are re
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from inspector.findings import Finding
 from inspector.rules import evaluation, health, schedule, terms

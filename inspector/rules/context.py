@@ -19,8 +19,8 @@ class RuleContext:
     log: RunLog
     comps: ComponentSet
     dec: Decomposition
-    stats: dict[str, ComponentStats]     # on `judged` rows of dec (steps with positives when some had none)
+    stats: dict[str, ComponentStats]  # on `judged` rows of dec (steps with positives when some had none)
     evals: EvalState
     t: Thresholds
-    zero_positive: np.ndarray | None     # (T,) bool on dec.steps: ~0 positive anchors there; None: not logged
-    judged: np.ndarray                   # (T,) bool: the rows the statistics were computed on
+    zero_positive: np.ndarray | None  # (T,) bool on dec.steps: ~0 positive anchors there; None: not logged
+    judged: np.ndarray  # (T,) bool: the rows the statistics were computed on

@@ -31,14 +31,22 @@ def metric_zero(ctx: RuleContext) -> list[Finding]:
     ev, t = ctx.evals, ctx.t
     if not ev.stuck_at_zero or ev.stale:
         return []
-    since = (f" and at every evaluation since the first one (step {ev.first_step})" if ev.zero_from_first else "")
-    return [Finding(
-        "metric_stuck_at_zero", "critical", "Evaluation metrics are stuck at zero",
-        f"{', '.join(ev.read)} are all ≤ {format_number(t.metric_zero)} (0–1 scale) over the last "
-        f"{t.metric_last_evals} evaluations{since}.",
-        "The detector finds nothing: check that boxes are drawn where the objects are (box format and "
-        "normalisation), that anchors get positives, and that evaluation uses the same classes.",
-        None, "episodes")]
+    since = (
+        f" and at every evaluation since the first one (step {ev.first_step})" if ev.zero_from_first else ""
+    )
+    return [
+        Finding(
+            "metric_stuck_at_zero",
+            "critical",
+            "Evaluation metrics are stuck at zero",
+            f"{', '.join(ev.read)} are all ≤ {format_number(t.metric_zero)} (0–1 scale) over the last "
+            f"{t.metric_last_evals} evaluations{since}.",
+            "The detector finds nothing: check that boxes are drawn where the objects are (box format and "
+            "normalisation), that anchors get positives, and that evaluation uses the same classes.",
+            None,
+            "episodes",
+        )
+    ]
 
 
 def metric_near_zero(ctx: RuleContext) -> list[Finding]:
@@ -51,7 +59,11 @@ def metric_near_zero(ctx: RuleContext) -> list[Finding]:
     ev, t = ctx.evals, ctx.t
     if ev.stuck_at_zero or ev.stale or ev.best_recent is None or ev.best_recent >= t.metric_poor:
         return []
-    zero = [m for m in ev.metrics if m.values.size >= 2 and np.all(m.values[-t.metric_last_evals:] <= t.metric_zero)]
+    zero = [
+        m
+        for m in ev.metrics
+        if m.values.size >= 2 and np.all(m.values[-t.metric_last_evals :] <= t.metric_zero)
+    ]
     if not zero:
         return []
     zero_names = {m.name for m in zero}
@@ -59,18 +71,29 @@ def metric_near_zero(ctx: RuleContext) -> list[Finding]:
 
     def at_zero(m: MetricEvals) -> str:
         every = bool(np.all(m.values <= t.metric_zero))
-        return (f"{m.name} at all {m.values.size} evaluations since {_when(ctx.log, m.name, int(m.steps[0]))}"
-                if every else f"{m.name} at its last {min(t.metric_last_evals, m.values.size)} evaluations")
+        return (
+            f"{m.name} at all {m.values.size} evaluations since {_when(ctx.log, m.name, int(m.steps[0]))}"
+            if every
+            else f"{m.name} at its last {min(t.metric_last_evals, m.values.size)} evaluations"
+        )
 
-    poor = ", ".join(f"{m.name} {format_number(float(m.values[-t.metric_last_evals:].max()))}" for m in others)
-    return [Finding(
-        "metric_near_zero", "warning", "Evaluation metrics at or near zero",
-        f"{'; '.join(at_zero(m) for m in zero)}: ≤ {format_number(t.metric_zero)} (0–1 scale); the best of "
-        f"the others over their last {t.metric_last_evals} evaluations: {poor} (all below "
-        f"{format_number(t.metric_poor)}).",
-        f"The detector barely finds anything, and nothing on {', '.join(sorted(zero_names))}: open episodes "
-        "of that task and look at the boxes, their scores against the score gate and the positives per target.",
-        None, "episodes")]
+    poor = ", ".join(
+        f"{m.name} {format_number(float(m.values[-t.metric_last_evals :].max()))}" for m in others
+    )
+    return [
+        Finding(
+            "metric_near_zero",
+            "warning",
+            "Evaluation metrics at or near zero",
+            f"{'; '.join(at_zero(m) for m in zero)}: ≤ {format_number(t.metric_zero)} (0–1 scale); the best of "
+            f"the others over their last {t.metric_last_evals} evaluations: {poor} (all below "
+            f"{format_number(t.metric_poor)}).",
+            f"The detector barely finds anything, and nothing on {', '.join(sorted(zero_names))}: open episodes "
+            "of that task and look at the boxes, their scores against the score gate and the positives per target.",
+            None,
+            "episodes",
+        )
+    ]
 
 
 def _regressed(m: MetricEvals, ctx: RuleContext) -> tuple[int, float, float] | None:
@@ -96,16 +119,25 @@ def eval_regression(ctx: RuleContext) -> list[Finding]:
     # Headline: the metric with the highest best (usually AP50), the others listed.
     m, (i, best, last) = max(found, key=lambda mr: mr[1][1])
     when = _when(ctx.log, m.name, int(m.steps[i]))
-    others = [f"{o.name} {format_number(r[1] * o.scale)} → {format_number(r[2] * o.scale)}"
-              for o, r in found if o is not m]
+    others = [
+        f"{o.name} {format_number(r[1] * o.scale)} → {format_number(r[2] * o.scale)}"
+        for o, r in found
+        if o is not m
+    ]
     also = f"; also {', '.join(others)}" if others else ""
-    return [Finding(
-        "eval_regression", "warning", f"{m.name} fell from its best",
-        f"{m.name} peaked at {format_number(best * m.scale)} at {when} and is now {format_number(last * m.scale)} "
-        f"({(last - best) / best:+.0%}, {m.values.size - 1 - i} evaluation(s) later){also}.",
-        f"Keep the checkpoint from {when} (the best so far); if the fall continues, stop there or regularise "
-        "(more augmentation, more varied episodes, a lower lr late in the schedule).",
-        None, "eval")]
+    return [
+        Finding(
+            "eval_regression",
+            "warning",
+            f"{m.name} fell from its best",
+            f"{m.name} peaked at {format_number(best * m.scale)} at {when} and is now {format_number(last * m.scale)} "
+            f"({(last - best) / best:+.0%}, {m.values.size - 1 - i} evaluation(s) later){also}.",
+            f"Keep the checkpoint from {when} (the best so far); if the fall continues, stop there or regularise "
+            "(more augmentation, more varied episodes, a lower lr late in the schedule).",
+            None,
+            "eval",
+        )
+    ]
 
 
 def eval_stopped(ctx: RuleContext) -> list[Finding]:
@@ -117,15 +149,23 @@ def eval_stopped(ctx: RuleContext) -> list[Finding]:
     if blank:
         how = f"{blank} later value(s) of them are empty or NaN"
     else:
-        how = (f"training went on to step {ctx.dec.steps[-1] if ctx.dec.steps.size else ctx.log.last_step} "
-               f"without another evaluation (every ~{format_number(ev.interval)} steps before)")
-    return [Finding(
-        "eval_stopped", "warning", "Evaluation stopped reporting metrics",
-        f"the last eval metric with a value ({', '.join(ev.read)}) is at step {ev.stopped_at}; {how}. Their last "
-        "values are not treated as the model's current state.",
-        "Look at what the evaluation printed after that step: a crash in the eval loop, NaN predictions from a "
-        "diverged model, or an empty validation set.",
-        None, "eval")]
+        how = (
+            f"training went on to step {ctx.dec.steps[-1] if ctx.dec.steps.size else ctx.log.last_step} "
+            f"without another evaluation (every ~{format_number(ev.interval)} steps before)"
+        )
+    return [
+        Finding(
+            "eval_stopped",
+            "warning",
+            "Evaluation stopped reporting metrics",
+            f"the last eval metric with a value ({', '.join(ev.read)}) is at step {ev.stopped_at}; {how}. Their last "
+            "values are not treated as the model's current state.",
+            "Look at what the evaluation printed after that step: a crash in the eval loop, NaN predictions from a "
+            "diverged model, or an empty validation set.",
+            None,
+            "eval",
+        )
+    ]
 
 
 def _val_loss(ctx: RuleContext) -> tuple[str, np.ndarray, np.ndarray] | None:
@@ -169,8 +209,13 @@ def train_val_divergence(ctx: RuleContext) -> list[Finding]:
         return []
     i = int(np.argmin(vv))
     best, last = float(vv[i]), float(vv[-1])
-    after = vv[i + 1:]
-    if i == vv.size - 1 or best <= 0 or last < best * (1 + t.val_rise) or after.mean() < best * (1 + t.val_rise / 2):
+    after = vv[i + 1 :]
+    if (
+        i == vv.size - 1
+        or best <= 0
+        or last < best * (1 + t.val_rise)
+        or after.mean() < best * (1 + t.val_rise / 2)
+    ):
         return []
     train = ctx.dec.logged_total if np.isfinite(ctx.dec.logged_total).any() else ctx.dec.total
     half = float(np.median(np.diff(vs))) / 2 if vs.size > 1 else 0.0
@@ -179,14 +224,20 @@ def train_val_divergence(ctx: RuleContext) -> list[Finding]:
     change = at_last / at_best - 1 if at_best else float("nan")
     if not (np.isfinite(change) and change <= -t.train_fall):
         return []
-    return [Finding(
-        "train_val_divergence", "warning", "Validation loss rises while training loss falls",
-        f"{name} was lowest at {_when(ctx.log, name, int(vs[i]))} ({format_number(best)}) and is now "
-        f"{format_number(last)} ({last / best - 1:+.0%}, over {vv.size - 1 - i} evaluation(s)); the training loss "
-        f"changed {change:+.0%} over the same steps.",
-        "The model is fitting the training episodes only: keep the checkpoint at the validation minimum, add "
-        "augmentation, or sample more varied episodes.",
-        None, "eval")]
+    return [
+        Finding(
+            "train_val_divergence",
+            "warning",
+            "Validation loss rises while training loss falls",
+            f"{name} was lowest at {_when(ctx.log, name, int(vs[i]))} ({format_number(best)}) and is now "
+            f"{format_number(last)} ({last / best - 1:+.0%}, over {vv.size - 1 - i} evaluation(s)); the training loss "
+            f"changed {change:+.0%} over the same steps.",
+            "The model is fitting the training episodes only: keep the checkpoint at the validation minimum, add "
+            "augmentation, or sample more varied episodes.",
+            None,
+            "eval",
+        )
+    ]
 
 
 def undefined_metric(ctx: RuleContext) -> list[Finding]:
@@ -195,12 +246,19 @@ def undefined_metric(ctx: RuleContext) -> list[Finding]:
     some = [m for m in ctx.evals.metrics if m.values.size and m.undefined and not m.undefined_after]
     if not never and not some:
         return []
-    parts = [f"{m.name} at all {m.undefined} evaluation(s)" for m in never] + \
-            [f"{m.name} at {m.undefined} of {m.undefined + m.values.size}" for m in some]
-    return [Finding(
-        "undefined_metric", "info", "Some eval metrics are undefined",
-        f"NaN or −1 (the evaluator's \"nothing to measure\", e.g. no small objects in the validation set): "
-        f"{'; '.join(parts)}. They are not counted as values.",
-        "Nothing to fix if the validation set has no objects of that kind; otherwise check the evaluator's "
-        "area ranges and categories.",
-        None, "eval")]
+    parts = [f"{m.name} at all {m.undefined} evaluation(s)" for m in never] + [
+        f"{m.name} at {m.undefined} of {m.undefined + m.values.size}" for m in some
+    ]
+    return [
+        Finding(
+            "undefined_metric",
+            "info",
+            "Some eval metrics are undefined",
+            f'NaN or −1 (the evaluator\'s "nothing to measure", e.g. no small objects in the validation set): '
+            f"{'; '.join(parts)}. They are not counted as values.",
+            "Nothing to fix if the validation set has no objects of that kind; otherwise check the evaluator's "
+            "area ranges and categories.",
+            None,
+            "eval",
+        )
+    ]

@@ -63,41 +63,65 @@ def no_positives(ctx: RuleContext) -> list[Finding]:
     if not (stretch or fraction >= t.positives_scattered_fraction):
         return []
     zeroed = _zeroed_terms(ctx)
-    effect = (f"; {', '.join(zeroed)}, which is why their curves jump: their dominance, noise and spikes are judged "
-              "on the other steps") if zeroed else ""
-    return [Finding(
-        "no_positive_anchors", "critical", "No positive anchors",
-        f"{ctx.comps.positives} was below {format_number(t.positives_zero)} on {int(zero.sum())} of {zero.size} "
-        f"logged steps ({format_percent(fraction)}); the longest stretch is {length} step(s) "
-        f"({int(steps[start])}–{int(steps[start + length - 1])}){effect}.",
-        "With no positives the box and class losses get no signal: check the assigner (top-k, IoU threshold), "
-        "box coordinates against the image size, and the strides.",
-        None, "episodes")]
+    effect = (
+        (
+            f"; {', '.join(zeroed)}, which is why their curves jump: their dominance, noise and spikes are judged "
+            "on the other steps"
+        )
+        if zeroed
+        else ""
+    )
+    return [
+        Finding(
+            "no_positive_anchors",
+            "critical",
+            "No positive anchors",
+            f"{ctx.comps.positives} was below {format_number(t.positives_zero)} on {int(zero.sum())} of {zero.size} "
+            f"logged steps ({format_percent(fraction)}); the longest stretch is {length} step(s) "
+            f"({int(steps[start])}–{int(steps[start + length - 1])}){effect}.",
+            "With no positives the box and class losses get no signal: check the assigner (top-k, IoU threshold), "
+            "box coordinates against the image size, and the strides.",
+            None,
+            "episodes",
+        )
+    ]
 
 
 def non_finite(ctx: RuleContext) -> list[Finding]:
     """NaN/inf in a loss (critical: it poisons the weights) or in another non-eval series."""
     log, comps = ctx.log, ctx.comps
-    evals = set(comps.eval_metrics)   # their NaNs are undefined points or stopped evaluations (rules.evaluation)
+    evals = set(
+        comps.eval_metrics
+    )  # their NaNs are undefined points or stopped evaluations (rules.evaluation)
     counted = {m: n for m, n in log.non_finite.items() if m not in evals}
     if not counted:
         return []
-    losses = {c.metric for c in comps.components} | {c.twin for c in comps.components if c.twin} | \
-        ({comps.total} if comps.total else set())
+    losses = (
+        {c.metric for c in comps.components}
+        | {c.twin for c in comps.components if c.twin}
+        | ({comps.total} if comps.total else set())
+    )
     parts = []
     for m, n in sorted(counted.items()):
         s = log.series.get(m)
         bad = np.flatnonzero(~np.isfinite(s.values)) if s is not None else np.zeros(0, np.int64)
         parts.append(f"{m}: {n}" + (f" (first at step {int(s.steps[bad[0]])})" if bad.size else ""))
     in_loss = bool(losses & set(counted))
-    return [Finding(
-        "non_finite_values", "critical" if in_loss else "warning", "Non-finite values in the log",
-        f"NaN/inf values: {', '.join(parts)}.",
-        "A NaN loss poisons the weights from that step on: lower the lr or enable gradient clipping, and "
-        "look for empty targets or zero-area boxes in the episode of the first NaN." if in_loss
-        else "Check where these series come from: a NaN in a logged statistic often means a division by an "
-             "empty count.",
-        None, "loss_curves")]
+    return [
+        Finding(
+            "non_finite_values",
+            "critical" if in_loss else "warning",
+            "Non-finite values in the log",
+            f"NaN/inf values: {', '.join(parts)}.",
+            "A NaN loss poisons the weights from that step on: lower the lr or enable gradient clipping, and "
+            "look for empty targets or zero-area boxes in the episode of the first NaN."
+            if in_loss
+            else "Check where these series come from: a NaN in a logged statistic often means a division by an "
+            "empty count.",
+            None,
+            "loss_curves",
+        )
+    ]
 
 
 def total_mismatch(ctx: RuleContext) -> list[Finding]:
@@ -109,15 +133,23 @@ def total_mismatch(ctx: RuleContext) -> list[Finding]:
     rel = float(np.median(np.abs(dec.residual[ok])) / max(np.median(np.abs(dec.logged_total[ok])), 1e-12))
     if rel <= t.total_mismatch:
         return []
-    assumed = ", ".join(f"{c.name} {format_number(c.effective_weight)} ({c.weight_source}, logged {c.logged})"
-                        for c in dec.components)
-    return [Finding(
-        "total_mismatch", "warning", "Components do not add up to the logged total",
-        f"the median |{dec.total_metric} − Σ weighted components| is {format_percent(rel)} of the total; weights "
-        f"assumed: {assumed}.",
-        "Either the weights or the raw/weighted reading are not what was inferred (correct them), or the "
-        "total holds terms that were not logged separately (regularisers, auxiliary heads).",
-        None, "components")]
+    assumed = ", ".join(
+        f"{c.name} {format_number(c.effective_weight)} ({c.weight_source}, logged {c.logged})"
+        for c in dec.components
+    )
+    return [
+        Finding(
+            "total_mismatch",
+            "warning",
+            "Components do not add up to the logged total",
+            f"the median |{dec.total_metric} − Σ weighted components| is {format_percent(rel)} of the total; weights "
+            f"assumed: {assumed}.",
+            "Either the weights or the raw/weighted reading are not what was inferred (correct them), or the "
+            "total holds terms that were not logged separately (regularisers, auxiliary heads).",
+            None,
+            "components",
+        )
+    ]
 
 
 def restarts(ctx: RuleContext) -> list[Finding]:
@@ -126,8 +158,14 @@ def restarts(ctx: RuleContext) -> list[Finding]:
     if len(log.segments) <= 1:
         return []
     spans = "; ".join(f"segment {s.index}: steps {s.first_step}–{s.last_step}" for s in log.segments)
-    return [Finding(
-        "restarts", "info", f"The log holds {len(log.segments) - 1} restart(s)",
-        f"{len(log.segments)} launches ({spans}); where they overlap, the later one is read.",
-        "If the run was resumed from a checkpoint this is expected; otherwise two runs share one log file.",
-        None, "overview")]
+    return [
+        Finding(
+            "restarts",
+            "info",
+            f"The log holds {len(log.segments) - 1} restart(s)",
+            f"{len(log.segments)} launches ({spans}); where they overlap, the later one is read.",
+            "If the run was resumed from a checkpoint this is expected; otherwise two runs share one log file.",
+            None,
+            "overview",
+        )
+    ]

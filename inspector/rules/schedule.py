@@ -32,7 +32,7 @@ def cliff(steps: np.ndarray, lr: np.ndarray, factor: float, span: float) -> tupl
         return None
     j = int(ends[i])
     # Within [i, j], the single logged step with the largest fall is where the cliff is.
-    seg = lr[i:j + 1]
+    seg = lr[i : j + 1]
     falls = np.divide(seg[:-1], seg[1:], out=np.ones(seg.size - 1), where=seg[1:] > 0)
     k = i + 1 + int(np.argmax(falls)) if falls.size else j
     return int(steps[k]), float(lr[i]), float(lr[j])
@@ -58,23 +58,32 @@ def lr_collapsed(ctx: RuleContext) -> list[Finding]:
     run = max(1, int(steps[-1] - steps[0]))
     frac = (since - steps[0]) / run
     drop = cliff(after_s, after, t.lr_cliff_factor, t.lr_cliff_span * run)
-    how = (f"a cliff at step {drop[0]} ({format_percent((drop[0] - steps[0]) / run)} into the run) took it from "
-           f"{format_number(drop[1])} to {format_number(drop[2])} within {format_percent(t.lr_cliff_span)} of the run; "
-           if drop else "")
+    how = (
+        f"a cliff at step {drop[0]} ({format_percent((drop[0] - steps[0]) / run)} into the run) took it from "
+        f"{format_number(drop[1])} to {format_number(drop[2])} within {format_percent(t.lr_cliff_span)} of the run; "
+        if drop
+        else ""
+    )
     if ctx.evals.stale:
         metric = f"evaluation stopped reporting at step {ctx.evals.stopped_at}"
     elif best is None:
         metric = "no eval metric is logged"
     else:
         metric = f"the best recent eval metric is only {format_number(best)}"
-    return [Finding(
-        "lr_collapsed", "info" if best is None and not ctx.evals.stale else "warning", "Learning rate collapsed",
-        f"{ctx.comps.lr} peaked at {format_number(peak)} (step {int(steps[p])}) and ends at {format_number(final)} "
-        f"({format_number(final / peak)}× the peak); {how}it has been below {format_number(floor)} since step "
-        f"{since} ({format_percent(frac)} into the run) while {metric}.",
-        "Steps at this lr barely move the weights: shorten the decay (a higher final lr / lrf, later "
-        "milestones) or train longer at a useful lr before judging the losses.",
-        None, "lr")]
+    return [
+        Finding(
+            "lr_collapsed",
+            "info" if best is None and not ctx.evals.stale else "warning",
+            "Learning rate collapsed",
+            f"{ctx.comps.lr} peaked at {format_number(peak)} (step {int(steps[p])}) and ends at {format_number(final)} "
+            f"({format_number(final / peak)}× the peak); {how}it has been below {format_number(floor)} since step "
+            f"{since} ({format_percent(frac)} into the run) while {metric}.",
+            "Steps at this lr barely move the weights: shorten the decay (a higher final lr / lrf, later "
+            "milestones) or train longer at a useful lr before judging the losses.",
+            None,
+            "lr",
+        )
+    ]
 
 
 def _usual_range(ctx: RuleContext) -> tuple[tuple[float, float], str] | None:
@@ -82,8 +91,10 @@ def _usual_range(ctx: RuleContext) -> tuple[tuple[float, float], str] | None:
     conv = convention(ctx.log.framework)
     if conv.usual_lr is None:
         return None
-    optimizer = str(((ctx.log.config.get("optim_wrapper") or {}).get("optimizer") or {}).get("type", "")
-                    or (ctx.log.config.get("args") or {}).get("optimizer", "")).lower()
+    optimizer = str(
+        ((ctx.log.config.get("optim_wrapper") or {}).get("optimizer") or {}).get("type", "")
+        or (ctx.log.config.get("args") or {}).get("optimizer", "")
+    ).lower()
     # An Adam-family optimiser runs at 10-100× lower lr than SGD (mmdet: DETR AdamW 1e-4 vs Faster R-CNN SGD 0.02).
     if optimizer.startswith("adam") and ctx.log.framework in ("mmdet", "ultralytics", "yolov5", "yolov7"):
         return (1e-5, 4e-3), f"{conv.lr_source}; {optimizer} usually runs at 1e-5 to 4e-3"
@@ -104,11 +115,19 @@ def lr_out_of_range(ctx: RuleContext) -> list[Finding]:
     losses = {c.metric for c in ctx.comps.components} | ({ctx.comps.total} if ctx.comps.total else set())
     diverged = [m for m in losses if ctx.log.non_finite.get(m)]
     then = f"; the loss then became non-finite ({', '.join(sorted(diverged))})" if diverged and high else ""
-    return [Finding(
-        "lr_out_of_range", "warning", f"Peak learning rate is {'far above' if high else 'far below'} the usual range",
-        f"{ctx.comps.lr} peaks at {format_number(peak)}, {format_number(peak / (hi if high else lo))}× "
-        f"{'the top' if high else 'the bottom'} of the usual {format_number(lo)}–{format_number(hi)} for "
-        f"{ctx.log.framework} ({source}){then}.",
-        ("Start from the framework's reference lr scaled to your batch size (linear scaling: lr ∝ images per "
-         "batch)" + (", with warmup" if high else "") + ", then tune by factors of 2-3."),
-        None, "lr")]
+    return [
+        Finding(
+            "lr_out_of_range",
+            "warning",
+            f"Peak learning rate is {'far above' if high else 'far below'} the usual range",
+            f"{ctx.comps.lr} peaks at {format_number(peak)}, {format_number(peak / (hi if high else lo))}× "
+            f"{'the top' if high else 'the bottom'} of the usual {format_number(lo)}–{format_number(hi)} for "
+            f"{ctx.log.framework} ({source}){then}.",
+            (
+                "Start from the framework's reference lr scaled to your batch size (linear scaling: lr ∝ images per "
+                "batch)" + (", with warmup" if high else "") + ", then tune by factors of 2-3."
+            ),
+            None,
+            "lr",
+        )
+    ]

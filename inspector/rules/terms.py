@@ -25,7 +25,9 @@ def weight_suggestion(w: float, mean_share: float, variance_share: float) -> tup
         return w * (0.4 / 0.6) * (1 - mean_share) / mean_share, "which would make it ~40% of the mean"
     # Its own variance scales with w²: w' = w · √((1 − v)/v) gives ~50% of the summed variances.
     if 0.5 < variance_share < 1:
-        return w * np.sqrt((1 - variance_share) / variance_share), "which would bring it to about half of the noise"
+        return w * np.sqrt(
+            (1 - variance_share) / variance_share
+        ), "which would bring it to about half of the noise"
     return None
 
 
@@ -33,18 +35,30 @@ def _shares(ctx: RuleContext) -> dict[str, tuple[float, float, float, str]]:
     """{term or family: (mean share, variance share, weight, label)}: families of copies count as one."""
     families = ctx.comps.families
     if not families:
-        return {name: (s.mean_share, s.variance_share, ctx.comps.get(name).effective_weight,
-                       f"its weight is {format_number(ctx.comps.get(name).effective_weight)} "
-                       f"({ctx.comps.get(name).weight_source})") for name, s in ctx.stats.items()}
+        return {
+            name: (
+                s.mean_share,
+                s.variance_share,
+                ctx.comps.get(name).effective_weight,
+                f"its weight is {format_number(ctx.comps.get(name).effective_weight)} "
+                f"({ctx.comps.get(name).weight_source})",
+            )
+            for name, s in ctx.stats.items()
+        }
     grouped = by_family(ctx.dec.select(ctx.judged), families)
     mean = stats.mean_shares(grouped)
     var = stats.variance_shares(grouped.select(recent_rows(grouped.steps, ctx.t.recent_fraction)))
     out = {}
     for c in grouped.components:
-        label = (f"{len(families[c.name])} copies" if c.name in families else "") + \
-                (f", weight {format_number(c.weight)}" if c.weight is not None else "")
-        out[c.name] = (mean.get(c.name, float("nan")), var.get(c.name, float("nan")), c.effective_weight,
-                       label.strip(", "))
+        label = (f"{len(families[c.name])} copies" if c.name in families else "") + (
+            f", weight {format_number(c.weight)}" if c.weight is not None else ""
+        )
+        out[c.name] = (
+            mean.get(c.name, float("nan")),
+            var.get(c.name, float("nan")),
+            c.effective_weight,
+            label.strip(", "),
+        )
     return out
 
 
@@ -61,23 +75,37 @@ def dominant(ctx: RuleContext) -> list[Finding]:
     out = []
     for name, (mean_share, var_share, w, label) in shares.items():
         mean_ok, var_ok = np.isfinite(mean_share), np.isfinite(var_share)
-        if not ((mean_ok and mean_share >= t.dominant_mean_share) or (var_ok and var_share >= t.dominant_variance_share)):
+        if not (
+            (mean_ok and mean_share >= t.dominant_mean_share)
+            or (var_ok and var_share >= t.dominant_variance_share)
+        ):
             continue
         others = {k: v for k, v in shares.items() if k != name}
         weakest = min(others, key=lambda k: others[k][2])
         ratio = w / others[weakest][2] if others[weakest][2] > 0 else float("inf")
-        weight_note = (f"; its weight {format_number(w)} is {ratio:.0f}× {weakest}'s ({format_number(others[weakest][2])})"
-                       if ratio >= 1.5 else f"; {label}" if label else "")
+        weight_note = (
+            f"; its weight {format_number(w)} is {ratio:.0f}× {weakest}'s ({format_number(others[weakest][2])})"
+            if ratio >= 1.5
+            else f"; {label}"
+            if label
+            else ""
+        )
         suggestion = weight_suggestion(w, mean_share if mean_ok else 0.0, var_share if var_ok else 0.0)
-        try_w = (f" (e.g. {format_number(suggestion[0])}, {suggestion[1]})" if suggestion else "")
-        out.append(Finding(
-            "dominant_component", "warning", f"Weighted {name} dominates the objective",
-            f"weighted {name} makes {format_percent(var_share)} of the objective's step-to-step noise over the "
-            f"last {format_percent(t.recent_fraction)} of the run and {format_percent(mean_share)} of its mean"
-            f"{weight_note}.",
-            f"Once the targets and the lr are sound, try {name} at a lower weight{try_w} and see whether the "
-            f"other terms' share of the signal recovers.",
-            name, "whatif"))
+        try_w = f" (e.g. {format_number(suggestion[0])}, {suggestion[1]})" if suggestion else ""
+        out.append(
+            Finding(
+                "dominant_component",
+                "warning",
+                f"Weighted {name} dominates the objective",
+                f"weighted {name} makes {format_percent(var_share)} of the objective's step-to-step noise over the "
+                f"last {format_percent(t.recent_fraction)} of the run and {format_percent(mean_share)} of its mean"
+                f"{weight_note}.",
+                f"Once the targets and the lr are sound, try {name} at a lower weight{try_w} and see whether the "
+                f"other terms' share of the signal recovers.",
+                name,
+                "whatif",
+            )
+        )
     return out
 
 
@@ -95,21 +123,28 @@ def stationary(ctx: RuleContext) -> list[Finding]:
             continue
         span = (tr.last_step - tr.first_step) / 1000
         if ctx.evals.stale:
-            metric = (f"evaluation stopped reporting at step {ctx.evals.stopped_at}, so whether the model is good "
-                      "is unknown")
+            metric = (
+                f"evaluation stopped reporting at step {ctx.evals.stopped_at}, so whether the model is good "
+                "is unknown"
+            )
         elif best is None:
             metric = "no eval metric is logged, so converged and stuck look the same"
         else:
             metric = f"the best recent eval metric is {format_number(best)}"
-        out.append(Finding(
-            "stationary_component", "info" if best is None and not ctx.evals.stale else "warning",
-            f"{name} stopped improving",
-            f"raw {name} over steps {tr.first_step}–{tr.last_step}: Mann-Kendall p = {format_number(tr.p_value)}, "
-            f"Theil-Sen change {tr.rel_change:+.1%} of its level {format_number(tr.level)} over that window "
-            f"(95% CI {tr.rel_per_1k_low * span:+.1%}…{tr.rel_per_1k_high * span:+.1%}); {metric}.",
-            f"A {name} term that oscillates in a band without a trend is not being learned: check its targets "
-            f"and anchor assignment first, then its weight against the others.",
-            name, "episodes"))
+        out.append(
+            Finding(
+                "stationary_component",
+                "info" if best is None and not ctx.evals.stale else "warning",
+                f"{name} stopped improving",
+                f"raw {name} over steps {tr.first_step}–{tr.last_step}: Mann-Kendall p = {format_number(tr.p_value)}, "
+                f"Theil-Sen change {tr.rel_change:+.1%} of its level {format_number(tr.level)} over that window "
+                f"(95% CI {tr.rel_per_1k_low * span:+.1%}…{tr.rel_per_1k_high * span:+.1%}); {metric}.",
+                f"A {name} term that oscillates in a band without a trend is not being learned: check its targets "
+                f"and anchor assignment first, then its weight against the others.",
+                name,
+                "episodes",
+            )
+        )
     return out
 
 
@@ -127,22 +162,28 @@ def high_volatility(ctx: RuleContext) -> list[Finding]:
         negligible = np.isfinite(s.mean_share) and s.mean_share < t.high_volatility_min_share
         if not (np.isfinite(noise) and noise > t.high_volatility_rel_diff) or negligible:
             continue
-        out.append(Finding(
-            "high_volatility", "warning", f"{name} is very noisy",
-            f"over the last {format_percent(t.recent_fraction)} of the run raw {name} typically moves by "
-            f"{format_number(v.mad_diff)} from one logged step to the next (1.4826 × the median absolute deviation "
-            f"of the changes), {format_percent(noise)} of its median level {format_number(v.median)} "
-            f"(threshold {format_percent(t.high_volatility_rel_diff)}); it carries {format_percent(s.mean_share)} "
-            "of the objective's mean.",
-            "Noise this large hides trends: use larger episodes/batches, a lower lr, or gradient clipping; "
-            "the smoothed band shows the underlying level.",
-            name, "loss_curves"))
+        out.append(
+            Finding(
+                "high_volatility",
+                "warning",
+                f"{name} is very noisy",
+                f"over the last {format_percent(t.recent_fraction)} of the run raw {name} typically moves by "
+                f"{format_number(v.mad_diff)} from one logged step to the next (1.4826 × the median absolute deviation "
+                f"of the changes), {format_percent(noise)} of its median level {format_number(v.median)} "
+                f"(threshold {format_percent(t.high_volatility_rel_diff)}); it carries {format_percent(s.mean_share)} "
+                "of the objective's mean.",
+                "Noise this large hides trends: use larger episodes/batches, a lower lr, or gradient clipping; "
+                "the smoothed band shows the underlying level.",
+                name,
+                "loss_curves",
+            )
+        )
     return out
 
 
 def _local_baseline(values: np.ndarray, i: int) -> float:
     lo, hi = max(0, i - _BASELINE_POINTS), min(values.size, i + _BASELINE_POINTS + 1)
-    around = np.r_[values[lo:i], values[i + 1:hi]]
+    around = np.r_[values[lo:i], values[i + 1 : hi]]
     around = around[np.isfinite(around)]
     return float(np.median(around)) if around.size else float("nan")
 
@@ -165,16 +206,25 @@ def loss_spikes(ctx: RuleContext) -> list[Finding]:
     counts = ", ".join(f"{n}: {s.n_spikes}" for n, s in sorted(hit.items(), key=lambda kv: -kv[1].n_spikes))
     total = sum(s.n_spikes for s in hit.values())
     _, name, step, value, base = worst
-    size = (f"{format_number(value / base)}× its local baseline {format_number(base)}" if base
-            else f"from a local baseline of {format_number(base)}")
-    return [Finding(
-        "loss_spikes", "warning", "Loss spikes",
-        f"{total} spike(s): points over {t.spike_k:g} robust σ and {100 * t.spike_min_rise:g}% above their "
-        f"neighbours that come back down ({counts}); the largest is weighted {name} = {format_number(value)} at "
-        f"step {step}, {size}.",
-        "Open the spike steps' episodes: spikes usually come from one bad batch (tiny or degenerate boxes, "
-        "mislabelled support) or from too high an lr; clipping gradients contains them.",
-        name, "loss_curves")]
+    size = (
+        f"{format_number(value / base)}× its local baseline {format_number(base)}"
+        if base
+        else f"from a local baseline of {format_number(base)}"
+    )
+    return [
+        Finding(
+            "loss_spikes",
+            "warning",
+            "Loss spikes",
+            f"{total} spike(s): points over {t.spike_k:g} robust σ and {100 * t.spike_min_rise:g}% above their "
+            f"neighbours that come back down ({counts}); the largest is weighted {name} = {format_number(value)} at "
+            f"step {step}, {size}.",
+            "Open the spike steps' episodes: spikes usually come from one bad batch (tiny or degenerate boxes, "
+            "mislabelled support) or from too high an lr; clipping gradients contains them.",
+            name,
+            "loss_curves",
+        )
+    ]
 
 
 def regime_change(ctx: RuleContext) -> list[Finding]:
@@ -185,13 +235,20 @@ def regime_change(ctx: RuleContext) -> list[Finding]:
         if not s.changes:
             continue
         biggest = max(s.changes, key=lambda r: abs(r.level_after - r.level_before))
-        out.append(Finding(
-            "regime_change", "info", f"{name} {verbs[biggest.kind]} at step {biggest.step}",
-            f"weighted {name} went from a level of {format_number(biggest.level_before)} to "
-            f"{format_number(biggest.level_after)} at step {biggest.step} and held it for {biggest.points_after} "
-            f"logged point(s)" + (f" ({len(s.changes)} such changes)" if len(s.changes) > 1 else "")
-            + "; its points there are not counted as spikes.",
-            "If this is planned (a loss switched on for the last epochs, a second stage, an lr step), nothing "
-            "to do; otherwise look at what changed in the run at that step.",
-            name, "loss_curves"))
+        out.append(
+            Finding(
+                "regime_change",
+                "info",
+                f"{name} {verbs[biggest.kind]} at step {biggest.step}",
+                f"weighted {name} went from a level of {format_number(biggest.level_before)} to "
+                f"{format_number(biggest.level_after)} at step {biggest.step} and held it for {biggest.points_after} "
+                f"logged point(s)"
+                + (f" ({len(s.changes)} such changes)" if len(s.changes) > 1 else "")
+                + "; its points there are not counted as spikes.",
+                "If this is planned (a loss switched on for the last epochs, a second stage, an lr step), nothing "
+                "to do; otherwise look at what changed in the run at that step.",
+                name,
+                "loss_curves",
+            )
+        )
     return out

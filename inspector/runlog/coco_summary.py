@@ -31,7 +31,8 @@ SUMMARY_RE2 = r"^\s*Average (?:Precision|Recall)\s+\(A[PR]\)\s+@\[\s*IoU="
 _LINE = re.compile(
     r"^\s*Average (?:Precision|Recall)\s+\((?P<kind>A[PR])\)\s+@\[\s*IoU=(?P<iou>[0-9.:]+)\s*\|\s*"
     r"area=\s*(?P<area>\S+)\s*\|\s*maxDets=\s*(?P<dets>[0-9]+)\s*\]\s*=\s*"
-    r"(?P<value>[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?(?i:nan|inf))\s*$")
+    r"(?P<value>[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?(?i:nan|inf))\s*$"
+)
 # What `_summarize` prints when no ground truth falls in the cell (`mean_s = -1`).
 NOT_MEASURED = -1.0
 AREA_SUFFIX = {"all": "", "small": "s", "medium": "m", "large": "l"}
@@ -42,11 +43,11 @@ class SummaryLine:
     """One line of the block: what it averages and its value (NaN where pycocotools printed -1)."""
 
     kind: Literal["AP", "AR"]
-    iou: str              # "0.50:0.95" (a range) or one threshold, "0.50"
-    area: str             # all, small, medium, large (or a custom areaRngLbl)
+    iou: str  # "0.50:0.95" (a range) or one threshold, "0.50"
+    area: str  # all, small, medium, large (or a custom areaRngLbl)
     max_dets: int
     value: float
-    not_measured: bool    # the line printed -1.000: no ground truth of that kind
+    not_measured: bool  # the line printed -1.000: no ground truth of that kind
 
     @property
     def name(self) -> str:
@@ -77,12 +78,20 @@ def parse_line(line: str) -> SummaryLine | None:
     if iou.count(":") > 1:
         return None
     not_measured = value == NOT_MEASURED
-    return SummaryLine(m.group("kind"), iou, m.group("area"), int(m.group("dets")),
-                       math.nan if not_measured else value, not_measured)
+    return SummaryLine(
+        m.group("kind"),
+        iou,
+        m.group("area"),
+        int(m.group("dets")),
+        math.nan if not_measured else value,
+        not_measured,
+    )
 
 
 def not_measured_warning(counts: dict[str, int]) -> str:
     """The warning for metrics that printed -1.000, {metric name: how many evaluations}."""
     detail = ", ".join(f"{name}: {n}" for name, n in counts.items())
-    return (f"pycocotools printed -1.000 for {detail} (evaluation(s)): no ground-truth object of that kind "
-            "(size) in the evaluation set, so nothing was measured; kept as NaN, not as a score of -1.")
+    return (
+        f"pycocotools printed -1.000 for {detail} (evaluation(s)): no ground-truth object of that kind "
+        "(size) in the evaluation set, so nothing was measured; kept as NaN, not as a score of -1."
+    )

@@ -69,8 +69,10 @@ def read_text(path: Path) -> str:
         if not stat.S_ISREG(info.st_mode):
             raise CompanionError("not a regular file")
         if info.st_size > limit:
-            raise CompanionError(f"too large: {_size_text(info.st_size)}, the limit is {_size_text(limit)} "
-                                 "(INSPECTOR_MAX_COMPANION_BYTES)")
+            raise CompanionError(
+                f"too large: {_size_text(info.st_size)}, the limit is {_size_text(limit)} "
+                "(INSPECTOR_MAX_COMPANION_BYTES)"
+            )
         with open(path, "rb") as fh:
             data = fh.read(limit + 1)
     except OSError as exc:
@@ -87,7 +89,7 @@ def _check_yaml_cost(text: str) -> None:
     expanded size of its anchored node.
     """
     max_nodes, max_depth = limits.MAX_COMPANION_NODES, limits.MAX_COMPANION_DEPTH
-    sizes: dict[str, int] = {}          # anchor → nodes it expands to
+    sizes: dict[str, int] = {}  # anchor → nodes it expands to
     open_: list[tuple[str | None, int]] = []  # (anchor, total nodes so far when it opened)
     total = 0
     for event in yaml.parse(text, Loader=_YAML_LOADER):
@@ -95,7 +97,9 @@ def _check_yaml_cost(text: str) -> None:
             open_.append((event.anchor, total))
             total += 1
             if len(open_) > max_depth:
-                raise CompanionError(f"nested deeper than {max_depth} levels (line {event.start_mark.line + 1})")
+                raise CompanionError(
+                    f"nested deeper than {max_depth} levels (line {event.start_mark.line + 1})"
+                )
         elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
             anchor, before = open_.pop()
             if anchor is not None:
@@ -107,8 +111,10 @@ def _check_yaml_cost(text: str) -> None:
         elif isinstance(event, yaml.AliasEvent):
             total += sizes.get(event.anchor, 1)
         if total > max_nodes:
-            raise CompanionError(f"more than {max_nodes:,} values once its aliases are expanded "
-                                 f"(line {event.start_mark.line + 1})")
+            raise CompanionError(
+                f"more than {max_nodes:,} values once its aliases are expanded "
+                f"(line {event.start_mark.line + 1})"
+            )
 
 
 def yaml_mapping(text: str) -> dict:
@@ -133,7 +139,12 @@ def yaml_mapping(text: str) -> dict:
 
 
 def _literal(node: ast.AST) -> Any:
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" and not node.args:
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "dict"
+        and not node.args
+    ):
         return {kw.arg: _literal(kw.value) for kw in node.keywords if kw.arg is not None}
     if isinstance(node, ast.Dict):
         return {_literal(k): _literal(v) for k, v in zip(node.keys, node.values) if k is not None}

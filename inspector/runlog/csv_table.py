@@ -13,9 +13,9 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -108,8 +108,9 @@ def _unique_names(names: Sequence[str]) -> list[str]:
 
 def _convert_options(column_types: dict[str, pa.DataType] | None = None) -> pacsv.ConvertOptions:
     # Only empty cells are absent: "nan"/"NaN" are logged values, counted as non-finite.
-    return pacsv.ConvertOptions(null_values=[""], strings_can_be_null=True, true_values=[], false_values=[],
-                                column_types=column_types)
+    return pacsv.ConvertOptions(
+        null_values=[""], strings_can_be_null=True, true_values=[], false_values=[], column_types=column_types
+    )
 
 
 def _numeric_hints(head: bytes, names: list[str], delimiter: str) -> dict[str, pa.DataType]:
@@ -131,8 +132,11 @@ def _numeric_hints(head: bytes, names: list[str], delimiter: str) -> dict[str, p
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return {}
-    return {name: pa.float64() for name, col in zip(names, sample.columns)
-            if pa.types.is_integer(col.type) or pa.types.is_floating(col.type)}
+    return {
+        name: pa.float64()
+        for name, col in zip(names, sample.columns)
+        if pa.types.is_integer(col.type) or pa.types.is_floating(col.type)
+    }
 
 
 def _data_lines(path: Path, block: int = 1 << 24) -> int:
@@ -192,7 +196,7 @@ def _fast_table(path: Path, names: list[str], delimiter: str, head: bytes = b"")
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 if not _all_words(trimmed):
                     return None  # a word among numbers: the tolerant parser decides what it is
-                text.append(name)   # words only (a split column, run names): a text column, as parsed
+                text.append(name)  # words only (a split column, run names): a text column, as parsed
                 if labels is None and split_key([name]) is not None:
                     labels = _labels(name, trimmed)
                 continue
@@ -251,9 +255,9 @@ class _Lines:
         self._replay: list[str] = []
         self._delimiter, self._width = delimiter, width
         self.record: list[str] = []  # the lines of the record being read
-        self.line = 0                # lines handed out so far (the last one's 1-based number)
+        self.line = 0  # lines handed out so far (the last one's 1-based number)
 
-    def __iter__(self) -> "_Lines":
+    def __iter__(self) -> _Lines:
         return self
 
     def __next__(self) -> str:
@@ -356,11 +360,15 @@ def _tolerant_table(path: Path, names: list[str], delimiter: str, raw: bytes) ->
         rows.append([c.strip() for c in row])
         lines.append(line)
     if replaced_lines:
-        warnings.append(f"{len(replaced_lines)} row(s) hold bytes that are not UTF-8, replaced by U+FFFD "
-                        f"(line {lines_text(replaced_lines)}).")
+        warnings.append(
+            f"{len(replaced_lines)} row(s) hold bytes that are not UTF-8, replaced by U+FFFD "
+            f"(line {lines_text(replaced_lines)})."
+        )
     if header_lines:
-        warnings.append(f"the header line is written again (line {lines_text(header_lines)}): a relaunched "
-                        "trainer appended to the table; the rows after it are a new launch.")
+        warnings.append(
+            f"the header line is written again (line {lines_text(header_lines)}): a relaunched "
+            "trainer appended to the table; the rows after it are a new launch."
+        )
 
     cells = list(zip(*rows)) if rows else [() for _ in names]
     parsed: dict[str, list[float | None]] = {}
@@ -400,9 +408,16 @@ def _tolerant_table(path: Path, names: list[str], delimiter: str, raw: bytes) ->
     if split is not None:
         cells_of = cells[names.index(split)]
         labels = Labels.of(split, np.array([c or None for c in cells_of], dtype=object)[keep])
-    return Table(tuple(names), columns, present, tuple(text_columns),
-                 np.asarray(lines, dtype=np.int64)[keep], tuple(warnings), labels,
-                 np.asarray(header_lines, dtype=np.int64))
+    return Table(
+        tuple(names),
+        columns,
+        present,
+        tuple(text_columns),
+        np.asarray(lines, dtype=np.int64)[keep],
+        tuple(warnings),
+        labels,
+        np.asarray(header_lines, dtype=np.int64),
+    )
 
 
 def read_table(path: Path) -> Table:
@@ -418,8 +433,9 @@ def read_table(path: Path) -> Table:
         raise InspectorError("binary content, not a CSV table", path=path)
     parsed = header_fields(path, head)
     if parsed is None:
-        raise InspectorError("the first line is not a CSV/TSV header (no , ; or tab separators)",
-                             path=path, line=1)
+        raise InspectorError(
+            "the first line is not a CSV/TSV header (no , ; or tab separators)", path=path, line=1
+        )
     fields, delimiter = parsed
     names = _unique_names(fields)
     # Leading blank lines would shift pyarrow's skip_rows; the csv module copes with them.
@@ -437,15 +453,22 @@ _NOT_SERIES = frozenset(c.lower() for c in (*STEP_COLUMNS, "_step", "_runtime", 
 
 def _cap_columns(table: Table, cap: int) -> Table:
     """`table` with at most `cap` metric columns (the first, in file order), and a warning when it had more."""
-    metrics = [name for name in table.names if name in table.columns and name.strip().lower() not in _NOT_SERIES]
+    metrics = [
+        name for name in table.names if name in table.columns and name.strip().lower() not in _NOT_SERIES
+    ]
     if len(metrics) <= cap:
         return table
     dropped = set(metrics[cap:])
-    warning = (f"{len(metrics):,} numeric columns: the first {cap:,} are read, the {len(dropped):,} after them "
-               f"(from {metrics[cap]!r}) are not (limits.max_series(), INSPECTOR_MAX_SERIES).")
-    return replace(table, columns={k: v for k, v in table.columns.items() if k not in dropped},
-                   present={k: v for k, v in table.present.items() if k not in dropped},
-                   warnings=(*table.warnings, warning))
+    warning = (
+        f"{len(metrics):,} numeric columns: the first {cap:,} are read, the {len(dropped):,} after them "
+        f"(from {metrics[cap]!r}) are not (limits.max_series(), INSPECTOR_MAX_SERIES)."
+    )
+    return replace(
+        table,
+        columns={k: v for k, v in table.columns.items() if k not in dropped},
+        present={k: v for k, v in table.present.items() if k not in dropped},
+        warnings=(*table.warnings, warning),
+    )
 
 
 def sniff(path: Path, head: bytes) -> float:
@@ -475,8 +498,9 @@ def pick_step_column(names: Sequence[str], candidates: Sequence[str] = STEP_COLU
     return None
 
 
-def table_steps(table: Table, step_column: str | None, exclude: Sequence[str | None] = (), *,
-                roles: bool = False) -> StepPlan:
+def table_steps(
+    table: Table, step_column: str | None, exclude: Sequence[str | None] = (), *, roles: bool = False
+) -> StepPlan:
     """The StepPlan of `table` over `step_column` (see step_column.py), or the row order without one.
 
     `exclude` names the columns that are not metrics (they do not tell a constant step column's rows
@@ -485,40 +509,55 @@ def table_steps(table: Table, step_column: str | None, exclude: Sequence[str | N
     `keep_rows` (which applies the plan's moves) and gives `plan.launches` to `assemble(launches=)`.
     """
     n = table.lines.size
-    metrics = {k: (v, table.present.get(k)) for k, v in table.columns.items()
-               if k != step_column and k not in exclude}
+    metrics = {
+        k: (v, table.present.get(k))
+        for k, v in table.columns.items()
+        if k != step_column and k not in exclude
+    }
     evidence = None
     if roles:
-        evidence = RowEvidence(labels=table.labels, launch_lines=table.headers,
-                               clock=clock_key(list(metrics)))
+        evidence = RowEvidence(
+            labels=table.labels, launch_lines=table.headers, clock=clock_key(list(metrics))
+        )
     if step_column is None or step_column not in table.columns:
         if evidence is None:
             return StepPlan(np.arange(n, dtype=np.int64), None, None, None, True, ())
         # No step column: the row order is the step; a split column and launches still count.
-        plan = plan_steps(np.arange(n, dtype=np.float64), None, table.lines, "row", metrics=metrics,
-                          evidence=evidence)
+        plan = plan_steps(
+            np.arange(n, dtype=np.float64), None, table.lines, "row", metrics=metrics, evidence=evidence
+        )
         return replace(plan, row_order=True)
-    return plan_steps(table.columns[step_column], table.present.get(step_column), table.lines, step_column,
-                      metrics=metrics, evidence=evidence)
+    return plan_steps(
+        table.columns[step_column],
+        table.present.get(step_column),
+        table.lines,
+        step_column,
+        metrics=metrics,
+        evidence=evidence,
+    )
 
 
-def keep_rows(table: Table, plan: StepPlan, exclude: Sequence[str | None] = ()
-              ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def keep_rows(
+    table: Table, plan: StepPlan, exclude: Sequence[str | None] = ()
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(columns, written masks) of `table` per output row of `plan`, without the `exclude` columns.
 
     The plan's moves are applied first (an eval row's `loss` becomes `val/loss`). A column every output
     row writes has no mask; in the usual log (every row kept, no step shared, nothing moved) the
     columns are passed on without a copy.
     """
-    cells = {name: (values, table.present.get(name)) for name, values in table.columns.items()
-             if name not in exclude}
+    cells = {
+        name: (values, table.present.get(name))
+        for name, values in table.columns.items()
+        if name not in exclude
+    }
     if plan.moves:
         cells = moved(cells, plan.moves, table.lines.size)
     columns: dict[str, np.ndarray] = {}
     present: dict[str, np.ndarray] = {}
     for name, (values, written) in cells.items():
         if written is not None and not written.any():
-            continue   # every value moved elsewhere
+            continue  # every value moved elsewhere
         columns[name], mask = plan.take(values, written)
         if mask is not None:
             present[name] = mask
@@ -532,11 +571,22 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     plan = table_steps(table, step_column, roles=True)
     warnings = list(table.warnings) + list(plan.warnings)
     if step_column is None:
-        warnings.append("no step column (step, global_step, iteration, iter, it, epoch); "
-                        "the row index is the step.")
+        warnings.append(
+            "no step column (step, global_step, iteration, iter, it, epoch); the row index is the step."
+        )
     columns, present = keep_rows(table, plan, exclude=(step_column,))
     config = {"text_columns": list(table.text_columns)} if table.text_columns else {}
     by_epoch = step_column is not None and step_column.lower() == "epoch" and not plan.row_order
-    return assemble(str(path), NAME, "generic", plan.steps, columns, present=present or None,
-                    epochs=plan.epochs, config=config, warnings=warnings,
-                    step_unit="epoch" if by_epoch else "iteration", launches=plan.launches)
+    return assemble(
+        str(path),
+        NAME,
+        "generic",
+        plan.steps,
+        columns,
+        present=present or None,
+        epochs=plan.epochs,
+        config=config,
+        warnings=warnings,
+        step_unit="epoch" if by_epoch else "iteration",
+        launches=plan.launches,
+    )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from inspector.errors import InspectorError
 from inspector.runlog import jsonlines, jsonrows
@@ -35,12 +35,21 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     path = Path(path)
     rows = jsonlines.load(path)
     warnings = list(rows.warnings)
-    read_steps = stepping.read_steps(rows.number("iteration"), rows.line_numbers, "iteration", allow_order=False)
+    read_steps = stepping.read_steps(
+        rows.number("iteration"), rows.line_numbers, "iteration", allow_order=False
+    )
     steps, usable = read_steps.steps, read_steps.usable
     if not usable.any():
         raise InspectorError("no line has an 'iteration': not a Detectron2 metrics.json", path=path)
     warnings += read_steps.warnings
     columns = {k: c for k, c in rows.numbers.items() if k != "iteration"}
-    return jsonrows.build_runlog(path, NAME, "detectron2", steps[usable], jsonrows.select(usable, columns),
-                                  rows.line_numbers[usable], warnings=warnings, step_key="iteration")
-
+    return jsonrows.build_runlog(
+        path,
+        NAME,
+        "detectron2",
+        steps[usable],
+        jsonrows.select(usable, columns),
+        rows.line_numbers[usable],
+        warnings=warnings,
+        step_key="iteration",
+    )

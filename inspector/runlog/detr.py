@@ -26,8 +26,8 @@ Gains come only from a companion config (`detr_config.py`); steps are epochs.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -38,8 +38,9 @@ from inspector.runlog.jsonlines import Column
 from inspector.runlog.record import RunLog
 
 NAME = "detr"
-DESCRIPTION = ("DETR-family log.txt (JSON lines of train_*/test_* per epoch: DETR, Deformable, DINO, "
-               "RT-DETR, D-FINE)")
+DESCRIPTION = (
+    "DETR-family log.txt (JSON lines of train_*/test_* per epoch: DETR, Deformable, DINO, RT-DETR, D-FINE)"
+)
 
 STEP_KEY = "epoch"
 # detr/main.py log_stats: the model's size, the same on every line of one launch; kept in config.
@@ -57,8 +58,8 @@ COCO_ABSENT = -1.0
 _SIGNATURE = re.compile(r"^(?:ema_)?(?:train|test)_(?:coco_eval_(?:bbox|masks)|class_error|.+_unscaled)$")
 _LOSS = re.compile(r"^train_loss_")
 _SIGNATURE_BYTES = (b'"test_coco_eval_bbox"', b'"train_class_error"', b'_unscaled"', b'"n_parameters"')
-SNIFF_SCORE = 0.85          # above the generic JSON lines reader (0.3) and the text reader (0.5)
-SNIFF_CUT_SCORE = 0.6       # a first line too long for the head: judged on its bytes alone
+SNIFF_SCORE = 0.85  # above the generic JSON lines reader (0.3) and the text reader (0.5)
+SNIFF_CUT_SCORE = 0.6  # a first line too long for the head: judged on its bytes alone
 _SHOWN = 10
 
 
@@ -97,8 +98,9 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
         raise InspectorError(f"no line has a usable '{STEP_KEY}': not a DETR-family log.txt", path=path)
     warnings += read_steps.warnings
     lines = rows.line_numbers[usable]
-    numbers = {k: c for k, c in jsonrows.select(usable, rows.numbers).items()
-               if k not in (STEP_KEY, PARAMS_KEY)}
+    numbers = {
+        k: c for k, c in jsonrows.select(usable, rows.numbers).items() if k not in (STEP_KEY, PARAMS_KEY)
+    }
     config: dict = {}
     if PARAMS_KEY in rows.numbers:
         size, note = _n_parameters(rows.numbers[PARAMS_KEY].only(usable), rows.line_numbers)
@@ -110,8 +112,18 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     gains, note = detr_config.loss_weights(companions, columns)
     config.update(gains)
     warnings += note
-    return jsonrows.build_runlog(path, NAME, "detr", read_steps.steps[usable], columns, lines, config=config,
-                                 warnings=warnings, step_unit="epoch", step_key=STEP_KEY)
+    return jsonrows.build_runlog(
+        path,
+        NAME,
+        "detr",
+        read_steps.steps[usable],
+        columns,
+        lines,
+        config=config,
+        warnings=warnings,
+        step_unit="epoch",
+        step_key=STEP_KEY,
+    )
 
 
 def _names(names: Sequence[str]) -> str:
@@ -124,21 +136,25 @@ def _n_parameters(col: Column, lines: np.ndarray) -> tuple[int | None, list[str]
     """(the model size of the last launch, a warning where it changes: runs of different models appended)."""
     at, values = col.positions(), col.logged()
     with np.errstate(invalid="ignore"):
-        whole = np.abs(values) <= stepping.MAX_STEP   # a count: finite and an exact integer in float64
+        whole = np.abs(values) <= stepping.MAX_STEP  # a count: finite and an exact integer in float64
     at, values = at[whole], values[whole]
     if values.size == 0:
         return None, []
     changes = np.flatnonzero(values[1:] != values[:-1]) + 1
     if changes.size == 0:
         return int(values[-1]), []
-    where = ", ".join(f"{values[i - 1]:.0f} → {values[i]:.0f} at line {int(lines[at[i]])}"
-                      for i in changes[:3])
-    return int(values[-1]), [f"'{PARAMS_KEY}' changes ({where}): this log.txt holds runs of different "
-                             f"models; config['{PARAMS_KEY}'] is the last one."]
+    where = ", ".join(
+        f"{values[i - 1]:.0f} → {values[i]:.0f} at line {int(lines[at[i]])}" for i in changes[:3]
+    )
+    return int(values[-1]), [
+        f"'{PARAMS_KEY}' changes ({where}): this log.txt holds runs of different "
+        f"models; config['{PARAMS_KEY}'] is the last one."
+    ]
 
 
-def _named_lists(numbers: dict[str, Column], lists: Sequence[str], lines: np.ndarray
-                 ) -> tuple[dict[str, Column], list[str]]:
+def _named_lists(
+    numbers: dict[str, Column], lists: Sequence[str], lines: np.ndarray
+) -> tuple[dict[str, Column], list[str]]:
     """(columns with COCO stats named and every other list's items dropped, warnings saying what was done)."""
     listed = set(lists)
     columns = {k: c for k, c in numbers.items() if not (k.endswith("]") and k.rpartition("[")[0] in listed)}
@@ -162,14 +178,18 @@ def _named_lists(numbers: dict[str, Column], lists: Sequence[str], lines: np.nda
             logged |= col.mask()
         short = logged & ~found[len(COCO_STATS) - 1].mask() if len(COCO_STATS) - 1 in found else logged
         if short.any():
-            warnings.append(f"'{key}' has fewer than the {len(COCO_STATS)} COCOeval stats on "
-                            f"{int(short.sum())} row(s) ({stepping.lines_text(lines[short])}); the values "
-                            "are named in COCOeval.summarize's order.")
+            warnings.append(
+                f"'{key}' has fewer than the {len(COCO_STATS)} COCOeval stats on "
+                f"{int(short.sum())} row(s) ({stepping.lines_text(lines[short])}); the values "
+                "are named in COCOeval.summarize's order."
+            )
         extra = f"{key}[{len(COCO_STATS)}]"
         if extra in numbers:
             over = lines[numbers[extra].positions()]
-            warnings.append(f"'{key}' has more than the {len(COCO_STATS)} COCOeval stats "
-                            f"({stepping.lines_text(over)}); the values past them are skipped.")
+            warnings.append(
+                f"'{key}' has more than the {len(COCO_STATS)} COCOeval stats "
+                f"({stepping.lines_text(over)}); the values past them are skipped."
+            )
         for i, col in found.items():
             name = f"{prefix}/{COCO_STATS[i]}"
             values = col.values
@@ -182,6 +202,8 @@ def _named_lists(numbers: dict[str, Column], lists: Sequence[str], lines: np.nda
             columns[name] = Column(col.n, values, col.present, col.rows)
     if absent:
         detail = ", ".join(f"{k}: {v}" for k, v in absent.items())
-        warnings.append("COCOeval stats of -1 kept as NaN, not -1 (pycocotools writes -1 where no ground "
-                        f"truth falls in that area range, e.g. no small objects): {detail}.")
+        warnings.append(
+            "COCOeval stats of -1 kept as NaN, not -1 (pycocotools writes -1 where no ground "
+            f"truth falls in that area range, e.g. no small objects): {detail}."
+        )
     return columns, warnings

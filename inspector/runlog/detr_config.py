@@ -25,8 +25,9 @@ gain adds nothing.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from inspector.runlog import companions as companion_files
 from inspector.runlog.companions import Companion, CompanionError
@@ -65,7 +66,7 @@ def load_companion(path: Path) -> Companion:
         return companion_files.load(path)
     try:
         # Python's own repr of argparse.Namespace is keyword arguments: parsed as `dict(...)`, never run.
-        found = companion_files.python_assignments("args = dict(" + stripped[len(_NAMESPACE):])
+        found = companion_files.python_assignments("args = dict(" + stripped[len(_NAMESPACE) :])
     except CompanionError as exc:
         return Companion(path, None, str(exc))
     if not isinstance(found.get("args"), dict):
@@ -81,9 +82,13 @@ def _arguments(data: dict) -> dict:
 
 def _weight_dict(data: dict) -> tuple[dict | None, str | None]:
     """(the criterion's weight_dict, where found): top level, the section `criterion:` names, or any."""
+
     def losses_of(value: Any) -> dict | None:
-        if isinstance(value, dict) and value and all(isinstance(k, str) and k.startswith(_GAIN_KEYS)
-                                                     for k in value):
+        if (
+            isinstance(value, dict)
+            and value
+            and all(isinstance(k, str) and k.startswith(_GAIN_KEYS) for k in value)
+        ):
             return value
         return None
 
@@ -115,11 +120,16 @@ def stated_gains(data: dict, name: str) -> tuple[dict[str, float], dict[str, flo
     else:
         raw = {COEFFICIENTS[k]: v for k, v in args.items() if k in COEFFICIENTS}
         source = name
-        unplaced = sorted(k for k in args if isinstance(k, str) and _COEF_LIKE.search(k)
-                          and k not in COEFFICIENTS and k != INTERM_COEF)
+        unplaced = sorted(
+            k
+            for k in args
+            if isinstance(k, str) and _COEF_LIKE.search(k) and k not in COEFFICIENTS and k != INTERM_COEF
+        )
         if unplaced:
-            warnings.append(f"{name}: {', '.join(unplaced)} not placed on any loss series (no DETR-family "
-                            "criterion we read multiplies a loss by it); ignored.")
+            warnings.append(
+                f"{name}: {', '.join(unplaced)} not placed on any loss series (no DETR-family "
+                "criterion we read multiplies a loss by it); ignored."
+            )
     for key, value in raw.items():
         problem = companion_files.gain_problem(value)
         if problem:
@@ -145,14 +155,14 @@ def gain_of(series: str, gains: dict[str, float], interm: dict[str, float]) -> f
     split = _SPLIT.match(series)
     if split is None:
         return None
-    key = series[split.end():]
+    key = series[split.end() :]
     if key in gains:  # an explicit weight_dict may name a copy itself
         return gains[key]
     for base in sorted(gains, key=len, reverse=True):
         for head in (base, "tgt_" + base):
             if not key.startswith(head):
                 continue
-            rest = key[len(head):]
+            rest = key[len(head) :]
             if rest == "":
                 return gains[base]
             if rest == "_interm":
@@ -179,8 +189,10 @@ def loss_weights(companions: Sequence[Path], series: Iterable[str]) -> tuple[dic
         if not gains:
             included = companion.data.get("__include__")
             hint = f" It includes {included}: give the file with the criterion." if included else ""
-            warnings.append(f"{name} states no loss gains (no weight_dict and no {', '.join(COEFFICIENTS)}); "
-                            f"none recorded from it.{hint}")
+            warnings.append(
+                f"{name} states no loss gains (no weight_dict and no {', '.join(COEFFICIENTS)}); "
+                f"none recorded from it.{hint}"
+            )
             continue
         if used is not None:
             warnings.append(f"{name} also states loss gains; those of {used} are used.")
@@ -188,11 +200,15 @@ def loss_weights(companions: Sequence[Path], series: Iterable[str]) -> tuple[dic
         placed = {n: g for n in names if (g := gain_of(n, gains, interm)) is not None}
         unweighted = [n for n in names if n.endswith("_interm") and n not in placed and _SPLIT.match(n)]
         if unweighted and not interm:
-            warnings.append(f"{name} states no {INTERM_COEF}: {', '.join(unweighted[:4])}"
-                            f"{', …' if len(unweighted) > 4 else ''} get no gain from it.")
+            warnings.append(
+                f"{name} states no {INTERM_COEF}: {', '.join(unweighted[:4])}"
+                f"{', …' if len(unweighted) > 4 else ''} get no gain from it."
+            )
         if not placed:
-            warnings.append(f"{name} states gains for {', '.join(sorted(gains))}, but no loss series of the "
-                            "log is one they multiply; none recorded.")
+            warnings.append(
+                f"{name} states gains for {', '.join(sorted(gains))}, but no loss series of the "
+                "log is one they multiply; none recorded."
+            )
             continue
         used = name
         config = {"loss_weights": placed, "weights_file": name}

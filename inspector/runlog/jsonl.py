@@ -7,8 +7,8 @@ a clock that goes back starts a new launch.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -49,7 +49,17 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     split = shared_steps.split_key(list(rows.texts))
     labels = None if split is None else shared_steps.Labels.of(split, rows.text(split)[usable])
     clock = shared_steps.clock_key(list(columns))
-    return jsonrows.build_runlog(path, NAME, "generic", steps[usable], columns,
-                                  rows.line_numbers[usable], epochs=epochs, warnings=warnings, step_unit=unit,
-                                  step_key=key or "step", labels=labels,
-                                  clock=None if clock is None else (clock, columns[clock]))
+    return jsonrows.build_runlog(
+        path,
+        NAME,
+        "generic",
+        steps[usable],
+        columns,
+        rows.line_numbers[usable],
+        epochs=epochs,
+        warnings=warnings,
+        step_unit=unit,
+        step_key=key or "step",
+        labels=labels,
+        clock=None if clock is None else (clock, columns[clock]),
+    )

@@ -94,11 +94,11 @@ class Column:
     rows: np.ndarray | None = None
 
     @staticmethod
-    def dense(values: np.ndarray, present: np.ndarray) -> "Column":
+    def dense(values: np.ndarray, present: np.ndarray) -> Column:
         return Column(int(values.shape[0]), values, present)
 
     @staticmethod
-    def of(n: int, at: np.ndarray, values: np.ndarray) -> "Column":
+    def of(n: int, at: np.ndarray, values: np.ndarray) -> Column:
         """The column logged at rows `at` (increasing) with `values`: dense when at least half the rows log it."""
         at = np.asarray(at, dtype=np.int64)
         if 2 * at.size < n:
@@ -144,14 +144,14 @@ class Column:
         out[self.rows] = self.values
         return out
 
-    def only(self, rows: np.ndarray) -> "Column":
+    def only(self, rows: np.ndarray) -> Column:
         """This column logged only at the rows where the boolean mask `rows` holds (same table)."""
         if self.rows is None:
             return self if rows.all() else Column(self.n, self.values, self.present & rows)
         keep = rows[self.rows]
         return self if keep.all() else Column(self.n, self.values[keep], None, self.rows[keep])
 
-    def take(self, rows: np.ndarray) -> "Column":
+    def take(self, rows: np.ndarray) -> Column:
         """The column over the table of the rows where the boolean mask `rows` holds, renumbered."""
         if rows.all():
             return self
@@ -211,8 +211,12 @@ def deep_lines(data: bytes | memoryview | pa.Buffer, limit: int | None = None) -
     limit = limits.MAX_JSON_DEPTH if limit is None else limit
     view = memoryview(data)
     # 1 MB at a time: translating a copy of the whole piece would add the piece to the read's peak.
-    opens = np.frombuffer(b"".join(bytes(view[i:i + (1 << 20)]).translate(None, _OPEN_MARKS)
-                                   for i in range(0, len(view), 1 << 20)), dtype=np.uint8)
+    opens = np.frombuffer(
+        b"".join(
+            bytes(view[i : i + (1 << 20)]).translate(None, _OPEN_MARKS) for i in range(0, len(view), 1 << 20)
+        ),
+        dtype=np.uint8,
+    )
     newlines = np.flatnonzero(opens == 10)
     if opens.size - newlines.size <= limit:  # not enough openings in the whole piece
         return np.zeros(0, dtype=np.int64)
@@ -224,7 +228,7 @@ def deep_lines(data: bytes | memoryview | pa.Buffer, limit: int | None = None) -
     ends = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == 10)
     starts = np.concatenate([[0], ends + 1])
     ends = np.append(ends, len(raw))
-    deep = [i for i in candidates.tolist() if _exact_depth(raw[starts[i]:ends[i]]) > limit]
+    deep = [i for i in candidates.tolist() if _exact_depth(raw[starts[i] : ends[i]]) > limit]
     return np.array(deep, dtype=np.int64)
 
 
@@ -236,6 +240,7 @@ def _exact_depth(line: bytes) -> int:
 
 
 # --- schemas: what pyarrow may build --------------------------------------------------------------
+
 
 def _normalized(kind: pa.DataType) -> pa.DataType:
     """The type a key is parsed as: every number as float64 (an int column meeting 0.5 must not fail), dates as text."""
@@ -274,10 +279,16 @@ def _leaf_count(kind: pa.DataType) -> int:
 
 def _parse(data: pa.Buffer | bytes | memoryview, schema: pa.StructType | None = None) -> pa.Table:
     options = pj.ReadOptions(block_size=_BLOCK_BYTES)
-    parse = pj.ParseOptions() if schema is None else pj.ParseOptions(
-        explicit_schema=pa.schema(list(schema)), unexpected_field_behavior="error")
-    return pj.read_json(pa.BufferReader(pa.py_buffer(data) if not isinstance(data, pa.Buffer) else data),
-                        read_options=options, parse_options=parse)
+    parse = (
+        pj.ParseOptions()
+        if schema is None
+        else pj.ParseOptions(explicit_schema=pa.schema(list(schema)), unexpected_field_behavior="error")
+    )
+    return pj.read_json(
+        pa.BufferReader(pa.py_buffer(data) if not isinstance(data, pa.Buffer) else data),
+        read_options=options,
+        parse_options=parse,
+    )
 
 
 def _count(data: pa.Buffer | bytes | memoryview, byte: int) -> int:
@@ -286,6 +297,7 @@ def _count(data: pa.Buffer | bytes | memoryview, byte: int) -> int:
 
 # --- the loader -------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class _Chunk:
     """Rows parsed from one range of lines, in file order (its columns are over its own rows)."""
@@ -293,7 +305,7 @@ class _Chunk:
     n_rows: int
     numbers: dict[str, Column]
     texts: dict[str, Column]
-    lines: np.ndarray | int   # the rows' file lines, or the first of n_rows consecutive ones
+    lines: np.ndarray | int  # the rows' file lines, or the first of n_rows consecutive ones
 
     def last_line(self) -> int:
         return self.lines + self.n_rows - 1 if isinstance(self.lines, int) else int(self.lines[-1])
@@ -313,7 +325,7 @@ class _Loader:
 
     def __init__(self, lists: bool = False) -> None:
         self.schema: pa.StructType | None = None
-        self.line_by_line = False      # past _WIDE keys: the rest of the file goes to json.loads
+        self.line_by_line = False  # past _WIDE keys: the rest of the file goes to json.loads
         self.chunks: list[_Chunk] = []
         self.notes = _Notes()
         self.cap = limits.max_series()
@@ -347,7 +359,9 @@ class _Loader:
             self.dropped[kind].add(name)
         return False
 
-    def add(self, n_rows: int, numbers: dict[str, Column], texts: dict[str, Column], lines: np.ndarray | int) -> None:
+    def add(
+        self, n_rows: int, numbers: dict[str, Column], texts: dict[str, Column], lines: np.ndarray | int
+    ) -> None:
         numbers = {k: c for k, c in numbers.items() if self.admit("numbers", k)}
         texts = {k: c for k, c in texts.items() if self.admit("texts", k)}
         self.chunks.append(_Chunk(n_rows, numbers, texts, lines))
@@ -406,8 +420,9 @@ class _Loader:
             self._bisect(data, starts, ends, part, line_no)
         return int(starts.shape[0])
 
-    def _bisect(self, data: memoryview, starts: np.ndarray, ends: np.ndarray, idx: np.ndarray,
-                line_no: np.ndarray) -> None:
+    def _bisect(
+        self, data: memoryview, starts: np.ndarray, ends: np.ndarray, idx: np.ndarray, line_no: np.ndarray
+    ) -> None:
         """Parse lines `idx` with pyarrow where it is safe, halving the range around failures, in file order."""
         stack = [idx]
         while stack:
@@ -457,15 +472,16 @@ class _Loader:
         self.add(rows, numbers, texts, line_no[idx])
         return True
 
-    def _line_by_line(self, data: memoryview, starts: np.ndarray, ends: np.ndarray, idx: np.ndarray,
-                      line_no: np.ndarray) -> None:
+    def _line_by_line(
+        self, data: memoryview, starts: np.ndarray, ends: np.ndarray, idx: np.ndarray, line_no: np.ndarray
+    ) -> None:
         """Lines `idx` through json.loads into sparse columns (keys admitted as they come)."""
         numbers: dict[str, tuple[array, array]] = {}
         texts: dict[str, tuple[array, list]] = {}
         words: dict[str, str] = {}
         lines: list[int] = []
         for i in idx.tolist():
-            line = data[starts[i]:ends[i]].tobytes()
+            line = data[starts[i] : ends[i]].tobytes()
             if not line.strip():
                 continue
             obj = _loads(line)
@@ -502,29 +518,43 @@ class _Loader:
         if not lines:
             return
         n = len(lines)
-        self.chunks.append(_Chunk(
-            n,
-            {k: Column.of(n, np.frombuffer(at, np.int64), np.frombuffer(v, np.float64).copy())
-             for k, (at, v) in numbers.items()},
-            {k: Column.of(n, np.frombuffer(at, np.int64), np.array(s, dtype=object)) for k, (at, s) in texts.items()},
-            np.array(lines, dtype=np.int64)))
+        self.chunks.append(
+            _Chunk(
+                n,
+                {
+                    k: Column.of(n, np.frombuffer(at, np.int64), np.frombuffer(v, np.float64).copy())
+                    for k, (at, v) in numbers.items()
+                },
+                {
+                    k: Column.of(n, np.frombuffer(at, np.int64), np.array(s, dtype=object))
+                    for k, (at, s) in texts.items()
+                },
+                np.array(lines, dtype=np.int64),
+            )
+        )
 
     def finish(self, path: Path, data_tail: bytes) -> JsonRows:
         """All chunks joined in file order, with the warnings of what was skipped."""
         warnings: list[str] = []
         notes = self.notes
         if notes.too_long:
-            warnings.append(f"{len(notes.too_long)} line(s) over {MAX_LINE_BYTES} bytes skipped "
-                            f"({_list_lines(np.array(notes.too_long))}).")
+            warnings.append(
+                f"{len(notes.too_long)} line(s) over {MAX_LINE_BYTES} bytes skipped "
+                f"({_list_lines(np.array(notes.too_long))})."
+            )
         if notes.deep:
-            warnings.append(f"{len(notes.deep)} line(s) nested deeper than {limits.MAX_JSON_DEPTH} levels skipped "
-                            f"({_list_lines(np.array(sorted(notes.deep)))}).")
+            warnings.append(
+                f"{len(notes.deep)} line(s) nested deeper than {limits.MAX_JSON_DEPTH} levels skipped "
+                f"({_list_lines(np.array(sorted(notes.deep)))})."
+            )
         bad = sorted(notes.bad)
         n = sum(c.n_rows for c in self.chunks)
         if bad:
             last = max([bad[-1]] + [c.last_line() for c in self.chunks if c.n_rows])
             if bad[-1] == last and not data_tail.endswith(b"\n"):
-                warnings.append(f"the last line ({last}) is incomplete (the run was probably still writing); skipped.")
+                warnings.append(
+                    f"the last line ({last}) is incomplete (the run was probably still writing); skipped."
+                )
                 bad = bad[:-1]
             if bad:
                 warnings.append(f"{len(bad)} malformed line(s) skipped ({_list_lines(np.array(bad))}).")
@@ -532,16 +562,20 @@ class _Loader:
             dropped = len(self.dropped[kind])
             if dropped:
                 count = f"more than {dropped}" if dropped >= _COUNTED_DROPS else str(dropped)
-                warnings.append(f"{count} {what} dropped: the log has {count} more distinct "
-                                f"{'numeric' if kind == 'numbers' else 'text'} keys than the first {self.cap} "
-                                "that are kept (INSPECTOR_MAX_SERIES); a log with that many is usually "
-                                "machine-generated.")
+                warnings.append(
+                    f"{count} {what} dropped: the log has {count} more distinct "
+                    f"{'numeric' if kind == 'numbers' else 'text'} keys than the first {self.cap} "
+                    "that are kept (INSPECTOR_MAX_SERIES); a log with that many is usually "
+                    "machine-generated."
+                )
         if n == 0:
             return JsonRows(0, {}, {}, np.zeros(0, np.int64), warnings, tuple(self.lists or ()))
         lines = np.empty(n, dtype=np.int64)
         row = 0
         for c in self.chunks:
-            lines[row:row + c.n_rows] = np.arange(c.lines, c.lines + c.n_rows) if isinstance(c.lines, int) else c.lines
+            lines[row : row + c.n_rows] = (
+                np.arange(c.lines, c.lines + c.n_rows) if isinstance(c.lines, int) else c.lines
+            )
             row += c.n_rows
         numbers, texts = _concat(self.chunks, n)
         self.chunks = []
@@ -569,7 +603,7 @@ def load(path: Path, *, start: int = 0, first_line: int = 1, lists: bool = False
             view = memoryview(piece)
             parsed = None if deep_lines(view).size else loader.fast(piece, line)
             line += parsed if parsed is not None else loader.tolerant(view, line)
-        tail = buf[max(0, buf.size - 1):].to_pybytes()
+        tail = buf[max(0, buf.size - 1) :].to_pybytes()
         head = buf[:4096].to_pybytes()
     rows = loader.finish(path, tail)
     if rows.n_rows == 0:
@@ -590,10 +624,10 @@ def _joined(data: memoryview, starts: np.ndarray, ends: np.ndarray, idx: np.ndar
     """The bytes of lines `idx`: one zero-copy slice when contiguous, else runs of contiguous lines joined."""
     first, last = int(idx[0]), int(idx[-1])
     if last - first + 1 == idx.size:
-        return data[starts[first]:ends[last]]
+        return data[starts[first] : ends[last]]
     cut = np.flatnonzero(np.diff(idx) != 1) + 1
     runs = zip(np.concatenate([[0], cut]), np.concatenate([cut, [idx.size]]) - 1)
-    return b"\n".join(data[starts[idx[a]]:ends[idx[b]]] for a, b in runs)
+    return b"\n".join(data[starts[idx[a]] : ends[idx[b]]] for a, b in runs)
 
 
 def _may_hold_long_lines(table: pa.Table) -> bool:
@@ -649,8 +683,9 @@ def _column(values: np.ndarray, present: np.ndarray) -> Column:
     return Column(int(present.size), values[at], None, at)
 
 
-def _columns(table: pa.Table, lists: dict[str, None] | None = None
-             ) -> tuple[dict[str, Column], dict[str, Column]]:
+def _columns(
+    table: pa.Table, lists: dict[str, None] | None = None
+) -> tuple[dict[str, Column], dict[str, Column]]:
     """(numeric, text) columns of a table; given `lists`, list leaves are noted there and opened."""
     numbers: dict[str, Column] = {}
     texts: dict[str, Column] = {}
@@ -667,14 +702,19 @@ def _columns(table: pa.Table, lists: dict[str, None] | None = None
                     values = arr.to_numpy().astype(np.float64, copy=True)
                 else:
                     present = pc.is_valid(arr).to_numpy(zero_copy_only=False).copy()
-                    values = pc.fill_null(pc.cast(arr, pa.float64()), math.nan).to_numpy(
-                        zero_copy_only=False).copy()
+                    values = (
+                        pc.fill_null(pc.cast(arr, pa.float64()), math.nan)
+                        .to_numpy(zero_copy_only=False)
+                        .copy()
+                    )
                 numbers[name] = _column(values, present)
             elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
                 words, codes = _dictionary(arr)
                 strings = words[codes]
                 texts[name] = _column(strings, codes != len(words) - 1)
-                parsed_words = pd.to_numeric(pd.Series(words, dtype=object), errors="coerce").to_numpy(np.float64)
+                parsed_words = pd.to_numeric(pd.Series(words, dtype=object), errors="coerce").to_numpy(
+                    np.float64
+                )
                 if np.isnan(parsed_words).all():
                     continue
                 parsed = parsed_words[codes]
@@ -698,7 +738,7 @@ def _list_items(name: str, arr: pa.ChunkedArray) -> dict[str, Column]:
         return {}
     lists = arr.combine_chunks()
     lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False).astype(np.int64)
-    flat = pc.list_flatten(lists)   # the items of the non-null lists, in row order
+    flat = pc.list_flatten(lists)  # the items of the non-null lists, in row order
     rows = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False).astype(np.int64)
     valid = pc.is_valid(flat).to_numpy(zero_copy_only=False)
     values = pc.fill_null(pc.cast(flat, pa.float64()), math.nan).to_numpy(zero_copy_only=False)
@@ -764,18 +804,21 @@ def _join(chunks: list[_Chunk], n: int, kind: str) -> dict[str, Column]:
     out: dict[str, Column] = {}
     text = kind == "texts"
     for name in list(parts):
-        found = parts.pop(name)   # this key's parts are freed once it is joined (a lower peak)
+        found = parts.pop(name)  # this key's parts are freed once it is joined (a lower peak)
         if len(found) == 1 and found[0][1].n == n:
             out[name] = found[0][1]
             continue
         dense_parts = len(found) == len(chunks) and all(not col.sparse for _, col in found)
         if dense_parts:  # the usual key, logged in every chunk: join the dense parts as they are
-            out[name] = Column.dense(np.concatenate([col.values for _, col in found]),
-                                     np.concatenate([col.present for _, col in found]))
+            out[name] = Column.dense(
+                np.concatenate([col.values for _, col in found]),
+                np.concatenate([col.present for _, col in found]),
+            )
             continue
         at = np.concatenate([col.positions() + off for off, col in found])
-        values = np.concatenate([col.logged() for _, col in found]).astype(object if text else np.float64,
-                                                                           copy=False)
+        values = np.concatenate([col.logged() for _, col in found]).astype(
+            object if text else np.float64, copy=False
+        )
         out[name] = Column.of(n, at, values)
     return out
 

@@ -38,11 +38,24 @@ def first_line(head: bytes) -> bytes:
     return b""
 
 
-def build_runlog(path: Path, format: str, framework: str, steps: np.ndarray, columns: dict[str, Column],
-                 lines: np.ndarray, *, epochs: Column | None = None, wall_times: Column | None = None,
-                 config: dict | None = None, warnings: list[str] | None = None, step_unit: str = "iteration",
-                 step_key: str = "step", labels: Labels | None = None, launches: np.ndarray | None = None,
-                 clock: tuple[str, Column] | None = None) -> RunLog:
+def build_runlog(
+    path: Path,
+    format: str,
+    framework: str,
+    steps: np.ndarray,
+    columns: dict[str, Column],
+    lines: np.ndarray,
+    *,
+    epochs: Column | None = None,
+    wall_times: Column | None = None,
+    config: dict | None = None,
+    warnings: list[str] | None = None,
+    step_unit: str = "iteration",
+    step_key: str = "step",
+    labels: Labels | None = None,
+    launches: np.ndarray | None = None,
+    clock: tuple[str, Column] | None = None,
+) -> RunLog:
     """RunLog through `assemble`, after a constant step is replaced by the row order, rows sharing a step are
     resolved (shared_steps.py) and folded.
 
@@ -57,8 +70,9 @@ def build_runlog(path: Path, format: str, framework: str, steps: np.ndarray, col
     n = steps.size
     if clock is None and wall_times is not None:
         clock = ("time", wall_times)
-    found = shared_steps.resolve(steps, lambda: stepping.keyed(columns), lines, labels=labels,
-                                 launches=launches, clock=_clock(clock))
+    found = shared_steps.resolve(
+        steps, lambda: stepping.keyed(columns), lines, labels=labels, launches=launches, clock=_clock(clock)
+    )
     warnings += found.warnings(stepping.lines_text)
     columns = stepping.move(columns, found.moves, n)
     extra = {"\0epoch": epochs, "\0time": wall_times}
@@ -69,13 +83,19 @@ def build_runlog(path: Path, format: str, framework: str, steps: np.ndarray, col
     warnings += note
     ep, wt = folded.pop("\0epoch", None), folded.pop("\0time", None)
     return assemble(
-        str(path), format, framework, steps,
+        str(path),
+        format,
+        framework,
+        steps,
         {k: Sparse(c.rows, c.values) if c.sparse else c.values for k, c in folded.items()},
         # Fully logged columns need no mask (saves a pass per column on large logs).
         present={k: c.present for k, c in folded.items() if not c.sparse and not c.present.all()},
         epochs=None if ep is None else ep.full(),
         wall_times=None if wt is None else wt.full(),
-        config=config, warnings=warnings, step_unit=step_unit, launches=folded_launches,
+        config=config,
+        warnings=warnings,
+        step_unit=step_unit,
+        launches=folded_launches,
     )
 
 
@@ -97,9 +117,9 @@ def launches_after(markers: np.ndarray, kept: np.ndarray) -> np.ndarray:
     nothing.
     """
     marked = np.flatnonzero(markers)
-    if marked.size == 0:   # the usual log: no per-row count is made
+    if marked.size == 0:  # the usual log: no per-row count is made
         return marked
-    before = np.cumsum(kept)[marked] - kept[marked]   # kept rows before each marker
+    before = np.cumsum(kept)[marked] - kept[marked]  # kept rows before each marker
     at = np.unique(before)
     return at[at < int(kept.sum())]
 
@@ -116,8 +136,9 @@ def select(rows: np.ndarray, columns: dict[str, Column]) -> dict[str, Column]:
     return out
 
 
-def attach(columns: dict[str, Column], own: np.ndarray, target: np.ndarray, skip: tuple[str, ...]
-           ) -> dict[str, Column]:
+def attach(
+    columns: dict[str, Column], own: np.ndarray, target: np.ndarray, skip: tuple[str, ...]
+) -> dict[str, Column]:
     """Columns logged on the rows `own` (a mask) only, plus each row i with target[i] >= 0 moved onto row target[i].
 
     MMEngine and mmdet 2.x write validation results on lines of their own; their values belong to a

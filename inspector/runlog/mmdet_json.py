@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -53,8 +54,9 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     is_train, is_val = mode == "train", mode == "val"
     epoch_col, iter_col = rows.number("epoch"), rows.number("iter")
     if epoch_col is None or iter_col is None or not is_train.any():
-        raise InspectorError("no training line with 'mode', 'epoch' and 'iter': not an mmdet 2.x log.json",
-                             path=path)
+        raise InspectorError(
+            "no training line with 'mode', 'epoch' and 'iter': not an mmdet 2.x log.json", path=path
+        )
     among = is_train | is_val
     read_epochs = stepping.read_steps(epoch_col, rows.line_numbers, "epoch", allow_order=False, among=among)
     read_iters = stepping.read_steps(iter_col, rows.line_numbers, "iter", allow_order=False, among=is_train)
@@ -64,8 +66,9 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     is_train &= has_epoch & has_iter
     is_val &= has_epoch
     if not is_train.any():
-        raise InspectorError("no training line with a usable 'epoch' and 'iter': not an mmdet 2.x log.json",
-                             path=path)
+        raise InspectorError(
+            "no training line with a usable 'epoch' and 'iter': not an mmdet 2.x log.json", path=path
+        )
 
     iter_based = "IterBasedRunner" in str(config.get("runner", {}).get("type", ""))
     if iter_based:
@@ -77,8 +80,10 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
         global_steps = (epochs.astype(np.float64) - 1) * per_epoch + iters
         huge = is_train & (np.abs(global_steps) > stepping.MAX_STEP)
         if huge.any():
-            warnings.append(f"{int(huge.sum())} row(s) whose epoch and iter give a step beyond 2**53 skipped "
-                            f"({stepping.lines_text(rows.line_numbers[huge])}).")
+            warnings.append(
+                f"{int(huge.sum())} row(s) whose epoch and iter give a step beyond 2**53 skipped "
+                f"({stepping.lines_text(rows.line_numbers[huge])})."
+            )
             is_train &= ~huge
         steps = np.where(is_train, global_steps, 0).astype(np.int64)
 
@@ -93,14 +98,24 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
             continue
         target[i] = same[-1]
     if orphan:
-        warnings.append(f"{len(orphan)} val line(s) with no training line of their epoch skipped "
-                        f"({stepping.lines_text(rows.line_numbers[np.array(orphan)])}).")
+        warnings.append(
+            f"{len(orphan)} val line(s) with no training line of their epoch skipped "
+            f"({stepping.lines_text(rows.line_numbers[np.array(orphan)])})."
+        )
     metrics = {k: c for k, c in rows.numbers.items() if k not in _BOOKKEEPING}
     columns = jsonrows.attach(metrics, is_train, target, _VAL_NOISE)
     epoch_values = Column.dense(epochs[is_train].astype(np.float64), np.ones(int(is_train.sum()), dtype=bool))
-    return jsonrows.build_runlog(path, NAME, "mmdet", steps[is_train], jsonrows.select(is_train, columns),
-                                  rows.line_numbers[is_train], epochs=epoch_values, config=config,
-                                  warnings=warnings)
+    return jsonrows.build_runlog(
+        path,
+        NAME,
+        "mmdet",
+        steps[is_train],
+        jsonrows.select(is_train, columns),
+        rows.line_numbers[is_train],
+        epochs=epoch_values,
+        config=config,
+        warnings=warnings,
+    )
 
 
 def _env_config(path: Path) -> tuple[dict, int]:
@@ -156,7 +171,7 @@ def loss_weights(model: Any) -> dict[str, float]:
 
 
 def loss_weight_problems(model: Any) -> list[str]:
-    """"loss_cls: loss_weight nan is not finite"-style notes on the weights `loss_weights` left out."""
+    """ "loss_cls: loss_weight nan is not finite"-style notes on the weights `loss_weights` left out."""
     return _walk_loss_weights(model)[1]
 
 
@@ -171,7 +186,7 @@ def _walk_loss_weights(model: Any) -> tuple[dict[str, float], list[str]]:
             if not isinstance(value, dict) or not isinstance(key, str):
                 continue
             if key.startswith("loss_") and "loss_weight" in value:
-                name = "loss_rpn_" + key[len("loss_"):] if in_rpn else key
+                name = "loss_rpn_" + key[len("loss_") :] if in_rpn else key
                 weight = value["loss_weight"]
                 problem = gain_problem(weight)
                 if problem is None:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from inspector.errors import InspectorError
+from inspector.runlog import companions as companion_files
 from inspector.runlog import jsonlines, jsonrows
 from inspector.runlog import steps as stepping
-from inspector.runlog import companions as companion_files
 from inspector.runlog.mmdet_json import loss_weight_problems, loss_weights
 from inspector.runlog.record import RunLog
 
@@ -52,23 +52,40 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     is_train &= usable
     is_val = usable & ~is_train
     epoch = rows.number("epoch")
-    target = _val_targets(np.flatnonzero(is_train), np.flatnonzero(is_val), steps,
-                          None if epoch is None else epoch.full(), rows.n_rows)
+    target = _val_targets(
+        np.flatnonzero(is_train),
+        np.flatnonzero(is_val),
+        steps,
+        None if epoch is None else epoch.full(),
+        rows.n_rows,
+    )
     unplaced = int((is_val & (target < 0)).sum())
     if unplaced:
-        warnings.append(f"{unplaced} val line(s) before any training line skipped "
-                        f"({stepping.lines_text(rows.line_numbers[is_val & (target < 0)])}).")
+        warnings.append(
+            f"{unplaced} val line(s) before any training line skipped "
+            f"({stepping.lines_text(rows.line_numbers[is_val & (target < 0)])})."
+        )
     metrics = {k: c for k, c in rows.numbers.items() if k not in ("step", "epoch", "iter")}
     columns = jsonrows.attach(metrics, is_train, target, _VAL_NOISE)
     epochs = None if epoch is None else epoch.take(is_train)
     config = _companion_config(companions)
     warnings += config.pop("companion_warnings", [])
-    return jsonrows.build_runlog(path, NAME, "mmdet", steps[is_train], jsonrows.select(is_train, columns),
-                                  rows.line_numbers[is_train], epochs=epochs, config=config, warnings=warnings)
+    return jsonrows.build_runlog(
+        path,
+        NAME,
+        "mmdet",
+        steps[is_train],
+        jsonrows.select(is_train, columns),
+        rows.line_numbers[is_train],
+        epochs=epochs,
+        config=config,
+        warnings=warnings,
+    )
 
 
-def _val_targets(train: np.ndarray, val: np.ndarray, steps: np.ndarray, epoch: np.ndarray | None,
-                 n: int) -> np.ndarray:
+def _val_targets(
+    train: np.ndarray, val: np.ndarray, steps: np.ndarray, epoch: np.ndarray | None, n: int
+) -> np.ndarray:
     """Per row, the training row a val row's metrics belong to (-1 elsewhere and for a val row before any).
 
     Without an epoch key, the last training line before the val line is the end of its epoch

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -53,7 +53,9 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
         if header is None:
             raise InspectorError("the file is empty", path=path)
         warnings.append("the log has a header but no rows yet.")
-        return assemble(str(path), NAME, "native", np.zeros(0, np.int64), {}, config=config, warnings=warnings)
+        return assemble(
+            str(path), NAME, "native", np.zeros(0, np.int64), {}, config=config, warnings=warnings
+        )
 
     rows = jsonlines.load(path, start=offset, first_line=2 if header else 1)
     warnings += rows.warnings
@@ -65,8 +67,10 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     is_header = kind == "header"
     other = ~typed & ~is_header
     if other.any():
-        warnings.append(f"{int(other.sum())} row(s) that are neither 'step' nor 'eval' rows skipped "
-                        f"({stepping.lines_text(rows.line_numbers[other])}).")
+        warnings.append(
+            f"{int(other.sum())} row(s) that are neither 'step' nor 'eval' rows skipped "
+            f"({stepping.lines_text(rows.line_numbers[other])})."
+        )
     read_steps = stepping.read_steps(rows.number("step"), rows.line_numbers, "step", among=typed)
     warnings += read_steps.warnings
     steps, keep = read_steps.steps, read_steps.usable
@@ -79,30 +83,39 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     weights: dict[str, Column] = {}
     for name, col in rows.numbers.items():
         if name.startswith("losses/"):
-            columns["loss/" + name[len("losses/"):]] = col.only(is_step)
+            columns["loss/" + name[len("losses/") :]] = col.only(is_step)
         elif name == "total":
             columns["loss/total"] = col.only(is_step)
         elif name in _PLAIN:
             columns[name] = col.only(is_step)
         elif name.startswith("metrics/"):
-            columns["eval/" + name[len("metrics/"):]] = col.only(is_eval)
+            columns["eval/" + name[len("metrics/") :]] = col.only(is_eval)
         elif name.startswith("weights/"):
-            weights[name[len("weights/"):]] = col.only(is_step)
+            weights[name[len("weights/") :]] = col.only(is_step)
 
     config["loss_weights"] = _loss_weights(config.get("loss_weights") or {}, weights, keep, warnings)
     if not config["loss_weights"]:
         warnings.append("the config has no loss_weights: weighted losses cannot be shown.")
     epochs = _rows(rows.number("epoch"), rows.n_rows, keep)
     wall_times = _rows(rows.number("time"), rows.n_rows, keep)
-    everything = bool(keep.all())   # the usual log: the arrays themselves, not copies
+    everything = bool(keep.all())  # the usual log: the arrays themselves, not copies
     lines = rows.line_numbers if everything else rows.line_numbers[keep]
     steps = steps if everything else steps[keep]
     # Let go of the columns no series needs (the float step, the weights, the row types) before
     # assembling: on a 1M-row log that is ~0.7× the payload off the read's peak.
     del rows, weights, kind, is_step, is_eval, is_header, typed, read_steps
     return jsonrows.build_runlog(
-        path, NAME, "native", steps, jsonrows.select(keep, columns), lines,
-        epochs=epochs, wall_times=wall_times, config=config, warnings=warnings, launches=launches,
+        path,
+        NAME,
+        "native",
+        steps,
+        jsonrows.select(keep, columns),
+        lines,
+        epochs=epochs,
+        wall_times=wall_times,
+        config=config,
+        warnings=warnings,
+        launches=launches,
     )
 
 
@@ -135,6 +148,8 @@ def _loss_weights(declared: dict, per_step: dict[str, Column], keep: np.ndarray,
             changed.append(f"{name}: {logged[0]:g} → {logged[-1]:g}")
         weights[name] = float(logged[-1])
     if changed:
-        warnings.append(f"loss weights changed during the run ({', '.join(changed)}); "
-                        "the last ones are used to decompose the total.")
+        warnings.append(
+            f"loss weights changed during the run ({', '.join(changed)}); "
+            "the last ones are used to decompose the total."
+        )
     return weights

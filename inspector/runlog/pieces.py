@@ -7,7 +7,7 @@ JSON-lines and CSV fast paths.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -31,7 +31,7 @@ def line_pieces(buf: pa.Buffer, size: int | None = None, max_line: int = 1 << 20
         if cut >= n:
             yield buf.slice(pos)
             return
-        window = raw[cut:cut + max_line + 1]
+        window = raw[cut : cut + max_line + 1]
         found = int(np.argmax(window == 10))
         if window[found] != 10:
             yield buf.slice(pos)

@@ -11,8 +11,9 @@ Readers parse their format into columns in file order (one step per row) and han
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Mapping, get_args
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -20,8 +21,19 @@ STEP_UNITS = ("iteration", "epoch")
 
 # Whose conventions a log's values follow: what each loss term is (raw or already multiplied by its
 # gain) and which gains the trainer ships with are known per framework (inspector/losses.py).
-Framework = Literal["native", "ultralytics", "yolov5", "yolov7", "detectron2", "mmdet", "yolox", "detr",
-                    "tensorboard", "wandb", "generic"]
+Framework = Literal[
+    "native",
+    "ultralytics",
+    "yolov5",
+    "yolov7",
+    "detectron2",
+    "mmdet",
+    "yolox",
+    "detr",
+    "tensorboard",
+    "wandb",
+    "generic",
+]
 FRAMEWORKS: tuple[str, ...] = get_args(Framework)
 
 
@@ -188,7 +200,9 @@ def assemble(
     """
     steps = np.asarray(steps, dtype=np.int64)
     warnings = list(warnings or [])
-    launched = launches is not None and bool(np.any((np.asarray(launches) > 0) & (np.asarray(launches) < steps.size)))
+    launched = launches is not None and bool(
+        np.any((np.asarray(launches) > 0) & (np.asarray(launches) < steps.size))
+    )
     in_order = bool(np.all(steps[1:] > steps[:-1])) if steps.size else True
     segments: list[Segment] = []
     if in_order and not launched:
@@ -208,9 +222,11 @@ def assemble(
     if len(segments) > 1:
         dropped = int(steps.size - keep_rows.sum())
         restarts = ", ".join(
-            f"step {s.first_step} after step {before.last_step}" if s.first_step <= before.last_step
+            f"step {s.first_step} after step {before.last_step}"
+            if s.first_step <= before.last_step
             else f"a new launch at step {s.first_step}"
-            for before, s in zip(segments, segments[1:]))
+            for before, s in zip(segments, segments[1:])
+        )
         warnings.append(
             f"{len(segments) - 1} restart(s) ({restarts}); "
             f"the later segment wins where they overlap ({dropped} earlier row(s) replaced)."
@@ -235,9 +251,13 @@ def assemble(
                 non_finite[name] = int(bad.sum())
             s = steps[at]
             order = slice(None) if in_order else np.argsort(s, kind="stable")
-            series[name] = Series(name=name, steps=s[order], values=v[order],
-                                  epochs=None if epochs is None else epochs[at][order],
-                                  wall_times=None if wall_times is None else wall_times[at][order])
+            series[name] = Series(
+                name=name,
+                steps=s[order],
+                values=v[order],
+                epochs=None if epochs is None else epochs[at][order],
+                wall_times=None if wall_times is None else wall_times[at][order],
+            )
             continue
         values = np.asarray(raw, dtype=np.float64)
         mask = keep_rows
@@ -280,8 +300,9 @@ def assemble(
     )
 
 
-def _rows_of(column: np.ndarray | None, full: bool, in_order: bool, mask: np.ndarray,
-             order: slice | np.ndarray) -> np.ndarray | None:
+def _rows_of(
+    column: np.ndarray | None, full: bool, in_order: bool, mask: np.ndarray, order: slice | np.ndarray
+) -> np.ndarray | None:
     """`column` at the kept rows in step order: the array itself (no copy) when every row is kept in order."""
     if column is None:
         return None

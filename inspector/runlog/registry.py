@@ -14,9 +14,9 @@ from __future__ import annotations
 import importlib
 import os
 import stat
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Sequence
 
 import pyarrow as pa
 
@@ -56,8 +56,10 @@ CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
 
 def is_companion(path: Path) -> bool:
     """Whether `path`, uploaded or given beside a log, configures the run rather than logs it."""
-    return (path.suffix.lower() in COMPANION_SUFFIXES + CHECKPOINT_SUFFIXES
-            or path.name.lower() in COMPANION_NAMES)
+    return (
+        path.suffix.lower() in COMPANION_SUFFIXES + CHECKPOINT_SUFFIXES
+        or path.name.lower() in COMPANION_NAMES
+    )
 
 
 def with_checkpoint_gains(log: RunLog, checkpoints: Sequence[Path]) -> RunLog:
@@ -66,7 +68,7 @@ def with_checkpoint_gains(log: RunLog, checkpoints: Sequence[Path]) -> RunLog:
     A log that already holds gains keeps them; where the checkpoint disagrees, a warning names both. A
     checkpoint that cannot be read safely is named with the reason; it never costs the log.
     """
-    from inspector.checkpoint import train_gains   # torch: imported only when a checkpoint is given
+    from inspector.checkpoint import train_gains  # torch: imported only when a checkpoint is given
 
     for path in checkpoints:
         try:
@@ -79,8 +81,11 @@ def with_checkpoint_gains(log: RunLog, checkpoints: Sequence[Path]) -> RunLog:
             continue
         sources = log.config.get("weight_sources") or {}
         # A framework's shipped default the reader filled in is weaker evidence than the run's own train config.
-        own = {k: v for k, v in (log.config.get("loss_weights") or {}).items()
-               if not str(sources.get(k, "")).startswith("default")}
+        own = {
+            k: v
+            for k, v in (log.config.get("loss_weights") or {}).items()
+            if not str(sources.get(k, "")).startswith("default")
+        }
         if not own:
             log.config["loss_weights"], log.config["weights_file"] = dict(gains), path.name
             log.config.pop("weight_sources", None)
@@ -88,7 +93,9 @@ def with_checkpoint_gains(log: RunLog, checkpoints: Sequence[Path]) -> RunLog:
         differ = {k: (own[k], v) for k, v in gains.items() if k in own and abs(float(own[k]) - v) > 1e-9}
         if differ:
             shown = ", ".join(f"{k} {a:g} vs {b:g}" for k, (a, b) in differ.items())
-            log.warnings.append(f"{path.name} states other loss gains than the log ({shown}); the log's are used.")
+            log.warnings.append(
+                f"{path.name} states other loss gains than the log ({shown}); the log's are used."
+            )
     return log
 
 
@@ -138,13 +145,15 @@ def detect(path: str | os.PathLike) -> str:
     if best is None:
         if not p.is_dir() and b"\x00" in head[:4096]:
             raise InspectorError("binary content that is not a TensorBoard event file", path=p)
-        raise InspectorError("not a training log inspector recognises "
-                             f"(tried: {', '.join(formats())})", path=p)
+        raise InspectorError(
+            f"not a training log inspector recognises (tried: {', '.join(formats())})", path=p
+        )
     return best.NAME
 
 
-def read_log(path: str | os.PathLike, format: str | None = None,
-             companions: Sequence[str | os.PathLike] = ()) -> RunLog:
+def read_log(
+    path: str | os.PathLike, format: str | None = None, companions: Sequence[str | os.PathLike] = ()
+) -> RunLog:
     """Read one log (file or TensorBoard run directory) into a RunLog.
 
     `format` overrides detection; `companions` are config files uploaded beside the log
@@ -184,10 +193,12 @@ def read_logs(paths: Sequence[str | os.PathLike], format: str | None = None) -> 
     checkpoints = [p for p in companions if p.suffix.lower() in CHECKPOINT_SUFFIXES]
     companions = [p for p in companions if p not in checkpoints]
     if not logs:
-        raise InspectorError("only configuration files were given; add the training log itself",
-                             path=ps[0] if ps else None)
+        raise InspectorError(
+            "only configuration files were given; add the training log itself", path=ps[0] if ps else None
+        )
     if len(logs) > 1:
-        raise InspectorError(f"{len(logs)} logs were given together; give one log (plus its config files)",
-                             path=logs[0])
+        raise InspectorError(
+            f"{len(logs)} logs were given together; give one log (plus its config files)", path=logs[0]
+        )
     log = read_log(logs[0], format=format, companions=companions)
     return with_checkpoint_gains(log, checkpoints) if checkpoints else log

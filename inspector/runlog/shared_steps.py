@@ -35,8 +35,9 @@ adds the same `epoch` and `step` to its eval entry; merging those loses nothing.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -47,20 +48,30 @@ SPLIT_KEYS = ("split", "mode", "phase", "stage", "subset")
 # Values that mark a training row (Lightning's RunningStage.TRAINING is "train"; "fit" is its TrainerFn).
 TRAIN_SPLITS = frozenset({"train", "training", "fit"})
 # Values that mark evaluation rows: a column holding one of these (or a training value) is a split column.
-EVAL_SPLITS = frozenset({"val", "valid", "validation", "validate", "eval", "evaluation", "test", "testing",
-                         "dev"})
+EVAL_SPLITS = frozenset(
+    {"val", "valid", "validation", "validate", "eval", "evaluation", "test", "testing", "dev"}
+)
 # A key named like an evaluation: prefixed eval/val/test (Keras `val_loss`, HF `eval_loss`, Lightning
 # `val_acc`, our `eval/map50`), or holding a detection/classification metric as a word of its name
 # (Detectron2 `bbox/AP50`, mmdet `bbox_mAP_50`, Ultralytics `metrics/mAP50-95(B)`, `accuracy`, `top1`).
 EVAL_PREFIX = re.compile(r"^(eval|val|valid|validation|test)([/_.\-])", re.IGNORECASE)
-EVAL_WORD = re.compile(r"^(?:m?ap\d*[sml]?|acc|accuracy|top-?[15]|precision|recall|f1|miou|auroc)$",
-                       re.IGNORECASE)
+EVAL_WORD = re.compile(
+    r"^(?:m?ap\d*[sml]?|acc|accuracy|top-?[15]|precision|recall|f1|miou|auroc)$", re.IGNORECASE
+)
 # Where an eval row gives no prefix of its own, its repeated keys are kept under this one.
 DEFAULT_EVAL_PREFIX = "val/"
 # Column names that may be a clock: elapsed seconds or timestamps (Ultralytics `time`, W&B `_runtime`
 # and `_timestamp`, custom `timestamp`/`wall_time`). Only a column that rarely goes back is one.
-CLOCK_KEYS = ("time", "timestamp", "wall_time", "walltime", "_runtime", "_timestamp", "elapsed",
-              "elapsed_time")
+CLOCK_KEYS = (
+    "time",
+    "timestamp",
+    "wall_time",
+    "walltime",
+    "_runtime",
+    "_timestamp",
+    "elapsed",
+    "elapsed_time",
+)
 # A clock goes back only where a trainer was relaunched; a per-iteration duration (Detectron2's and
 # MMEngine's `time`) goes back about every other row. A column that goes back in more than 1 pair of
 # rows in this many is no clock (the step rule's 1-in-10 argument, step_column.ISOLATED_FRACTION).
@@ -92,7 +103,7 @@ class Labels:
     values: tuple[str, ...]
 
     @staticmethod
-    def of(name: str, texts: np.ndarray) -> "Labels":
+    def of(name: str, texts: np.ndarray) -> Labels:
         """Labels of one string (or None) per row; blank strings are no value."""
         # Distinct values first, hashed (a split column holds a handful; sorting 1M Python strings took
         # seconds), then each one stripped once: no per-row Python, no fixed-width copy of the strings.
@@ -101,9 +112,9 @@ class Labels:
         values = sorted({v for v in cleaned if v})
         index = {v: i for i, v in enumerate(values)}
         remap = np.array([index.get(v, -1) for v in cleaned] + [-1], dtype=np.int64)
-        return Labels(name, remap[raw_codes], tuple(values))   # code -1 (no value) picks the trailing -1
+        return Labels(name, remap[raw_codes], tuple(values))  # code -1 (no value) picks the trailing -1
 
-    def take(self, rows: np.ndarray | None) -> "Labels":
+    def take(self, rows: np.ndarray | None) -> Labels:
         """The labels of `rows` (indices; None: all), in that order."""
         return self if rows is None else Labels(self.name, self.codes[rows], self.values)
 
@@ -183,9 +194,15 @@ def runs(steps: np.ndarray, launches: np.ndarray | None = None) -> np.ndarray:
     return run
 
 
-def resolve(steps: np.ndarray, keys: Callable[[], Sequence[Keyed]], lines: np.ndarray, *,
-            labels: Labels | None = None, launches: np.ndarray | None = None,
-            clock: Keyed | None = None) -> Resolution:
+def resolve(
+    steps: np.ndarray,
+    keys: Callable[[], Sequence[Keyed]],
+    lines: np.ndarray,
+    *,
+    labels: Labels | None = None,
+    launches: np.ndarray | None = None,
+    clock: Keyed | None = None,
+) -> Resolution:
     """The Resolution of rows in file order with `steps`: moves of eval and apart values, launches, findings.
 
     `keys()` gives every metric key (called only when a step repeats or `labels` are given); `lines`
@@ -239,6 +256,7 @@ def move_keyed(keys: Sequence[Keyed], moves: Sequence[Move], n: int) -> list[Key
 
 # --- the rules --------------------------------------------------------------------------------------
 
+
 def _free(target: str, rows: np.ndarray, taken: dict[str, np.ndarray]) -> str:
     """`target`, or `target (2)`, `(3)`… when a key of that name is already logged on one of `rows`."""
     name, i = target, 1
@@ -256,8 +274,9 @@ def _valid_rows(rows: np.ndarray | None, n: int) -> np.ndarray:
     return rows[(rows > 0) & (rows < n)]
 
 
-def _clock_resets(steps: np.ndarray, clock: Keyed | None, lines: np.ndarray
-                  ) -> tuple[np.ndarray, list[Finding]]:
+def _clock_resets(
+    steps: np.ndarray, clock: Keyed | None, lines: np.ndarray
+) -> tuple[np.ndarray, list[Finding]]:
     """Rows where a clock goes back while the step repeats or goes on (a step going back restarts anyway)."""
     if clock is None or clock.rows.size < 3:
         return np.zeros(0, dtype=np.int64), []
@@ -266,7 +285,7 @@ def _clock_resets(steps: np.ndarray, clock: Keyed | None, lines: np.ndarray
     rows, values = clock.rows[ok], values[ok]
     back = values[1:] < values[:-1]
     if not back.any() or int(back.sum()) * CLOCK_BACKWARDS > back.size:
-        return np.zeros(0, dtype=np.int64), []   # never back, or too often: a duration, not a clock
+        return np.zeros(0, dtype=np.int64), []  # never back, or too often: a duration, not a clock
     at = np.flatnonzero(back)
     at = at[steps[rows[at + 1]] >= steps[rows[at]]]
     if at.size == 0:
@@ -275,19 +294,20 @@ def _clock_resets(steps: np.ndarray, clock: Keyed | None, lines: np.ndarray
     return rows[at + 1], [Finding("clock", lines[rows[at + 1]], (clock.name, example))]
 
 
-def _split_moves(columns: Sequence[Keyed], labels: Labels, lines: np.ndarray
-                 ) -> tuple[list[Move], np.ndarray, list[Finding]]:
+def _split_moves(
+    columns: Sequence[Keyed], labels: Labels, lines: np.ndarray
+) -> tuple[list[Move], np.ndarray, list[Finding]]:
     """Moves of every key a non-training row logs to '<split>/<key>'; the training rows; what was done."""
     n = labels.codes.size
     kind = np.array([v.lower() in TRAIN_SPLITS for v in labels.values] + [False], dtype=bool)
-    train = kind[labels.codes]   # code -1 picks the trailing False
+    train = kind[labels.codes]  # code -1 picks the trailing False
     prefixes = [f"{v}/" for v in labels.values]
     moves: list[Move] = []
     targets: dict[str, None] = {}
     taken = {c.name: c.rows for c in columns}
     for key in columns:
         if eval_prefix(key.name):
-            continue   # already named as an eval value
+            continue  # already named as an eval value
         codes = labels.codes[key.rows]
         for code in np.unique(codes[codes >= 0]).tolist():
             if kind[code]:
@@ -300,13 +320,18 @@ def _split_moves(columns: Sequence[Keyed], labels: Labels, lines: np.ndarray
     if not moves:
         return [], train, []
     shown = sorted({labels.values[c] for c in np.unique(labels.codes[other]).tolist()})
-    detail = (labels.name, " or ".join(repr(v) for v in shown), " ".join(repr(f"{v}/") for v in shown),
-              _names(list(targets)[:NAMES_SHOWN]) + (", …" if len(targets) > NAMES_SHOWN else ""))
+    detail = (
+        labels.name,
+        " or ".join(repr(v) for v in shown),
+        " ".join(repr(f"{v}/") for v in shown),
+        _names(list(targets)[:NAMES_SHOWN]) + (", …" if len(targets) > NAMES_SHOWN else ""),
+    )
     return moves, train, [Finding("split", lines[np.flatnonzero(other)], detail)]
 
 
-def _shared_steps(steps: np.ndarray, columns: Sequence[Keyed], lines: np.ndarray, launch: np.ndarray,
-                  train: np.ndarray) -> tuple[list[Move], np.ndarray, list[Finding]]:
+def _shared_steps(
+    steps: np.ndarray, columns: Sequence[Keyed], lines: np.ndarray, launch: np.ndarray, train: np.ndarray
+) -> tuple[list[Move], np.ndarray, list[Finding]]:
     """Moves for eval and apart rows, the rows that start a relaunch, what was done: for shared steps."""
     n = steps.size
     run = runs(steps, launch)
@@ -340,7 +365,7 @@ def _shared_steps(steps: np.ndarray, columns: Sequence[Keyed], lines: np.ndarray
         rows = facts.conflicts[k]
         if rows.size == 0:
             continue
-        if not eval_prefix(key.name):   # a train key, or a metric the train rows log too (`acc`)
+        if not eval_prefix(key.name):  # a train key, or a metric the train rows log too (`acc`)
             at = rows[evalish[rows]]
             ranks = facts.prefix_rank[at]
             for rank in np.unique(ranks).tolist():
@@ -379,12 +404,12 @@ class _RowFacts:
     prefix_rank: np.ndarray
     conflict: np.ndarray
     conflicts: list[np.ndarray]
-    at: list[np.ndarray]            # per key: its rows within runs of 2+ rows
+    at: list[np.ndarray]  # per key: its rows within runs of 2+ rows
     run: np.ndarray
     columns: Sequence[Keyed]
 
     @staticmethod
-    def of(run: np.ndarray, multi: np.ndarray, columns: Sequence[Keyed], n: int) -> "_RowFacts":
+    def of(run: np.ndarray, multi: np.ndarray, columns: Sequence[Keyed], n: int) -> _RowFacts:
         keys = np.zeros(n, dtype=np.int64)
         signature = np.zeros(n, dtype=np.uint64)
         has_eval = np.zeros(n, dtype=bool)
@@ -394,8 +419,9 @@ class _RowFacts:
         ats: list[np.ndarray] = []
         # A random 64-bit weight per key: two rows have the same key set when their sums agree
         # (a collision needs 2**-64 luck). Fixed seed: the same file reads the same way every time.
-        weights = np.random.default_rng(0).integers(1, np.iinfo(np.uint64).max, size=len(columns),
-                                                     dtype=np.uint64)
+        weights = np.random.default_rng(0).integers(
+            1, np.iinfo(np.uint64).max, size=len(columns), dtype=np.uint64
+        )
         for k, key in enumerate(columns):
             inside = multi[key.rows]
             at, values = key.rows[inside], key.values[inside]
@@ -436,6 +462,7 @@ class _RowFacts:
 
 # --- the words ---------------------------------------------------------------------------------------
 
+
 def _names(names: Sequence[str]) -> str:
     return ", ".join(repr(x) for x in names)
 
@@ -446,20 +473,30 @@ def _sentence(f: Finding, where: Callable[[np.ndarray], str]) -> str:
     at = where(f.lines)
     if f.kind == "split":
         column, values, prefixes, examples = f.detail
-        return (f"{n} row(s) whose {column!r} is {values} ({at}) are not training rows: every value they "
-                f"log is kept under {prefixes} ({examples}), apart from the training values.")
+        return (
+            f"{n} row(s) whose {column!r} is {values} ({at}) are not training rows: every value they "
+            f"log is kept under {prefixes} ({examples}), apart from the training values."
+        )
     if f.kind == "eval":
         beside, *targets = f.detail
-        return (f"{n} row(s) log a training key again at a step already logged, beside eval metrics "
-                f"({beside}) ({at}): read as eval rows, their values are kept as {_names(targets)} "
-                "instead of replacing the training values.")
+        return (
+            f"{n} row(s) log a training key again at a step already logged, beside eval metrics "
+            f"({beside}) ({at}): read as eval rows, their values are kept as {_names(targets)} "
+            "instead of replacing the training values."
+        )
     if f.kind == "apart":
-        return (f"{n} row(s) log a key again at a step already logged, with another value, and nothing says "
-                f"whether they are eval rows or a relaunch ({at}): both values are kept, the later as "
-                f"{_names(f.detail)}.")
+        return (
+            f"{n} row(s) log a key again at a step already logged, with another value, and nothing says "
+            f"whether they are eval rows or a relaunch ({at}): both values are kept, the later as "
+            f"{_names(f.detail)}."
+        )
     if f.kind == "relaunch":
-        return (f"{n} row(s) repeat the step and the keys of the row before them with other values, as a "
-                f"resumed run re-logs the step it resumed from ({at}): each starts a new launch.")
+        return (
+            f"{n} row(s) repeat the step and the keys of the row before them with other values, as a "
+            f"resumed run re-logs the step it resumed from ({at}): each starts a new launch."
+        )
     name, example = f.detail
-    return (f"{name!r} goes back at {n} row(s) while the step repeats or goes on ({at}; {example}): a "
-            "relaunched trainer restarts its clock, so each starts a new launch.")
+    return (
+        f"{name!r} goes back at {n} row(s) while the step repeats or goes on ({at}; {example}): a "
+        "relaunched trainer restarts its clock, so each starts a new launch."
+    )

@@ -27,8 +27,8 @@ what it did:
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -81,11 +81,12 @@ class StepPlan:
     epochs: np.ndarray | None
     row_order: bool
     warnings: tuple[str, ...]
-    moves: tuple[Move, ...] = ()          # values to keep under other names first (rows: input rows)
-    launches: np.ndarray | None = None    # output rows where a new launch starts, for assemble(launches=)
+    moves: tuple[Move, ...] = ()  # values to keep under other names first (rows: input rows)
+    launches: np.ndarray | None = None  # output rows where a new launch starts, for assemble(launches=)
 
-    def take(self, values: np.ndarray, present: np.ndarray | None = None
-             ) -> tuple[np.ndarray, np.ndarray | None]:
+    def take(
+        self, values: np.ndarray, present: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """(values, written mask or None when every output row is written) of one column, per output row."""
         if self.rows is None:
             return values, present
@@ -156,8 +157,11 @@ def moved(metrics: Mapping[str, Cells], moves: Sequence[Move], n: int) -> dict[s
         out[move.source] = (values, mask)
         target = out.get(move.target)
         t_values = np.full(n, np.nan) if target is None else target[0].copy()
-        t_mask = np.zeros(n, dtype=bool) if target is None else (
-            np.ones(n, dtype=bool) if target[1] is None else target[1].copy())
+        t_mask = (
+            np.zeros(n, dtype=bool)
+            if target is None
+            else (np.ones(n, dtype=bool) if target[1] is None else target[1].copy())
+        )
         t_values[move.rows] = values[move.rows]
         t_mask[move.rows] = True
         out[move.target] = (t_values, t_mask)
@@ -177,8 +181,13 @@ def _kept_keys(metrics: Mapping[str, Cells], rows: np.ndarray | None) -> list[Ke
     return keys
 
 
-def _resolve(steps: np.ndarray, rows: np.ndarray | None, lines: np.ndarray, metrics: Mapping[str, Cells],
-             evidence: RowEvidence) -> Resolution:
+def _resolve(
+    steps: np.ndarray,
+    rows: np.ndarray | None,
+    lines: np.ndarray,
+    metrics: Mapping[str, Cells],
+    evidence: RowEvidence,
+) -> Resolution:
     """`shared_steps.resolve` over the kept rows; its moves' rows are input rows again."""
     kept_lines = lines if rows is None else lines[rows]
     launches = None
@@ -189,19 +198,27 @@ def _resolve(steps: np.ndarray, rows: np.ndarray | None, lines: np.ndarray, metr
     if evidence.clock is not None and evidence.clock in metrics:
         values, mask = metrics[evidence.clock]
         logged = values if mask is None else values[mask]
-        if logged.size > 2 and bool(np.any(logged[1:] < logged[:-1])):   # the usual clock never goes back
+        if logged.size > 2 and bool(np.any(logged[1:] < logged[:-1])):  # the usual clock never goes back
             clock = _kept_keys({evidence.clock: metrics[evidence.clock]}, rows)[0]
     labels = None if evidence.labels is None else evidence.labels.take(rows)
-    found = resolve(steps, lambda: _kept_keys(metrics, rows), kept_lines, labels=labels, launches=launches,
-                    clock=clock)
+    found = resolve(
+        steps, lambda: _kept_keys(metrics, rows), kept_lines, labels=labels, launches=launches, clock=clock
+    )
     if rows is None or not found.moves:
         return found
     return replace(found, moves=tuple(replace(m, rows=rows[m.rows]) for m in found.moves))
 
 
-def plan_steps(raw: np.ndarray, written: np.ndarray | None, lines: np.ndarray, name: str,
-               metrics_present: Sequence[np.ndarray | None] = (), *,
-               metrics: Mapping[str, Cells] | None = None, evidence: RowEvidence | None = None) -> StepPlan:
+def plan_steps(
+    raw: np.ndarray,
+    written: np.ndarray | None,
+    lines: np.ndarray,
+    name: str,
+    metrics_present: Sequence[np.ndarray | None] = (),
+    *,
+    metrics: Mapping[str, Cells] | None = None,
+    evidence: RowEvidence | None = None,
+) -> StepPlan:
     """The StepPlan of step column `name` (float64 per row, `written` where a cell held a value).
 
     `lines` are the rows' 1-based line numbers (for the warnings); `metrics_present` the written masks
@@ -225,8 +242,10 @@ def plan_steps(raw: np.ndarray, written: np.ndarray | None, lines: np.ndarray, n
     huge = np.abs(safe) > MAX_EXACT_STEP
     if huge.any():
         bad = lines[huge]
-        warnings.append(f"{bad.size} row(s) with a {name!r} beyond ±2**53 (not an exact step) skipped "
-                        f"(line {lines_text(bad)}).")
+        warnings.append(
+            f"{bad.size} row(s) with a {name!r} beyond ±2**53 (not an exact step) skipped "
+            f"(line {lines_text(bad)})."
+        )
         usable &= ~huge
         safe[huge] = 0.0
     fractional = safe != np.floor(safe)
@@ -234,8 +253,9 @@ def plan_steps(raw: np.ndarray, written: np.ndarray | None, lines: np.ndarray, n
     n_frac, n_usable = int(fractional.sum()), int(usable.sum())
     if n_frac and n_frac * ISOLATED_FRACTION < n_usable:
         bad = lines[fractional]
-        warnings.append(f"{n_frac} row(s) with a fractional {name!r} among whole ones skipped "
-                        f"(line {lines_text(bad)}).")
+        warnings.append(
+            f"{n_frac} row(s) with a fractional {name!r} among whole ones skipped (line {lines_text(bad)})."
+        )
         usable &= ~fractional
         n_frac, n_usable = 0, n_usable - n_frac
     every = bool(usable.all())
@@ -243,13 +263,19 @@ def plan_steps(raw: np.ndarray, written: np.ndarray | None, lines: np.ndarray, n
     kept = raw if every else raw[rows]
     epochs, row_order = None, False
     if n_frac:
-        warnings.append(f"{name!r} holds fractional values in {n_frac} of {n_usable} row(s): not a step "
-                        "counter; the row order is the step and the values are kept as epochs.")
+        warnings.append(
+            f"{name!r} holds fractional values in {n_frac} of {n_usable} row(s): not a step "
+            "counter; the row order is the step and the values are kept as epochs."
+        )
         steps, epochs, row_order = np.arange(n_usable, dtype=np.int64), kept, True
     else:
         steps = kept.astype(np.int64)
-        if steps.size > 1 and steps[0] == steps[-1] and bool(np.all(steps[1:] == steps[:-1])) and \
-                _written_twice(metrics_present, np.arange(n) if rows is None else rows):
+        if (
+            steps.size > 1
+            and steps[0] == steps[-1]
+            and bool(np.all(steps[1:] == steps[:-1]))
+            and _written_twice(metrics_present, np.arange(n) if rows is None else rows)
+        ):
             warnings.append(f"every row has {name} {int(steps[0])}; rows are numbered in file order instead.")
             steps, row_order = np.arange(n_usable, dtype=np.int64), True
     moves: tuple[Move, ...] = ()
@@ -260,10 +286,11 @@ def plan_steps(raw: np.ndarray, written: np.ndarray | None, lines: np.ndarray, n
         moves, launches = found.moves, found.launches
     repeats = steps[1:] == steps[:-1]
     if launches.size:
-        repeats[launches - 1] = False   # a new launch is never merged into the row before it
+        repeats[launches - 1] = False  # a new launch is never merged into the row before it
     if not repeats.any():  # the usual log: no index array is made
-        return StepPlan(steps, rows, None, epochs, row_order, tuple(warnings), moves,
-                        launches if launches.size else None)
+        return StepPlan(
+            steps, rows, None, epochs, row_order, tuple(warnings), moves, launches if launches.size else None
+        )
     all_rows = np.arange(n) if rows is None else rows
     starts = np.flatnonzero(np.concatenate([[True], ~repeats]))
     if metrics is None:
@@ -272,9 +299,11 @@ def plan_steps(raw: np.ndarray, written: np.ndarray | None, lines: np.ndarray, n
         replaced, duplicated = _replaced(moved(metrics, moves, n) if moves else metrics, all_rows, starts)
     if replaced or duplicated:  # rows that only complement each other (a train row, a val row) merge silently
         merged = lines[all_rows][:-1][repeats]  # a merged row shares its step with the row after it
-        warnings.append(f"{merged.size} row(s) share their {name!r} with a later row (line "
-                        f"{lines_text(merged)}): merged into one row per step, the later value winning "
-                        f"per column ({replaced} value(s) replaced).")
+        warnings.append(
+            f"{merged.size} row(s) share their {name!r} with a later row (line "
+            f"{lines_text(merged)}): merged into one row per step, the later value winning "
+            f"per column ({replaced} value(s) replaced)."
+        )
     # Each launch starts a run, so its output row is the run's index.
     out_launches = np.searchsorted(starts, launches) if launches.size else None
     return StepPlan(steps[starts], all_rows, starts, None, False, tuple(warnings), moves, out_launches)

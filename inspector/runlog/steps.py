@@ -19,18 +19,18 @@ step, so without these rules one bad step value silently costs good rows:
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 
 from inspector.runlog import shared_steps
 from inspector.runlog.jsonlines import Column
 from inspector.runlog.shared_steps import Keyed, Move, move_keyed
+
 # The step rule's numbers live in step_column.py, shared by every reader.
 from inspector.runlog.step_column import ISOLATED_FRACTION
 from inspector.runlog.step_column import MAX_EXACT_STEP as MAX_STEP
-
 
 # How many line numbers a warning lists.
 SHOWN = 10
@@ -54,8 +54,14 @@ def lines_text(lines: np.ndarray, count: int | None = None) -> str:
     return f"line{'s' if count > 1 else ''} {shown}{more}"
 
 
-def read_steps(col: Column | None, lines: np.ndarray, key: str, *, allow_order: bool = True,
-               among: np.ndarray | None = None) -> Steps:
+def read_steps(
+    col: Column | None,
+    lines: np.ndarray,
+    key: str,
+    *,
+    allow_order: bool = True,
+    among: np.ndarray | None = None,
+) -> Steps:
     """Steps from the numeric column `key` (rows without a usable one are rejected, and named).
 
     `lines` are the rows' file lines; only the rows of the mask `among` (default: all) are considered,
@@ -67,8 +73,9 @@ def read_steps(col: Column | None, lines: np.ndarray, key: str, *, allow_order: 
     among = np.ones(n, dtype=bool) if among is None else among
     if col is None:
         if among.any():
-            warnings.append(f"{int(among.sum())} row(s) without a numeric '{key}' skipped "
-                            f"({lines_text(lines[among])}).")
+            warnings.append(
+                f"{int(among.sum())} row(s) without a numeric '{key}' skipped ({lines_text(lines[among])})."
+            )
         return Steps(np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool), warnings)
     values = col.full()
     present = col.mask()
@@ -82,12 +89,16 @@ def read_steps(col: Column | None, lines: np.ndarray, key: str, *, allow_order: 
     huge &= finite
     missing = among & ~present
     if missing.any():
-        warnings.append(f"{int(missing.sum())} row(s) without a numeric '{key}' skipped ({lines_text(lines[missing])}).")
+        warnings.append(
+            f"{int(missing.sum())} row(s) without a numeric '{key}' skipped ({lines_text(lines[missing])})."
+        )
     bad = (present & ~finite) | huge
     if bad.any():
         shown = ", ".join(f"{v:g}" for v in values[bad][:3])
-        warnings.append(f"{int(bad.sum())} row(s) whose '{key}' is not a usable step ({shown}: not finite or beyond "
-                        f"2**53) skipped ({lines_text(lines[bad])}).")
+        warnings.append(
+            f"{int(bad.sum())} row(s) whose '{key}' is not a usable step ({shown}: not finite or beyond "
+            f"2**53) skipped ({lines_text(lines[bad])})."
+        )
     usable = finite & ~huge
     # Rounding straight into the int64 output: the ufunc casts in small buffers, so there is no
     # full-size float temporary (8 bytes per row less at the peak of a large read).
@@ -96,16 +107,20 @@ def read_steps(col: Column | None, lines: np.ndarray, key: str, *, allow_order: 
         np.rint(values, out=steps, casting="unsafe")
     else:
         steps[usable] = np.rint(values[usable]).astype(np.int64)
-    fractional = steps != values   # exact: every usable step is within 2**53
+    fractional = steps != values  # exact: every usable step is within 2**53
     fractional &= usable
     n_fractional, n_usable = int(fractional.sum()), int(usable.sum())
     if n_fractional and (n_fractional * ISOLATED_FRACTION < n_usable or not allow_order):
-        warnings.append(f"{n_fractional} row(s) with a fractional '{key}' among whole ones skipped as damaged "
-                        f"({lines_text(lines[fractional])}).")
+        warnings.append(
+            f"{n_fractional} row(s) with a fractional '{key}' among whole ones skipped as damaged "
+            f"({lines_text(lines[fractional])})."
+        )
         usable &= ~fractional
     elif n_fractional:
-        warnings.append(f"'{key}' is fractional in {n_fractional} of {n_usable} row(s): not a step counter; rows are "
-                        f"numbered in file order instead (the '{key}' values are kept as the epoch).")
+        warnings.append(
+            f"'{key}' is fractional in {n_fractional} of {n_usable} row(s): not a step counter; rows are "
+            f"numbered in file order instead (the '{key}' values are kept as the epoch)."
+        )
         steps = np.zeros(n, dtype=np.int64)
         steps[usable] = np.arange(n_usable)
         return Steps(steps, usable, warnings, epochs=np.where(usable, values, np.nan))
@@ -133,9 +148,11 @@ def constant_step(steps: np.ndarray, columns: dict[str, Column], key: str) -> tu
     if steps.size < 2 or steps[0] != steps[-1] or not np.all(steps == steps[0]):
         return steps, []
     if not overwritten(np.zeros(steps.size, dtype=np.int64), columns).any():
-        return steps, []   # one event split over lines with disjoint keys
-    return (np.arange(steps.size, dtype=np.int64),
-            [f"every row has {key} {int(steps[0])}; rows are numbered in file order instead."])
+        return steps, []  # one event split over lines with disjoint keys
+    return (
+        np.arange(steps.size, dtype=np.int64),
+        [f"every row has {key} {int(steps[0])}; rows are numbered in file order instead."],
+    )
 
 
 def replaced(run: np.ndarray, columns: dict[str, Column]) -> np.ndarray:
@@ -158,7 +175,7 @@ def replaced(run: np.ndarray, columns: dict[str, Column]) -> np.ndarray:
             differ = (before != after) & ~(np.isnan(before) & np.isnan(after))
             lost[at[:-1][same][differ]] = True
     duplicate = np.flatnonzero((keys == again) & (keys > 0))
-    lost[duplicate - 1] = True   # a duplicate is never a run's first row
+    lost[duplicate - 1] = True  # a duplicate is never a run's first row
     return lost
 
 
@@ -179,16 +196,21 @@ def move(columns: dict[str, Column], moves: Sequence[Move], n: int) -> dict[str,
     for name, col in columns.items():
         if name not in touched:
             out[name] = col
-        elif name in after:   # a source every value of which moved is gone
+        elif name in after:  # a source every value of which moved is gone
             out[name] = Column.of(n, after[name].rows, after[name].values)
     for name, key in after.items():
         out.setdefault(name, Column.of(n, key.rows, key.values))
     return out
 
 
-def fold(steps: np.ndarray, columns: dict[str, Column], lines: np.ndarray, *,
-         launches: np.ndarray | None = None, attributes: Iterable[str] = ()
-         ) -> tuple[np.ndarray, dict[str, Column], list[str]]:
+def fold(
+    steps: np.ndarray,
+    columns: dict[str, Column],
+    lines: np.ndarray,
+    *,
+    launches: np.ndarray | None = None,
+    attributes: Iterable[str] = (),
+) -> tuple[np.ndarray, dict[str, Column], list[str]]:
     """Steps and columns after merging consecutive rows that share a step (the later value of a key wins).
 
     A row in `launches` starts a new launch and is never merged into the row before it. `attributes`
@@ -203,8 +225,10 @@ def fold(steps: np.ndarray, columns: dict[str, Column], lines: np.ndarray, *,
     skip = set(attributes)
     lost = replaced(run, {k: c for k, c in columns.items() if k not in skip})
     if lost.any():
-        warnings.append(f"{int(lost.sum())} row(s) share their step with a later row that logs the same key "
-                        f"({lines_text(lines[lost])}); merged, the later value kept.")
+        warnings.append(
+            f"{int(lost.sum())} row(s) share their step with a later row that logs the same key "
+            f"({lines_text(lines[lost])}); merged, the later value kept."
+        )
     groups = int(run[-1]) + 1
     starts = np.flatnonzero(np.concatenate([[True], run[1:] != run[:-1]]))
     merged: dict[str, Column] = {}

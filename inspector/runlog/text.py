@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -24,8 +24,14 @@ from inspector import limits
 from inspector.errors import InspectorError
 from inspector.runlog.record import RunLog, Series, assemble, latest_segment_wins, segment_ids
 from inspector.runlog.text_decode import MAX_LINE_CHARS, NotUtf8, TextLines, sniff_text, text_pieces
-from inspector.runlog.text_dialects import (DETECT_CHARS, DIALECT_SNIFF, FIRST_BAD_LINES, PARSERS, PieceParser,
-                                            detect_dialect)
+from inspector.runlog.text_dialects import (
+    DETECT_CHARS,
+    DIALECT_SNIFF,
+    FIRST_BAD_LINES,
+    PARSERS,
+    PieceParser,
+    detect_dialect,
+)
 from inspector.runlog.text_pairs import as_lines
 from inspector.runlog.text_steps import StepRepair, repair_steps
 from inspector.runlog.text_table import Column, Selection, Table, cap_series, take
@@ -36,7 +42,7 @@ DESCRIPTION = "Plain-text console log (key=value lines, mmdet 2.x, Detectron2 lo
 # Lines with a pair in the head before a file counts as a generic key=value log.
 MIN_PAIR_LINES = 3
 _PAIR_LINE = re.compile(r"(?m)^.*?(?<![\w\"'])[A-Za-z_][\w./\-]*\s*[=:]\s*[-+]?(?:\d|\.\d)[^\n]*$")
-SNIFF_SCORE = 0.5   # a fallback reader: any more specific format that claims the file wins
+SNIFF_SCORE = 0.5  # a fallback reader: any more specific format that claims the file wins
 
 
 def sniff(path: Path, head: bytes) -> float:
@@ -52,7 +58,7 @@ def sniff(path: Path, head: bytes) -> float:
         if any(p.search(text) for p in DIALECT_SNIFF.values()):
             return SNIFF_SCORE
         return SNIFF_SCORE if len(_PAIR_LINE.findall(text)) >= MIN_PAIR_LINES else 0.0
-    except Exception:   # sniffing must never fail detection
+    except Exception:  # sniffing must never fail detection
         return 0.0
 
 
@@ -75,7 +81,7 @@ def _drop_truncated_tail(table: Table, last_line: int) -> tuple[Table, bool]:
         have = {k for k, c in table.columns.items() if _logs_row(c, n - 1)}
         before = {k for k, c in table.columns.items() if _logs_row(c, n - 2)}
         if before <= have:
-            return table, False   # as complete as the row before it: only the newline is missing
+            return table, False  # as complete as the row before it: only the newline is missing
     keep = np.ones(n, dtype=bool)
     keep[-1] = False
     return take(table, Selection.of(keep)), True
@@ -89,8 +95,8 @@ class LineMap:
     so a 1M-line log costs a few integers here instead of an 8 MB array.
     """
 
-    starts: list[int] = field(default_factory=list)        # first clean line index of each piece
-    firsts: list[int] = field(default_factory=list)        # its file line
+    starts: list[int] = field(default_factory=list)  # first clean line index of each piece
+    firsts: list[int] = field(default_factory=list)  # its file line
     numbers: list[np.ndarray | None] = field(default_factory=list)
 
     def add(self, piece: TextLines) -> None:
@@ -115,12 +121,12 @@ class _Pass:
 
     dialect: str
     table: Table
-    lines: int = 0                      # clean lines in the file
-    last_number: int = 0                # file line of the last clean line
+    lines: int = 0  # clean lines in the file
+    last_number: int = 0  # file line of the last clean line
     truncated: bool = False
     long_lines: list[np.ndarray] = field(default_factory=list)
     nul_lines: list[np.ndarray] = field(default_factory=list)
-    line_of: LineMap = field(default_factory=LineMap)   # clean line index → file line
+    line_of: LineMap = field(default_factory=LineMap)  # clean line index → file line
 
 
 def _head(pieces: list[TextLines]) -> str:
@@ -130,7 +136,7 @@ def _head(pieces: list[TextLines]) -> str:
 
 def _replay(buffered: list[TextLines], rest: Iterator[TextLines]) -> Iterator[TextLines]:
     while buffered:
-        yield buffered.pop(0)    # dropped from the buffer as soon as it is parsed
+        yield buffered.pop(0)  # dropped from the buffer as soon as it is parsed
     yield from rest
 
 
@@ -184,27 +190,39 @@ def _step_warnings(repair: StepRepair, line_of: LineMap) -> list[str]:
     """What repair_steps did, with counts and file lines."""
     out = []
     if repair.fraction_dropped.size:
-        out.append(f"{repair.fraction_dropped.size} row(s) with a fractional step among whole ones skipped "
-                   f"as damaged (line {_shown(repair.fraction_dropped, repair.fraction_dropped.size, line_of)}).")
+        out.append(
+            f"{repair.fraction_dropped.size} row(s) with a fractional step among whole ones skipped "
+            f"as damaged (line {_shown(repair.fraction_dropped, repair.fraction_dropped.size, line_of)})."
+        )
     if repair.fraction_order is not None:
         fractional, rows = repair.fraction_order
-        out.append(f"the step is fractional in {fractional} of {rows} row(s): not a step counter; rows are "
-                   "numbered in file order instead.")
+        out.append(
+            f"the step is fractional in {fractional} of {rows} row(s): not a step counter; rows are "
+            "numbered in file order instead."
+        )
     if repair.outliers.size:
-        shown = "; ".join(f"line {line_of(i)}: step {s} after {a}, before {b}"
-                          for i, s, a, b in repair.outlier_steps.tolist())
+        shown = "; ".join(
+            f"line {line_of(i)}: step {s} after {a}, before {b}"
+            for i, s, a, b in repair.outlier_steps.tolist()
+        )
         more = "; …" if repair.outliers.size > len(repair.outlier_steps) else ""
-        out.append(f"{repair.outliers.size} row(s) with a step out of order with the rows around them "
-                   f"skipped as damaged, not read as a restart ({shown}{more}).")
+        out.append(
+            f"{repair.outliers.size} row(s) with a step out of order with the rows around them "
+            f"skipped as damaged, not read as a restart ({shown}{more})."
+        )
     if repair.constant is not None:
         out.append(f"every row has step {repair.constant}; rows are numbered in file order instead.")
     if repair.repeated.size:
-        out.append(f"{repair.repeated.size} line(s) without a step repeat a key already logged at the step "
-                   f"they follow (line {_shown(repair.repeated, repair.repeated.size, line_of)}); skipped.")
+        out.append(
+            f"{repair.repeated.size} line(s) without a step repeat a key already logged at the step "
+            f"they follow (line {_shown(repair.repeated, repair.repeated.size, line_of)}); skipped."
+        )
     out.extend(repair.resolution.warnings(lambda at: f"line {_shown(at, at.size, line_of)}"))
     if repair.merged:
-        out.append(f"{repair.merged} row(s) share their step with a later row that logs the same key "
-                   f"(line {_shown(repair.merged_lines, repair.merged, line_of)}); merged, the later value kept.")
+        out.append(
+            f"{repair.merged} row(s) share their step with a later row that logs the same key "
+            f"(line {_shown(repair.merged_lines, repair.merged, line_of)}); merged, the later value kept."
+        )
     return out
 
 
@@ -221,24 +239,31 @@ def read(path: Path, companions: Sequence[Path] = (), *, piece_bytes: int | None
     warnings = list(table.warnings)
     if done.long_lines:
         long_lines = np.concatenate(done.long_lines)
-        warnings.append(f"{long_lines.size} line(s) over {MAX_LINE_CHARS} characters skipped "
-                        f"(line {_line_list(long_lines)}).")
+        warnings.append(
+            f"{long_lines.size} line(s) over {MAX_LINE_CHARS} characters skipped "
+            f"(line {_line_list(long_lines)})."
+        )
     if done.nul_lines:
         nul_lines = np.concatenate(done.nul_lines)
-        warnings.append(f"{nul_lines.size} line(s) holding NUL bytes (a crash leaves zero-filled blocks) "
-                        f"skipped (line {_line_list(nul_lines)}).")
+        warnings.append(
+            f"{nul_lines.size} line(s) holding NUL bytes (a crash leaves zero-filled blocks) "
+            f"skipped (line {_line_list(nul_lines)})."
+        )
     bad = set(table.bad_lines)
     last = done.lines - 1
     if done.truncated:
         table, dropped = _drop_truncated_tail(table, last)
         if dropped or last in bad:
             bad.discard(last)
-            warnings.append(f"the last line ({done.last_number}) is cut off "
-                            "(no newline at the end of the file); skipped.")
+            warnings.append(
+                f"the last line ({done.last_number}) is cut off (no newline at the end of the file); skipped."
+            )
     if bad:
         numbers = [line_of(i) for i in sorted(bad)]
-        warnings.append(f"{len(numbers)} line(s) look like metrics but could not be parsed "
-                        f"(line {_line_list(numbers)}); skipped.")
+        warnings.append(
+            f"{len(numbers)} line(s) look like metrics but could not be parsed "
+            f"(line {_line_list(numbers)}); skipped."
+        )
     repair = repair_steps(table)
     table = repair.table
     warnings.extend(_step_warnings(repair, line_of))
@@ -246,15 +271,20 @@ def read(path: Path, companions: Sequence[Path] = (), *, piece_bytes: int | None
     limit = limits.max_series()
     table = cap_series(table, limit)
     if table.dropped:
-        warnings.append(f"{len(table.dropped)} series dropped: the log has {len(table.columns) + len(table.dropped)} "
-                        f"distinct keys and only the first {limit} are kept (INSPECTOR_MAX_SERIES); a log "
-                        "with that many is usually machine-generated.")
+        warnings.append(
+            f"{len(table.dropped)} series dropped: the log has {len(table.columns) + len(table.dropped)} "
+            f"distinct keys and only the first {limit} are kept (INSPECTOR_MAX_SERIES); a log "
+            "with that many is usually machine-generated."
+        )
     if not table.columns or table.rows.size == 0:
-        raise InspectorError("no metric lines found (expected key=value pairs, an mmdet, "
-                             "Detectron2 or Ultralytics console log)", path=path)
+        raise InspectorError(
+            "no metric lines found (expected key=value pairs, an mmdet, "
+            "Detectron2 or Ultralytics console log)",
+            path=path,
+        )
     config = dict(table.config)
     config["dialect"] = done.dialect
-    del done   # the line map and buffers are not needed while assembling
+    del done  # the line map and buffers are not needed while assembling
     return _runlog(str(path), table, config, warnings)
 
 
@@ -270,8 +300,18 @@ def _runlog(source: str, table: Table, config: dict, warnings: list[str]) -> Run
     order = list(table.columns)
     steps = table.steps
     launches = _launch_rows(table)
-    log = assemble(source, NAME, table.framework, steps, dense, epochs=table.epochs, config=config,
-                   warnings=warnings, step_unit=table.step_unit, launches=launches)
+    log = assemble(
+        source,
+        NAME,
+        table.framework,
+        steps,
+        dense,
+        epochs=table.epochs,
+        config=config,
+        warnings=warnings,
+        step_unit=table.step_unit,
+        launches=launches,
+    )
     if not sparse:
         return log
     del dense, table
@@ -296,7 +336,7 @@ def _runlog(source: str, table: Table, config: dict, warnings: list[str]) -> Run
     log.series = {k: log.series[k] for k in order if k in log.series}
     if non_finite:
         if log.non_finite:
-            log.warnings.pop()   # assemble's count of the dense keys, the last warning it adds: one for all
+            log.warnings.pop()  # assemble's count of the dense keys, the last warning it adds: one for all
         log.non_finite.update(non_finite)
         total = sum(log.non_finite.values())
         detail = ", ".join(f"{k}: {v}" for k, v in sorted(log.non_finite.items()))

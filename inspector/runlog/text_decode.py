@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator
+from typing import BinaryIO
 
 import numpy as np
 
@@ -26,8 +27,12 @@ _CONTROL = re.compile(r"\x00+|[\x01-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f-\x9f]")
 MAX_CONTROL_SHARE = 0.01
 # Byte-order marks of the wide encodings, read whole-file in that encoding (UTF-32 LE's BOM begins with
 # UTF-16 LE's, so it is tried first). Python's "utf-16"/"utf-32" codecs read the BOM for the byte order.
-WIDE_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
-             (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+WIDE_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 
 # Longest line (after tqdm redraws are resolved) that is scanned for metrics. Real metric lines are
 # under 2 kB (Detectron2's with ~20 losses is ~600 B); a longer one is a pasted blob or a capture that
@@ -47,12 +52,12 @@ _EPOCH_KEY = re.compile(r"^\s*(\d+)/\d+\s|(?i:\bepoch)\s*\[?\s*(\d+)")
 class TextLines:
     """Decoded lines of a log and the 1-based file line each came from."""
 
-    text: str                    # all lines joined by "\n", maybe plus one final "\n" (not a line)
-    line_numbers: np.ndarray     # int64, one per line of `text`
-    truncated_last: bool         # the file did not end with a newline: its last line may be cut
+    text: str  # all lines joined by "\n", maybe plus one final "\n" (not a line)
+    line_numbers: np.ndarray  # int64, one per line of `text`
+    truncated_last: bool  # the file did not end with a newline: its last line may be cut
     long_lines: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     # ↑ 1-based file lines over MAX_LINE_CHARS, blanked (they stay lines so numbering holds)
-    first_line: int = 0          # index of this piece's first line among all lines of the file
+    first_line: int = 0  # index of this piece's first line among all lines of the file
     nul_lines: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     # ↑ 1-based file lines holding a NUL character, blanked likewise
 
@@ -104,8 +109,11 @@ def resolve_carriage_returns(line: str) -> list[str]:
     if len(parts) <= 1:
         return parts or [""]
     keys = [_epoch_key(p) for p in parts]
-    return [p for i, p in enumerate(parts)
-            if i == len(parts) - 1 or (keys[i] is not None and keys[i] != keys[i + 1])]
+    return [
+        p
+        for i, p in enumerate(parts)
+        if i == len(parts) - 1 or (keys[i] is not None and keys[i] != keys[i + 1])
+    ]
 
 
 def clean_text(text: str) -> TextLines:
@@ -125,9 +133,14 @@ def clean_text(text: str) -> TextLines:
     for i in nul:
         split[i] = ""
     numbers = lines.line_numbers
-    return TextLines("\n".join(split), numbers, lines.truncated_last,
-                     np.unique(numbers[np.asarray(too_long, dtype=np.int64)]), 0,
-                     np.unique(numbers[np.asarray(nul, dtype=np.int64)]))
+    return TextLines(
+        "\n".join(split),
+        numbers,
+        lines.truncated_last,
+        np.unique(numbers[np.asarray(too_long, dtype=np.int64)]),
+        0,
+        np.unique(numbers[np.asarray(nul, dtype=np.int64)]),
+    )
 
 
 def _longest_line_bytes(text: str) -> int:
@@ -136,13 +149,15 @@ def _longest_line_bytes(text: str) -> int:
     Newline positions via numpy (measured ~4× faster than splitting a 1M-line text into a list),
     a few MB of text at a time so the encoded copy and the position arrays stay small.
     """
-    return _longest_run(np.frombuffer(text[at:at + _SCAN_CHARS].encode("utf-8", "surrogatepass"), dtype=np.uint8)
-                        for at in range(0, len(text), _SCAN_CHARS))
+    return _longest_run(
+        np.frombuffer(text[at : at + _SCAN_CHARS].encode("utf-8", "surrogatepass"), dtype=np.uint8)
+        for at in range(0, len(text), _SCAN_CHARS)
+    )
 
 
 def _longest_run(windows: Iterable[np.ndarray]) -> int:
     """Bytes in the longest line of consecutive uint8 windows of one text (a line may span windows)."""
-    longest = run = 0   # `run`: bytes of the line still open at the end of the previous window
+    longest = run = 0  # `run`: bytes of the line still open at the end of the previous window
     for data in windows:
         breaks = np.flatnonzero(data == 10)
         if breaks.size == 0:
@@ -255,7 +270,7 @@ def _next_piece(fh: BinaryIO, piece_bytes: int) -> bytes:
             parts.append(block)
             continue
         if cut < len(block):
-            fh.seek(cut - len(block), 1)   # the rest of the line starts the next piece
+            fh.seek(cut - len(block), 1)  # the rest of the line starts the next piece
             block = block[:cut]
         parts.append(block)
         break
@@ -264,13 +279,21 @@ def _next_piece(fh: BinaryIO, piece_bytes: int) -> bytes:
 
 def _longest_line(raw: bytes) -> int:
     """Bytes in the longest line of `raw` (≥ its characters), scanned a window at a time (small temporaries)."""
-    return _longest_run(np.frombuffer(raw, dtype=np.uint8, count=min(_SCAN_BYTES, len(raw) - at), offset=at)
-                        for at in range(0, len(raw), _SCAN_BYTES))
+    return _longest_run(
+        np.frombuffer(raw, dtype=np.uint8, count=min(_SCAN_BYTES, len(raw) - at), offset=at)
+        for at in range(0, len(raw), _SCAN_BYTES)
+    )
 
 
 def _shift(lines: TextLines, first_file_line: int, first_line: int) -> TextLines:
-    return TextLines(lines.text, lines.line_numbers + first_file_line, lines.truncated_last,
-                     lines.long_lines + first_file_line, first_line, lines.nul_lines + first_file_line)
+    return TextLines(
+        lines.text,
+        lines.line_numbers + first_file_line,
+        lines.truncated_last,
+        lines.long_lines + first_file_line,
+        first_line,
+        lines.nul_lines + first_file_line,
+    )
 
 
 class _WideTexts:
@@ -358,8 +381,11 @@ def text_pieces(path: Path, encoding: str = "utf-8", piece_bytes: int | None = N
     try:
         with open(path, "rb") as fh:
             codec = wide_codec(fh.read(4))
-            source = _WideTexts(fh, path, codec, piece_bytes) if codec else \
-                _Utf8Texts(fh, path, encoding, piece_bytes)
+            source = (
+                _WideTexts(fh, path, codec, piece_bytes)
+                if codec
+                else _Utf8Texts(fh, path, encoding, piece_bytes)
+            )
             file_lines = lines = 0
             while (got := source.next()) is not None:
                 text, short = got

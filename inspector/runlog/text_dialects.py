@@ -28,8 +28,18 @@ from inspector import limits
 from inspector.runlog import text_mmengine, text_yolox
 from inspector.runlog.step_column import MAX_EXACT_STEP as MAX_STEP  # the step rule's bound, one place
 from inspector.runlog.text_pairs import NUM_RE2, extract_pairs
-from inspector.runlog.text_table import (Collector, Column, Selection, Table, fields, matching, merge_rows, minus,
-                                         rows_table, safe_ints)
+from inspector.runlog.text_table import (
+    Collector,
+    Column,
+    Selection,
+    Table,
+    fields,
+    matching,
+    merge_rows,
+    minus,
+    rows_table,
+    safe_ints,
+)
 
 MMDET_TRAIN = r"Epoch \[(?P<e>\d+)\]\[(?P<i>\d+)/(?P<n>\d+)\]"
 MMDET_ITER = r"Iter \[(?P<i>\d+)/(?P<n>\d+)\]"
@@ -54,9 +64,13 @@ DIALECT_SNIFF = {
 DETECT_CHARS = 512 * 1024
 STEP_KEYS = ("global_step", "step", "iteration", "iter", "it", "batch")
 FIRST_BAD_LINES = 5
-ULTRA_VAL = (r"(?:^|\]\s*)\s*all\s+(?P<images>\d+)\s+(?P<inst>\d+)"
-             + "".join(rf"\s+(?P<m{i}>{NUM_RE2})" for i in range(4))
-             + "(?:" + "".join(rf"\s+(?P<m{i}>{NUM_RE2})" for i in range(4, 8)) + r")?\s*$")
+ULTRA_VAL = (
+    r"(?:^|\]\s*)\s*all\s+(?P<images>\d+)\s+(?P<inst>\d+)"
+    + "".join(rf"\s+(?P<m{i}>{NUM_RE2})" for i in range(4))
+    + "(?:"
+    + "".join(rf"\s+(?P<m{i}>{NUM_RE2})" for i in range(4, 8))
+    + r")?\s*$"
+)
 _ULTRA_VAL_PY = re.compile(ULTRA_VAL)
 ULTRA_ROW = re.compile(r"^\s*(?P<e>\d+)/(?P<n>\d+)\s+(?P<mem>[\d.]+)G\s+(?P<rest>.*?)(?::\s|$)")
 ULTRA_METRICS = ("precision", "recall", "mAP50", "mAP50-95")
@@ -78,9 +92,9 @@ def detect_dialect(text: str) -> str:
 class PieceParser(Protocol):
     """A dialect's parser: fed the clean lines a piece at a time, in file order."""
 
-    settled: bool          # False: a later piece contradicted the file-wide guess; read again with `wanted`
+    settled: bool  # False: a later piece contradicted the file-wide guess; read again with `wanted`
     wanted: object
-    bad: list[int]         # indices of lines that looked like rows but did not parse, in file order
+    bad: list[int]  # indices of lines that looked like rows but did not parse, in file order
 
     def feed(self, lines: pa.Array, first: int) -> None: ...
 
@@ -97,8 +111,8 @@ class MmdetParser:
     def __init__(self, mode: str | None = None) -> None:
         self.mode, self.wanted, self.settled = mode, mode, True
         self.train = Collector()
-        self.last: dict[int, int] = {}       # epoch → its last train step so far
-        self.per_epoch: int | None = None    # N of the file's first train row
+        self.last: dict[int, int] = {}  # epoch → its last train step so far
+        self.per_epoch: int | None = None  # N of the file's first train row
         self.val = Collector()
         self.bad: list[int] = []
 
@@ -168,8 +182,12 @@ def columns_of(records: list[dict[str, float]]) -> dict[str, Column]:
             rows.append(row)
             values.append(value)
     n = len(records)
-    return {k: Column(np.array(v, dtype=np.float64)) if len(r) == n else
-            Column(np.array(v, dtype=np.float64), np.array(r, dtype=np.int64)) for k, (r, v) in at.items()}
+    return {
+        k: Column(np.array(v, dtype=np.float64))
+        if len(r) == n
+        else Column(np.array(v, dtype=np.float64), np.array(r, dtype=np.int64))
+        for k, (r, v) in at.items()
+    }
 
 
 class Detectron2Parser:
@@ -190,7 +208,9 @@ class Detectron2Parser:
         self.bad.extend((minus(matching(lines, r"\biter:"), table.rows) + first).tolist())
         cp = matching(lines, r"copypaste: ")
         if cp.size:
-            self.copypaste.extend(zip((cp + first).tolist(), lines.take(pa.array(cp, pa.int64())).to_pylist()))
+            self.copypaste.extend(
+                zip((cp + first).tolist(), lines.take(pa.array(cp, pa.int64())).to_pylist())
+            )
 
     def finish(self) -> Table:
         table = self.train.table("detectron2", bad_lines=self.bad)
@@ -207,7 +227,11 @@ class Detectron2Parser:
             else:
                 values = [_number(x) for x in body.split(",")]
                 after = np.searchsorted(table.rows, row)
-                step = table.steps[after] if after < table.rows.size else (table.steps[-1] if table.steps.size else 0)
+                step = (
+                    table.steps[after]
+                    if after < table.rows.size
+                    else (table.steps[-1] if table.steps.size else 0)
+                )
                 eval_rows.append(row)
                 eval_steps.append(int(step))
                 eval_cols.append({f"{task}/{k}": v for k, v in zip(names, values) if v is not None})
@@ -247,14 +271,16 @@ class UltralyticsParser:
                     self.bad.append(row)
                     continue
                 try:
-                    numbers = [float(v) for v in values[:len(self.loss_names)]]
+                    numbers = [float(v) for v in values[: len(self.loss_names)]]
                 except ValueError:
                     self.bad.append(row)
                     continue
                 self.rows.append(row)
                 self.steps.append(int(m.group("e")))
-                self.cols.append({f"train/{k}": v for k, v in zip(self.loss_names, numbers)}
-                                 | {"GPU_mem": float(m.group("mem"))})
+                self.cols.append(
+                    {f"train/{k}": v for k, v in zip(self.loss_names, numbers)}
+                    | {"GPU_mem": float(m.group("mem"))}
+                )
                 self.epoch_has_val = False
                 continue
             v = _ULTRA_VAL_PY.search(line)
@@ -324,14 +350,14 @@ class GenericParser:
     def __init__(self, step_key: object = _UNSET) -> None:
         self.key, self.forced = step_key, step_key is not _UNSET
         self.wanted, self.settled = step_key, True
-        self.keys: set[str] = set()       # step keys seen so far (not every key: a sparse log has millions)
+        self.keys: set[str] = set()  # step keys seen so far (not every key: a sparse log has millions)
         self.rows = Collector()
         self.bad: list[int] = []
-        self.last: float | None = None    # the last step value logged before this piece (NaN kept)
-        self.numbered = 0                 # rows numbered so far when there is no step key
+        self.last: float | None = None  # the last step value logged before this piece (NaN kept)
+        self.numbered = 0  # rows numbered so far when there is no step key
 
     def feed(self, lines: pa.Array, first: int) -> None:
-        pairs = extract_pairs(lines, keep=limits.max_series() + 1)   # + 1: the step key is no series
+        pairs = extract_pairs(lines, keep=limits.max_series() + 1)  # + 1: the step key is no series
         self.keys.update(k for k in pairs.columns if k in STEP_KEYS or k == "epoch")
         if self.key is _UNSET:
             self.key = self.wanted = _step_key(pairs.columns)
@@ -347,16 +373,18 @@ class GenericParser:
         column = pairs.columns.get(key)
         raw, has = column.dense(n) if column is not None else (np.full(n, np.nan), np.zeros(n, dtype=bool))
         raw = raw.copy()
-        valid = has & (np.abs(raw) <= MAX_STEP)     # False for NaN and ±inf too
+        valid = has & (np.abs(raw) <= MAX_STEP)  # False for NaN and ±inf too
         raw[has & ~valid] = np.nan
         # Lines that name the step key without a usable step are bad ones (usually none); their other
         # pairs are no row of the step before them.
         unparsed = minus(np.arange(len(lines)), pairs.rows[valid])
         if unparsed.size:
-            named = unparsed[matching(lines.take(pa.array(unparsed)), rf"(?:^|[^\w./\-]){re.escape(key)}\s*[=:]")]
+            named = unparsed[
+                matching(lines.take(pa.array(unparsed)), rf"(?:^|[^\w./\-]){re.escape(key)}\s*[=:]")
+            ]
             if named.size:
                 self.bad.extend((named + first).tolist())
-                has |= np.isin(pairs.rows, named)   # a bad step: no row, and no step for its followers
+                has |= np.isin(pairs.rows, named)  # a bad step: no row, and no step for its followers
         # Rows without a step (e.g. a validation line) belong to the last step logged before them,
         # which may sit in an earlier piece. A bad step is no step to join: its followers are dropped.
         idx = np.where(has, np.arange(n), -1)
@@ -368,17 +396,29 @@ class GenericParser:
         if has.any():
             self.last = float(raw[idx[-1]])
         keep = Selection.of(good)
-        columns = {k: c for k, c in ((k, keep.column(c)) for k, c in pairs.columns.items() if k != key)
-                   if c is not None}
+        columns = {
+            k: c
+            for k, c in ((k, keep.column(c)) for k, c in pairs.columns.items() if k != key)
+            if c is not None
+        }
         own = has[good]
-        self.rows.add(step[good].astype(np.int64), columns, pairs.rows[good] + first, inherited=~own,
-                      fractional=own & (step[good] != np.trunc(step[good])), dropped=pairs.dropped)
+        self.rows.add(
+            step[good].astype(np.int64),
+            columns,
+            pairs.rows[good] + first,
+            inherited=~own,
+            fractional=own & (step[good] != np.trunc(step[good])),
+            dropped=pairs.dropped,
+        )
 
     def finish(self) -> Table:
         key = self.key if self.key is not _UNSET else None
         unit = "epoch" if key == "epoch" else "iteration"
-        warnings = [] if key is not None else [
-            "no step counter (step=, iter=, …) in the log; rows are numbered in file order."]
+        warnings = (
+            []
+            if key is not None
+            else ["no step counter (step=, iter=, …) in the log; rows are numbered in file order."]
+        )
         return self.rows.table("generic", step_unit=unit, warnings=warnings, bad_lines=self.bad)
 
 

@@ -23,7 +23,7 @@ class EvalRows:
     def __init__(self, limit: int | None = None) -> None:
         self.limit = limit or limits.max_series()
         self.lines = array("q")
-        self.values: dict[str, tuple[array, array]] = {}    # key → (rows, values)
+        self.values: dict[str, tuple[array, array]] = {}  # key → (rows, values)
         self.dropped: set[str] = set()
 
     def add(self, line: int, values: dict[str, float]) -> bool:
@@ -59,5 +59,10 @@ class EvalRows:
             positions = index[at[on]]
             v = np.frombuffer(values, dtype=np.float64)[on]
             columns[key] = Column(v) if positions.size == total else Column(v, positions)
-        return Table(framework, np.asarray(steps, dtype=np.int64)[keep], columns, lines[keep],
-                     dropped=frozenset(self.dropped))
+        return Table(
+            framework,
+            np.asarray(steps, dtype=np.int64)[keep],
+            columns,
+            lines[keep],
+            dropped=frozenset(self.dropped),
+        )

@@ -46,8 +46,17 @@ import pyarrow.compute as pc
 
 from inspector import limits
 from inspector.runlog.text_evals import EvalRows
-from inspector.runlog.text_table import (Collector, Table, bools, fields, matching, merge_rows, minus,
-                                         rows_table, safe_ints)
+from inspector.runlog.text_table import (
+    Collector,
+    Table,
+    bools,
+    fields,
+    matching,
+    merge_rows,
+    minus,
+    rows_table,
+    safe_ints,
+)
 
 FRAMEWORK = "mmdet"
 TRAIN_EPOCH = r"\bEpoch\(train\)\s*\[\s*(?P<e>[0-9]+)\]\s*\[\s*(?P<i>[0-9]+)/(?P<n>[0-9]+)\]"
@@ -55,11 +64,14 @@ TRAIN_ITER = r"\bIter\(train\)\s*\[\s*(?P<i>[0-9]+)/(?P<n>[0-9]+)\]"
 TRAIN_MARKER = r"\b(?:Epoch|Iter)\(train\)"
 _BODY = r"(?P<body>.*)$"
 EVAL_MARKER = r"\b(?:Epoch|Iter)\((?:val|test)\)\s*\["
-_EVAL = re.compile(r"\b(?P<unit>Epoch|Iter)\((?P<mode>val|test)\)\s*(?:\[\s*(?P<e>\d+)\]\s*)?"
-                   r"\[\s*(?P<i>\d+)/(?P<n>\d+)\](?P<body>.*)$")
+_EVAL = re.compile(
+    r"\b(?P<unit>Epoch|Iter)\((?P<mode>val|test)\)\s*(?:\[\s*(?P<e>\d+)\]\s*)?"
+    r"\[\s*(?P<i>\d+)/(?P<n>\d+)\](?P<body>.*)$"
+)
 # The eval loop's own timings (get_log_after_epoch puts them last; log_with_hierarchy prefixes them).
-EVAL_TIMINGS = frozenset({"eta", "time", "data_time", "memory", "val/time", "val/data_time", "test/time",
-                          "test/data_time"})
+EVAL_TIMINGS = frozenset(
+    {"eta", "time", "data_time", "memory", "val/time", "val/data_time", "test/time", "test/data_time"}
+)
 TEST_PREFIX = "test/"
 LAUNCH = r"^System environment:\s*$"
 EVALUATING = re.compile(r"(?:^|\s-\s)Evaluating (?P<metric>[\w-]+)\.\.\.\s*$")
@@ -71,9 +83,11 @@ PAIR_HEADER = ("category", "AP")
 ROW_HEADER = ("category", "mAP", "mAP_50", "mAP_75", "mAP_s", "mAP_m", "mAP_l")
 # Keys whose -1 means "no ground truth of that size" (CocoMetric writes COCOeval's -1 through).
 _SIZED = re.compile(r"(?:mAP|AR)_[sml](?:@\d+)?$")
-SHOWN = 5    # distinct table headers and -1 keys named in a warning
-SNIFF = re.compile(r"\d\d:\d\d:\d\d - mmengine - |\b(?:Epoch|Iter)\((?:train|test)\)\s*\[\s*\d"
-                   r"|\bIter\(val\)\s*\[\s*\d|\bEpoch\(val\)\s*\[\s*\d+\]\s*\[\s*\d+/\d+\]")
+SHOWN = 5  # distinct table headers and -1 keys named in a warning
+SNIFF = re.compile(
+    r"\d\d:\d\d:\d\d - mmengine - |\b(?:Epoch|Iter)\((?:train|test)\)\s*\[\s*\d"
+    r"|\bIter\(val\)\s*\[\s*\d|\bEpoch\(val\)\s*\[\s*\d+\]\s*\[\s*\d+/\d+\]"
+)
 
 
 def eval_items(body: str) -> dict[str, float]:
@@ -94,13 +108,16 @@ def _number(cell: str) -> float | None:
     try:
         return float(cell)
     except ValueError:
-        return None   # "None" padding of the last row, an empty cell
+        return None  # "None" padding of the last row, an empty cell
 
 
 def table_shape(header: list[str]) -> str | None:
     """Which CocoMetric per-class table `header` starts: "pairs", "rows", or None (another table)."""
-    if len(header) >= 2 and len(header) % 2 == 0 and all(
-            tuple(header[k:k + 2]) == PAIR_HEADER for k in range(0, len(header), 2)):
+    if (
+        len(header) >= 2
+        and len(header) % 2 == 0
+        and all(tuple(header[k : k + 2]) == PAIR_HEADER for k in range(0, len(header), 2))
+    ):
         return "pairs"
     if len(header) >= 2 and header[0] == ROW_HEADER[0] and set(header[1:]) <= set(ROW_HEADER[1:]):
         return "rows"
@@ -127,7 +144,7 @@ def row_values(shape: str, header: list[str], row: list[str]) -> dict[tuple[str,
 class _OpenTable:
     """The AsciiTable being read, a line at a time (its lines are never held)."""
 
-    last: int                     # line index of its latest line
+    last: int  # line index of its latest line
     borders: int = 0
     header: list[str] | None = None
     shape: str | None = None
@@ -143,10 +160,10 @@ class MmengineParser:
         self.train = Collector()
         self.bad: list[int] = []
         self.launches: list[np.ndarray] = []
-        self.n_rows = 0                       # train rows so far: the index the next one gets
-        self.epoch_end: dict[int, tuple[int, int]] = {}   # epoch → (row, step) of its last train row so far
-        self.last_row: tuple[int, int] | None = None      # (row, step) of the last train row so far
-        self.per_epoch: int | None = None     # N of the last epoch-based train line so far
+        self.n_rows = 0  # train rows so far: the index the next one gets
+        self.epoch_end: dict[int, tuple[int, int]] = {}  # epoch → (row, step) of its last train row so far
+        self.last_row: tuple[int, int] | None = None  # (row, step) of the last train row so far
+        self.per_epoch: int | None = None  # N of the last epoch-based train line so far
         self.evals = EvalRows()
         # Per eval row: the train row it joins (-1: a row of its own) and its step.
         self.places = (array("q"), array("q"))
@@ -157,7 +174,7 @@ class MmengineParser:
         self.metric: str | None = None
         self.pending: dict[tuple[str, str, str], float] = {}
         self.unknown_tables = 0
-        self.unknown_headers: list[str] = []     # the first SHOWN distinct ones
+        self.unknown_headers: list[str] = []  # the first SHOWN distinct ones
         self.unnamed_tables = 0
         self.unplaced = 0
         self.before_training = 0
@@ -167,7 +184,7 @@ class MmengineParser:
         rows, steps, epochs, lengths, bodies = _train_rows(lines)
         table = rows_table(FRAMEWORK, bodies, np.arange(rows.size), steps, drop=("eta",))
         kept = np.zeros(rows.size, dtype=bool)
-        kept[table.rows] = True               # rows_table leaves out a line without any pair
+        kept[table.rows] = True  # rows_table leaves out a line without any pair
         self.train.add(table.steps, table.columns, rows[kept] + first, dropped=table.dropped)
         self.bad.extend((minus(matching(lines, TRAIN_MARKER), rows[kept]) + first).tolist())
         self.launches.append(matching(lines, LAUNCH) + first)
@@ -179,10 +196,10 @@ class MmengineParser:
             progress = pc.match_substring_regex(lines.take(pa.array(evals, pa.int64())), r"\seta: ")
             evals = evals[~bools(progress)]
         picked = np.union1d(evals, np.union1d(matching(lines, TABLE_LINE), matching(lines, EVALUATING_RE2)))
-        done = 0     # train rows of this piece already taken into the state
+        done = 0  # train rows of this piece already taken into the state
         if picked.size:
             texts = lines.take(pa.array(picked, pa.int64())).to_pylist()
-            upto = np.searchsorted(train.rows, picked)      # train rows before each line
+            upto = np.searchsorted(train.rows, picked)  # train rows before each line
             is_eval = np.isin(picked, evals)
             for line, text, end, e in zip(picked.tolist(), texts, upto.tolist(), is_eval.tolist()):
                 if end > done:
@@ -196,7 +213,7 @@ class MmengineParser:
         if train.rows.size > done:
             self._take(train, done, train.rows.size)
 
-    def _take(self, train: "_TrainRows", a: int, b: int) -> None:
+    def _take(self, train: _TrainRows, a: int, b: int) -> None:
         """The state after train rows a..b-1 of a piece: the last row of each epoch, the last row, N."""
         epochs = train.epochs[a:b]
         ends = a + epochs.size - 1 - np.unique(epochs[::-1], return_index=True)[1]
@@ -225,11 +242,11 @@ class MmengineParser:
             values = {k if k.startswith(TEST_PREFIX) else TEST_PREFIX + k: v for k, v in values.items()}
         epoch = int(m.group("e")) if m.group("unit") == "Epoch" and m.group("e") is not None else None
         if epoch is not None and epoch in self.epoch_end:
-            row, step = self.epoch_end[epoch]             # the last train row of the epoch it validates
+            row, step = self.epoch_end[epoch]  # the last train row of the epoch it validates
         elif epoch is not None and epoch > 0 and self.per_epoch:
-            row, step = -1, epoch * self.per_epoch        # an epoch without a train line: its last step
+            row, step = -1, epoch * self.per_epoch  # an epoch without a train line: its last step
         elif self.last_row is not None:
-            row, step = self.last_row                     # Iter(val), a test: where training stands
+            row, step = self.last_row  # Iter(val), a test: where training stands
         else:
             row, step = -1, 0
             self.before_training += 1
@@ -245,7 +262,7 @@ class MmengineParser:
         for (metric, column, name), value in pending.items():
             if metric not in prefixes:
                 mean = f"{metric}_mAP"
-                named = (k[:-len(mean)] for k in values if k == mean or k.endswith("/" + mean))
+                named = (k[: -len(mean)] for k in values if k == mean or k.endswith("/" + mean))
                 prefixes[metric] = next(named, None)
             prefix = prefixes[metric]
             if prefix is None:
@@ -267,7 +284,7 @@ class MmengineParser:
         table.last = line
         if _BORDER.match(text):
             table.borders += 1
-            if table.borders == 3:      # the top border, the one under the header, the bottom one
+            if table.borders == 3:  # the top border, the one under the header, the bottom one
                 self.table = None
             return
         cells = [c.strip() for c in text.strip()[1:-1].split("|")]
@@ -299,25 +316,35 @@ class MmengineParser:
     def _warnings(self) -> list[str]:
         warnings = []
         if self.before_training:
-            warnings.append(f"{self.before_training} val/test line(s) before any training line: put at "
-                            "step 0.")
+            warnings.append(
+                f"{self.before_training} val/test line(s) before any training line: put at step 0."
+            )
         if self.unnamed_tables:
-            warnings.append(f"{self.unnamed_tables} per-class table(s) with no \"Evaluating <metric>...\" "
-                            "line before them skipped: which metric they hold is unknown.")
+            warnings.append(
+                f'{self.unnamed_tables} per-class table(s) with no "Evaluating <metric>..." '
+                "line before them skipped: which metric they hold is unknown."
+            )
         if self.pending:
-            warnings.append(f"{len(self.pending)} per-class value(s) from a table with no val/test line "
-                            "after it skipped.")
+            warnings.append(
+                f"{len(self.pending)} per-class value(s) from a table with no val/test line after it skipped."
+            )
         if self.unplaced:
-            warnings.append(f"{self.unplaced} per-class value(s) skipped: the val/test line after their "
-                            "table has no <metric>_mAP key to name them after.")
+            warnings.append(
+                f"{self.unplaced} per-class value(s) skipped: the val/test line after their "
+                "table has no <metric>_mAP key to name them after."
+            )
         if self.unknown_tables:
-            warnings.append(f"{self.unknown_tables} table(s) of a shape this reader does not know skipped "
-                            f"(header: {'; '.join(self.unknown_headers)}); only mmdet CocoMetric's per-class "
-                            "tables are read.")
+            warnings.append(
+                f"{self.unknown_tables} table(s) of a shape this reader does not know skipped "
+                f"(header: {'; '.join(self.unknown_headers)}); only mmdet CocoMetric's per-class "
+                "tables are read."
+            )
         if self.minus_one:
             detail = ", ".join(f"{k}: {v}" for k, v in self.minus_one.items())
-            warnings.append(f"-1 logged for {detail} (evaluation(s)): COCOeval's value when the set has no "
-                            "object of that size, not a score; kept as logged.")
+            warnings.append(
+                f"-1 logged for {detail} (evaluation(s)): COCOeval's value when the set has no "
+                "object of that size, not a score; kept as logged."
+            )
         return warnings
 
 
@@ -342,7 +369,7 @@ def _train_rows(lines: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     rows_e = matching(lines, TRAIN_EPOCH)
     f = fields(lines, rows_e, TRAIN_EPOCH + _BODY)
     (e, ok_e), (i, ok_i), (n, ok_n) = (safe_ints(pc.struct_field(f, k)) for k in "ein")
-    ok = ok_e & ok_i & ok_n & (e >= 1) & (i >= 1) & (i <= n)   # _get_epoch and _get_iter count from 1
+    ok = ok_e & ok_i & ok_n & (e >= 1) & (i >= 1) & (i <= n)  # _get_epoch and _get_iter count from 1
     rows_e, e, i, n = rows_e[ok], e[ok], i[ok], n[ok]
     body_e = pc.struct_field(f, "body").filter(pa.array(ok))
     rows_i = matching(lines, TRAIN_ITER)
@@ -356,7 +383,7 @@ def _train_rows(lines: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     steps = np.concatenate([(e - 1) * n + i, gi])
     epochs = np.concatenate([e, np.zeros(gi.size, np.int64)])
     lengths = np.concatenate([n, gn])
-    if rows_i.size and rows_e.size:     # a file is one or the other; both only when damaged or concatenated
+    if rows_i.size and rows_e.size:  # a file is one or the other; both only when damaged or concatenated
         order = np.argsort(rows, kind="stable")
         return rows[order], steps[order], epochs[order], lengths[order], bodies.take(pa.array(order))
     return rows, steps, epochs, lengths, bodies

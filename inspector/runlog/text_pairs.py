@@ -28,8 +28,10 @@ import pyarrow.compute as pc
 # \s hold \v), so every class is spelled out, with the characters themselves (the two engines write
 # escapes above \xff differently). Whitespace is what str.isspace() calls whitespace; a key or a word
 # may hold any other non-ASCII character ("Verlust_größe: 0.3", "损失: 0.5").
-_SPACE_CHARS = ("\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
-                "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+_SPACE_CHARS = (
+    "\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 def _non_ascii_except(excluded: str) -> str:
@@ -44,7 +46,7 @@ def _non_ascii_except(excluded: str) -> str:
 
 
 _WS = f"[{_SPACE_CHARS}]"
-_WORD = "A-Za-z0-9_" + _non_ascii_except(_SPACE_CHARS)        # a class body: letters, digits, _, non-ASCII
+_WORD = "A-Za-z0-9_" + _non_ascii_except(_SPACE_CHARS)  # a class body: letters, digits, _, non-ASCII
 _KEY = f"[{_WORD.replace('0-9', '')}][{_WORD}./\\-]*"
 _NOT_KEY_CHAR = f"[^{_WORD}./\\-]"
 _NAN_INF = r"(?:[nN][aA][nN]|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?)"
@@ -76,8 +78,8 @@ _RE2_SPECIAL = re.compile(r"([\\.^$|?*+()\[\]{}])")
 class Template:
     """A line shape: literal text around number slots, and which slots are values of which key."""
 
-    literals: tuple[str, ...]          # len(slots) + 1 pieces of text
-    keys: tuple[str | None, ...]       # per slot: the key it is the value of, or None
+    literals: tuple[str, ...]  # len(slots) + 1 pieces of text
+    keys: tuple[str | None, ...]  # per slot: the key it is the value of, or None
 
     @property
     def first_key_slot(self) -> int:
@@ -99,7 +101,7 @@ class Template:
             parts = ["^", _re2_escape(self.literals[0])]
         else:
             lead = self.literals[first]
-            parts = [_KEY_START, _re2_escape(lead[_KEY_BEFORE.search(lead).start(1):])]
+            parts = [_KEY_START, _re2_escape(lead[_KEY_BEFORE.search(lead).start(1) :])]
         for i in range(first, len(self.keys)):
             parts.append(f"(?P<s{i}>{_SLOT_RE2})" if self.keys[i] is not None else _SLOT_RE2)
             parts.append(_re2_escape(self.literals[i + 1]))
@@ -162,7 +164,7 @@ class Pairs:
 
     rows: np.ndarray
     columns: dict[str, Column] = field(default_factory=dict)
-    dropped: tuple[str, ...] = ()     # keys after the first `keep` (file order), found but not kept
+    dropped: tuple[str, ...] = ()  # keys after the first `keep` (file order), found but not kept
 
 
 def _re2_escape(text: str) -> str:
@@ -175,7 +177,7 @@ def template_of(line: str) -> tuple[Template, list[str]] | None:
     slots: list[str] = []
     pos = 0
     for m in NUM_PY.finditer(line):
-        literals.append(line[pos:m.start()])
+        literals.append(line[pos : m.start()])
         slots.append(m.group())
         pos = m.end()
     literals.append(line[pos:])
@@ -248,7 +250,9 @@ def _template_rows(lines: pa.Array, template: Template) -> tuple[np.ndarray, pa.
     extracted = _by_chunks(pc.extract_regex, lines, template.extract_pattern)
     hit = np.asarray(extracted.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     if hit.any():
-        confirmed = _by_chunks(pc.match_substring_regex, _take(lines, np.flatnonzero(hit)), template.shape_pattern)
+        confirmed = _by_chunks(
+            pc.match_substring_regex, _take(lines, np.flatnonzero(hit)), template.shape_pattern
+        )
         hit[hit] = np.asarray(confirmed.to_numpy(zero_copy_only=False), dtype=bool)
     return hit, extracted if hit.all() or not hit.any() else extracted.filter(pa.array(hit))
 
@@ -265,7 +269,7 @@ def extract_pairs(lines: pa.Array, candidates: np.ndarray | None = None, keep: i
     unassigned = np.arange(len(sub), dtype=np.int64)
     filtered = False
 
-    groups: list[tuple[Template, np.ndarray, pa.StructArray]] = []   # template, rows of sub, slots
+    groups: list[tuple[Template, np.ndarray, pa.StructArray]] = []  # template, rows of sub, slots
     singles: dict[int, tuple[Template, list[str]]] = {}  # row → parsed in Python
     seen: set[Template] = set()
     for round_ in range(MAX_ROUNDS):
@@ -277,14 +281,15 @@ def extract_pairs(lines: pa.Array, candidates: np.ndarray | None = None, keep: i
             filtered = True
         if unassigned.size == 0:
             break
-        picks = np.unique(np.linspace(0, unassigned.size - 1,
-                                      min(SAMPLE_PER_ROUND, unassigned.size)).astype(np.int64))
+        picks = np.unique(
+            np.linspace(0, unassigned.size - 1, min(SAMPLE_PER_ROUND, unassigned.size)).astype(np.int64)
+        )
         dropped = np.zeros(unassigned.size, dtype=bool)
         new: list[Template] = []
         for p in picks:
             parsed = template_of(sub[int(unassigned[p])].as_py())
             if parsed is None:
-                dropped[p] = True      # looked like a pair to the pre-filter, but is not one
+                dropped[p] = True  # looked like a pair to the pre-filter, but is not one
             elif parsed[0] not in seen:
                 seen.add(parsed[0])
                 new.append(parsed[0])
@@ -310,14 +315,14 @@ def extract_pairs(lines: pa.Array, candidates: np.ndarray | None = None, keep: i
         has_pair[rows] = True
     has_pair[np.fromiter(singles, dtype=np.int64, count=len(singles))] = True
     rows_sub = np.flatnonzero(has_pair)
-    position = np.cumsum(has_pair) - 1          # row of sub → index into rows_sub
+    position = np.cumsum(has_pair) - 1  # row of sub → index into rows_sub
     # Per key, (positions, values) parts; a row is in one group or among the singles, so parts never overlap.
     parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     for template, rows, extracted in groups:
         at = position[rows]
         for key, slot in _first_keys(template).items():
             values, ok = to_float(pc.struct_field(extracted, f"s{slot}"))
-            if ok.any():   # a slot that is no number ("loss=abc") is not a value
+            if ok.any():  # a slot that is no number ("loss=abc") is not a value
                 parts.setdefault(key, []).append((at[ok], values[ok]))
     if singles:
         _add_singles(parts, singles, position)
@@ -329,16 +334,21 @@ def extract_pairs(lines: pa.Array, candidates: np.ndarray | None = None, keep: i
     dropped = tuple(ordered[keep:]) if keep is not None else ()
     for key in ordered[:keep]:
         ps = parts.pop(key)
-        if len(ps) == 1:   # one group's rows: increasing already
+        if len(ps) == 1:  # one group's rows: increasing already
             at, values = ps[0]
             columns[key] = Column(values) if at.size == n else Column(values, at)
         else:
-            columns[key] = column_of(np.concatenate([p[0] for p in ps]), np.concatenate([p[1] for p in ps]), n)
+            columns[key] = column_of(
+                np.concatenate([p[0] for p in ps]), np.concatenate([p[1] for p in ps]), n
+            )
     return Pairs(rows=idx[rows_sub], columns=columns, dropped=dropped)
 
 
-def _add_singles(parts: dict[str, list[tuple[np.ndarray, np.ndarray]]],
-                 singles: dict[int, tuple[Template, list[str]]], position: np.ndarray) -> None:
+def _add_singles(
+    parts: dict[str, list[tuple[np.ndarray, np.ndarray]]],
+    singles: dict[int, tuple[Template, list[str]]],
+    position: np.ndarray,
+) -> None:
     """The one-by-one parsed lines' values added to `parts`, converted in one to_float call.
 
     A log whose every line has its own keys puts all of its lines here (no template repeats);

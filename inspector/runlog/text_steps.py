@@ -50,13 +50,13 @@ class StepRepair:
 
     table: Table
     fraction_dropped: np.ndarray  # rows dropped: a fractional step among whole ones
-    fraction_order: tuple[int, int] | None   # (fractional, rows) when rows were numbered for a fractional step
-    outliers: np.ndarray          # rows dropped: a step out of order with the rows around them
-    outlier_steps: np.ndarray     # (line, step, step before, step after) of the first SHOWN bad runs
-    constant: int | None          # the step every row had, when rows were renumbered in file order
-    repeated: np.ndarray          # stepless rows dropped: they repeat a key of the step they follow
-    merged: int                   # rows whose value of some key a later row of the same step replaced
-    merged_lines: np.ndarray      # the first SHOWN of those
+    fraction_order: tuple[int, int] | None  # (fractional, rows) when rows were numbered for a fractional step
+    outliers: np.ndarray  # rows dropped: a step out of order with the rows around them
+    outlier_steps: np.ndarray  # (line, step, step before, step after) of the first SHOWN bad runs
+    constant: int | None  # the step every row had, when rows were renumbered in file order
+    repeated: np.ndarray  # stepless rows dropped: they repeat a key of the step they follow
+    merged: int  # rows whose value of some key a later row of the same step replaced
+    merged_lines: np.ndarray  # the first SHOWN of those
     # Eval rows, relaunches and rows kept apart among the rows sharing a step; its findings' lines are
     # line indices (Resolution.warnings renders them).
     resolution: Resolution = field(default_factory=Resolution)
@@ -116,14 +116,14 @@ def _repeats(table: Table, run: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     for column in table.columns.values():
         at = column.positions(n)
         keys[at] += 1
-        same = run[at[1:]] == run[at[:-1]]   # positions increase, so a run's entries are adjacent
+        same = run[at[1:]] == run[at[:-1]]  # positions increase, so a run's entries are adjacent
         if same.any():
             repeats[at[1:][same]] = True
             again[at[1:][same]] += 1
             before, after = column.values[:-1][same], column.values[1:][same]
             differ = (before != after) & ~(np.isnan(before) & np.isnan(after))
             overridden[at[:-1][same][differ]] = True
-    overridden[np.flatnonzero((keys == again) & (keys > 0)) - 1] = True   # never a run's first row
+    overridden[np.flatnonzero((keys == again) & (keys > 0)) - 1] = True  # never a run's first row
     return repeats, overridden
 
 
@@ -169,10 +169,17 @@ def _merge_runs(table: Table, run: np.ndarray) -> Table:
     groups = int(run[-1]) + 1
     last = np.ones(run.size, dtype=bool)
     np.not_equal(run[1:], run[:-1], out=last[:-1])
-    columns: dict[str, Column] = {k: column_of(run[c.positions(run.size)], c.values, groups)
-                                  for k, c in table.columns.items()}
-    return replace(table, steps=table.steps[last], columns=columns, rows=table.rows[last],
-                   epochs=None if table.epochs is None else table.epochs[last], inherited=None)
+    columns: dict[str, Column] = {
+        k: column_of(run[c.positions(run.size)], c.values, groups) for k, c in table.columns.items()
+    }
+    return replace(
+        table,
+        steps=table.steps[last],
+        columns=columns,
+        rows=table.rows[last],
+        epochs=None if table.epochs is None else table.epochs[last],
+        inherited=None,
+    )
 
 
 def _settle_fractions(table: Table) -> tuple[Table, np.ndarray, tuple[int, int] | None]:
@@ -182,7 +189,7 @@ def _settle_fractions(table: Table) -> tuple[Table, np.ndarray, tuple[int, int] 
         return table, none, None
     fractional = table.fractional
     own = np.ones(fractional.size, dtype=bool) if table.inherited is None else ~table.inherited
-    owner = np.maximum(np.cumsum(own) - 1, 0)     # the row whose step each row carries
+    owner = np.maximum(np.cumsum(own) - 1, 0)  # the row whose step each row carries
     n_fractional, n_own = int(fractional.sum()), int(own.sum())
     if n_fractional * ISOLATED_FRACTION < n_own:
         drop = fractional[own][owner]
@@ -195,9 +202,10 @@ def repair_steps(table: Table) -> StepRepair:
     none = np.zeros(0, dtype=np.int64)
     table, fraction_dropped, fraction_order = _settle_fractions(table)
     steps = table.steps
-    if steps.size < 2 or bool(np.all(steps[1:] > steps[:-1])):   # the usual log: nothing to do
-        return StepRepair(table, fraction_dropped, fraction_order, none, np.zeros((0, 4), np.int64), None,
-                          none, 0, none)
+    if steps.size < 2 or bool(np.all(steps[1:] > steps[:-1])):  # the usual log: nothing to do
+        return StepRepair(
+            table, fraction_dropped, fraction_order, none, np.zeros((0, 4), np.int64), None, none, 0, none
+        )
     launches = launch_rows(table)
     run = _runs(steps, launches)
     firsts = np.flatnonzero(np.r_[True, run[1:] != run[:-1]])
@@ -207,8 +215,15 @@ def repair_steps(table: Table) -> StepRepair:
         which = np.flatnonzero(bad_runs)
         values = steps[firsts]
         # Per bad run (the first SHOWN): its first line, its step, the steps of the runs around it.
-        context = np.stack([table.rows[firsts[which]], values[which], values[np.maximum(which - 1, 0)],
-                            values[np.minimum(which + 1, values.size - 1)]], axis=1)[:SHOWN]
+        context = np.stack(
+            [
+                table.rows[firsts[which]],
+                values[which],
+                values[np.maximum(which - 1, 0)],
+                values[np.minimum(which + 1, values.size - 1)],
+            ],
+            axis=1,
+        )[:SHOWN]
         drop = bad_runs[run]
         outliers = table.rows[drop]
         table = take(table, Selection.of(~drop))
@@ -240,7 +255,7 @@ def repair_steps(table: Table) -> StepRepair:
     found = shared_steps.resolve(table.steps, lambda: _keyed(table), table.rows, launches=launches)
     table = _move(table, found.moves)
     relaunched = np.setdiff1d(found.launches, launches)
-    if relaunched.size:   # a new launch for `assemble`, as the dialects mark theirs: by line
+    if relaunched.size:  # a new launch for `assemble`, as the dialects mark theirs: by line
         marked = table.launches
         lines = table.rows[relaunched] if marked is None else np.union1d(marked, table.rows[relaunched])
         table = replace(table, launches=lines)
@@ -248,5 +263,15 @@ def repair_steps(table: Table) -> StepRepair:
     _, overridden = _repeats(table, run)
     merged_lines = table.rows[overridden]
     table = _merge_runs(table, run)
-    return StepRepair(table, fraction_dropped, fraction_order, outliers, context, constant, repeated,
-                      int(merged_lines.size), merged_lines[:SHOWN], found)
+    return StepRepair(
+        table,
+        fraction_dropped,
+        fraction_order,
+        outliers,
+        context,
+        constant,
+        repeated,
+        int(merged_lines.size),
+        merged_lines[:SHOWN],
+        found,
+    )

@@ -11,8 +11,8 @@ holds, ~16 bytes per value, where a dense rows × keys table made 343 KB into 2.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -21,8 +21,24 @@ import pyarrow.compute as pc
 from inspector import limits
 from inspector.runlog.text_pairs import Column, column_of, extract_pairs
 
-__all__ = ["Column", "column_of", "Table", "Selection", "take", "rows_table", "merge_rows", "Collector",
-           "cap_series", "bools", "ints", "safe_ints", "matching", "minus", "fields", "last_row_of"]
+__all__ = [
+    "Column",
+    "column_of",
+    "Table",
+    "Selection",
+    "take",
+    "rows_table",
+    "merge_rows",
+    "Collector",
+    "cap_series",
+    "bools",
+    "ints",
+    "safe_ints",
+    "matching",
+    "minus",
+    "fields",
+    "last_row_of",
+]
 
 
 @dataclass(frozen=True)
@@ -32,14 +48,14 @@ class Table:
     framework: str
     steps: np.ndarray
     columns: dict[str, Column]
-    rows: np.ndarray                 # line index of each row (line numbers in warnings, the truncated tail)
+    rows: np.ndarray  # line index of each row (line numbers in warnings, the truncated tail)
     step_unit: str = "iteration"
     epochs: np.ndarray | None = None
     config: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    bad_lines: list[int] = field(default_factory=list)   # line indices that looked like rows
-    inherited: np.ndarray | None = None   # per row: its step was taken from an earlier line (None: none was)
-    dropped: frozenset[str] = frozenset()   # keys not kept: beyond limits.max_series()
+    bad_lines: list[int] = field(default_factory=list)  # line indices that looked like rows
+    inherited: np.ndarray | None = None  # per row: its step was taken from an earlier line (None: none was)
+    dropped: frozenset[str] = frozenset()  # keys not kept: beyond limits.max_series()
     fractional: np.ndarray | None = None  # per row: its own step had a fraction (None: no row's had)
     # Line indices where the log marks a new launch of the trainer (a "Training start…" banner); None: it
     # marks none. Lines rather than rows, so that step repairs dropping or merging rows leave them valid.
@@ -50,12 +66,12 @@ class Table:
 class Selection:
     """Which rows of a table to keep, worked out once for all of its columns."""
 
-    keep: np.ndarray      # bool per old row
-    index: np.ndarray     # new index of each old row (meaningful where `keep`)
+    keep: np.ndarray  # bool per old row
+    index: np.ndarray  # new index of each old row (meaningful where `keep`)
     every: bool
 
     @staticmethod
-    def of(keep: np.ndarray) -> "Selection":
+    def of(keep: np.ndarray) -> Selection:
         keep = np.asarray(keep, dtype=bool)
         return Selection(keep, np.cumsum(keep) - 1, bool(keep.all()))
 
@@ -81,10 +97,15 @@ def take(table: Table, selection: Selection) -> Table:
         kept = selection.column(column)
         if kept is not None:
             columns[name] = kept
-    return replace(table, steps=table.steps[keep], columns=columns, rows=table.rows[keep],
-                   epochs=None if table.epochs is None else table.epochs[keep],
-                   inherited=None if table.inherited is None else table.inherited[keep],
-                   fractional=None if table.fractional is None else table.fractional[keep])
+    return replace(
+        table,
+        steps=table.steps[keep],
+        columns=columns,
+        rows=table.rows[keep],
+        epochs=None if table.epochs is None else table.epochs[keep],
+        inherited=None if table.inherited is None else table.inherited[keep],
+        fractional=None if table.fractional is None else table.fractional[keep],
+    )
 
 
 def bools(array: pa.Array) -> np.ndarray:
@@ -129,11 +150,12 @@ def fields(lines: pa.Array, rows: np.ndarray, pattern: str) -> pa.StructArray:
     return pc.extract_regex(lines.take(pa.array(rows, pa.int64())), pattern)
 
 
-def rows_table(framework: str, lines: pa.Array, rows: np.ndarray, steps: np.ndarray,
-               drop: tuple[str, ...] = ()) -> Table:
+def rows_table(
+    framework: str, lines: pa.Array, rows: np.ndarray, steps: np.ndarray, drop: tuple[str, ...] = ()
+) -> Table:
     """Pairs of `rows` as a table whose step per row is `steps` (rows without a pair are left out)."""
     pairs = extract_pairs(lines, rows, keep=limits.max_series() + len(drop))
-    keep = np.isin(rows, pairs.rows)     # pairs.rows is the subset of `rows` that holds a pair
+    keep = np.isin(rows, pairs.rows)  # pairs.rows is the subset of `rows` that holds a pair
     columns = {k: c for k, c in pairs.columns.items() if k not in drop}
     return Table(framework, steps[keep], columns, rows[keep], dropped=frozenset(pairs.dropped))
 
@@ -164,8 +186,11 @@ def merge_rows(table: Table, extra: Table, target: np.ndarray | None = None) -> 
     if extra.rows.size == 0:
         return replace(table, dropped=table.dropped | extra.dropped)
     n = table.rows.size
-    target = last_row_of(table.steps, np.asarray(extra.steps, dtype=np.int64)) if target is None else \
-        np.asarray(target, dtype=np.int64).copy()
+    target = (
+        last_row_of(table.steps, np.asarray(extra.steps, dtype=np.int64))
+        if target is None
+        else np.asarray(target, dtype=np.int64).copy()
+    )
     added = np.flatnonzero(target < 0)
     target[added] = n + np.arange(added.size)
     total = n + added.size
@@ -206,8 +231,16 @@ def merge_rows(table: Table, extra: Table, target: np.ndarray | None = None) -> 
     steps = placed(table.steps, extra.steps[added])
     inherited = placed(table.inherited, np.zeros(added.size, dtype=bool))
     fractional = placed(table.fractional, np.zeros(added.size, dtype=bool))
-    return replace(table, steps=steps, columns=columns, rows=all_rows if where is None else all_rows[order],
-                   epochs=None, inherited=inherited, fractional=fractional, dropped=table.dropped | extra.dropped)
+    return replace(
+        table,
+        steps=steps,
+        columns=columns,
+        rows=all_rows if where is None else all_rows[order],
+        epochs=None,
+        inherited=inherited,
+        fractional=fractional,
+        dropped=table.dropped | extra.dropped,
+    )
 
 
 def cap_series(table: Table, limit: int) -> Table:
@@ -215,8 +248,11 @@ def cap_series(table: Table, limit: int) -> Table:
     if len(table.columns) <= limit:
         return table
     names = list(table.columns)
-    return replace(table, columns={k: table.columns[k] for k in names[:limit]},
-                   dropped=table.dropped | frozenset(names[limit:]))
+    return replace(
+        table,
+        columns={k: table.columns[k] for k in names[:limit]},
+        dropped=table.dropped | frozenset(names[limit:]),
+    )
 
 
 # Per-row flags a Table may carry (Table fields of the same names).
@@ -237,9 +273,15 @@ class Collector:
         # Per piece: its row count, {"steps", "rows"[, FLAGS]}, its columns (popped while joining).
         self.parts: list[tuple[int, dict[str, np.ndarray], dict[str, Column]]] = []
 
-    def add(self, steps: np.ndarray, columns: dict[str, Column], rows: np.ndarray,
-            inherited: np.ndarray | None = None, fractional: np.ndarray | None = None,
-            dropped: Iterable[str] = ()) -> None:
+    def add(
+        self,
+        steps: np.ndarray,
+        columns: dict[str, Column],
+        rows: np.ndarray,
+        inherited: np.ndarray | None = None,
+        fractional: np.ndarray | None = None,
+        dropped: Iterable[str] = (),
+    ) -> None:
         """One piece's rows; `dropped`: keys the piece had beyond the cap (counted, never kept)."""
         self.dropped.update(dropped)
         if rows.size == 0:
@@ -268,7 +310,7 @@ class Collector:
             pieces = [part[2].pop(name, None) for part in parts]
             if all(c is not None and c.rows is None for c in pieces):
                 values = [c.values for c in pieces]
-                del pieces   # the list now holds the only reference: _join frees each piece once copied
+                del pieces  # the list now holds the only reference: _join frees each piece once copied
                 columns[name] = Column(_join(values, sizes, np.nan))
             else:
                 given = [(c, starts[i], sizes[i]) for i, c in enumerate(pieces) if c is not None]
@@ -277,10 +319,14 @@ class Collector:
                 columns[name] = column_of(positions, np.concatenate([c.values for c, _, _ in given]), total)
         steps = _join([part[1].pop("steps") for part in parts], sizes, 0)
         rows = _join([part[1].pop("rows") for part in parts], sizes, 0)
-        flags = {flag: _join([part[1].pop(flag, None) for part in parts], sizes, False)
-                 for flag in FLAGS if any(flag in part[1] for part in parts)}
-        return Table(framework, steps, columns, rows, **flags,
-                     dropped=frozenset(self.dropped - set(columns)), **extra)
+        flags = {
+            flag: _join([part[1].pop(flag, None) for part in parts], sizes, False)
+            for flag in FLAGS
+            if any(flag in part[1] for part in parts)
+        }
+        return Table(
+            framework, steps, columns, rows, **flags, dropped=frozenset(self.dropped - set(columns)), **extra
+        )
 
 
 def _join(parts: list[np.ndarray | None], sizes: list[int], fill: float | bool | int) -> np.ndarray:
@@ -294,6 +340,6 @@ def _join(parts: list[np.ndarray | None], sizes: list[int], fill: float | bool |
     at = 0
     for i in range(len(parts)):
         piece, parts[i] = parts[i], None
-        out[at:at + sizes[i]] = fill if piece is None else piece
+        out[at : at + sizes[i]] = fill if piece is None else piece
         at += sizes[i]
     return out

@@ -42,8 +42,18 @@ from inspector.runlog import coco_summary
 from inspector.runlog.step_column import MAX_EXACT_STEP
 from inspector.runlog.text_evals import EvalRows
 from inspector.runlog.text_pairs import column_of, to_float
-from inspector.runlog.text_table import (Collector, Selection, Table, bools, fields, matching, merge_rows,
-                                         minus, safe_ints, take)
+from inspector.runlog.text_table import (
+    Collector,
+    Selection,
+    Table,
+    bools,
+    fields,
+    matching,
+    merge_rows,
+    minus,
+    safe_ints,
+    take,
+)
 
 FRAMEWORK = "yolox"
 # The summary is of the validation set (exp.get_evaluator); YOLOX's TensorBoard tags are "val/COCOAP50".
@@ -51,15 +61,18 @@ EVAL_PREFIX = "val/"
 # Where the message starts: after loguru's " - " (or at the line's start, when the prefix was cut off).
 _MESSAGE = r"(?:^|\s-\s)"
 TRAIN = _MESSAGE + r"epoch: (?P<e>[0-9]+)/(?P<E>[0-9]+), iter: (?P<i>[0-9]+)/(?P<n>[0-9]+), (?P<rest>.*)$"
-TRAIN_MARKER = r"\bepoch: [0-9]+/[0-9]+, iter:"      # a line meant as a training line, parsed or not
+TRAIN_MARKER = r"\bepoch: [0-9]+/[0-9]+, iter:"  # a line meant as a training line, parsed or not
 # One ", "-separated item: a key, then a number with after_iter's unit (Mb, Gb, s) or none. "ETA: 2 days"
 # and the "3:04:05" after it are no item. The value is a run of the characters a number may hold (to_float
 # then checks it): a full number pattern measured 0.77 s vs 0.43 s per 2M items.
 ITEM = r"^(?P<k>[A-Za-z_][^:,]*): (?P<v>[-+0-9.eEnNaAiIfF]+)(?:Mb|Gb|s)?$"
 LAUNCH = _MESSAGE + r"Training start\.\.\.\s*$"
 EPOCH_START = _MESSAGE + r"---> start train epoch(?P<e>[0-9]+)\s*$"
-SNIFF = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \| [A-Z]+ *\| yolox\.[\w.]+:"
-                   r"|epoch: \d+/\d+, iter: \d+/\d+, .*\biter_time: [\d.]+s, .*\btotal_loss: ", re.M)
+SNIFF = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \| [A-Z]+ *\| yolox\.[\w.]+:"
+    r"|epoch: \d+/\d+, iter: \d+/\d+, .*\biter_time: [\d.]+s, .*\btotal_loss: ",
+    re.M,
+)
 
 
 @dataclass(frozen=True)
@@ -74,12 +87,12 @@ class EpochLengths:
     starts: np.ndarray
 
     @staticmethod
-    def of(epochs: np.ndarray, lengths: np.ndarray) -> "EpochLengths":
+    def of(epochs: np.ndarray, lengths: np.ndarray) -> EpochLengths:
         """From per-row epochs and max_iter in file order: an epoch's length is that of its last row, and an
         epoch no row logs has the length of the next logged one."""
         U, last = np.unique(epochs[::-1], return_index=True)
         L = lengths[::-1][last].astype(np.float64)
-        unlogged = np.diff(np.concatenate([[0], U])) - 1          # epochs between each U and the one before
+        unlogged = np.diff(np.concatenate([[0], U])) - 1  # epochs between each U and the one before
         return EpochLengths(U, L, np.cumsum(unlogged * L + L) - L)
 
     def start(self, epochs: np.ndarray) -> np.ndarray:
@@ -109,7 +122,7 @@ def _items(rest: pa.Array) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.n
     parent, values = parent[ok], values[ok]
     ids = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
     names = encoded.dictionary.to_pylist()
-    order = np.argsort(ids, kind="stable")          # grouped by key, lines in order within a key
+    order = np.argsort(ids, kind="stable")  # grouped by key, lines in order within a key
     ids, parent, values = ids[order], parent[order], values[order]
     bounds = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1], True]) if ids.size else np.zeros(1, np.int64)
     has = np.zeros(len(rest), dtype=bool)
@@ -130,12 +143,12 @@ class YoloxParser:
 
     def __init__(self, choice: object = None) -> None:
         self.train = Collector()
-        self.counters: list[np.ndarray] = []     # per piece, per kept row: epoch, iteration, max_iter
+        self.counters: list[np.ndarray] = []  # per piece, per kept row: epoch, iteration, max_iter
         self.bad: list[int] = []
-        self.launches: list[np.ndarray] = []     # per piece: lines of "Training start..."
+        self.launches: list[np.ndarray] = []  # per piece: lines of "Training start..."
         self.epoch_marks: list[np.ndarray] = []  # per piece: (line, epoch) of "---> start train epoch{e}"
         self.evals = EvalRows()
-        self.block: tuple[int, dict[str, float]] | None = None   # the summary being read: last line, values
+        self.block: tuple[int, dict[str, float]] | None = None  # the summary being read: last line, values
         self.not_measured: dict[str, int] = {}
 
     def feed(self, lines: pa.Array, first: int) -> None:
@@ -161,7 +174,7 @@ class YoloxParser:
         ok = ok_e & ok_top & ok_i & ok_n & (e >= 1) & (e <= top) & (i >= 1) & (i <= n)
         has, items = _items(pc.struct_field(f, "rest").filter(pa.array(ok)))
         kept = np.flatnonzero(ok)[has]
-        position = np.cumsum(has) - 1                 # index among the rows that hold an item
+        position = np.cumsum(has) - 1  # index among the rows that hold an item
         columns = {k: column_of(position[at], v, kept.size) for k, (at, v) in items.items()}
         self.train.add(np.zeros(kept.size, np.int64), columns, rows[kept] + first)
         self.counters.append(np.stack([e[kept], i[kept], n[kept]], axis=1))
@@ -196,7 +209,7 @@ class YoloxParser:
         lengths = EpochLengths.of(counters[:, 0], counters[:, 2]) if table.rows.size else None
         if lengths is not None:
             steps = lengths.start(counters[:, 0]) + counters[:, 1]
-            fits = steps <= MAX_EXACT_STEP     # only damaged counters get beyond
+            fits = steps <= MAX_EXACT_STEP  # only damaged counters get beyond
             if not fits.all():
                 bad.extend(table.rows[~fits].tolist())
                 table, steps, counters = take(table, Selection.of(fits)), steps[fits], counters[fits]
@@ -210,8 +223,9 @@ class YoloxParser:
             warnings.append(coco_summary.not_measured_warning(self.not_measured))
         return replace(table, warnings=warnings)
 
-    def _place_evals(self, table: Table, epochs: np.ndarray, lengths: EpochLengths | None,
-                     launches: np.ndarray) -> tuple[Table, list[str]]:
+    def _place_evals(
+        self, table: Table, epochs: np.ndarray, lengths: EpochLengths | None, launches: np.ndarray
+    ) -> tuple[Table, list[str]]:
         """`table` with the summaries merged in at the step of the epoch each follows, and what to warn.
 
         The epoch a summary follows is that of the training line or "start train epoch" line just before
@@ -243,13 +257,17 @@ class YoloxParser:
         elif known.any():
             steps[known] = epoch[known]
             table = replace(table, step_unit="epoch")
-            warnings.append("no training line (YOLOX prints one every exp.print_interval iterations, so an "
-                            "epoch shorter than that prints none): evaluation metrics are placed at their "
-                            "epoch.")
+            warnings.append(
+                "no training line (YOLOX prints one every exp.print_interval iterations, so an "
+                "epoch shorter than that prints none): evaluation metrics are placed at their "
+                "epoch."
+            )
         if not known.all():
-            warnings.append(f"{int((~known).sum())} evaluation summary(ies) before any training or epoch "
-                            "line: no epoch to place them at; put at step 0.")
-        fits = steps <= MAX_EXACT_STEP    # beyond it only after a damaged epoch counter
+            warnings.append(
+                f"{int((~known).sum())} evaluation summary(ies) before any training or epoch "
+                "line: no epoch to place them at; put at step 0."
+            )
+        fits = steps <= MAX_EXACT_STEP  # beyond it only after a damaged epoch counter
         evals = self.evals.table(FRAMEWORK, np.where(fits, steps, 0).astype(np.int64), keep=fits)
         table = replace(table, bad_lines=sorted([*table.bad_lines, *lines[~fits].tolist()]))
         # The very row, not "the last row of that step": a later launch may log the same step elsewhere.

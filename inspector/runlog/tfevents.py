@@ -14,11 +14,10 @@ rank-0 float/double `tensor` (TF2 `tf.summary.scalar`, Keras).
 from __future__ import annotations
 
 import hashlib
-
 import mmap
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from tensorboard.compat.proto import event_pb2
@@ -26,8 +25,16 @@ from tensorboard.compat.proto import event_pb2
 from inspector.errors import InspectorError
 from inspector.limits import max_series
 from inspector.runlog.record import RunLog, assemble
-from inspector.runlog.tfevents_wire import (FOOTER_BYTES, HEADER, fast_fields, fast_layout, file_order, frame,
-                                            slow_points, tag_names)
+from inspector.runlog.tfevents_wire import (
+    FOOTER_BYTES,
+    HEADER,
+    fast_fields,
+    fast_layout,
+    file_order,
+    frame,
+    slow_points,
+    tag_names,
+)
 
 NAME = "tfevents"
 DESCRIPTION = "TensorBoard event file or run directory (events.out.tfevents.*)"
@@ -75,8 +82,13 @@ class _Chunk:
         base, radix = int(lengths.min()), int(fast_tag.max()) + 3
         codes = (lengths - base) * radix + (fast_tag + 2)
         contiguous = bool(np.all(starts[1:] == starts[:-1] + lengths[:-1] + (FOOTER_BYTES + HEADER.size)))
-        return cls(int(starts[0]), base, radix, codes.astype(np.min_scalar_type(int(codes.max()))),
-                   None if contiguous else starts)
+        return cls(
+            int(starts[0]),
+            base,
+            radix,
+            codes.astype(np.min_scalar_type(int(codes.max()))),
+            None if contiguous else starts,
+        )
 
     def unpack(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(payload starts, payload lengths, fast-path tag id, -1 or -2) per record."""
@@ -95,13 +107,13 @@ class _Chunk:
 class _Census:
     """Pass 1's account of one event file: its tags, how many points each has, and its chunks."""
 
-    names: list[str]            # tag id → tag
-    tag_ids: dict[str, int]     # tag → tag id
-    counts: np.ndarray          # tag id → number of points
-    order: list[int]            # kept tag ids in order of first appearance (at most limits.max_series())
+    names: list[str]  # tag id → tag
+    tag_ids: dict[str, int]  # tag → tag id
+    counts: np.ndarray  # tag id → number of points
+    order: list[int]  # kept tag ids in order of first appearance (at most limits.max_series())
     chunks: list[_Chunk]
-    records: int                # valid records
-    empty: int                  # of which zero-length (no event at all)
+    records: int  # valid records
+    empty: int  # of which zero-length (no event at all)
 
 
 class _StepStore:
@@ -114,9 +126,9 @@ class _StepStore:
     """
 
     def __init__(self, counts: Sequence[int]) -> None:
-        self._shared: list[np.ndarray] = []   # per group
-        self._filled: list[int] = []          # per group: rows written so far (the furthest any member got)
-        self._group: list[int] = []           # per tag: its group, -1 once it has its own array
+        self._shared: list[np.ndarray] = []  # per group
+        self._filled: list[int] = []  # per group: rows written so far (the furthest any member got)
+        self._group: list[int] = []  # per tag: its group, -1 once it has its own array
         self._own: dict[int, np.ndarray] = {}
         by_count: dict[int, int] = {}
         for count in counts:
@@ -135,14 +147,14 @@ class _StepStore:
             return
         shared = self._shared[group]
         seen = min(self._filled[group], end) - offset  # ≥ 0: a member's rows so far are all in `shared`
-        if not np.array_equal(shared[offset:offset + seen], steps[:seen]):
+        if not np.array_equal(shared[offset : offset + seen], steps[:seen]):
             own = np.empty(shared.size, dtype=np.int64)
             own[:offset] = shared[:offset]
             own[offset:end] = steps
             self._own[tag] = own
             self._group[tag] = -1
             return
-        shared[offset + seen:end] = steps[seen:]
+        shared[offset + seen : end] = steps[seen:]
         self._filled[group] = max(self._filled[group], end)
 
     def steps(self, tag: int) -> np.ndarray:
@@ -177,7 +189,9 @@ def _census(buf, path: Path, warnings: list[str]) -> _Census:
         fast_tag[ok] = np.asarray([tag_ids[n] for n in chunk_names], dtype=np.int64)[chunk_index]
         fast_tag[lengths == 0] = -2  # an empty record: an Event with nothing set, no need for protobuf
         fast = np.flatnonzero(ok)
-        slow_rec, slow_tag, *_, bad = slow_points(buf, starts, lengths, np.flatnonzero(fast_tag == -1), names, tag_ids)
+        slow_rec, slow_tag, *_, bad = slow_points(
+            buf, starts, lengths, np.flatnonzero(fast_tag == -1), names, tag_ids
+        )
         undecodable += bad
         records += starts.size
         empty += int(np.count_nonzero(lengths == 0))
@@ -196,13 +210,19 @@ def _census(buf, path: Path, warnings: list[str]) -> _Census:
     if undecodable:
         warnings.append(f"{path.name}: {undecodable} record(s) are not valid events and were skipped.")
     if empty:
-        warnings.append(f"{path.name}: {empty} of its {records} record(s) are empty (zero-length, no event) "
-                        "and were skipped.")
+        warnings.append(
+            f"{path.name}: {empty} of its {records} record(s) are empty (zero-length, no event) "
+            "and were skipped."
+        )
     if dropped:
         lost = int(counts[sorted(dropped)].sum())
-        warnings.append(f"{path.name}: {len(dropped)} tag(s) beyond the first {cap} were dropped ({lost} "
-                        f"point(s)); at most {cap} series are read (INSPECTOR_MAX_SERIES).")
-    return _Census(names, tag_ids, counts, sorted(first_seen, key=first_seen.__getitem__), chunks, records, empty)
+        warnings.append(
+            f"{path.name}: {len(dropped)} tag(s) beyond the first {cap} were dropped ({lost} "
+            f"point(s)); at most {cap} series are read (INSPECTOR_MAX_SERIES)."
+        )
+    return _Census(
+        names, tag_ids, counts, sorted(first_seen, key=first_seen.__getitem__), chunks, records, empty
+    )
 
 
 def _fill(buf, census: _Census, path: Path) -> tuple[list[np.ndarray], list[np.ndarray], _StepStore]:
@@ -223,7 +243,8 @@ def _fill(buf, census: _Census, path: Path) -> tuple[list[np.ndarray], list[np.n
         fast = np.flatnonzero(fast_tag >= 0)
         f_steps, f_walls, f_values = fast_fields(arr, starts[fast], lengths[fast])
         slow_rec, s_tags, s_steps, s_walls, s_values, _ = slow_points(
-            buf, starts, lengths, np.flatnonzero(fast_tag == -1), names, tag_ids)
+            buf, starts, lengths, np.flatnonzero(fast_tag == -1), names, tag_ids
+        )
         if slow_rec.size:
             in_order = file_order(fast, slow_rec)
             ranks = rank[np.concatenate([fast_tag[fast], s_tags])[in_order]]
@@ -235,7 +256,11 @@ def _fill(buf, census: _Census, path: Path) -> tuple[list[np.ndarray], list[np.n
         if len(order) < len(census.names):  # points of dropped tags
             kept = ranks >= 0
             ranks, point_steps, point_walls, point_values = (
-                ranks[kept], point_steps[kept], point_walls[kept], point_values[kept])
+                ranks[kept],
+                point_steps[kept],
+                point_walls[kept],
+                point_values[kept],
+            )
         if not ranks.size:  # only non-scalar events (histograms, graphs) in this chunk
             continue
         by_rank = np.argsort(ranks, kind="stable")
@@ -244,8 +269,8 @@ def _fill(buf, census: _Census, path: Path) -> tuple[list[np.ndarray], list[np.n
         for a, b in zip([0, *bounds.tolist()], [*bounds.tolist(), by_rank.size]):
             rows, r = by_rank[a:b], int(sorted_ranks[a])
             off = offsets[r]
-            values[r][off:off + rows.size] = point_values[rows]
-            walls[r][off:off + rows.size] = point_walls[rows]
+            values[r][off : off + rows.size] = point_values[rows]
+            walls[r][off : off + rows.size] = point_walls[rows]
             steps.put(r, off, point_steps[rows])
             offsets[r] = off + rows.size
     if offsets != counts:  # the bytes under the map changed between the passes
@@ -276,8 +301,10 @@ def _read_file(path: Path) -> _Scalars:
             raise InspectorError(f"no valid TensorBoard record in {size} byte(s){detail}", path=path)
         values, walls, steps = _fill(buf, census, path)
         if not census.order:
-            warnings.append(f"{path.name}: none of its {census.records} valid record(s) holds a scalar "
-                            f"({census.empty} empty); no series read from it.")
+            warnings.append(
+                f"{path.name}: none of its {census.records} valid record(s) holds a scalar "
+                f"({census.empty} empty); no series read from it."
+            )
     finally:
         if isinstance(buf, mmap.mmap):
             try:
@@ -285,8 +312,12 @@ def _read_file(path: Path) -> _Scalars:
             except BufferError:  # a NumPy view in an exception's traceback: the map closes when it goes
                 pass
     names = [census.names[t] for t in census.order]
-    return _Scalars({name: steps.steps(r) for r, name in enumerate(names)}, dict(zip(names, values)),
-                    dict(zip(names, walls)), tuple(warnings))
+    return _Scalars(
+        {name: steps.steps(r) for r, name in enumerate(names)},
+        dict(zip(names, values)),
+        dict(zip(names, walls)),
+        tuple(warnings),
+    )
 
 
 def _event_files(directory: Path) -> list[Path]:
@@ -332,7 +363,9 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     """
     files = _event_files(path) if path.is_dir() else [path]
     if not files:
-        raise InspectorError("no TensorBoard event files (events.out.tfevents.*) in this directory", path=path)
+        raise InspectorError(
+            "no TensorBoard event files (events.out.tfevents.*) in this directory", path=path
+        )
     prefix = len({f.parent for f in files}) > 1
     steps: dict[str, list[np.ndarray]] = {}
     values: dict[str, list[np.ndarray]] = {}
@@ -355,23 +388,33 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
             values.setdefault(name, []).append(scalars.values[tag])
             walls.setdefault(name, []).append(scalars.wall_times[tag])
     if not steps:
-        raise InspectorError(f"no scalar series in {len(files)} event file(s): {' '.join(warnings)}", path=path)
+        raise InspectorError(
+            f"no scalar series in {len(files)} event file(s): {' '.join(warnings)}", path=path
+        )
     cap = max_series()
     if len(steps) > cap:  # several files, each under the cap
         extra = list(steps)[cap:]
         for name in extra:
             del steps[name], values[name], walls[name]
-        warnings.append(f"{len(extra)} tag(s) beyond the first {cap} of the run were dropped; at most {cap} "
-                        "series are read (INSPECTOR_MAX_SERIES).")
+        warnings.append(
+            f"{len(extra)} tag(s) beyond the first {cap} of the run were dropped; at most {cap} "
+            "series are read (INSPECTOR_MAX_SERIES)."
+        )
     framework = _framework(list(steps))
     # Restarts are judged per tag, as TensorBoard does: tags logged at different rates (an eval
     # every N steps written after the training step) must not read as a step going backwards.
     series, non_finite, segments = {}, {}, []
     tag_warnings: dict[str, list[str]] = {}
-    shared: dict[bytes, np.ndarray] = {}   # distinct step arrays seen so far, by a digest of their bytes
+    shared: dict[bytes, np.ndarray] = {}  # distinct step arrays seen so far, by a digest of their bytes
     for name in list(steps):
-        log = assemble(str(path), NAME, framework, _joined(steps.pop(name)),
-                       {name: _joined(values.pop(name))}, wall_times=_joined(walls.pop(name)))
+        log = assemble(
+            str(path),
+            NAME,
+            framework,
+            _joined(steps.pop(name)),
+            {name: _joined(values.pop(name))},
+            wall_times=_joined(walls.pop(name)),
+        )
         for tag, s in log.series.items():
             # Tags logged at the same steps (the usual case) share one steps array: on a 2-tag log
             # that is a sixth of the result's memory.
@@ -410,7 +453,7 @@ def _first_record_is_event(head: bytes) -> bool:
     length, _ = HEADER.unpack_from(head, 0)
     if length > MAX_FIRST_RECORD or HEADER.size + length > len(head):
         return False
-    event = event_pb2.Event.FromString(head[HEADER.size:HEADER.size + length])
+    event = event_pb2.Event.FromString(head[HEADER.size : HEADER.size + length])
     return event.file_version.startswith("brain.Event")
 
 

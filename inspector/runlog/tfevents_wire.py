@@ -11,9 +11,9 @@ goes through tensorboard's protobuf classes. tfevents builds the RunLog from wha
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import crc32c
 import numpy as np
@@ -105,7 +105,7 @@ class _CrcBudget:
 
 def _data_ok(buf, start: int, length: int) -> bool:
     (stored,) = struct.unpack_from("<I", buf, start + length)
-    return crc32c.crc32c(buf[start:start + length]) == int(unmask(np.asarray([stored]))[0])
+    return crc32c.crc32c(buf[start : start + length]) == int(unmask(np.asarray([stored]))[0])
 
 
 def _resync(buf, arr: np.ndarray, pos: int, budget: _CrcBudget) -> tuple[int, bool]:
@@ -143,8 +143,15 @@ def _by_length(buf, pos: int, count: int) -> tuple[list[int], list[int]]:
     return starts, lengths
 
 
-def _valid_prefix(buf, arr: np.ndarray, starts: list[int], lengths: list[int], at: np.ndarray,
-                  size: np.ndarray, careful: bool) -> tuple[int, int]:
+def _valid_prefix(
+    buf,
+    arr: np.ndarray,
+    starts: list[int],
+    lengths: list[int],
+    at: np.ndarray,
+    size: np.ndarray,
+    careful: bool,
+) -> tuple[int, int]:
     """(how many of the records framed by `_by_length` are valid before the first bad one, data-CRC bytes
     spent on records after it).
 
@@ -159,17 +166,19 @@ def _valid_prefix(buf, arr: np.ndarray, starts: list[int], lengths: list[int], a
     crc = crc32c.crc32c
     if careful:
         for i, (a, length, want) in enumerate(zip(starts[:good], lengths[:good], expected.tolist())):
-            if crc(buf[a:a + length]) != want:
+            if crc(buf[a : a + length]) != want:
                 return i, 0
         return good, 0
-    crcs = [crc(buf[a:a + length]) for a, length in zip(starts[:good], lengths[:good])]
+    crcs = [crc(buf[a : a + length]) for a, length in zip(starts[:good], lengths[:good])]
     bad = np.flatnonzero(np.asarray(crcs, dtype=np.int64) != expected)
     if not bad.size:
         return good, 0
-    return int(bad[0]), int(size[int(bad[0]) + 1:].sum())
+    return int(bad[0]), int(size[int(bad[0]) + 1 :].sum())
 
 
-def frame(buf, path: Path, warnings: list[str], chunk_records: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def frame(
+    buf, path: Path, warnings: list[str], chunk_records: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(payload starts, payload lengths) of the valid records of `buf`, up to `chunk_records` at a time.
 
     A record is valid when its length matches the length's CRC, it fits in the file and its data matches
@@ -192,8 +201,11 @@ def frame(buf, path: Path, warnings: list[str], chunk_records: int) -> Iterator[
         got_starts, got_lengths = _by_length(buf, pos, requested)
         starts = np.asarray(got_starts, dtype=np.int64)
         lengths = np.asarray(got_lengths, dtype=np.int64)
-        good, spent = (_valid_prefix(buf, arr, got_starts, got_lengths, starts, lengths, wasted > budget.left)
-                       if got_starts else (0, 0))
+        good, spent = (
+            _valid_prefix(buf, arr, got_starts, got_lengths, starts, lengths, wasted > budget.left)
+            if got_starts
+            else (0, 0)
+        )
         wasted += spent
         if good < len(got_starts):  # the bad record's own CRC, in file order
             budget.spend(got_lengths[good])
@@ -243,14 +255,18 @@ def damage_warnings(path: Path, damage: list[Damage], kept: int, size: int) -> l
     out = []
     if last.offset + last.size == size and (last.reason.startswith(("a cut-off", "a record of"))):
         # The common case of a log copied while it was written: only the end is cut off.
-        out.append(f"{path.name}: the last record is truncated ({last.size} byte(s) at offset {last.offset}); "
-                   f"kept the {kept} complete record(s) before it.")
+        out.append(
+            f"{path.name}: the last record is truncated ({last.size} byte(s) at offset {last.offset}); "
+            f"kept the {kept} complete record(s) before it."
+        )
         damage = damage[:-1]
     if damage:
         shown = "; ".join(f"offset {d.offset} ({d.size} byte(s): {d.reason})" for d in damage[:SHOWN_DAMAGE])
         more = f"; and {len(damage) - SHOWN_DAMAGE} more" if len(damage) > SHOWN_DAMAGE else ""
-        out.append(f"{path.name}: skipped {len(damage)} damaged stretch(es), {sum(d.size for d in damage)} "
-                   f"byte(s) in all, and kept the {kept} valid record(s) around them: {shown}{more}.")
+        out.append(
+            f"{path.name}: skipped {len(damage)} damaged stretch(es), {sum(d.size for d in damage)} "
+            f"byte(s) in all, and kept the {kept} valid record(s) around them: {shown}{more}."
+        )
     return out
 
 
@@ -273,8 +289,9 @@ def varints(arr: np.ndarray, pos: np.ndarray, end: np.ndarray) -> tuple[np.ndarr
     return value, nbytes, done
 
 
-def fast_layout(arr: np.ndarray, starts: np.ndarray, lengths: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def fast_layout(
+    arr: np.ndarray, starts: np.ndarray, lengths: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(ok, tag start, tag length) per record: ok where it is the common event, one `simple_value` scalar.
 
     The wire layout `wall_time(1) [step(2)] summary(5){value(1){tag(1) simple_value(2)}}` is checked
@@ -320,8 +337,9 @@ def at_every_byte(buf, dtype: str) -> np.ndarray:
     return np.ndarray((len(buf) - width + 1,), dtype=dtype, buffer=buf, offset=0, strides=(1,))
 
 
-def fast_fields(arr: np.ndarray, starts: np.ndarray, lengths: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def fast_fields(
+    arr: np.ndarray, starts: np.ndarray, lengths: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(steps, wall times, values) of records that `_fast_layout` accepted."""
     walls = at_every_byte(arr, "<f8")[starts + 1]
     steps, _, _ = varints(arr, starts + 10, starts + lengths)
@@ -361,7 +379,9 @@ def tag_names(buf, tag_start: np.ndarray, tag_len: np.ndarray) -> tuple[list[str
         # Sorting uint64 hashes is several times faster than sorting the byte strings (measured on
         # 1M tags); every row is then compared with its group's first row, so a collision cannot pass.
         # A tag of up to 8 bytes is its own single word: no hash, nothing to compare.
-        weights = np.random.default_rng(0).integers(1, 2**63, size=words.shape[1], dtype=np.uint64) | np.uint64(1)
+        weights = np.random.default_rng(0).integers(
+            1, 2**63, size=words.shape[1], dtype=np.uint64
+        ) | np.uint64(1)
         hashes = words[:, 0] if words.shape[1] == 1 else (words * weights).sum(axis=1, dtype=np.uint64)
         _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
         inverse = inverse.ravel()
@@ -370,7 +390,9 @@ def tag_names(buf, tag_start: np.ndarray, tag_len: np.ndarray) -> tuple[list[str
             _, first, inverse = np.unique(rows_as_bytes, return_index=True, return_inverse=True)
             inverse = inverse.ravel()
         index[rows] = inverse + len(names)
-        names.extend(bytes(buf[a:a + width]).decode("utf-8", errors="replace") for a in starts[first].tolist())
+        names.extend(
+            bytes(buf[a : a + width]).decode("utf-8", errors="replace") for a in starts[first].tolist()
+        )
     return names, index
 
 
@@ -391,8 +413,14 @@ def tensor_scalar(tensor) -> float | None:
     return None
 
 
-def slow_points(buf, starts: np.ndarray, lengths: np.ndarray, records: np.ndarray,
-                 names: list[str], tag_ids: dict[str, int]) -> tuple[np.ndarray, ...]:
+def slow_points(
+    buf,
+    starts: np.ndarray,
+    lengths: np.ndarray,
+    records: np.ndarray,
+    names: list[str],
+    tag_ids: dict[str, int],
+) -> tuple[np.ndarray, ...]:
     """(record index, tag id, step, wall time, value) per scalar protobuf finds in `records`, in order,
     and how many of them were not valid events; new tags are added to `names` / `tag_ids`."""
     recs, tags, steps, walls, values = [], [], [], [], []
@@ -400,7 +428,7 @@ def slow_points(buf, starts: np.ndarray, lengths: np.ndarray, records: np.ndarra
     for i in records.tolist():
         a = int(starts[i])
         try:
-            event = event_pb2.Event.FromString(buf[a:a + int(lengths[i])])
+            event = event_pb2.Event.FromString(buf[a : a + int(lengths[i])])
         except Exception:  # protobuf's DecodeError: a corrupt record, counted by the caller
             undecodable += 1
             continue
@@ -424,8 +452,14 @@ def slow_points(buf, starts: np.ndarray, lengths: np.ndarray, records: np.ndarra
             steps.append(event.step)
             walls.append(event.wall_time)
             values.append(x)
-    return (np.asarray(recs, dtype=np.int64), np.asarray(tags, dtype=np.int64), np.asarray(steps, dtype=np.int64),
-            np.asarray(walls, dtype=np.float64), np.asarray(values, dtype=np.float64), undecodable)
+    return (
+        np.asarray(recs, dtype=np.int64),
+        np.asarray(tags, dtype=np.int64),
+        np.asarray(steps, dtype=np.int64),
+        np.asarray(walls, dtype=np.float64),
+        np.asarray(values, dtype=np.float64),
+        undecodable,
+    )
 
 
 def file_order(fast_records: np.ndarray, slow_records: np.ndarray) -> slice | np.ndarray:

@@ -24,9 +24,9 @@ A loss column none of these covers is left without a gain, and a warning names i
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -42,26 +42,56 @@ DESCRIPTION = "Ultralytics results.csv (YOLOv5, YOLOv8, YOLOv10, YOLO11, YOLO12,
 # dfl 1.5, pose 12.0, kobj 1.0; rle 1.0, angle 1.0, dlog 1.0, dgrad 0.5 in ultralytics 8.4) and yolov5
 # data/hyps/hyp.scratch-low.yaml (box 0.05, cls 0.5, obj 1.0).
 DEFAULT_GAINS = {
-    "ultralytics": {"box": 7.5, "cls": 0.5, "dfl": 1.5, "pose": 12.0, "kobj": 1.0, "rle": 1.0, "angle": 1.0,
-                    "dlog": 1.0, "dgrad": 0.5},
+    "ultralytics": {
+        "box": 7.5,
+        "cls": 0.5,
+        "dfl": 1.5,
+        "pose": 12.0,
+        "kobj": 1.0,
+        "rle": 1.0,
+        "angle": 1.0,
+        "dlog": 1.0,
+        "dgrad": 0.5,
+    },
     "yolov5": {"box": 0.05, "cls": 0.5, "obj": 1.0},
 }
-DEFAULTS_FILE = {"ultralytics": "ultralytics/cfg/default.yaml",
-                 "yolov5": "yolov5 data/hyps/hyp.scratch-low.yaml"}
+DEFAULTS_FILE = {
+    "ultralytics": "ultralytics/cfg/default.yaml",
+    "yolov5": "yolov5 data/hyps/hyp.scratch-low.yaml",
+}
 # The gains every args.yaml/hyp.yaml of the family holds: a YAML without them is not the run's gain file.
 REQUIRED_GAINS = {"ultralytics": ("box", "cls", "dfl"), "yolov5": ("box", "cls", "obj")}
 # Which gain multiplies which loss column (by the part after "train/" or "val/"); see the module docstring.
 GAIN_OF_LOSS = {
-    "ultralytics": {"box_loss": "box", "cls_loss": "cls", "dfl_loss": "dfl", "l1_loss": "dfl", "seg_loss": "box",
-                    "sem_loss": "box", "pose_loss": "pose", "kobj_loss": "kobj", "rle_loss": "rle",
-                    "angle_loss": "angle", "dlog_loss": "dlog", "dgrad_loss": "dgrad",
-                    "box_om": "box", "cls_om": "cls", "dfl_om": "dfl", "box_oo": "box", "cls_oo": "cls",
-                    "dfl_oo": "dfl"},
+    "ultralytics": {
+        "box_loss": "box",
+        "cls_loss": "cls",
+        "dfl_loss": "dfl",
+        "l1_loss": "dfl",
+        "seg_loss": "box",
+        "sem_loss": "box",
+        "pose_loss": "pose",
+        "kobj_loss": "kobj",
+        "rle_loss": "rle",
+        "angle_loss": "angle",
+        "dlog_loss": "dlog",
+        "dgrad_loss": "dgrad",
+        "box_om": "box",
+        "cls_om": "cls",
+        "dfl_om": "dfl",
+        "box_oo": "box",
+        "cls_oo": "cls",
+        "dfl_oo": "dfl",
+    },
     "yolov5": {"box_loss": "box", "obj_loss": "obj", "cls_loss": "cls"},
 }
 # Loss columns whose factor is no plain gain of the config file: left without one, the warning says why.
-NOT_A_GAIN = {"yolov5": {"seg_loss": "YOLOv5 segment scales it by box / batch size "
-                                     "(utils/segment/loss.py: lseg *= self.hyp['box'] / bs)"}}
+NOT_A_GAIN = {
+    "yolov5": {
+        "seg_loss": "YOLOv5 segment scales it by box / batch size "
+        "(utils/segment/loss.py: lseg *= self.hyp['box'] / bs)"
+    }
+}
 # RT-DETR's columns (told by giou_loss, which no YOLO head logs) and DETRLoss's fixed gains for them.
 RTDETR_GAINS = {"giou_loss": 2.0, "cls_loss": 1.0, "l1_loss": 5.0}
 RTDETR_SOURCE = "fixed in code (ultralytics/models/utils/loss.py DETRLoss.loss_gain)"
@@ -84,8 +114,9 @@ def sniff(path: Path, head: bytes) -> float:
         if parsed is None:
             return 0.0
         names = parsed[0]
-        has_loss = any(n.startswith("train/") and _LOSS_COLUMN.fullmatch(n[len("train/"):]) for n in names) \
-            or ("train/loss" in names and CLASSIFY_METRIC in names)
+        has_loss = any(
+            n.startswith("train/") and _LOSS_COLUMN.fullmatch(n[len("train/") :]) for n in names
+        ) or ("train/loss" in names and CLASSIFY_METRIC in names)
         has_metric = any(n.startswith(("metrics/", "val/", "lr/pg", "x/lr")) for n in names)
         return 0.9 if "epoch" in names and has_loss and has_metric else 0.0
     except Exception:  # sniff never raises
@@ -98,7 +129,7 @@ class GainFile:
 
     path: Path | None
     args: dict | None
-    rejected: tuple[str, ...]   # broken candidates (too large, YAML error, …): always worth a warning
+    rejected: tuple[str, ...]  # broken candidates (too large, YAML error, …): always worth a warning
     unsuitable: tuple[str, ...]  # loadable YAML files without the gain keys (a data.yaml uploaded too)
 
 
@@ -141,8 +172,11 @@ def _gains(args: dict, framework: str, name: str) -> tuple[dict[str, float], set
             taken.add(key)
         else:
             ignored.append(f"{key} {args[key]!r} {problem}, {default} used")
-    warnings = [f"{name}: {len(ignored)} loss gain(s) ignored, the default used instead "
-                f"({'; '.join(ignored)})."] if ignored else []
+    warnings = (
+        [f"{name}: {len(ignored)} loss gain(s) ignored, the default used instead ({'; '.join(ignored)})."]
+        if ignored
+        else []
+    )
     return gains, taken, warnings
 
 
@@ -152,13 +186,14 @@ class LossWeights:
 
     weights: dict[str, float]
     sources: dict[str, str]
-    defaulted: dict[str, list[str]]   # gain key → the columns that got its default although a file was read
-    undocumented: list[str]           # loss columns no documented gain multiplies
-    not_gains: dict[str, list[str]]   # why (NOT_A_GAIN) → the columns left without a gain for that reason
+    defaulted: dict[str, list[str]]  # gain key → the columns that got its default although a file was read
+    undocumented: list[str]  # loss columns no documented gain multiplies
+    not_gains: dict[str, list[str]]  # why (NOT_A_GAIN) → the columns left without a gain for that reason
 
 
-def _loss_weights(names: Sequence[str], framework: str, gains: dict[str, float], taken: set[str],
-                  file_name: str | None) -> LossWeights:
+def _loss_weights(
+    names: Sequence[str], framework: str, gains: dict[str, float], taken: set[str], file_name: str | None
+) -> LossWeights:
     """The gains of the loss columns among `names`, per the mapping in the module docstring."""
     default_source = f"default ({DEFAULTS_FILE[framework]})"
     rtdetr = framework == "ultralytics" and any(n.partition("/")[2] == "giou_loss" for n in names)
@@ -219,12 +254,17 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     else:
         shown = ", ".join(f"{k} {DEFAULT_GAINS[framework][k]}" for k in REQUIRED_GAINS[framework])
         reasons = [*found.rejected, *found.unsuitable]
-        lead = (f"no usable {wanted} ({'; '.join(reasons)})" if reasons
-                else f"no {wanted} next to the log or uploaded with it")
+        lead = (
+            f"no usable {wanted} ({'; '.join(reasons)})"
+            if reasons
+            else f"no {wanted} next to the log or uploaded with it"
+        )
         warnings.append(f"{lead}: default loss gains assumed ({shown}).")
     if framework == "yolov5":
-        warnings.append("YOLOv5 rescales its gains at train time (box, obj, cls × 3/layers; cls × classes/80; "
-                        "obj × (imgsz/640)²); the hyp.yaml values are used as logged-weight estimates.")
+        warnings.append(
+            "YOLOv5 rescales its gains at train time (box, obj, cls × 3/layers; cls × classes/80; "
+            "obj × (imgsz/640)²); the hyp.yaml values are used as logged-weight estimates."
+        )
     file_name = None if found.path is None else found.path.name
     lw = _loss_weights(list(columns), framework, gains, taken, file_name)
     config["loss_weights"] = lw.weights
@@ -232,17 +272,34 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     if file_name is not None and any(source == file_name for source in lw.sources.values()):
         config["weights_file"] = file_name
     # A gain the file holds but that is unusable was already named above; one it lacks is said here.
-    warnings += [f"{file_name} has no {key} gain: the default {gains[key]} ({DEFAULTS_FILE[framework]}) "
-                 f"is used for {', '.join(names)}." for key, names in lw.defaulted.items()
-                 if key not in (found.args or {})]
+    warnings += [
+        f"{file_name} has no {key} gain: the default {gains[key]} ({DEFAULTS_FILE[framework]}) "
+        f"is used for {', '.join(names)}."
+        for key, names in lw.defaulted.items()
+        if key not in (found.args or {})
+    ]
     if any(source == RTDETR_SOURCE for source in lw.sources.values()):
-        warnings.append("RT-DETR logs only its last decoder layer's giou/cls/l1 losses; the objective also sums "
-                        "the auxiliary, encoder and denoising terms "
-                        "(ultralytics/nn/tasks.py RTDETRDetectionModel.loss).")
+        warnings.append(
+            "RT-DETR logs only its last decoder layer's giou/cls/l1 losses; the objective also sums "
+            "the auxiliary, encoder and denoising terms "
+            "(ultralytics/nn/tasks.py RTDETRDetectionModel.loss)."
+        )
     if lw.undocumented:
         warnings.append(f"no documented loss gain for {', '.join(lw.undocumented)}: left without one.")
-    warnings += [f"no loss gain recorded for {', '.join(names)}: {why}." for why, names in lw.not_gains.items()]
+    warnings += [
+        f"no loss gain recorded for {', '.join(names)}: {why}." for why, names in lw.not_gains.items()
+    ]
     epochs = plan.steps.astype(np.float64) if plan.epochs is None else plan.epochs
-    return assemble(str(path), NAME, framework, plan.steps, columns, present=present or None,
-                    epochs=epochs, wall_times=wall_times, config=config, warnings=warnings,
-                    step_unit="epoch")
+    return assemble(
+        str(path),
+        NAME,
+        framework,
+        plan.steps,
+        columns,
+        present=present or None,
+        epochs=epochs,
+        wall_times=wall_times,
+        config=config,
+        warnings=warnings,
+        step_unit="epoch",
+    )

@@ -7,8 +7,8 @@ a history export has `_step` and bare metric columns. Empty cells mean "not logg
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from inspector.runlog.csv_table import header_fields, pick_step_column, read_table, table_steps
 from inspector.runlog.record import RunLog, assemble
@@ -58,12 +58,20 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
             runs.append(run)
     run = runs[0] if runs else ""
     if len(runs) > 1:
-        warnings.append(f"the export holds {len(runs)} runs; read {run!r}, ignored "
-                        + ", ".join(repr(r) for r in runs[1:]) + ".")
+        warnings.append(
+            f"the export holds {len(runs)} runs; read {run!r}, ignored "
+            + ", ".join(repr(r) for r in runs[1:])
+            + "."
+        )
 
-    metrics = {name: _split(name)[1] for name in table.columns
-               if name != step_column and name not in SYSTEM_COLUMNS and not name.endswith(BAND_SUFFIXES)
-               and _split(name)[0] == run}
+    metrics = {
+        name: _split(name)[1]
+        for name in table.columns
+        if name != step_column
+        and name not in SYSTEM_COLUMNS
+        and not name.endswith(BAND_SUFFIXES)
+        and _split(name)[0] == run
+    }
     plan = table_steps(table, step_column, exclude=[n for n in table.columns if n not in metrics])
     warnings += plan.warnings
     columns, present = {}, {}
@@ -77,5 +85,15 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     config = {"run": run} if run else {}
     if len(runs) > 1:
         config["other_runs"] = runs[1:]
-    return assemble(str(path), NAME, "wandb", plan.steps, columns, present=present or None,
-                    epochs=plan.epochs, wall_times=wall_times, config=config, warnings=warnings)
+    return assemble(
+        str(path),
+        NAME,
+        "wandb",
+        plan.steps,
+        columns,
+        present=present or None,
+        epochs=plan.epochs,
+        wall_times=wall_times,
+        config=config,
+        warnings=warnings,
+    )

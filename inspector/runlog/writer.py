@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 FORMAT = "inspector-runlog"
 VERSION = 1
@@ -54,8 +55,15 @@ class RunWriter:
             # The previous run died mid-line; start ours on a fresh line so both stay readable.
             self._fh.write("\n")
         if header is None:
-            self._write({"type": "header", "format": FORMAT, "version": VERSION,
-                         "config": self.config, "started": time.time()})
+            self._write(
+                {
+                    "type": "header",
+                    "format": FORMAT,
+                    "version": VERSION,
+                    "config": self.config,
+                    "started": time.time(),
+                }
+            )
 
     def _inspect_existing(self) -> tuple[dict | None, bool]:
         """(header of an existing log or None, whether that log ends mid-line)."""
@@ -70,8 +78,10 @@ class RunWriter:
         except ValueError:
             head = None
         if not (isinstance(head, dict) and head.get("format") == FORMAT):
-            raise ValueError(f"{self.path} exists and is not an inspector run log; "
-                             "choose a new path instead of appending to another file")
+            raise ValueError(
+                f"{self.path} exists and is not an inspector run log; "
+                "choose a new path instead of appending to another file"
+            )
         return head, last_byte != b"\n"
 
     def _write(self, row: dict) -> None:
@@ -80,9 +90,17 @@ class RunWriter:
         self._fh.write(json.dumps(row, allow_nan=True) + "\n")
         self._fh.flush()
 
-    def step(self, step: int, losses: Mapping[str, Any], *, lr: float | None = None, epoch: int | None = None,
-             weights: Mapping[str, Any] | None = None, positives: float | None = None,
-             pos_iou: float | None = None) -> None:
+    def step(
+        self,
+        step: int,
+        losses: Mapping[str, Any],
+        *,
+        lr: float | None = None,
+        epoch: int | None = None,
+        weights: Mapping[str, Any] | None = None,
+        positives: float | None = None,
+        pos_iou: float | None = None,
+    ) -> None:
         """Log one optimizer step: raw losses, the weights they are summed with, and the total.
 
         `weights` overrides the config's loss_weights for this step (e.g. a warm-up schedule);
@@ -92,19 +110,37 @@ class RunWriter:
         used = {**self._weights, **_numbers(weights or {})}
         used = {name: used.get(name, 1.0) for name in raw}
         total = sum(used[name] * value for name, value in raw.items())
-        self._write({"type": "step", "step": int(step), "epoch": None if epoch is None else int(epoch),
-                     "time": time.time(), "lr": _number(lr), "losses": raw, "weights": used,
-                     "total": total, "positives": _number(positives), "pos_iou": _number(pos_iou)})
+        self._write(
+            {
+                "type": "step",
+                "step": int(step),
+                "epoch": None if epoch is None else int(epoch),
+                "time": time.time(),
+                "lr": _number(lr),
+                "losses": raw,
+                "weights": used,
+                "total": total,
+                "positives": _number(positives),
+                "pos_iou": _number(pos_iou),
+            }
+        )
 
     def eval(self, step: int, metrics: Mapping[str, Any], *, epoch: int | None = None) -> None:
         """Log evaluation metrics (mAP, ST-IoU, …) measured after optimizer step `step`."""
-        self._write({"type": "eval", "step": int(step), "epoch": None if epoch is None else int(epoch),
-                     "time": time.time(), "metrics": _numbers(metrics)})
+        self._write(
+            {
+                "type": "eval",
+                "step": int(step),
+                "epoch": None if epoch is None else int(epoch),
+                "time": time.time(),
+                "metrics": _numbers(metrics),
+            }
+        )
 
     def close(self) -> None:
         self._fh.close()
 
-    def __enter__(self) -> "RunWriter":
+    def __enter__(self) -> RunWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:

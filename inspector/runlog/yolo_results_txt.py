@@ -14,9 +14,9 @@ over-long lines) and each piece is split and converted by pyarrow, so a million 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -73,10 +73,10 @@ class _Rows:
     layout: Layout
     steps: list[np.ndarray] = field(default_factory=list)
     epochs: list[np.ndarray] = field(default_factory=list)
-    totals: list[np.ndarray] = field(default_factory=list)    # N of each row's e/N (a change is a new launch)
+    totals: list[np.ndarray] = field(default_factory=list)  # N of each row's e/N (a change is a new launch)
     values: dict[str, list[np.ndarray]] = field(default_factory=dict)
-    bad: list[np.ndarray] = field(default_factory=list)       # file lines that are no row of the layout
-    truncated: int | None = None                              # the unterminated last line, cut short
+    bad: list[np.ndarray] = field(default_factory=list)  # file lines that are no row of the layout
+    truncated: int | None = None  # the unterminated last line, cut short
 
 
 def _owned(array: pa.Array) -> np.ndarray:
@@ -116,8 +116,11 @@ def _add_piece(rows: _Rows, piece: TextLines) -> None:
     # Trimmed first: the split keeps an empty token for leading whitespace (and a blank line is one "").
     trimmed = pc.utf8_trim_whitespace(as_lines(piece.text))
     tokens = pc.utf8_split_whitespace(trimmed)
-    counts = np.where(pc.utf8_length(trimmed).to_numpy(zero_copy_only=False) > 0,
-                      pc.list_value_length(tokens).to_numpy(zero_copy_only=False), 0)
+    counts = np.where(
+        pc.utf8_length(trimmed).to_numpy(zero_copy_only=False) > 0,
+        pc.list_value_length(tokens).to_numpy(zero_copy_only=False),
+        0,
+    )
     numbers = piece.line_numbers
     odd = (counts > 0) & (counts != width)
     if piece.truncated_last and counts.size and 0 < counts[-1] < width:
@@ -181,7 +184,7 @@ def _joined(parts: list[np.ndarray], dtype) -> np.ndarray:
     out = np.empty(sum(part.size for part in parts), dtype=dtype)
     at = 0
     for i, part in enumerate(parts):
-        out[at:at + part.size] = part
+        out[at : at + part.size] = part
         at += part.size
         parts[i] = None  # type: ignore[call-overload]
     return out
@@ -210,9 +213,11 @@ def _framework(layout: Layout, said: str | None) -> tuple[str, list[str]]:
         return "yolov5", []
     if said == "yolov7":
         return "yolov7", []
-    return "yolov5", ["this results.txt layout is written alike by ultralytics/yolov5 (2020-05 … 2021-07), "
-                      "ultralytics/yolov3 (2020-11 … 2021-11) and WongKinYiu/yolov7, and no hyp.yaml/opt.yaml "
-                      "says which: YOLOv5 conventions assumed (give its hyp.yaml to tell)."]
+    return "yolov5", [
+        "this results.txt layout is written alike by ultralytics/yolov5 (2020-05 … 2021-07), "
+        "ultralytics/yolov3 (2020-11 … 2021-11) and WongKinYiu/yolov7, and no hyp.yaml/opt.yaml "
+        "says which: YOLOv5 conventions assumed (give its hyp.yaml to tell)."
+    ]
 
 
 def _gains(layout: Layout, names: Sequence[str], config: hyp_files.RunConfig) -> tuple[dict, list[str]]:
@@ -222,12 +227,16 @@ def _gains(layout: Layout, names: Sequence[str], config: hyp_files.RunConfig) ->
     if config.hyp is None or config.hyp_file is None:
         wanted = [n for n in names if hyp_files.gain_keys(n)]
         if wanted:
-            warnings.append("no hyp.yaml or opt.yaml next to the log or uploaded with it: no loss gains recorded "
-                            f"for {', '.join(wanted)}.")
+            warnings.append(
+                "no hyp.yaml or opt.yaml next to the log or uploaded with it: no loss gains recorded "
+                f"for {', '.join(wanted)}."
+            )
         if wanted and layout.legacy:
             # yolov3 train.py ec942bd2 (2020-02): hyp = {'giou': 3.54, 'cls': 37.4, 'obj': 49.5, …}
-            warnings.append(f"yolov3 of this layout ({layout.period}) kept its gains in train.py's hyp dict "
-                            "(e.g. giou 3.54, cls 37.4, obj 49.5 in 2020-02), not YOLOv5's hyp.scratch defaults.")
+            warnings.append(
+                f"yolov3 of this layout ({layout.period}) kept its gains in train.py's hyp dict "
+                "(e.g. giou 3.54, cls 37.4, obj 49.5 in 2020-02), not YOLOv5's hyp.scratch defaults."
+            )
         return out, warnings
     file_name = config.hyp_file.name
     weights, said = hyp_files.loss_weights(names, config.hyp, file_name)
@@ -236,16 +245,20 @@ def _gains(layout: Layout, names: Sequence[str], config: hyp_files.RunConfig) ->
     if gain_problem(config.hyp.get("lr0")) is None:
         out["lr0"] = config.hyp["lr0"]
     if layout.legacy:
-        warnings.append(f"yolov3 of this layout ({layout.period}) kept its gains in train.py and scaled some in "
-                        "compute_loss (by the batch size or a constant k): "
-                        f"the {file_name} values are recorded as given.")
+        warnings.append(
+            f"yolov3 of this layout ({layout.period}) kept its gains in train.py and scaled some in "
+            "compute_loss (by the batch size or a constant k): "
+            f"the {file_name} values are recorded as given."
+        )
     else:
         # yolov5/train.py 6ab589583 (2021-01-09) on, and yolov7/train.py: hyp['box'] *= 3. / nl;
         # hyp['cls'] *= nc / 80. * 3. / nl; hyp['obj'] *= (imgsz / 640) ** 2 * 3. / nl
         # (yolov5 before: hyp['cls'] *= nc / 80. only)
-        warnings.append("YOLOv5 and YOLOv7 rescale the hyp gains at train time (box, obj, cls × 3/layers; "
-                        "cls × classes/80; obj × (imgsz/640)²; YOLOv5 before 2021-01 only cls × classes/80): "
-                        f"the {file_name} values are recorded as given.")
+        warnings.append(
+            "YOLOv5 and YOLOv7 rescale the hyp gains at train time (box, obj, cls × 3/layers; "
+            "cls × classes/80; obj × (imgsz/640)²; YOLOv5 before 2021-01 only cls × classes/80): "
+            f"the {file_name} values are recorded as given."
+        )
     return out, warnings
 
 
@@ -260,13 +273,16 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     warnings = list(found.warnings)
     bad = np.unique(_joined(rows.bad, np.int64))
     if bad.size:
-        warnings.append(f"{bad.size} line(s) that are no row of the {layout.key} layout "
-                        f"({layout.width} columns) were skipped ({lines_text(bad)}).")
+        warnings.append(
+            f"{bad.size} line(s) that are no row of the {layout.key} layout "
+            f"({layout.width} columns) were skipped ({lines_text(bad)})."
+        )
     if rows.truncated is not None:
         warnings.append(f"the last row (line {rows.truncated}) is truncated and was skipped.")
     if steps.size == 0:
-        raise InspectorError(f"no complete row of the {layout.key} results.txt layout "
-                             f"({layout.width} columns)", path=path)
+        raise InspectorError(
+            f"no complete row of the {layout.key} results.txt layout ({layout.width} columns)", path=path
+        )
     columns = _name_xy(layout, {name: _joined(parts, np.float64) for name, parts in rows.values.items()})
     totals = _joined(rows.totals, np.int64)
     config_files = hyp_files.find_config(path, companions)
@@ -278,6 +294,15 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     warnings += gain_warnings
     warnings += layout.notes
     config.update(layout=layout.key, layout_period=layout.period, epochs=int(totals[-1]) + 1)
-    return assemble(str(path), NAME, framework, steps, columns, epochs=_joined(rows.epochs, np.float64),
-                    config=config, warnings=warnings, step_unit="iteration" if layout.per_batch else "epoch",
-                    launches=_launch_rows(totals))
+    return assemble(
+        str(path),
+        NAME,
+        framework,
+        steps,
+        columns,
+        epochs=_joined(rows.epochs, np.float64),
+        config=config,
+        warnings=warnings,
+        step_unit="iteration" if layout.per_batch else "epoch",
+        launches=_launch_rows(totals),
+    )

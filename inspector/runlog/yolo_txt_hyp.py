@@ -25,9 +25,10 @@ was keyed `giou` until yolov5 0ada058f6 (2020-10-11, "Generalized regression cri
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Literal, Sequence
+from typing import Literal
 
 from inspector.runlog import companions as companion_files
 from inspector.runlog.companions import gain_problem
@@ -35,8 +36,12 @@ from inspector.runlog.companions import gain_problem
 # Which hyp keys hold the gain of a loss column (by the part after "train/" or "val/"), first match wins.
 # yolov3 2019-04 … 2019-07 keyed the objectness gain "conf" and trained xy/wh with "xy"/"wh" gains.
 GAIN_KEYS: dict[str, tuple[str, ...]] = {
-    "box_loss": ("box", "giou"), "giou_loss": ("giou", "box"), "obj_loss": ("obj", "conf"),
-    "cls_loss": ("cls",), "xy_loss": ("xy",), "wh_loss": ("wh",),
+    "box_loss": ("box", "giou"),
+    "giou_loss": ("giou", "box"),
+    "obj_loss": ("obj", "conf"),
+    "cls_loss": ("cls",),
+    "xy_loss": ("xy",),
+    "wh_loss": ("wh",),
 }
 _HYP_KEYS = frozenset(key for keys in GAIN_KEYS.values() for key in keys)
 # A mapping with this many gain keys is a hyp file (a data.yaml or an Ultralytics args.yaml has fewer).
@@ -57,7 +62,7 @@ class RunConfig:
     """The run's hyp mapping and opt mapping, the files they came from, and what was said about candidates."""
 
     hyp: dict | None
-    hyp_file: Path | None        # hyp.yaml, or opt.yaml when its `hyp` held the mapping
+    hyp_file: Path | None  # hyp.yaml, or opt.yaml when its `hyp` held the mapping
     opt: dict | None
     warnings: tuple[str, ...]
 
@@ -96,12 +101,18 @@ def find_config(path: Path, companions: Sequence[Path]) -> RunConfig:
         if isinstance(inline, dict):
             hyp = (inline, opt[1])
         else:
-            warnings.append(f"{opt[1].name} names its hyp file {str(inline)!r}, which was not given with the "
-                            "log: upload it to read the loss gains.")
+            warnings.append(
+                f"{opt[1].name} names its hyp file {str(inline)!r}, which was not given with the "
+                "log: upload it to read the loss gains."
+            )
     if hyp is None and unsuitable:
         warnings.append(f"{', '.join(unsuitable)} hold(s) no loss gains (no hyp.yaml or opt.yaml mapping).")
-    return RunConfig(None if hyp is None else hyp[0], None if hyp is None else hyp[1],
-                     None if opt is None else opt[0], tuple(warnings))
+    return RunConfig(
+        None if hyp is None else hyp[0],
+        None if hyp is None else hyp[1],
+        None if opt is None else opt[0],
+        tuple(warnings),
+    )
 
 
 def gain_keys(series: str) -> tuple[str, ...]:
@@ -128,10 +139,14 @@ def loss_weights(series: Iterable[str], hyp: dict, file_name: str) -> tuple[dict
             weights[name] = float(hyp[key])
         else:
             ignored.setdefault(f"{key} {hyp[key]!r} {problem}", []).append(name)
-    warnings = [f"{file_name}: {reason}, so no gain is recorded for {', '.join(names)}."
-                for reason, names in ignored.items()]
-    warnings += [f"{file_name} has no {keys} gain, so none is recorded for {', '.join(names)}."
-                 for keys, names in missing.items()]
+    warnings = [
+        f"{file_name}: {reason}, so no gain is recorded for {', '.join(names)}."
+        for reason, names in ignored.items()
+    ]
+    warnings += [
+        f"{file_name} has no {keys} gain, so none is recorded for {', '.join(names)}."
+        for keys, names in missing.items()
+    ]
     return weights, warnings
 
 
@@ -143,8 +158,13 @@ def trainer(config: RunConfig) -> Trainer | None:
     """Which repository the companions say wrote the run, "not yolov7" when only that is known, else None."""
     hyp, opt = config.hyp, config.opt
     named_hyp = str(opt.get("hyp", "")) if opt is not None and not isinstance(opt.get("hyp"), dict) else ""
-    if (hyp is not None and any(k in hyp for k in YOLOV7_HYP_KEYS)) or _YOLOV7_HYP_FILE.search(named_hyp) \
-            or (opt is not None and "v5_metric" in opt) or _mentions(opt, "yolov7") or _mentions(opt, "yolo7"):
+    if (
+        (hyp is not None and any(k in hyp for k in YOLOV7_HYP_KEYS))
+        or _YOLOV7_HYP_FILE.search(named_hyp)
+        or (opt is not None and "v5_metric" in opt)
+        or _mentions(opt, "yolov7")
+        or _mentions(opt, "yolo7")
+    ):
         return "yolov7"
     for word in ("yolov5", "yolov3"):
         if _mentions(opt, word):

@@ -27,8 +27,9 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 # What a cell holds: `e/N` (the 0-based epoch of N + 1), `i/N` (the batch in the epoch), memory as
 # '%.3gG' (GB), memory as a bare number, a whole number (a count, an image size), any number.
@@ -36,7 +37,7 @@ Kind = Literal["epoch", "batch", "mem_g", "mem", "count", "size", "number"]
 
 # A number as Python's %g writes it, and the nan/inf it writes for non-finite values.
 NUMBER = r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[nN]a[nN]|[iI]nf(?:inity)?)"
-COUNTER = r"\d{1,9}/\d{1,9}"   # '%g/%g' of two ints; 9 digits keep e·(N + 1) + i inside int64
+COUNTER = r"\d{1,9}/\d{1,9}"  # '%g/%g' of two ints; 9 digits keep e·(N + 1) + i inside int64
 _NUMBER = re.compile(NUMBER)
 _MEM_G = re.compile(NUMBER + "G")
 _COUNTER = re.compile(COUNTER)
@@ -55,7 +56,7 @@ _BATCH: Col = ("batch", "batch")
 _MEM_G_COL: Col = ("gpu_mem", "mem_g")
 _LABELS: Col = ("labels", "count")
 _IMG: Col = ("img_size", "size")
-_TIME: Col = ("batch_time", "number")   # seconds the epoch's last batch took (time.time() - t)
+_TIME: Col = ("batch_time", "number")  # seconds the epoch's last batch took (time.time() - t)
 
 
 def _numbers(*names: str) -> tuple[Col, ...]:
@@ -67,10 +68,22 @@ _XYWH5 = _numbers("train/giou_loss", "train/wh_loss", "train/obj_loss", "train/c
 _XY5 = _numbers("train/xy_loss", "train/wh_loss", "train/obj_loss", "train/cls_loss", "train/total_loss")
 _PRF = _numbers("metrics/precision", "metrics/recall", "metrics/mAP_0.5", "metrics/F1")
 # yolov3 2018: running x, y, w, h, conf, cls, total losses, then the batch's P, R, nGT, TP, FP, FN, time.
-_XYWH_2018 = _numbers("train/x_loss", "train/y_loss", "train/w_loss", "train/h_loss", "train/obj_loss",
-                      "train/cls_loss", "train/total_loss")
-_BATCH_2018 = (*_XYWH_2018, *_numbers("train/precision", "train/recall"), _LABELS,
-               *_numbers("train/TP", "train/FP", "train/FN"), _TIME)
+_XYWH_2018 = _numbers(
+    "train/x_loss",
+    "train/y_loss",
+    "train/w_loss",
+    "train/h_loss",
+    "train/obj_loss",
+    "train/cls_loss",
+    "train/total_loss",
+)
+_BATCH_2018 = (
+    *_XYWH_2018,
+    *_numbers("train/precision", "train/recall"),
+    _LABELS,
+    *_numbers("train/TP", "train/FP", "train/FN"),
+    _TIME,
+)
 
 
 @dataclass(frozen=True)
@@ -78,12 +91,12 @@ class Layout:
     """One results.txt layout: its columns in file order and where it was written."""
 
     key: str
-    period: str                      # the trainer and commits that wrote it
+    period: str  # the trainer and commits that wrote it
     columns: tuple[Col, ...]
-    digits: int                      # significant digits of its %g numbers
-    per_batch: bool = False          # a row per batch (yolov3 2018), not per epoch
-    giou_or_xy: bool = False         # the first loss is GIoU, or xy when trained with --xywh (wh then nonzero)
-    notes: tuple[str, ...] = ()      # what is always uncertain about this layout (warnings)
+    digits: int  # significant digits of its %g numbers
+    per_batch: bool = False  # a row per batch (yolov3 2018), not per epoch
+    giou_or_xy: bool = False  # the first loss is GIoU, or xy when trained with --xywh (wh then nonzero)
+    notes: tuple[str, ...] = ()  # what is always uncertain about this layout (warnings)
 
     @property
     def width(self) -> int:
@@ -98,72 +111,170 @@ class Layout:
 LAYOUTS: tuple[Layout, ...] = (
     # yolov5/train.py 1e84a23f3 (2020-05-29) … 96e36a7c9 (2021-07-25, results.csv from then on); the same
     # lines in yolov7/train.py and in yolov3/train.py 76807fae (2020-11-26) … 7eb23e3c (2021-11-14).
-    Layout("yolov5", "ultralytics/yolov5 2020-05 … 2021-07, ultralytics/yolov3 2020-11 … 2021-11, WongKinYiu/yolov7",
-           (_EPOCH, _MEM_G_COL, *_numbers("train/box_loss", "train/obj_loss", "train/cls_loss", "train/total_loss"),
-            _LABELS, _IMG, *_numbers("metrics/precision", "metrics/recall", "metrics/mAP_0.5",
-                                     "metrics/mAP_0.5:0.95", "val/box_loss", "val/obj_loss", "val/cls_loss")),
-           digits=4),
+    Layout(
+        "yolov5",
+        "ultralytics/yolov5 2020-05 … 2021-07, ultralytics/yolov3 2020-11 … 2021-11, WongKinYiu/yolov7",
+        (
+            _EPOCH,
+            _MEM_G_COL,
+            *_numbers("train/box_loss", "train/obj_loss", "train/cls_loss", "train/total_loss"),
+            _LABELS,
+            _IMG,
+            *_numbers(
+                "metrics/precision",
+                "metrics/recall",
+                "metrics/mAP_0.5",
+                "metrics/mAP_0.5:0.95",
+                "val/box_loss",
+                "val/obj_loss",
+                "val/cls_loss",
+            ),
+        ),
+        digits=4,
+    ),
     # yolov3 39dcf0d5 (2019-08-24) … 76807fae: s = ('%10s' * 2 + '%10.3g' * 6) % (…, mem, *mloss, len(targets),
     # img_size); f.write(s + '%10.3g' * 7 % results)  # P, R, mAP, F1, test_losses=(GIoU, obj, cls)
-    Layout("yolov3-2019-08-24", "ultralytics/yolov3 39dcf0d5 (2019-08-24) … 76807fae (2020-11-26)",
-           (_EPOCH, _MEM_G_COL, *_numbers("train/giou_loss", "train/obj_loss", "train/cls_loss", "train/total_loss"),
-            _LABELS, _IMG, *_PRF, *_numbers("val/giou_loss", "val/obj_loss", "val/cls_loss")),
-           digits=3),
+    Layout(
+        "yolov3-2019-08-24",
+        "ultralytics/yolov3 39dcf0d5 (2019-08-24) … 76807fae (2020-11-26)",
+        (
+            _EPOCH,
+            _MEM_G_COL,
+            *_numbers("train/giou_loss", "train/obj_loss", "train/cls_loss", "train/total_loss"),
+            _LABELS,
+            _IMG,
+            *_PRF,
+            *_numbers("val/giou_loss", "val/obj_loss", "val/cls_loss"),
+        ),
+        digits=3,
+    ),
     # yolov3 2ee16e82 (2019-08-04) … 39dcf0d5: s = ('%10s' * 2 + '%10.3g' * 7); f.write(s + '%11.3g' * 7 % results);
     # test.py: loss += compute_loss(…)[1][[0, 2, 3]]  # GIoU, obj, cls
-    Layout("yolov3-2019-08-04", "ultralytics/yolov3 2ee16e82 (2019-08-04) … 39dcf0d5 (2019-08-24)",
-           (_EPOCH, _MEM_G_COL, *_XYWH5, _LABELS, _IMG, *_PRF,
-            *_numbers("val/giou_loss", "val/obj_loss", "val/cls_loss")),
-           digits=3, giou_or_xy=True),
+    Layout(
+        "yolov3-2019-08-04",
+        "ultralytics/yolov3 2ee16e82 (2019-08-04) … 39dcf0d5 (2019-08-24)",
+        (
+            _EPOCH,
+            _MEM_G_COL,
+            *_XYWH5,
+            _LABELS,
+            _IMG,
+            *_PRF,
+            *_numbers("val/giou_loss", "val/obj_loss", "val/cls_loss"),
+        ),
+        digits=3,
+        giou_or_xy=True,
+    ),
     # yolov3 51d7e460 (2019-07-16) … 2ee16e82: s = ('%10s' * 2 + '%10.3g' * 7) % (…, '%.3gG' % mem, *mloss, …);
     # f.write(s + '%11.3g' * 5 % results)  # P, R, mAP, F1, test_loss (the total)
-    Layout("yolov3-2019-07-16c", "ultralytics/yolov3 51d7e460 (2019-07-16) … 2ee16e82 (2019-08-04)",
-           (_EPOCH, _MEM_G_COL, *_XYWH5, _LABELS, _IMG, *_PRF, ("val/total_loss", "number")),
-           digits=3, giou_or_xy=True),
+    Layout(
+        "yolov3-2019-07-16c",
+        "ultralytics/yolov3 51d7e460 (2019-07-16) … 2ee16e82 (2019-08-04)",
+        (_EPOCH, _MEM_G_COL, *_XYWH5, _LABELS, _IMG, *_PRF, ("val/total_loss", "number")),
+        digits=3,
+        giou_or_xy=True,
+    ),
     # yolov3 81540b80 (2019-07-16): s = ('%8s' + '%10.3g' * 8) % (…, mem, *mloss, len(targets), img_size), mem in GB.
-    Layout("yolov3-2019-07-16b", "ultralytics/yolov3 81540b80 … 51d7e460 (2019-07-16)",
-           (_EPOCH, ("gpu_mem", "mem"), *_XYWH5, _LABELS, _IMG, *_PRF, ("val/total_loss", "number")),
-           digits=3, giou_or_xy=True),
+    Layout(
+        "yolov3-2019-07-16b",
+        "ultralytics/yolov3 81540b80 … 51d7e460 (2019-07-16)",
+        (_EPOCH, ("gpu_mem", "mem"), *_XYWH5, _LABELS, _IMG, *_PRF, ("val/total_loss", "number")),
+        digits=3,
+        giou_or_xy=True,
+    ),
     # yolov3 09b36705 … b459587c (2019-07-16): s = ('%8s' + '%10.3g' * 8) % (…, *mloss, len(targets), img_size, mem);
     # mem was memory_cached() in bytes, then / 1E6, then / 1E9 within that day.
-    Layout("yolov3-2019-07-16a", "ultralytics/yolov3 09b36705 … 81540b80 (2019-07-16)",
-           (_EPOCH, *_XYWH5, _LABELS, _IMG, ("gpu_mem", "mem"), *_PRF, ("val/total_loss", "number")),
-           digits=3, giou_or_xy=True,
-           notes=("gpu_mem of this yolov3 layout is in bytes, MB or GB: three commits of 2019-07-16 differ.",)),
+    Layout(
+        "yolov3-2019-07-16a",
+        "ultralytics/yolov3 09b36705 … 81540b80 (2019-07-16)",
+        (_EPOCH, *_XYWH5, _LABELS, _IMG, ("gpu_mem", "mem"), *_PRF, ("val/total_loss", "number")),
+        digits=3,
+        giou_or_xy=True,
+        notes=("gpu_mem of this yolov3 layout is in bytes, MB or GB: three commits of 2019-07-16 differ.",),
+    ),
     # yolov3 db2674aa (2019-06-30) … 09b36705: s = ('%8s%12s' + '%10.3g' * 7) % (e/N, i/nb, *mloss, len(targets),
     # img_size); f.write(s + '%11.3g' * 5 % results)  # P, R, mAP, F1, test_loss
-    Layout("yolov3-2019-06-30", "ultralytics/yolov3 db2674aa (2019-06-30) … 09b36705 (2019-07-16)",
-           (_EPOCH, _BATCH, *_XYWH5, _LABELS, _IMG, *_PRF, ("val/total_loss", "number")),
-           digits=3, giou_or_xy=True),
+    Layout(
+        "yolov3-2019-06-30",
+        "ultralytics/yolov3 db2674aa (2019-06-30) … 09b36705 (2019-07-16)",
+        (_EPOCH, _BATCH, *_XYWH5, _LABELS, _IMG, *_PRF, ("val/total_loss", "number")),
+        digits=3,
+        giou_or_xy=True,
+    ),
     # yolov3 cb352be0 (2019-04-05) … db2674aa: the same with time.time() - t where img_size is now.
-    Layout("yolov3-2019-04-05", "ultralytics/yolov3 cb352be0 (2019-04-05) … db2674aa (2019-06-30)",
-           (_EPOCH, _BATCH, *_XYWH5, _LABELS, _TIME, *_PRF, ("val/total_loss", "number")),
-           digits=3, giou_or_xy=True),
+    Layout(
+        "yolov3-2019-04-05",
+        "ultralytics/yolov3 cb352be0 (2019-04-05) … db2674aa (2019-06-30)",
+        (_EPOCH, _BATCH, *_XYWH5, _LABELS, _TIME, *_PRF, ("val/total_loss", "number")),
+        digits=3,
+        giou_or_xy=True,
+    ),
     # yolov3 45fac6bf (2019-03-17) … cb352be0: s = ('%8s%12s' + '%10.3g' * 7); f.write(s + '%11.3g' * 3 % (P, R, mAP))
-    Layout("yolov3-2019-03-17", "ultralytics/yolov3 45fac6bf (2019-03-17) … cb352be0 (2019-04-05)",
-           (_EPOCH, _BATCH, *_XY5, _LABELS, _TIME, *_numbers("metrics/precision", "metrics/recall", "metrics/mAP_0.5")),
-           digits=3),
+    Layout(
+        "yolov3-2019-03-17",
+        "ultralytics/yolov3 45fac6bf (2019-03-17) … cb352be0 (2019-04-05)",
+        (
+            _EPOCH,
+            _BATCH,
+            *_XY5,
+            _LABELS,
+            _TIME,
+            *_numbers("metrics/precision", "metrics/recall", "metrics/mAP_0.5"),
+        ),
+        digits=3,
+    ),
     # yolov3 15bba5a3 (2019-02-19) … 45fac6bf: the same tuple, then f.write(s + '%11.3g' * 3 % (mAP, P, R)).
-    Layout("yolov3-2019-02-19", "ultralytics/yolov3 15bba5a3 (2019-02-19) … 45fac6bf (2019-03-17)",
-           (_EPOCH, _BATCH, *_XY5, _LABELS, _TIME, *_numbers("metrics/mAP_0.5", "metrics/precision", "metrics/recall")),
-           digits=3),
+    Layout(
+        "yolov3-2019-02-19",
+        "ultralytics/yolov3 15bba5a3 (2019-02-19) … 45fac6bf (2019-03-17)",
+        (
+            _EPOCH,
+            _BATCH,
+            *_XY5,
+            _LABELS,
+            _TIME,
+            *_numbers("metrics/mAP_0.5", "metrics/precision", "metrics/recall"),
+        ),
+        digits=3,
+    ),
     # yolov3 22dc8c0e (2019-02-10) … 15bba5a3: s = ('%8s%12s' + '%10.3g' * 9) % (e/N, i/N, x, y, w, h, conf, cls,
     # loss, nT, time); f.write(s + '%11.3g' * 3 % (mAP, P, R))
-    Layout("yolov3-2019-02-10", "ultralytics/yolov3 22dc8c0e (2019-02-10) … 15bba5a3 (2019-02-19)",
-           (_EPOCH, _BATCH, *_XYWH_2018, _LABELS, _TIME,
-            *_numbers("metrics/mAP_0.5", "metrics/precision", "metrics/recall")),
-           digits=3),
+    Layout(
+        "yolov3-2019-02-10",
+        "ultralytics/yolov3 22dc8c0e (2019-02-10) … 15bba5a3 (2019-02-19)",
+        (
+            _EPOCH,
+            _BATCH,
+            *_XYWH_2018,
+            _LABELS,
+            _TIME,
+            *_numbers("metrics/mAP_0.5", "metrics/precision", "metrics/recall"),
+        ),
+        digits=3,
+    ),
     # yolov3 80966740 (2018-11-22) … 22dc8c0e: s = ('%11s%11s' + '%11.3g' * 14) (later '%8s%12s' + '%10.3g' * 14);
     # f.write(s + '%11.3g' * 3 % (mAP, P, R))
-    Layout("yolov3-2018-11-22", "ultralytics/yolov3 80966740 (2018-11-22) … 22dc8c0e (2019-02-10)",
-           (_EPOCH, _BATCH, *_BATCH_2018, *_numbers("metrics/mAP_0.5", "metrics/precision", "metrics/recall")),
-           digits=3),
+    Layout(
+        "yolov3-2018-11-22",
+        "ultralytics/yolov3 80966740 (2018-11-22) … 22dc8c0e (2019-02-10)",
+        (_EPOCH, _BATCH, *_BATCH_2018, *_numbers("metrics/mAP_0.5", "metrics/precision", "metrics/recall")),
+        digits=3,
+    ),
     # yolov3 45c55677 (2018-11-14) … 80966740: f.write(s + '%11.3g' % mAP), once per epoch.
-    Layout("yolov3-2018-11-14", "ultralytics/yolov3 45c55677 (2018-11-14) … 80966740 (2018-11-22)",
-           (_EPOCH, _BATCH, *_BATCH_2018, ("metrics/mAP_0.5", "number")), digits=3),
+    Layout(
+        "yolov3-2018-11-14",
+        "ultralytics/yolov3 45c55677 (2018-11-14) … 80966740 (2018-11-22)",
+        (_EPOCH, _BATCH, *_BATCH_2018, ("metrics/mAP_0.5", "number")),
+        digits=3,
+    ),
     # yolov3 c3731591 (2018-08-26) … 45c55677: file.write(s + '\n') inside the batch loop: a row per batch.
-    Layout("yolov3-2018-08-26", "ultralytics/yolov3 c3731591 (2018-08-26) … 45c55677 (2018-11-14)",
-           (_EPOCH, _BATCH, *_BATCH_2018), digits=3, per_batch=True),
+    Layout(
+        "yolov3-2018-08-26",
+        "ultralytics/yolov3 c3731591 (2018-08-26) … 45c55677 (2018-11-14)",
+        (_EPOCH, _BATCH, *_BATCH_2018),
+        digits=3,
+        per_batch=True,
+    ),
 )
 WIDTHS = tuple(sorted({layout.width for layout in LAYOUTS}))
 
@@ -201,8 +312,9 @@ def _total_parts(layout: Layout) -> tuple[int, tuple[int, ...]] | None:
     if "train/total_loss" not in names:
         return None
     total = names.index("train/total_loss")
-    return total, tuple(j for j, name in enumerate(names[:total]) if name.startswith("train/") and
-                        name.endswith("_loss"))
+    return total, tuple(
+        j for j, name in enumerate(names[:total]) if name.startswith("train/") and name.endswith("_loss")
+    )
 
 
 def _sums_up(row: Sequence[str], total: int, parts: tuple[int, ...]) -> bool:
@@ -253,8 +365,10 @@ def identify(rows: Sequence[Sequence[str]]) -> Identified | str:
     sample = [row for row in rows if len(row) == width][:SAMPLE_ROWS]
     candidates = [layout for layout in LAYOUTS if layout.width == width]
     if not candidates:
-        return (f"rows of {width} whitespace-separated column(s); the known results.txt layouts have "
-                f"{', '.join(map(str, WIDTHS))}")
+        return (
+            f"rows of {width} whitespace-separated column(s); the known results.txt layouts have "
+            f"{', '.join(map(str, WIDTHS))}"
+        )
     fits: dict[str, list[Sequence[str]]] = {}
     first_misfit: dict[str, str] = {}
     for layout in candidates:
@@ -280,7 +394,9 @@ def identify(rows: Sequence[Sequence[str]]) -> Identified | str:
     chosen, others = exact[0], exact[1:]
     warnings = []
     if others:
-        warnings.append(f"the rows fit {len(exact)} results.txt layouts of {width} columns ("
-                        f"{'; '.join(f'{o.key}: {o.period}' for o in exact)}); read as {chosen.key}, "
-                        "whose column names are given to the series.")
+        warnings.append(
+            f"the rows fit {len(exact)} results.txt layouts of {width} columns ("
+            f"{'; '.join(f'{o.key}: {o.period}' for o in exact)}); read as {chosen.key}, "
+            "whose column names are given to the series."
+        )
     return Identified(chosen, tuple(warnings))

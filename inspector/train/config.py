@@ -33,7 +33,7 @@ class TrainConfig:
     train_clips_data: str | None = None
     synthetic_train_clips: int = 0
     clip_episode_every: int = 0
-    clip_n_way: int = 0   # ways of a clip-style episode (0: n_way); validation scores clips 1-way
+    clip_n_way: int = 0  # ways of a clip-style episode (0: n_way); validation scores clips 1-way
 
     # episodes
     n_way: int = 3
@@ -48,7 +48,7 @@ class TrainConfig:
     lr: float = 1e-3
     warmup_steps: int = 50
     final_lr: float = 2e-6
-    lr_schedule: str = "cosine"   # "cosine" or "step"
+    lr_schedule: str = "cosine"  # "cosine" or "step"
     lr_milestones: list[int] = field(default_factory=list)
     lr_gamma: float = 0.1
     weight_decay: float = 0.05
@@ -61,7 +61,9 @@ class TrainConfig:
     out_dir: str = "runs/exp"
     half_checkpoints: bool = False  # float16 weights (the bundled demo stays small)
     save_optimizer: bool = True  # needed to --resume; the demo drops it to stay small
-    checkpoint_every: int = 1  # write epoch_N.pt every this many epochs (the last epoch always); best.pt always
+    checkpoint_every: int = (
+        1  # write epoch_N.pt every this many epochs (the last epoch always); best.pt always
+    )
     threads: int = 2  # torch intra-op threads: training shares the machine
 
     model: dict[str, Any] = field(default_factory=dict)  # ModelConfig overrides
@@ -81,24 +83,33 @@ class TrainConfig:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], path: str | os.PathLike | None = None) -> "TrainConfig":
+    def from_dict(cls, data: dict[str, Any], path: str | os.PathLike | None = None) -> TrainConfig:
         """Returns the config for `data`; an unknown key or a bad model section → InspectorError naming it."""
         if not isinstance(data, dict):
             raise InspectorError("a training config must be a mapping of keys to values", path=path)
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            raise InspectorError(f"unknown training config key(s): {', '.join(unknown)} "
-                                 f"(known: {', '.join(sorted(names))})", path=path)
+            raise InspectorError(
+                f"unknown training config key(s): {', '.join(unknown)} (known: {', '.join(sorted(names))})",
+                path=path,
+            )
         config = cls(**data)
         try:
             config.model_config()
         except (ValueError, TypeError) as exc:
             raise InspectorError(f"bad 'model' section: {exc}", path=path) from None
-        if min(config.epochs, config.steps_per_epoch, config.n_way, config.k_shot, config.checkpoint_every) < 1:
-            raise InspectorError("epochs, steps_per_epoch, n_way, k_shot and checkpoint_every must be ≥ 1", path=path)
+        if (
+            min(config.epochs, config.steps_per_epoch, config.n_way, config.k_shot, config.checkpoint_every)
+            < 1
+        ):
+            raise InspectorError(
+                "epochs, steps_per_epoch, n_way, k_shot and checkpoint_every must be ≥ 1", path=path
+            )
         if min(config.clip_episode_every, config.synthetic_train_clips, config.clip_n_way) < 0:
-            raise InspectorError("clip_episode_every, synthetic_train_clips and clip_n_way must be ≥ 0", path=path)
+            raise InspectorError(
+                "clip_episode_every, synthetic_train_clips and clip_n_way must be ≥ 0", path=path
+            )
         if config.lr_schedule not in ("cosine", "step"):
             raise InspectorError(f"lr_schedule is 'cosine' or 'step', not {config.lr_schedule!r}", path=path)
         return config
@@ -115,6 +126,9 @@ def load_train_config(path: str | os.PathLike) -> TrainConfig:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))  # YAML is a superset of JSON
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise InspectorError(f"not valid YAML/JSON ({getattr(exc, 'problem', exc)})", path=path,
-                             line=None if mark is None else mark.line + 1) from None
+        raise InspectorError(
+            f"not valid YAML/JSON ({getattr(exc, 'problem', exc)})",
+            path=path,
+            line=None if mark is None else mark.line + 1,
+        ) from None
     return TrainConfig.from_dict(data or {}, path=path)

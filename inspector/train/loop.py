@@ -70,12 +70,15 @@ def run_data(config: TrainConfig):
         seed, tmp = config.synthetic_seed, Path(tmp)
         train = config.train_data
         if train is None:
-            write_coco_dataset(tmp / "train", config.synthetic_train_images, seed, clutter=config.synthetic_clutter)
+            write_coco_dataset(
+                tmp / "train", config.synthetic_train_images, seed, clutter=config.synthetic_clutter
+            )
             train = tmp / "train"
         val = config.val_data
         if val is None:
-            write_coco_dataset(tmp / "val", config.synthetic_val_images, seed + 1,
-                               clutter=config.synthetic_clutter)
+            write_coco_dataset(
+                tmp / "val", config.synthetic_val_images, seed + 1, clutter=config.synthetic_clutter
+            )
             val = tmp / "val"
         clips = config.clips_data
         if clips is None and config.synthetic_clips:
@@ -85,8 +88,12 @@ def run_data(config: TrainConfig):
         if train_clips is None and config.synthetic_train_clips and config.clip_episode_every:
             write_video_samples(tmp / "train_clips", config.synthetic_train_clips, seed + 3)
             train_clips = tmp / "train_clips"
-        yield RunData(read_dataset(train), read_dataset(val), None if clips is None else read_dataset(clips),
-                      None if train_clips is None or not config.clip_episode_every else read_dataset(train_clips))
+        yield RunData(
+            read_dataset(train),
+            read_dataset(val),
+            None if clips is None else read_dataset(clips),
+            None if train_clips is None or not config.clip_episode_every else read_dataset(train_clips),
+        )
 
 
 class TrainingEpisodes:
@@ -101,7 +108,9 @@ class TrainingEpisodes:
         self.images = EpisodeSampler(data.train, config.n_way, config.k_shot, config.n_query, config.seed)
         self.every = config.clip_episode_every if data.train_clips is not None else 0
         ways = min(config.clip_n_way or config.n_way, len(data.train_clips.class_names)) if self.every else 0
-        self.clips = EpisodeSampler(data.train_clips, ways, config.k_shot, 0, config.seed) if self.every else None
+        self.clips = (
+            EpisodeSampler(data.train_clips, ways, config.k_shot, 0, config.seed) if self.every else None
+        )
         self.n_query = config.n_query
 
     def episode(self, i: int) -> Episode:
@@ -113,14 +122,19 @@ class TrainingEpisodes:
 def validation_plan(config: TrainConfig, data: RunData) -> EpisodePlan:
     """Returns the fixed validation plan (episodes decoded once, then kept): val_episodes image episodes, then
     one 1-way episode per clip — the plan `python -m inspector evaluate --seed val_seed` walks."""
-    settings = EvalSettings(episodes=config.val_episodes, seed=config.val_seed,
-                            n_way=min(config.n_way, _n_classes(data.val)), k_shot=config.k_shot,
-                            n_query=config.n_query)
+    settings = EvalSettings(
+        episodes=config.val_episodes,
+        seed=config.val_seed,
+        n_way=min(config.n_way, _n_classes(data.val)),
+        k_shot=config.k_shot,
+        n_query=config.n_query,
+    )
     return EpisodePlan(data.val, data.clips, settings, keep=True)
 
 
-def validate(model: FewShotDetector, plan: EpisodePlan, class_names: tuple[str, ...],
-             wiou: WIoUState) -> dict[str, float]:
+def validate(
+    model: FewShotDetector, plan: EpisodePlan, class_names: tuple[str, ...], wiou: WIoUState
+) -> dict[str, float]:
     """Returns {map50, map50_95, st_iou} of the model (put in eval mode) on the plan, from the evaluator
     `evaluate` uses: the reference detector's predict, then batch.summarize."""
     model.eval()
@@ -186,8 +200,9 @@ def _train(config: TrainConfig, resume: str | Path | None, progress: bool) -> Tr
         step, best = _restore(resume, model, optimizer, wiou)
     log_path = out / "log.jsonl"
     if resume is None and log_path.exists():
-        raise InspectorError("a run log already exists here; pass --resume CKPT or choose a new out_dir",
-                             path=log_path)
+        raise InspectorError(
+            "a run log already exists here; pass --resume CKPT or choose a new out_dir", path=log_path
+        )
 
     checkpoints: list[Path] = []
     header = {**config.to_dict(), "model_config": model_config.to_dict()}
@@ -199,20 +214,40 @@ def _train(config: TrainConfig, resume: str | Path | None, progress: bool) -> Tr
         while step < config.total_steps:
             epoch = step // config.steps_per_epoch
             model.train()
-            lr = lr_at(step, config.total_steps, config.lr, config.warmup_steps, config.final_lr, config.lr_schedule,
-                       config.lr_milestones, config.lr_gamma)
+            lr = lr_at(
+                step,
+                config.total_steps,
+                config.lr,
+                config.warmup_steps,
+                config.final_lr,
+                config.lr_schedule,
+                config.lr_milestones,
+                config.lr_gamma,
+            )
             for group in optimizer.param_groups:
                 group["lr"] = lr
             raw = run_episode(model, episodes.episode(step))
-            losses = compute_losses(raw.output, raw.tensors.query_boxes, raw.tensors.query_labels,
-                                    weights=weights, wiou_state=wiou)
+            losses = compute_losses(
+                raw.output,
+                raw.tensors.query_boxes,
+                raw.tensors.query_labels,
+                weights=weights,
+                wiou_state=wiou,
+            )
             optimizer.zero_grad(set_to_none=True)
             losses.total.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
             step += 1
-            writer.step(step, losses.raw, lr=lr, epoch=epoch, weights=weights,
-                        positives=losses.positives, pos_iou=losses.mean_iou)
+            writer.step(
+                step,
+                losses.raw,
+                lr=lr,
+                epoch=epoch,
+                weights=weights,
+                positives=losses.positives,
+                pos_iou=losses.mean_iou,
+            )
             bar.update(step, f"epoch {epoch + 1}/{config.epochs} loss {losses.total.item():.3f} lr {lr:.1e}")
             if step % config.steps_per_epoch == 0:
                 scores = validate(model, val_plan, data.val.class_names, wiou)
@@ -223,19 +258,43 @@ def _train(config: TrainConfig, resume: str | Path | None, progress: bool) -> Tr
                 meta = _meta(config, model_config, step, epoch, data, scores, best, wiou)
                 extra = {"optimizer": optimizer.state_dict()} if config.save_optimizer else {}
                 if (epoch + 1) % config.checkpoint_every == 0 or step == config.total_steps:
-                    checkpoints.append(save_checkpoint(out / f"epoch_{epoch + 1}.pt", model, model_config,
-                                                       half=config.half_checkpoints, **meta, **extra))
+                    checkpoints.append(
+                        save_checkpoint(
+                            out / f"epoch_{epoch + 1}.pt",
+                            model,
+                            model_config,
+                            half=config.half_checkpoints,
+                            **meta,
+                            **extra,
+                        )
+                    )
                 if improved:
-                    save_checkpoint(out / "best.pt", model, model_config, half=config.half_checkpoints, **meta)
+                    save_checkpoint(
+                        out / "best.pt", model, model_config, half=config.half_checkpoints, **meta
+                    )
                 bar.update(step, f"epoch {epoch + 1} val mAP@0.5 {scores['map50']:.3f}")
         bar.close()
     best_path = out / "best.pt"
-    return TrainResult(out, log_path, tuple(checkpoints), best_path if best_path.exists() else None,
-                       best if math.isfinite(best.get("map50", math.nan)) else {}, time.monotonic() - started)
+    return TrainResult(
+        out,
+        log_path,
+        tuple(checkpoints),
+        best_path if best_path.exists() else None,
+        best if math.isfinite(best.get("map50", math.nan)) else {},
+        time.monotonic() - started,
+    )
 
 
-def _meta(config: TrainConfig, model_config, step: int, epoch: int, data: RunData,
-          scores: dict[str, float], best: dict[str, float], wiou: WIoUState) -> dict[str, Any]:
+def _meta(
+    config: TrainConfig,
+    model_config,
+    step: int,
+    epoch: int,
+    data: RunData,
+    scores: dict[str, float],
+    best: dict[str, float],
+    wiou: WIoUState,
+) -> dict[str, Any]:
     """The checkpoint metadata: plain values only, so torch.load(weights_only=True) reads it."""
     return {
         "train_config": config.to_dict(),
@@ -249,13 +308,16 @@ def _meta(config: TrainConfig, model_config, step: int, epoch: int, data: RunDat
     }
 
 
-def _restore(path: str | Path, model: FewShotDetector, optimizer: torch.optim.Optimizer,
-             wiou: WIoUState) -> tuple[int, dict[str, float]]:
+def _restore(
+    path: str | Path, model: FewShotDetector, optimizer: torch.optim.Optimizer, wiou: WIoUState
+) -> tuple[int, dict[str, float]]:
     """Loads weights, optimizer state and Wise-IoU mean from an epoch checkpoint; returns (step, best)."""
     checkpoint = load_checkpoint(path)
     if "optimizer" not in checkpoint.meta:
-        raise InspectorError("has no optimizer state to resume from (use an epoch_N.pt written with "
-                             "save_optimizer: true)", path=path)
+        raise InspectorError(
+            "has no optimizer state to resume from (use an epoch_N.pt written with save_optimizer: true)",
+            path=path,
+        )
     restored = build_reference_model(checkpoint)
     if restored.config.to_dict() != model.config.to_dict():
         raise InspectorError("was trained with a different model config than this training config", path=path)

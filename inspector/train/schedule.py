@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import math
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 Schedule = Literal["cosine", "step"]
 
 
-def lr_at(step: int, total_steps: int, peak_lr: float, warmup_steps: int, final_lr: float,
-          schedule: Schedule = "cosine", milestones: Sequence[int] = (), gamma: float = 0.1) -> float:
+def lr_at(
+    step: int,
+    total_steps: int,
+    peak_lr: float,
+    warmup_steps: int,
+    final_lr: float,
+    schedule: Schedule = "cosine",
+    milestones: Sequence[int] = (),
+    gamma: float = 0.1,
+) -> float:
     """Returns the learning rate for optimizer step `step` (0-based) of `total_steps`.
 
     Steps 0..warmup_steps-1 climb linearly to peak_lr (step 0 already gets peak/warmup, never 0, so
@@ -21,7 +30,7 @@ def lr_at(step: int, total_steps: int, peak_lr: float, warmup_steps: int, final_
     warm = (step + 1) / warmup_steps if step < warmup_steps else 1.0
     if schedule == "step":
         passed = sum(1 for m in milestones if step >= m)
-        return max(peak_lr * warm * gamma ** passed, final_lr)
+        return max(peak_lr * warm * gamma**passed, final_lr)
     if step < warmup_steps:
         return peak_lr * warm
     span = max(total_steps - 1 - warmup_steps, 1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-
 from dataclasses import asdict
 from pathlib import Path
 
@@ -12,10 +11,24 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from inspector import charts, limits
-from inspector.adapters import DEFAULT_ADAPTER, allowed_adapters
-from inspector.batch import BatchResult, EpisodePlan, EvalSettings, evaluate_batch, image_records, run_meta, summarize
-from inspector.compare import (DeltaCI, bootstrap_delta_map, compare_targets, episode_metrics, metrics_delta_table,
-                               summary_delta_table)
+from inspector.adapters import DEFAULT_ADAPTER
+from inspector.batch import (
+    BatchResult,
+    EpisodePlan,
+    EvalSettings,
+    evaluate_batch,
+    image_records,
+    run_meta,
+    summarize,
+)
+from inspector.compare import (
+    DeltaCI,
+    bootstrap_delta_map,
+    compare_targets,
+    episode_metrics,
+    metrics_delta_table,
+    summary_delta_table,
+)
 from inspector.data import Episode
 from inspector.draw import draw_overlay
 from inspector.evaluate import match_query
@@ -33,15 +46,27 @@ def _pick_one(side: str, default: str) -> tuple[Choice | None, str]:
     sb = st.sidebar
     sb.markdown(f"**Checkpoint {side}**")
     kinds = (["demo"] if demos else []) + ["server path"]
-    kind = sb.radio(f"{side}: source", kinds, key=f"{side}_kind", horizontal=True, label_visibility="collapsed")
-    adapter = sb.text_input(f"{side}: adapter", DEFAULT_ADAPTER, key=f"{side}_adapter",
-                            help="'reference', or package.module:factory listed in INSPECTOR_ADAPTERS")
+    kind = sb.radio(
+        f"{side}: source", kinds, key=f"{side}_kind", horizontal=True, label_visibility="collapsed"
+    )
+    adapter = sb.text_input(
+        f"{side}: adapter",
+        DEFAULT_ADAPTER,
+        key=f"{side}_adapter",
+        help="'reference', or package.module:factory listed in INSPECTOR_ADAPTERS",
+    )
     if kind == "demo":
         names = list(demos)
-        name = sb.selectbox(f"{side}: demo checkpoint", names, key=f"{side}_demo",
-                            index=names.index(default) if default in names else 0)
+        name = sb.selectbox(
+            f"{side}: demo checkpoint",
+            names,
+            key=f"{side}_demo",
+            index=names.index(default) if default in names else 0,
+        )
         return views._choice(f"demo/{name}", demos[name]), adapter
-    return views._server_path(f"{side}: path on the server", f"{side}_path", "A .pt file inside INSPECTOR_ROOTS."), adapter
+    return views._server_path(
+        f"{side}: path on the server", f"{side}_path", "A .pt file inside INSPECTOR_ROOTS."
+    ), adapter
 
 
 def pick_pair() -> tuple[tuple[Choice | None, str], tuple[Choice | None, str]]:
@@ -49,11 +74,19 @@ def pick_pair() -> tuple[tuple[Choice | None, str], tuple[Choice | None, str]]:
     return _pick_one("A", DEFAULT_PAIR[0]), _pick_one("B", DEFAULT_PAIR[1])
 
 
-def run_pair(a: tuple[Choice, str], b: tuple[Choice, str], data: Choice, s: EpisodeSettings, index: int,
-             v: ViewSettings) -> tuple[EpisodeResult, EpisodeResult]:
+def run_pair(
+    a: tuple[Choice, str],
+    b: tuple[Choice, str],
+    data: Choice,
+    s: EpisodeSettings,
+    index: int,
+    v: ViewSettings,
+) -> tuple[EpisodeResult, EpisodeResult]:
     """Both checkpoints' EpisodeResults on episode `index` (cached per checkpoint by the Episodes page's cache)."""
-    return tuple(views.run_detector(c.key, adapter, data.key, s, index, v.score_threshold, v.nms_iou)
-                 for c, adapter in (a, b))
+    return tuple(
+        views.run_detector(c.key, adapter, data.key, s, index, v.score_threshold, v.nms_iou)
+        for c, adapter in (a, b)
+    )
 
 
 def render_side_by_side(episode: Episode, ra: EpisodeResult, rb: EpisodeResult, v: ViewSettings) -> None:
@@ -71,25 +104,33 @@ def render_side_by_side(episode: Episode, ra: EpisodeResult, rb: EpisodeResult, 
     for k in shown:
         left, right = st.columns(2)
         ma, mb = match_query(qa[k], v.iou_threshold), match_query(qb[k], v.iou_threshold)  # once per side
-        for col, q, m, side, names in ((left, qa[k], ma, "A", ra.class_names),
-                                       (right, qb[k], mb, "B", rb.class_names)):
+        for col, q, m, side, names in (
+            (left, qa[k], ma, "A", ra.class_names),
+            (right, qb[k], mb, "B", rb.class_names),
+        ):
             image = draw_overlay(samples[k].image, q, m, names, v.strides, v.anchors)
             col.image(image, caption=f"{side} · {q.image_id} · {m.fp} FP")
         rows = [asdict(t) for t in compare_targets(ma, mb, qa[k].target_labels)]
         if rows:
             table = pd.DataFrame(rows).rename(columns={"iou_a": "IoU A", "iou_b": "IoU B"})
-            table["label"] = [ra.class_names[i] if 0 <= i < len(ra.class_names) else str(i) for i in table["label"]]
+            table["label"] = [
+                ra.class_names[i] if 0 <= i < len(ra.class_names) else str(i) for i in table["label"]
+            ]
             st.dataframe(table, hide_index=True, key=f"cmp_targets_{k}")
 
 
 def episode_deltas(ra: EpisodeResult, rb: EpisodeResult, v: ViewSettings) -> pd.DataFrame:
     """This episode's metrics under A and B (at the sidebar's IoU threshold and clip score gate), and their
     difference."""
-    return metrics_delta_table(episode_metrics(ra, v.iou_threshold, v.clip_score_threshold),
-                               episode_metrics(rb, v.iou_threshold, v.clip_score_threshold))
+    return metrics_delta_table(
+        episode_metrics(ra, v.iou_threshold, v.clip_score_threshold),
+        episode_metrics(rb, v.iou_threshold, v.clip_score_threshold),
+    )
 
 
-def aggregate(choice: Choice, adapter: str, data: Choice, s: EpisodeSettings, episodes: int, label: str) -> BatchResult:
+def aggregate(
+    choice: Choice, adapter: str, data: Choice, s: EpisodeSettings, episodes: int, label: str
+) -> BatchResult:
     """The checkpoint's BatchResult over `episodes` episodes at `evaluate`'s default thresholds (the model's,
     and evaluate.CLIP_SCORE_THRESHOLD for clips): from the on-disk cache when present, else run with a progress
     bar and stored there (the CLI's --cache shares it)."""
@@ -100,8 +141,15 @@ def aggregate(choice: Choice, adapter: str, data: Choice, s: EpisodeSettings, ep
     meta = run_meta(choice.path, adapter, dataset, None, settings, dataset.class_names, plan.total)
     bar = st.progress(0.0, text=f"Evaluating {label} on {plan.total} episodes…")
     with one_torch_thread():
-        result = evaluate_batch(detector, plan, meta, progress=lambda done, todo: bar.progress(
-            done / todo, text=f"Evaluating {label}: episode {done} of {todo}"), cache=True)
+        result = evaluate_batch(
+            detector,
+            plan,
+            meta,
+            progress=lambda done, todo: bar.progress(
+                done / todo, text=f"Evaluating {label}: episode {done} of {todo}"
+            ),
+            cache=True,
+        )
     bar.empty()
     return result
 
@@ -137,16 +185,28 @@ def render_aggregate(a: BatchResult, b: BatchResult) -> None:
         doctor = summary["format_doctor"]
         if not doctor.mismatch:
             st.caption(f"{side}: box formats {doctor.verdict} — {doctor.message}")
-    st.caption(f"{sa['image_episodes']} image episodes ({sa['images']} query images) · {sa['clip_episodes']} clip "
-               f"episodes ({sa['clips']} clips scored by A, {sb['clips']} by B)")
-    st.dataframe(summary_delta_table(sa, sb), hide_index=True, key="cmp_aggregate",
-                 column_config={c: st.column_config.NumberColumn(format="%.4f") for c in ("A", "B", "Δ (B − A)")})
+    st.caption(
+        f"{sa['image_episodes']} image episodes ({sa['images']} query images) · {sa['clip_episodes']} clip "
+        f"episodes ({sa['clips']} clips scored by A, {sb['clips']} by B)"
+    )
+    st.dataframe(
+        summary_delta_table(sa, sb),
+        hide_index=True,
+        key="cmp_aggregate",
+        column_config={c: st.column_config.NumberColumn(format="%.4f") for c in ("A", "B", "Δ (B − A)")},
+    )
     if sa["images"] and len(a.rows) == len(b.rows):
-        key = (a.meta["checkpoint_sha256"], b.meta["checkpoint_sha256"], a.meta["data_hash"],
-               str(a.meta["settings"]))
+        key = (
+            a.meta["checkpoint_sha256"],
+            b.meta["checkpoint_sha256"],
+            a.meta["data_hash"],
+            str(a.meta["settings"]),
+        )
         for ci in _bootstrap(key, a, b):
-            st.caption(f"Δ {ci.metric} = {ci.delta:+.4f}, {ci.confidence:.0%} CI [{ci.low:+.4f}, {ci.high:+.4f}] "
-                       f"(paired bootstrap over episodes, {ci.resamples} resamples, seed 0)")
+            st.caption(
+                f"Δ {ci.metric} = {ci.delta:+.4f}, {ci.confidence:.0%} CI [{ci.low:+.4f}, {ci.high:+.4f}] "
+                f"(paired bootstrap over episodes, {ci.resamples} resamples, seed 0)"
+            )
 
 
 def run_logs(a: Choice, b: Choice) -> tuple[Path, Path] | None:
@@ -172,7 +232,9 @@ def logs_figure(paths: tuple[Path, Path], metric: str) -> go.Figure | None:
         if series is None or not len(series):
             continue
         idx = stats.downsample(series.steps, series.values, 2000)
-        curves.append(charts.Curve(f"{side} · {path.parent.name}", series.steps[idx], series.values[idx], dash=dash))
+        curves.append(
+            charts.Curve(f"{side} · {path.parent.name}", series.steps[idx], series.values[idx], dash=dash)
+        )
     return charts.curves_figure(curves, metric) if curves else None
 
 

@@ -52,14 +52,16 @@ def corrections_from_table(components: tuple[Component, ...], table: pd.DataFram
 
 def _table(components: tuple[Component, ...], made: Corrections) -> pd.DataFrame:
     weights, logged = dict(made.weights), dict(made.logged)
-    return pd.DataFrame({
-        "component": [c.name for c in components],
-        "metric": [c.metric for c in components],
-        "weight": [weights.get(c.name, c.effective_weight) for c in components],
-        "logged": [logged.get(c.name, c.logged) for c in components],
-        "inferred from": [f"weight: {c.weight_source}; logged: {c.logged_source}" for c in components],
-        "evidence": [c.why for c in components],
-    })
+    return pd.DataFrame(
+        {
+            "component": [c.name for c in components],
+            "metric": [c.metric for c in components],
+            "weight": [weights.get(c.name, c.effective_weight) for c in components],
+            "logged": [logged.get(c.name, c.logged) for c in components],
+            "inferred from": [f"weight: {c.weight_source}; logged: {c.logged_source}" for c in components],
+            "evidence": [c.why for c in components],
+        }
+    )
 
 
 def corrections_editor(components: tuple[Component, ...], run_key: str) -> Corrections:
@@ -70,16 +72,24 @@ def corrections_editor(components: tuple[Component, ...], run_key: str) -> Corre
     # A new widget whenever the corrections change, so the table always starts from what is applied.
     version = hashlib.sha1(repr(made).encode()).hexdigest()[:8]
     with st.form(f"corrections_form_{run_key}"):
-        st.caption("Each weight and raw/weighted reading below was inferred from the evidence shown. If you know "
-                   "better, change it and apply: every page then uses your reading, and the notes say where the "
-                   "log disagrees.")
+        st.caption(
+            "Each weight and raw/weighted reading below was inferred from the evidence shown. If you know "
+            "better, change it and apply: every page then uses your reading, and the notes say where the "
+            "log disagrees."
+        )
         edited = st.data_editor(
-            _table(components, made), hide_index=True, width="stretch", key=f"corrections_{run_key}_{version}",
+            _table(components, made),
+            hide_index=True,
+            width="stretch",
+            key=f"corrections_{run_key}_{version}",
             disabled=("component", "metric", "inferred from", "evidence"),
             column_config={
                 "weight": st.column_config.NumberColumn("weight", min_value=0.0, format="%.4g"),
-                "logged": st.column_config.SelectboxColumn("logged", options=list(LOGGED_CHOICES), required=True),
-            })
+                "logged": st.column_config.SelectboxColumn(
+                    "logged", options=list(LOGGED_CHOICES), required=True
+                ),
+            },
+        )
         left, right = st.columns(2)
         apply = left.form_submit_button("Apply corrections")
         reset = right.form_submit_button("Back to the inferred reading", disabled=not made)

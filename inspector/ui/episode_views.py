@@ -14,20 +14,33 @@ import streamlit as st
 from inspector.adapters import DEFAULT_ADAPTER, allowed_adapters, inspect_episode, load_detector
 from inspector.data import Dataset, Episode, read_dataset
 from inspector.draw import draw_boxes, draw_overlay
-from inspector.episode_diagnostics import (assigned_iou_histogram, coordinate_ranges, loss_rows, positive_rows,
-                                           target_rows)
+from inspector.episode_diagnostics import (
+    assigned_iou_histogram,
+    coordinate_ranges,
+    loss_rows,
+    positive_rows,
+    target_rows,
+)
 from inspector.errors import InspectorError
 from inspector.evaluate import CLIP_SCORE_THRESHOLD, Matching, clip_st_iou, match_query
 from inspector.format_doctor import format_doctor
 from inspector.paths import DEMO_DIR, confined_path
-from inspector.plan import (DEFAULT_SEED, DEFAULT_SHAPE, DatasetEpisodes, EpisodeShape, describe_shape,
-                            resolve_shape, trained_shape)
+from inspector.plan import (
+    DEFAULT_SEED,
+    DEFAULT_SHAPE,
+    DatasetEpisodes,
+    EpisodeShape,
+    resolve_shape,
+    trained_shape,
+)
 from inspector.results import ClipResult, Detector, EpisodeResult, QueryResult
 from inspector.ui.sources import save_uploads
 
 DEMO_DATA = {"shapes (val)": DEMO_DIR / "data" / "val", "video clips": DEMO_DIR / "data" / "clips"}
-NO_DEMO = ("The bundled demo (demo/runs, demo/data) is not here yet: run `python -m inspector demo` to build it, "
-           "or choose *upload* / *server path*.")
+NO_DEMO = (
+    "The bundled demo (demo/runs, demo/data) is not here yet: run `python -m inspector demo` to build it, "
+    "or choose *upload* / *server path*."
+)
 
 
 @dataclass(frozen=True)
@@ -68,15 +81,21 @@ def pick_checkpoint() -> tuple[Choice | None, str]:
     demos = demo_checkpoints()
     kinds = (["demo"] if demos else []) + ["upload", "server path"]
     kind = st.sidebar.radio("Checkpoint source", kinds, key="ckpt_kind", horizontal=True)
-    adapter = st.sidebar.text_input("Adapter", DEFAULT_ADAPTER, key="adapter",
-                                    help="'reference', or package.module:factory listed in INSPECTOR_ADAPTERS")
+    adapter = st.sidebar.text_input(
+        "Adapter",
+        DEFAULT_ADAPTER,
+        key="adapter",
+        help="'reference', or package.module:factory listed in INSPECTOR_ADAPTERS",
+    )
     if kind == "demo":
         name = st.sidebar.selectbox("Demo checkpoint", list(demos), key="ckpt_demo")
         return _choice(f"demo/{name}", demos[name]), adapter
     if kind == "upload":
         file = st.sidebar.file_uploader("Checkpoint (.pt)", key="ckpt_upload")
         return (_choice(file.name, Path(save_uploads([file])[0])) if file else None), adapter
-    return _server_path("Checkpoint: path on the server", "ckpt_path", "A .pt file inside INSPECTOR_ROOTS."), adapter
+    return _server_path(
+        "Checkpoint: path on the server", "ckpt_path", "A .pt file inside INSPECTOR_ROOTS."
+    ), adapter
 
 
 def pick_dataset() -> Choice | None:
@@ -87,8 +106,11 @@ def pick_dataset() -> Choice | None:
     if kind == "demo":
         name = st.sidebar.selectbox("Demo dataset", list(demos), key="data_demo")
         return _choice(f"demo/{name}", demos[name])
-    return _server_path("Dataset: path on the server", "data_path",
-                        "A COCO annotations.json (or its folder), a YOLO data.yaml folder, or video sample folders.")
+    return _server_path(
+        "Dataset: path on the server",
+        "data_path",
+        "A COCO annotations.json (or its folder), a YOLO data.yaml folder, or video sample folders.",
+    )
 
 
 @dataclass(frozen=True)
@@ -124,11 +146,20 @@ def episode_settings(trained: dict[str, int], source: object) -> EpisodeSettings
     sb.divider()
     a, b = sb.columns(2)
     c, d = sb.columns(2)
-    s = EpisodeSettings(int(a.number_input("n-way", 1, 20, key="n_way")),
-                        int(b.number_input("k-shot", 1, 20, key="k_shot",
-                                           help="support images per way; a clip's first k reference photos")),
-                        int(c.number_input("n-query", 0, 32, key="n_query")),
-                        int(d.number_input("seed", 0, 2**31 - 1, key="seed")))
+    s = EpisodeSettings(
+        int(a.number_input("n-way", 1, 20, key="n_way")),
+        int(
+            b.number_input(
+                "k-shot",
+                1,
+                20,
+                key="k_shot",
+                help="support images per way; a clip's first k reference photos",
+            )
+        ),
+        int(c.number_input("n-query", 0, 32, key="n_query")),
+        int(d.number_input("seed", 0, 2**31 - 1, key="seed")),
+    )
     return s
 
 
@@ -163,10 +194,16 @@ def view_settings() -> ViewSettings:
     score = sb.slider("Score threshold", 0.0, 1.0, 0.1, 0.01, key="score_threshold")
     nms = sb.slider("NMS IoU", 0.05, 1.0, 0.6, 0.05, key="nms_iou")
     iou = sb.slider("IoU for TP / FP / FN", 0.05, 0.95, 0.5, 0.05, key="match_iou")
-    gate = sb.slider("Clip: target found at score ≥", 0.0, 1.0, CLIP_SCORE_THRESHOLD, 0.01,
-                     key="clip_score_threshold",
-                     help="ST-IoU counts a frame's best box of the clip's way only from this score on "
-                          "(the default is the `episode` and `evaluate` commands' default)")
+    gate = sb.slider(
+        "Clip: target found at score ≥",
+        0.0,
+        1.0,
+        CLIP_SCORE_THRESHOLD,
+        0.01,
+        key="clip_score_threshold",
+        help="ST-IoU counts a frame's best box of the clip's way only from this score on "
+        "(the default is the `episode` and `evaluate` commands' default)",
+    )
     anchors = sb.checkbox("Assigned anchors", value=True, key="show_anchors")
     return ViewSettings(score, nms, iou, gate, None, anchors)
 
@@ -175,8 +212,11 @@ def stride_toggles(v: ViewSettings, *results: EpisodeResult) -> ViewSettings:
     """Sidebar: a toggle per anchor stride the results hold (EpisodeResult.anchor_strides, never assumed);
     returns `v` with the strides switched on."""
     strides = sorted({s for r in results for s in r.anchor_strides()})
-    shown = tuple(s for s in strides if st.sidebar.checkbox(f"stride {s}", value=True, key=f"stride_{s}",
-                                                            disabled=not v.anchors))
+    shown = tuple(
+        s
+        for s in strides
+        if st.sidebar.checkbox(f"stride {s}", value=True, key=f"stride_{s}", disabled=not v.anchors)
+    )
     return dataclasses.replace(v, strides=shown)
 
 
@@ -202,8 +242,15 @@ def load_episode(data_key: tuple[str, int], s: EpisodeSettings, index: int) -> E
 
 
 @st.cache_data(max_entries=32, show_spinner="Running the detector…")
-def run_detector(ckpt_key: tuple[str, int], adapter: str, data_key: tuple[str, int], s: EpisodeSettings,
-                 index: int, score_threshold: float, nms_iou: float) -> EpisodeResult:
+def run_detector(
+    ckpt_key: tuple[str, int],
+    adapter: str,
+    data_key: tuple[str, int],
+    s: EpisodeSettings,
+    index: int,
+    score_threshold: float,
+    nms_iou: float,
+) -> EpisodeResult:
     """The EpisodeResult of the checkpoint on episode `index`, cached on every input."""
     detector = _detector(ckpt_key, adapter)
     return inspect_episode(detector, load_episode(data_key, s, index), score_threshold, nms_iou)
@@ -214,23 +261,47 @@ def render_support(episode: Episode) -> None:
     cols = st.columns(min(6, max(1, len(episode.support))))
     for i, s in enumerate(episode.support):
         names = [episode.class_names[int(lab)] for lab in s.labels]
-        cols[i % len(cols)].image(draw_boxes(s.image, s.boxes, names), caption=f"{', '.join(set(names))} · {s.image_id}")
+        cols[i % len(cols)].image(
+            draw_boxes(s.image, s.boxes, names), caption=f"{', '.join(set(names))} · {s.image_id}"
+        )
 
 
 def box_table(q: QueryResult, m: Matching, class_names: tuple[str, ...]) -> pd.DataFrame:
     """One row per prediction (TP/FP, matched IoU) and per missed target, as the Matching `m` of `q` says."""
     name = lambda k: class_names[k] if 0 <= k < len(class_names) else str(k)  # noqa: E731
-    rows = [{"kind": "TP" if m.pred_tp[p] else "FP", "class": name(int(q.labels[p])), "score": float(q.scores[p]),
-             "IoU": float(m.pred_iou[p]) if m.pred_tp[p] else math.nan,
-             "x1": b[0], "y1": b[1], "x2": b[2], "y2": b[3]} for p, b in enumerate(q.pred_boxes.tolist())]
-    rows += [{"kind": "FN", "class": name(int(q.target_labels[t])), "score": math.nan, "IoU": math.nan,
-              "x1": b[0], "y1": b[1], "x2": b[2], "y2": b[3]}
-             for t, b in enumerate(q.target_boxes.tolist()) if not m.gt_matched[t]]
+    rows = [
+        {
+            "kind": "TP" if m.pred_tp[p] else "FP",
+            "class": name(int(q.labels[p])),
+            "score": float(q.scores[p]),
+            "IoU": float(m.pred_iou[p]) if m.pred_tp[p] else math.nan,
+            "x1": b[0],
+            "y1": b[1],
+            "x2": b[2],
+            "y2": b[3],
+        }
+        for p, b in enumerate(q.pred_boxes.tolist())
+    ]
+    rows += [
+        {
+            "kind": "FN",
+            "class": name(int(q.target_labels[t])),
+            "score": math.nan,
+            "IoU": math.nan,
+            "x1": b[0],
+            "y1": b[1],
+            "x2": b[2],
+            "y2": b[3],
+        }
+        for t, b in enumerate(q.target_boxes.tolist())
+        if not m.gt_matched[t]
+    ]
     return pd.DataFrame(rows, columns=["kind", "class", "score", "IoU", "x1", "y1", "x2", "y2"])
 
 
-def render_query(image: np.ndarray, q: QueryResult, class_names: tuple[str, ...], v: ViewSettings,
-                 key: str) -> None:
+def render_query(
+    image: np.ndarray, q: QueryResult, class_names: tuple[str, ...], v: ViewSettings, key: str
+) -> None:
     """A query's overlay beside its table of per-box values (one matching serves both)."""
     m = match_query(q, v.iou_threshold)
     left, right = st.columns([3, 2])
@@ -242,10 +313,17 @@ def render_clip(clip: ClipResult, frames: tuple, class_names: tuple[str, ...], v
     """A clip: its ST-IoU (evaluate.clip_st_iou at the sidebar's score gate), a frame slider and the chosen
     frame's overlay."""
     value = clip_st_iou(clip, v.clip_score_threshold)
-    st.metric(f"ST-IoU · {clip.clip_id}", "n/a" if math.isnan(value) else f"{value:.3f}",
-              help=f"Σ IoU over frames where both the prediction (best box of its way scoring ≥ "
-                   f"{v.clip_score_threshold:g}) and the target exist ÷ frames where either exists")
-    t = st.slider("Frame", 0, len(clip.frames) - 1, 0, key=f"frame_{clip.clip_id}") if len(clip.frames) > 1 else 0
+    st.metric(
+        f"ST-IoU · {clip.clip_id}",
+        "n/a" if math.isnan(value) else f"{value:.3f}",
+        help=f"Σ IoU over frames where both the prediction (best box of its way scoring ≥ "
+        f"{v.clip_score_threshold:g}) and the target exist ÷ frames where either exists",
+    )
+    t = (
+        st.slider("Frame", 0, len(clip.frames) - 1, 0, key=f"frame_{clip.clip_id}")
+        if len(clip.frames) > 1
+        else 0
+    )
     render_query(frames[t].image, clip.frames[t], class_names, v, f"{clip.clip_id}_{t}")
 
 
@@ -273,8 +351,10 @@ def render_diagnostics(result: EpisodeResult, box_warnings: tuple = ()) -> None:
         rows["‖∇ backbone‖ (train-mode BN)"] = rows["name"].map(result.gradient_norms)
     left, right = st.columns(2)
     if len(rows):
-        left.markdown("**Losses** (raw × gain = weighted; the gradient norm of each weighted term on the shared "
-                      "backbone, with batch norm in training mode as a training step computes it)")
+        left.markdown(
+            "**Losses** (raw × gain = weighted; the gradient norm of each weighted term on the shared "
+            "backbone, with batch norm in training mode as a training step computes it)"
+        )
         left.dataframe(rows, hide_index=True, key="loss_table")
     hist = assigned_iou_histogram(result)
     if hist is not None:
@@ -287,10 +367,12 @@ def render_diagnostics(result: EpisodeResult, box_warnings: tuple = ()) -> None:
         st.dataframe(pd.DataFrame([t.__dict__ for t in targets]), hide_index=True, key="target_table")
     ranges = coordinate_ranges(result)
     if ranges is not None:
-        st.caption(f"Predicted coordinates: x1 {ranges.low[0]:.1f}…{ranges.high[0]:.1f}, y1 {ranges.low[1]:.1f}…"
-                   f"{ranges.high[1]:.1f}, x2 {ranges.low[2]:.1f}…{ranges.high[2]:.1f}, y2 {ranges.low[3]:.1f}…"
-                   f"{ranges.high[3]:.1f} over images up to {ranges.max_image_side} px; "
-                   f"{ranges.inverted} of {ranges.count} inverted.")
+        st.caption(
+            f"Predicted coordinates: x1 {ranges.low[0]:.1f}…{ranges.high[0]:.1f}, y1 {ranges.low[1]:.1f}…"
+            f"{ranges.high[1]:.1f}, x2 {ranges.low[2]:.1f}…{ranges.high[2]:.1f}, y2 {ranges.low[3]:.1f}…"
+            f"{ranges.high[3]:.1f} over images up to {ranges.max_image_side} px; "
+            f"{ranges.inverted} of {ranges.count} inverted."
+        )
     positives = positive_rows(result)
     if positives:
         with st.expander(f"Positive anchors ({len(positives)}): alignment, IoU, Wise-IoU β and r"):

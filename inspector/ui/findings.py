@@ -8,8 +8,11 @@ from inspector.findings import Cause, Finding, Look
 from inspector.paths import REPO_ROOT
 
 # Streamlit's container border colours are theme-fixed, so severity rides on the icon and a coloured title.
-STYLE = {"critical": (":material/error:", "red"), "warning": (":material/warning:", "orange"),
-         "info": (":material/info:", "blue")}
+STYLE = {
+    "critical": (":material/error:", "red"),
+    "warning": (":material/warning:", "orange"),
+    "info": (":material/info:", "blue"),
+}
 # Where each Look is shown in the app: the page (relative to the app's main script) and what to use there.
 PAGES: dict[Look, tuple[str, str]] = {
     "episodes": ("pages/2_Episodes.py", "Episodes: boxes, assigned anchors and the format doctor"),
@@ -40,7 +43,9 @@ def _card(f: Finding, link: bool) -> None:
             st.page_link(target[0], label=target[1], icon=":material/arrow_forward:")
 
 
-def render_findings(findings: tuple[Finding, ...] | list[Finding], *, link: bool = True, judged: bool = True) -> None:
+def render_findings(
+    findings: tuple[Finding, ...] | list[Finding], *, link: bool = True, judged: bool = True
+) -> None:
     """Draw one bordered card per finding, most severe first (the order diagnose returns).
 
     With no findings, "nothing looks wrong" is said only of a run the rules could judge (`judged`).
@@ -49,14 +54,17 @@ def render_findings(findings: tuple[Finding, ...] | list[Finding], *, link: bool
         if judged:
             st.success("No findings: nothing in this log looks wrong.", icon=":material/check_circle:")
         else:
-            st.info("No findings, because the rules could not judge this run (see above).", icon=":material/info:")
+            st.info(
+                "No findings, because the rules could not judge this run (see above).", icon=":material/info:"
+            )
         return
     for f in findings:
         _card(f, link)
 
 
-def render_triage(causes: tuple[Cause, ...], not_yet: tuple[str, ...], findings: tuple[Finding, ...],
-                  *, link: bool = True) -> tuple[Finding, ...]:
+def render_triage(
+    causes: tuple[Cause, ...], not_yet: tuple[str, ...], findings: tuple[Finding, ...], *, link: bool = True
+) -> tuple[Finding, ...]:
     """Draw "Start here": each root cause, how to check it and the findings it explains; return the others."""
     if not causes:
         return tuple(findings)

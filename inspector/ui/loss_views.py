@@ -16,8 +16,8 @@ from inspector import charts, stats
 from inspector.charts import Curve
 from inspector.diagnose import Diagnosis, diagnose
 from inspector.findings import recent_rows
-from inspector.report import to_json_dict, to_markdown
 from inspector.losses import Decomposition, by_family, reweight
+from inspector.report import to_json_dict, to_markdown
 from inspector.runlog import RunLog
 from inspector.serialize import dumps
 from inspector.ui import corrections
@@ -28,8 +28,11 @@ from inspector.ui.widgets import BANDS, CurveSettings
 @st.cache_resource(max_entries=16, show_spinner="Diagnosing the run…")
 def run_diagnosis(_log: RunLog, key: str, corrections: Corrections = Corrections()) -> Diagnosis:
     """Return diagnose(log) with the user's corrections, computed once per run content (shared, never mutated)."""
-    return diagnose(_log, weights_override=dict(corrections.weights) or None,
-                    logged_override=dict(corrections.logged) or None)
+    return diagnose(
+        _log,
+        weights_override=dict(corrections.weights) or None,
+        logged_override=dict(corrections.logged) or None,
+    )
 
 
 def corrected_diagnosis(log: RunLog, key: str) -> Diagnosis:
@@ -52,16 +55,31 @@ def summary_rows(diag: Diagnosis) -> list[dict]:
     rows = []
     for c in diag.components.components:
         s = diag.stats.get(c.name)
-        rows.append({"component": c.name, "metric": c.metric, "weight": c.effective_weight,
-                     "weight source": c.weight_source, "logged": c.logged, "logged from": c.logged_source,
-                     "group": c.group or "",
-                     "share of mean (%)": None if s is None else round(100 * s.mean_share, 1),
-                     "share of recent variance (%)": None if s is None else round(100 * s.variance_share, 1)})
+        rows.append(
+            {
+                "component": c.name,
+                "metric": c.metric,
+                "weight": c.effective_weight,
+                "weight source": c.weight_source,
+                "logged": c.logged,
+                "logged from": c.logged_source,
+                "group": c.group or "",
+                "share of mean (%)": None if s is None else round(100 * s.mean_share, 1),
+                "share of recent variance (%)": None if s is None else round(100 * s.variance_share, 1),
+            }
+        )
     return rows
 
 
-def _curve(name: str, steps: np.ndarray, values: np.ndarray, spike_mask: np.ndarray, s: CurveSettings,
-           color: str, dash: str | None) -> Curve:
+def _curve(
+    name: str,
+    steps: np.ndarray,
+    values: np.ndarray,
+    spike_mask: np.ndarray,
+    s: CurveSettings,
+    color: str,
+    dash: str | None,
+) -> Curve:
     """Return one downsampled Curve with band and EMA computed on the full series, spikes kept."""
     spike_idx = np.flatnonzero(spike_mask)
     idx = stats.downsample(steps, values, s.points, keep=spike_idx)
@@ -75,15 +93,32 @@ def _curve(name: str, steps: np.ndarray, values: np.ndarray, spike_mask: np.ndar
         lower, upper, label = band.lower[idx], band.upper[idx], f"q{s.quantiles[0]:g}–{s.quantiles[1]:g}"
     smoothed = stats.ema_tensorboard(values, s.ema)[idx] if s.ema > 0 else None
     shown_spikes = spike_idx if s.spikes else spike_idx[:0]
-    return charts.Curve(name, steps[idx], values[idx], lower, upper, smoothed, steps[shown_spikes],
-                        values[shown_spikes], label, dash, color)
-
+    return charts.Curve(
+        name,
+        steps[idx],
+        values[idx],
+        lower,
+        upper,
+        smoothed,
+        steps[shown_spikes],
+        values[shown_spikes],
+        label,
+        dash,
+        color,
+    )
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def component_curves(_diag: Diagnosis, key: str, values: str, s: CurveSettings,
-                     colors: tuple[tuple[str, str], ...] = (), suffix: str = "",
-                     dash: str | None = None, per_family: bool = False) -> list[Curve]:
+def component_curves(
+    _diag: Diagnosis,
+    key: str,
+    values: str,
+    s: CurveSettings,
+    colors: tuple[tuple[str, str], ...] = (),
+    suffix: str = "",
+    dash: str | None = None,
+    per_family: bool = False,
+) -> list[Curve]:
     """Return one Curve per component of `values` ("raw" or "weighted"), downsampled for drawing.
 
     Spikes are the ones diagnose found (a robust-σ test is scale-free, so raw and weighted agree).
@@ -98,8 +133,17 @@ def component_curves(_diag: Diagnosis, key: str, values: str, s: CurveSettings,
     for i, c in enumerate(dec.components):
         colour = pinned.get(c.name, charts.color(i + len(pinned)))
         own = _diag.stats.get(c.name)
-        curves.append(_curve(c.name + suffix, dec.steps, table[c.name], none if own is None else own.spike_mask, s,
-                             colour, dash))
+        curves.append(
+            _curve(
+                c.name + suffix,
+                dec.steps,
+                table[c.name],
+                none if own is None else own.spike_mask,
+                s,
+                colour,
+                dash,
+            )
+        )
     return curves
 
 
@@ -114,7 +158,9 @@ def colors_of(dec: Decomposition) -> tuple[tuple[str, str], ...]:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def lr_points(_log: RunLog, key: str, metric: str | None, points: int) -> tuple[np.ndarray, np.ndarray] | None:
+def lr_points(
+    _log: RunLog, key: str, metric: str | None, points: int
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Return the learning rate's (steps, values), downsampled, or None when the run logs none."""
     s = _log.get(metric) if metric else None
     if s is None or not np.isfinite(s.values).any():
@@ -123,15 +169,29 @@ def lr_points(_log: RunLog, key: str, metric: str | None, points: int) -> tuple[
     return s.steps[idx], s.values[idx]
 
 
-def loss_figure(curves: list[Curve], raw_curves: list[Curve] | None, overlay: list[Curve], log: RunLog,
-                s: CurveSettings, lr: tuple[np.ndarray, np.ndarray] | None) -> go.Figure:
+def loss_figure(
+    curves: list[Curve],
+    raw_curves: list[Curve] | None,
+    overlay: list[Curve],
+    log: RunLog,
+    s: CurveSettings,
+    lr: tuple[np.ndarray, np.ndarray] | None,
+) -> go.Figure:
     """Return the main chart: one axes (weighted or raw), or raw | weighted side by side."""
     if s.view == "side by side" and raw_curves is not None:
-        return charts.side_by_side_figure(raw_curves, curves, ("raw", "weighted"), log_y=s.log_y,
-                                          step_label=step_label(log), height=420)
+        return charts.side_by_side_figure(
+            raw_curves, curves, ("raw", "weighted"), log_y=s.log_y, step_label=step_label(log), height=420
+        )
     title = f"Loss components ({s.view})" + (" — dashed: compared run" if overlay else "")
-    return charts.curves_figure([*curves, *overlay], title, log_y=s.log_y, step_label=step_label(log),
-                                segments=segments(log), lr=lr if s.lr else None, height=460)
+    return charts.curves_figure(
+        [*curves, *overlay],
+        title,
+        log_y=s.log_y,
+        step_label=step_label(log),
+        segments=segments(log),
+        lr=lr if s.lr else None,
+        height=460,
+    )
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -161,22 +221,36 @@ class Objective:
 
 def objective(dec: Decomposition) -> Objective:
     """Return the Objective of a decomposition's Σ weighted components (the residual left out)."""
-    only = Decomposition(dec.steps, dec.components, dec.raw, dec.weighted, dec.total,
-                         np.full(dec.steps.shape[0], np.nan), np.full(dec.steps.shape[0], np.nan))
+    only = Decomposition(
+        dec.steps,
+        dec.components,
+        dec.raw,
+        dec.weighted,
+        dec.total,
+        np.full(dec.steps.shape[0], np.nan),
+        np.full(dec.steps.shape[0], np.nan),
+    )
     vol = stats.volatility(dec.total)
     recent = only.select(recent_rows(dec.steps))
-    return Objective(float(np.nanmean(dec.total)) if np.isfinite(dec.total).any() else float("nan"),
-                     vol.rel_diff_std, stats.mean_shares(only), stats.variance_shares(recent))
+    return Objective(
+        float(np.nanmean(dec.total)) if np.isfinite(dec.total).any() else float("nan"),
+        vol.rel_diff_std,
+        stats.mean_shares(only),
+        stats.variance_shares(recent),
+    )
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def whatif(_dec: Decomposition, key: str, weights: tuple[tuple[str, float], ...],
-           points: int) -> tuple[Objective, Objective, list[Curve]]:
+def whatif(
+    _dec: Decomposition, key: str, weights: tuple[tuple[str, float], ...], points: int
+) -> tuple[Objective, Objective, list[Curve]]:
     """Return (current objective, what-if objective, [current total, what-if total] curves)."""
     new = reweight(_dec, dict(weights))
     idx = stats.downsample(_dec.steps, _dec.total, points) if _dec.steps.size else np.zeros(0, dtype=np.int64)
-    curves = [Curve("total (current weights)", _dec.steps[idx], _dec.total[idx], color=charts.color(0)),
-              Curve("total (what-if)", _dec.steps[idx], new.total[idx], color=charts.color(3), dash="dash")]
+    curves = [
+        Curve("total (current weights)", _dec.steps[idx], _dec.total[idx], color=charts.color(0)),
+        Curve("total (what-if)", _dec.steps[idx], new.total[idx], color=charts.color(3), dash="dash"),
+    ]
     return objective(_dec), objective(new), curves
 
 

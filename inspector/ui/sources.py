@@ -32,8 +32,10 @@ FIRST_DEMO_RUN = "troubled"
 
 def demo_runs() -> dict[str, Path]:
     """{run name: log path} of the bundled demo runs (demo/runs/<name>/log.jsonl), the troubled run first."""
-    found = sorted((demo_dir() / "runs").glob("*/log.jsonl"), key=lambda p: (p.parent.name != FIRST_DEMO_RUN,
-                                                                            p.parent.name))
+    found = sorted(
+        (demo_dir() / "runs").glob("*/log.jsonl"),
+        key=lambda p: (p.parent.name != FIRST_DEMO_RUN, p.parent.name),
+    )
     return {p.parent.name: p for p in found}
 
 
@@ -68,8 +70,9 @@ def pick_run_source(key: str = "run", label: str = "Run", allow_none: bool = Fal
     fmt = st.sidebar.selectbox(f"{label}: format", format_names, key=f"{key}_format")
     fmt = None if fmt == AUTO else fmt
     if kind == "upload":
-        files = st.sidebar.file_uploader(f"{label}: log file (+ args.yaml / hyp.yaml)", accept_multiple_files=True,
-                                         key=f"{key}_upload")
+        files = st.sidebar.file_uploader(
+            f"{label}: log file (+ args.yaml / hyp.yaml)", accept_multiple_files=True, key=f"{key}_upload"
+        )
         if not files:
             st.sidebar.info("Upload a training log to analyse it.")
             return None
@@ -86,8 +89,11 @@ def pick_run_source(key: str = "run", label: str = "Run", allow_none: bool = Fal
         uploads.touch(paths)
         names = ", ".join(Path(p).name for p in paths)
         return RunSource(names, paths, fmt, Path(paths[0]).parent.name)
-    text = st.sidebar.text_input(f"{label}: path on the server", key=f"{key}_path",
-                                 help="A log file or TensorBoard run directory inside INSPECTOR_ROOTS.")
+    text = st.sidebar.text_input(
+        f"{label}: path on the server",
+        key=f"{key}_path",
+        help="A log file or TensorBoard run directory inside INSPECTOR_ROOTS.",
+    )
     if not text:
         return None
     try:

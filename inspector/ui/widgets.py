@@ -42,18 +42,28 @@ def curve_settings(last_step: int | None) -> CurveSettings:
     sb = st.sidebar
     sb.divider()
     sb.subheader("Curves")
-    view = sb.radio("Values", VIEWS, key="view", horizontal=True,
-                    help="raw: before the loss weights; weighted: as summed into the objective.")
+    view = sb.radio(
+        "Values",
+        VIEWS,
+        key="view",
+        horizontal=True,
+        help="raw: before the loss weights; weighted: as summed into the objective.",
+    )
     band = sb.radio("Band", BANDS, key="band")
-    window = int(sb.number_input("Band window (steps)", min_value=2, value=default_window(last_step), step=10,
-                                 key="window"))
+    window = int(
+        sb.number_input(
+            "Band window (steps)", min_value=2, value=default_window(last_step), step=10, key="window"
+        )
+    )
     k, q = 2.0, (0.1, 0.9)
     if band == BANDS[0]:
         k = float(sb.slider("k (band half-width in std)", 0.5, 4.0, 2.0, 0.5, key="k"))
     elif band == BANDS[1]:
         lo, hi = sb.slider("Quantiles", 0.0, 1.0, (0.1, 0.9), 0.05, key="quantiles")
         q = (float(lo), float(hi))
-    ema = float(sb.slider("EMA smoothing (TensorBoard)", 0.0, 0.999, EMA_DEFAULT, 0.001, format="%.3f", key="ema"))
+    ema = float(
+        sb.slider("EMA smoothing (TensorBoard)", 0.0, 0.999, EMA_DEFAULT, 0.001, format="%.3f", key="ema")
+    )
     log_y = sb.checkbox("Log y axis", key="log_y")
     spikes = sb.checkbox("Mark spikes", value=True, key="spikes")
     lr = sb.checkbox("Learning rate on a second axis", value=True, key="show_lr")
@@ -66,9 +76,16 @@ def whatif_weights(components: tuple[Component, ...], run_key: str) -> dict[str,
     weights = {}
     for i, c in enumerate(components):
         # The run's key is part of the widget key so another run starts from its own weights.
-        weights[c.name] = float(cols[i % len(cols)].number_input(
-            f"{c.name} weight", min_value=0.0, value=float(c.effective_weight), step=0.05, format="%.4g",
-            key=f"whatif_{run_key}_{c.name}"))
+        weights[c.name] = float(
+            cols[i % len(cols)].number_input(
+                f"{c.name} weight",
+                min_value=0.0,
+                value=float(c.effective_weight),
+                step=0.05,
+                format="%.4g",
+                key=f"whatif_{run_key}_{c.name}",
+            )
+        )
     return weights
 
 
@@ -77,6 +94,11 @@ def copies_view(families: dict[str, tuple[str, ...]]) -> bool:
     if not families:
         return False
     shown = ", ".join(f"{k} ×{len(v)}" for k, v in families.items())
-    choice = st.radio("Copies of a term", ("each copy", "summed per family"), horizontal=True, key="copies_view",
-                      help=f"This run logs some terms several times (aux decoder layers, heads, denoising): {shown}.")
+    choice = st.radio(
+        "Copies of a term",
+        ("each copy", "summed per family"),
+        horizontal=True,
+        key="copies_view",
+        help=f"This run logs some terms several times (aux decoder layers, heads, denoising): {shown}.",
+    )
     return choice == "summed per family"

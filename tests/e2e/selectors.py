@@ -13,4 +13,5 @@ RUNNING = '[data-testid="stStatusWidget"]'
 
 needs_demo_checkpoints = pytest.mark.skipif(
     not any((DEMO_DIR / "runs").glob("*/*.pt")),
-    reason="demo/runs has no checkpoint: run `python -m inspector demo` to build the demo the page opens on")
+    reason="demo/runs has no checkpoint: run `python -m inspector demo` to build the demo the page opens on",
+)

@@ -15,7 +15,8 @@ def test_compare_shows_two_overlays_and_the_aggregate(app_url: str, page, artifa
     page.goto(app_url + "/Compare")
     page.wait_for_function(
         "() => [...document.querySelectorAll('h3')].some(h => h.innerText.startsWith('Episode 0:'))",
-        timeout=120_000)
+        timeout=120_000,
+    )
     page.wait_for_selector(OVERLAY, timeout=120_000)
     page.wait_for_selector(RUNNING, state="detached", timeout=180_000)
     boxes = [page.locator(OVERLAY).nth(i).bounding_box() for i in range(2)]

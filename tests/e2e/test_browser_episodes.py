@@ -24,7 +24,9 @@ def _wait_for_episode(page, n: int) -> None:
     the previous episode's (streamlit replaces elements one by one)."""
     page.wait_for_function(
         "n => [...document.querySelectorAll('h3')].some(h => h.innerText.startsWith('Episode ' + n + ':'))",
-        arg=n, timeout=60_000)
+        arg=n,
+        timeout=60_000,
+    )
     page.wait_for_selector(RUNNING, state="detached", timeout=60_000)
     page.wait_for_selector(OVERLAY, timeout=60_000)
     last, stable = None, 0

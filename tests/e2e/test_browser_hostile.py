@@ -17,8 +17,10 @@ ALERT = '[data-testid="stAlert"], [data-testid="stAlertContainer"]'
 
 
 def _jsonl(rows: int, start: int = 0) -> bytes:
-    return b"".join(json.dumps({"step": start + i, "loss": 1.0 / (i + 1), "lr": 1e-3}).encode() + b"\n"
-                    for i in range(rows))
+    return b"".join(
+        json.dumps({"step": start + i, "loss": 1.0 / (i + 1), "lr": 1e-3}).encode() + b"\n"
+        for i in range(rows)
+    )
 
 
 def _padded_to(data: bytes, size: int) -> bytes:
@@ -50,13 +52,16 @@ def _upload(page, app_url: str, name: str, data: bytes) -> str:
     page.locator('[data-testid="stSidebar"]').get_by_text("upload", exact=True).first.click()
     page.wait_for_selector('[data-testid="stSidebar"] input[type=file]', state="attached", timeout=30_000)
     page.locator('[data-testid="stSidebar"] input[type=file]').first.set_input_files(
-        [{"name": name, "mimeType": "application/octet-stream", "buffer": data}])
+        [{"name": name, "mimeType": "application/octet-stream", "buffer": data}]
+    )
     # The rerun with the upload is done when its run (or a message about it) is on the page and the app no
     # longer shows its running indicator: under load a sparse 2 MB read outlasts any fixed wait.
     page.wait_for_function(
         """label => document.body.innerText.includes("Run: " + label)
                    || document.body.innerText.includes("Cannot read " + label)""",
-        arg=safe_name(name), timeout=120_000)
+        arg=safe_name(name),
+        timeout=120_000,
+    )
     page.wait_for_selector(RUNNING, state="detached", timeout=120_000)
     page.wait_for_timeout(500)
     warnings = page.get_by_text("Reader warnings")
@@ -88,7 +93,9 @@ def test_hostile_upload_gives_a_message(app_url, browser, artifacts, label: str)
             steps = {"dotdot_dirsize": "40", "dotdot_other": "10"}[label]
             assert "Run: upload" in text and re.search(rf"Steps\s+{steps}\s", text), text[-2000:]
         if label == "nested_line":
-            assert "nest" in text.lower() or "deep" in text.lower(), f"no message about the line: {text[-2000:]}"
+            assert "nest" in text.lower() or "deep" in text.lower(), (
+                f"no message about the line: {text[-2000:]}"
+            )
         if label == "sparse_keys":
             assert "series" in text.lower(), f"no message about the number of series: {text[-2000:]}"
     finally:

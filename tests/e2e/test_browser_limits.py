@@ -32,5 +32,7 @@ def test_server_path_outside_the_roots_is_refused(app_url, page) -> None:
     box = page.locator('[data-testid="stSidebar"] [data-testid="stTextInput"] input').first
     box.fill("demo/../../../../etc/passwd")  # `..` out of the working directory
     box.press("Enter")
-    page.wait_for_function("() => document.body.innerText.includes('outside the allowed roots')", timeout=30_000)
+    page.wait_for_function(
+        "() => document.body.innerText.includes('outside the allowed roots')", timeout=30_000
+    )
     assert page.locator(EXCEPTION).count() == 0

@@ -16,8 +16,14 @@ def _runs(samples: Path) -> dict[str, tuple[list[Path], str]]:
     ultra = samples / "ultralytics_csv" / "yolov8n-ados-oldstyle"
     return {
         "ultralytics": ([ultra / "results.csv", ultra / "args.yaml"], "dfl"),
-        "detectron2": ([samples / "detectron2_metrics" / "frcnn-fruits-eval" / "metrics.json"], "metrics.json"),
-        "mmdet2": ([samples / "text_log" / "mmdet2-maskrcnn-balloon" / "20230208_162410.log"], "20230208_162410.log"),
+        "detectron2": (
+            [samples / "detectron2_metrics" / "frcnn-fruits-eval" / "metrics.json"],
+            "metrics.json",
+        ),
+        "mmdet2": (
+            [samples / "text_log" / "mmdet2-maskrcnn-balloon" / "20230208_162410.log"],
+            "20230208_162410.log",
+        ),
         "yolov5": ([samples / "ultralytics_csv" / "yolov5s-lego" / "results.csv"], "yolov5"),
     }
 
@@ -36,14 +42,18 @@ def test_four_sessions_see_only_their_own_run(app_url, browser, samples: Path, a
             page.locator('[data-testid="stSidebar"]').get_by_text("upload", exact=True).first.click()
             pages[name] = page
         for name, page in pages.items():
-            page.wait_for_selector('[data-testid="stSidebar"] input[type=file]', state="attached", timeout=30_000)
+            page.wait_for_selector(
+                '[data-testid="stSidebar"] input[type=file]', state="attached", timeout=30_000
+            )
         for name, page in pages.items():
             page.locator('[data-testid="stSidebar"] input[type=file]').first.set_input_files(
-                [str(f) for f in runs[name][0]])
+                [str(f) for f in runs[name][0]]
+            )
         for name, page in pages.items():
             # Its own run's marker appears once the rerun with the upload finished; then its chart.
-            page.wait_for_function("marker => document.body.innerText.includes(marker)", arg=runs[name][1],
-                                   timeout=90_000)
+            page.wait_for_function(
+                "marker => document.body.innerText.includes(marker)", arg=runs[name][1], timeout=90_000
+            )
             page.wait_for_selector(CHART, timeout=90_000)
             page.wait_for_timeout(500)
         for name, page in pages.items():
