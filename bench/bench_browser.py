@@ -57,7 +57,8 @@ def write_log(path: Path, steps: int, seed: int = 0) -> None:
                 rows.append(f'{{"type": "step", "step": {t[i]}, "lr": {lr[i]:.5g}, "losses": {{{parts}}}}}\n')
                 if t[i] % 10_000 == 0:
                     rows.append(
-                        f'{{"type": "eval", "step": {t[i]}, "metrics": {{"map50": {t[i] / steps * 0.5:.4f}}}}}\n'
+                        f'{{"type": "eval", "step": {t[i]}, '
+                        f'"metrics": {{"map50": {t[i] / steps * 0.5:.4f}}}}}\n'
                     )
             fh.write("".join(rows))
 
@@ -92,7 +93,8 @@ def main() -> None:
         t0 = time.perf_counter()
         write_log(log, args.steps)
         print(
-            f"wrote {args.steps:,} steps, {log.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - t0:.1f} s"
+            f"wrote {args.steps:,} steps, {log.stat().st_size / 1e6:.0f} MB "
+            f"in {time.perf_counter() - t0:.1f} s"
         )
         port = _free_port()
         cmd = [

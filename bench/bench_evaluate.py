@@ -106,8 +106,8 @@ def threads_ab(episodes: int, rounds: int) -> None:
             rates[threads].append(plan.total / (time.perf_counter() - start))
     for threads, r in rates.items():
         print(
-            f"{threads} thread(s): {plan.total} episodes, min {min(r):.1f} / median {statistics.median(r):.1f} "
-            f"episodes/s over {rounds} rounds"
+            f"{threads} thread(s): {plan.total} episodes, min {min(r):.1f} / "
+            f"median {statistics.median(r):.1f} episodes/s over {rounds} rounds"
         )
     print(
         f"1 thread vs {default}: {statistics.median(rates[1]) / statistics.median(rates[default]):.2f}× "

@@ -33,8 +33,8 @@ def write_log(path: Path, rows: int, seed: int = 0) -> None:
             block = values[a : a + chunk]
             fh.write(
                 "".join(
-                    '{"step": %d, ' % (a + i)
-                    + ", ".join(f'"{n}": {v!r}' for n, v in zip(names, row.tolist()))
+                    f'{{"step": {a + i:d}, '
+                    + ", ".join(f'"{n}": {v!r}' for n, v in zip(names, row.tolist(), strict=True))
                     + "}\n"
                     for i, row in enumerate(block)
                 )
@@ -45,7 +45,7 @@ def best_times(fns: list, repeat: int = 5) -> list[float]:
     """Best wall time of each function; runs are interleaved so background load hits both alike."""
     times = [[] for _ in fns]
     for _ in range(repeat):
-        for fn, out in zip(fns, times):
+        for fn, out in zip(fns, times, strict=True):
             t0 = time.perf_counter()
             fn()
             out.append(time.perf_counter() - t0)

@@ -1,6 +1,7 @@
 """Benchmark: peak memory of read_log on a 1M-step log, against its numeric payload.
 
-    .venv/bin/python bench/bench_memory.py [--steps 1000000] [--formats native jsonl detectron2 csv text mmdet_text detectron2_text tfevents]
+    .venv/bin/python bench/bench_memory.py [--steps 1000000]
+        [--formats native jsonl detectron2 csv text mmdet_text detectron2_text tfevents]
 
 payload = n_steps × n_metrics × 8 bytes (the float64 values the RunLog must hold).
 
@@ -118,8 +119,8 @@ def write_detectron2(path: Path, steps: int, seed: int = 0) -> None:
         for a in range(0, steps, 50_000):
             fh.write(
                 "".join(
-                    '{"iteration": %d, ' % (a + i)
-                    + ", ".join(f'"{n}": {v!r}' for n, v in zip(names, row))
+                    f'{{"iteration": {a + i:d}, '
+                    + ", ".join(f'"{n}": {v!r}' for n, v in zip(names, row, strict=True))
                     + ', "time": 0.25}\n'
                     for i, row in enumerate(values[a : a + 50_000].tolist())
                 )
@@ -133,7 +134,8 @@ def write_text(path: Path, steps: int) -> None:
 
 
 def write_mmdet_text(path: Path, steps: int, seed: int = 0) -> None:
-    """An mmdet 2.x console log: `Epoch [e][i/N]` train lines (10 metrics) and an `Epoch(val)` line per epoch."""
+    """An mmdet 2.x console log: `Epoch [e][i/N]` train lines (10 metrics) and an `Epoch(val)` line
+    per epoch."""
     rng = np.random.default_rng(seed)
     per_epoch = 1000
     values = rng.random((steps, 7)).round(4)
@@ -143,9 +145,11 @@ def write_mmdet_text(path: Path, steps: int, seed: int = 0) -> None:
             e = a // per_epoch + 1
             fh.write(
                 "".join(
-                    f"2023-02-08 16:24:25,413 - mmdet - INFO - Epoch [{e}][{i + 1}/{per_epoch}]\tlr: 1.000e-03, "
+                    f"2023-02-08 16:24:25,413 - mmdet - INFO - Epoch [{e}][{i + 1}/{per_epoch}]\t"
+                    f"lr: 1.000e-03, "
                     f"eta: 0:03:28, time: 0.695, data_time: 0.270, memory: 3730, loss_rpn_cls: {v[0]}, "
-                    f"loss_rpn_bbox: {v[1]}, loss_cls: {v[2]}, acc: {v[3]}, loss_bbox: {v[4]}, loss_mask: {v[5]}, "
+                    f"loss_rpn_bbox: {v[1]}, loss_cls: {v[2]}, acc: {v[3]}, loss_bbox: {v[4]}, "
+                    f"loss_mask: {v[5]}, "
                     f"loss: {v[6]}\n"
                     for i, v in enumerate(values[a : a + per_epoch].tolist())
                 )
@@ -164,7 +168,8 @@ def write_detectron2_text(path: Path, steps: int, seed: int = 0) -> None:
         for a in range(0, steps, 50_000):
             fh.write(
                 "".join(
-                    f"[11/30 01:16:13] d2.utils.events INFO:  eta: 1:54:02  iter: {a + i}  total_loss: {v[0]}  "
+                    f"[11/30 01:16:13] d2.utils.events INFO:  eta: 1:54:02  iter: {a + i}  "
+                    f"total_loss: {v[0]}  "
                     f"loss_cls: {v[1]}  loss_box_reg: {v[2]}  loss_rpn_cls: {v[3]}  loss_rpn_loc: {v[4]}  "
                     f"time: 0.6813  data_time: 0.3694  lr: 0.004  max_mem: 11811M\n"
                     for i, v in enumerate(values[a : a + 50_000].tolist())
@@ -229,7 +234,8 @@ def main() -> None:
             print(
                 f"{name:<9} {path.stat().st_size / 1e6:>8.1f} {payload / 1e6:>10.1f} "
                 f"{plain['rss'] / payload:>11.2f} {traced['tracemalloc'] / payload:>19.2f} "
-                f"{plain['arrow'] / payload:>13.2f} {heap / payload:>12.2f} {plain['seconds']:>7.2f}  {verdict:<6}"
+                f"{plain['arrow'] / payload:>13.2f} {heap / payload:>12.2f} "
+                f"{plain['seconds']:>7.2f}  {verdict:<6}"
                 f"   ({plain['n_steps']} steps × {plain['metrics']} metrics; written in {written:.0f} s)"
             )
 

@@ -147,7 +147,7 @@ def nul_bytes(data: bytes, rng: random.Random) -> bytes:
 def newline_mix(data: bytes, rng: random.Random) -> bytes:
     lines = _lines(data)
     ends = [rng.choice([b"\n", b"\r\n", b"\r", b"\r\r\n"]) for _ in lines[:-1]]
-    return b"".join(line + end for line, end in zip(lines, ends)) + lines[-1]
+    return b"".join(line + end for line, end in zip(lines, ends, strict=False)) + lines[-1]
 
 
 def blank_out(data: bytes, rng: random.Random) -> bytes:
@@ -270,7 +270,8 @@ class Source:
 
 def sources(native_dir: Path) -> list[Source]:
     """Every file in tests/samples (log files, with their yaml companions), a native log, and generated seeds
-    of the formats no sample has (bench/fuzz_seeds.py: MMEngine and YOLOX text, results.txt, YOLOv10, DETR)."""
+    of the formats no sample has (bench/fuzz_seeds.py: MMEngine and YOLOX text, results.txt, YOLOv10,
+    DETR)."""
     found: list[Source] = []
     for path in sorted(SAMPLES.rglob("*")):
         if not path.is_file() or path.name == "SOURCES.md" or path.suffix in (".yaml", ".yml"):
@@ -335,7 +336,8 @@ def _attempt(path: Path, fmt: str | None, companions: list[Path]) -> str | None:
 
 
 def text_outcome(path: Path, piece_bytes: int) -> tuple:
-    """All a caller sees of text.read in `piece_bytes` pieces (NaN spelled -1 so tuples compare), or the error."""
+    """All a caller sees of text.read in `piece_bytes` pieces (NaN spelled -1 so tuples compare), or the
+    error."""
     from inspector.runlog import text
 
     try:

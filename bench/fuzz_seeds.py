@@ -1,4 +1,5 @@
-"""Seed logs for the fuzzer in the formats tests/samples has no real file of, written from each trainer's definition.
+"""Seed logs for the fuzzer in the formats tests/samples has
+no real file of, written from each trainer's definition.
 
 MMEngine text logs (mmengine log_processor.py), YOLOX train_log.txt (yolox/core/trainer.py through loguru,
 with the COCOeval.summarize block), a headerless YOLOv5 results.txt (yolov5 train.py's `'%10s' * 2 +
@@ -63,7 +64,8 @@ def mmengine_text() -> bytes:
 
 
 def yolox_text() -> bytes:
-    """A YOLOX train_log.txt: loguru prefixes, the launch banner, `epoch: e/N, iter: i/n` lines, a COCO summary."""
+    """A YOLOX train_log.txt: loguru prefixes, the launch banner,
+    `epoch: e/N, iter: i/n` lines, a COCO summary."""
     pre = "2021-07-20 10:29:31.123 | INFO     | yolox.core.trainer:{fn}:{line} - "
     lines = [
         pre.format(fn="before_train", line=130) + "args: Namespace(experiment_name='yolox_s', batch_size=64)",
@@ -93,7 +95,8 @@ def yolox_text() -> bytes:
 
 
 def yolov5_results_txt() -> bytes:
-    """A headerless YOLOv5 results.txt (2020-2021): `e/N-1`, memory, 4 train losses, labels, size, 7 results."""
+    """A headerless YOLOv5 results.txt (2020-2021): `e/N-1`,
+    memory, 4 train losses, labels, size, 7 results."""
     loss = _losses(10, 3)
     rows = []
     for e in range(10):

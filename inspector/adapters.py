@@ -55,7 +55,8 @@ def _unletterbox_points(points: torch.Tensor, lb: Letterbox) -> np.ndarray:
 
 
 def _unletterbox_boxes(boxes: torch.Tensor, lb: Letterbox) -> np.ndarray:
-    """(…, 4) canvas xyxy → original pixels, unclipped (boxes.from_letterbox clips, which would change IoU)."""
+    """(…, 4) canvas xyxy → original pixels, unclipped (boxes.from_letterbox clips, which would change
+    IoU)."""
     shift = boxes.new_tensor([lb.pad_x, lb.pad_y, lb.pad_x, lb.pad_y])
     return ((boxes - shift) / lb.scale).float().cpu().numpy()
 
@@ -135,7 +136,7 @@ class ReferenceDetector:
         rs = breakdown.wiou_r.split(counts)
         strides = out.strides.float().cpu().numpy()
         results = []
-        for q, (sample, det, lb) in enumerate(zip(flat.queries, detections, t.query_letterbox)):
+        for q, (sample, det, lb) in enumerate(zip(flat.queries, detections, t.query_letterbox, strict=False)):
             anchor = a.fg_mask[q].nonzero(as_tuple=True)[0]  # (P,)
             assigned = Assigned(
                 anchor=anchor.cpu().numpy().astype(np.int64),
@@ -181,7 +182,8 @@ class ReferenceDetector:
         return _losses_record(self._forward(flat)[1]) if flat.queries else None
 
     def gradient_norms(self, episode: Episode, batch_norm: str = "train") -> dict[str, float] | None:
-        """Returns {weighted loss: L2 norm of its gradient on the backbone's parameters}, as training computes it.
+        """Returns {weighted loss: L2 norm of its gradient on the backbone's parameters}, as training
+        computes it.
 
         The backbone is shared by every loss, so these norms say which loss actually steers the features
         (a large weight on a loss with tiny gradients does little). With `batch_norm="train"` (the default)

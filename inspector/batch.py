@@ -131,7 +131,8 @@ class EpisodePlan:
     1-way episode per clip (plan.clip_episode).
 
     A video dataset passed as `data` contributes only its clips (every clip scored once, which random
-    n-way sampling would not guarantee); `clips` adds a video dataset's clips after an image dataset's episodes.
+    n-way sampling would not guarantee); `clips` adds a video dataset's clips after an image dataset's
+    episodes.
     keep=True holds each episode once decoded (training validation scores the same plan every epoch).
     """
 
@@ -223,7 +224,7 @@ def episode_rows(
                 pred_labels=_flat(to_class[np.asarray(q.labels, np.int64)], np.int64),
                 positives=None if ppt is None else _flat(ppt, np.int64),
                 # the format doctor reads boxes against their image (normalised, off the edge)
-                **dict(zip(IMAGE_SIZE_COLUMNS, map(int, q.image_size))),
+                **dict(zip(IMAGE_SIZE_COLUMNS, map(int, q.image_size), strict=False)),
                 **extra,
             )
         )
@@ -450,7 +451,7 @@ def merge_results(results: Sequence[BatchResult], names: Sequence[str] | None = 
         raise InspectorError("no evaluation files to merge")
     names = list(names) if names is not None else [f"input {i + 1}" for i in range(len(results))]
     first = results[0].meta
-    for name, r in zip(names[1:], results[1:]):
+    for name, r in zip(names[1:], results[1:], strict=False):
         for key in IDENTITY:
             if r.meta.get(key) != first.get(key):
                 raise InspectorError(
@@ -460,7 +461,7 @@ def merge_results(results: Sequence[BatchResult], names: Sequence[str] | None = 
                     path=name,
                 )
     owner: dict[int, str] = {}
-    for name, r in zip(names, results):
+    for name, r in zip(names, results, strict=False):
         for p in r.meta["positions"]:
             if p in owner:
                 raise InspectorError(
@@ -489,7 +490,8 @@ def _short(value: Any) -> str:
 
 
 def image_records(rows: pd.DataFrame) -> list[tuple[np.ndarray, ...]]:
-    """The image rows as evaluate.ImageRecord tuples (gt_boxes, gt_labels, pred_boxes, scores, pred_labels)."""
+    """The image rows as evaluate.ImageRecord tuples (gt_boxes, gt_labels, pred_boxes, scores,
+    pred_labels)."""
     images = rows[rows["kind"] == "image"]
     return [
         (
@@ -505,6 +507,7 @@ def image_records(rows: pd.DataFrame) -> list[tuple[np.ndarray, ...]]:
             images["pred_boxes"],
             images["scores"],
             images["pred_labels"],
+            strict=True,
         )
     ]
 

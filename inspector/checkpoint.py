@@ -197,7 +197,8 @@ def non_finite_counts(tensor: torch.Tensor) -> tuple[int, int]:
 
 
 def non_finite_warning(state: dict[str, torch.Tensor]) -> str | None:
-    """A warning naming the floating tensors that hold NaN or inf (with counts), or None when all are finite."""
+    """A warning naming the floating tensors that hold NaN or inf (with counts), or None when all are
+    finite."""
     found = []
     for name, tensor in state.items():
         if tensor.is_floating_point() or tensor.is_complex():
@@ -318,7 +319,8 @@ def _dtype_problems(expected: dict[str, torch.Tensor], state: dict[str, torch.Te
 
 
 def build_reference_model(checkpoint: Checkpoint) -> FewShotDetector:
-    """The reference detector with the checkpoint's weights, in eval mode; InspectorError if they don't fit."""
+    """The reference detector with the checkpoint's weights, in eval mode; InspectorError if they don't
+    fit."""
     name = checkpoint.meta.get("model", MODEL_NAME)
     if name != MODEL_NAME:
         raise InspectorError(
@@ -345,7 +347,8 @@ def build_reference_model(checkpoint: Checkpoint) -> FewShotDetector:
 
 
 def train_gains(path: str | os.PathLike) -> dict[str, float]:
-    """The loss gains a checkpoint's train config states ({} when it states none); InspectorError when unreadable.
+    """The loss gains a checkpoint's train config states ({} when it states none); InspectorError when
+    unreadable.
 
     inspector's checkpoints keep them in `model_config.loss_weights`; a checkpoint saved with plain
     `train_args` (Ultralytics' box/cls/dfl) or `hyp` (YOLOv5's box/obj/cls) dict is read the same way when

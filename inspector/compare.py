@@ -292,7 +292,7 @@ def compare_targets(a: Matching, b: Matching, target_labels: np.ndarray) -> list
     if len(ia) != len(ib) or len(ia) != len(target_labels):
         raise ValueError(f"A matched {len(ia)} targets, B {len(ib)}, the query has {len(target_labels)}")
     out = []
-    for t, (x, y) in enumerate(zip(ia, ib)):
+    for t, (x, y) in enumerate(zip(ia, ib, strict=True)):
         found_a, found_b = not math.isnan(x), not math.isnan(y)
         change = (
             "kept"

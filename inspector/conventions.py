@@ -1,4 +1,5 @@
-"""What each trainer writes in its logs: whether a loss is logged before or after its gain, and its shipped gains.
+"""What each trainer writes in its logs: whether a loss is logged before or after its gain, and its
+shipped gains.
 
 Facts, one record per framework (`RunLog.framework`), each from the trainer's own source; they are the
 weakest evidence `inspector.losses` uses (a config file, scaled/unscaled twins and the logged total all
@@ -74,7 +75,9 @@ CONVENTIONS: dict[str, Convention] = {
         unit_weights=True,
         source="mmdet loss modules apply loss_weight in forward(); configs ship 1.0 for most terms",
         usual_lr=(1e-5, 0.02),
-        lr_source="mmdet configs: SGD lr 0.02 for 16 images (Faster R-CNN), AdamW 1e-4 (DETR) to 4e-3 (RTMDet)",
+        lr_source=(
+            "mmdet configs: SGD lr 0.02 for 16 images (Faster R-CNN), AdamW 1e-4 (DETR) to 4e-3 (RTMDet)"
+        ),
     ),
     # YOLOXHead.get_losses: reg_weight = 5.0; returns reg_weight * loss_iou, loss_obj, loss_cls, loss_l1.
     "yolox": Convention(

@@ -61,8 +61,9 @@ COMMON: dict[str, Any] = dict(
     threads=1,  # one thread: reproducible, and the build's time is one thread's (as the brief budgets it)
 )
 RUNS: dict[str, dict[str, Any]] = {
-    # milestones [10, 20, 30] as a 30-epoch recipe writes them, counted here in optimizer steps (the usual slip
-    # with iteration-based trainers): the lr reaches 1e-4 at step 10 of its warm-up, then 1e-5, then the floor
+    # milestones [10, 20, 30] as a 30-epoch recipe writes them, counted here in optimizer steps (the usual
+    # slip with iteration-based trainers): the lr reaches 1e-4 at step 10 of its warm-up, then 1e-5, then the
+    # floor
     "troubled": dict(
         lr=1e-3,
         final_lr=2e-6,
@@ -71,7 +72,8 @@ RUNS: dict[str, dict[str, Any]] = {
         loss_weights=dict(DEFAULT_LOSS_WEIGHTS),
     ),
     # the issue suggested peak 1e-4; in this budget it stays far below the mAP a working detector reaches
-    # (0.31 against 0.47 at 2,500 steps, measured on an earlier version), so the fix uses 3e-4, floor 10× lower
+    # (0.31 against 0.47 at 2,500 steps, measured on an earlier version), so the fix uses 3e-4, floor 10×
+    # lower
     "fixed": dict(
         lr=3e-4, final_lr=3e-5, lr_schedule="cosine", loss_weights={**DEFAULT_LOSS_WEIGHTS, "bbox": 2.0}
     ),
@@ -135,27 +137,31 @@ def _describe(config: TrainConfig) -> str:
 
 # Why the settings are what they are (the report repeats it; measured while choosing them, 2026-12).
 CHOICES = (
-    "The troubled run's milestones [10, 20, 30] are a 30-epoch recipe's, applied to optimizer steps. With the "
+    "The troubled run's milestones [10, 20, 30] are a 30-epoch recipe's, applied to optimizer steps. With "
+    "the "
     "warm-up and the steps composed (as Detectron2's WarmupMultiStepLR does), its lr peaks at 1e-4 (logged "
     "step 10) and sits at the 2e-6 floor from step 30. Later milestones (30–60, 60–100, 100–140, 150–250) "
     "were tried first: those few hundred useful steps already taught the detector to mAP@0.5 0.035–0.13 and, "
     "with the clip episodes, ST-IoU 0.01–0.07.",
     "The fixed run's peak lr is 3e-4, not the 1e-4 first suggested: in an earlier version of this set-up, "
-    "1e-4 reached mAP@0.5 0.31 in 2,500 steps where 3e-4 reached 0.47. Its floor is 3e-5, a tenth of the peak.",
-    "Both runs use the varifocal cls loss: with plain BCE over 4-image episodes the cls term's episode-to-episode "
-    "noise (division by a small target-score sum) was 80% of the objective's, which hid the bbox term that the "
-    "loss weights are about. Clip-style episodes are 2-way like the image episodes: 1-way ones made the "
+    "1e-4 reached mAP@0.5 0.31 in 2,500 steps where 3e-4 reached 0.47. Its floor is 3e-5, a tenth of the "
+    "peak.",
+    "Both runs use the varifocal cls loss: with plain BCE over 4-image episodes the cls term's "
+    "episode-to-episode "
+    "noise (division by a small target-score sum) was 80% of the objective's, which hid the bbox term that "
+    "the loss weights are about. Clip-style episodes are 2-way like the image episodes: 1-way ones made the "
     "contrastive terms jump between two levels from one step to the next.",
     "The classifier's last layer starts as RetinaNet's (weights N(0, 0.01²), bias at the 0.01 prior) and the "
-    "cosine term's scale at 1, so every untrained score is within e^±1 of the prior. With default weights and "
+    "cosine term's scale at 1, so every untrained score is within e^±1 of the prior. With default weights "
+    "and "
     "scale 4, an untrained model scored some clip boxes 1.0 (0.66 with the weights alone changed), and a run "
     "that had learnt nothing still got ST-IoU 0.01–0.02.",
     "diagnose calls a term dominant from 60% of the objective's mean or 70% of its recent noise (the brief's "
     "troubled run: ~84% / 86%), and stationary when its last half has no significant trend. The supervised-"
     "contrastive term hardly learns at the troubled run's lr, so weighted bbox is the largest term without "
     "reaching those shares. Adam's steps at 2e-6 still move each weight by up to ~0.008 over 4,000 steps: "
-    "enough for raw bbox to fall 8% over the last half and for a few scores to pass the gates after step 2,500. "
-    "The thresholds were not changed to make the demo say more than its log does.",
+    "enough for raw bbox to fall 8% over the last half and for a few scores to pass the gates after step "
+    "2,500. The thresholds were not changed to make the demo say more than its log does.",
 )
 
 
@@ -175,26 +181,28 @@ def demo_report(out: str | Path = "demo", seed: int = 0, build_minutes: float | 
         "",
         f"Built by `python -m inspector demo --out demo --seed {seed}` (`inspector/demo.py`)"
         + (f" in {build_minutes:.1f} minutes on one CPU thread" if build_minutes is not None else "")
-        + ". The build writes this file from the runs' own logs and `diagnose`; only the Choices section at the "
-        "end is prose, recording what was measured while the settings were chosen.",
+        + ". The build writes this file from the runs' own logs and `diagnose`; only the Choices section at "
+        "the end is prose, recording what was measured while the settings were chosen.",
         "",
-        f"- `data/val/`: {VAL_IMAGES} shapes images (128 px, COCO JSON), 1–2 large shapes each, no distractors.",
+        f"- `data/val/`: {VAL_IMAGES} shapes images (128 px, COCO JSON), 1–2 large shapes each, no "
+        "distractors.",
         f"- `data/clips/`: {CLIP_SAMPLES} samples, each with reference photos and a clip, scored by ST-IoU.",
         f"- Both runs: {common.n_way}-way {common.k_shot}-shot, {common.n_query} queries "
         f"({common.n_query // common.n_way} per class), {common.total_steps:,} steps; one step in "
         f"{common.clip_episode_every} is a clip-style episode (reference photos as support, clip frames as "
         f"queries, {common.clip_n_way}-way). They share the seed, so they start from identical "
-        f"weights and see identical episodes. {TRAIN_IMAGES:,} training images and {TRAIN_CLIPS} training clips "
-        "are generated in a temp dir and not stored here. Model: the reference detector "
+        f"weights and see identical episodes. {TRAIN_IMAGES:,} training images and {TRAIN_CLIPS} training "
+        "clips are generated in a temp dir and not stored here. Model: the reference detector "
         f"(cls loss {common.model_config().cls_loss}, supports letterboxed without upscaling).",
-        f"- Validation after each epoch: {common.val_episodes} image episodes and every clip, score gate of the "
+        f"- Validation after each epoch: {common.val_episodes} image episodes and every clip, score gate of "
+        "the "
         "clips as in `evaluate`. Checkpoints hold float16 weights and no optimizer state (not resumable); "
         f"`epoch_N.pt` every {common.checkpoint_every} epochs and `best.pt` (best validation mAP@0.5).",
         "",
         "`best.pt` is the checkpoint of the best validation mAP@0.5; its columns are that evaluation's.",
         "",
-        "| run | configuration | best.pt: step | mAP@0.5 | mAP@0.5:0.95 | ST-IoU | best ST-IoU of any epoch | "
-        "last mAP@0.5 | final lr | train time |",
+        "| run | configuration | best.pt: step | mAP@0.5 | mAP@0.5:0.95 | ST-IoU | best ST-IoU of any epoch "
+        "| last mAP@0.5 | final lr | train time |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     logs = {name: read_logs([path]) for name in RUNS if (path := out / "runs" / name / "log.jsonl").is_file()}
@@ -239,7 +247,8 @@ def _eval_table(logs: dict[str, RunLog]) -> list[str]:
 
 
 def _diagnosis_lines(d: Diagnosis) -> list[str]:
-    """Markdown: the findings' titles, then each term's shares and last-half trend as diagnose measured them."""
+    """Markdown: the findings' titles, then each term's shares
+    and last-half trend as diagnose measured them."""
     lines = [f"- [{f.severity}] {f.title} (`{f.id}`)" for f in d.findings] or ["- nothing"]
     lines += [
         "",

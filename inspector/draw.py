@@ -88,7 +88,8 @@ class Visualizer:
         width: int | None = None,
         dashed: bool = False,
     ) -> None:
-        """Draws an xyxy box (original pixels) outline; dashed for targets so predictions stay visible on top."""
+        """Draws an xyxy box (original pixels) outline; dashed for targets so predictions stay visible on
+        top."""
         x1, y1, x2, y2 = self._xy(box)
         width = width or self.line
         if not dashed:
@@ -184,8 +185,8 @@ def draw_overlay(
     legend: bool = True,
     side: int = DISPLAY_SIDE,
 ) -> Image.Image:
-    """Returns the image with the query's targets (dashed), predictions coloured TP / FP and missed targets (FN)
-    as the Matching `m` of this query says, IoU labels on matched pairs and, when the result has them,
+    """Returns the image with the query's targets (dashed), predictions coloured TP / FP and missed targets
+    (FN) as the Matching `m` of this query says, IoU labels on matched pairs and, when the result has them,
     assigned anchors as dots coloured by target and sized by alignment.
 
     `strides_shown` limits the anchors drawn to those strides (None: all). ValueError when `m` is not a

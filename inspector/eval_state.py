@@ -1,4 +1,5 @@
-"""What a run's evaluations say: how good the model is now, whether evaluation still reports, what is undefined.
+"""What a run's evaluations say: how good the model is now,
+whether evaluation still reports, what is undefined.
 
 Eval metrics (AP, mAP, AR, ST-IoU; `loss_names.is_eval_metric`) are read on a 0–1 scale (a metric whose
 values exceed 1 is a percentage). Two kinds of point are not measurements and never count as a value:

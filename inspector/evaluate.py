@@ -157,7 +157,7 @@ def _to_coco_dicts(records: Sequence[ImageRecord]) -> tuple[dict, list[dict]]:
         gb = convert(np.asarray(gb, np.float64).reshape(-1, 4), "xyxy", "xywh")
         pb = convert(np.asarray(pb, np.float64).reshape(-1, 4), "xyxy", "xywh")
         images.append({"id": i})
-        for box, label in zip(gb, np.asarray(gl).reshape(-1)):
+        for box, label in zip(gb, np.asarray(gl).reshape(-1), strict=False):
             gts.append(
                 {
                     "id": len(gts) + 1,
@@ -169,7 +169,9 @@ def _to_coco_dicts(records: Sequence[ImageRecord]) -> tuple[dict, list[dict]]:
                 }
             )
             labels.add(int(label))
-        for box, score, label in zip(pb, np.asarray(ps).reshape(-1), np.asarray(pl).reshape(-1)):
+        for box, score, label in zip(
+            pb, np.asarray(ps).reshape(-1), np.asarray(pl).reshape(-1), strict=False
+        ):
             dets.append(
                 {
                     "image_id": i,
@@ -231,8 +233,8 @@ def _frame_dict(frames: FrameBoxes) -> dict[int, np.ndarray]:
 
 
 def st_iou(pred_frames: FrameBoxes, gt_frames: FrameBoxes) -> float:
-    """Returns the spatio-temporal IoU of a predicted and a true track: Σ over frames in both tracks of IoU ÷ the
-    number of frames in either track.
+    """Returns the spatio-temporal IoU of a predicted and a true track: Σ over frames in both tracks of
+    IoU ÷ the number of frames in either track.
 
         ST-IoU = Σ_{t ∈ P ∩ G} IoU(p_t, g_t) / |P ∪ G|,   P, G = the frames where each track has a box
 
@@ -252,7 +254,8 @@ def st_iou(pred_frames: FrameBoxes, gt_frames: FrameBoxes) -> float:
 
 
 def clip_track(clip: ClipResult, score_threshold: float = CLIP_SCORE_THRESHOLD) -> list[np.ndarray | None]:
-    """Returns per frame the (4,) best box of the clip's way scoring ≥ score_threshold, or None (predicted absent)."""
+    """Returns per frame the (4,) best box of the clip's way scoring ≥ score_threshold, or None
+    (predicted absent)."""
     track: list[np.ndarray | None] = []
     for f in clip.frames:
         scores = np.asarray(f.scores, np.float64).reshape(-1)

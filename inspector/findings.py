@@ -119,7 +119,8 @@ class Finding:
 
 @dataclass(frozen=True)
 class Cause:
-    """A root cause that explains some findings: where it sits in the order of suspicion and how to check it."""
+    """A root cause that explains some findings:
+    where it sits in the order of suspicion and how to check it."""
 
     id: str
     stage: Stage
@@ -165,7 +166,8 @@ def recent_span(steps: np.ndarray, fraction: float) -> int:
 
 
 def recent_rows(steps: np.ndarray, fraction: float = THRESHOLDS.recent_fraction) -> np.ndarray:
-    """Bool mask of the steps in the last `fraction` of the step range: the part trends and noise are judged on."""
+    """Bool mask of the steps in the last `fraction` of the step range:
+    the part trends and noise are judged on."""
     if steps.size == 0:
         return np.zeros(0, dtype=bool)
     return steps > steps[-1] - recent_span(steps, fraction)

@@ -118,12 +118,14 @@ def images_of_rows(rows: Any) -> list[DoctorImage]:
     images = rows[rows["kind"] == "image"]
     h_col, w_col = IMAGE_SIZE_COLUMNS
     sizes: Iterable = (
-        zip(images[h_col], images[w_col]) if h_col in images and w_col in images else [None] * len(images)
+        zip(images[h_col], images[w_col], strict=True)
+        if h_col in images and w_col in images
+        else [None] * len(images)
     )
     scores = images["scores"] if "scores" in images else [None] * len(images)
     return [
         _image(p, g, size, sc)
-        for p, g, size, sc in zip(images["pred_boxes"], images["gt_boxes"], sizes, scores)
+        for p, g, size, sc in zip(images["pred_boxes"], images["gt_boxes"], sizes, scores, strict=True)
     ]
 
 

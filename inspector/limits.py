@@ -66,7 +66,8 @@ def max_image_pixels() -> int:
 # 1.4 GB to parse with `ast` (measured), and a 379-byte YAML "billion laughs" expands to 10^10 nodes.
 MAX_COMPANION_NODES = 100_000
 # Deepest nesting a companion may have. Config dumps nest 5-8 levels (model.roi_head.bbox_head.loss_cls);
-# yaml.safe_load's recursive composer raised RecursionError at 600 nested lists (measured), which refused the log.
+# yaml.safe_load's recursive composer raised RecursionError at 600 nested lists (measured), which refused
+# the log.
 MAX_COMPANION_DEPTH = 64
 
 

@@ -1,4 +1,5 @@
-"""Evidence in a log's own numbers for how its loss terms combine: scaled/unscaled twins, and the logged total.
+"""Evidence in a log's own numbers for how its loss terms combine: scaled/unscaled twins, and the logged
+total.
 
 Two measurements, both pure functions of aligned arrays:
 
@@ -66,7 +67,8 @@ def print_bound(values: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class TotalFit:
-    """How well T = Σ coefficient·term holds: relative residual, and whether it is exact to print precision."""
+    """How well T = Σ coefficient·term holds: relative residual, and whether it is exact to print
+    precision."""
 
     coefficients: dict[str, float]
     relative_residual: float  # median |T − Σ a·c| / median |T|
@@ -127,7 +129,8 @@ class FittedWeights:
 
 
 def fit_weights(total: np.ndarray, terms: dict[str, np.ndarray]) -> FittedWeights | None:
-    """The non-negative weights that best rebuild `total` from `terms` (scipy's NNLS), or None with too few points."""
+    """The non-negative weights that best rebuild `total` from `terms` (scipy's NNLS), or None with too few
+    points."""
     from scipy.optimize import nnls
 
     ok = _rows(total, terms)
@@ -140,7 +143,7 @@ def fit_weights(total: np.ndarray, terms: dict[str, np.ndarray]) -> FittedWeight
     singular = np.linalg.svd(a / scale, compute_uv=False)
     condition = float(singular[0] / singular[-1]) if singular[-1] > 0 else float("inf")
     coef, _ = nnls(a, total[ok])
-    coefficients = {k: float(c) for k, c in zip(names, coef)} | {k: 0.0 for k in undetermined}
+    coefficients = {k: float(c) for k, c in zip(names, coef, strict=True)} | {k: 0.0 for k in undetermined}
     return FittedWeights(
         fit_quality(total, terms, coefficients), condition <= MAX_CONDITION, condition, undetermined
     )
@@ -151,7 +154,8 @@ Verdict = Literal["weighted", "raw", "fit", "inconclusive"]
 
 @dataclass(frozen=True)
 class TotalCheck:
-    """What the logged total says: the terms are logged weighted, raw (with the known gains), fit, or nothing."""
+    """What the logged total says: the terms are logged weighted, raw (with the known gains), fit, or
+    nothing."""
 
     verdict: Verdict
     exact: bool
@@ -160,7 +164,8 @@ class TotalCheck:
     fitted: FittedWeights | None  # when neither hypothesis holds
 
     def short(self, total_name: str) -> str:
-        """The relation that holds, in a few words ("loss = Σ gain × term, exact"), for a component's evidence."""
+        """The relation that holds, in a few words ("loss = Σ gain × term, exact"), for a component's
+        evidence."""
         how = "exact" if self.exact else "approximate"
         relation = {"weighted": "Σ terms as logged", "raw": "Σ gain × term", "fit": "a fitted combination"}
         return (
@@ -182,8 +187,9 @@ class TotalCheck:
             )
         if self.verdict == "raw":
             return (
-                f"{total_name} = Σ gain × term ({how}: median residual {self.as_raw.relative_residual:.2%} over "
-                f"{self.as_raw.points} points; as logged, without gains, {self.as_logged.relative_residual:.1%})"
+                f"{total_name} = Σ gain × term ({how}: median residual "
+                f"{self.as_raw.relative_residual:.2%} over {self.as_raw.points} points; "
+                f"as logged, without gains, {self.as_logged.relative_residual:.1%})"
             )
         if self.verdict == "fit" and self.fitted is not None:
             weights = " + ".join(f"{v:.3g}·{k}" for k, v in self.fitted.fit.coefficients.items() if v)
@@ -256,7 +262,8 @@ class TwinRatio:
 def twin_ratio(
     scaled_name: str, scaled: np.ndarray, unscaled_name: str, unscaled: np.ndarray
 ) -> TwinRatio | None:
-    """scaled / unscaled on aligned rows where both are finite and the unscaled value is not ~0; None without any."""
+    """scaled / unscaled on aligned rows where both are finite and the unscaled value is not ~0; None without
+    any."""
     ok = np.isfinite(scaled) & np.isfinite(unscaled) & (np.abs(unscaled) > 1e-12)
     if not ok.any():
         return None  # zero or missing throughout (a loss switched off): no gain can be read

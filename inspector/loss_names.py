@@ -156,7 +156,8 @@ def _group_label(tokens: list[str]) -> str:
 
 
 def term_name(metric: str) -> TermName | None:
-    """The TermName of a loss metric ("train_loss_giou_3" → giou_3 of family giou, aux layer 3); None if no loss."""
+    """The TermName of a loss metric ("train_loss_giou_3" → giou_3 of family giou, aux layer 3); None if
+    no loss."""
     base = base_name(metric)
     if base is None:
         return None

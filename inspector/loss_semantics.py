@@ -1,4 +1,5 @@
-"""Which series are terms of the objective, their weights, and whether each is logged raw or weighted, with evidence.
+"""Which series are terms of the objective, their weights, and whether each is logged raw or weighted, with
+evidence.
 
 `discover_components(log)` reads the metric names (`loss_names`), then settles every term's weight and
 semantics from the strongest evidence there is, and says which:
@@ -219,7 +220,8 @@ def _settle_logged(log: RunLog, terms: list[_Term], conv: Convention, override: 
 
 
 def _check(log: RunLog, total: str, terms: list[_Term]) -> TotalCheck:
-    """The logged total against the terms as logged (a twin counts with its scaled series) and their known gains."""
+    """The logged total against the terms as logged (a twin counts with its scaled series) and their known
+    gains."""
     axis = log.series[total].steps
     as_logged = {t.name: _aligned(log, axis, t.twin or t.metric) for t in terms}
     gains = {t.name: 1.0 if t.twin or t.weight is None else t.weight for t in terms}
@@ -227,7 +229,8 @@ def _check(log: RunLog, total: str, terms: list[_Term]) -> TotalCheck:
 
 
 def _apply_total(check: TotalCheck, total: str, terms: list[_Term], framework: str, notes: list[str]) -> None:
-    """Revise each term's semantics (and, for a unique exact fit, its weight) by what the logged total says."""
+    """Revise each term's semantics (and, for a unique exact fit, its weight) by what the logged total
+    says."""
     said = check.short(total)
     # With every known gain 1, "adds up as logged" cannot tell raw from weighted; it still says something.
     tells = check.as_raw is not None
@@ -281,7 +284,8 @@ def _revise(t: _Term, logged: Logged, said: str, framework: str, notes: list[str
 
 
 def _unnamed_terms(log: RunLog, total: str, taken: set[str]) -> tuple[list[_Term], TotalCheck | None]:
-    """Numeric series that add up to `total` when no series is named as a loss: the terms, and the evidence."""
+    """Numeric series that add up to `total` when no series is named as a loss: the terms, and the
+    evidence."""
     candidates = [
         m
         for m in log.series

@@ -57,7 +57,8 @@ class Component:
 
 @dataclass(frozen=True)
 class ComponentSet:
-    """What a run's metrics say: objective terms, the logged total, lr, eval and val series, and the evidence."""
+    """What a run's metrics say: objective terms, the logged total, lr, eval and val series, and the
+    evidence."""
 
     components: tuple[Component, ...]
     total: str | None

@@ -25,7 +25,8 @@ def configured_roots() -> list[str]:
 
 
 def allowed_roots() -> list[Path]:
-    """Resolved roots from INSPECTOR_ROOTS (os.pathsep-separated); default: the working directory and demo/."""
+    """Resolved roots from INSPECTOR_ROOTS (os.pathsep-separated); default: the working directory and
+    demo/."""
     configured = os.environ.get("INSPECTOR_ROOTS", "")
     roots = [Path(p) for p in configured.split(os.pathsep) if p.strip()] or [Path.cwd(), DEMO_DIR]
     return [r.expanduser().resolve() for r in roots]
@@ -56,7 +57,8 @@ def confined_path(text: str, roots: list[Path] | None = None) -> Path:
     except OSError as exc:
         raise InspectorError(f"not a usable path ({exc.strerror or exc})", path=given) from None
     if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
-        # The roots as configured, not resolved: on a shared server the absolute layout is not the user's business.
+        # The roots as configured, not resolved: on a shared server the absolute layout is not the user's
+        # business.
         raise InspectorError(
             f"outside the allowed roots ({', '.join(shown_roots)}); set INSPECTOR_ROOTS to allow more",
             path=given,

@@ -1,4 +1,5 @@
-"""Which episode is episode i: its shape (the checkpoint's train config, else one set of defaults) and its content.
+"""Which episode is episode i: its shape (the checkpoint's train config, else one set of defaults) and its
+content.
 
     shape:    resolve_shape(trained_shape(checkpoint), overrides)   → EpisodeShape (n_way, k_shot, n_query)
     episode:  DatasetEpisodes(dataset, shape, seed).episode(i)
@@ -48,9 +49,9 @@ SHAPE_FIELDS = ("n_way", "k_shot", "n_query")
 
 
 def trained_shape(checkpoint: str | os.PathLike) -> dict[str, int]:
-    """Returns the {n_way, k_shot, n_query} the checkpoint's train config holds (Checkpoint.meta['train_config']),
-    only the fields that are valid counts; {} when the file has none or is no checkpoint inspector reads (a
-    user adapter's file may be anything).
+    """Returns the {n_way, k_shot, n_query} the checkpoint's train config holds
+    (Checkpoint.meta['train_config']), only the fields that are valid counts; {} when the file has none or
+    is no checkpoint inspector reads (a user adapter's file may be anything).
 
     Reads the file with checkpoint.load_raw (weights_only, memory-mapped) rather than load_checkpoint, whose
     NaN scan would read every weight of a large user checkpoint just to learn three integers.
@@ -118,7 +119,8 @@ def clip_episode(
 
 
 class DatasetEpisodes:
-    """Episode i of one dataset (see the module docstring); `count` is None for an image dataset (any i ≥ 0)."""
+    """Episode i of one dataset (see the module docstring); `count` is None for an image dataset
+    (any i ≥ 0)."""
 
     def __init__(self, dataset: Dataset, shape: EpisodeShape, seed: int = DEFAULT_SEED):
         self.dataset, self.shape, self.seed = dataset, shape, seed
@@ -141,7 +143,8 @@ class DatasetEpisodes:
 
 
 def describe_shape(shape: EpisodeShape, trained: Mapping[str, Any]) -> str:
-    """Returns e.g. "2-way 3-shot, 4 queries (the checkpoint's train config)": the shape and where it came from."""
+    """Returns e.g. "2-way 3-shot, 4 queries (the checkpoint's train config)": the shape and where it came
+    from."""
     source = (
         "the checkpoint's train config"
         if trained and shape == resolve_shape(trained)

@@ -12,10 +12,11 @@ from inspector.losses import Component
 SHOWN_METRICS = 30
 # Where a CLI user looks for each Look (LOG is replaced by the log's path when the report knows it).
 CLI_LOOK: dict[Look, str] = {
-    "episodes": "`python -m inspector episode --checkpoint CKPT --data DATA --index I --json` (boxes, positives "
-    "per target, the assigned anchors' IoU, the format doctor)",
+    "episodes": "`python -m inspector episode --checkpoint CKPT --data DATA --index I --json` "
+    "(boxes, positives per target, the assigned anchors' IoU, the format doctor)",
     "loss_curves": "the decomposed series in `python -m inspector diagnose LOG --json`",
-    "whatif": "`python -m inspector diagnose LOG --weights NAME=W` (the objective and the shares with other weights)",
+    "whatif": "`python -m inspector diagnose LOG --weights NAME=W` "
+    "(the objective and the shares with other weights)",
     "lr": "the lr series in the log beside the schedule in the training config",
     "eval": "`eval_metrics` in `python -m inspector diagnose LOG --json`",
     "compare": "`python -m inspector evaluate --checkpoint CKPT --data DATA --json` on both checkpoints",
@@ -65,7 +66,8 @@ def cause_dict(c: Cause, source: str | None) -> dict:
 
 
 def to_json_dict(diagnosis: Diagnosis, source: str, format: str) -> dict:
-    """The CLI's JSON contract: source, format, steps, segments, judged, components, groups, findings, eval metrics."""
+    """The CLI's JSON contract: source, format, steps, segments, judged, components, groups, findings, eval
+    metrics."""
     comps = diagnosis.components
     return {
         "source": source,
@@ -115,13 +117,14 @@ def not_judged_banner(diagnosis: Diagnosis, how_to_fix: str = CLI_FIX) -> str:
     )
     found = f"The log holds: {shown}{more}." if diagnosis.metrics else "The log holds no series."
     return (
-        f"**Not judged:** {'; '.join(diagnosis.not_judged)}. The absence of findings below says nothing about "
-        f"this run. {found} {how_to_fix}"
+        f"**Not judged:** {'; '.join(diagnosis.not_judged)}. "
+        f"The absence of findings below says nothing about this run. {found} {how_to_fix}"
     )
 
 
 def _finding_lines(f: Finding, source: str | None, indent: str = "", said: str = "") -> list[str]:
-    """A finding as Markdown bullets; its evidence and next step left out where `said` (its cause) has them."""
+    """A finding as Markdown bullets; its evidence and next step left out where `said` (its cause) has
+    them."""
     evidence = "" if f.evidence in said else f" — {f.evidence}"
     lines = [f"{indent}- **[{f.severity}] {f.title}** (`{f.id}`){evidence}"]
     if f.next_step not in said:
@@ -130,7 +133,8 @@ def _finding_lines(f: Finding, source: str | None, indent: str = "", said: str =
 
 
 def start_here(diagnosis: Diagnosis, source: str | None = None) -> list[str]:
-    """The ranked triage as Markdown lines: each cause, how to check it, the findings it explains; then 'not yet'."""
+    """The ranked triage as Markdown lines: each cause, how to check it, the findings it explains; then 'not
+    yet'."""
     if not diagnosis.triage:
         return []
     lines = ["## Start here", ""]
@@ -150,7 +154,8 @@ def start_here(diagnosis: Diagnosis, source: str | None = None) -> list[str]:
 
 
 def to_markdown(diagnosis: Diagnosis, source: str | None = None) -> str:
-    """A Markdown report: not-judged banner, Start here (causes with their findings), components, other findings."""
+    """A Markdown report: not-judged banner, Start here (causes with their findings), components, other
+    findings."""
     lines = [f"**{diagnosis.n_steps} steps, {diagnosis.n_segments} segment(s)**", ""]
     banner = not_judged_banner(diagnosis)
     if banner:
@@ -159,7 +164,8 @@ def to_markdown(diagnosis: Diagnosis, source: str | None = None) -> str:
     comps = diagnosis.components
     if comps.components:
         lines += [
-            "| component | metric | weight | source | logged | share of mean | share of variance | evidence |",
+            "| component | metric | weight | source | logged "
+            "| share of mean | share of variance | evidence |",
             "|---|---|---|---|---|---|---|---|",
         ]
         for c in comps.components:

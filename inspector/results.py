@@ -23,7 +23,8 @@ class Assigned:
 
     anchor (P,) int64 index into QueryResult.anchors; target (P,) int64 index into target_boxes;
     align_metric (P,) float32 s^α·IoU^β; iou (P,) float32 IoU of the anchor's predicted box with its target;
-    pred_boxes (P, 4) float32 that predicted box, xyxy original pixels, NOT clipped (so `iou` can be recomputed).
+    pred_boxes (P, 4) float32 that predicted box, xyxy original pixels, NOT clipped (so `iou` can be
+    recomputed).
     """
 
     anchor: np.ndarray
@@ -83,7 +84,8 @@ class EpisodeLosses:
 
 @dataclass(frozen=True)
 class EpisodeResult:
-    """What a detector made of one episode; None fields are ones the adapter cannot provide (see unavailable)."""
+    """What a detector made of one episode; None fields are ones the adapter cannot provide (see
+    unavailable)."""
 
     index: int
     class_names: tuple[str, ...]
@@ -99,14 +101,16 @@ class EpisodeResult:
         return self.queries + tuple(f for c in self.clips for f in c.frames)
 
     def anchor_strides(self) -> tuple[int, ...]:
-        """The distinct anchor strides of its queries and frames, ascending (empty when the adapter gives none)."""
+        """The distinct anchor strides of its queries and frames, ascending (empty when the adapter gives
+        none)."""
         found = [np.asarray(q.strides).reshape(-1) for q in self.all_queries() if q.strides is not None]
         return tuple(int(s) for s in np.unique(np.concatenate(found))) if found else ()
 
 
 @runtime_checkable
 class Detector(Protocol):
-    """What inspector needs from a detector: `class_names` and `predict`. Optional extras (None when unsupported):
+    """What inspector needs from a detector: `class_names` and `predict`. Optional extras (None when
+    unsupported):
 
         losses(episode) -> EpisodeLosses | None
         gradient_norms(episode) -> dict[str, float] | None   (weighted loss → ‖∂loss/∂backbone‖, batch norm
@@ -131,7 +135,8 @@ def _floats(a: np.ndarray | None) -> list | None:
 
 def query_to_dict(q: QueryResult) -> dict[str, Any]:
     """A JSON-ready dict of one query: pred_boxes (absolute xyxy), scores, labels, targets, anchors as
-    [x, y, stride], assigned {anchor index: {target, align_metric, iou, pred_box}} and wiou {anchor: {beta, r}}."""
+    [x, y, stride], assigned {anchor index: {target, align_metric, iou, pred_box}} and wiou
+    {anchor: {beta, r}}."""
     anchors = None
     if q.anchors is not None:
         strides = q.strides if q.strides is not None else np.full(len(q.anchors), np.nan)
@@ -142,14 +147,19 @@ def query_to_dict(q: QueryResult) -> dict[str, Any]:
         assigned = {
             str(int(i)): {"target": int(t), "align_metric": float(m), "iou": float(u), "pred_box": box}
             for i, t, m, u, box in zip(
-                a.anchor, a.target, a.align_metric, a.iou, np.asarray(a.pred_boxes).reshape(-1, 4).tolist()
+                a.anchor,
+                a.target,
+                a.align_metric,
+                a.iou,
+                np.asarray(a.pred_boxes).reshape(-1, 4).tolist(),
+                strict=False,
             )
         }
     wiou = None
     if q.wiou_beta is not None and q.assigned is not None:
         wiou = {
             str(int(i)): {"beta": float(b), "r": float(r)}
-            for i, b, r in zip(q.assigned.anchor, q.wiou_beta, q.wiou_r)
+            for i, b, r in zip(q.assigned.anchor, q.wiou_beta, q.wiou_r, strict=False)
         }
     return {
         "image_id": q.image_id,

@@ -260,7 +260,7 @@ def ema_time_weighted(steps: np.ndarray, values: np.ndarray, half_life_steps: fl
     starts = np.flatnonzero(np.r_[True, block[1:] != block[:-1]])
     ends = np.r_[starts[1:], x.size]
     state = 0.0
-    for a, b in zip(starts, ends):
+    for a, b in zip(starts, ends, strict=True):
         g = np.exp2(t[a:b] - t[a])  # ≤ 2^50
         carry = state * (1.0 - alpha[a])  # state decayed to the block's first point
         acc = carry + np.cumsum(alpha[a:b] * x[a:b] * g)
@@ -642,7 +642,7 @@ def _regime_changes(lv: _Local, steps: np.ndarray, k: float, min_change: float) 
     starts = np.flatnonzero(new_run)
     ends = np.r_[starts[1:], at.size]
     cuts = []
-    for a, b in zip(starts.tolist(), ends.tolist()):
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
         peak = int(at[a + int(np.argmax(np.abs(d[a:b])))])
         lo, hi = max(1, int(at[a]) - h), min(n - 1, int(at[b - 1]) + h)
         j = _locate(x, lo, hi, float(lv.med[peak - 1]), float(lv.med[peak + 2 * h]))

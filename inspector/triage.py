@@ -1,4 +1,5 @@
-"""A ranked root-cause triage over a run's findings: what most likely went wrong, what to check first, what not to do yet.
+"""A ranked root-cause triage over a run's findings:
+what most likely went wrong, what to check first, what not to do yet.
 
 A senior engineer reads findings in the field's order of suspicion (`findings.STAGES`): data, targets and
 assignment before optimisation, optimisation before loss weights. A model that cannot see its boxes
@@ -65,8 +66,8 @@ def _flat_from_start(ctx: RuleContext, name: str) -> str | None:
     ):
         return None
     return (
-        f"raw {name} has not moved since step {tr.first_step} (Theil-Sen change {tr.rel_change:+.1%} of its level "
-        f"over the whole run, Mann-Kendall p = {format_number(tr.p_value)})"
+        f"raw {name} has not moved since step {tr.first_step} (Theil-Sen change {tr.rel_change:+.1%} of its "
+        f"level over the whole run, Mann-Kendall p = {format_number(tr.p_value)})"
     )
 
 
@@ -231,7 +232,8 @@ def triage(ctx: RuleContext, findings: list[Finding]) -> tuple[tuple[Cause, ...]
 
 
 def _not_yet(ctx: RuleContext, causes: list[Cause], findings: list[Finding]) -> list[str]:
-    """What a user should not do yet, given the earlier causes (no weight advice for a term with no signal)."""
+    """What a user should not do yet, given the earlier causes
+    (no weight advice for a term with no signal)."""
     ids = [c.id for c in causes]
     if "loss_balance" not in ids:
         return []

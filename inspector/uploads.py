@@ -1,4 +1,5 @@
-"""The upload store of a shared server: each upload a plain file in its own folder, one copy per content, bounded.
+"""The upload store of a shared server: each upload a plain file in its own folder, one copy per content,
+bounded.
 
 Layout under the store's root:
 
@@ -101,11 +102,15 @@ def save(files: Sequence[Upload], root: Path | None = None) -> tuple[Path, ...]:
     root = store_root() if root is None else root
     hashes = [hashlib.sha256(f.data).hexdigest() for f in files]
     names = _unique_names([safe_name(f.name) for f in files])
-    digest = hashlib.sha256("\0".join(f"{n}\0{h}" for n, h in zip(names, hashes)).encode()).hexdigest()[:32]
+    digest = hashlib.sha256(
+        "\0".join(f"{n}\0{h}" for n, h in zip(names, hashes, strict=True)).encode()
+    ).hexdigest()[:32]
     folder = root / "sets" / digest
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        paths = tuple(_place(root, folder / name, h, f.data) for name, h, f in zip(names, hashes, files))
+        paths = tuple(
+            _place(root, folder / name, h, f.data) for name, h, f in zip(names, hashes, files, strict=True)
+        )
         os.utime(folder)  # most recently used: eviction keeps it longest
     except OSError as exc:
         raise InspectorError(
@@ -208,7 +213,8 @@ def _stray_blobs(blobs_dir: Path, now: float) -> list[Path]:
 
 
 def _entries(folder: Path) -> list[tuple[Path, os.stat_result]]:
-    """(path, lstat) of each entry of `folder`; entries removed meanwhile (a concurrent eviction) are left out."""
+    """(path, lstat) of each entry of `folder`; entries removed meanwhile (a concurrent eviction) are left
+    out."""
     try:
         entries = list(os.scandir(folder))
     except OSError:

@@ -96,7 +96,7 @@ with guard("the what-if weights"):
             f"{new.rel_volatility - old.rel_volatility:+.3f}",
             delta_color="inverse",
         )
-        for col, c in zip(cols[2:], dec.components):
+        for col, c in zip(cols[2:], dec.components, strict=True):
             now, was = new.mean_shares.get(c.name, float("nan")), old.mean_shares.get(c.name, float("nan"))
             col.metric(
                 f"{c.name} share of mean",

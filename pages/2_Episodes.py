@@ -50,9 +50,9 @@ if result is None:
     st.stop()
 
 with guard("the queries"):
-    for k, (sample, q) in enumerate(zip(episode.queries, result.queries)):
+    for k, (sample, q) in enumerate(zip(episode.queries, result.queries, strict=False)):
         views.render_query(sample.image, q, result.class_names, view, f"q{k}")
-    for clip, source in zip(result.clips, episode.clips):
+    for clip, source in zip(result.clips, episode.clips, strict=False):
         views.render_clip(clip, source.frames, result.class_names, view)
     if not result.queries and not result.clips:
         st.warning("This episode has no query images.")

@@ -53,7 +53,7 @@ def test_reference_adapter_on_a_good_checkpoint(world: dict) -> None:
     result = inspect_episode(detector, world["episode"])
     assert isinstance(result, EpisodeResult) and result.unavailable == ()
     assert len(result.queries) == len(world["episode"].queries)
-    for q, sample in zip(result.queries, world["episode"].queries):
+    for q, sample in zip(result.queries, world["episode"].queries, strict=True):
         assert q.pred_boxes.shape == (len(q.scores), 4) and q.image_size == sample.size
         np.testing.assert_array_equal(q.target_boxes, sample.boxes)
         assert q.anchors.shape == (len(q.strides), 2) and set(np.unique(q.strides)) == {8, 16, 32}
@@ -205,7 +205,8 @@ def test_an_adapter_returning_the_wrong_record_is_named(world: dict, tmp_path: P
         inspect_episode(detector, world["episode"])
 
 
-README_ADAPTER = '''
+README_ADAPTER = (
+    '''
 import numpy as np
 from inspector.adapters import EpisodeResult, QueryResult
 
@@ -215,13 +216,15 @@ class Passthrough:
 
     def predict(self, episode, score_threshold=None, nms_iou=None):
         queries = tuple(QueryResult(q.image_id, q.size, np.asarray(q.boxes, np.float32),
-                                    np.ones(len(q.boxes), np.float32), np.asarray(q.labels), q.boxes, q.labels)
+                                    np.ones(len(q.boxes), np.float32), np.asarray(q.labels), '''
+    """q.boxes, q.labels)
                         for q in episode.queries)
         return EpisodeResult(episode.index, episode.class_names, queries)
 
 def make(checkpoint_path):
     return Passthrough()
-'''
+"""
+)
 
 
 def test_an_adapter_written_from_the_readme_needs_no_name_and_no_checkpoint_file(

@@ -147,7 +147,8 @@ def test_overview_shows_summary_and_findings(standin: Path) -> None:
     table = at.dataframe[0].value
     assert list(table["component"]) == ["bbox", "cls", "supcon"]
     assert list(table["weight"]) == [7.5, 0.5, 0.1]
-    # mAP rises to 0.4: bbox's large share is no fault, so no dominance card; the findings section still speaks.
+    # mAP rises to 0.4: bbox's large share is no fault, so no dominance card; the findings section still
+    # speaks.
     assert not any("dominates" in m.value for m in at.markdown)
     assert at.success or any("·" in m.value for m in at.markdown), (
         "findings are shown as cards or as 'no findings'"

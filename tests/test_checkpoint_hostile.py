@@ -205,8 +205,8 @@ def test_nan_warning_reaches_the_episode_cli(reference: Path, tmp_path: Path):
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["warnings"] == [
-        "NaN weights: 1 tensor(s) hold 5 non-finite value(s): backbone.stem.conv.weight (5 NaN, 0 inf); scores "
-        "and losses computed from them will be NaN (did training diverge?)"
+        "NaN weights: 1 tensor(s) hold 5 non-finite value(s): backbone.stem.conv.weight (5 NaN, 0 inf); "
+        "scores and losses computed from them will be NaN (did training diverge?)"
     ]
     text = subprocess.run(
         [

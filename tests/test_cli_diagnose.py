@@ -84,7 +84,8 @@ def test_bad_logged_option_is_explained(samples: Path):
 
 
 def test_markdown_opens_with_start_here_and_names_commands(tmp_path: Path):
-    # A native run whose mAP is 0 at every evaluation: the report starts with the triage and names the command.
+    # A native run whose mAP is 0 at every evaluation: the report starts with the triage and names the
+    # command.
     import numpy as np
 
     from inspector.runlog import RunWriter

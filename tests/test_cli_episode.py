@@ -1,5 +1,5 @@
-"""`python -m inspector episode` through a real subprocess: one JSON object with the promised keys, and the same
-ST-IoU for a clip as `python -m inspector evaluate`."""
+"""`python -m inspector episode` through a real subprocess: one JSON object with the promised keys, and
+the same ST-IoU for a clip as `python -m inspector evaluate`."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""`python -m inspector evaluate`: JSON summary keys, episode i the same as `episode`'s, counts of each kind, and
-one-line errors for files that are no reference checkpoint."""
+"""`python -m inspector evaluate`: JSON summary keys, episode i the same as `episode`'s, counts of each kind,
+and one-line errors for files that are no reference checkpoint."""
 
 from __future__ import annotations
 
@@ -231,7 +231,8 @@ def test_an_adapter_without_clip_results_gets_a_warning_not_a_score(
         "class ImagesOnly:\n"
         "    name, class_names = 'images-only', ()\n"
         "    def predict(self, episode, score_threshold=None, nms_iou=None):\n"
-        "        qs = tuple(QueryResult(q.image_id, q.size, q.boxes, np.full(len(q.boxes), 0.9, np.float32),\n"
+        "        qs = tuple(QueryResult(q.image_id, q.size, q.boxes, "
+        "np.full(len(q.boxes), 0.9, np.float32),\n"
         "                               q.labels, q.boxes, q.labels) for q in episode.queries)\n"
         "        return EpisodeResult(episode.index, episode.class_names, qs)\n"
         "def make(path):\n"

@@ -1,4 +1,5 @@
-"""Companion files (args.yaml, hyp.yaml, MMEngine config dumps): bounded, and never the reason a log is refused.
+"""Companion files (args.yaml, hyp.yaml, MMEngine config dumps): bounded, and never the reason a log is
+refused.
 
 Issue 11, items 3 and 8: a 20 MB MMEngine `.py` companion took 4.4 GB and then the log was refused; a
 config dump of deeply nested YAML lists refused the log; gains of NaN, -5, inf or strings were taken
@@ -38,7 +39,8 @@ print(json.dumps(out))
 
 
 def _read_capped(paths: list[Path]) -> dict:
-    """What a child capped at its import footprint + 1 GiB of address space made of `paths`; it must exit 0."""
+    """What a child capped at its import footprint + 1 GiB of address space made of `paths`; it must exit
+    0."""
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, *map(str, paths)], capture_output=True, text=True, timeout=120
     )
@@ -237,7 +239,8 @@ def test_an_unrelated_yaml_beside_a_good_one_is_not_a_warning(tmp_path: Path) ->
 
 
 def test_a_checkpoint_beside_a_log_gives_its_train_config_gains(tmp_path):
-    # A native log whose header lost its config: the checkpoint's model_config.loss_weights are the run's gains.
+    # A native log whose header lost its config: the checkpoint's model_config.loss_weights are the run's
+    # gains.
     import shutil
 
     from inspector.loss_semantics import discover_components

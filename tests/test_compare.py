@@ -69,7 +69,7 @@ def test_double_weight_equals_pycocotools_on_duplicated_images():
 def test_bootstrap_is_deterministic_and_contains_the_estimate():
     a, b = _random_records(3, n=60), _random_records(4, n=60)
     b = [
-        (ga, la, pb, ps, pl) for (ga, la, *_), (_, _, pb, ps, pl) in zip(a, b)
+        (ga, la, pb, ps, pl) for (ga, la, *_), (_, _, pb, ps, pl) in zip(a, b, strict=True)
     ]  # same targets, other predictions
     episodes = np.repeat(np.arange(20), 3)
     ci50, ci95 = bootstrap_delta_map(a, b, episodes, resamples=300, seed=7)
@@ -118,9 +118,12 @@ def test_compare_targets_names_gains_and_losses():
 
 def test_episode_metrics_score_clips_with_the_one_st_iou_and_its_gate():
     box = np.array([[0, 0, 10, 10]], np.float32)
-    frame = lambda score: QueryResult(
-        "f", (32, 32), box, np.array([score], np.float32), np.array([0]), box, np.array([0])
-    )
+
+    def frame(score):
+        return QueryResult(
+            "f", (32, 32), box, np.array([score], np.float32), np.array([0]), box, np.array([0])
+        )
+
     clip = ClipResult("c", 0, (frame(0.9), frame(0.2)))  # both frames hold the target; frame 1 scores 0.2
     result = EpisodeResult(0, ("circle",), (), (clip,))
     assert episode_metrics(result)["ST-IoU"] == pytest.approx(

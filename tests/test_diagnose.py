@@ -307,7 +307,7 @@ def test_dominant_variance_is_judged_on_the_recent_half(samples):
     yolo = diagnose(read_log(samples / "ultralytics_csv/yolov8n-ados-oldstyle/results.csv"))
     assert "dominant_component" not in ids(yolo)
     assert yolo.stats["cls"].variance_share < 0.5
-    # rtmdet's cls is 74% of the mean, but the run evaluates at mAP 0.9: a share is how that objective is built,
-    # not a fault, and no weight advice is given (issue 13: dominance on healthy runs).
+    # rtmdet's cls is 74% of the mean, but the run evaluates at mAP 0.9: a share is how that objective is
+    # built, not a fault, and no weight advice is given (issue 13: dominance on healthy runs).
     rtm = diagnose(read_log(samples / "mmdet_json/rtmdet-drink-mmengine/scalars.json"))
     assert rtm.stats["cls"].mean_share > 0.6 and "dominant_component" not in ids(rtm)

@@ -130,9 +130,10 @@ def test_anchors_are_coloured_by_target_sized_by_alignment_and_filtered_by_strid
     overlay = _query(anchors=anchors, strides=np.array([8, 8, 16]), assigned=assigned)
     img = np.asarray(_draw(overlay, legend=False))
     first, second = TARGET_CYCLE[0], TARGET_CYCLE[1]
-    window = lambda xy: img[
-        int(xy[1]) * 4 - 20 : int(xy[1]) * 4 + 20, int(xy[0]) * 4 - 20 : int(xy[0]) * 4 + 20
-    ]
+
+    def window(xy):
+        return img[int(xy[1]) * 4 - 20 : int(xy[1]) * 4 + 20, int(xy[0]) * 4 - 20 : int(xy[0]) * 4 + 20]
+
     big, small = _count(window(anchors[0]), first), _count(window(anchors[1]), first)
     assert big > 2 * small > 0
     assert _count(window(anchors[2]), second) > 0

@@ -1,4 +1,5 @@
-"""EpisodeResult from the reference adapter: geometry checks against the boxes, clips, and the format doctor."""
+"""EpisodeResult from the reference adapter: geometry checks against the boxes, clips, and the format
+doctor."""
 
 from __future__ import annotations
 
@@ -73,7 +74,8 @@ def _overfit(episode, steps: int) -> torch.nn.Module:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """A wide-image dataset, its episode 0 and an untrained checkpoint (geometry holds whatever the weights)."""
+    """A wide-image dataset, its episode 0 and an untrained checkpoint (geometry holds whatever the
+    weights)."""
     root = tmp_path_factory.mktemp("episode_result")
     write_coco_dataset(root / "data", 24, seed=0)
     _widen(root / "data")
@@ -153,7 +155,7 @@ def test_the_same_episode_gives_the_same_result(world: dict) -> None:
     again = inspect_episode(
         load_detector(world["ckpt"]), world["episode"], score_threshold=0.0, gradients=False
     )
-    for a, b in zip(again.queries, world["result"].queries):
+    for a, b in zip(again.queries, world["result"].queries, strict=False):
         np.testing.assert_array_equal(a.pred_boxes, b.pred_boxes)
         np.testing.assert_array_equal(a.assigned.anchor, b.assigned.anchor)
 
@@ -168,7 +170,8 @@ class Wrapped(ReferenceDetector):
 
     def predict(self, episode, score_threshold=None, nms_iou=None):
         result = super().predict(episode, score_threshold, nms_iou)
-        queries = tuple(dataclasses.replace(q, pred_boxes=convert(q.pred_boxes, "xyxy", "{fmt}", q.image_size))
+        queries = tuple(dataclasses.replace(q, pred_boxes=convert(q.pred_boxes, "xyxy", "{fmt}", \
+q.image_size))
                         for q in result.queries)
         return dataclasses.replace(result, queries=queries)
 
@@ -215,7 +218,7 @@ def test_video_episode_gives_per_frame_results_and_st_iou(tmp_path: Path) -> Non
     ckpt = save_checkpoint(tmp_path / "m.pt", create_model(ModelConfig()), ModelConfig())
     result = inspect_episode(load_detector(ckpt), episode, gradients=False)
     assert result.queries == () and len(result.clips) == 2
-    for clip, source in zip(result.clips, episode.clips):
+    for clip, source in zip(result.clips, episode.clips, strict=False):
         assert len(clip.frames) == len(source.frames)
         assert clip.way == int(next(f.labels[0] for f in source.frames if len(f.labels)))
         value = clip_st_iou(clip)

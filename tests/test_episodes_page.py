@@ -1,5 +1,5 @@
-"""pages/2_Episodes.py driven by AppTest: step through episodes, overlays change, bad checkpoints are explained,
-the episode shape and the stride toggles come from the checkpoint and its results."""
+"""pages/2_Episodes.py driven by AppTest: step through episodes, overlays change, bad checkpoints are
+explained, the episode shape and the stride toggles come from the checkpoint and its results."""
 
 from __future__ import annotations
 

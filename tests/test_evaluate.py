@@ -89,12 +89,12 @@ def _pycocotools_directly(records):
     images, anns, dets = [], [], []
     for i, (gb, gl, pb, ps, pl) in enumerate(records):
         images.append({"id": 100 + i})
-        for b, c in zip(gb.tolist(), gl.tolist()):
+        for b, c in zip(gb.tolist(), gl.tolist(), strict=False):
             w, h = b[2] - b[0], b[3] - b[1]
             bbox = [b[0], b[1], w, h]
             ann = {"id": len(anns) + 1, "image_id": 100 + i, "category_id": c + 10, "bbox": bbox}
             anns.append({**ann, "area": w * h, "iscrowd": 0})
-        for b, s, c in zip(pb.tolist(), ps.tolist(), pl.tolist()):
+        for b, s, c in zip(pb.tolist(), ps.tolist(), pl.tolist(), strict=False):
             bbox = [b[0], b[1], b[2] - b[0], b[3] - b[1]]
             dets.append({"image_id": 100 + i, "category_id": c + 10, "bbox": bbox, "score": s})
     with contextlib.redirect_stdout(io.StringIO()):

@@ -1,4 +1,5 @@
-"""Findings on every real public sample log, held to the list an expert signed (tests/fixtures/sample_findings.json).
+"""Findings on every real public sample log, held to the list an expert signed
+(tests/fixtures/sample_findings.json).
 
 The fixture also records what the rules said before issue 13, and why each change is right: a NaN AP
 for an absent size is undefined (info), a well-evaluating run gets no weight advice, a planned stage

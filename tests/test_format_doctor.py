@@ -69,7 +69,9 @@ def _result(
     preds: list[np.ndarray], targets: list[np.ndarray], size: tuple[int, int] = SIZE
 ) -> EpisodeResult:
     return EpisodeResult(
-        0, ("thing",), tuple(_query(f"q{i}", p, t, size) for i, (p, t) in enumerate(zip(preds, targets)))
+        0,
+        ("thing",),
+        tuple(_query(f"q{i}", p, t, size) for i, (p, t) in enumerate(zip(preds, targets, strict=False))),
     )
 
 

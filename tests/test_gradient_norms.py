@@ -1,4 +1,5 @@
-"""Per-loss gradient norms as training computes them: training-mode batch norm, checked against plain autograd.
+"""Per-loss gradient norms as training computes them: training-mode batch norm, checked against plain
+autograd.
 
 The reference: a copy of the model in train mode, one forward over the episode as the training loop runs it
 (`run_episode` + `compute_losses`), `loss.backward()` per weighted term, and the L2 norm of the backbone

@@ -1,4 +1,5 @@
-"""Raw vs weighted, and each weight, inferred from evidence: config, twins, the logged total, the format's definition.
+"""Raw vs weighted, and each weight, inferred from evidence:
+config, twins, the logged total, the format's definition.
 
 Every log here is built from its trainer's definition: DETR's engine logs each loss × weight_dict and as
 `<name>_unscaled`, and `loss` is the sum of the scaled terms; YOLOX's head returns reg_weight (5.0) × the
@@ -37,7 +38,8 @@ DETR_WEIGHTS = {"loss_ce": 1.0, "loss_bbox": 5.0, "loss_giou": 2.0}
 
 
 def detr_columns(prefix: str = "train_", layers: int = 5) -> dict[str, np.ndarray]:
-    """DETR's log.txt keys: each loss scaled and unscaled, aux decoder layers _0.._{layers-1}, loss = Σ scaled."""
+    """DETR's log.txt keys: each loss scaled and unscaled,
+    aux decoder layers _0.._{layers-1}, loss = Σ scaled."""
     cols: dict[str, np.ndarray] = {}
     total = np.zeros(N)
     for i, suffix in enumerate([""] + [f"_{k}" for k in range(layers)]):
@@ -138,7 +140,7 @@ def test_a_logged_override_that_contradicts_the_total_is_named():
     assert any("you said it is logged raw" in w for w in d.warnings)
 
 
-# --- the logged total decides when nothing else does ----------------------------------------------------------
+# --- the logged total decides when nothing else does --------------------------------------------------------
 
 
 def test_raw_terms_and_a_weighted_total_give_the_fitted_weights():
@@ -245,7 +247,7 @@ def test_json_says_why_for_every_component():
     assert out["groups"]["families"]["giou"] and "aux layer 0" in out["groups"]["copies"]
 
 
-# --- never "nothing looks wrong" about nothing -----------------------------------------------------------------
+# --- never "nothing looks wrong" about nothing --------------------------------------------------------------
 
 
 def test_a_log_without_components_is_not_judged_and_lists_its_metrics():

@@ -390,7 +390,7 @@ def test_run_episode_and_postprocess_map_back_to_original_pixels():
     assert t.query_images.shape == (2, 3, 128, 128)
     dets = postprocess(raw.output, t.query_letterbox, score_threshold=0.0, max_det=50)
     assert len(dets) == 2
-    for d, q in zip(dets, queries):
+    for d, q in zip(dets, queries, strict=True):
         boxes, scores, labels = d
         assert 0 < len(boxes) <= 50 and boxes.dtype == np.float32
         h, w = q.size

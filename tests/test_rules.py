@@ -97,8 +97,8 @@ def test_eval_regression_states_best_when_and_change():
     best = int(np.argmax(ap))
     assert f"peaked at {format_number(ap[best])} at step {rows[best]}" in f.evidence
     assert (
-        f"now {format_number(ap[-1])} ({(ap[-1] - ap[best]) / ap[best]:+.0%}, {ap.size - 1 - best} evaluation(s) later)"
-        in f.evidence
+        f"now {format_number(ap[-1])} ({(ap[-1] - ap[best]) / ap[best]:+.0%}, "
+        f"{ap.size - 1 - best} evaluation(s) later)" in f.evidence
     )
 
 

@@ -120,7 +120,10 @@ def _generic(n: int, quoted: bool) -> tuple[str, list[list[str]], str]:
 
 
 def _ultralytics(n: int, quoted: bool) -> tuple[str, list[list[str]], str]:
-    header = "                  epoch,         train/box_loss,         train/cls_loss,      metrics/mAP50(B),lr/pg0"
+    header = (
+        "                  epoch,         train/box_loss,         train/cls_loss,"
+        "      metrics/mAP50(B),lr/pg0"
+    )
     rows = [
         [
             f"{i + 1:>23}",

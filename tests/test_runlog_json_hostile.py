@@ -1,4 +1,5 @@
-"""Hostile and broken JSON lines (issue 11): deep nesting, sparse keys, bad steps, one bad row among good ones.
+"""Hostile and broken JSON lines (issue 11): deep nesting, sparse keys, bad steps, one bad row among good
+ones.
 
 Inputs that crashed or exhausted the process before the fix are read in a child interpreter (a segfault
 or an abort must fail the test, not the test run), the sparse one under an address-space cap.
@@ -32,7 +33,7 @@ def write(path: Path, lines: list[str | bytes], end: bytes = b"\n") -> Path:
 
 
 def nested(depth: int, step: int = 50) -> str:
-    return '{"step": %d, "x": ' % step + "[" * depth + "]" * depth + "}"
+    return f'{{"step": {step:d}, "x": ' + "[" * depth + "]" * depth + "}"
 
 
 CHILD = r"""
@@ -90,7 +91,7 @@ def test_depth_limit_is_exact_and_ignores_brackets_in_strings(tmp_path):
         nested(depth - 1, 0),
         nested(depth, 1),
         '{"step": 3, "s": "%s"}' % ("[" * 500),  # brackets inside a string
-        '{"step": 4, "s": "%s", "x": %s}' % ("]" * 500, "[" * 500 + "]" * 500),  # closes in a string
+        f'{{"step": 4, "s": "{"]" * 500}", "x": {"[" * 500 + "]" * 500}}}',  # closes in a string
         '{"step": 5, "s": "a\\"[[[[", "x": %s}' % ("[" * 300 + "]" * 300),
     ]  # an escaped quote
     data = "\n".join(lines).encode()
@@ -159,7 +160,7 @@ def test_eval_keys_on_few_rows_among_many_pieces(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("bad", ["1e300", str(2**70), "-1e300", "Infinity", "NaN"])
 def test_a_huge_or_non_finite_step_rejects_its_row_only(tmp_path, bad):
-    path = write(tmp_path / "log.jsonl", GOOD[:50] + ['{"step": %s, "loss": 5}' % bad] + GOOD[50:])
+    path = write(tmp_path / "log.jsonl", GOOD[:50] + [f'{{"step": {bad}, "loss": 5}}'] + GOOD[50:])
     log = read_log(path)
     assert log.series["loss"].steps.tolist() == list(range(100))
     assert len(log.segments) == 1 and not any("restart" in w for w in log.warnings)

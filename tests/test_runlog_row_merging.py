@@ -53,7 +53,7 @@ def table_text(rows: list[dict], fields: list[str] | None = None, newline: str =
 
 def series(log, name: str) -> dict[int, float]:
     s = log.series[name]
-    return dict(zip(s.steps.tolist(), s.values.tolist()))
+    return dict(zip(s.steps.tolist(), s.values.tolist(), strict=False))
 
 
 def merged_warnings(log) -> list[str]:

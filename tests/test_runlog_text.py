@@ -86,7 +86,10 @@ def test_ultralytics_tqdm_stdout(samples):
 
 def test_carriage_return_progress_keeps_each_epochs_final_state(tmp_path):
     header = "      Epoch    GPU_mem   box_loss   cls_loss   dfl_loss  Instances       Size\n"
-    bar = "  {e}/3      1.5G      {v}      2.000      1.000         12        640: {p}%|##| {i}/50 [00:01<00:00]"
+    bar = (
+        "  {e}/3      1.5G      {v}      2.000      1.000         12        "
+        "640: {p}%|##| {i}/50 [00:01<00:00]"
+    )
     line = "\r".join(
         [
             bar.format(e=1, v="9.000", p=10, i=5),
@@ -210,13 +213,19 @@ def test_registry_detects_text_for_the_samples(samples):
 def test_detectron2_copypaste_rows_out_of_order_read_as_nan(tmp_path: Path) -> None:
     # A reordered (or hand-edited) log.txt puts the names row where the values row should be: words there
     # are not numbers, and must not escape as a ValueError.
-    head = "[11/25 10:00:00 d2.utils.events]:  eta: 0:01:00  iter: 19  total_loss: 1.5  loss_cls: 0.7  lr: 0.001\n"
+    head = (
+        "[11/25 10:00:00 d2.utils.events]:  eta: 0:01:00  iter: 19  total_loss: 1.5  loss_cls: 0.7  "
+        "lr: 0.001\n"
+    )
     table = (
         "[11/25 10:01:00 d2.evaluation.testing]: copypaste: Task: bbox\n"
         "[11/25 10:01:00 d2.evaluation.testing]: copypaste: AP,AP50\n"
         "[11/25 10:01:00 d2.evaluation.testing]: copypaste: AP,AP50\n"
     )
-    tail = "[11/25 10:02:00 d2.utils.events]:  eta: 0:00:30  iter: 39  total_loss: 1.2  loss_cls: 0.5  lr: 0.001\n"
+    tail = (
+        "[11/25 10:02:00 d2.utils.events]:  eta: 0:00:30  iter: 39  total_loss: 1.2  loss_cls: 0.5  "
+        "lr: 0.001\n"
+    )
     log = text.read(write(tmp_path, head + table + tail, "log.txt"))
     assert log.config["dialect"] == "detectron2"
     np.testing.assert_array_equal(log.series["total_loss"].steps, [19, 39])

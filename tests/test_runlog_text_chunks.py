@@ -45,7 +45,8 @@ def _mixed_log() -> bytes:
     for step in range(1, 13):
         if step == 4:
             out.append(
-                b"Epoch 1:  50%|\xe2\x96\x88 | 1/2 [loss=9]\rEpoch 1: 100%|\xe2\x96\x88\xe2\x96\x88| 2/2 [loss=8]\r\n"
+                b"Epoch 1:  50%|\xe2\x96\x88 | 1/2 [loss=9]\r"
+                b"Epoch 1: 100%|\xe2\x96\x88\xe2\x96\x88| 2/2 [loss=8]\r\n"
             )
         if step == 6:
             out.append(b"step=oops loss=1.0\r\n")

@@ -79,7 +79,8 @@ def sparse_log(dialect: str, size: int) -> bytes:
     return b"".join(out)
 
 
-CAPPED_CHILD = r"""
+CAPPED_CHILD = (
+    r"""
 import json, resource, sys, time
 from inspector.errors import InspectorError
 from inspector.runlog import read_log
@@ -90,12 +91,14 @@ resource.setrlimit(resource.RLIMIT_AS, (vm() + int(sys.argv[2]), resource.RLIM_I
 t = time.perf_counter()
 try:
     log = read_log(sys.argv[1])
-    out = {"ok": True, "series": len(log.series), "warnings": log.warnings, "dialect": log.config.get("dialect")}
+    out = {"ok": True, "series": len(log.series), "warnings": """
+    r"""log.warnings, "dialect": log.config.get("dialect")}
 except InspectorError as exc:
     out = {"ok": False, "error": str(exc)}
 out["seconds"] = time.perf_counter() - t
 print(json.dumps(out))
 """
+)
 
 
 def read_capped(path: Path, budget: int = 1 << 30, timeout: float = 120) -> dict:
@@ -199,7 +202,8 @@ def test_sparse_series_match_what_assemble_makes_of_dense_columns():
 
 
 def _varied_log() -> str:
-    """CRLF, a tqdm `\\r` run, non-ASCII (an astral emoji: a surrogate pair in UTF-16), a bad line, a cut tail."""
+    """CRLF, a tqdm `\\r` run, non-ASCII (an astral emoji: a surrogate pair in UTF-16), a bad line, a cut
+    tail."""
     out = ["Température élevée \U0001f600\r\n"]
     for step in range(1, 40):
         if step == 7:
@@ -457,7 +461,7 @@ def test_one_malformed_row_costs_no_other_row(tmp_path, data):
     spacing = 2 if dialect == "ultralytics" else 10  # epochs are 2 apart so that one fits between
     steps = [spacing * (j + 1) for j in range(n)]
     values = [(float(f"{a:.4f}"), float(f"{b:.4f}")) for a, b in rng.random((n, 2)) + 0.1]
-    good = [row(s, f"{a:.4f}", f"{b:.4f}").encode() for s, (a, b) in zip(steps, values)]
+    good = [row(s, f"{a:.4f}", f"{b:.4f}").encode() for s, (a, b) in zip(steps, values, strict=True)]
     fresh = row(spacing * at + spacing // 2, "0.7777", "0.8888")
     bad = _malform(kind, fresh, word, data.draw)
     lines = good[:at] + [bad] + good[at:]
@@ -468,9 +472,9 @@ def test_one_malformed_row_costs_no_other_row(tmp_path, data):
     log = text.read(path)
     for k, key in enumerate(keys):
         series = log.series[key]
-        got = dict(zip(series.steps.tolist(), series.values.tolist()))
+        got = dict(zip(series.steps.tolist(), series.values.tolist(), strict=False))
         # Every good row is kept with its own value: none dropped, none overwritten.
-        assert all(got.get(s) == v[k] for s, v in zip(steps, values)), (key, got)
+        assert all(got.get(s) == v[k] for s, v in zip(steps, values, strict=True)), (key, got)
         extra = set(got) - set(steps)
         assert len(extra) <= 1, extra  # at most the malformed row itself, where it reads as a row
     named = bad_line in named_lines(log.warnings)

@@ -64,7 +64,10 @@ def ascii_table(rows: list[list[str]]) -> list[str]:
     """terminaltables.AsciiTable(rows).table: a border, the header, a border, the rows, a border."""
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     border = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
-    line = lambda r: "|" + "|".join(f" {cell.ljust(w)} " for cell, w in zip(r, widths)) + "|"
+
+    def line(r):
+        return "|" + "|".join(f" {cell.ljust(w)} " for cell, w in zip(r, widths, strict=False)) + "|"
+
     return [border, line(rows[0]), border, *map(line, rows[1:]), border]
 
 
@@ -172,9 +175,9 @@ def test_test_lines_and_voc_metrics_keep_their_names(tmp_path):
 
 
 def test_per_class_pairs_table_becomes_class_metrics(tmp_path):
-    table = lambda e: pair_table(
-        {"person": 0.5 + e / 100, "traffic light": float("nan"), "car": 0.3, "bus": 0.1}
-    )
+    def table(e):
+        return pair_table({"person": 0.5 + e / 100, "traffic light": float("nan"), "car": 0.3, "bus": 0.1})
+
     metrics = {"coco/bbox_mAP": 0.4, "coco/traffic light_precision": 0.2}
     lines = epoch_run(classwise=table, metrics=lambda e: metrics)
     log = text.read(write(tmp_path, lines))
@@ -188,7 +191,9 @@ def test_per_class_pairs_table_becomes_class_metrics(tmp_path):
 
 
 def test_per_class_rows_table_names_each_column_and_the_metric_evaluated(tmp_path):
-    table = lambda e: row_table("segm", {"person": [0.5, 0.7, 0.6, float("nan"), 0.4, 0.6], "dog": [0.1] * 6})
+    def table(e):
+        return row_table("segm", {"person": [0.5, 0.7, 0.6, float("nan"), 0.4, 0.6], "dog": [0.1] * 6})
+
     lines = epoch_run(classwise=table, metrics=lambda e: {"coco/segm_mAP": 0.3, "coco/segm_mAP_50": 0.5})
     log = text.read(write(tmp_path, lines))
     assert log.series["coco/segm_mAP/person"].values.tolist() == [0.5, 0.5]
@@ -199,13 +204,19 @@ def test_per_class_rows_table_names_each_column_and_the_metric_evaluated(tmp_pat
 
 def test_tables_of_unknown_meaning_are_skipped_with_a_warning(tmp_path):
     voc_rows = [["class", "gts", "dets", "recall", "ap"], ["dog", "10", "40", "0.9", "0.8"]]  # mean_ap.py
-    voc = lambda e: [p()] + ascii_table(voc_rows)
+
+    def voc(e):
+        return [p()] + ascii_table(voc_rows)
+
     log = text.read(write(tmp_path, epoch_run(classwise=voc)))
     assert not [k for k in log.series if "dog" in k]
     unknown = "2 table(s) of a shape this reader does not know"
     assert [w for w in log.warnings if unknown in w and "class | gts" in w]
     # A per-class table with no "Evaluating <metric>..." before it: which metric it is is unknown.
-    bare = lambda e: [p()] + ascii_table([["category", "AP"], ["dog", "0.8"]])
+
+    def bare(e):
+        return [p()] + ascii_table([["category", "AP"], ["dog", "0.8"]])
+
     log = text.read(write(tmp_path, epoch_run(classwise=bare), name="bare.log"))
     assert not [k for k in log.series if "dog" in k]
     assert any('no "Evaluating <metric>..." line' in w for w in log.warnings)
@@ -259,7 +270,10 @@ def test_val_before_any_training_line_is_put_at_step_zero(tmp_path):
 
 def test_piece_boundaries_never_change_the_result(tmp_path):
     # Pieces from 1 byte to a few lines cut the env dump, tables, val lines and the launch banner everywhere.
-    table = lambda e: pair_table({"person": 0.5, "car": 0.3, "bus": 0.2, "dog": 0.1})
+
+    def table(e):
+        return pair_table({"person": 0.5, "car": 0.3, "bus": 0.2, "dog": 0.1})
+
     lines = (
         epoch_run(epochs=(1, 2), classwise=table)
         + env_dump(5).decode().splitlines()
@@ -280,7 +294,7 @@ def test_piece_boundaries_never_change_the_result(tmp_path):
 
 def test_the_existing_samples_keep_their_dialects(samples):
     expected = ("mmdet", "detectron2", "ultralytics")
-    for rel, dialect in zip(SAMPLES, expected):
+    for rel, dialect in zip(SAMPLES, expected, strict=False):
         head = (samples / rel).read_bytes()[:DETECT_CHARS].decode("utf-8", errors="replace")
         assert detect_dialect(head) == dialect
         assert not DIALECT_SNIFF["mmengine"].search(head) and not DIALECT_SNIFF["yolox"].search(head)

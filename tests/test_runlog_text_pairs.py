@@ -48,7 +48,7 @@ def found(
     pairs = extract_pairs(pa.array(lines, pa.string()), candidates)
     n = pairs.rows.size
     out = {
-        key: dict(zip(pairs.rows[column.positions(n)].tolist(), column.values.tolist()))
+        key: dict(zip(pairs.rows[column.positions(n)].tolist(), column.values.tolist(), strict=False))
         for key, column in pairs.columns.items()
     }
     return pairs.rows.tolist(), out
@@ -59,7 +59,7 @@ def same(a: dict[str, dict[int, float]], b: dict[str, dict[int, float]]) -> bool
         a[k].keys() == b[k].keys()
         and all(
             x == y or (math.isnan(x) and math.isnan(y))
-            for x, y in zip((a[k][r] for r in a[k]), (b[k][r] for r in a[k]))
+            for x, y in zip((a[k][r] for r in a[k]), (b[k][r] for r in a[k]), strict=True)
         )
         for k in a
     )

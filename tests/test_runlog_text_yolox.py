@@ -107,7 +107,7 @@ def evaluation(ap: float, small: float = -1.0) -> list[str]:
             prefix("evaluate_and_save_model", 300),
             "Average forward time: 5.12 ms, Average NMS time: 1.23 ms, Average inference time: 6.35 ms",
         ]
-        + [summary_line(*cell, v) for cell, v in zip(SUMMARY, values)]
+        + [summary_line(*cell, v) for cell, v in zip(SUMMARY, values, strict=True)]
         + [
             "per class AP:",
             "| class   | AP     | class   | AP     |",

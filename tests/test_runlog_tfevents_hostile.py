@@ -1,7 +1,8 @@
 """Damaged and hostile event files: CRC-checked records, resynchronisation, empty records, the series cap.
 
 Every file is built here from the TFRecord definition: uint64 length, uint32 masked CRC32C of the length,
-the data (a serialized Event), uint32 masked CRC32C of the data; mask = ((crc >> 15) | (crc << 17)) + 0xa282ead8.
+the data (a serialized Event), uint32 masked CRC32C of the data;
+mask = ((crc >> 15) | (crc << 17)) + 0xa282ead8.
 """
 
 from __future__ import annotations

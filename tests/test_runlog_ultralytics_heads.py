@@ -105,7 +105,7 @@ def test_yolov10_sample_csv_of_the_repository_shape(tmp_path: Path) -> None:
         0.0033261,
         0.0033261,
     ]
-    text = ",".join("%23s" % h for h in header) + "\n" + ",".join("%23.5g" % v for v in row) + "\n"
+    text = ",".join(f"{h:>23}" for h in header) + "\n" + ",".join(f"{v:23.5g}" for v in row) + "\n"
     path = tmp_path / "yolov10n.csv"
     path.write_text(text)
     log = read_log(path)

@@ -23,7 +23,7 @@ LOSSES = (0.1161, 0.07067, 0.04542)  # box (GIoU), obj, cls as the trainer avera
 
 
 def _ep(epoch: int, epochs: int) -> str:
-    return "%g/%g" % (epoch, epochs - 1)
+    return f"{epoch:g}/{epochs - 1:g}"
 
 
 def _losses(e: int) -> list[float]:
@@ -41,7 +41,7 @@ def _metrics(e: int) -> list[float]:
 
 def row_yolov5(e: int, epochs: int = 100, mem: float = 7.27, labels: int = 235, imgsz: int = 640) -> str:
     # yolov5/train.py: s = ('%10s' * 2 + '%10.4g' * 6) % ('%g/%g' % (epoch, epochs - 1), mem, *mloss, …)
-    s = ("%10s" * 2 + "%10.4g" * 6) % (_ep(e, epochs), "%.3gG" % mem, *_losses(e), labels, imgsz)
+    s = ("%10s" * 2 + "%10.4g" * 6) % (_ep(e, epochs), f"{mem:.3g}G", *_losses(e), labels, imgsz)
     p, r, m50 = _metrics(e)
     return (
         s + "%10.4g" * 7 % (p, r, m50, m50 / 2, 0.1051, 0.0587, 0.0404) + "\n"
@@ -50,7 +50,7 @@ def row_yolov5(e: int, epochs: int = 100, mem: float = 7.27, labels: int = 235, 
 
 def row_yolov3_2019_08_24(e: int, epochs: int = 273) -> str:
     # yolov3 ec942bd2: s = ('%10s' * 2 + '%10.3g' * 6) % (…); f.write(s + '%10.3g' * 7 % results)
-    s = ("%10s" * 2 + "%10.3g" * 6) % (_ep(e, epochs), "%.3gG" % 3.21, *_losses(e), 41, 416)
+    s = ("%10s" * 2 + "%10.3g" * 6) % (_ep(e, epochs), f"{3.21:.3g}G", *_losses(e), 41, 416)
     p, r, m50 = _metrics(e)
     return s + "%10.3g" * 7 % (p, r, m50, 0.25, 3.12, 1.57, 0.861) + "\n"  # P, R, mAP, F1, val GIoU, obj, cls
 
@@ -62,14 +62,14 @@ def _five(e: int, wh: float = 0.0) -> list[float]:
 
 def row_yolov3_2019_08_04(e: int, epochs: int = 273, wh: float = 0.0) -> str:
     # yolov3 2ee16e82: s = ('%10s' * 2 + '%10.3g' * 7) % (…, '%.3gG' % mem, *mloss, len(targets), img_size)
-    s = ("%10s" * 2 + "%10.3g" * 7) % (_ep(e, epochs), "%.3gG" % 3.21, *_five(e, wh), 41, 416)
+    s = ("%10s" * 2 + "%10.3g" * 7) % (_ep(e, epochs), f"{3.21:.3g}G", *_five(e, wh), 41, 416)
     p, r, m50 = _metrics(e)
     return s + "%11.3g" * 7 % (p, r, m50, 0.25, 3.12, 1.57, 0.861) + "\n"
 
 
 def row_yolov3_2019_07_16c(e: int, epochs: int = 273) -> str:
     # yolov3 51d7e460: the same s; f.write(s + '%11.3g' * 5 % results)  # P, R, mAP, F1, test_loss
-    s = ("%10s" * 2 + "%10.3g" * 7) % (_ep(e, epochs), "%.3gG" % 3.21, *_five(e), 41, 416)
+    s = ("%10s" * 2 + "%10.3g" * 7) % (_ep(e, epochs), f"{3.21:.3g}G", *_five(e), 41, 416)
     p, r, m50 = _metrics(e)
     return s + "%11.3g" * 5 % (p, r, m50, 0.25, 5.55) + "\n"
 
@@ -89,21 +89,22 @@ def row_yolov3_2019_07_16a(e: int, epochs: int = 273) -> str:
 
 
 def row_yolov3_2019_06_30(e: int, epochs: int = 273, nb: int = 118) -> str:
-    # yolov3 db2674aa: s = ('%8s%12s' + '%10.3g' * 7) % (e/N, '%g/%g' % (i, nb - 1), *mloss, len(targets), img_size)
-    s = ("%8s%12s" + "%10.3g" * 7) % (_ep(e, epochs), "%g/%g" % (nb - 1, nb - 1), *_five(e, 0.31), 41, 416)
+    # yolov3 db2674aa: s = ('%8s%12s' + '%10.3g' * 7) % (e/N, '%g/%g' % (i, nb - 1), *mloss, len(targets),
+    # img_size)
+    s = ("%8s%12s" + "%10.3g" * 7) % (_ep(e, epochs), f"{nb - 1:g}/{nb - 1:g}", *_five(e, 0.31), 41, 416)
     p, r, m50 = _metrics(e)
     return s + "%11.3g" * 5 % (p, r, m50, 0.25, 5.55) + "\n"
 
 
 def row_yolov3_2019_04_05(e: int, epochs: int = 273, nb: int = 118) -> str:
     # yolov3 cb352be0: … *mloss, nt, time.time() - t)
-    s = ("%8s%12s" + "%10.3g" * 7) % (_ep(e, epochs), "%g/%g" % (nb - 1, nb - 1), *_five(e, 0.31), 41, 0.4137)
+    s = ("%8s%12s" + "%10.3g" * 7) % (_ep(e, epochs), f"{nb - 1:g}/{nb - 1:g}", *_five(e, 0.31), 41, 0.4137)
     p, r, m50 = _metrics(e)
     return s + "%11.3g" * 5 % (p, r, m50, 0.25, 5.55) + "\n"
 
 
 def _twelve(e: int, order: str, epochs: int = 273, nb: int = 118) -> str:
-    s = ("%8s%12s" + "%10.3g" * 7) % (_ep(e, epochs), "%g/%g" % (nb - 1, nb - 1), *_five(e, 0.31), 41, 0.4137)
+    s = ("%8s%12s" + "%10.3g" * 7) % (_ep(e, epochs), f"{nb - 1:g}/{nb - 1:g}", *_five(e, 0.31), 41, 0.4137)
     p, r, m50 = _metrics(e)
     tail = (p, r, m50) if order == "PRmAP" else (m50, p, r)
     return s + "%11.3g" * 3 % tail + "\n"
@@ -123,15 +124,15 @@ def _seven_2018(e: int) -> list[float]:
 
 def row_yolov3_2019_02_10(e: int, epochs: int = 100, nb: int = 60) -> str:
     # yolov3 22dc8c0e: s = ('%8s%12s' + '%10.3g' * 9) % (e/N, i/N, x, y, w, h, conf, cls, loss, nT, time)
-    s = ("%8s%12s" + "%10.3g" * 9) % (_ep(e, epochs), "%g/%g" % (nb - 1, nb - 1), *_seven_2018(e), 24, 0.833)
+    s = ("%8s%12s" + "%10.3g" * 9) % (_ep(e, epochs), f"{nb - 1:g}/{nb - 1:g}", *_seven_2018(e), 24, 0.833)
     p, r, m50 = _metrics(e)
     return s + "%11.3g" * 3 % (m50, p, r) + "\n"
 
 
 def _s_2018(e: int, epochs: int, i: int, nb: int, fmt: str) -> str:
-    # yolov3 c3731591: s = ('%10s%10s' + '%10.3g' * 14) % (e/N, i/N, x, y, w, h, conf, cls, loss, P, R, nGT, TP,
-    # FP, FN, time)
-    return fmt % (_ep(e, epochs), "%g/%g" % (i, nb - 1), *_seven_2018(e), 0.41, 0.33, 24, 8, 16, 16, 0.52)
+    # yolov3 c3731591: s = ('%10s%10s' + '%10.3g' * 14) % (e/N, i/N, x, y, w, h, conf, cls, loss, P, R, nGT,
+    # TP, FP, FN, time)
+    return fmt % (_ep(e, epochs), f"{i:g}/{nb - 1:g}", *_seven_2018(e), 0.41, 0.33, 24, 8, 16, 16, 0.52)
 
 
 def row_yolov3_2018_11_22(e: int, epochs: int = 100, nb: int = 60) -> str:
@@ -142,7 +143,7 @@ def row_yolov3_2018_11_22(e: int, epochs: int = 100, nb: int = 60) -> str:
 
 def row_yolov3_2018_11_14(e: int, epochs: int = 100, nb: int = 60) -> str:
     # yolov3 45c55677: s = ('%11s%11s' + '%11.3g' * 14); f.write(s + '%11.3g' % mAP)
-    return _s_2018(e, epochs, nb - 1, nb, "%11s%11s" + "%11.3g" * 14) + "%11.3g" % _metrics(e)[2] + "\n"
+    return _s_2018(e, epochs, nb - 1, nb, "%11s%11s" + "%11.3g" * 14) + f"{_metrics(e)[2]:11.3g}" + "\n"
 
 
 ROWS = {
@@ -397,7 +398,7 @@ def test_sniff_claims_results_txt_only(tmp_path: Path) -> None:
         + "\n"
         + row_yolov5(0).rstrip("\n")
         + ": 100%|██████████| 10/10 [00:05<00:00,  1.89it/s]\n"
-        + "%20s%12s" % ("Class", "Images")
+        + f"{'Class':>20}{'Images':>12}"
         + "\n"
     )
     numbers = "".join(

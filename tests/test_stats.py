@@ -47,7 +47,7 @@ def test_ema_time_weighted_matches_loop_on_irregular_steps():
     h = 7.0
     got = stats.ema_time_weighted(steps, v, h)
     s, prev, ref = None, None, []
-    for t, x in zip(steps, v):
+    for t, x in zip(steps, v, strict=True):
         if not np.isfinite(x):
             ref.append(x)
             continue
@@ -203,7 +203,8 @@ def test_print_quantum_full_precision_zeros_and_strays():
     assert stats.print_quantum(rng.normal(1, 0.1, 1000)) == 0.0  # full float precision
     assert stats.print_quantum(np.zeros(100)) == 0.0  # nothing but zeros: no evidence
     assert stats.print_quantum(np.array([np.nan, np.inf])) == 0.0
-    # A loss switched on late: 285 zeros say nothing about the format; the 15 values printed with 3 decimals do.
+    # A loss switched on late: 285 zeros say nothing about the format;
+    # the 15 values printed with 3 decimals do.
     late = np.r_[np.zeros(285), np.round(rng.uniform(1, 2, 15), 3)]
     assert stats.print_quantum(late) == pytest.approx(1e-3)
     # 3 % of values at full precision among %.1f ones: the grid still holds 97 % ≥ QUANTUM_FRACTION.
@@ -248,7 +249,8 @@ def test_local_window(n, window, stride, expected):
 
 
 def _reference_scan(x, w, k=6.0, min_rise=0.1, q=0.0):
-    """(mask, baseline, threshold) of the spike test written out point by point (finite x, no regime changes)."""
+    """(mask, baseline, threshold) of the spike test written
+    out point by point (finite x, no regime changes)."""
     n, h = x.size, w // 2
     pre = np.array([x[0] if i == 0 else np.median(x[max(0, i - w) : i]) for i in range(n)])
     post = np.array([x[-1] if i == n - 1 else np.median(x[i + 1 : i + 1 + w]) for i in range(n)])
@@ -346,7 +348,8 @@ def test_short_epoch_log_is_compared_with_its_neighbours_not_the_run():
 
 
 def test_one_or_two_print_quanta_are_never_spikes():
-    # Printed with 1 decimal: a level of 0.6 that reads 0.7 a third of the time, and 0.8 (2 quanta) now and then.
+    # Printed with 1 decimal: a level of 0.6 that reads 0.7
+    # a third of the time, and 0.8 (2 quanta) now and then.
     rng = np.random.default_rng(33)
     n = 2000
     x = np.where(rng.uniform(size=n) < 0.3, 0.7, 0.6)
@@ -505,7 +508,8 @@ def test_autocorrelated_noise_is_no_regime_change():
 def test_volatility_robust_fields_by_hand():
     x = np.array([1.0, 2.0, 4.0, 4.5, 3.5, 100.0, 3.0, np.nan])
     vol = stats.volatility(x)
-    # Δ = [1, 2, 0.5, −1, 96.5, −97]: median 0.75, |Δ − 0.75| = [.25, 1.25, .25, 1.75, 95.75, 97.75], median 1.5.
+    # Δ = [1, 2, 0.5, −1, 96.5, −97]: median 0.75,
+    # |Δ − 0.75| = [.25, 1.25, .25, 1.75, 95.75, 97.75], median 1.5.
     normal = 1 / norm.ppf(0.75)
     assert vol.median == 3.5
     assert vol.mad_diff == pytest.approx(1.5 * normal, rel=1e-12)

@@ -53,8 +53,8 @@ def test_schedule_warms_up_then_decays_to_final_lr():
     assert lrs[-1] == pytest.approx(final)
     mid = warm + (total - 1 - warm) // 2  # half-way through the cosine: half-way between peak and final
     assert lrs[mid] == pytest.approx((peak + final) / 2, rel=0.05)
-    assert all(a < b for a, b in zip(lrs[:warm], lrs[1:warm]))
-    assert all(a >= b for a, b in zip(lrs[warm:], lrs[warm + 1 :]))
+    assert all(a < b for a, b in zip(lrs[:warm], lrs[1:warm], strict=False))
+    assert all(a >= b for a, b in zip(lrs[warm:], lrs[warm + 1 :], strict=False))
 
 
 def test_schedule_without_warmup_starts_at_peak():
@@ -278,7 +278,8 @@ def test_logged_validation_is_what_evaluate_gives_on_the_checkpoint(tiny_run, ca
 
 
 def test_a_milestone_inside_the_warmup_cuts_it_as_detectron2_does():
-    # WarmupMultiStepLR: lr = base · warmup_factor(step) · gamma^(milestones passed); floored at final_lr here.
+    # WarmupMultiStepLR: lr = base · warmup_factor(step) ·
+    # gamma^(milestones passed); floored at final_lr here.
     lrs = [lr_at(s, 1000, 1e-3, 100, 2e-6, "step", (30, 45, 60), 0.1) for s in range(200)]
     assert lrs[29] == pytest.approx(1e-3 * 30 / 100) and lrs[30] == pytest.approx(1e-4 * 31 / 100)
     assert lrs[45] == pytest.approx(1e-5 * 46 / 100)

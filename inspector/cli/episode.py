@@ -10,8 +10,8 @@ HELP = "run a checkpoint on episode I of a dataset: boxes, anchors, assignment, 
 
 
 def add_shape_arguments(parser: argparse.ArgumentParser) -> None:
-    """--n-way / --k-shot / --n-query / --seed, shared with `evaluate`: None means the checkpoint's train config,
-    else inspector's defaults (inspector.plan), so both commands draw the same episode i."""
+    """--n-way / --k-shot / --n-query / --seed, shared with `evaluate`: None means the checkpoint's train
+    config, else inspector's defaults (inspector.plan), so both commands draw the same episode i."""
     for flag, what in (
         ("--n-way", "ways"),
         ("--k-shot", "support images per way (a clip's reference photos)"),
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  DATASET: {w.message}")
     for image_id, positives in positives_per_image(result).items():
         print(f"  {image_id}: {positives if positives is not None else '?'} positive anchors")
-    for c, value in zip(result.clips, st_ious):
+    for c, value in zip(result.clips, st_ious, strict=True):
         print(f"  clip {c.clip_id}: ST-IoU {value:.3f} (frames found at score ≥ {gate:g})")
     for row in loss_rows(result.losses):
         print(

@@ -128,7 +128,8 @@ class EpisodeSampler:
 
 
 def frames_as_queries(episode: Episode, n_query: int) -> Episode:
-    """The clip episode `episode` as an image episode to train on: `n_query` of its clips' frames become queries.
+    """The clip episode `episode` as an image episode to train on: `n_query` of its clips' frames become
+    queries.
 
     A video episode's support is each way's reference photos (the whole photo is the box) and its query is
     a clip; training needs query images with targets. About n_query / n_way frames of each way's clip are

@@ -46,7 +46,7 @@ def _regular(n: int, radius: float = 1.0, start: float = math.pi / 2) -> list[tu
 def _star() -> list[tuple[float, float]]:
     return [
         (r * math.cos(math.pi / 2 + math.pi * k / 5), r * math.sin(math.pi / 2 + math.pi * k / 5))
-        for k, r in zip(range(10), [1.0, 0.42] * 5)
+        for k, r in zip(range(10), [1.0, 0.42] * 5, strict=True)
     ]
 
 
@@ -140,7 +140,7 @@ def _background(rng: np.random.Generator, size: int, clutter: bool = True) -> np
         radii = rng.uniform(0.05, 0.18) * size * rng.uniform(0.5, 1.4, n)
         angles = np.sort(rng.uniform(0, 2 * math.pi, n))
         blob = Image.new("L", (size, size), 0)
-        outline = [(cx + r * math.cos(a), cy + r * math.sin(a)) for r, a in zip(radii, angles)]
+        outline = [(cx + r * math.cos(a), cy + r * math.sin(a)) for r, a in zip(radii, angles, strict=True)]
         ImageDraw.Draw(blob).polygon(outline, fill=int(rng.integers(90, 200)))
         blob = blob.filter(ImageFilter.GaussianBlur(rng.uniform(1.0, 3.0)))
         canvas.paste(tuple(int(v) for v in _colour(rng)), (0, 0), blob)
@@ -321,7 +321,9 @@ def write_coco_dataset(
         name = f"images/{i:06d}.{image_format}"
         _save(sample.image, root / name)
         images.append({"id": i + 1, "file_name": name, "width": image_size, "height": image_size})
-        for xywh, label in zip(convert(sample.boxes, "xyxy", "xywh").tolist(), sample.labels.tolist()):
+        for xywh, label in zip(
+            convert(sample.boxes, "xyxy", "xywh").tolist(), sample.labels.tolist(), strict=False
+        ):
             annotations.append(
                 {
                     "id": len(annotations) + 1,

@@ -14,7 +14,7 @@ def make_anchors(
     ((col + offset) · stride, (row + offset) · stride). A 2×2 map at stride 8 gives x, y ∈ {4, 12}.
     """
     points, stride_col = [], []
-    for (h, w), s in zip(feature_shapes, strides):
+    for (h, w), s in zip(feature_shapes, strides, strict=False):
         ys = (torch.arange(h, dtype=torch.float32) + offset) * s
         xs = (torch.arange(w, dtype=torch.float32) + offset) * s
         yy, xx = torch.meshgrid(ys, xs, indexing="ij")  # (h, w) each

@@ -62,4 +62,5 @@ class Backbone(nn.Module):
         for i in range(len(picked) - 2, -1, -1):
             top = self.lateral[i](picked[i]) + F.interpolate(top, size=picked[i].shape[-2:], mode="nearest")
             outs[i] = top
-        return [smooth(o) for smooth, o in zip(self.smooth, outs)]  # [(B, C, H/8, W/8), (.., /16), (.., /32)]
+        # [(B, C, H/8, W/8), (.., /16), (.., /32)]
+        return [smooth(o) for smooth, o in zip(self.smooth, outs, strict=True)]

@@ -72,8 +72,9 @@ def _is_real(value: Any) -> bool:
 class ModelConfig:
     # input: square letterboxed canvas; shapes images are small, 128 px keeps CPU training to minutes
     image_size: int = 128
-    # Support images smaller than the canvas are enlarged to fill it (YOLO's letterbox `scaleup`); False pastes
-    # them at their own scale, so a 64 px reference photo's object stays the size it has in a 128 px frame.
+    # Support images smaller than the canvas are enlarged to fill it (YOLO's letterbox `scaleup`); False
+    # pastes them at their own scale, so a 64 px reference photo's object stays the size it has in a 128 px
+    # frame.
     upscale_support: bool = True
     # backbone widths for strides 2, 4, 8, 16, 32; few channels on purpose (2-core CPU training)
     widths: tuple[int, ...] = (16, 32, 48, 64, 96)

@@ -22,13 +22,13 @@ class LevelHead(nn.Module):
         super().__init__()
         c, h = config.neck_dim, config.head_dim
         self.cls_tower = nn.Sequential(ConvBNAct(c, h, 3), nn.Conv2d(h, 1, 1))
-        # cosine ∈ [-1, 1] → ±1 logit at init, so every score starts within e^±1 of PRIOR_PROB (at 4, an untrained
-        # model scored well-aligned boxes 0.35, above the clip gate); the scale is learnt
+        # cosine ∈ [-1, 1] → ±1 logit at init, so every score starts within e^±1 of PRIOR_PROB (at 4, an
+        # untrained model scored well-aligned boxes 0.35, above the clip gate); the scale is learnt
         self.cos_scale = nn.Parameter(torch.tensor(1.0))
         bins = max(config.reg_max, 1)
         self.box_tower = nn.Sequential(ConvBNAct(c, h, 3), ConvBNAct(h, h, 3), nn.Conv2d(h, 4 * bins, 1))
-        # RetinaNet's initialisation of the classifier's last layer: weights N(0, 0.01²) and the prior's bias, so
-        # the tower adds ~nothing at first (with default weights it scored some untrained clip boxes 1.0)
+        # RetinaNet's initialisation of the classifier's last layer: weights N(0, 0.01²) and the prior's bias,
+        # so the tower adds ~nothing at first (with default weights it scored some untrained clip boxes 1.0)
         nn.init.normal_(self.cls_tower[-1].weight, std=0.01)
         nn.init.constant_(self.cls_tower[-1].bias, -math.log((1 - PRIOR_PROB) / PRIOR_PROB))
 
@@ -53,7 +53,7 @@ class Head(nn.Module):
     def forward(
         self, features: list[torch.Tensor], prototypes: list[torch.Tensor]
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        outs = [head(f, p) for head, f, p in zip(self.levels, features, prototypes)]
+        outs = [head(f, p) for head, f, p in zip(self.levels, features, prototypes, strict=False)]
         return torch.cat([o[0] for o in outs], 1), torch.cat([o[1] for o in outs], 1)
 
 

@@ -50,7 +50,7 @@ def pad_targets(
     out_boxes = torch.zeros(b, m, 4, device=device)
     out_labels = torch.zeros(b, m, dtype=torch.long, device=device)
     mask = torch.zeros(b, m, dtype=torch.bool, device=device)
-    for i, (bx, lb) in enumerate(zip(boxes, labels)):
+    for i, (bx, lb) in enumerate(zip(boxes, labels, strict=False)):
         k = len(bx)
         out_boxes[i, :k] = bx.reshape(-1, 4).to(device, torch.float32)
         out_labels[i, :k] = lb.to(device, torch.long)

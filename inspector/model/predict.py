@@ -34,7 +34,9 @@ def preprocess(
     """Returns (batch (B, 3, size, size) float in [0, 1], one Letterbox per image) for (H, W, 3) uint8 images
     of any sizes (enlarged to the canvas unless `scaleup` is False)."""
     letterboxes = [letterbox_params(im.shape[:2], size, scaleup) for im in images]
-    canvases = np.stack([letterbox_image(im, lb) for im, lb in zip(images, letterboxes)])  # (B, S, S, 3)
+    canvases = np.stack(
+        [letterbox_image(im, lb) for im, lb in zip(images, letterboxes, strict=True)]
+    )  # (B, S, S, 3)
     batch = torch.from_numpy(canvases).permute(0, 3, 1, 2).float().div_(255.0)
     return batch, letterboxes
 
@@ -68,7 +70,8 @@ def support_way(sample: Sample) -> int:
 def episode_tensors(
     episode: Episode, size: int, device: torch.device | str = "cpu", upscale_support: bool = True
 ) -> EpisodeTensors:
-    """Returns the EpisodeTensors for `episode` letterboxed to size×size (supports enlarged unless told not to).
+    """Returns the EpisodeTensors for `episode` letterboxed to size×size (supports enlarged unless told
+    not to).
 
     A support image keeps only the boxes of its way (see support_way); support images without boxes
     are dropped, since they carry no prototype evidence.
@@ -82,12 +85,12 @@ def episode_tensors(
     s_images, s_lb = preprocess([s.image for s in support], size, upscale_support)
     s_boxes = [
         torch.from_numpy(to_letterbox(np.asarray(s.boxes, np.float32)[np.asarray(s.labels) == w], lb))
-        for s, w, lb in zip(support, ways, s_lb)
+        for s, w, lb in zip(support, ways, s_lb, strict=False)
     ]
     q_images, q_lb = preprocess([q.image for q in episode.queries], size)
     q_boxes = [
         torch.from_numpy(to_letterbox(np.asarray(q.boxes, np.float32).reshape(-1, 4), lb))
-        for q, lb in zip(episode.queries, q_lb)
+        for q, lb in zip(episode.queries, q_lb, strict=False)
     ]
     q_labels = [torch.as_tensor(np.asarray(q.labels, np.int64)) for q in episode.queries]
     return EpisodeTensors(

@@ -59,7 +59,9 @@ def class_prototypes(
     boxes = torch.cat([b.reshape(-1, 4) for b in support_boxes]).to(device)  # (K, 4)
     onehot = F.one_hot(box_ways, n_way).to(features[0].dtype).T  # (N, K)
     onehot = onehot / onehot.sum(1, keepdim=True).clamp(min=1)
-    return [onehot @ box_pool(f, image_index, boxes, s) for f, s in zip(features, strides)]  # [(N, C)]
+    return [
+        onehot @ box_pool(f, image_index, boxes, s) for f, s in zip(features, strides, strict=False)
+    ]  # [(N, C)]
 
 
 def condition(query: torch.Tensor, prototypes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

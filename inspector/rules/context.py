@@ -1,4 +1,5 @@
-"""What every rule reads: the run, its components and decomposition, per-component statistics, the evaluations."""
+"""What every rule reads: the run, its components and decomposition, per-component statistics, the
+evaluations."""
 
 from __future__ import annotations
 

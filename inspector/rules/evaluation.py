@@ -1,4 +1,5 @@
-"""Rules about the evaluations: stuck at or near zero, fallen from their best, stopped reporting, diverging, undefined.
+"""Rules about the evaluations: stuck at or near zero, fallen from their best, stopped reporting, diverging,
+undefined.
 
 They work from three evaluations (a 12-epoch schedule evaluated every 2 epochs gives 6), judged on the
 defined points only (`inspector.eval_state`): NaN and −1 placeholders are never a value.
@@ -85,11 +86,13 @@ def metric_near_zero(ctx: RuleContext) -> list[Finding]:
             "metric_near_zero",
             "warning",
             "Evaluation metrics at or near zero",
-            f"{'; '.join(at_zero(m) for m in zero)}: ≤ {format_number(t.metric_zero)} (0–1 scale); the best of "
+            f"{'; '.join(at_zero(m) for m in zero)}: ≤ {format_number(t.metric_zero)} (0–1 scale); "
+            "the best of "
             f"the others over their last {t.metric_last_evals} evaluations: {poor} (all below "
             f"{format_number(t.metric_poor)}).",
-            f"The detector barely finds anything, and nothing on {', '.join(sorted(zero_names))}: open episodes "
-            "of that task and look at the boxes, their scores against the score gate and the positives per target.",
+            f"The detector barely finds anything, and nothing on {', '.join(sorted(zero_names))}: "
+            "open episodes of that task and look at the boxes, their scores against the score gate "
+            "and the positives per target.",
             None,
             "episodes",
         )
@@ -130,9 +133,11 @@ def eval_regression(ctx: RuleContext) -> list[Finding]:
             "eval_regression",
             "warning",
             f"{m.name} fell from its best",
-            f"{m.name} peaked at {format_number(best * m.scale)} at {when} and is now {format_number(last * m.scale)} "
+            f"{m.name} peaked at {format_number(best * m.scale)} at {when} "
+            f"and is now {format_number(last * m.scale)} "
             f"({(last - best) / best:+.0%}, {m.values.size - 1 - i} evaluation(s) later){also}.",
-            f"Keep the checkpoint from {when} (the best so far); if the fall continues, stop there or regularise "
+            f"Keep the checkpoint from {when} (the best so far); if the fall continues, "
+            "stop there or regularise "
             "(more augmentation, more varied episodes, a lower lr late in the schedule).",
             None,
             "eval",
@@ -141,7 +146,8 @@ def eval_regression(ctx: RuleContext) -> list[Finding]:
 
 
 def eval_stopped(ctx: RuleContext) -> list[Finding]:
-    """Evaluations stopped reporting metrics while training went on: their last values are not the model's state."""
+    """Evaluations stopped reporting metrics while training went on: their last values are not the
+    model's state."""
     ev = ctx.evals
     if not ev.stale:
         return []
@@ -158,9 +164,11 @@ def eval_stopped(ctx: RuleContext) -> list[Finding]:
             "eval_stopped",
             "warning",
             "Evaluation stopped reporting metrics",
-            f"the last eval metric with a value ({', '.join(ev.read)}) is at step {ev.stopped_at}; {how}. Their last "
+            f"the last eval metric with a value ({', '.join(ev.read)}) is at step {ev.stopped_at}; "
+            f"{how}. Their last "
             "values are not treated as the model's current state.",
-            "Look at what the evaluation printed after that step: a crash in the eval loop, NaN predictions from a "
+            "Look at what the evaluation printed after that step: a crash in the eval loop, "
+            "NaN predictions from a "
             "diverged model, or an empty validation set.",
             None,
             "eval",
@@ -230,9 +238,11 @@ def train_val_divergence(ctx: RuleContext) -> list[Finding]:
             "warning",
             "Validation loss rises while training loss falls",
             f"{name} was lowest at {_when(ctx.log, name, int(vs[i]))} ({format_number(best)}) and is now "
-            f"{format_number(last)} ({last / best - 1:+.0%}, over {vv.size - 1 - i} evaluation(s)); the training loss "
+            f"{format_number(last)} ({last / best - 1:+.0%}, over {vv.size - 1 - i} evaluation(s)); "
+            "the training loss "
             f"changed {change:+.0%} over the same steps.",
-            "The model is fitting the training episodes only: keep the checkpoint at the validation minimum, add "
+            "The model is fitting the training episodes only: keep the checkpoint at the validation minimum, "
+            "add "
             "augmentation, or sample more varied episodes.",
             None,
             "eval",
@@ -254,9 +264,11 @@ def undefined_metric(ctx: RuleContext) -> list[Finding]:
             "undefined_metric",
             "info",
             "Some eval metrics are undefined",
-            f'NaN or −1 (the evaluator\'s "nothing to measure", e.g. no small objects in the validation set): '
+            f'NaN or −1 (the evaluator\'s "nothing to measure", e.g. no small objects in the '
+            "validation set): "
             f"{'; '.join(parts)}. They are not counted as values.",
-            "Nothing to fix if the validation set has no objects of that kind; otherwise check the evaluator's "
+            "Nothing to fix if the validation set has no objects of that kind; "
+            "otherwise check the evaluator's "
             "area ranges and categories.",
             None,
             "eval",

@@ -1,4 +1,5 @@
-"""Rules about the run's data and log as such: no positives, non-finite losses, a total that does not add up, restarts."""
+"""Rules about the run's data and log as such: no positives, non-finite losses, a total that does not add up,
+restarts."""
 
 from __future__ import annotations
 
@@ -65,8 +66,8 @@ def no_positives(ctx: RuleContext) -> list[Finding]:
     zeroed = _zeroed_terms(ctx)
     effect = (
         (
-            f"; {', '.join(zeroed)}, which is why their curves jump: their dominance, noise and spikes are judged "
-            "on the other steps"
+            f"; {', '.join(zeroed)}, which is why their curves jump: "
+            "their dominance, noise and spikes are judged on the other steps"
         )
         if zeroed
         else ""
@@ -76,10 +77,12 @@ def no_positives(ctx: RuleContext) -> list[Finding]:
             "no_positive_anchors",
             "critical",
             "No positive anchors",
-            f"{ctx.comps.positives} was below {format_number(t.positives_zero)} on {int(zero.sum())} of {zero.size} "
+            f"{ctx.comps.positives} was below {format_number(t.positives_zero)} "
+            f"on {int(zero.sum())} of {zero.size} "
             f"logged steps ({format_percent(fraction)}); the longest stretch is {length} step(s) "
             f"({int(steps[start])}–{int(steps[start + length - 1])}){effect}.",
-            "With no positives the box and class losses get no signal: check the assigner (top-k, IoU threshold), "
+            "With no positives the box and class losses get no signal: "
+            "check the assigner (top-k, IoU threshold), "
             "box coordinates against the image size, and the strides.",
             None,
             "episodes",
@@ -116,8 +119,8 @@ def non_finite(ctx: RuleContext) -> list[Finding]:
             "A NaN loss poisons the weights from that step on: lower the lr or enable gradient clipping, and "
             "look for empty targets or zero-area boxes in the episode of the first NaN."
             if in_loss
-            else "Check where these series come from: a NaN in a logged statistic often means a division by an "
-            "empty count.",
+            else "Check where these series come from: "
+            "a NaN in a logged statistic often means a division by an empty count.",
             None,
             "loss_curves",
         )
@@ -142,8 +145,8 @@ def total_mismatch(ctx: RuleContext) -> list[Finding]:
             "total_mismatch",
             "warning",
             "Components do not add up to the logged total",
-            f"the median |{dec.total_metric} − Σ weighted components| is {format_percent(rel)} of the total; weights "
-            f"assumed: {assumed}.",
+            f"the median |{dec.total_metric} − Σ weighted components| is {format_percent(rel)} of the total; "
+            f"weights assumed: {assumed}.",
             "Either the weights or the raw/weighted reading are not what was inferred (correct them), or the "
             "total holds terms that were not logged separately (regularisers, auxiliary heads).",
             None,
@@ -164,7 +167,8 @@ def restarts(ctx: RuleContext) -> list[Finding]:
             "info",
             f"The log holds {len(log.segments) - 1} restart(s)",
             f"{len(log.segments)} launches ({spans}); where they overlap, the later one is read.",
-            "If the run was resumed from a checkpoint this is expected; otherwise two runs share one log file.",
+            "If the run was resumed from a checkpoint this is expected; "
+            "otherwise two runs share one log file.",
             None,
             "overview",
         )

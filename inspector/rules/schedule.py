@@ -1,4 +1,5 @@
-"""Rules about the learning-rate schedule: collapsed to nothing (dated where it happened), or out of the usual range.
+"""Rules about the learning-rate schedule: collapsed to nothing
+(dated where it happened), or out of the usual range.
 
 The schedule is judged after its peak: a warmup starts near 0 by design. A collapse is dated at the
 point from which the lr stays under the floor; a cliff (a fall of more than 10× within 2% of the run, as
@@ -24,7 +25,8 @@ def _schedule(ctx: RuleContext) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def cliff(steps: np.ndarray, lr: np.ndarray, factor: float, span: float) -> tuple[int, float, float] | None:
-    """The largest fall of more than `factor`× within `span` steps: (step where it lands, lr before, lr after)."""
+    """The largest fall of more than `factor`× within `span` steps:
+    (step where it lands, lr before, lr after)."""
     ends = np.searchsorted(steps, steps + span, side="right") - 1
     ratio = np.divide(lr, lr[ends], out=np.zeros_like(lr), where=lr[ends] > 0)
     i = int(np.argmax(ratio))
@@ -39,7 +41,8 @@ def cliff(steps: np.ndarray, lr: np.ndarray, factor: float, span: float) -> tupl
 
 
 def lr_collapsed(ctx: RuleContext) -> list[Finding]:
-    """The lr ended (and stays) far below its peak while the model is not good: steps barely move the weights."""
+    """The lr ended (and stays) far below its peak while the
+    model is not good: steps barely move the weights."""
     t = ctx.t
     got = _schedule(ctx)
     if got is None:
@@ -60,7 +63,8 @@ def lr_collapsed(ctx: RuleContext) -> list[Finding]:
     drop = cliff(after_s, after, t.lr_cliff_factor, t.lr_cliff_span * run)
     how = (
         f"a cliff at step {drop[0]} ({format_percent((drop[0] - steps[0]) / run)} into the run) took it from "
-        f"{format_number(drop[1])} to {format_number(drop[2])} within {format_percent(t.lr_cliff_span)} of the run; "
+        f"{format_number(drop[1])} to {format_number(drop[2])} within {format_percent(t.lr_cliff_span)} of "
+        "the run; "
         if drop
         else ""
     )
@@ -75,9 +79,10 @@ def lr_collapsed(ctx: RuleContext) -> list[Finding]:
             "lr_collapsed",
             "info" if best is None and not ctx.evals.stale else "warning",
             "Learning rate collapsed",
-            f"{ctx.comps.lr} peaked at {format_number(peak)} (step {int(steps[p])}) and ends at {format_number(final)} "
-            f"({format_number(final / peak)}× the peak); {how}it has been below {format_number(floor)} since step "
-            f"{since} ({format_percent(frac)} into the run) while {metric}.",
+            f"{ctx.comps.lr} peaked at {format_number(peak)} (step {int(steps[p])}) and ends at "
+            f"{format_number(final)} "
+            f"({format_number(final / peak)}× the peak); {how}it has been below {format_number(floor)} since "
+            f"step {since} ({format_percent(frac)} into the run) while {metric}.",
             "Steps at this lr barely move the weights: shorten the decay (a higher final lr / lrf, later "
             "milestones) or train longer at a useful lr before judging the losses.",
             None,
@@ -95,7 +100,8 @@ def _usual_range(ctx: RuleContext) -> tuple[tuple[float, float], str] | None:
         ((ctx.log.config.get("optim_wrapper") or {}).get("optimizer") or {}).get("type", "")
         or (ctx.log.config.get("args") or {}).get("optimizer", "")
     ).lower()
-    # An Adam-family optimiser runs at 10-100× lower lr than SGD (mmdet: DETR AdamW 1e-4 vs Faster R-CNN SGD 0.02).
+    # An Adam-family optimiser runs at 10-100× lower lr than
+    # SGD (mmdet: DETR AdamW 1e-4 vs Faster R-CNN SGD 0.02).
     if optimizer.startswith("adam") and ctx.log.framework in ("mmdet", "ultralytics", "yolov5", "yolov7"):
         return (1e-5, 4e-3), f"{conv.lr_source}; {optimizer} usually runs at 1e-5 to 4e-3"
     return conv.usual_lr, conv.lr_source
@@ -124,7 +130,8 @@ def lr_out_of_range(ctx: RuleContext) -> list[Finding]:
             f"{'the top' if high else 'the bottom'} of the usual {format_number(lo)}–{format_number(hi)} for "
             f"{ctx.log.framework} ({source}){then}.",
             (
-                "Start from the framework's reference lr scaled to your batch size (linear scaling: lr ∝ images per "
+                "Start from the framework's reference lr scaled to your batch size (linear scaling: lr ∝ "
+                "images per "
                 "batch)" + (", with warmup" if high else "") + ", then tune by factors of 2-3."
             ),
             None,

@@ -1,4 +1,5 @@
-"""Rules about the loss terms themselves: one dominates, one stopped moving, one is noisy, spikes, a lasting step.
+"""Rules about the loss terms themselves: one dominates, one stopped moving, one is noisy, spikes, a lasting
+step.
 
 Each reads the per-component statistics `inspector.diagnose` computed on the judged rows (the steps that had
 positive anchors, when some had none: a term that is 0 for lack of targets is not dominant, noisy or spiky).
@@ -63,7 +64,8 @@ def _shares(ctx: RuleContext) -> dict[str, tuple[float, float, float, str]]:
 
 
 def dominant(ctx: RuleContext) -> list[Finding]:
-    """A term (or a family of copies) carrying most of the objective's mean or recent noise, in a run that is not good."""
+    """A term (or a family of copies) carrying most of the objective's mean or recent noise, in a run that is
+    not good."""
     t = ctx.t
     if len(ctx.stats) < 2:
         return []
@@ -84,7 +86,8 @@ def dominant(ctx: RuleContext) -> list[Finding]:
         weakest = min(others, key=lambda k: others[k][2])
         ratio = w / others[weakest][2] if others[weakest][2] > 0 else float("inf")
         weight_note = (
-            f"; its weight {format_number(w)} is {ratio:.0f}× {weakest}'s ({format_number(others[weakest][2])})"
+            f"; its weight {format_number(w)} is {ratio:.0f}× {weakest}'s "
+            f"({format_number(others[weakest][2])})"
             if ratio >= 1.5
             else f"; {label}"
             if label
@@ -97,10 +100,13 @@ def dominant(ctx: RuleContext) -> list[Finding]:
                 "dominant_component",
                 "warning",
                 f"Weighted {name} dominates the objective",
-                f"weighted {name} makes {format_percent(var_share)} of the objective's step-to-step noise over the "
-                f"last {format_percent(t.recent_fraction)} of the run and {format_percent(mean_share)} of its mean"
+                f"weighted {name} makes {format_percent(var_share)} of the objective's step-to-step noise "
+                f"over the "
+                f"last {format_percent(t.recent_fraction)} of the run and {format_percent(mean_share)} "
+                f"of its mean"
                 f"{weight_note}.",
-                f"Once the targets and the lr are sound, try {name} at a lower weight{try_w} and see whether the "
+                f"Once the targets and the lr are sound, try {name} at a lower weight{try_w} and see "
+                f"whether the "
                 f"other terms' share of the signal recovers.",
                 name,
                 "whatif",
@@ -136,10 +142,13 @@ def stationary(ctx: RuleContext) -> list[Finding]:
                 "stationary_component",
                 "info" if best is None and not ctx.evals.stale else "warning",
                 f"{name} stopped improving",
-                f"raw {name} over steps {tr.first_step}–{tr.last_step}: Mann-Kendall p = {format_number(tr.p_value)}, "
-                f"Theil-Sen change {tr.rel_change:+.1%} of its level {format_number(tr.level)} over that window "
+                f"raw {name} over steps {tr.first_step}–{tr.last_step}: "
+                f"Mann-Kendall p = {format_number(tr.p_value)}, "
+                f"Theil-Sen change {tr.rel_change:+.1%} of its level {format_number(tr.level)} "
+                f"over that window "
                 f"(95% CI {tr.rel_per_1k_low * span:+.1%}…{tr.rel_per_1k_high * span:+.1%}); {metric}.",
-                f"A {name} term that oscillates in a band without a trend is not being learned: check its targets "
+                f"A {name} term that oscillates in a band without a trend is not being learned: "
+                f"check its targets "
                 f"and anchor assignment first, then its weight against the others.",
                 name,
                 "episodes",
@@ -149,7 +158,8 @@ def stationary(ctx: RuleContext) -> list[Finding]:
 
 
 def high_volatility(ctx: RuleContext) -> list[Finding]:
-    """A term whose robust step-to-step noise is half its level or more, and which carries ≥ 5% of the objective."""
+    """A term whose robust step-to-step noise is half its level or more, and which carries ≥ 5% of the
+    objective."""
     t = ctx.t
     judged = ctx.dec.select(ctx.judged)
     recent = recent_rows(judged.steps, t.recent_fraction)
@@ -168,11 +178,14 @@ def high_volatility(ctx: RuleContext) -> list[Finding]:
                 "warning",
                 f"{name} is very noisy",
                 f"over the last {format_percent(t.recent_fraction)} of the run raw {name} typically moves by "
-                f"{format_number(v.mad_diff)} from one logged step to the next (1.4826 × the median absolute deviation "
+                f"{format_number(v.mad_diff)} from one logged step to the next "
+                f"(1.4826 × the median absolute deviation "
                 f"of the changes), {format_percent(noise)} of its median level {format_number(v.median)} "
-                f"(threshold {format_percent(t.high_volatility_rel_diff)}); it carries {format_percent(s.mean_share)} "
+                f"(threshold {format_percent(t.high_volatility_rel_diff)}); "
+                f"it carries {format_percent(s.mean_share)} "
                 "of the objective's mean.",
-                "Noise this large hides trends: use larger episodes/batches, a lower lr, or gradient clipping; "
+                "Noise this large hides trends: use larger episodes/batches, a lower lr, "
+                "or gradient clipping; "
                 "the smoothed band shows the underlying level.",
                 name,
                 "loss_curves",
@@ -216,10 +229,13 @@ def loss_spikes(ctx: RuleContext) -> list[Finding]:
             "loss_spikes",
             "warning",
             "Loss spikes",
-            f"{total} spike(s): points over {t.spike_k:g} robust σ and {100 * t.spike_min_rise:g}% above their "
-            f"neighbours that come back down ({counts}); the largest is weighted {name} = {format_number(value)} at "
+            f"{total} spike(s): points over {t.spike_k:g} robust σ and {100 * t.spike_min_rise:g}% "
+            f"above their "
+            f"neighbours that come back down ({counts}); the largest is weighted {name} = "
+            f"{format_number(value)} at "
             f"step {step}, {size}.",
-            "Open the spike steps' episodes: spikes usually come from one bad batch (tiny or degenerate boxes, "
+            "Open the spike steps' episodes: spikes usually come from one bad batch "
+            "(tiny or degenerate boxes, "
             "mislabelled support) or from too high an lr; clipping gradients contains them.",
             name,
             "loss_curves",
@@ -228,7 +244,8 @@ def loss_spikes(ctx: RuleContext) -> list[Finding]:
 
 
 def regime_change(ctx: RuleContext) -> list[Finding]:
-    """A lasting step change in a term (a loss switched on or off, a stage change): information, not a fault."""
+    """A lasting step change in a term (a loss switched on or off, a stage change): information, not a
+    fault."""
     verbs = {"on": "switched on", "off": "switched off", "up": "stepped up", "down": "stepped down"}
     out = []
     for name, s in ctx.stats.items():
@@ -241,11 +258,13 @@ def regime_change(ctx: RuleContext) -> list[Finding]:
                 "info",
                 f"{name} {verbs[biggest.kind]} at step {biggest.step}",
                 f"weighted {name} went from a level of {format_number(biggest.level_before)} to "
-                f"{format_number(biggest.level_after)} at step {biggest.step} and held it for {biggest.points_after} "
+                f"{format_number(biggest.level_after)} at step {biggest.step} "
+                f"and held it for {biggest.points_after} "
                 f"logged point(s)"
                 + (f" ({len(s.changes)} such changes)" if len(s.changes) > 1 else "")
                 + "; its points there are not counted as spikes.",
-                "If this is planned (a loss switched on for the last epochs, a second stage, an lr step), nothing "
+                "If this is planned (a loss switched on for the last epochs, a second stage, an lr step), "
+                "nothing "
                 "to do; otherwise look at what changed in the run at that step.",
                 name,
                 "loss_curves",

@@ -118,7 +118,8 @@ def _check_yaml_cost(text: str) -> None:
 
 
 def yaml_mapping(text: str) -> dict:
-    """The top-level mapping of a YAML (or JSON) document, within the companion bounds; CompanionError otherwise."""
+    """The top-level mapping of a YAML (or JSON) document, within the companion bounds; CompanionError
+    otherwise."""
     try:
         _check_yaml_cost(text)
         data = yaml.load(text, Loader=_YAML_LOADER)
@@ -147,14 +148,17 @@ def _literal(node: ast.AST) -> Any:
     ):
         return {kw.arg: _literal(kw.value) for kw in node.keywords if kw.arg is not None}
     if isinstance(node, ast.Dict):
-        return {_literal(k): _literal(v) for k, v in zip(node.keys, node.values) if k is not None}
+        return {
+            _literal(k): _literal(v) for k, v in zip(node.keys, node.values, strict=False) if k is not None
+        }
     if isinstance(node, (ast.List, ast.Tuple)):
         return [_literal(e) for e in node.elts]
     return ast.literal_eval(node)
 
 
 def python_assignments(text: str) -> dict[str, Any]:
-    """Top-level `name = <literal or dict(...)>` assignments of a Python config; CompanionError when over a bound.
+    """Top-level `name = <literal or dict(...)>` assignments of a Python config; CompanionError when over
+    a bound.
 
     The text is parsed with `ast`, never executed; an assignment whose value is not a literal (a call,
     a name) is left out. Python's parser refuses more than 200 nested brackets itself.

@@ -134,7 +134,7 @@ def _numeric_hints(head: bytes, names: list[str], delimiter: str) -> dict[str, p
         return {}
     return {
         name: pa.float64()
-        for name, col in zip(names, sample.columns)
+        for name, col in zip(names, sample.columns, strict=False)
         if pa.types.is_integer(col.type) or pa.types.is_floating(col.type)
     }
 
@@ -176,7 +176,7 @@ def _fast_table(path: Path, names: list[str], delimiter: str, head: bytes = b"")
         return None
     # Each Arrow column is released as soon as its NumPy copy exists: the peak holds one column twice,
     # not the whole table.
-    pending = dict(zip(names, table.columns))
+    pending = dict(zip(names, table.columns, strict=False))
     del table
     for name in names:
         col = pending.pop(name)
@@ -370,13 +370,13 @@ def _tolerant_table(path: Path, names: list[str], delimiter: str, raw: bytes) ->
             "trainer appended to the table; the rows after it are a new launch."
         )
 
-    cells = list(zip(*rows)) if rows else [() for _ in names]
+    cells = list(zip(*rows, strict=False)) if rows else [() for _ in names]
     parsed: dict[str, list[float | None]] = {}
     text_columns: list[str] = []
-    for name, col in zip(names, cells):
+    for name, col in zip(names, cells, strict=False):
         values = [None if c == "" else _parse_float(c) for c in col]
         written = sum(c != "" for c in col)
-        failed = sum(v is None for v, c in zip(values, col) if c != "")
+        failed = sum(v is None for v, c in zip(values, col, strict=True) if c != "")
         if written == 0:
             continue
         if failed * 2 > written:
@@ -385,7 +385,7 @@ def _tolerant_table(path: Path, names: list[str], delimiter: str, raw: bytes) ->
         parsed[name] = values
     keep = np.ones(len(rows), dtype=bool)
     for name, values in parsed.items():
-        for r, (v, c) in enumerate(zip(values, cells[names.index(name)])):
+        for r, (v, c) in enumerate(zip(values, cells[names.index(name)], strict=False)):
             if v is None and c != "":
                 keep[r] = False
     bad_lines.extend(int(n) for n in np.asarray(lines, dtype=np.int64)[~keep])
@@ -452,7 +452,8 @@ _NOT_SERIES = frozenset(c.lower() for c in (*STEP_COLUMNS, "_step", "_runtime", 
 
 
 def _cap_columns(table: Table, cap: int) -> Table:
-    """`table` with at most `cap` metric columns (the first, in file order), and a warning when it had more."""
+    """`table` with at most `cap` metric columns (the first,
+    in file order), and a warning when it had more."""
     metrics = [
         name for name in table.names if name in table.columns and name.strip().lower() not in _NOT_SERIES
     ]

@@ -99,7 +99,8 @@ class Column:
 
     @staticmethod
     def of(n: int, at: np.ndarray, values: np.ndarray) -> Column:
-        """The column logged at rows `at` (increasing) with `values`: dense when at least half the rows log it."""
+        """The column logged at rows `at` (increasing) with `values`:
+        dense when at least half the rows log it."""
         at = np.asarray(at, dtype=np.int64)
         if 2 * at.size < n:
             return Column(n, values, None, at)
@@ -202,7 +203,8 @@ _STRING = re.compile(rb'"(?:[^"\\\n]|\\.)*"?')
 
 
 def deep_lines(data: bytes | memoryview | pa.Buffer, limit: int | None = None) -> np.ndarray:
-    """0-based indices of the lines of `data` nested deeper than `limit` (MAX_JSON_DEPTH), brackets in strings aside.
+    """0-based indices of the lines of `data` nested deeper than
+    `limit` (MAX_JSON_DEPTH), brackets in strings aside.
 
     A line can only be that deep if it holds more than `limit` opening brackets, so first only the
     `[`, `{` and newline bytes are kept (bytes.translate, ~4 ms per 8 MB piece; a metric line has a
@@ -243,7 +245,8 @@ def _exact_depth(line: bytes) -> int:
 
 
 def _normalized(kind: pa.DataType) -> pa.DataType:
-    """The type a key is parsed as: every number as float64 (an int column meeting 0.5 must not fail), dates as text."""
+    """The type a key is parsed as: every number as float64 (an
+    int column meeting 0.5 must not fail), dates as text."""
     if pa.types.is_struct(kind):
         return pa.struct([pa.field(f.name, _normalized(f.type)) for f in kind])
     if pa.types.is_list(kind) or pa.types.is_large_list(kind):
@@ -256,7 +259,8 @@ def _normalized(kind: pa.DataType) -> pa.DataType:
 
 
 def _merged(known: pa.DataType, seen: pa.DataType) -> pa.DataType:
-    """`known` widened by `seen`: new struct fields appended, null replaced; on a conflict the first type stays."""
+    """`known` widened by `seen`: new struct fields appended,
+    null replaced; on a conflict the first type stays."""
     if known.equals(seen) or pa.types.is_null(seen):
         return known
     if pa.types.is_null(known):
@@ -367,7 +371,8 @@ class _Loader:
         self.chunks.append(_Chunk(n_rows, numbers, texts, lines))
 
     def fast(self, piece: pa.Buffer, first_line: int) -> int | None:
-        """Lines of a whole piece parsed against the known schema; None (nothing kept) when it needs the tolerant path."""
+        """Lines of a whole piece parsed against the known schema;
+        None (nothing kept) when it needs the tolerant path."""
         if self.schema is None or self.line_by_line:
             return None
         n_lines = _lines_in(memoryview(piece))
@@ -391,7 +396,8 @@ class _Loader:
         return n_lines
 
     def tolerant(self, data: memoryview, first_line_no: int) -> int:
-        """Every well-formed object line of `data` (a piece), bad lines noted; the number of lines in `data`."""
+        """Every well-formed object line of `data` (a piece),
+        bad lines noted; the number of lines in `data`."""
         raw = np.frombuffer(data, dtype=np.uint8)
         newlines = np.flatnonzero(raw == 10)
         starts = np.concatenate([[0], newlines + 1])
@@ -423,7 +429,8 @@ class _Loader:
     def _bisect(
         self, data: memoryview, starts: np.ndarray, ends: np.ndarray, idx: np.ndarray, line_no: np.ndarray
     ) -> None:
-        """Parse lines `idx` with pyarrow where it is safe, halving the range around failures, in file order."""
+        """Parse lines `idx` with pyarrow where it is safe,
+        halving the range around failures, in file order."""
         stack = [idx]
         while stack:
             idx = stack.pop()
@@ -442,7 +449,8 @@ class _Loader:
             stack += [idx[half:], idx[:half]]
 
     def _arrow(self, piece: bytes | memoryview, idx: np.ndarray, line_no: np.ndarray) -> bool:
-        """Parse one range with pyarrow when its table is bounded: against the known keys, else inferring when small."""
+        """Parse one range with pyarrow when its table is bounded:
+        against the known keys, else inferring when small."""
         rows = int(idx.size)
         table = None
         if self.schema is not None and rows * (_leaf_count(self.schema) + 1) <= _CELLS:
@@ -626,7 +634,7 @@ def _joined(data: memoryview, starts: np.ndarray, ends: np.ndarray, idx: np.ndar
     if last - first + 1 == idx.size:
         return data[starts[first] : ends[last]]
     cut = np.flatnonzero(np.diff(idx) != 1) + 1
-    runs = zip(np.concatenate([[0], cut]), np.concatenate([cut, [idx.size]]) - 1)
+    runs = zip(np.concatenate([[0], cut]), np.concatenate([cut, [idx.size]]) - 1, strict=True)
     return b"\n".join(data[starts[idx[a]] : ends[idx[b]]] for a, b in runs)
 
 
@@ -655,7 +663,7 @@ def _may_hold_long_lines(table: pa.Table) -> bool:
 def _leaves(name: str, arr: pa.ChunkedArray):
     """(flattened name, leaf array) pairs: structs are opened with "/" between the keys."""
     if pa.types.is_struct(arr.type):
-        for field_, child in zip(arr.type, arr.flatten()):
+        for field_, child in zip(arr.type, arr.flatten(), strict=False):
             yield from _leaves(f"{name}/{field_.name}", child)
     else:
         yield name, arr

@@ -139,7 +139,8 @@ def select(rows: np.ndarray, columns: dict[str, Column]) -> dict[str, Column]:
 def attach(
     columns: dict[str, Column], own: np.ndarray, target: np.ndarray, skip: tuple[str, ...]
 ) -> dict[str, Column]:
-    """Columns logged on the rows `own` (a mask) only, plus each row i with target[i] >= 0 moved onto row target[i].
+    """Columns logged on the rows `own` (a mask) only, plus each row i with target[i] >= 0 moved onto row
+    target[i].
 
     MMEngine and mmdet 2.x write validation results on lines of their own; their values belong to a
     training row (`target`). Keys in `skip` (the val line's own timings, its lr) are not moved. A moved

@@ -148,7 +148,8 @@ def _env_config(path: Path) -> tuple[dict, int]:
 
 
 def config_literals(text: str) -> dict[str, Any]:
-    """Top-level `name = <literal or dict(...)>` assignments of an mmcv config dump, never executed; {} if refused.
+    """Top-level `name = <literal or dict(...)>` assignments of an mmcv config dump, never executed; {} if
+    refused.
 
     The config is Python source, parsed with `ast` within the companion bounds (companions.py: a dump
     of 2 MB of names took 1.4 GB to parse); only literals and `dict(...)` calls are evaluated, so

@@ -23,7 +23,8 @@ _VAL_NOISE = ("data_time", "time", "lr", "memory", "epoch", "iter", "step", "eta
 
 
 def sniff(path: Path, head: bytes) -> float:
-    """0.9 when lines have "step" and "data_time" and none has mmdet 2.x's "mode" or Detectron2's "iteration"."""
+    """0.9 when lines have "step" and "data_time" and none
+    has mmdet 2.x's "mode" or Detectron2's "iteration"."""
     objs = jsonrows.head_objects(head)
     if any("mode" in o or "iteration" in o or "type" in o for o in objs):
         return 0.0

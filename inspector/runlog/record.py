@@ -217,7 +217,7 @@ def assemble(
         bounds = np.flatnonzero(np.diff(seg)) + 1
         starts = np.concatenate([[0], bounds])
         ends = np.concatenate([bounds, [steps.size]])
-        for i, (a, b) in enumerate(zip(starts, ends)):
+        for i, (a, b) in enumerate(zip(starts, ends, strict=True)):
             segments.append(Segment(i, int(steps[a]), int(steps[b - 1]), int(b - a)))
     if len(segments) > 1:
         dropped = int(steps.size - keep_rows.sum())
@@ -225,7 +225,7 @@ def assemble(
             f"step {s.first_step} after step {before.last_step}"
             if s.first_step <= before.last_step
             else f"a new launch at step {s.first_step}"
-            for before, s in zip(segments, segments[1:])
+            for before, s in zip(segments, segments[1:], strict=False)
         )
         warnings.append(
             f"{len(segments) - 1} restart(s) ({restarts}); "

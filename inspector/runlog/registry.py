@@ -80,7 +80,8 @@ def with_checkpoint_gains(log: RunLog, checkpoints: Sequence[Path]) -> RunLog:
             log.warnings.append(f"{path.name} states no loss gains; it was not used.")
             continue
         sources = log.config.get("weight_sources") or {}
-        # A framework's shipped default the reader filled in is weaker evidence than the run's own train config.
+        # A framework's shipped default the reader filled in
+        # is weaker evidence than the run's own train config.
         own = {
             k: v
             for k, v in (log.config.get("loss_weights") or {}).items()
@@ -109,7 +110,8 @@ def formats() -> dict[str, str]:
 
 
 def _check_kind(path: Path) -> None:
-    """InspectorError unless `path` is a regular file or a directory (a FIFO would block its reader forever)."""
+    """InspectorError unless `path` is a regular file or a
+    directory (a FIFO would block its reader forever)."""
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:

@@ -298,7 +298,6 @@ def _split_moves(
     columns: Sequence[Keyed], labels: Labels, lines: np.ndarray
 ) -> tuple[list[Move], np.ndarray, list[Finding]]:
     """Moves of every key a non-training row logs to '<split>/<key>'; the training rows; what was done."""
-    n = labels.codes.size
     kind = np.array([v.lower() in TRAIN_SPLITS for v in labels.values] + [False], dtype=bool)
     train = kind[labels.codes]  # code -1 picks the trailing False
     prefixes = [f"{v}/" for v in labels.values]

@@ -144,7 +144,8 @@ def overwritten(run: np.ndarray, columns: dict[str, Column]) -> np.ndarray:
 
 
 def constant_step(steps: np.ndarray, columns: dict[str, Column], key: str) -> tuple[np.ndarray, list[str]]:
-    """Steps numbered in file order when every row has one step and some key repeats; else `steps` as they are."""
+    """Steps numbered in file order when every row has one step and some key repeats; else `steps` as they
+    are."""
     if steps.size < 2 or steps[0] != steps[-1] or not np.all(steps == steps[0]):
         return steps, []
     if not overwritten(np.zeros(steps.size, dtype=np.int64), columns).any():

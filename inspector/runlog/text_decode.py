@@ -68,7 +68,8 @@ def wide_codec(head: bytes) -> str | None:
 
 
 def binary_reason(sample: str) -> str | None:
-    """Why decoded text is bytes rather than a log (NUL or control characters), or None when it reads as text."""
+    """Why decoded text is bytes rather than a log (NUL or control characters), or None when it reads as
+    text."""
     if not sample:
         return None
     if "\x00" in sample and not sample.replace("\x00", "").strip():
@@ -117,7 +118,8 @@ def resolve_carriage_returns(line: str) -> list[str]:
 
 
 def clean_text(text: str) -> TextLines:
-    """Lines without ANSI escapes, CRLF, tqdm redraws, over-long lines or NUL bytes, with their original line numbers.
+    """Lines without ANSI escapes, CRLF, tqdm redraws, over-long lines or NUL bytes, with their original line
+    numbers.
 
     An over-long line (MAX_LINE_CHARS) or one holding NUL stays a line, blanked, so that numbering holds.
     """
@@ -278,7 +280,8 @@ def _next_piece(fh: BinaryIO, piece_bytes: int) -> bytes:
 
 
 def _longest_line(raw: bytes) -> int:
-    """Bytes in the longest line of `raw` (≥ its characters), scanned a window at a time (small temporaries)."""
+    """Bytes in the longest line of `raw` (≥ its characters), scanned a window at a time (small
+    temporaries)."""
     return _longest_run(
         np.frombuffer(raw, dtype=np.uint8, count=min(_SCAN_BYTES, len(raw) - at), offset=at)
         for at in range(0, len(raw), _SCAN_BYTES)

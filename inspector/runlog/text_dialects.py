@@ -147,7 +147,7 @@ class MmdetParser:
         if train.size:
             # A val line reports the epoch that just ended: the last train step logged for that epoch.
             ends = e.size - 1 - np.unique(e[::-1], return_index=True)[1]
-            self.last.update(zip(e[ends].tolist(), steps[ends].tolist()))
+            self.last.update(zip(e[ends].tolist(), steps[ends].tolist(), strict=True))
         val = matching(lines, MMDET_VAL)
         if val.size:
             ve, ok = safe_ints(pc.struct_field(fields(lines, val, MMDET_VAL), "e"))
@@ -209,7 +209,7 @@ class Detectron2Parser:
         cp = matching(lines, r"copypaste: ")
         if cp.size:
             self.copypaste.extend(
-                zip((cp + first).tolist(), lines.take(pa.array(cp, pa.int64())).to_pylist())
+                zip((cp + first).tolist(), lines.take(pa.array(cp, pa.int64())).to_pylist(), strict=True)
             )
 
     def finish(self) -> Table:
@@ -234,7 +234,9 @@ class Detectron2Parser:
                 )
                 eval_rows.append(row)
                 eval_steps.append(int(step))
-                eval_cols.append({f"{task}/{k}": v for k, v in zip(names, values) if v is not None})
+                eval_cols.append(
+                    {f"{task}/{k}": v for k, v in zip(names, values, strict=False) if v is not None}
+                )
                 names = None
         if eval_rows:
             evals = Collector()
@@ -259,7 +261,7 @@ class UltralyticsParser:
     def feed(self, lines: pa.Array, first: int) -> None:
         marked = matching(lines, r"Epoch\s+GPU_mem|^\s*\d+/\d+\s+[\d.]+G\s|\ball\s+\d+\s+\d+\s")
         texts = lines.take(pa.array(marked, pa.int64())).to_pylist() if marked.size else []
-        for row, line in zip((marked + first).tolist(), texts):
+        for row, line in zip((marked + first).tolist(), texts, strict=True):
             header = ULTRA_HEADER.match(line)
             if header:
                 self.loss_names = header.group("cols").split()
@@ -278,7 +280,7 @@ class UltralyticsParser:
                 self.rows.append(row)
                 self.steps.append(int(m.group("e")))
                 self.cols.append(
-                    {f"train/{k}": v for k, v in zip(self.loss_names, numbers)}
+                    {f"train/{k}": v for k, v in zip(self.loss_names, numbers, strict=False)}
                     | {"GPU_mem": float(m.group("mem"))}
                 )
                 self.epoch_has_val = False

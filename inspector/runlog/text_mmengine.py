@@ -133,7 +133,7 @@ def row_values(shape: str, header: list[str], row: list[str]) -> dict[tuple[str,
             if row[k] and row[k] != "None" and value is not None:
                 out[("mAP", row[k])] = value
     elif row and row[0]:
-        for column, cell in zip(header[1:], row[1:]):
+        for column, cell in zip(header[1:], row[1:], strict=False):
             value = _number(cell)
             if value is not None:
                 out[(column, row[0])] = value
@@ -201,7 +201,9 @@ class MmengineParser:
             texts = lines.take(pa.array(picked, pa.int64())).to_pylist()
             upto = np.searchsorted(train.rows, picked)  # train rows before each line
             is_eval = np.isin(picked, evals)
-            for line, text, end, e in zip(picked.tolist(), texts, upto.tolist(), is_eval.tolist()):
+            for line, text, end, e in zip(
+                picked.tolist(), texts, upto.tolist(), is_eval.tolist(), strict=True
+            ):
                 if end > done:
                     self._take(train, done, end)
                     done = end

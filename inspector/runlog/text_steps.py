@@ -81,7 +81,7 @@ def _segmented(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
         return out_of_order_runs(values)
     out = np.zeros(values.size, dtype=bool)
     bounds = np.concatenate([[0], starts, [values.size]])
-    for a, b in zip(bounds[:-1], bounds[1:]):
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         out[a:b] = out_of_order_runs(values[a:b])
     return out
 
@@ -103,7 +103,8 @@ def out_of_order_runs(values: np.ndarray) -> np.ndarray:
 
 
 def _repeats(table: Table, run: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: whether it repeats a key already logged by an earlier row of its run; whether it is overridden.
+    """Per row: whether it repeats a key already logged by an earlier row of its run; whether it is
+    overridden.
 
     A row is overridden when a later row of its run logs one of its keys as another value, or logs
     nothing new (a duplicated line); an equal value beside new keys loses nothing.

@@ -294,7 +294,7 @@ class Collector:
             else:
                 self.dropped.add(name)
         index = {"steps": steps, "rows": rows}
-        for flag, mask in zip(FLAGS, (inherited, fractional)):
+        for flag, mask in zip(FLAGS, (inherited, fractional), strict=True):
             if mask is not None and mask.any():
                 index[flag] = mask
         self.parts.append((int(rows.size), index, kept))

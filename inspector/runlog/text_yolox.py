@@ -127,7 +127,9 @@ def _items(rest: pa.Array) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.n
     bounds = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1], True]) if ids.size else np.zeros(1, np.int64)
     has = np.zeros(len(rest), dtype=bool)
     has[parent] = True
-    return has, {names[int(ids[a])]: (parent[a:b], values[a:b]) for a, b in zip(bounds[:-1], bounds[1:])}
+    return has, {
+        names[int(ids[a])]: (parent[a:b], values[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=False)
+    }
 
 
 def _concat(parts: list[np.ndarray], columns: int = 0) -> np.ndarray:
@@ -161,7 +163,7 @@ class YoloxParser:
         summary = matching(lines, coco_summary.SUMMARY_RE2)
         if summary.size:
             texts = lines.take(pa.array(summary, pa.int64())).to_pylist()
-            for line, text in zip((summary + first).tolist(), texts):
+            for line, text in zip((summary + first).tolist(), texts, strict=True):
                 self._summary_line(line, text)
 
     def _feed_train(self, lines: pa.Array, first: int) -> None:

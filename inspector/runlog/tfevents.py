@@ -199,7 +199,7 @@ def _census(buf, path: Path, warnings: list[str]) -> _Census:
         per_tag = np.bincount(tags, minlength=len(names))
         counts = np.concatenate([counts, np.zeros(len(names) - counts.size, dtype=np.int64)]) + per_tag
         seen, first = np.unique(tags, return_index=True)
-        for t, i in sorted(zip(seen.tolist(), first.tolist()), key=lambda ti: ti[1]):
+        for t, i in sorted(zip(seen.tolist(), first.tolist(), strict=True), key=lambda ti: ti[1]):
             if t in first_seen or t in dropped:
                 continue
             if len(first_seen) < cap:
@@ -266,7 +266,7 @@ def _fill(buf, census: _Census, path: Path) -> tuple[list[np.ndarray], list[np.n
         by_rank = np.argsort(ranks, kind="stable")
         sorted_ranks = ranks[by_rank]
         bounds = np.flatnonzero(np.diff(sorted_ranks)) + 1
-        for a, b in zip([0, *bounds.tolist()], [*bounds.tolist(), by_rank.size]):
+        for a, b in zip([0, *bounds.tolist()], [*bounds.tolist(), by_rank.size], strict=True):
             rows, r = by_rank[a:b], int(sorted_ranks[a])
             off = offsets[r]
             values[r][off : off + rows.size] = point_values[rows]
@@ -314,8 +314,8 @@ def _read_file(path: Path) -> _Scalars:
     names = [census.names[t] for t in census.order]
     return _Scalars(
         {name: steps.steps(r) for r, name in enumerate(names)},
-        dict(zip(names, values)),
-        dict(zip(names, walls)),
+        dict(zip(names, values, strict=True)),
+        dict(zip(names, walls, strict=True)),
         tuple(warnings),
     )
 

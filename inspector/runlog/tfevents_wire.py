@@ -165,11 +165,13 @@ def _valid_prefix(
     expected = unmask(at_every_byte(arr, "<u4")[at[:good] + size[:good]])
     crc = crc32c.crc32c
     if careful:
-        for i, (a, length, want) in enumerate(zip(starts[:good], lengths[:good], expected.tolist())):
+        for i, (a, length, want) in enumerate(
+            zip(starts[:good], lengths[:good], expected.tolist(), strict=False)
+        ):
             if crc(buf[a : a + length]) != want:
                 return i, 0
         return good, 0
-    crcs = [crc(buf[a : a + length]) for a, length in zip(starts[:good], lengths[:good])]
+    crcs = [crc(buf[a : a + length]) for a, length in zip(starts[:good], lengths[:good], strict=False)]
     bad = np.flatnonzero(np.asarray(crcs, dtype=np.int64) != expected)
     if not bad.size:
         return good, 0

@@ -108,7 +108,8 @@ def _framework(names: Sequence[str]) -> str:
 
 
 def sniff(path: Path, head: bytes) -> float:
-    """0.9 for a table with an `epoch` column and Ultralytics `train/*_loss` (YOLOv10: `train/*_om`) columns."""
+    """0.9 for a table with an `epoch` column and Ultralytics `train/*_loss` (YOLOv10: `train/*_om`)
+    columns."""
     try:
         parsed = header_fields(path, head)
         if parsed is None:
@@ -159,7 +160,8 @@ def _find_config(path: Path, companions: Sequence[Path], framework: str) -> Gain
 
 
 def _gains(args: dict, framework: str, name: str) -> tuple[dict[str, float], set[str], list[str]]:
-    """(gains, keys taken from `args`, warnings): each gain of `args` that is a number ≥ 0, else the default."""
+    """(gains, keys taken from `args`, warnings): each gain of `args` that is a number ≥ 0, else the
+    default."""
     gains = dict(DEFAULT_GAINS[framework])
     taken: set[str] = set()
     ignored = []

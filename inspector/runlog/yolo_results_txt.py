@@ -1,4 +1,5 @@
-"""Headerless YOLO `results.txt`: ultralytics/yolov3, ultralytics/yolov5 before results.csv, WongKinYiu/yolov7.
+"""Headerless YOLO `results.txt`: ultralytics/yolov3, ultralytics/yolov5 before results.csv,
+WongKinYiu/yolov7.
 
 One whitespace-separated row per epoch, `e/N` first (0-based epoch of N + 1), in one of the layouts of
 yolo_txt_layouts (told by column count and content). The step is the epoch as logged (the Ultralytics
@@ -263,7 +264,8 @@ def _gains(layout: Layout, names: Sequence[str], config: hyp_files.RunConfig) ->
 
 
 def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
-    """A RunLog over epochs (0-based, as logged) of a headerless results.txt, with the gains its hyp states."""
+    """A RunLog over epochs (0-based, as logged) of a headerless results.txt, with the gains its hyp
+    states."""
     try:
         rows, found = _parse(path, "utf-8")
     except NotUtf8:

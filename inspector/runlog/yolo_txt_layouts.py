@@ -132,8 +132,9 @@ LAYOUTS: tuple[Layout, ...] = (
         ),
         digits=4,
     ),
-    # yolov3 39dcf0d5 (2019-08-24) … 76807fae: s = ('%10s' * 2 + '%10.3g' * 6) % (…, mem, *mloss, len(targets),
-    # img_size); f.write(s + '%10.3g' * 7 % results)  # P, R, mAP, F1, test_losses=(GIoU, obj, cls)
+    # yolov3 39dcf0d5 (2019-08-24) … 76807fae: s = ('%10s' * 2 + '%10.3g' * 6) % (…, mem, *mloss,
+    # len(targets), img_size); f.write(s + '%10.3g' * 7 % results)  # P, R, mAP, F1,
+    # test_losses=(GIoU, obj, cls)
     Layout(
         "yolov3-2019-08-24",
         "ultralytics/yolov3 39dcf0d5 (2019-08-24) … 76807fae (2020-11-26)",
@@ -148,8 +149,8 @@ LAYOUTS: tuple[Layout, ...] = (
         ),
         digits=3,
     ),
-    # yolov3 2ee16e82 (2019-08-04) … 39dcf0d5: s = ('%10s' * 2 + '%10.3g' * 7); f.write(s + '%11.3g' * 7 % results);
-    # test.py: loss += compute_loss(…)[1][[0, 2, 3]]  # GIoU, obj, cls
+    # yolov3 2ee16e82 (2019-08-04) … 39dcf0d5: s = ('%10s' * 2 + '%10.3g' * 7);
+    # f.write(s + '%11.3g' * 7 % results); test.py: loss += compute_loss(…)[1][[0, 2, 3]]  # GIoU, obj, cls
     Layout(
         "yolov3-2019-08-04",
         "ultralytics/yolov3 2ee16e82 (2019-08-04) … 39dcf0d5 (2019-08-24)",
@@ -165,8 +166,8 @@ LAYOUTS: tuple[Layout, ...] = (
         digits=3,
         giou_or_xy=True,
     ),
-    # yolov3 51d7e460 (2019-07-16) … 2ee16e82: s = ('%10s' * 2 + '%10.3g' * 7) % (…, '%.3gG' % mem, *mloss, …);
-    # f.write(s + '%11.3g' * 5 % results)  # P, R, mAP, F1, test_loss (the total)
+    # yolov3 51d7e460 (2019-07-16) … 2ee16e82: s = ('%10s' * 2 + '%10.3g' * 7) % (…, '%.3gG' % mem,
+    # *mloss, …); f.write(s + '%11.3g' * 5 % results)  # P, R, mAP, F1, test_loss (the total)
     Layout(
         "yolov3-2019-07-16c",
         "ultralytics/yolov3 51d7e460 (2019-07-16) … 2ee16e82 (2019-08-04)",
@@ -174,7 +175,8 @@ LAYOUTS: tuple[Layout, ...] = (
         digits=3,
         giou_or_xy=True,
     ),
-    # yolov3 81540b80 (2019-07-16): s = ('%8s' + '%10.3g' * 8) % (…, mem, *mloss, len(targets), img_size), mem in GB.
+    # yolov3 81540b80 (2019-07-16): s = ('%8s' + '%10.3g' * 8) % (…, mem, *mloss, len(targets), img_size),
+    # mem in GB.
     Layout(
         "yolov3-2019-07-16b",
         "ultralytics/yolov3 81540b80 … 51d7e460 (2019-07-16)",
@@ -182,8 +184,8 @@ LAYOUTS: tuple[Layout, ...] = (
         digits=3,
         giou_or_xy=True,
     ),
-    # yolov3 09b36705 … b459587c (2019-07-16): s = ('%8s' + '%10.3g' * 8) % (…, *mloss, len(targets), img_size, mem);
-    # mem was memory_cached() in bytes, then / 1E6, then / 1E9 within that day.
+    # yolov3 09b36705 … b459587c (2019-07-16): s = ('%8s' + '%10.3g' * 8) % (…, *mloss, len(targets),
+    # img_size, mem); mem was memory_cached() in bytes, then / 1E6, then / 1E9 within that day.
     Layout(
         "yolov3-2019-07-16a",
         "ultralytics/yolov3 09b36705 … 81540b80 (2019-07-16)",
@@ -192,8 +194,8 @@ LAYOUTS: tuple[Layout, ...] = (
         giou_or_xy=True,
         notes=("gpu_mem of this yolov3 layout is in bytes, MB or GB: three commits of 2019-07-16 differ.",),
     ),
-    # yolov3 db2674aa (2019-06-30) … 09b36705: s = ('%8s%12s' + '%10.3g' * 7) % (e/N, i/nb, *mloss, len(targets),
-    # img_size); f.write(s + '%11.3g' * 5 % results)  # P, R, mAP, F1, test_loss
+    # yolov3 db2674aa (2019-06-30) … 09b36705: s = ('%8s%12s' + '%10.3g' * 7) % (e/N, i/nb, *mloss,
+    # len(targets), img_size); f.write(s + '%11.3g' * 5 % results)  # P, R, mAP, F1, test_loss
     Layout(
         "yolov3-2019-06-30",
         "ultralytics/yolov3 db2674aa (2019-06-30) … 09b36705 (2019-07-16)",
@@ -209,7 +211,8 @@ LAYOUTS: tuple[Layout, ...] = (
         digits=3,
         giou_or_xy=True,
     ),
-    # yolov3 45fac6bf (2019-03-17) … cb352be0: s = ('%8s%12s' + '%10.3g' * 7); f.write(s + '%11.3g' * 3 % (P, R, mAP))
+    # yolov3 45fac6bf (2019-03-17) … cb352be0: s = ('%8s%12s' + '%10.3g' * 7);
+    # f.write(s + '%11.3g' * 3 % (P, R, mAP))
     Layout(
         "yolov3-2019-03-17",
         "ultralytics/yolov3 45fac6bf (2019-03-17) … cb352be0 (2019-04-05)",
@@ -237,8 +240,8 @@ LAYOUTS: tuple[Layout, ...] = (
         ),
         digits=3,
     ),
-    # yolov3 22dc8c0e (2019-02-10) … 15bba5a3: s = ('%8s%12s' + '%10.3g' * 9) % (e/N, i/N, x, y, w, h, conf, cls,
-    # loss, nT, time); f.write(s + '%11.3g' * 3 % (mAP, P, R))
+    # yolov3 22dc8c0e (2019-02-10) … 15bba5a3: s = ('%8s%12s' + '%10.3g' * 9) % (e/N, i/N, x, y, w, h,
+    # conf, cls, loss, nT, time); f.write(s + '%11.3g' * 3 % (mAP, P, R))
     Layout(
         "yolov3-2019-02-10",
         "ultralytics/yolov3 22dc8c0e (2019-02-10) … 15bba5a3 (2019-02-19)",
@@ -252,8 +255,8 @@ LAYOUTS: tuple[Layout, ...] = (
         ),
         digits=3,
     ),
-    # yolov3 80966740 (2018-11-22) … 22dc8c0e: s = ('%11s%11s' + '%11.3g' * 14) (later '%8s%12s' + '%10.3g' * 14);
-    # f.write(s + '%11.3g' * 3 % (mAP, P, R))
+    # yolov3 80966740 (2018-11-22) … 22dc8c0e: s = ('%11s%11s' + '%11.3g' * 14)
+    # (later '%8s%12s' + '%10.3g' * 14); f.write(s + '%11.3g' * 3 % (mAP, P, R))
     Layout(
         "yolov3-2018-11-22",
         "ultralytics/yolov3 80966740 (2018-11-22) … 22dc8c0e (2019-02-10)",
@@ -332,7 +335,7 @@ def _mismatch(layout: Layout, row: Sequence[str]) -> str | None:
     returns `loss = lbox + lobj + lcls` and the row holds their running means): among layouts of one
     width this tells a count from a loss where both are whole numbers.
     """
-    for j, (cell, (name, kind)) in enumerate(zip(row, layout.columns)):
+    for j, (cell, (name, kind)) in enumerate(zip(row, layout.columns, strict=False)):
         if not _fits(cell, kind):
             return f"column {j + 1} holds {cell!r} where {layout.key} has {name} ({kind})"
     split = _total_parts(layout)
@@ -381,7 +384,10 @@ def identify(rows: Sequence[Sequence[str]]) -> Identified | str:
                 first_misfit.setdefault(layout.key, problem)
     best = max(len(rows_) for rows_ in fits.values())
     if best == 0 or best < MIN_FIT_SHARE * len(sample):
-        return f"rows of {width} columns that fit no known layout of that width ({'; '.join(first_misfit.values())})"
+        return (
+            f"rows of {width} columns that fit no known layout of that width "
+            f"({'; '.join(first_misfit.values())})"
+        )
     fitting = [layout for layout in candidates if len(fits[layout.key]) == best]
     # A layout whose constrained cells are a strict subset of another fitting one's says less about the rows
     # (yolov3's `batch_time` column holds any number, the `img_size` that replaced it only whole ones).
@@ -390,7 +396,10 @@ def identify(rows: Sequence[Sequence[str]]) -> Identified | str:
     precise = [layout for layout in fitting if digits <= layout.digits]
     exact = [layout for layout in precise if layout.digits == digits] or precise
     if not exact:
-        return f"rows of {width} columns whose numbers have {digits} significant digits, more than its layouts write"
+        return (
+            f"rows of {width} columns whose numbers have {digits} significant digits, "
+            "more than its layouts write"
+        )
     chosen, others = exact[0], exact[1:]
     warnings = []
     if others:

@@ -28,8 +28,8 @@ class TrainConfig:
     synthetic_clutter: bool = True  # False: easier shapes images (fewer, larger objects, no distractors)
     synthetic_seed: int = 1  # the shapes generator's seed (validation uses seed + 1, clips seed + 2)
     # clip-style training episodes: reference photos as support, frames of a clip as queries (the task ST-IoU
-    # scores); every clip_episode_every-th step is one, drawn from train_clips_data (None: synthetic_train_clips
-    # generated with seed + 3). 0: image episodes only.
+    # scores); every clip_episode_every-th step is one, drawn from train_clips_data (None:
+    # synthetic_train_clips generated with seed + 3). 0: image episodes only.
     train_clips_data: str | None = None
     synthetic_train_clips: int = 0
     clip_episode_every: int = 0

@@ -54,8 +54,8 @@ class TrainResult:
 
 @dataclass(frozen=True)
 class RunData:
-    """The datasets a run reads; clips is None when there are none to validate ST-IoU on, train_clips None when
-    training draws image episodes only."""
+    """The datasets a run reads; clips is None when there are none to validate ST-IoU on, train_clips None
+    when training draws image episodes only."""
 
     train: Dataset
     val: Dataset

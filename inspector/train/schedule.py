@@ -1,4 +1,5 @@
-"""The learning-rate schedule: linear warm-up, then cosine decay to a floor, or step decay (MultiStepLR) to it."""
+"""The learning-rate schedule: linear warm-up, then cosine decay to a floor, or step decay (MultiStepLR) to
+it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The Compare page's parts: two checkpoint pickers, side-by-side overlays, per-target changes, the aggregate."""
+"""The Compare page's parts: two checkpoint pickers, side-by-side overlays, per-target changes, the
+aggregate."""
 
 from __future__ import annotations
 
@@ -82,7 +83,8 @@ def run_pair(
     index: int,
     v: ViewSettings,
 ) -> tuple[EpisodeResult, EpisodeResult]:
-    """Both checkpoints' EpisodeResults on episode `index` (cached per checkpoint by the Episodes page's cache)."""
+    """Both checkpoints' EpisodeResults on episode `index` (cached per checkpoint by the Episodes page's
+    cache)."""
     return tuple(
         views.run_detector(c.key, adapter, data.key, s, index, v.score_threshold, v.nms_iou)
         for c, adapter in (a, b)
@@ -132,8 +134,8 @@ def aggregate(
     choice: Choice, adapter: str, data: Choice, s: EpisodeSettings, episodes: int, label: str
 ) -> BatchResult:
     """The checkpoint's BatchResult over `episodes` episodes at `evaluate`'s default thresholds (the model's,
-    and evaluate.CLIP_SCORE_THRESHOLD for clips): from the on-disk cache when present, else run with a progress
-    bar and stored there (the CLI's --cache shares it)."""
+    and evaluate.CLIP_SCORE_THRESHOLD for clips): from the on-disk cache when present, else run with a
+    progress bar and stored there (the CLI's --cache shares it)."""
     detector = views._detector(choice.key, adapter)
     dataset = views._dataset(data.key)
     settings = EvalSettings(episodes=episodes, seed=s.seed, n_way=s.n_way, k_shot=s.k_shot, n_query=s.n_query)
@@ -156,7 +158,8 @@ def aggregate(
 
 @contextmanager
 def one_torch_thread():
-    """torch limited to limits.eval_threads() (one) for the evaluation, as `evaluate` runs by default, then restored.
+    """torch limited to limits.eval_threads() (one) for the evaluation, as `evaluate` runs by default, then
+    restored.
 
     The server's other sessions use the cores too: torch's default thread pool oversubscribes them.
     """

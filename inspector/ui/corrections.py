@@ -41,7 +41,7 @@ def current(run_key: str) -> Corrections:
 def corrections_from_table(components: tuple[Component, ...], table: pd.DataFrame) -> Corrections:
     """What differs in `table` (one row per component: weight, logged) from the inferred `components`."""
     weights, logged = [], []
-    for c, (_, row) in zip(components, table.iterrows()):
+    for c, (_, row) in zip(components, table.iterrows(), strict=False):
         w = row["weight"]
         if pd.notna(w) and float(w) >= 0 and abs(float(w) - c.effective_weight) > 1e-12:
             weights.append((c.name, float(w)))

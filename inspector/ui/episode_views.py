@@ -33,6 +33,7 @@ from inspector.plan import (
     resolve_shape,
     trained_shape,
 )
+from inspector.plan import describe_shape as describe_shape  # re-exported: pages/ call views.describe_shape
 from inspector.results import ClipResult, Detector, EpisodeResult, QueryResult
 from inspector.ui.sources import save_uploads
 
@@ -359,7 +360,7 @@ def render_diagnostics(result: EpisodeResult, box_warnings: tuple = ()) -> None:
     hist = assigned_iou_histogram(result)
     if hist is not None:
         right.markdown("**Assigned anchors' IoU with their target**")
-        labels = [f"{a:.1f}–{b:.1f}" for a, b in zip(hist.edges[:-1], hist.edges[1:])]
+        labels = [f"{a:.1f}–{b:.1f}" for a, b in zip(hist.edges[:-1], hist.edges[1:], strict=False)]
         right.bar_chart(pd.DataFrame({"IoU": labels, "anchors": hist.counts}), x="IoU", y="anchors")
     targets = target_rows(result)
     if targets:

@@ -1,4 +1,5 @@
-"""Findings and the ranked triage as cards: "Start here" first, each cause with its findings nested, then the rest."""
+"""Findings and the ranked triage as cards: "Start here" first, each cause with its findings nested, then the
+rest."""
 
 from __future__ import annotations
 

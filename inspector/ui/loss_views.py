@@ -24,10 +24,13 @@ from inspector.ui import corrections
 from inspector.ui.corrections import Corrections
 from inspector.ui.widgets import BANDS, CurveSettings
 
+_NO_CORRECTIONS = Corrections()  # the default of run_diagnosis: no corrections made
+
 
 @st.cache_resource(max_entries=16, show_spinner="Diagnosing the run…")
-def run_diagnosis(_log: RunLog, key: str, corrections: Corrections = Corrections()) -> Diagnosis:
-    """Return diagnose(log) with the user's corrections, computed once per run content (shared, never mutated)."""
+def run_diagnosis(_log: RunLog, key: str, corrections: Corrections = _NO_CORRECTIONS) -> Diagnosis:
+    """Return diagnose(log) with the user's corrections, computed once per run content (shared, never
+    mutated)."""
     return diagnose(
         _log,
         weights_override=dict(corrections.weights) or None,
@@ -204,7 +207,8 @@ def contributions_figure(_dec: Decomposition, key: str, points: int, step: str) 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def shares_figure(_dec: Decomposition, key: str) -> go.Figure:
-    """Return share of mean vs share of recent step-to-step variance per term (residual included when logged)."""
+    """Return share of mean vs share of recent step-to-step variance per term (residual included when
+    logged)."""
     recent = _dec.select(recent_rows(_dec.steps))
     return charts.share_bars_figure(stats.mean_shares(_dec), stats.variance_shares(recent))
 

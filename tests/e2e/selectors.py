@@ -1,4 +1,5 @@
-"""What the browser tests look for on a Streamlit page, and the mark for tests that need the demo's checkpoints."""
+"""What the browser tests look for on a Streamlit page, and the mark for tests that need the demo's
+checkpoints."""
 
 from __future__ import annotations
 

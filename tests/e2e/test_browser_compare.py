@@ -1,4 +1,5 @@
-"""A real browser on the Compare page: A and B overlays side by side, the aggregate table, no exception box."""
+"""A real browser on the Compare page: A and B overlays side by side,
+the aggregate table, no exception box."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""A real browser on the Episodes page: Next then Prev change the overlay and bring it back, no exception box."""
+"""A real browser on the Episodes page: Next then Prev change the overlay and bring it back, no exception
+box."""
 
 from __future__ import annotations
 

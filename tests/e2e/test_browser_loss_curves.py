@@ -30,7 +30,8 @@ def test_uploaded_detectron2_log_draws_its_components(app_url, page, samples: Pa
     page.wait_for_selector(CHART, timeout=60_000)
     page.wait_for_timeout(1500)  # let the remaining charts of the rerun settle before the screenshot
     text = page.inner_text("body")
-    # Detectron2's loss_box_reg / loss_cls / loss_rpn_* under their component names, in the summary and legend.
+    # Detectron2's loss_box_reg / loss_cls / loss_rpn_* under their component names, in the summary and
+    # legend.
     for name in ("bbox", "cls", "rpn_cls", "rpn_loc"):
         assert name in text, name
     assert page.locator(EXCEPTION).count() == 0

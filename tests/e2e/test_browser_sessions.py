@@ -12,7 +12,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
 def _runs(samples: Path) -> dict[str, tuple[list[Path], str]]:
-    """{session: (files to upload, text only that run's page shows: its file name, framework or component)}."""
+    """{session: (files to upload, text only that run's page shows: its file name, framework or
+    component)}."""
     ultra = samples / "ultralytics_csv" / "yolov8n-ados-oldstyle"
     return {
         "ultralytics": ([ultra / "results.csv", ultra / "args.yaml"], "dfl"),
@@ -41,7 +42,7 @@ def test_four_sessions_see_only_their_own_run(app_url, browser, samples: Path, a
             page.wait_for_selector(CHART, timeout=90_000)  # the demo run is drawn: the app is fully up
             page.locator('[data-testid="stSidebar"]').get_by_text("upload", exact=True).first.click()
             pages[name] = page
-        for name, page in pages.items():
+        for _name, page in pages.items():
             page.wait_for_selector(
                 '[data-testid="stSidebar"] input[type=file]', state="attached", timeout=30_000
             )
