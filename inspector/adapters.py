@@ -16,7 +16,7 @@ import dataclasses
 import importlib
 import os
 from collections.abc import Callable, Collection, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -339,9 +339,10 @@ def inspect_episode(
         _check_query(q, detector.name)
     losses, norms = result.losses, result.gradient_norms
     if losses is None and callable(getattr(detector, "losses", None)):
-        losses = detector.losses(episode)
+        # `losses` is an optional extra that Detector (a Protocol) does not declare; checked callable above
+        losses = cast(Any, detector).losses(episode)
     if gradients and norms is None and callable(getattr(detector, "gradient_norms", None)):
-        norms = detector.gradient_norms(episode)
+        norms = cast(Any, detector).gradient_norms(episode)  # optional extra, as `losses` above
     queries = result.all_queries()
     missing = [
         name

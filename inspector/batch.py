@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -34,7 +34,7 @@ from inspector.data import Dataset, Episode
 from inspector.data.format_checks import FormatWarning
 from inspector.episode_diagnostics import positives_per_target
 from inspector.errors import InspectorError
-from inspector.evaluate import CLIP_SCORE_THRESHOLD, clip_st_iou, coco_map, match_totals
+from inspector.evaluate import CLIP_SCORE_THRESHOLD, ImageRecord, clip_st_iou, coco_map, match_totals
 from inspector.format_doctor import IMAGE_SIZE_COLUMNS, doctor_rows
 from inspector.plan import DEFAULT_SEED, DEFAULT_SHAPE, DatasetEpisodes, EpisodeShape, clip_episode
 from inspector.results import Detector, EpisodeResult
@@ -153,7 +153,8 @@ class EpisodePlan:
         if self._kept is not None and position in self._kept:
             return self._kept[position]
         if position < self.n_image:
-            episode = self.images.episode(position)
+            # self.images is set whenever n_image > 0, which position < n_image implies
+            episode = cast(DatasetEpisodes, self.images).episode(position)
         else:
             dataset, j = self._clip_entries[position - self.n_image]
             episode = clip_episode(dataset, j, self.settings.k_shot, self.settings.seed, index=position)
@@ -170,7 +171,7 @@ def _flat(a: np.ndarray, dtype: type) -> list:
 
 
 def _row(position: int, episode: Episode, kind: str, image_id: str, **values: Any) -> dict[str, Any]:
-    empty = {
+    empty: dict[str, Any] = {
         "gt_boxes": [],
         "gt_labels": [],
         "pred_boxes": [],
@@ -394,7 +395,7 @@ def evaluate_batch(
         if progress is not None:
             progress(done, len(positions))
     out = BatchResult(meta, rows_frame(rows))
-    if cache:
+    if path is not None:  # set exactly when cache is
         write_result(out, path)
     return out
 
@@ -489,7 +490,7 @@ def _short(value: Any) -> str:
 # ---------------------------------------------------------------------------------------------- summary
 
 
-def image_records(rows: pd.DataFrame) -> list[tuple[np.ndarray, ...]]:
+def image_records(rows: pd.DataFrame) -> list[ImageRecord]:
     """The image rows as evaluate.ImageRecord tuples (gt_boxes, gt_labels, pred_boxes, scores,
     pred_labels)."""
     images = rows[rows["kind"] == "image"]
@@ -552,7 +553,7 @@ def summarize(result: BatchResult) -> dict[str, Any]:
     positives_all = np.concatenate(positives) if positives else np.zeros(0, np.int64)
     per_episode = rows.drop_duplicates("position")
     image_episodes, clip_episodes = episode_kinds(rows, result.meta.get("image_episodes"))
-    losses = {"raw": {}, "weighted": {}, "total": math.nan}
+    losses: dict[str, Any] = {"raw": {}, "weighted": {}, "total": math.nan}
     for col in loss_columns(rows):
         value = float(per_episode[col].astype("float64").mean())
         if col == "loss_total":

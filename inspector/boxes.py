@@ -57,8 +57,10 @@ def convert(boxes: Boxes, src: str, dst: str, image_size: tuple[int, int] | None
     src_base, src_norm = _split_format(src)
     dst_base, dst_norm = _split_format(dst)
     boxes = _as_float(boxes)
-    if src_norm != dst_norm and image_size is None:
-        raise ValueError(f"converting {src} -> {dst} needs image_size=(height, width)")
+    if src_norm != dst_norm:
+        if image_size is None:
+            raise ValueError(f"converting {src} -> {dst} needs image_size=(height, width)")
+        h, w = image_size
     a, b, c, d = (boxes[..., i] for i in range(4))
     if src_base == "xywh":
         c, d = a + c, b + d
@@ -66,7 +68,6 @@ def convert(boxes: Boxes, src: str, dst: str, image_size: tuple[int, int] | None
         a, b, c, d = a - c / 2, b - d / 2, a + c / 2, b + d / 2
     # a, b, c, d are now x1, y1, x2, y2 (in src units)
     if src_norm != dst_norm:
-        h, w = image_size
         sx, sy = (w, h) if src_norm else (1.0 / w, 1.0 / h)
         a, b, c, d = a * sx, b * sy, c * sx, d * sy
     if dst_base == "xywh":
@@ -109,12 +110,14 @@ def bbox_iou_aligned(a: Boxes, b: Boxes, kind: str = "iou", eps: float = EPS) ->
     """
     if kind not in ("iou", "giou", "diou", "ciou"):
         raise ValueError(f"unknown IoU kind {kind!r}")
-    is_torch = isinstance(a, torch.Tensor)
-    minimum, maximum = (torch.minimum, torch.maximum) if is_torch else (np.minimum, np.maximum)
-    atan = torch.atan if is_torch else np.arctan
+    # isinstance on `a` at each choice (not a saved flag), so that mypy checks each kind on its own.
+    if isinstance(a, torch.Tensor):
+        minimum, maximum, atan = torch.minimum, torch.maximum, torch.atan
+    else:
+        minimum, maximum, atan = np.minimum, np.maximum, np.arctan
 
-    def relu(x):
-        return x.clamp(min=0) if is_torch else np.clip(x, 0, None)
+    def relu(x: Boxes) -> Boxes:
+        return x.clamp(min=0) if isinstance(a, torch.Tensor) else np.clip(x, 0, None)
 
     ax1, ay1, ax2, ay2 = (a[..., i] for i in range(4))
     bx1, by1, bx2, by2 = (b[..., i] for i in range(4))
@@ -135,7 +138,7 @@ def bbox_iou_aligned(a: Boxes, b: Boxes, kind: str = "iou", eps: float = EPS) ->
     if kind == "diou":
         return iou - rho2 / c2
     v = (4 / math.pi**2) * (atan(bw / (bh + eps)) - atan(aw / (ah + eps))) ** 2
-    if is_torch:
+    if isinstance(a, torch.Tensor):
         with torch.no_grad():
             alpha = v / (v - iou + (1 + eps))
     else:

@@ -271,7 +271,7 @@ def sizes_from_state(state: dict[str, torch.Tensor]) -> dict[str, Any]:
 
 def _size_disagreements(config: ModelConfig, sizes: dict[str, Any]) -> list[str]:
     """One message per config field that disagrees with the size the weights have."""
-    stated = {
+    stated: dict[str, Any] = {  # a tuple for widths, ints for the rest
         "widths": tuple(config.widths),
         "neck_dim": config.neck_dim,
         "head_dim": config.head_dim,

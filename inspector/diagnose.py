@@ -27,7 +27,7 @@ from inspector.findings import (
     recent_span,
 )
 from inspector.loss_semantics import discover_components
-from inspector.losses import ComponentSet, Decomposition, align, decompose
+from inspector.losses import Component, ComponentSet, Decomposition, align, decompose
 from inspector.rules import RuleContext, run_rules
 from inspector.runlog.record import RunLog
 from inspector.triage import triage
@@ -143,7 +143,7 @@ def _component_stats(dec: Decomposition, t: Thresholds, judged: np.ndarray) -> d
     # (the cls term of a YOLOv8 epoch log held 87% of them over 100 epochs, 31% over the last 50).
     var_sh = stats.variance_shares(sub.select(recent))
 
-    def one(c) -> ComponentStats:
+    def one(c: Component) -> ComponentStats:
         raw = sub.raw[c.name]
         # One scan finds the spikes and the regime changes it left out of them (the regime rule reads these).
         scan = stats.spike_scan(sub.steps, sub.weighted[c.name], t.spike_window, t.spike_k, t.spike_min_rise)

@@ -70,7 +70,9 @@ class Visualizer:
         h, w = image.shape[:2]
         pil = Image.fromarray(image[..., :3].astype(np.uint8))
         self.image = (
-            pil.resize((w * self.scale, h * self.scale), Image.NEAREST) if self.scale > 1 else pil.copy()
+            pil.resize((w * self.scale, h * self.scale), Image.Resampling.NEAREST)
+            if self.scale > 1
+            else pil.copy()
         )
         self.image = self.image.convert("RGB")
         self.draw = ImageDraw.Draw(self.image)
@@ -78,12 +80,12 @@ class Visualizer:
         self.font = ImageFont.load_default(size=self.font_size)
         self.line = max(2, self.font_size // 6)
 
-    def _xy(self, values: Sequence[float]) -> list[float]:
+    def _xy(self, values: Sequence[float] | np.ndarray) -> list[float]:
         return [float(v) * self.scale for v in values]
 
     def draw_box(
         self,
-        box: Sequence[float],
+        box: Sequence[float] | np.ndarray,
         color: tuple[int, int, int],
         width: int | None = None,
         dashed: bool = False,
@@ -118,7 +120,7 @@ class Visualizer:
                 )
 
     def draw_text(
-        self, text: str, xy: Sequence[float], color: tuple[int, int, int], above: bool = True
+        self, text: str, xy: Sequence[float] | np.ndarray, color: tuple[int, int, int], above: bool = True
     ) -> None:
         """Draws `text` on a filled label at the point xy (original pixels), kept inside the image."""
         if not text:
@@ -135,7 +137,9 @@ class Visualizer:
             (x + 2 - left, y + 2 - top), text, fill=(0, 0, 0) if luminance > 140 else WHITE, font=self.font
         )
 
-    def draw_point(self, xy: Sequence[float], radius: float, color: tuple[int, int, int]) -> None:
+    def draw_point(
+        self, xy: Sequence[float] | np.ndarray, radius: float, color: tuple[int, int, int]
+    ) -> None:
         """Draws a filled dot of `radius` display pixels at xy (original pixels), outlined in white."""
         x, y = self._xy(xy)
         self.draw.ellipse(
@@ -151,7 +155,9 @@ class Visualizer:
         if not items:
             return
         pad, box = self.font_size // 2, self.font_size
-        placed, x, y = [], pad, pad
+        placed: list[tuple[float, int, str, tuple[int, int, int]]] = []
+        x: float = pad  # advances by text widths
+        y = pad
         for label, color in items:
             width = box + pad // 2 + self.draw.textlength(label, font=self.font) + 2 * pad
             if x > pad and x + width > self.image.width:
@@ -214,10 +220,10 @@ def draw_overlay(
             pred_boxes[p][:2],
             color,
         )
-    for t in np.flatnonzero(~np.asarray(m.gt_matched, bool)):
-        box = target_boxes[t]
+    for missed in np.flatnonzero(~np.asarray(m.gt_matched, bool)):
+        box = target_boxes[missed]
         v.draw_text(
-            box_label(f"missed {_name(class_names, int(q.target_labels[t]))}"),
+            box_label(f"missed {_name(class_names, int(q.target_labels[missed]))}"),
             (box[0], box[3]),
             FN,
             above=False,

@@ -45,10 +45,10 @@ def target_rows(result: EpisodeResult) -> list[TargetRow]:
     """Returns a TargetRow per target of every query and frame that has an assignment."""
     rows = []
     for q in result.all_queries():
-        counts = positives_per_target(q)
-        if counts is None:
-            continue
         a = q.assigned
+        counts = positives_per_target(q)
+        if a is None or counts is None:  # both None together: positives_per_target needs an assignment
+            continue
         for t, box in enumerate(q.target_boxes):
             own = a.target == t
             rows.append(

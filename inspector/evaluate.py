@@ -152,7 +152,10 @@ class MapResult:
 
 def _to_coco_dicts(records: Sequence[ImageRecord]) -> tuple[dict, list[dict]]:
     """(ground-truth dataset dict, detection list) in COCO's xywh form; category id = label + 1."""
-    images, gts, dets, labels = [], [], [], set()
+    images: list[dict] = []
+    gts: list[dict] = []
+    dets: list[dict] = []
+    labels: set[int] = set()
     for i, (gb, gl, pb, ps, pl) in enumerate(records, start=1):
         gb = convert(np.asarray(gb, np.float64).reshape(-1, 4), "xyxy", "xywh")
         pb = convert(np.asarray(pb, np.float64).reshape(-1, 4), "xyxy", "xywh")

@@ -427,7 +427,7 @@ def diagnose_images(
     s = _stack(images)
     readings = {r: _mean_best_iou(s, r) for r in reading_names()}
     known = {r: v for r, v in readings.items() if r != "xyxy" and not math.isnan(v)}
-    best = max(known, key=known.get) if known else "xyxyn"
+    best = max(known, key=known.__getitem__) if known else "xyxyn"
     as_is = readings["xyxy"]
     relation = (
         bool(known)

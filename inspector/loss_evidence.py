@@ -185,7 +185,7 @@ class TotalCheck:
                 f"{total_name} = Σ terms as logged ({how}: median residual "
                 f"{self.as_logged.relative_residual:.2%} over {self.as_logged.points} points{extra})"
             )
-        if self.verdict == "raw":
+        if self.verdict == "raw" and self.as_raw is not None:  # check_total gives "raw" with as_raw only
             return (
                 f"{total_name} = Σ gain × term ({how}: median residual "
                 f"{self.as_raw.relative_residual:.2%} over {self.as_raw.points} points; "

@@ -136,7 +136,7 @@ def base_name(metric: str) -> str | None:
 
 def _group_label(tokens: list[str]) -> str:
     """A copy's label from its suffix tokens, outermost last: ["dn", "0"] → "denoising, layer 0"."""
-    words = []
+    words: list[str] = []
     for token in tokens:
         if token.isdigit():
             words.append(f"layer {token}" if words else f"aux layer {token}")

@@ -19,6 +19,7 @@ both. When no series says "loss", numeric series that add up to the logged total
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -82,7 +83,7 @@ def _keys(t: _Term) -> list[str]:
     ]
 
 
-def _lookup(table: dict, t: _Term):
+def _lookup(table: dict, t: _Term) -> tuple[str, Any] | None:
     return next(((k, table[k]) for k in _keys(t) if k in table), None)
 
 
@@ -93,9 +94,11 @@ def _fmt(w: float) -> str:
 def _terms(log: RunLog, metrics: list[str]) -> list[_Term]:
     """The loss terms among `metrics`; a scaled series with an `_unscaled` twin becomes the twin's term."""
     twin_of = {
-        names_of.unscaled_partner(m): m
+        partner: m
         for m in metrics
-        if names_of.unscaled_partner(m) in log.series and names_of.term_name(names_of.unscaled_partner(m))
+        if (partner := names_of.unscaled_partner(m)) is not None
+        and partner in log.series
+        and names_of.term_name(partner)
     }
     terms = []
     for metric in metrics:
@@ -354,6 +357,7 @@ def discover_components(
     _settle_weights(log, train, conv, override, notes)
     _settle_logged(log, train, conv, logged_given)
     evidence = None
+    check: TotalCheck | None
     if total is not None and train:
         check = _check(log, total, train)
         _apply_total(check, total, train, log.framework, notes)

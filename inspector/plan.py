@@ -81,10 +81,7 @@ def resolve_shape(
     DEFAULT_SHAPE's."""
     given = {"n_way": n_way, "k_shot": k_shot, "n_query": n_query}
     return EpisodeShape(
-        **{
-            k: given[k] if given[k] is not None else trained.get(k, getattr(DEFAULT_SHAPE, k))
-            for k in SHAPE_FIELDS
-        }
+        **{k: v if v is not None else trained.get(k, getattr(DEFAULT_SHAPE, k)) for k, v in given.items()}
     )
 
 

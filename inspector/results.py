@@ -156,7 +156,7 @@ def query_to_dict(q: QueryResult) -> dict[str, Any]:
             )
         }
     wiou = None
-    if q.wiou_beta is not None and q.assigned is not None:
+    if q.wiou_beta is not None and q.wiou_r is not None and q.assigned is not None:
         wiou = {
             str(int(i)): {"beta": float(b), "r": float(r)}
             for i, b, r in zip(q.assigned.anchor, q.wiou_beta, q.wiou_r, strict=False)

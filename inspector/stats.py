@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,9 @@ from scipy import ndimage, signal, stats
 from tsdownsample import MinMaxLTTBDownsampler, NaNMinMaxLTTBDownsampler
 
 from inspector.loss_evidence import print_bound
+
+if TYPE_CHECKING:
+    from inspector.losses import Decomposition
 
 # 1 / Φ⁻¹(3/4) ≈ 1.4826: the MAD of a normal sample × this is its standard deviation.
 MAD_TO_STD = float(1.0 / stats.norm.ppf(0.75))
@@ -186,7 +190,7 @@ def rolling_band(
     return Band(mean, mean - std, mean + std)
 
 
-def _rolling(steps: np.ndarray, values: np.ndarray, window: int, center: bool):
+def _rolling(steps: np.ndarray, values: np.ndarray, window: int, center: bool) -> pd.api.typing.Rolling:
     stride = _regular_stride(np.asarray(steps))
     if stride is not None:
         w = max(1, int(round(window / stride)))
@@ -641,7 +645,7 @@ def _regime_changes(lv: _Local, steps: np.ndarray, k: float, min_change: float) 
     new_run = np.r_[True, (np.diff(at) >= w) | (sign[1:] != sign[:-1])]
     starts = np.flatnonzero(new_run)
     ends = np.r_[starts[1:], at.size]
-    cuts = []
+    cuts: list[int] = []
     for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
         peak = int(at[a + int(np.argmax(np.abs(d[a:b])))])
         lo, hi = max(1, int(at[a]) - h), min(n - 1, int(at[b - 1]) + h)
@@ -965,7 +969,7 @@ def trend(
     )
 
 
-def _share_terms(decomposition) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def _share_terms(decomposition: Decomposition) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Return the terms (weighted components, plus residual when a total was logged) and their total."""
     terms = {c.name: decomposition.weighted[c.name] for c in decomposition.components}
     if np.isfinite(decomposition.logged_total).any():
@@ -988,7 +992,7 @@ def _share_terms(decomposition) -> tuple[dict[str, np.ndarray], np.ndarray]:
 FLOAT_NOISE_REL = 1e-6
 
 
-def variance_shares(decomposition) -> dict[str, float]:
+def variance_shares(decomposition: Decomposition) -> dict[str, float]:
     """Return each term's share of the total's step-to-step variance: in [0, 1], summing to 1 over the terms.
 
     Terms are the weighted components plus "residual" when a total was logged, so Δtotal = Σ Δterm and
@@ -1024,7 +1028,7 @@ def variance_shares(decomposition) -> dict[str, float]:
     return {k: c / s for k, c in cov.items()} if s > 0 else nan
 
 
-def mean_shares(decomposition) -> dict[str, float]:
+def mean_shares(decomposition: Decomposition) -> dict[str, float]:
     """Return each term's share of the objective's mean: in [0, 1], summing to 1 (terms of `variance_shares`).
 
     share_k = max(m_k, 0) / Σ_j max(m_j, 0) with m_k the term's mean: for non-negative terms with no

@@ -73,8 +73,9 @@ def _flat_from_start(ctx: RuleContext, name: str) -> str | None:
 
 def _targets_evidence(ctx: RuleContext, found: list[Finding]) -> str:
     parts = []
-    if _first(found, "no_positive_anchors"):
-        parts.append(_first(found, "no_positive_anchors").evidence.rstrip("."))
+    anchors = _first(found, "no_positive_anchors")
+    if anchors:
+        parts.append(anchors.evidence.rstrip("."))
     zero = _first(found, "metric_stuck_at_zero")
     if zero:
         first = ctx.evals.first_step

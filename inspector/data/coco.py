@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -102,10 +103,10 @@ def read_coco(path: str | Path) -> Dataset:
         ) as exc:  # one unreadable image (a decompression bomb, a truncated file) costs itself
             skipped.append(f"image {im['id']} '{im['file_name']}': {exc.reason}")
             continue
-        stated = (im.get("height"), im.get("width"))
-        if None not in stated and tuple(int(v) for v in stated) != size:
+        height, width = im.get("height"), im.get("width")
+        if height is not None and width is not None and (int(height), int(width)) != size:
             skipped.append(
-                f"image {im['id']} '{im['file_name']}': annotations say {stated[1]}x{stated[0]} "
+                f"image {im['id']} '{im['file_name']}': annotations say {width}x{height} "
                 f"but the file is "
                 f"{size[1]}x{size[0]}; its boxes cannot be trusted"
             )
@@ -139,7 +140,7 @@ def read_coco(path: str | Path) -> Dataset:
         if ann.get("iscrowd"):
             skipped.append(f"{where}: crowd region (an ignore area, not an object)")
             continue
-        bbox = ann.get("bbox")
+        bbox: Any = ann.get("bbox")  # any JSON value: not four numbers is caught below
         try:
             xywh = np.array([float(v) for v in bbox])
         except (TypeError, ValueError):
@@ -162,13 +163,13 @@ def read_coco(path: str | Path) -> Dataset:
     for image_id, e in images.items():
         boxes, labels = entry_arrays(e["boxes"], e["labels"])
         entries.append(ImageEntry(str(image_id), e["file"], e["size"], boxes, labels))
-    file = ann_path.relative_to(root).as_posix() if ann_path.is_relative_to(root) else str(ann_path)
+    ann_file = ann_path.relative_to(root).as_posix() if ann_path.is_relative_to(root) else str(ann_path)
     warnings = format_warnings(
         np.reshape(written, (-1, 4)),
         np.reshape(written_sizes, (-1, 2)),
         "xywh",
         written_where,
-        [file] * len(written),
+        [ann_file] * len(written),
         "COCO",
     )
     return Dataset(

@@ -98,7 +98,9 @@ class EpisodeSampler:
                 support.append(images[j].sample(keep, np.full(int(keep.sum()), way, np.int64)))
         way_of = {c: way for way, c in enumerate(ways)}
         pool = sorted({j for c in ways for j in self._pool[c]} - used)
-        chosen = rng.choice(pool, size=min(self.n_query, len(pool)), replace=False) if pool else []
+        chosen: np.ndarray | list[int] = (
+            rng.choice(pool, size=min(self.n_query, len(pool)), replace=False) if pool else []
+        )
         queries = []
         for j in sorted(int(j) for j in chosen):
             entry = images[j]

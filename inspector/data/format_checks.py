@@ -228,7 +228,7 @@ def format_warnings(
     warnings = []
     for m in find_misreadings(raw, sizes, claimed):
         idx = np.flatnonzero(m.explained)
-        file = _file_label([sources[i] for i in idx])
+        file = _file_label([sources[int(i)] for i in idx])
         examples = tuple(where[i] for i in idx[:EXAMPLES])
         head = (
             f"{file}: {len(idx)} of {n} boxes do not fit {format_name}'s {describe(claimed)} "

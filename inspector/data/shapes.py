@@ -315,7 +315,8 @@ def write_coco_dataset(
     """
     root = Path(root)
     offset = int(np.random.default_rng([seed]).integers(len(CLASSES)))
-    images, annotations = [], []
+    images: list[dict[str, object]] = []
+    annotations: list[dict[str, object]] = []  # COCO records, written to annotations.json
     for i in range(n_images):
         sample = make_image(seed, i, image_size, anchor_class=(i + offset) % len(CLASSES), clutter=clutter)
         name = f"images/{i:06d}.{image_format}"

@@ -64,7 +64,7 @@ def _root_annotations(root: Path) -> dict[str, list]:
         for record in data:
             if not isinstance(record, dict) or "video_id" not in record:
                 raise InspectorError(f"a record lacks 'video_id': {str(record)[:80]}", path=path)
-            boxes = []
+            boxes: list = []
             for group in record.get("annotations", []):
                 boxes.extend(group.get("bboxes", []) if isinstance(group, dict) else [])
             out[str(record["video_id"])] = boxes

@@ -106,15 +106,15 @@ def _parse_label_file(
             continue
         if len(values) == 4:
             written.append((where, values))
-            raw = convert(np.array(values), "cxcywhn", "xyxy", size)
+            xyxy = convert(np.array(values), "cxcywhn", "xyxy", size)
         elif len(values) >= 6 and len(values) % 2 == 0:
             # A segmentation polygon (x1 y1 x2 y2 …): its box is the polygon's extent.
             xs, ys = values[0::2], values[1::2]
-            raw = convert(np.array([min(xs), min(ys), max(xs), max(ys)]), "xyxyn", "xyxy", size)
+            xyxy = convert(np.array([min(xs), min(ys), max(xs), max(ys)]), "xyxyn", "xyxy", size)
         else:
             skipped.append(f"{where}: expected 'class cx cy w h', got {len(tokens)} values")
             continue
-        box, why = check_box(raw, size)
+        box, why = check_box(xyxy, size)
         if box is None:
             skipped.append(f"{where}: {why}")
             continue

@@ -131,7 +131,7 @@ class ModelConfig:
         unknown = set(data) - set(names)
         if unknown:
             raise ValueError(f"unknown ModelConfig keys: {sorted(unknown)}")
-        kw = {}
+        kw: dict[str, Any] = {}
         for k, v in data.items():
             default = getattr(cls(), k)
             kw[k] = tuple(v) if isinstance(default, tuple) else (dict(v) if isinstance(v, dict) else v)
@@ -141,6 +141,8 @@ class ModelConfig:
         """Returns one message per field outside its allowed range ('widths[4] is 8000; allowed 1..4096');
         [] when every field is sane. Checked before a model is built from a checkpoint's config."""
         out = []
+        low: float  # the int bounds, then the float ones
+        high: float
         for name, (low, high) in INT_BOUNDS.items():
             value = getattr(self, name)
             if not _is_int(value) or not low <= value <= high:

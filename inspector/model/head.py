@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 import torch.nn as nn
@@ -29,8 +30,10 @@ class LevelHead(nn.Module):
         self.box_tower = nn.Sequential(ConvBNAct(c, h, 3), ConvBNAct(h, h, 3), nn.Conv2d(h, 4 * bins, 1))
         # RetinaNet's initialisation of the classifier's last layer: weights N(0, 0.01²) and the prior's bias,
         # so the tower adds ~nothing at first (with default weights it scored some untrained clip boxes 1.0)
-        nn.init.normal_(self.cls_tower[-1].weight, std=0.01)
-        nn.init.constant_(self.cls_tower[-1].bias, -math.log((1 - PRIOR_PROB) / PRIOR_PROB))
+        # (the last layer is the nn.Conv2d built just above, with a bias: both are Tensors)
+        classifier = self.cls_tower[-1]
+        nn.init.normal_(cast(torch.Tensor, classifier.weight), std=0.01)
+        nn.init.constant_(cast(torch.Tensor, classifier.bias), -math.log((1 - PRIOR_PROB) / PRIOR_PROB))
 
     def forward(self, query: torch.Tensor, prototypes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (class logits (Q, H·W, N), box outputs (Q, H·W, 4·bins)) for query maps (Q, C, H, W)

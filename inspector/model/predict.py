@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +22,7 @@ def letterbox_image(image: np.ndarray, lb: Letterbox) -> np.ndarray:
     """Returns the (size, size, 3) uint8 canvas holding `image` (H, W, 3) uint8, resized and padded
     as `lb` says."""
     rh, rw = lb.resized
-    resized = np.asarray(Image.fromarray(image).resize((rw, rh), Image.BILINEAR))
+    resized = np.asarray(Image.fromarray(image).resize((rw, rh), Image.Resampling.BILINEAR))
     canvas = np.full((lb.size, lb.size, 3), PAD_VALUE, dtype=np.uint8)
     top, left = int(lb.pad_y), int(lb.pad_x)
     canvas[top : top + rh, left : left + rw] = resized
@@ -157,7 +158,7 @@ class Detections:
     scores: np.ndarray
     labels: np.ndarray
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[np.ndarray]:
         return iter((self.boxes, self.scores, self.labels))
 
 

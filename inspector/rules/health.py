@@ -107,8 +107,12 @@ def non_finite(ctx: RuleContext) -> list[Finding]:
     parts = []
     for m, n in sorted(counted.items()):
         s = log.series.get(m)
-        bad = np.flatnonzero(~np.isfinite(s.values)) if s is not None else np.zeros(0, np.int64)
-        parts.append(f"{m}: {n}" + (f" (first at step {int(s.steps[bad[0]])})" if bad.size else ""))
+        first = ""
+        if s is not None:
+            bad = np.flatnonzero(~np.isfinite(s.values))
+            if bad.size:
+                first = f" (first at step {int(s.steps[bad[0]])})"
+        parts.append(f"{m}: {n}{first}")
     in_loss = bool(losses & set(counted))
     return [
         Finding(

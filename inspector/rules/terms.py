@@ -7,11 +7,13 @@ positive anchors, when some had none: a term that is 0 for lack of targets is no
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 from inspector import stats
 from inspector.findings import Finding, format_number, format_percent, recent_rows
-from inspector.losses import by_family
+from inspector.losses import Component, by_family
 from inspector.rules.context import RuleContext
 
 # Points on each side of a spike whose median is its local baseline (the spike rule's own window is
@@ -36,13 +38,18 @@ def _shares(ctx: RuleContext) -> dict[str, tuple[float, float, float, str]]:
     """{term or family: (mean share, variance share, weight, label)}: families of copies count as one."""
     families = ctx.comps.families
     if not families:
+
+        def component(name: str) -> Component:
+            # ctx.stats is keyed by the names of ctx.comps' components (diagnose computes it from them)
+            return cast(Component, ctx.comps.get(name))
+
         return {
             name: (
                 s.mean_share,
                 s.variance_share,
-                ctx.comps.get(name).effective_weight,
-                f"its weight is {format_number(ctx.comps.get(name).effective_weight)} "
-                f"({ctx.comps.get(name).weight_source})",
+                component(name).effective_weight,
+                f"its weight is {format_number(component(name).effective_weight)} "
+                f"({component(name).weight_source})",
             )
             for name, s in ctx.stats.items()
         }
@@ -218,7 +225,8 @@ def loss_spikes(ctx: RuleContext) -> list[Finding]:
                 worst = (excess, name, int(dec.steps[i]), float(w[i]), base)
     counts = ", ".join(f"{n}: {s.n_spikes}" for n, s in sorted(hit.items(), key=lambda kv: -kv[1].n_spikes))
     total = sum(s.n_spikes for s in hit.values())
-    _, name, step, value, base = worst
+    # every term in `hit` (non-empty) has a spike, so the loop above set `worst`
+    _, name, step, value, base = cast(tuple[float, str, int, float, float], worst)
     size = (
         f"{format_number(value / base)}× its local baseline {format_number(base)}"
         if base

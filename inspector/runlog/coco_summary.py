@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 # A line of the block, for `text_table.matching` (RE2) before the per-line parse below.
 SUMMARY_RE2 = r"^\s*Average (?:Precision|Recall)\s+\(A[PR]\)\s+@\[\s*IoU="
@@ -52,7 +52,7 @@ class SummaryLine:
     @property
     def name(self) -> str:
         """AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl (see the module docstring)."""
-        name = self.kind
+        name: str = self.kind
         one_threshold = ":" not in self.iou
         if one_threshold:
             name += f"{round(float(self.iou) * 100):d}"
@@ -79,7 +79,7 @@ def parse_line(line: str) -> SummaryLine | None:
         return None
     not_measured = value == NOT_MEASURED
     return SummaryLine(
-        m.group("kind"),
+        cast(Literal["AP", "AR"], m.group("kind")),  # `_LINE` only matches (?P<kind>A[PR])
         iou,
         m.group("area"),
         int(m.group("dets")),

@@ -27,8 +27,10 @@ import json
 import math
 import re
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -115,23 +117,28 @@ class Column:
     def sparse(self) -> bool:
         return self.rows is not None
 
+    def _dense_present(self) -> np.ndarray:
+        """`present` of a dense column (`rows` is None): every dense column is built with it."""
+        return cast(np.ndarray, self.present)
+
     def positions(self) -> np.ndarray:
         """Increasing row indices where the key was logged."""
-        return self.rows if self.rows is not None else np.flatnonzero(self.present)
+        return self.rows if self.rows is not None else np.flatnonzero(self._dense_present())
 
     def logged(self) -> np.ndarray:
         """The values at `positions()`."""
         if self.rows is not None:
             return self.values
-        return self.values if self.present.all() else self.values[self.present]
+        present = self._dense_present()
+        return self.values if present.all() else self.values[present]
 
     def count(self) -> int:
-        return int(self.rows.size) if self.rows is not None else int(np.count_nonzero(self.present))
+        return int(self.rows.size) if self.rows is not None else int(np.count_nonzero(self._dense_present()))
 
     def mask(self) -> np.ndarray:
         """Whether each row logged the key."""
         if self.rows is None:
-            return self.present
+            return self._dense_present()
         out = np.zeros(self.n, dtype=bool)
         out[self.rows] = True
         return out
@@ -158,7 +165,7 @@ class Column:
             return self
         n = int(np.count_nonzero(rows))
         if self.rows is None:
-            return Column(n, self.values[rows], self.present[rows])
+            return Column(n, self.values[rows], self._dense_present()[rows])
         keep = rows[self.rows]
         new_index = np.cumsum(rows) - 1
         return Column(n, self.values[keep], None, new_index[self.rows[keep]])
@@ -660,7 +667,7 @@ def _may_hold_long_lines(table: pa.Table) -> bool:
     return False
 
 
-def _leaves(name: str, arr: pa.ChunkedArray):
+def _leaves(name: str, arr: pa.ChunkedArray) -> Iterator[tuple[str, pa.ChunkedArray]]:
     """(flattened name, leaf array) pairs: structs are opened with "/" between the keys."""
     if pa.types.is_struct(arr.type):
         for field_, child in zip(arr.type, arr.flatten(), strict=False):
@@ -678,7 +685,9 @@ def _dictionary(arr: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     distinct values only.
     """
     encoded = pc.dictionary_encode(arr).combine_chunks()
-    words = np.append(encoded.dictionary.to_numpy(zero_copy_only=False).astype(object), None)
+    words = np.append(
+        encoded.dictionary.to_numpy(zero_copy_only=False).astype(object), np.array([None], dtype=object)
+    )
     codes = pc.fill_null(encoded.indices, len(words) - 1).to_numpy(zero_copy_only=False)
     return words, codes
 
@@ -787,11 +796,11 @@ def _loads(line: bytes) -> object:
     try:
         return json.loads(line)
     except UnicodeDecodeError:
-        line = line.decode("utf-8", errors="replace")
+        text = line.decode("utf-8", errors="replace")
     except (ValueError, RecursionError):
         return None
     try:
-        return json.loads(line)
+        return json.loads(text)
     except (ValueError, RecursionError):
         return None
 

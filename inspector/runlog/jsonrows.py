@@ -87,9 +87,14 @@ def build_runlog(
         format,
         framework,
         steps,
-        {k: Sparse(c.rows, c.values) if c.sparse else c.values for k, c in folded.items()},
-        # Fully logged columns need no mask (saves a pass per column on large logs).
-        present={k: c.present for k, c in folded.items() if not c.sparse and not c.present.all()},
+        {k: Sparse(c.rows, c.values) if c.rows is not None else c.values for k, c in folded.items()},
+        # Fully logged columns need no mask (saves a pass per column on large logs); a dense column
+        # (`rows` None) always has `present`.
+        present={
+            k: c.present
+            for k, c in folded.items()
+            if c.rows is None and c.present is not None and not c.present.all()
+        },
         epochs=None if ep is None else ep.full(),
         wall_times=None if wt is None else wt.full(),
         config=config,

@@ -221,7 +221,7 @@ def resolve(
     columns = list(keys())
     moves: list[Move] = []
     train = np.zeros(n, dtype=bool)
-    if split:
+    if split and labels is not None:  # split implies labels is not None; restated for the type checker
         split_moves, train, found = _split_moves(columns, labels, lines)
         moves += split_moves
         findings += found

@@ -46,7 +46,7 @@ LINES_LISTED = 10
 Cells = tuple[np.ndarray, np.ndarray | None]
 
 
-def lines_text(lines: Sequence[int]) -> str:
+def lines_text(lines: Sequence[int] | np.ndarray) -> str:
     """The first LINES_LISTED line numbers, comma-separated, with "…" when there are more."""
     shown = ", ".join(str(int(n)) for n in lines[:LINES_LISTED])
     return shown + (", …" if len(lines) > LINES_LISTED else "")

@@ -62,7 +62,7 @@ def sniff(path: Path, head: bytes) -> float:
         return 0.0
 
 
-def _line_list(numbers) -> str:
+def _line_list(numbers: Sequence[int] | np.ndarray) -> str:
     shown = ", ".join(str(int(x)) for x in list(numbers)[:FIRST_BAD_LINES])
     return shown + (", …" if len(numbers) > FIRST_BAD_LINES else "")
 
@@ -296,7 +296,7 @@ def _runlog(source: str, table: Table, config: dict, warnings: list[str]) -> Run
     restart rule keeps (`latest_segment_wins`), with the same steps, order and non-finite count.
     """
     dense = {k: c.values for k, c in table.columns.items() if c.rows is None}
-    sparse = {k: c for k, c in table.columns.items() if c.rows is not None}
+    sparse = {k: (c.rows, c.values) for k, c in table.columns.items() if c.rows is not None}
     order = list(table.columns)
     steps = table.steps
     launches = _launch_rows(table)
@@ -318,9 +318,9 @@ def _runlog(source: str, table: Table, config: dict, warnings: list[str]) -> Run
     in_order = bool(np.all(steps[1:] > steps[:-1]))
     keep = None if in_order else latest_segment_wins(steps, segment_ids(steps, launches))
     non_finite: dict[str, int] = {}
-    for name, column in sparse.items():
-        at = column.rows if keep is None else column.rows[keep[column.rows]]
-        values = column.values if keep is None else column.values[keep[column.rows]]
+    for name, (rows, all_values) in sparse.items():
+        at = rows if keep is None else rows[keep[rows]]
+        values = all_values if keep is None else all_values[keep[rows]]
         if at.size == 0:
             continue
         s = steps[at]

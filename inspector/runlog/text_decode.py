@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -372,7 +372,9 @@ class _Utf8Texts:
         return text, short
 
 
-def text_pieces(path: Path, encoding: str = "utf-8", piece_bytes: int | None = None) -> Iterator[TextLines]:
+def text_pieces(
+    path: Path, encoding: str = "utf-8", piece_bytes: int | None = None
+) -> Generator[TextLines, None, None]:
     """Clean lines of a console log, a piece at a time, numbered as in the whole file.
 
     A file that starts with a UTF-16/32 byte-order mark is read in that encoding. Otherwise `encoding`

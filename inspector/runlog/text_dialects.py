@@ -18,7 +18,8 @@ extractor (text_pairs); the per-line Python here only touches the few lines a di
 from __future__ import annotations
 
 import re
-from typing import Protocol
+from collections.abc import Collection
+from typing import Protocol, cast
 
 import numpy as np
 import pyarrow as pa
@@ -337,7 +338,7 @@ class EpochLocalParser:
 _UNSET = object()
 
 
-def _step_key(keys) -> str | None:
+def _step_key(keys: Collection[str]) -> str | None:
     return next((k for k in STEP_KEYS if k in keys), "epoch" if "epoch" in keys else None)
 
 
@@ -365,7 +366,8 @@ class GenericParser:
             self.key = self.wanted = _step_key(pairs.columns)
         elif not self.forced and (want := _step_key(self.keys)) != self.key:
             self.wanted, self.settled = want, False
-        key = self.key
+        # Set above by _step_key, or given (a step key, or an earlier pass's `wanted`): never _UNSET here.
+        key = cast("str | None", self.key)
         n = pairs.rows.size
         if key is None:
             steps = np.arange(self.numbered, self.numbered + n, dtype=np.int64)

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import pyarrow as pa
@@ -102,7 +104,9 @@ class Template:
             parts = ["^", _re2_escape(self.literals[0])]
         else:
             lead = self.literals[first]
-            parts = [_KEY_START, _re2_escape(lead[_KEY_BEFORE.search(lead).start(1) :])]
+            # A slot has a key only where template_of found _KEY_BEFORE in the literal before it.
+            key_before = cast(re.Match[str], _KEY_BEFORE.search(lead))
+            parts = [_KEY_START, _re2_escape(lead[key_before.start(1) :])]
         for i in range(first, len(self.keys)):
             parts.append(f"(?P<s{i}>{_SLOT_RE2})" if self.keys[i] is not None else _SLOT_RE2)
             parts.append(_re2_escape(self.literals[i + 1]))
@@ -229,7 +233,7 @@ def _first_keys(template: Template) -> dict[str, int]:
 PARALLEL_MIN_LINES = 40_000
 
 
-def _by_chunks(kernel, lines: pa.Array, pattern: str) -> pa.Array:
+def _by_chunks(kernel: Callable[[pa.Array, str], pa.Array], lines: pa.Array, pattern: str) -> pa.Array:
     """`kernel(lines, pattern)` (pc.extract_regex,
     pc.match_substring_regex), one chunk per core on long inputs.
 
@@ -334,7 +338,7 @@ def extract_pairs(lines: pa.Array, candidates: np.ndarray | None = None, keep: i
     first = {key: min(int(p[0][0]) for p in ps) for key, ps in parts.items()}
     columns = {}
     ordered = sorted(parts, key=first.__getitem__)
-    dropped = tuple(ordered[keep:]) if keep is not None else ()
+    dropped_keys = tuple(ordered[keep:]) if keep is not None else ()
     for key in ordered[:keep]:
         ps = parts.pop(key)
         if len(ps) == 1:  # one group's rows: increasing already
@@ -344,7 +348,7 @@ def extract_pairs(lines: pa.Array, candidates: np.ndarray | None = None, keep: i
             columns[key] = column_of(
                 np.concatenate([p[0] for p in ps]), np.concatenate([p[1] for p in ps]), n
             )
-    return Pairs(rows=idx[rows_sub], columns=columns, dropped=dropped)
+    return Pairs(rows=idx[rows_sub], columns=columns, dropped=dropped_keys)
 
 
 def _add_singles(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -207,7 +208,7 @@ def merge_rows(table: Table, extra: Table, target: np.ndarray | None = None) -> 
     for name in dict.fromkeys([*table.columns, *extra.columns]):
         old, new = table.columns.get(name), extra.columns.get(name)
         if new is None and where is None:
-            columns[name] = old
+            columns[name] = table.columns[name]  # `old`: the name is the table's when extra lacks it
             continue
         positions, values = [], []
         if old is not None:
@@ -220,8 +221,8 @@ def merge_rows(table: Table, extra: Table, target: np.ndarray | None = None) -> 
             values.append(new.values)
         columns[name] = column_of(np.concatenate(positions), np.concatenate(values), total)
 
-    def placed(old: np.ndarray | None, added_values: np.ndarray) -> np.ndarray | None:
-        if old is None or where is None:
+    def placed(old: np.ndarray, added_values: np.ndarray) -> np.ndarray:
+        if where is None:
             return old
         out = np.empty(total, dtype=old.dtype)
         out[where[:n]] = old
@@ -229,8 +230,10 @@ def merge_rows(table: Table, extra: Table, target: np.ndarray | None = None) -> 
         return out
 
     steps = placed(table.steps, extra.steps[added])
-    inherited = placed(table.inherited, np.zeros(added.size, dtype=bool))
-    fractional = placed(table.fractional, np.zeros(added.size, dtype=bool))
+    inherited = None if table.inherited is None else placed(table.inherited, np.zeros(added.size, dtype=bool))
+    fractional = (
+        None if table.fractional is None else placed(table.fractional, np.zeros(added.size, dtype=bool))
+    )
     return replace(
         table,
         steps=steps,
@@ -299,7 +302,7 @@ class Collector:
                 index[flag] = mask
         self.parts.append((int(rows.size), index, kept))
 
-    def table(self, framework: str, **extra) -> Table:
+    def table(self, framework: str, **extra: Any) -> Table:
         """One Table of every piece's rows; each piece's array is freed as soon as it is copied."""
         parts, self.parts = self.parts, []
         sizes = [n for n, *_ in parts]
@@ -309,7 +312,7 @@ class Collector:
         for name in self.keys:
             pieces = [part[2].pop(name, None) for part in parts]
             if all(c is not None and c.rows is None for c in pieces):
-                values = [c.values for c in pieces]
+                values: list[np.ndarray | None] = [c.values for c in pieces if c is not None]  # all are
                 del pieces  # the list now holds the only reference: _join frees each piece once copied
                 columns[name] = Column(_join(values, sizes, np.nan))
             else:
@@ -319,7 +322,7 @@ class Collector:
                 columns[name] = column_of(positions, np.concatenate([c.values for c, _, _ in given]), total)
         steps = _join([part[1].pop("steps") for part in parts], sizes, 0)
         rows = _join([part[1].pop("rows") for part in parts], sizes, 0)
-        flags = {
+        flags: dict[str, Any] = {  # Table's FLAGS fields
             flag: _join([part[1].pop(flag, None) for part in parts], sizes, False)
             for flag in FLAGS
             if any(flag in part[1] for part in parts)

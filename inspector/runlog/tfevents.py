@@ -24,10 +24,11 @@ from tensorboard.compat.proto import event_pb2
 
 from inspector.errors import InspectorError
 from inspector.limits import max_series
-from inspector.runlog.record import RunLog, assemble
+from inspector.runlog.record import RunLog, Segment, Series, assemble
 from inspector.runlog.tfevents_wire import (
     FOOTER_BYTES,
     HEADER,
+    WireBuffer,
     fast_fields,
     fast_layout,
     file_order,
@@ -163,7 +164,7 @@ class _StepStore:
         return self._own[tag] if group < 0 else self._shared[group]
 
 
-def _census(buf, path: Path, warnings: list[str]) -> _Census:
+def _census(buf: WireBuffer, path: Path, warnings: list[str]) -> _Census:
     """Pass 1: frame and decode every record, keeping only per-tag point counts and the chunks' layout.
 
     Tags past the first limits.max_series() (in order of first appearance) are counted and dropped: 300k
@@ -189,7 +190,7 @@ def _census(buf, path: Path, warnings: list[str]) -> _Census:
         fast_tag[ok] = np.asarray([tag_ids[n] for n in chunk_names], dtype=np.int64)[chunk_index]
         fast_tag[lengths == 0] = -2  # an empty record: an Event with nothing set, no need for protobuf
         fast = np.flatnonzero(ok)
-        slow_rec, slow_tag, *_, bad = slow_points(
+        slow_rec, slow_tag, _, _, _, bad = slow_points(
             buf, starts, lengths, np.flatnonzero(fast_tag == -1), names, tag_ids
         )
         undecodable += bad
@@ -225,7 +226,9 @@ def _census(buf, path: Path, warnings: list[str]) -> _Census:
     )
 
 
-def _fill(buf, census: _Census, path: Path) -> tuple[list[np.ndarray], list[np.ndarray], _StepStore]:
+def _fill(
+    buf: WireBuffer, census: _Census, path: Path
+) -> tuple[list[np.ndarray], list[np.ndarray], _StepStore]:
     """Pass 2: (values, wall times, steps) per tag in order of first appearance, decoded again straight
     into arrays of their final size."""
     arr = np.frombuffer(buf, dtype=np.uint8)
@@ -337,7 +340,7 @@ def _event_files(directory: Path) -> list[Path]:
     found = [p for p in directory.glob(f"*{FILE_MARKER}*") if usable(p)]
     found += [p for p in directory.glob(f"*/*{FILE_MARKER}*") if usable(p)]
 
-    def key(p: Path):
+    def key(p: Path) -> tuple[str, str, str]:
         parts = p.name.split(".")
         stamp = parts[3] if len(parts) > 3 and parts[3].isdigit() else ""
         return (str(p.parent), stamp.zfill(20), p.name)
@@ -403,7 +406,9 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     framework = _framework(list(steps))
     # Restarts are judged per tag, as TensorBoard does: tags logged at different rates (an eval
     # every N steps written after the training step) must not read as a step going backwards.
-    series, non_finite, segments = {}, {}, []
+    series: dict[str, Series] = {}
+    non_finite: dict[str, int] = {}
+    segments: list[Segment] = []
     tag_warnings: dict[str, list[str]] = {}
     shared: dict[bytes, np.ndarray] = {}  # distinct step arrays seen so far, by a digest of their bytes
     for name in list(steps):

@@ -10,6 +10,7 @@ goes through tensorboard's protobuf classes. tfevents builds the RunLog from wha
 
 from __future__ import annotations
 
+import mmap
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import crc32c
 import numpy as np
-from tensorboard.compat.proto import event_pb2
+from tensorboard.compat.proto import event_pb2, tensor_pb2
 
 HEADER = struct.Struct("<QI")  # payload length, masked CRC of the length
 LENGTH = struct.Struct("<Q")
@@ -34,6 +35,8 @@ BAD_CRC_BYTES_PER_FILE_BYTE = 4
 SHOWN_DAMAGE = 5
 # TensorFlow DataType enum values (tensorflow/core/framework/types.proto) of scalar tensors we read.
 DT_FLOAT, DT_DOUBLE = 1, 2
+# What tfevents reads an event file into: the file mapped in memory, or b"" for an empty file.
+WireBuffer = bytes | mmap.mmap
 
 
 @dataclass(frozen=True)
@@ -103,12 +106,12 @@ class _CrcBudget:
         return self.left >= 0
 
 
-def _data_ok(buf, start: int, length: int) -> bool:
+def _data_ok(buf: WireBuffer, start: int, length: int) -> bool:
     (stored,) = struct.unpack_from("<I", buf, start + length)
     return crc32c.crc32c(buf[start : start + length]) == int(unmask(np.asarray([stored]))[0])
 
 
-def _resync(buf, arr: np.ndarray, pos: int, budget: _CrcBudget) -> tuple[int, bool]:
+def _resync(buf: WireBuffer, arr: np.ndarray, pos: int, budget: _CrcBudget) -> tuple[int, bool]:
     """(offset of the next valid record at or after `pos`, or len(buf); whether the budget ran out)."""
     n = len(buf)
     last = n - HEADER.size - FOOTER_BYTES  # the last offset a record (even an empty one) can start at
@@ -124,7 +127,7 @@ def _resync(buf, arr: np.ndarray, pos: int, budget: _CrcBudget) -> tuple[int, bo
     return n, False
 
 
-def _by_length(buf, pos: int, count: int) -> tuple[list[int], list[int]]:
+def _by_length(buf: WireBuffer, pos: int, count: int) -> tuple[list[int], list[int]]:
     """(payload starts, lengths) of up to `count` records from `pos`, trusting each length (checked after)."""
     n = len(buf)
     unpack = LENGTH.unpack_from
@@ -144,7 +147,7 @@ def _by_length(buf, pos: int, count: int) -> tuple[list[int], list[int]]:
 
 
 def _valid_prefix(
-    buf,
+    buf: WireBuffer,
     arr: np.ndarray,
     starts: list[int],
     lengths: list[int],
@@ -179,7 +182,7 @@ def _valid_prefix(
 
 
 def frame(
-    buf, path: Path, warnings: list[str], chunk_records: int
+    buf: WireBuffer, path: Path, warnings: list[str], chunk_records: int
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(payload starts, payload lengths) of the valid records of `buf`, up to `chunk_records` at a time.
 
@@ -236,7 +239,7 @@ def frame(
     warnings.extend(damage_warnings(path, damage, total, n))
 
 
-def _why(buf, arr: np.ndarray, pos: int) -> str:
+def _why(buf: WireBuffer, arr: np.ndarray, pos: int) -> str:
     """Why the record at `pos` is not valid, in words."""
     n = len(buf)
     if pos + HEADER.size > n:
@@ -329,7 +332,7 @@ def fast_layout(
     return ok, tag_start, tag_len
 
 
-def at_every_byte(buf, dtype: str) -> np.ndarray:
+def at_every_byte(buf: np.ndarray, dtype: str) -> np.ndarray:
     """A read-only view of `buf` as `dtype` starting at every byte offset (overlapping, unaligned).
 
     Indexing it reads a fixed-width field at any offset with no per-record temporaries; gathering
@@ -365,7 +368,7 @@ def _tag_words(arr: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
     return words[starts[:, None] + offsets]
 
 
-def tag_names(buf, tag_start: np.ndarray, tag_len: np.ndarray) -> tuple[list[str], np.ndarray]:
+def tag_names(buf: WireBuffer, tag_start: np.ndarray, tag_len: np.ndarray) -> tuple[list[str], np.ndarray]:
     """(distinct tags, index of each record's tag), grouping equal byte strings without a Python loop."""
     arr = np.frombuffer(buf, dtype=np.uint8)
     names: list[str] = []
@@ -398,7 +401,7 @@ def tag_names(buf, tag_start: np.ndarray, tag_len: np.ndarray) -> tuple[list[str
     return names, index
 
 
-def tensor_scalar(tensor) -> float | None:
+def tensor_scalar(tensor: tensor_pb2.TensorProto) -> float | None:
     """The value of a rank-0 float/double tensor; None for anything else (histograms, text, images)."""
     if tensor.tensor_shape.dim and any(d.size != 1 for d in tensor.tensor_shape.dim):
         return None
@@ -416,13 +419,13 @@ def tensor_scalar(tensor) -> float | None:
 
 
 def slow_points(
-    buf,
+    buf: WireBuffer,
     starts: np.ndarray,
     lengths: np.ndarray,
     records: np.ndarray,
     names: list[str],
     tag_ids: dict[str, int],
-) -> tuple[np.ndarray, ...]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """(record index, tag id, step, wall time, value) per scalar protobuf finds in `records`, in order,
     and how many of them were not valid events; new tags are added to `names` / `tag_ids`."""
     recs, tags, steps, walls, values = [], [], [], [], []
@@ -438,6 +441,7 @@ def slow_points(
             continue
         for v in event.summary.value:
             kind = v.WhichOneof("value")
+            x: float | None
             if kind == "simple_value":
                 x = float(v.simple_value)
             elif kind == "tensor":

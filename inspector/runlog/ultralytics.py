@@ -244,7 +244,7 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     gains = dict(DEFAULT_GAINS[framework])
     taken: set[str] = set()
     wanted = CONFIG_FILES[framework]
-    if found.path is not None:
+    if found.path is not None and found.args is not None:  # _find_config sets both or neither
         warnings += [f"{r}; it was ignored." for r in found.rejected]
         config["args"] = found.args
         config["args_file"] = str(found.path)

@@ -82,7 +82,7 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
     wall_times = None
     if "_runtime" in table.columns:
         wall_times = plan.take(table.columns["_runtime"])[0]
-    config = {"run": run} if run else {}
+    config: dict[str, str | list[str]] = {"run": run} if run else {}
     if len(runs) > 1:
         config["other_runs"] = runs[1:]
     return assemble(

@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 FORMAT = "inspector-runlog"
 VERSION = 1
@@ -32,7 +32,7 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def _numbers(values: Mapping[str, Any]) -> dict[str, float]:
+def _numbers(values: Mapping[str, Any]) -> dict[str, float | None]:
     return {str(k): _number(v) for k, v in values.items()}
 
 
@@ -109,7 +109,8 @@ class RunWriter:
         raw = _numbers(losses)
         used = {**self._weights, **_numbers(weights or {})}
         used = {name: used.get(name, 1.0) for name in raw}
-        total = sum(used[name] * value for name, value in raw.items())
+        # Losses and their weights are numbers here; a None one fails this sum with a TypeError, as before.
+        total = sum(cast(float, used[name]) * cast(float, value) for name, value in raw.items())
         self._write(
             {
                 "type": "step",

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from numpy.typing import DTypeLike
 
 from inspector.errors import InspectorError
 from inspector.runlog import yolo_txt_hyp as hyp_files
@@ -180,7 +181,7 @@ def _parse(path: Path, encoding: str) -> tuple[_Rows, Identified]:
     return rows, found
 
 
-def _joined(parts: list[np.ndarray], dtype) -> np.ndarray:
+def _joined(parts: list[np.ndarray], dtype: DTypeLike) -> np.ndarray:
     """`parts` end to end; each part is dropped from the list once copied, so a column is never held twice."""
     out = np.empty(sum(part.size for part in parts), dtype=dtype)
     at = 0

@@ -168,5 +168,5 @@ def trainer(config: RunConfig) -> Trainer | None:
         return "yolov7"
     for word in ("yolov5", "yolov3"):
         if _mentions(opt, word):
-            return word  # type: ignore[return-value]
+            return word
     return "not yolov7" if hyp is not None else None

@@ -7,10 +7,11 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from inspector.errors import InspectorError
 from inspector.model.config import ModelConfig
+from inspector.train.schedule import Schedule
 
 # YOLOv8's box/cls gains plus our contrastive terms: the "troubled" default users arrive with.
 DEFAULT_LOSS_WEIGHTS = {"bbox": 7.5, "cls": 0.5, "supcon": 1.0, "cpe": 0.5}
@@ -48,7 +49,7 @@ class TrainConfig:
     lr: float = 1e-3
     warmup_steps: int = 50
     final_lr: float = 2e-6
-    lr_schedule: str = "cosine"  # "cosine" or "step"
+    lr_schedule: Schedule = "cosine"
     lr_milestones: list[int] = field(default_factory=list)
     lr_gamma: float = 0.1
     weight_decay: float = 0.05
@@ -110,7 +111,7 @@ class TrainConfig:
             raise InspectorError(
                 "clip_episode_every, synthetic_train_clips and clip_n_way must be ≥ 0", path=path
             )
-        if config.lr_schedule not in ("cosine", "step"):
+        if config.lr_schedule not in get_args(Schedule):
             raise InspectorError(f"lr_schedule is 'cosine' or 'step', not {config.lr_schedule!r}", path=path)
         return config
 

@@ -18,6 +18,7 @@ import math
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -31,6 +32,7 @@ from inspector.data import Dataset, Episode, read_dataset
 from inspector.data.episodes import EpisodeSampler, frames_as_queries
 from inspector.data.shapes import write_coco_dataset, write_video_samples
 from inspector.errors import InspectorError
+from inspector.model.config import ModelConfig
 from inspector.model.detector import FewShotDetector, create_model
 from inspector.model.loss import compute_losses
 from inspector.model.predict import run_episode
@@ -64,27 +66,27 @@ class RunData:
 
 
 @contextlib.contextmanager
-def run_data(config: TrainConfig):
+def run_data(config: TrainConfig) -> Iterator[RunData]:
     """Yields the RunData of `config`, generating synthetic shapes in a temp dir for paths left None."""
-    with tempfile.TemporaryDirectory(prefix="inspector-train-") as tmp:
-        seed, tmp = config.synthetic_seed, Path(tmp)
-        train = config.train_data
+    with tempfile.TemporaryDirectory(prefix="inspector-train-") as tmp_dir:
+        seed, tmp = config.synthetic_seed, Path(tmp_dir)
+        train: str | Path | None = config.train_data
         if train is None:
             write_coco_dataset(
                 tmp / "train", config.synthetic_train_images, seed, clutter=config.synthetic_clutter
             )
             train = tmp / "train"
-        val = config.val_data
+        val: str | Path | None = config.val_data
         if val is None:
             write_coco_dataset(
                 tmp / "val", config.synthetic_val_images, seed + 1, clutter=config.synthetic_clutter
             )
             val = tmp / "val"
-        clips = config.clips_data
+        clips: str | Path | None = config.clips_data
         if clips is None and config.synthetic_clips:
             write_video_samples(tmp / "clips", config.synthetic_clips, seed + 2)
             clips = tmp / "clips"
-        train_clips = config.train_clips_data
+        train_clips: str | Path | None = config.train_clips_data
         if train_clips is None and config.synthetic_train_clips and config.clip_episode_every:
             write_video_samples(tmp / "train_clips", config.synthetic_train_clips, seed + 3)
             train_clips = tmp / "train_clips"
@@ -106,11 +108,12 @@ class TrainingEpisodes:
 
     def __init__(self, config: TrainConfig, data: RunData):
         self.images = EpisodeSampler(data.train, config.n_way, config.k_shot, config.n_query, config.seed)
-        self.every = config.clip_episode_every if data.train_clips is not None else 0
-        ways = min(config.clip_n_way or config.n_way, len(data.train_clips.class_names)) if self.every else 0
-        self.clips = (
-            EpisodeSampler(data.train_clips, ways, config.k_shot, 0, config.seed) if self.every else None
-        )
+        train_clips = data.train_clips
+        self.every = config.clip_episode_every if train_clips is not None else 0
+        self.clips: EpisodeSampler | None = None
+        if train_clips is not None and self.every:  # self.every is 0 without train clips
+            ways = min(config.clip_n_way or config.n_way, len(train_clips.class_names))
+            self.clips = EpisodeSampler(train_clips, ways, config.k_shot, 0, config.seed)
         self.n_query = config.n_query
 
     def episode(self, i: int) -> Episode:
@@ -220,6 +223,7 @@ def _train(config: TrainConfig, resume: str | Path | None, progress: bool) -> Tr
                 config.lr,
                 config.warmup_steps,
                 config.final_lr,
+                # TrainConfig.lr_schedule is annotated str; its loader lets only "cosine" or "step" through
                 config.lr_schedule,
                 config.lr_milestones,
                 config.lr_gamma,
@@ -287,7 +291,7 @@ def _train(config: TrainConfig, resume: str | Path | None, progress: bool) -> Tr
 
 def _meta(
     config: TrainConfig,
-    model_config,
+    model_config: ModelConfig,
     step: int,
     epoch: int,
     data: RunData,

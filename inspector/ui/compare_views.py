@@ -3,9 +3,11 @@ aggregate."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -36,6 +38,9 @@ from inspector.evaluate import match_query
 from inspector.results import EpisodeResult
 from inspector.ui import episode_views as views
 from inspector.ui.episode_views import Choice, EpisodeSettings, ViewSettings
+
+if TYPE_CHECKING:
+    from inspector.runlog import RunLog
 
 # The demo's story: the troubled run (A) and what the diagnosis recommends (B), from the same seed and data.
 DEFAULT_PAIR = ("troubled/best.pt", "fixed/best.pt")
@@ -85,10 +90,12 @@ def run_pair(
 ) -> tuple[EpisodeResult, EpisodeResult]:
     """Both checkpoints' EpisodeResults on episode `index` (cached per checkpoint by the Episodes page's
     cache)."""
-    return tuple(
-        views.run_detector(c.key, adapter, data.key, s, index, v.score_threshold, v.nms_iou)
-        for c, adapter in (a, b)
-    )
+
+    def run(side: tuple[Choice, str]) -> EpisodeResult:
+        c, adapter = side
+        return views.run_detector(c.key, adapter, data.key, s, index, v.score_threshold, v.nms_iou)
+
+    return run(a), run(b)
 
 
 def render_side_by_side(episode: Episode, ra: EpisodeResult, rb: EpisodeResult, v: ViewSettings) -> None:
@@ -142,22 +149,18 @@ def aggregate(
     plan = EpisodePlan(dataset, None, settings)
     meta = run_meta(choice.path, adapter, dataset, None, settings, dataset.class_names, plan.total)
     bar = st.progress(0.0, text=f"Evaluating {label} on {plan.total} episodes…")
+
+    def progress(done: int, todo: int) -> None:
+        bar.progress(done / todo, text=f"Evaluating {label}: episode {done} of {todo}")
+
     with one_torch_thread():
-        result = evaluate_batch(
-            detector,
-            plan,
-            meta,
-            progress=lambda done, todo: bar.progress(
-                done / todo, text=f"Evaluating {label}: episode {done} of {todo}"
-            ),
-            cache=True,
-        )
+        result = evaluate_batch(detector, plan, meta, progress=progress, cache=True)
     bar.empty()
     return result
 
 
 @contextmanager
-def one_torch_thread():
+def one_torch_thread() -> Iterator[None]:
     """torch limited to limits.eval_threads() (one) for the evaluation, as `evaluate` runs by default, then
     restored.
 
@@ -214,12 +217,12 @@ def render_aggregate(a: BatchResult, b: BatchResult) -> None:
 
 def run_logs(a: Choice, b: Choice) -> tuple[Path, Path] | None:
     """The two runs' log.jsonl when both checkpoints sit next to one."""
-    logs = tuple(Path(c.path).parent / "log.jsonl" for c in (a, b))
+    logs = (Path(a.path).parent / "log.jsonl", Path(b.path).parent / "log.jsonl")
     return logs if all(p.is_file() for p in logs) else None
 
 
 @st.cache_resource(max_entries=4, show_spinner="Reading the runs' logs…")
-def _log(path: str, mtime: int):
+def _log(path: str, mtime: int) -> RunLog:
     from inspector.runlog import read_logs
 
     return read_logs([path])

@@ -67,7 +67,7 @@ def pick_run_source(key: str = "run", label: str = "Run", allow_none: bool = Fal
         name = st.sidebar.selectbox(f"{label}: demo run", list(runs), key=f"{key}_demo")
         paths = (str(runs[name]),)
         return RunSource(f"demo/{name}", paths, None, content_key(paths))
-    fmt = st.sidebar.selectbox(f"{label}: format", format_names, key=f"{key}_format")
+    fmt: str | None = st.sidebar.selectbox(f"{label}: format", format_names, key=f"{key}_format")
     fmt = None if fmt == AUTO else fmt
     if kind == "upload":
         files = st.sidebar.file_uploader(
