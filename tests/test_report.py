@@ -12,7 +12,8 @@ from inspector.diagnose import Diagnosis, diagnose
 from inspector.report import CLI_LOOK, SHOWN_METRICS, not_judged_banner, to_json_dict, to_markdown, where
 from inspector.runlog.record import assemble
 
-CONTRACT = {
+# The CLI's JSON keys, in order (scripts read them).
+CONTRACT = (
     "source",
     "format",
     "steps",
@@ -30,7 +31,7 @@ CONTRACT = {
     "eval_metrics",
     "metrics",
     "warnings",
-}
+)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,7 @@ def test_where_names_the_log_when_known_and_a_placeholder_otherwise():
 
 def test_the_json_contract_has_every_key_and_survives_json(seed_run: Diagnosis):
     out = to_json_dict(seed_run, "seed.jsonl", "native")
-    assert set(out) == CONTRACT
+    assert list(out) == list(CONTRACT)
     again = json.loads(json.dumps(out))
     assert again["source"] == "seed.jsonl" and again["format"] == "native" and again["judged"] is True
     assert [f["id"] for f in again["findings"]] == [f.id for f in seed_run.findings]
