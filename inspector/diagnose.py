@@ -154,7 +154,7 @@ def _component_stats(dec: Decomposition, t: Thresholds, judged: np.ndarray) -> d
             c.name,
             mean_sh.get(c.name, float("nan")),
             var_sh.get(c.name, float("nan")),
-            stats.trend(sub.steps, raw, last_n=last_n),
+            stats.trend(sub.steps, raw, last_n=last_n, alpha=t.trend_alpha),
             stats.volatility(raw[recent]),
             mask,
             int(mask.sum()),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -57,6 +57,9 @@ class Volatility:
     quantum: float = 0.0  # print step of the values (print_quantum); 0 at full float precision
 
 
+Direction = Literal["down", "up", "flat"]
+
+
 @dataclass(frozen=True)
 class Trend:
     """Monotonic trend of a series: Mann-Kendall on block means plus a Theil-Sen slope with 95% CI.
@@ -65,7 +68,7 @@ class Trend:
     relative change per 1,000 steps, `rel_change` over the analysed window (first to last step).
     """
 
-    direction: str  # "down", "up" or "flat"
+    direction: Direction  # at the alpha it was computed with
     p_value: float
     tau: float
     slope: float  # value units per step
@@ -913,13 +916,15 @@ def trend(
     last_n: int | None = None,
     max_blocks: int = 200,
     min_blocks: int = 8,
+    alpha: float = 0.05,
 ) -> Trend:
     """Return the Trend of the series over all steps, or over the last `last_n` steps.
 
     Points are averaged in blocks of the decorrelation length (see `decorrelation_block`), at most
     `max_blocks` blocks (Theil-Sen is O(blocks²)) and at least `min_blocks` when there are enough
     points; Mann-Kendall (scipy's kendalltau of block mean vs block centre) gives p and direction at
-    α = 0.05; Theil-Sen (scipy's theilslopes) gives the slope and its 95% CI.
+    `alpha` (the rules pass Thresholds.trend_alpha); Theil-Sen (scipy's theilslopes) gives the slope and
+    its 95% CI.
     """
     s, v = _finite(steps, values)
     if last_n is not None and s.size:
@@ -949,7 +954,7 @@ def trend(
     level = float(np.median(y))  # median of block means: the level without a 1M-point sort
     scale = abs(level) if level != 0 else float("nan")
     span = float(s[-1] - s[0])
-    direction = "flat" if p >= 0.05 else ("down" if tau < 0 else "up")
+    direction: Direction = "flat" if p >= alpha else ("down" if tau < 0 else "up")
     return Trend(
         direction,
         p,

@@ -58,7 +58,7 @@ def _flat_from_start(ctx: RuleContext, name: str) -> str | None:
     raw = ctx.dec.raw.get(name)
     if raw is None:
         return None
-    tr = stats.trend(ctx.dec.steps, raw)
+    tr = stats.trend(ctx.dec.steps, raw, alpha=ctx.t.trend_alpha)
     if (
         not np.isfinite(tr.p_value)
         or tr.p_value <= ctx.t.trend_alpha

@@ -640,3 +640,13 @@ def test_an_intermittent_term_off_around_a_point_has_no_spike_there():
     assert not stats.spike_scan(steps, gated).mask.any()
     level = 0.1 + 0.001 * rng.standard_normal(2000)
     assert stats.spike_scan(steps, np.where(on, gated, level)).mask[on].mean() > 0.9
+
+
+def test_trend_direction_follows_the_alpha_it_is_given():
+    # a weak drift: significant at 0.05, not at 1e-6 (p ≈ 2e-5); the rules pass Thresholds.trend_alpha
+    rng = np.random.default_rng(3)
+    steps = np.arange(2000)
+    v = 1.0 - 3e-6 * steps + 0.02 * rng.standard_normal(steps.size)
+    loose, strict = stats.trend(steps, v, alpha=0.05), stats.trend(steps, v, alpha=1e-6)
+    assert loose.p_value == strict.p_value and 1e-6 < loose.p_value < 0.05
+    assert loose.direction == "down" and strict.direction == "flat"
