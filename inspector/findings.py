@@ -3,7 +3,7 @@
 The records shared by `inspector.rules` (which produce findings), `inspector.triage` (which ranks root
 causes over them) and `inspector.diagnose` (which runs both): kept apart so that none imports another.
 A finding says *what to look at* (`Look`), never which page or command shows it: the CLI report and the
-app each map a Look to their own words (`inspector.report.CLI_LOOK`, `inspector.ui.findings.PAGES`).
+app each map a Look to their own words (`inspector.report.CLI_LOOK`, `inspector.ui.findings.LOOK_PAGES`).
 """
 
 from __future__ import annotations

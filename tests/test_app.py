@@ -306,3 +306,15 @@ def test_overview_opens_with_start_here_on_the_seed_like_run(
     assert causes[0].startswith("**1. Targets, box format or anchor assignment**")
     assert causes[-1].startswith("**3. Loss balance")
     assert any("Do not change bbox's weight yet" in w.value for w in at.warning)
+
+
+def test_every_finding_look_links_to_a_registered_page():
+    from typing import get_args
+
+    from inspector.findings import Look
+    from inspector.ui import nav
+    from inspector.ui.findings import LOOK_PAGES, page_for
+
+    assert set(LOOK_PAGES) == set(get_args(Look))
+    assert {page for page, _ in LOOK_PAGES.values()} <= set(nav.PAGES)
+    assert all(page_for(look) for look in get_args(Look))  # every page is installed in this checkout

@@ -174,3 +174,14 @@ def test_opens_on_the_demo_checkpoint_and_dataset() -> None:
     _clean(at)
     assert at.sidebar.radio(key="ckpt_kind").value == "demo"
     assert _state(at)[1].startswith("Episode 0") and _state(at)[2]
+
+
+def test_the_episode_pickers_follow_inspector_demo_dir(tmp_path, monkeypatch):
+    # the run picker (ui/sources) honours INSPECTOR_DEMO_DIR; the checkpoint and dataset pickers do too
+    from inspector.ui.episode_views import demo_checkpoints, demo_datasets
+
+    (tmp_path / "runs" / "mine").mkdir(parents=True)
+    (tmp_path / "runs" / "mine" / "best.pt").write_bytes(b"")
+    monkeypatch.setenv("INSPECTOR_DEMO_DIR", str(tmp_path))
+    assert demo_checkpoints() == {"mine/best.pt": tmp_path / "runs" / "mine" / "best.pt"}
+    assert set(demo_datasets().values()) == {tmp_path / "data" / "val", tmp_path / "data" / "clips"}

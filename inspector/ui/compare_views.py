@@ -14,7 +14,6 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from inspector import charts, limits
-from inspector.adapters import DEFAULT_ADAPTER
 from inspector.batch import (
     BatchResult,
     EpisodePlan,
@@ -38,6 +37,7 @@ from inspector.evaluate import match_query
 from inspector.results import EpisodeResult
 from inspector.ui import episode_views as views
 from inspector.ui.episode_views import Choice, EpisodeSettings, ViewSettings
+from inspector.ui.widgets import POINTS_PER_TRACE
 
 if TYPE_CHECKING:
     from inspector.runlog import RunLog
@@ -47,37 +47,12 @@ DEFAULT_PAIR = ("troubled/best.pt", "fixed/best.pt")
 DEFAULT_EPISODES = 100
 
 
-def _pick_one(side: str, default: str) -> tuple[Choice | None, str]:
-    demos = views.demo_checkpoints()
-    sb = st.sidebar
-    sb.markdown(f"**Checkpoint {side}**")
-    kinds = (["demo"] if demos else []) + ["server path"]
-    kind = sb.radio(
-        f"{side}: source", kinds, key=f"{side}_kind", horizontal=True, label_visibility="collapsed"
-    )
-    adapter = sb.text_input(
-        f"{side}: adapter",
-        DEFAULT_ADAPTER,
-        key=f"{side}_adapter",
-        help="'reference', or package.module:factory listed in INSPECTOR_ADAPTERS",
-    )
-    if kind == "demo":
-        names = list(demos)
-        name = sb.selectbox(
-            f"{side}: demo checkpoint",
-            names,
-            key=f"{side}_demo",
-            index=names.index(default) if default in names else 0,
-        )
-        return views._choice(f"demo/{name}", demos[name]), adapter
-    return views._server_path(
-        f"{side}: path on the server", f"{side}_path", "A .pt file inside INSPECTOR_ROOTS."
-    ), adapter
-
-
 def pick_pair() -> tuple[tuple[Choice | None, str], tuple[Choice | None, str]]:
     """Sidebar: ((checkpoint A, adapter A), (checkpoint B, adapter B)); defaults: the demo's two runs."""
-    return _pick_one("A", DEFAULT_PAIR[0]), _pick_one("B", DEFAULT_PAIR[1])
+    return (
+        views.pick_checkpoint(views.side_picker("A"), DEFAULT_PAIR[0]),
+        views.pick_checkpoint(views.side_picker("B"), DEFAULT_PAIR[1]),
+    )
 
 
 def run_pair(
@@ -143,8 +118,8 @@ def aggregate(
     """The checkpoint's BatchResult over `episodes` episodes at `evaluate`'s default thresholds (the model's,
     and evaluate.CLIP_SCORE_THRESHOLD for clips): from the on-disk cache when present, else run with a
     progress bar and stored there (the CLI's --cache shares it)."""
-    detector = views._detector(choice.key, adapter)
-    dataset = views._dataset(data.key)
+    detector = views.cached_detector(choice.key, adapter)
+    dataset = views.cached_dataset(data.key)
     settings = EvalSettings(episodes=episodes, seed=s.seed, n_way=s.n_way, k_shot=s.k_shot, n_query=s.n_query)
     plan = EpisodePlan(dataset, None, settings)
     meta = run_meta(choice.path, adapter, dataset, None, settings, dataset.class_names, plan.total)
@@ -237,7 +212,7 @@ def logs_figure(paths: tuple[Path, Path], metric: str) -> go.Figure | None:
         series = _log(str(path), path.stat().st_mtime_ns).get(metric)
         if series is None or not len(series):
             continue
-        idx = stats.downsample(series.steps, series.values, 2000)
+        idx = stats.downsample(series.steps, series.values, POINTS_PER_TRACE)
         curves.append(
             charts.Curve(f"{side} · {path.parent.name}", series.steps[idx], series.values[idx], dash=dash)
         )

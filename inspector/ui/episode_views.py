@@ -24,7 +24,7 @@ from inspector.episode_diagnostics import (
 from inspector.errors import InspectorError
 from inspector.evaluate import CLIP_SCORE_THRESHOLD, Matching, clip_st_iou, match_query
 from inspector.format_doctor import format_doctor
-from inspector.paths import DEMO_DIR, confined_path
+from inspector.paths import confined_path, demo_dir
 from inspector.plan import (
     DEFAULT_SEED,
     DEFAULT_SHAPE,
@@ -37,7 +37,12 @@ from inspector.plan import describe_shape as describe_shape  # re-exported: page
 from inspector.results import ClipResult, Detector, EpisodeResult, QueryResult
 from inspector.ui.sources import save_uploads
 
-DEMO_DATA = {"shapes (val)": DEMO_DIR / "data" / "val", "video clips": DEMO_DIR / "data" / "clips"}
+
+def demo_datasets() -> dict[str, Path]:
+    """{label: folder} of the demo's datasets under demo_dir() (INSPECTOR_DEMO_DIR, as the run picker)."""
+    return {"shapes (val)": demo_dir() / "data" / "val", "video clips": demo_dir() / "data" / "clips"}
+
+
 NO_DEMO = (
     "The bundled demo (demo/runs, demo/data) is not here yet: run `python -m inspector demo` to build it, "
     "or choose *upload* / *server path*."
@@ -53,61 +58,117 @@ class Choice:
     key: tuple[str, int]
 
 
-def _choice(label: str, path: Path) -> Choice:
+def choice_of(label: str, path: Path) -> Choice:
+    """A Choice of `path` shown as `label`, keyed by the path and its modification time."""
     return Choice(label, str(path), (str(path), path.stat().st_mtime_ns))
 
 
 def demo_checkpoints() -> dict[str, Path]:
     """{"run/file": path} of the demo checkpoints, best.pt first within each run."""
     found = {}
-    for run in sorted((DEMO_DIR / "runs").glob("*")):
+    for run in sorted((demo_dir() / "runs").glob("*")):
         for p in sorted(run.glob("*.pt"), key=lambda p: (p.name != "best.pt", p.name)):
             found[f"{run.name}/{p.name}"] = p
     return found
 
 
-def _server_path(label: str, key: str, help: str) -> Choice | None:
+def pick_server_path(label: str, key: str, help: str) -> Choice | None:
+    """Sidebar: a path typed by the user, confined to INSPECTOR_ROOTS (an error shown and None otherwise)."""
     text = st.sidebar.text_input(label, key=key, help=help)
     if not text:
         return None
     try:
-        return _choice(text, confined_path(text))
+        return choice_of(text, confined_path(text))
     except InspectorError as exc:
         st.sidebar.error(str(exc))
         return None
 
 
-def pick_checkpoint() -> tuple[Choice | None, str]:
-    """Sidebar: (the checkpoint chosen, or None; the adapter spec)."""
-    demos = demo_checkpoints()
-    kinds = (["demo"] if demos else []) + ["upload", "server path"]
-    kind = st.sidebar.radio("Checkpoint source", kinds, key="ckpt_kind", horizontal=True)
-    adapter = st.sidebar.text_input(
-        "Adapter",
-        DEFAULT_ADAPTER,
-        key="adapter",
-        help="'reference', or package.module:factory listed in INSPECTOR_ADAPTERS",
+ADAPTER_HELP = "'reference', or package.module:factory listed in INSPECTOR_ADAPTERS"
+
+
+@dataclass(frozen=True)
+class CheckpointPicker:
+    """The widget keys and labels of one checkpoint picker: the Episodes page's, or Compare's A and B."""
+
+    kind_key: str
+    kind_label: str
+    adapter_key: str
+    adapter_label: str
+    demo_key: str
+    demo_label: str
+    path_key: str
+    path_label: str
+    upload_key: str | None = None  # None: no upload option
+    title: str | None = None  # a heading above the widgets (and the source radio's label hidden)
+
+
+EPISODES_PICKER = CheckpointPicker(
+    "ckpt_kind",
+    "Checkpoint source",
+    "adapter",
+    "Adapter",
+    "ckpt_demo",
+    "Demo checkpoint",
+    "ckpt_path",
+    "Checkpoint: path on the server",
+    upload_key="ckpt_upload",
+)
+
+
+def side_picker(side: str) -> CheckpointPicker:
+    """The picker of checkpoint `side` ("A" or "B") on the Compare page."""
+    return CheckpointPicker(
+        f"{side}_kind",
+        f"{side}: source",
+        f"{side}_adapter",
+        f"{side}: adapter",
+        f"{side}_demo",
+        f"{side}: demo checkpoint",
+        f"{side}_path",
+        f"{side}: path on the server",
+        title=f"**Checkpoint {side}**",
     )
+
+
+def pick_checkpoint(
+    p: CheckpointPicker = EPISODES_PICKER, default: str | None = None
+) -> tuple[Choice | None, str]:
+    """Sidebar: (the checkpoint chosen, or None; the adapter spec); `default` preselects a demo checkpoint."""
+    demos = demo_checkpoints()
+    sb = st.sidebar
+    if p.title:
+        sb.markdown(p.title)
+    kinds = (["demo"] if demos else []) + (["upload"] if p.upload_key else []) + ["server path"]
+    kind = sb.radio(
+        p.kind_label,
+        kinds,
+        key=p.kind_key,
+        horizontal=True,
+        label_visibility="collapsed" if p.title else "visible",
+    )
+    adapter = sb.text_input(p.adapter_label, DEFAULT_ADAPTER, key=p.adapter_key, help=ADAPTER_HELP)
     if kind == "demo":
-        name = st.sidebar.selectbox("Demo checkpoint", list(demos), key="ckpt_demo")
-        return _choice(f"demo/{name}", demos[name]), adapter
-    if kind == "upload":
-        file = st.sidebar.file_uploader("Checkpoint (.pt)", key="ckpt_upload")
-        return (_choice(file.name, Path(save_uploads([file])[0])) if file else None), adapter
-    return _server_path(
-        "Checkpoint: path on the server", "ckpt_path", "A .pt file inside INSPECTOR_ROOTS."
-    ), adapter
+        names = list(demos)
+        name = sb.selectbox(
+            p.demo_label, names, key=p.demo_key, index=names.index(default) if default in names else 0
+        )
+        return choice_of(f"demo/{name}", demos[name]), adapter
+    if kind == "upload" and p.upload_key:
+        file = sb.file_uploader("Checkpoint (.pt)", key=p.upload_key)
+        return (choice_of(file.name, Path(save_uploads([file])[0])) if file else None), adapter
+    return pick_server_path(p.path_label, p.path_key, "A .pt file inside INSPECTOR_ROOTS."), adapter
 
 
 def pick_dataset() -> Choice | None:
     """Sidebar: the dataset chosen (demo, or a COCO / YOLO / video-samples folder on the server)."""
-    demos = {k: v for k, v in DEMO_DATA.items() if v.is_dir()}
+    demos = {k: v for k, v in demo_datasets().items() if v.is_dir()}
     kinds = (["demo"] if demos else []) + ["server path"]
     kind = st.sidebar.radio("Dataset source", kinds, key="data_kind", horizontal=True)
     if kind == "demo":
         name = st.sidebar.selectbox("Demo dataset", list(demos), key="data_demo")
-        return _choice(f"demo/{name}", demos[name])
-    return _server_path(
+        return choice_of(f"demo/{name}", demos[name])
+    return pick_server_path(
         "Dataset: path on the server",
         "data_path",
         "A COCO annotations.json (or its folder), a YOLO data.yaml folder, or video sample folders.",
@@ -222,18 +283,20 @@ def stride_toggles(v: ViewSettings, *results: EpisodeResult) -> ViewSettings:
 
 
 @st.cache_resource(show_spinner="Loading the checkpoint…", max_entries=4)
-def _detector(key: tuple[str, int], adapter: str) -> Detector:
+def cached_detector(key: tuple[str, int], adapter: str) -> Detector:
+    """The adapter's Detector for the checkpoint `key`, kept across reruns."""
     return load_detector(key[0], adapter, allowed=allowed_adapters())
 
 
 @st.cache_resource(show_spinner="Reading the dataset…", max_entries=4)
-def _dataset(key: tuple[str, int]) -> Dataset:
+def cached_dataset(key: tuple[str, int]) -> Dataset:
+    """The dataset `key`, read once and kept across reruns."""
     return read_dataset(key[0])
 
 
 @st.cache_resource(max_entries=16)
 def _episodes(key: tuple[str, int], s: EpisodeSettings) -> DatasetEpisodes:
-    return DatasetEpisodes(_dataset(key), s.shape, s.seed)
+    return DatasetEpisodes(cached_dataset(key), s.shape, s.seed)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -253,7 +316,7 @@ def run_detector(
     nms_iou: float,
 ) -> EpisodeResult:
     """The EpisodeResult of the checkpoint on episode `index`, cached on every input."""
-    detector = _detector(ckpt_key, adapter)
+    detector = cached_detector(ckpt_key, adapter)
     return inspect_episode(detector, load_episode(data_key, s, index), score_threshold, nms_iou)
 
 
@@ -330,7 +393,7 @@ def render_clip(clip: ClipResult, frames: tuple, class_names: tuple[str, ...], v
 
 def dataset_warnings(data_key: tuple[str, int]) -> tuple:
     """The dataset's box-format warnings (data.format_checks.FormatWarning), from the cached dataset."""
-    return _dataset(data_key).warnings
+    return cached_dataset(data_key).warnings
 
 
 def render_diagnostics(result: EpisodeResult, box_warnings: tuple = ()) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from inspector.findings import Cause, Finding, Look
-from inspector.paths import REPO_ROOT
+from inspector.ui import nav
 
 # Streamlit's container border colours are theme-fixed, so severity rides on the icon and a coloured title.
 STYLE = {
@@ -14,23 +14,23 @@ STYLE = {
     "warning": (":material/warning:", "orange"),
     "info": (":material/info:", "blue"),
 }
-# Where each Look is shown in the app: the page (relative to the app's main script) and what to use there.
-PAGES: dict[Look, tuple[str, str]] = {
-    "episodes": ("pages/2_Episodes.py", "Episodes: boxes, assigned anchors and the format doctor"),
-    "loss_curves": ("pages/1_Loss_curves.py", "Loss curves"),
-    "whatif": ("pages/1_Loss_curves.py", "Loss curves → What if the weights were different?"),
-    "lr": ("pages/1_Loss_curves.py", "Loss curves with the learning rate on a second axis"),
-    "eval": ("pages/1_Loss_curves.py", "Loss curves → Validation metrics"),
-    "compare": ("pages/3_Compare.py", "Compare the checkpoints"),
-    "components": ("app.py", "Overview → How each term was read, and correcting it"),
-    "overview": ("app.py", "Overview"),
+# Where each Look is shown in the app: the page (ui/nav's registry) and what to use there.
+LOOK_PAGES: dict[Look, tuple[nav.Page, str]] = {
+    "episodes": (nav.EPISODES, "Episodes: boxes, assigned anchors and the format doctor"),
+    "loss_curves": (nav.LOSS_CURVES, "Loss curves"),
+    "whatif": (nav.LOSS_CURVES, "Loss curves → What if the weights were different?"),
+    "lr": (nav.LOSS_CURVES, "Loss curves with the learning rate on a second axis"),
+    "eval": (nav.LOSS_CURVES, "Loss curves → Validation metrics"),
+    "compare": (nav.COMPARE, "Compare the checkpoints"),
+    "components": (nav.OVERVIEW, "Overview → How each term was read, and correcting it"),
+    "overview": (nav.OVERVIEW, "Overview"),
 }
 
 
 def page_for(look: Look) -> tuple[str, str] | None:
     """(script path, label) of the page that shows `look`, or None when that page is not installed."""
-    found = PAGES.get(look)
-    return found if found and (REPO_ROOT / found[0]).exists() else None
+    found = LOOK_PAGES.get(look)
+    return (found[0].script, found[1]) if found and nav.installed(found[0]) else None
 
 
 def _card(f: Finding, link: bool) -> None:
