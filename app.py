@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from inspector import charts
 from inspector.report import not_judged_banner
 from inspector.ui import loss_views as views
+from inspector.ui import nav
 from inspector.ui.corrections import corrections_editor
 from inspector.ui.findings import render_findings, render_triage
 from inspector.ui.guard import guard
 from inspector.ui.nav import sidebar_nav
 from inspector.ui.sources import demo_runs, load_run, pick_run_source
-from inspector.ui.widgets import CurveSettings
 
 st.set_page_config(page_title="inspector", page_icon=":material/troubleshoot:", layout="wide")
 sidebar_nav()
@@ -78,11 +77,7 @@ with guard("the findings"):
 with guard("the component curves"):
     if diag.decomposition.components:
         st.subheader("Components (weighted, EMA 0.6)")
-        settings = CurveSettings(band="none", spikes=False, lr=False)
-        curves = views.component_curves(diag, source.content_key, "weighted", settings)
         st.plotly_chart(
-            charts.small_multiples_figure(curves, step_label=views.step_label(log)),
-            width="stretch",
-            key="small_multiples",
+            views.small_multiples(diag, log, source.content_key), width="stretch", key="small_multiples"
         )
-        st.page_link("pages/1_Loss_curves.py", label="Explore the loss curves", icon=":material/show_chart:")
+        st.page_link(nav.LOSS_CURVES.script, label="Explore the loss curves", icon=nav.LOSS_CURVES.icon)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from inspector import charts
 from inspector.report import not_judged_banner
 from inspector.ui import loss_views as views
 from inspector.ui.findings import render_findings
@@ -82,51 +81,15 @@ with guard("the what-if weights"):
     if dec.components:
         st.subheader("What if the weights were different?")
         weights = whatif_weights(dec.components, key)
-        old, new, totals = views.whatif(dec, key, tuple(weights.items()), s.points)
-        cols = st.columns(2 + len(dec.components))
-        cols[0].metric(
-            "what-if total (mean)",
-            f"{new.mean_total:.4g}",
-            f"{new.mean_total - old.mean_total:+.4g}",
-            delta_color="off",
-        )
-        cols[1].metric(
-            "total volatility (Δ/level)",
-            f"{new.rel_volatility:.3f}",
-            f"{new.rel_volatility - old.rel_volatility:+.3f}",
-            delta_color="inverse",
-        )
-        for col, c in zip(cols[2:], dec.components, strict=True):
-            now, was = new.mean_shares.get(c.name, float("nan")), old.mean_shares.get(c.name, float("nan"))
-            col.metric(
-                f"{c.name} share of mean",
-                f"{100 * now:.1f}%",
-                f"{100 * (now - was):+.1f} pp",
-                delta_color="off",
-            )
-        left, right = st.columns(2)
-        left.plotly_chart(
-            charts.share_bars_figure(new.mean_shares, new.variance_shares),
-            width="stretch",
-            key="whatif_shares",
-        )
-        right.plotly_chart(
-            charts.curves_figure(totals, "Objective: current vs what-if", step_label=views.step_label(log)),
-            width="stretch",
-            key="whatif_totals",
-        )
+        views.render_whatif(dec, key, weights, s.points, views.step_label(log))
 
 with guard("the validation metrics"):
     names = diag.components.eval_metrics
     if names:
         chosen = st.multiselect("Validation metrics", names, default=list(names[:4]), key="eval_metrics")
-        curves = views.metric_curves(log, key, tuple(chosen))
-        if curves:
-            st.plotly_chart(
-                charts.metrics_figure(curves, step_label=views.step_label(log)),
-                width="stretch",
-                key="metrics_chart",
-            )
+        figure = views.metrics_figure(log, key, tuple(chosen))
+        if figure is not None:
+            st.plotly_chart(figure, width="stretch", key="metrics_chart")
 
 with guard("the findings"):
     with st.expander(f"Findings ({len(diag.findings)})"):

@@ -318,3 +318,16 @@ def test_every_finding_look_links_to_a_registered_page():
     assert set(LOOK_PAGES) == set(get_args(Look))
     assert {page for page, _ in LOOK_PAGES.values()} <= set(nav.PAGES)
     assert all(page_for(look) for look in get_args(Look))  # every page is installed in this checkout
+
+
+def test_each_band_draws_its_own_envelope(standin: Path) -> None:
+    at = _open_path("pages/1_Loss_curves.py", standin)
+    radio = at.sidebar.radio(key="band")
+    assert radio.options == ["rolling mean ± k·std", "rolling quantiles", "none"]  # labels of the Band values
+    bands = {}
+    for band in ("std", "quantiles", "none"):
+        at.sidebar.radio(key="band").set_value(band).run()
+        _no_exception(at)
+        bands[band] = [t for t in _traces(at, "loss_chart") if t.get("fill")]
+    assert bands["std"] and bands["quantiles"] and not bands["none"]
+    assert _ys(bands["std"][0]).tolist() != _ys(bands["quantiles"][0]).tolist()

@@ -22,7 +22,7 @@ from inspector.runlog import RunLog
 from inspector.serialize import dumps
 from inspector.ui import corrections
 from inspector.ui.corrections import Corrections
-from inspector.ui.widgets import BANDS, CurveSettings
+from inspector.ui.widgets import CurveSettings
 
 _NO_CORRECTIONS = Corrections()  # the default of run_diagnosis: no corrections made
 
@@ -88,10 +88,10 @@ def _curve(
     idx = stats.downsample(steps, values, s.points, keep=spike_idx)
     lower = upper = None
     label = "band"
-    if s.band == BANDS[0] and values.size > 1:
+    if s.band == "std" and values.size > 1:
         band = stats.rolling_band(steps, values, s.window, s.k, at=idx)
         lower, upper, label = band.lower, band.upper, f"±{s.k:g}σ"
-    elif s.band == BANDS[1] and values.size > 1:
+    elif s.band == "quantiles" and values.size > 1:
         band = stats.quantile_band(steps, values, s.window, s.quantiles)
         lower, upper, label = band.lower[idx], band.upper[idx], f"q{s.quantiles[0]:g}–{s.quantiles[1]:g}"
     smoothed = stats.ema_tensorboard(values, s.ema)[idx] if s.ema > 0 else None
@@ -256,6 +256,51 @@ def whatif(
         Curve("total (what-if)", _dec.steps[idx], new.total[idx], color=charts.color(3), dash="dash"),
     ]
     return objective(_dec), objective(new), curves
+
+
+def render_whatif(dec: Decomposition, key: str, weights: dict[str, float], points: int, step: str) -> None:
+    """The what-if section: the objective's mean and noise, each term's share of the mean (with its change
+    against the current weights), the shares' bars and both totals over steps."""
+    old, new, totals = whatif(dec, key, tuple(weights.items()), points)
+    cols = st.columns(2 + len(dec.components))
+    cols[0].metric(
+        "what-if total (mean)",
+        f"{new.mean_total:.4g}",
+        f"{new.mean_total - old.mean_total:+.4g}",
+        delta_color="off",
+    )
+    cols[1].metric(
+        "total volatility (Δ/level)",
+        f"{new.rel_volatility:.3f}",
+        f"{new.rel_volatility - old.rel_volatility:+.3f}",
+        delta_color="inverse",
+    )
+    for col, c in zip(cols[2:], dec.components, strict=True):
+        now, was = new.mean_shares.get(c.name, float("nan")), old.mean_shares.get(c.name, float("nan"))
+        col.metric(
+            f"{c.name} share of mean", f"{100 * now:.1f}%", f"{100 * (now - was):+.1f} pp", delta_color="off"
+        )
+    left, right = st.columns(2)
+    left.plotly_chart(
+        charts.share_bars_figure(new.mean_shares, new.variance_shares), width="stretch", key="whatif_shares"
+    )
+    right.plotly_chart(
+        charts.curves_figure(totals, "Objective: current vs what-if", step_label=step),
+        width="stretch",
+        key="whatif_totals",
+    )
+
+
+def small_multiples(diag: Diagnosis, log: RunLog, key: str) -> go.Figure:
+    """The Overview's grid: each weighted component with its EMA (0.6), no band, spikes or lr."""
+    curves = component_curves(diag, key, "weighted", CurveSettings(band="none", spikes=False, lr=False))
+    return charts.small_multiples_figure(curves, step_label=step_label(log))
+
+
+def metrics_figure(log: RunLog, key: str, names: tuple[str, ...]) -> go.Figure | None:
+    """The chosen eval metrics over steps, or None when none of them has a score."""
+    curves = metric_curves(log, key, names)
+    return charts.metrics_figure(curves, step_label=step_label(log)) if curves else None
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

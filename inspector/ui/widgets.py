@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import streamlit as st
 
 from inspector.losses import Component
 
-VIEWS = ("weighted", "raw", "side by side")
-BANDS = ("rolling mean ± k·std", "rolling quantiles", "none")
+View = Literal["weighted", "raw", "side by side"]
+VIEWS: tuple[View, ...] = get_args(View)
+Band = Literal["std", "quantiles", "none"]
+BANDS: tuple[Band, ...] = get_args(Band)
+BAND_LABELS: dict[Band, str] = {
+    "std": "rolling mean ± k·std",
+    "quantiles": "rolling quantiles",
+    "none": "none",
+}
 # TensorBoard's scalar dashboard opens with smoothing 0.6; users compare our EMA against it.
 EMA_DEFAULT = 0.6
 # ~2,000 points per trace keeps a browser chart interactive; spikes are kept on top of these.
@@ -20,8 +28,8 @@ POINTS_PER_TRACE = 2000
 class CurveSettings:
     """How loss curves are drawn: which values, what band, how much smoothing, which extras."""
 
-    view: str = "weighted"  # one of VIEWS
-    band: str = BANDS[0]
+    view: View = "weighted"
+    band: Band = "std"
     window: int = 200  # steps
     k: float = 2.0
     quantiles: tuple[float, float] = (0.1, 0.9)
@@ -42,23 +50,23 @@ def curve_settings(last_step: int | None) -> CurveSettings:
     sb = st.sidebar
     sb.divider()
     sb.subheader("Curves")
-    view = sb.radio(
+    view: View = sb.radio(
         "Values",
         VIEWS,
         key="view",
         horizontal=True,
         help="raw: before the loss weights; weighted: as summed into the objective.",
     )
-    band = sb.radio("Band", BANDS, key="band")
+    band: Band = sb.radio("Band", BANDS, key="band", format_func=BAND_LABELS.__getitem__)
     window = int(
         sb.number_input(
             "Band window (steps)", min_value=2, value=default_window(last_step), step=10, key="window"
         )
     )
     k, q = 2.0, (0.1, 0.9)
-    if band == BANDS[0]:
+    if band == "std":
         k = float(sb.slider("k (band half-width in std)", 0.5, 4.0, 2.0, 0.5, key="k"))
-    elif band == BANDS[1]:
+    elif band == "quantiles":
         lo, hi = sb.slider("Quantiles", 0.0, 1.0, (0.1, 0.9), 0.05, key="quantiles")
         q = (float(lo), float(hi))
     ema = float(
