@@ -166,6 +166,19 @@ def test_runwriter_round_trip(tmp_path):
     assert not any("restart" in w for w in log.warnings)
 
 
+def test_runwriter_leaves_a_none_loss_out_of_the_total(tmp_path):
+    # a term not computed this step (None) is written as null and not summed; the rest are
+    path = tmp_path / "log.jsonl"
+    with RunWriter(path, config=CONFIG) as w:
+        w.step(1, losses={"bbox": 0.4, "cls": 1.2, "supcon": 2.0, "cpe": None})
+        w.step(2, losses={"bbox": 0.4, "cls": 1.2, "supcon": 2.0, "cpe": 0.1}, weights={"cpe": None})
+    rows = [json.loads(line) for line in path.read_text().splitlines()[1:]]
+    assert rows[0]["losses"]["cpe"] is None and rows[1]["weights"]["cpe"] is None
+    assert [r["total"] for r in rows] == pytest.approx([7.5 * 0.4 + 0.5 * 1.2 + 2.0] * 2)
+    log = read_log(path)
+    assert log.series["loss/cpe"].steps.tolist() == [2] and log.series["loss/total"].values.size == 2
+
+
 def test_runwriter_resume_appends_without_second_header(tmp_path):
     path = tmp_path / "log.jsonl"
     with RunWriter(path, config=CONFIG) as w:

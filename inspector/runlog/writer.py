@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 FORMAT = "inspector-runlog"
 VERSION = 1
@@ -104,13 +104,19 @@ class RunWriter:
         """Log one optimizer step: raw losses, the weights they are summed with, and the total.
 
         `weights` overrides the config's loss_weights for this step (e.g. a warm-up schedule);
-        a component with no weight anywhere counts with weight 1.0.
+        a component with no weight anywhere counts with weight 1.0. A loss (or weight) of None is written as
+        null and left out of the total.
         """
         raw = _numbers(losses)
         used = {**self._weights, **_numbers(weights or {})}
         used = {name: used.get(name, 1.0) for name in raw}
-        # Losses and their weights are numbers here; a None one fails this sum with a TypeError, as before.
-        total = sum(cast(float, used[name]) * cast(float, value) for name, value in raw.items())
+        # A loss given as None (not computed this step) stays null in the row and out of the total, and so
+        # does a term whose weight is None: the total is what was summed.
+        total = sum(
+            weight * value
+            for name, value in raw.items()
+            if value is not None and (weight := used[name]) is not None
+        )
         self._write(
             {
                 "type": "step",
