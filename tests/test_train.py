@@ -285,3 +285,10 @@ def test_a_milestone_inside_the_warmup_cuts_it_as_detectron2_does():
     assert lrs[45] == pytest.approx(1e-5 * 46 / 100)
     assert lrs[60] == pytest.approx(2e-6) and lrs[150] == pytest.approx(2e-6)
     assert max(lrs) == lrs[29]
+
+
+def test_an_unknown_schedule_is_refused_not_read_as_cosine():
+    from inspector.train.schedule import lr_at
+
+    with pytest.raises(ValueError, match="'linear'"):
+        lr_at(0, 100, 1e-3, 10, 1e-5, "linear")  # type: ignore[arg-type]

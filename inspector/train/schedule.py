@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, get_args
 
 Schedule = Literal["cosine", "step"]
 
@@ -28,6 +28,8 @@ def lr_at(
     final_lr; the factors compose with the warm-up's, as in Detectron2's WarmupMultiStepLR and torch's
     LinearLR chained with MultiStepLR, so a milestone inside the warm-up already cuts it.
     """
+    if schedule not in get_args(Schedule):  # a config built in code skips the file loader's check
+        raise ValueError(f"lr schedule is one of {get_args(Schedule)}, not {schedule!r}")
     warm = (step + 1) / warmup_steps if step < warmup_steps else 1.0
     if schedule == "step":
         passed = sum(1 for m in milestones if step >= m)
