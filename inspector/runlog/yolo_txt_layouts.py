@@ -67,6 +67,7 @@ def _numbers(*names: str) -> tuple[Col, ...]:
 _XYWH5 = _numbers("train/giou_loss", "train/wh_loss", "train/obj_loss", "train/cls_loss", "train/total_loss")
 _XY5 = _numbers("train/xy_loss", "train/wh_loss", "train/obj_loss", "train/cls_loss", "train/total_loss")
 _PRF = _numbers("metrics/precision", "metrics/recall", "metrics/mAP_0.5", "metrics/F1")
+_VAL_TOTAL: Col = ("val/total_loss", "number")  # the test loss, the total of the val terms
 # yolov3 2018: running x, y, w, h, conf, cls, total losses, then the batch's P, R, nGT, TP, FP, FN, time.
 _XYWH_2018 = _numbers(
     "train/x_loss",
@@ -171,7 +172,7 @@ LAYOUTS: tuple[Layout, ...] = (
     Layout(
         "yolov3-2019-07-16c",
         "ultralytics/yolov3 51d7e460 (2019-07-16) … 2ee16e82 (2019-08-04)",
-        (_EPOCH, _MEM_G_COL, *_XYWH5, _LABELS, _IMG, *_PRF, ("val/total_loss", "number")),
+        (_EPOCH, _MEM_G_COL, *_XYWH5, _LABELS, _IMG, *_PRF, _VAL_TOTAL),
         digits=3,
         giou_or_xy=True,
     ),
@@ -180,7 +181,7 @@ LAYOUTS: tuple[Layout, ...] = (
     Layout(
         "yolov3-2019-07-16b",
         "ultralytics/yolov3 81540b80 … 51d7e460 (2019-07-16)",
-        (_EPOCH, ("gpu_mem", "mem"), *_XYWH5, _LABELS, _IMG, *_PRF, ("val/total_loss", "number")),
+        (_EPOCH, ("gpu_mem", "mem"), *_XYWH5, _LABELS, _IMG, *_PRF, _VAL_TOTAL),
         digits=3,
         giou_or_xy=True,
     ),
@@ -189,7 +190,7 @@ LAYOUTS: tuple[Layout, ...] = (
     Layout(
         "yolov3-2019-07-16a",
         "ultralytics/yolov3 09b36705 … 81540b80 (2019-07-16)",
-        (_EPOCH, *_XYWH5, _LABELS, _IMG, ("gpu_mem", "mem"), *_PRF, ("val/total_loss", "number")),
+        (_EPOCH, *_XYWH5, _LABELS, _IMG, ("gpu_mem", "mem"), *_PRF, _VAL_TOTAL),
         digits=3,
         giou_or_xy=True,
         notes=("gpu_mem of this yolov3 layout is in bytes, MB or GB: three commits of 2019-07-16 differ.",),
@@ -199,7 +200,7 @@ LAYOUTS: tuple[Layout, ...] = (
     Layout(
         "yolov3-2019-06-30",
         "ultralytics/yolov3 db2674aa (2019-06-30) … 09b36705 (2019-07-16)",
-        (_EPOCH, _BATCH, *_XYWH5, _LABELS, _IMG, *_PRF, ("val/total_loss", "number")),
+        (_EPOCH, _BATCH, *_XYWH5, _LABELS, _IMG, *_PRF, _VAL_TOTAL),
         digits=3,
         giou_or_xy=True,
     ),
@@ -207,7 +208,7 @@ LAYOUTS: tuple[Layout, ...] = (
     Layout(
         "yolov3-2019-04-05",
         "ultralytics/yolov3 cb352be0 (2019-04-05) … db2674aa (2019-06-30)",
-        (_EPOCH, _BATCH, *_XYWH5, _LABELS, _TIME, *_PRF, ("val/total_loss", "number")),
+        (_EPOCH, _BATCH, *_XYWH5, _LABELS, _TIME, *_PRF, _VAL_TOTAL),
         digits=3,
         giou_or_xy=True,
     ),
