@@ -3,13 +3,20 @@ the aggregate table, no exception box."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from .selectors import EXCEPTION, OVERLAY, RUNNING, needs_demo_checkpoints
+from .selectors import EXCEPTION, OVERLAY, needs_demo_checkpoints, wait_until_idle
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, needs_demo_checkpoints]
+
+
+def _first_overlay(page, side: str):
+    """The first overlay image captioned for checkpoint `side` ("A · <image id> · <n> FP")."""
+    images = page.locator('[data-testid="stMain"] [data-testid="stImage"]')
+    return images.filter(has_text=re.compile(rf"^{side} · ")).first.locator("img")
 
 
 def test_compare_shows_two_overlays_and_the_aggregate(app_url: str, page, artifacts: Path) -> None:
@@ -19,10 +26,9 @@ def test_compare_shows_two_overlays_and_the_aggregate(app_url: str, page, artifa
         timeout=120_000,
     )
     page.wait_for_selector(OVERLAY, timeout=120_000)
-    page.wait_for_selector(RUNNING, state="detached", timeout=180_000)
-    boxes = [page.locator(OVERLAY).nth(i).bounding_box() for i in range(2)]
-    assert all(boxes), "expected two overlay images"
-    left, right = boxes
+    wait_until_idle(page, 180_000)
+    left, right = (_first_overlay(page, side).bounding_box() for side in ("A", "B"))
+    assert left and right, "expected A's and B's overlay"
     assert abs(left["y"] - right["y"]) < 5 and right["x"] > left["x"] + left["width"] / 2  # side by side
     page.get_by_role("tab", name="Aggregate").click()
     page.get_by_text("Over 100 episodes").wait_for(timeout=180_000)

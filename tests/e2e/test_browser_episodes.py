@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .selectors import EXCEPTION, OVERLAY, RUNNING, needs_demo_checkpoints
+from .selectors import EXCEPTION, OVERLAY, needs_demo_checkpoints, wait_until_idle
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, needs_demo_checkpoints]
 
@@ -28,7 +28,7 @@ def _wait_for_episode(page, n: int) -> None:
         arg=n,
         timeout=60_000,
     )
-    page.wait_for_selector(RUNNING, state="detached", timeout=60_000)
+    wait_until_idle(page, 60_000)
     page.wait_for_selector(OVERLAY, timeout=60_000)
     last, stable = None, 0
     for _ in range(60):

@@ -9,7 +9,7 @@ import pytest
 
 from inspector.uploads import safe_name
 
-from .selectors import CHART, EXCEPTION, RUNNING
+from .selectors import CHART, EXCEPTION, wait_until_idle
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -62,7 +62,7 @@ def _upload(page, app_url: str, name: str, data: bytes) -> str:
         arg=safe_name(name),
         timeout=120_000,
     )
-    page.wait_for_selector(RUNNING, state="detached", timeout=120_000)
+    wait_until_idle(page, 120_000)
     page.wait_for_timeout(500)
     warnings = page.get_by_text("Reader warnings")
     if warnings.count():
