@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from inspector.runlog.text import read_log  # noqa: E402
+from inspector.runlog.readers.text import read_log  # noqa: E402
 
 
 def write_log(path: Path, n: int, seed: int = 0) -> None:

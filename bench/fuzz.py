@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 
 from inspector.errors import InspectorError  # noqa: E402
 from inspector.runlog import RunLog, RunWriter, detect, formats, read_log, read_logs  # noqa: E402
-from inspector.runlog.tfevents import FILE_MARKER  # noqa: E402
+from inspector.runlog.readers.tfevents import FILE_MARKER  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fuzz_seeds  # noqa: E402
@@ -338,7 +338,7 @@ def _attempt(path: Path, fmt: str | None, companions: list[Path]) -> str | None:
 def text_outcome(path: Path, piece_bytes: int) -> tuple:
     """All a caller sees of text.read in `piece_bytes` pieces (NaN spelled -1 so tuples compare), or the
     error."""
-    from inspector.runlog import text
+    from inspector.runlog.readers import text
 
     try:
         log = text.read(path, piece_bytes=piece_bytes)
@@ -360,7 +360,7 @@ def text_outcome(path: Path, piece_bytes: int) -> tuple:
 
 def _tfevents_outcome(path: Path, chunk_records: int | None) -> tuple:
     """All a caller sees of tfevents.read with `chunk_records` records per chunk (None: the default)."""
-    from inspector.runlog import tfevents
+    from inspector.runlog.readers import tfevents
 
     default = tfevents._CHUNK_RECORDS
     tfevents._CHUNK_RECORDS = chunk_records or default

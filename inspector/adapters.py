@@ -29,6 +29,7 @@ from inspector.model.detector import FewShotDetector
 from inspector.model.loss import LossBreakdown, compute_losses
 from inspector.model.predict import RawEpisodeOutput, postprocess, run_episode
 from inspector.model.wiou import WIoUState
+from inspector.registry import Registry
 
 # The records live in inspector/results.py. They stay importable from here because README's adapter section
 # sends users to this module: a user adapter doing `from inspector.adapters import EpisodeResult, QueryResult`
@@ -222,15 +223,19 @@ class ReferenceDetector:
 
 # ---------------------------------------------------------------------------------------------- registry
 
-ADAPTERS: dict[str, Callable[[str], Detector]] = {"reference": ReferenceDetector}
+Factory = Callable[[str], Detector]  # factory(checkpoint_path) -> Detector
 
 
-def register_adapter(name: str, factory: Callable[[str], Detector]) -> None:
+ADAPTERS: Registry[Factory] = Registry("adapter")
+ADAPTERS.add("reference", ReferenceDetector)
+
+
+def register_adapter(name: str, factory: Factory) -> None:
     """Makes `factory(checkpoint_path) -> Detector` loadable as load_detector(path, name)."""
-    ADAPTERS[name] = factory
+    ADAPTERS.add(name, factory)
 
 
-def _import_factory(spec: str) -> Callable[[str], Detector]:
+def _import_factory(spec: str) -> Factory:
     module_name, _, attr = spec.partition(":")
     if not module_name.strip() or not attr.strip():
         raise InspectorError(f"adapter {spec!r} is not 'package.module:factory'")
@@ -252,7 +257,7 @@ def _import_factory(spec: str) -> Callable[[str], Detector]:
     return factory
 
 
-def resolve_adapter(spec: str, allowed: Collection[str] | None = None) -> Callable[[str], Detector]:
+def resolve_adapter(spec: str, allowed: Collection[str] | None = None) -> Factory:
     """Returns the factory a spec names: a registered name or 'package.module:factory'.
 
     `allowed` (the app passes INSPECTOR_ADAPTERS) limits which user specs may be imported: importing a
@@ -260,10 +265,10 @@ def resolve_adapter(spec: str, allowed: Collection[str] | None = None) -> Callab
     """
     spec = (spec or DEFAULT_ADAPTER).strip()
     if spec in ADAPTERS:
-        return ADAPTERS[spec]
+        return ADAPTERS.get(spec)
     if ":" not in spec:
         raise InspectorError(
-            f"unknown adapter {spec!r}; built in: {', '.join(sorted(ADAPTERS))}, "
+            f"unknown adapter {spec!r}; built in: {', '.join(ADAPTERS.names())}, "
             "or name your own as 'package.module:factory'"
         )
     if allowed is not None and spec not in allowed:

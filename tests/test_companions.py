@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from inspector import limits
-from inspector.runlog import companions, mmdet_json, read_logs
+from inspector.runlog import companions, read_logs
+from inspector.runlog.readers import mmdet_json
 
 GOOD_ARGS = "task: detect\nmodel: yolov8n.pt\nepochs: 3\nlr0: 0.01\nbox: 7.5\ncls: 0.5\ndfl: 1.5\n"
 

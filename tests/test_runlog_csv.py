@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from inspector.runlog import csv_table, read_log
+from inspector.runlog import read_log
+from inspector.runlog.readers import csv_table
 
 
 def _rows(n: int, start: int = 0) -> str:

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from inspector.runlog import csv_table, read_log
+from inspector.runlog import read_log
+from inspector.runlog.readers import csv_table
 from inspector.runlog.step_column import plan_steps
 
 

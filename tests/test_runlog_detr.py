@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from inspector.errors import InspectorError
-from inspector.runlog import detect, detr, jsonlines, read_log
+from inspector.runlog import detect, jsonlines, read_log
+from inspector.runlog.readers import detr
 from inspector.runlog.registry import HEAD_BYTES
 
 N_PARAMETERS = 41302368

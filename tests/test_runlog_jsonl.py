@@ -11,17 +11,8 @@ import numpy as np
 import pytest
 
 from inspector.errors import InspectorError
-from inspector.runlog import (
-    RunWriter,
-    detect,
-    detectron2,
-    jsonl,
-    jsonlines,
-    mmdet_json,
-    mmengine,
-    native,
-    read_log,
-)
+from inspector.runlog import RunWriter, detect, jsonlines, read_log
+from inspector.runlog.readers import detectron2, jsonl, mmdet_json, mmengine, native
 
 D2 = "detectron2_metrics/frcnn-fruits-eval/metrics.json"
 MMENGINE = "mmdet_json/rtmdet-drink-mmengine/scalars.json"

@@ -13,8 +13,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from inspector.runlog import pieces, read_log, tfevents
+from inspector.runlog import pieces, read_log
 from inspector.runlog.pieces import line_pieces
+from inspector.runlog.readers import tfevents
 from inspector.runlog.writer import FORMAT, VERSION
 
 TF_SAMPLE = "tfevents/frcnn-fruits-d2"

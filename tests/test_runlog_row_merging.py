@@ -29,7 +29,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from inspector.runlog import RunWriter, csv_table, read_log, text
+from inspector.runlog import RunWriter, read_log
+from inspector.runlog.readers import csv_table, text
 from inspector.runlog.shared_steps import Labels, is_eval_name, resolve
 from inspector.runlog.text_steps import repair_steps
 from inspector.runlog.text_table import Column, Table

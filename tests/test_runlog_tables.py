@@ -13,7 +13,8 @@ from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
 from inspector.errors import InspectorError
-from inspector.runlog import csv_table, tfevents, tfevents_wire, ultralytics, wandb_csv
+from inspector.runlog import tfevents_wire
+from inspector.runlog.readers import csv_table, tfevents, ultralytics, wandb_csv
 from inspector.runlog.registry import detect, read_log
 
 TF_SAMPLE = "tfevents/frcnn-fruits-d2"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from test_fuzz_readers import fuzz  # bench/fuzz.py: text_outcome, what a caller of text.read sees
 
-from inspector.runlog import text
+from inspector.runlog.readers import text
 from inspector.runlog.text_decode import _next_piece, text_pieces
 
 SAMPLES = (

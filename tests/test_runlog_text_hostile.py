@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from test_fuzz_readers import fuzz  # bench/fuzz.py: text_outcome, all a caller of text.read sees
 
 from inspector.errors import InspectorError
-from inspector.runlog import read_log, registry, text
+from inspector.runlog import read_log, registry
+from inspector.runlog.readers import text
 from inspector.runlog.record import assemble
 
 REPO = Path(__file__).resolve().parents[1]

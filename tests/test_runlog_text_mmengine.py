@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from test_runlog_text_chunks import SAMPLES, assert_piece_size_free
 
-from inspector.runlog import registry, text
-from inspector.runlog.text_dialects import DETECT_CHARS, DIALECT_SNIFF, detect_dialect
+from inspector.runlog import registry
+from inspector.runlog.readers import text
+from inspector.runlog.text_dialects import DETECT_CHARS, DIALECTS, detect_dialect
 
 # mmengine/logging/logger.py: MMFormatter's info format, the file handler's datefmt, logger_name "mmengine".
 PREFIX = "2023/05/01 12:00:{s:02d} - mmengine - INFO - "
@@ -297,4 +298,6 @@ def test_the_existing_samples_keep_their_dialects(samples):
     for rel, dialect in zip(SAMPLES, expected, strict=False):
         head = (samples / rel).read_bytes()[:DETECT_CHARS].decode("utf-8", errors="replace")
         assert detect_dialect(head) == dialect
-        assert not DIALECT_SNIFF["mmengine"].search(head) and not DIALECT_SNIFF["yolox"].search(head)
+        assert not DIALECTS.get("mmengine").marker.search(head) and not DIALECTS.get("yolox").marker.search(
+            head
+        )

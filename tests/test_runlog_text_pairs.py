@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_fuzz_readers import fuzz  # bench/fuzz.py: text_outcome, all a caller of text.read sees
 
-from inspector.runlog import text, text_pairs
+from inspector.runlog import text_pairs
+from inspector.runlog.readers import text
 from inspector.runlog.text_pairs import _first_keys, extract_pairs, template_of, to_float
 
 

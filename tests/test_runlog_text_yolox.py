@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from test_runlog_text_chunks import assert_piece_size_free
 
-from inspector.runlog import coco_summary, text
+from inspector.runlog import coco_summary
+from inspector.runlog.readers import text
 from inspector.runlog.text_dialects import DETECT_CHARS, detect_dialect
 from inspector.runlog.text_yolox import EpochLengths
 

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
 from inspector.errors import InspectorError
-from inspector.runlog import tfevents
+from inspector.runlog.readers import tfevents
 
 
 def _masked_crc(data: bytes) -> int:
@@ -167,7 +167,7 @@ import resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 from pathlib import Path
 from inspector.errors import InspectorError
-from inspector.runlog import tfevents
+from inspector.runlog.readers import tfevents
 try:
     log = tfevents.read(Path(sys.argv[1]))
 except InspectorError as exc:

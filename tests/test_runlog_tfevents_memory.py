@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2
 
-from inspector.runlog import tfevents, tfevents_wire
+from inspector.runlog import tfevents_wire
+from inspector.runlog.readers import tfevents
 
 HEADER = struct.Struct("<QI")
 

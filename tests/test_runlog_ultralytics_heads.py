@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inspector.runlog import read_log, read_logs, ultralytics
+from inspector.runlog import read_log, read_logs
+from inspector.runlog.readers import ultralytics
 from inspector.runlog.registry import detect
 
 DEFAULT = "default (ultralytics/cfg/default.yaml)"

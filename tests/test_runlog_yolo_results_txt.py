@@ -14,7 +14,7 @@ import pytest
 
 from inspector.errors import InspectorError
 from inspector.runlog import read_log, read_logs
-from inspector.runlog import yolo_results_txt as reader
+from inspector.runlog.readers import yolo_results_txt as reader
 from inspector.runlog.registry import detect
 from inspector.runlog.yolo_txt_layouts import LAYOUTS, identify
 

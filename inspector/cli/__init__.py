@@ -7,21 +7,39 @@ anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 from inspector.errors import InspectorError
+from inspector.registry import Registry
 
-# sub-command → module in inspector.cli that defines `add_arguments(parser)` and `run(args) -> int`.
-COMMANDS = {
-    "diagnose": "diagnose",
-    "episode": "episode",
-    "train": "train",
-    "evaluate": "evaluate",
-    "evaluate-merge": "evaluate_merge",
-    "demo": "demo",
-}
+
+@runtime_checkable
+class Command(Protocol):
+    """What a command module in inspector.cli defines."""
+
+    HELP: str  # one line for `--help`
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Declares the command's arguments on its sub-parser."""
+        ...
+
+    def run(self, args: argparse.Namespace) -> int:
+        """Runs the command; the exit status."""
+        ...
+
+
+COMMANDS: Registry[Command] = Registry("command", lambda command: command.HELP)
+for _name, _module in (
+    ("diagnose", "diagnose"),
+    ("episode", "episode"),
+    ("train", "train"),
+    ("evaluate", "evaluate"),
+    ("evaluate-merge", "evaluate_merge"),
+    ("demo", "demo"),
+):
+    COMMANDS.declare(_name, f"inspector.cli.{_module}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,11 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m inspector", description="Why does my detector's training misbehave?"
     )
     subs = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, module_name in COMMANDS.items():
-        module = importlib.import_module(f"inspector.cli.{module_name}")
-        sub = subs.add_parser(name, help=module.HELP, description=module.HELP)
-        module.add_arguments(sub)
-        sub.set_defaults(_module=module)
+    for name, command in COMMANDS:
+        sub = subs.add_parser(name, help=command.HELP, description=command.HELP)
+        command.add_arguments(sub)
+        sub.set_defaults(_module=command)
     return parser
 
 

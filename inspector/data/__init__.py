@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from inspector.data.coco import find_annotations, read_coco
@@ -10,19 +12,27 @@ from inspector.data.records import Clip, Episode, Sample
 from inspector.data.video import is_video_dataset, read_video
 from inspector.data.yolo import find_yaml, read_yolo
 from inspector.errors import InspectorError
+from inspector.registry import Registry, doc_summary
 
-READERS = {"coco": read_coco, "yolo": read_yolo, "video": read_video}
+
+@dataclass(frozen=True)
+class DatasetFormat:
+    """A dataset layout: whether a path holds one, and its reader."""
+
+    claims: Callable[[Path], bool]
+    read: Callable[[Path], Dataset]
+
+
+# In detection order: a sample-folder root may hold an annotations.json of its own, so video comes first.
+READERS: Registry[DatasetFormat] = Registry("dataset format", lambda f: doc_summary(f.read))
+READERS.add("video", DatasetFormat(is_video_dataset, read_video))
+READERS.add("yolo", DatasetFormat(lambda p: find_yaml(p) is not None, read_yolo))
+READERS.add("coco", DatasetFormat(lambda p: find_annotations(p) is not None, read_coco))
 
 
 def detect_format(path: Path) -> str | None:
-    """'video', 'yolo' or 'coco' for the dataset at `path`, or None when it is none of them."""
-    if is_video_dataset(path):
-        return "video"  # checked first: such a root may hold an annotations.json of its own
-    if find_yaml(path) is not None:
-        return "yolo"
-    if find_annotations(path) is not None:
-        return "coco"
-    return None
+    """The first format in READERS that claims the dataset at `path`, or None when none does."""
+    return next((name for name, f in READERS if f.claims(path)), None)
 
 
 def read_dataset(path: str | Path, format: str | None = None) -> Dataset:
@@ -39,13 +49,16 @@ def read_dataset(path: str | Path, format: str | None = None) -> Dataset:
                 path=path,
             )
     if format not in READERS:
-        raise InspectorError(f"unknown dataset format '{format}' (known: {', '.join(READERS)})", path=path)
-    return READERS[format](path)
+        raise InspectorError(
+            f"unknown dataset format '{format}' (known: {', '.join(READERS.names())})", path=path
+        )
+    return READERS.get(format).read(path)
 
 
 __all__ = [
     "Clip",
     "ClipEntry",
+    "DatasetFormat",
     "Dataset",
     "Episode",
     "ImageEntry",

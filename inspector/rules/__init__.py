@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from inspector.findings import Finding
+from inspector.registry import Registry
 from inspector.rules import evaluation, health, schedule, terms
 from inspector.rules.context import RuleContext
 
 Rule = Callable[[RuleContext], list[Finding]]
 
-RULES: tuple[Rule, ...] = (
+RULES: Registry[Rule] = Registry("rule")
+for _rule in (
     health.non_finite,
     evaluation.metric_zero,
     evaluation.metric_near_zero,
@@ -32,12 +34,13 @@ RULES: tuple[Rule, ...] = (
     health.total_mismatch,
     evaluation.undefined_metric,
     health.restarts,
-)
+):
+    RULES.add(_rule.__name__, _rule)
 
 
 def run_rules(ctx: RuleContext) -> list[Finding]:
     """Every rule's findings over one run, in RULES order."""
-    return [f for rule in RULES for f in rule(ctx)]
+    return [f for _, rule in RULES for f in rule(ctx)]
 
 
 __all__ = ["RULES", "Rule", "RuleContext", "run_rules"]

@@ -1,46 +1,61 @@
 """Format registry: detect a log's format by content and read it with the matching reader.
 
-Each reader is a module in this package with:
-    NAME: str                                       # e.g. "ultralytics_csv"
-    DESCRIPTION: str                                # one line for the UI's format picker
-    def sniff(path: Path, head: bytes) -> float     # 0.0 (not mine) .. 1.0 (certainly mine)
-    def read(path: Path, companions: Sequence[Path] = ()) -> RunLog
-`head` is the first HEAD_BYTES of the file (b"" for a directory). Detection picks the highest score;
-ties go to the earlier module in READER_MODULES (the more specific formats come first).
+READERS lists one module per format (in `inspector/runlog/readers/`), each following the `Reader` protocol.
+`head` is the first HEAD_BYTES of the file (b"" for a directory). Detection picks the highest score; ties go
+to the earlier entry in READERS (the more specific formats come first).
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import stat
 from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
+from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
 
 from inspector.errors import InspectorError
 from inspector.paths import file_kind
+from inspector.registry import Registry
 from inspector.runlog.record import RunLog
 
 # Enough to see a header line, a JSON object or a few CSV rows; small enough to be instant.
 HEAD_BYTES = 64 * 1024
 
-READER_MODULES = (
-    "native",
-    "tfevents",
-    "ultralytics",
-    "detectron2",
-    "mmengine",
-    "mmdet_json",
-    "wandb_csv",
-    "detr",
-    "jsonl",
-    "csv_table",
-    "yolo_results_txt",
-    "text",
-)
+
+@runtime_checkable
+class Reader(Protocol):
+    """What a reader module defines."""
+
+    NAME: str  # the format's name, as registered: "ultralytics_csv"
+    DESCRIPTION: str  # one line for the UI's format picker
+
+    def sniff(self, path: Path, head: bytes) -> float:
+        """0.0 (not mine) .. 1.0 (certainly mine), from the file's first HEAD_BYTES."""
+        ...
+
+    def read(self, path: Path, companions: Sequence[Path] = ()) -> RunLog:
+        """The log as a RunLog; `companions` are config files given beside it."""
+        ...
+
+
+READERS: Registry[Reader] = Registry("log format", lambda reader: reader.DESCRIPTION)
+for _name, _module in (
+    ("inspector_jsonl", "native"),
+    ("tfevents", "tfevents"),
+    ("ultralytics_csv", "ultralytics"),
+    ("detectron2_json", "detectron2"),
+    ("mmengine_json", "mmengine"),
+    ("mmdet2_json", "mmdet_json"),
+    ("wandb_csv", "wandb_csv"),
+    ("detr", "detr"),
+    ("jsonl", "jsonl"),
+    ("csv", "csv_table"),
+    ("yolo_results_txt", "yolo_results_txt"),
+    ("text", "text"),
+):
+    READERS.declare(_name, f"inspector.runlog.readers.{_module}")
 
 # Files that configure a run rather than log it; passed to readers as companions.
 COMPANION_SUFFIXES = (".yaml", ".yml", ".py", ".cfg")
@@ -100,13 +115,9 @@ def with_checkpoint_gains(log: RunLog, checkpoints: Sequence[Path]) -> RunLog:
     return log
 
 
-def reader_modules() -> list[ModuleType]:
-    return [importlib.import_module(f"inspector.runlog.{name}") for name in READER_MODULES]
-
-
 def formats() -> dict[str, str]:
     """{format name: description} of every reader, in detection order."""
-    return {m.NAME: m.DESCRIPTION for m in reader_modules()}
+    return READERS.listing()
 
 
 def _check_kind(path: Path) -> None:
@@ -139,18 +150,19 @@ def detect(path: str | os.PathLike) -> str:
     head = _head(p)
     if not p.is_dir() and not head:
         raise InspectorError("the file is empty", path=p)
-    best, best_score = None, 0.0
-    for module in reader_modules():
-        score = float(module.sniff(p, head))
+    best: str | None = None
+    best_score = 0.0
+    for name, reader in READERS:
+        score = float(reader.sniff(p, head))
         if score > best_score:
-            best, best_score = module, score
+            best, best_score = name, score
     if best is None:
         if not p.is_dir() and b"\x00" in head[:4096]:
             raise InspectorError("binary content that is not a TensorBoard event file", path=p)
         raise InspectorError(
             f"not a training log inspector recognises (tried: {', '.join(formats())})", path=p
         )
-    return best.NAME
+    return best
 
 
 def read_log(
@@ -164,11 +176,10 @@ def read_log(
     p = Path(path)
     _check_kind(p)
     name = format or detect(p)
-    by_name = {m.NAME: m for m in reader_modules()}
-    if name not in by_name:
-        raise InspectorError(f"unknown format {name!r}; choose one of {', '.join(by_name)}", path=p)
+    if name not in READERS:
+        raise InspectorError(f"unknown format {name!r}; choose one of {', '.join(READERS.names())}", path=p)
     try:
-        return by_name[name].read(p, [Path(c) for c in companions])
+        return READERS.get(name).read(p, [Path(c) for c in companions])
     except InspectorError:
         raise
     except IsADirectoryError:

@@ -18,20 +18,24 @@ extractor (text_pairs); the per-line Python here only touches the few lines a di
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
-from typing import Protocol, cast
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from inspector import limits
+from inspector.registry import Registry, doc_summary
 from inspector.runlog import text_mmengine, text_yolox
 from inspector.runlog.step_column import MAX_EXACT_STEP as MAX_STEP  # the step rule's bound, one place
 from inspector.runlog.text_pairs import NUM_RE2, extract_pairs
 from inspector.runlog.text_table import (
     Collector,
     Column,
+    FileChoice,
+    Forced,
+    PieceParser,
     Selection,
     Table,
     fields,
@@ -50,17 +54,11 @@ ULTRA_HEADER = re.compile(r"^\s*Epoch\s+GPU_mem\s+(?P<cols>.+?)\s+Instances\s+Si
 # "Epoch 2 (268/500): loss=…" and tqdm's "Epoch 2:  54%|███ | 268/500 [… loss=…]".
 EPOCH_LOCAL = r"(?i:epoch)\s*\[?(?P<e>\d+)\]?\D{0,40}?\b(?P<i>\d+)/(?P<n>\d+)\b"
 
-# Searched in this order: MMEngine's `Epoch(val) [1][500/500]` also matches mmdet 2.x's marker. Both name
-# their program in every line's prefix (`- mmengine -`, `| yolox.core.trainer:`), so they are found in the
-# first line of a file whose head is a long environment or config dump.
-DIALECT_SNIFF = {
-    "mmengine": text_mmengine.SNIFF,
-    "yolox": text_yolox.SNIFF,
-    "mmdet": re.compile(r"Epoch(?:\(val\))? \[\d+\]\[\d+(?:/\d+)?\]|\bIter \[\d+/\d+\]\s+lr:"),
-    "detectron2": re.compile(r"d2\.utils\.events|\beta: \S+\s+iter: \d+\s"),
-    "ultralytics": re.compile(r"^\s*Epoch\s+GPU_mem\s+\w*_loss", re.M),
-    "epoch_local": re.compile(EPOCH_LOCAL + r".{0,200}?[A-Za-z_]\w*\s*[=:]\s*[-+.\d]"),
-}
+MMDET_MARKER = re.compile(r"Epoch(?:\(val\))? \[\d+\]\[\d+(?:/\d+)?\]|\bIter \[\d+/\d+\]\s+lr:")
+D2_MARKER = re.compile(r"d2\.utils\.events|\beta: \S+\s+iter: \d+\s")
+ULTRA_MARKER = re.compile(r"^\s*Epoch\s+GPU_mem\s+\w*_loss", re.M)
+EPOCH_LOCAL_MARKER = re.compile(EPOCH_LOCAL + r".{0,200}?[A-Za-z_]\w*\s*[=:]\s*[-+.\d]")
+GENERIC = "generic"
 # mmdet's config dump before the first training line is 20-200 KB in the logs we have seen.
 DETECT_CHARS = 512 * 1024
 STEP_KEYS = ("global_step", "step", "iteration", "iter", "it", "batch")
@@ -78,28 +76,16 @@ ULTRA_METRICS = ("precision", "recall", "mAP50", "mAP50-95")
 
 
 def detect_dialect(text: str) -> str:
-    """The dialect whose marker appears in `text` (DIALECT_SNIFF's names, in its order), else generic.
+    """The first dialect in DIALECTS whose marker appears in `text`, else generic.
 
     Only the first DETECT_CHARS are searched: every dialect prints its marker within the first
     training lines, and a full-text Python regex search costs seconds on a million-line log.
     """
     head = text[:DETECT_CHARS]
-    for name, pattern in DIALECT_SNIFF.items():
-        if pattern.search(head):
+    for name, dialect in DIALECTS:
+        if dialect.marker is not None and dialect.marker.search(head):
             return name
-    return "generic"
-
-
-class PieceParser(Protocol):
-    """A dialect's parser: fed the clean lines a piece at a time, in file order."""
-
-    settled: bool  # False: a later piece contradicted the file-wide guess; read again with `wanted`
-    wanted: object
-    bad: list[int]  # indices of lines that looked like rows but did not parse, in file order
-
-    def feed(self, lines: pa.Array, first: int) -> None: ...
-
-    def finish(self) -> Table: ...
+    return GENERIC
 
 
 class MmdetParser:
@@ -109,8 +95,9 @@ class MmdetParser:
     where `Iter [i/N]` is already global).
     """
 
-    def __init__(self, mode: str | None = None) -> None:
-        self.mode, self.wanted, self.settled = mode, mode, True
+    def __init__(self, forced: Forced | None = None) -> None:
+        self.mode: FileChoice = forced.value if forced else None  # "epoch", "iter", or not yet known
+        self.wanted, self.settled = self.mode, True
         self.train = Collector()
         self.last: dict[int, int] = {}  # epoch → its last train step so far
         self.per_epoch: int | None = None  # N of the file's first train row
@@ -194,9 +181,10 @@ def columns_of(records: list[dict[str, float]]) -> dict[str, Column]:
 class Detectron2Parser:
     """Detectron2 log.txt: `iter: N` lines; `copypaste:` eval tables at the iteration they precede."""
 
-    settled, wanted = True, None
+    settled: bool = True
+    wanted: FileChoice = None
 
-    def __init__(self, choice: object = None) -> None:
+    def __init__(self, forced: Forced | None = None) -> None:  # no file-wide choice
         self.train = Collector()
         self.bad: list[int] = []
         self.copypaste: list[tuple[int, str]] = []
@@ -249,9 +237,10 @@ class Detectron2Parser:
 class UltralyticsParser:
     """Ultralytics console: one row per epoch (its final tqdm state), its `all` val row at that epoch."""
 
-    settled, wanted = True, None
+    settled: bool = True
+    wanted: FileChoice = None
 
-    def __init__(self, choice: object = None) -> None:
+    def __init__(self, forced: Forced | None = None) -> None:  # no file-wide choice
         self.loss_names: list[str] = []
         self.rows: list[int] = []
         self.steps: list[int] = []
@@ -312,8 +301,10 @@ class EpochLocalParser:
     File-wide choice: e0.
     """
 
-    def __init__(self, e0: int | None = None) -> None:
-        self.e0, self.wanted, self.settled = e0, e0, True
+    def __init__(self, forced: Forced | None = None) -> None:
+        self.e0 = int(forced.value) if forced and forced.value is not None else None
+        self.wanted: FileChoice = self.e0
+        self.settled = True
         self.rows = Collector()
         self.bad: list[int] = []
 
@@ -335,9 +326,6 @@ class EpochLocalParser:
         return self.rows.table("generic")
 
 
-_UNSET = object()
-
-
 def _step_key(keys: Collection[str]) -> str | None:
     return next((k for k in STEP_KEYS if k in keys), "epoch" if "epoch" in keys else None)
 
@@ -350,9 +338,11 @@ class GenericParser:
     fractional step is cut to its whole part and flagged (`Table.fractional`, settled by text_steps).
     """
 
-    def __init__(self, step_key: object = _UNSET) -> None:
-        self.key, self.forced = step_key, step_key is not _UNSET
-        self.wanted, self.settled = step_key, True
+    def __init__(self, forced: Forced | None = None) -> None:
+        self.forced = self.known = forced is not None  # known: the step key is chosen (None is a choice)
+        self.key = None if forced is None or forced.value is None else str(forced.value)
+        self.wanted: FileChoice = self.key
+        self.settled = True
         self.keys: set[str] = set()  # step keys seen so far (not every key: a sparse log has millions)
         self.rows = Collector()
         self.bad: list[int] = []
@@ -362,12 +352,12 @@ class GenericParser:
     def feed(self, lines: pa.Array, first: int) -> None:
         pairs = extract_pairs(lines, keep=limits.max_series() + 1)  # + 1: the step key is no series
         self.keys.update(k for k in pairs.columns if k in STEP_KEYS or k == "epoch")
-        if self.key is _UNSET:
+        if not self.known:
             self.key = self.wanted = _step_key(pairs.columns)
+            self.known = True
         elif not self.forced and (want := _step_key(self.keys)) != self.key:
             self.wanted, self.settled = want, False
-        # Set above by _step_key, or given (a step key, or an earlier pass's `wanted`): never _UNSET here.
-        key = cast("str | None", self.key)
+        key = self.key
         n = pairs.rows.size
         if key is None:
             steps = np.arange(self.numbered, self.numbered + n, dtype=np.int64)
@@ -416,7 +406,7 @@ class GenericParser:
         )
 
     def finish(self) -> Table:
-        key = self.key if self.key is not _UNSET else None
+        key = self.key
         unit = "epoch" if key == "epoch" else "iteration"
         warnings = (
             []
@@ -426,12 +416,27 @@ class GenericParser:
         return self.rows.table("generic", step_unit=unit, warnings=warnings, bad_lines=self.bad)
 
 
-PARSERS = {
-    "mmengine": text_mmengine.MmengineParser,
-    "yolox": text_yolox.YoloxParser,
-    "mmdet": MmdetParser,
-    "detectron2": Detectron2Parser,
-    "ultralytics": UltralyticsParser,
-    "epoch_local": EpochLocalParser,
-    "generic": GenericParser,
-}
+@dataclass(frozen=True)
+class Dialect:
+    """A program's console log: the marker its lines carry, and the parser that reads them."""
+
+    marker: re.Pattern[str] | None  # None: the fallback, claimed by no marker
+    parser: Callable[[Forced | None], PieceParser]
+
+
+# Searched in this order: MMEngine's `Epoch(val) [1][500/500]` also matches mmdet 2.x's marker. Both name
+# their program in every line's prefix (`- mmengine -`, `| yolox.core.trainer:`), so they are found in the
+# first line of a file whose head is a long environment or config dump.
+DIALECTS: Registry[Dialect] = Registry("console-log dialect", lambda d: doc_summary(d.parser))
+DIALECTS.add("mmengine", Dialect(text_mmengine.SNIFF, text_mmengine.MmengineParser))
+DIALECTS.add("yolox", Dialect(text_yolox.SNIFF, text_yolox.YoloxParser))
+DIALECTS.add("mmdet", Dialect(MMDET_MARKER, MmdetParser))
+DIALECTS.add("detectron2", Dialect(D2_MARKER, Detectron2Parser))
+DIALECTS.add("ultralytics", Dialect(ULTRA_MARKER, UltralyticsParser))
+DIALECTS.add("epoch_local", Dialect(EPOCH_LOCAL_MARKER, EpochLocalParser))
+DIALECTS.add(GENERIC, Dialect(None, GenericParser))
+
+
+def markers() -> list[re.Pattern[str]]:
+    """The markers of every dialect that has one, in search order."""
+    return [d.marker for _, d in DIALECTS if d.marker is not None]

@@ -48,6 +48,8 @@ from inspector import limits
 from inspector.runlog.text_evals import EvalRows
 from inspector.runlog.text_table import (
     Collector,
+    FileChoice,
+    Forced,
     Table,
     bools,
     fields,
@@ -154,9 +156,10 @@ class _OpenTable:
 class MmengineParser:
     """MMEngine text: `Epoch(train) [e][i/N]` → (e-1)·N + i, `Iter(train) [i/N]` → i; val/test; tables."""
 
-    settled, wanted = True, None
+    settled: bool = True
+    wanted: FileChoice = None
 
-    def __init__(self, choice: object = None) -> None:
+    def __init__(self, forced: Forced | None = None) -> None:  # no file-wide choice
         self.train = Collector()
         self.bad: list[int] = []
         self.launches: list[np.ndarray] = []

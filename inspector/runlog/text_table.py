@@ -1,4 +1,4 @@
-"""Console-log rows as tables: the Table a dialect parser returns, its Columns, and the column plumbing.
+"""Console-log rows as tables: the parser protocol, the Table a parser returns, its Columns, the plumbing.
 
 Finding a dialect's lines (`matching`), cutting fields out of them (`fields`), turning their pairs
 into a table (`rows_table`), merging eval rows into the training row of their step (`merge_rows`) and
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -23,6 +23,9 @@ from inspector import limits
 from inspector.runlog.text_pairs import Column, column_of, extract_pairs
 
 __all__ = [
+    "FileChoice",
+    "Forced",
+    "PieceParser",
     "Column",
     "column_of",
     "Table",
@@ -61,6 +64,28 @@ class Table:
     # Line indices where the log marks a new launch of the trainer (a "Training start…" banner); None: it
     # marks none. Lines rather than rows, so that step repairs dropping or merging rows leave them valid.
     launches: np.ndarray | None = None
+
+
+FileChoice = str | int | None  # a dialect's file-wide choice: mmdet's mode, the first epoch, the step key
+
+
+@dataclass(frozen=True)
+class Forced:
+    """A file-wide choice an earlier pass settled on, given to the parser of the next (None is a choice)."""
+
+    value: FileChoice
+
+
+class PieceParser(Protocol):
+    """A dialect's parser: fed the clean lines a piece at a time, in file order; made by `parser(forced)`."""
+
+    settled: bool  # False: a later piece contradicted the file-wide guess; read again with `wanted`
+    wanted: FileChoice
+    bad: list[int]  # indices of lines that looked like rows but did not parse, in file order
+
+    def feed(self, lines: pa.Array, first: int) -> None: ...
+
+    def finish(self) -> Table: ...
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,8 @@ from inspector.runlog.text_evals import EvalRows
 from inspector.runlog.text_pairs import column_of, to_float
 from inspector.runlog.text_table import (
     Collector,
+    FileChoice,
+    Forced,
     Selection,
     Table,
     bools,
@@ -141,9 +143,10 @@ def _concat(parts: list[np.ndarray], columns: int = 0) -> np.ndarray:
 class YoloxParser:
     """YOLOX train_log.txt: training rows, "Training start..." launches, pycocotools summaries as `val/…`."""
 
-    settled, wanted = True, None
+    settled: bool = True
+    wanted: FileChoice = None
 
-    def __init__(self, choice: object = None) -> None:
+    def __init__(self, forced: Forced | None = None) -> None:  # no file-wide choice
         self.train = Collector()
         self.counters: list[np.ndarray] = []  # per piece, per kept row: epoch, iteration, max_iter
         self.bad: list[int] = []

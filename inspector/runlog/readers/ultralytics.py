@@ -32,7 +32,13 @@ import numpy as np
 
 from inspector.runlog import companions as companion_files
 from inspector.runlog.companions import gain_problem
-from inspector.runlog.csv_table import header_fields, keep_rows, pick_step_column, read_table, table_steps
+from inspector.runlog.readers.csv_table import (
+    header_fields,
+    keep_rows,
+    pick_step_column,
+    read_table,
+    table_steps,
+)
 from inspector.runlog.record import RunLog, assemble
 
 NAME = "ultralytics_csv"

@@ -24,17 +24,10 @@ from inspector import limits
 from inspector.errors import InspectorError
 from inspector.runlog.record import RunLog, Series, assemble, latest_segment_wins, segment_ids
 from inspector.runlog.text_decode import MAX_LINE_CHARS, NotUtf8, TextLines, sniff_text, text_pieces
-from inspector.runlog.text_dialects import (
-    DETECT_CHARS,
-    DIALECT_SNIFF,
-    FIRST_BAD_LINES,
-    PARSERS,
-    PieceParser,
-    detect_dialect,
-)
+from inspector.runlog.text_dialects import DETECT_CHARS, DIALECTS, FIRST_BAD_LINES, detect_dialect, markers
 from inspector.runlog.text_pairs import as_lines
 from inspector.runlog.text_steps import StepRepair, repair_steps
-from inspector.runlog.text_table import Column, Selection, Table, cap_series, take
+from inspector.runlog.text_table import Column, Forced, PieceParser, Selection, Table, cap_series, take
 
 NAME = "text"
 DESCRIPTION = "Plain-text console log (key=value lines, mmdet 2.x, Detectron2 log.txt, Ultralytics stdout)"
@@ -55,7 +48,7 @@ def sniff(path: Path, head: bytes) -> float:
         text = sniff_text(head)
         if text is None:
             return 0.0
-        if any(p.search(text) for p in DIALECT_SNIFF.values()):
+        if any(p.search(text) for p in markers()):
             return SNIFF_SCORE
         return SNIFF_SCORE if len(_PAIR_LINE.findall(text)) >= MIN_PAIR_LINES else 0.0
     except Exception:  # sniffing must never fail detection
@@ -140,7 +133,7 @@ def _replay(buffered: list[TextLines], rest: Iterator[TextLines]) -> Iterator[Te
     yield from rest
 
 
-def _read_pass(path: Path, encoding: str, piece_bytes: int | None, choice: tuple) -> _Pass:
+def _read_pass(path: Path, encoding: str, piece_bytes: int | None, forced: Forced | None = None) -> _Pass:
     """Parse the file a piece at a time; stops early once a later piece unsettles a file-wide guess."""
     pieces = text_pieces(path, encoding, piece_bytes)
     buffered: list[TextLines] = []
@@ -151,7 +144,7 @@ def _read_pass(path: Path, encoding: str, piece_bytes: int | None, choice: tuple
         if chars >= DETECT_CHARS:
             break
     dialect = detect_dialect(_head(buffered))
-    parser: PieceParser = PARSERS[dialect](*choice)
+    parser: PieceParser = DIALECTS.get(dialect).parser(forced)
     out = _Pass(dialect, Table("generic", np.zeros(0, np.int64), {}, np.zeros(0, np.int64)))
     for piece in _replay(buffered, pieces):
         parser.feed(as_lines(piece.text), piece.first_line)
@@ -167,7 +160,7 @@ def _read_pass(path: Path, encoding: str, piece_bytes: int | None, choice: tuple
         if not parser.settled:
             break
     if not parser.settled:
-        return _read_pass(path, encoding, piece_bytes, (parser.wanted,))
+        return _read_pass(path, encoding, piece_bytes, Forced(parser.wanted))
     out.table = parser.finish()
     return out
 
@@ -175,9 +168,9 @@ def _read_pass(path: Path, encoding: str, piece_bytes: int | None, choice: tuple
 def _read_pieces(path: Path, piece_bytes: int | None) -> _Pass:
     """The file parsed in its BOM's encoding, else as UTF-8 or, when any piece is not UTF-8, as Latin-1."""
     try:
-        return _read_pass(path, "utf-8", piece_bytes, ())
+        return _read_pass(path, "utf-8", piece_bytes)
     except NotUtf8:
-        return _read_pass(path, "latin-1", piece_bytes, ())
+        return _read_pass(path, "latin-1", piece_bytes)
 
 
 def _shown(indices: np.ndarray, count: int, line_of: LineMap) -> str:

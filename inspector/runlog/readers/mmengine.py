@@ -11,7 +11,7 @@ from inspector.errors import InspectorError
 from inspector.runlog import companions as companion_files
 from inspector.runlog import jsonlines, jsonrows
 from inspector.runlog import steps as stepping
-from inspector.runlog.mmdet_json import loss_weight_problems, loss_weights
+from inspector.runlog.readers.mmdet_json import loss_weight_problems, loss_weights
 from inspector.runlog.record import RunLog
 
 NAME = "mmengine_json"
