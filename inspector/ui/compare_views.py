@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,7 +36,7 @@ from inspector.draw import draw_overlay
 from inspector.evaluate import match_query
 from inspector.results import EpisodeResult
 from inspector.ui import episode_views as views
-from inspector.ui.episode_views import Choice, EpisodeSettings, ViewSettings
+from inspector.ui.episode_views import Choice, ViewSettings
 from inspector.ui.widgets import POINTS_PER_TRACE
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def run_pair(
     a: tuple[Choice, str],
     b: tuple[Choice, str],
     data: Choice,
-    s: EpisodeSettings,
+    s: EvalSettings,
     index: int,
     v: ViewSettings,
 ) -> tuple[EpisodeResult, EpisodeResult]:
@@ -113,14 +113,14 @@ def episode_deltas(ra: EpisodeResult, rb: EpisodeResult, v: ViewSettings) -> pd.
 
 
 def aggregate(
-    choice: Choice, adapter: str, data: Choice, s: EpisodeSettings, episodes: int, label: str
+    choice: Choice, adapter: str, data: Choice, s: EvalSettings, episodes: int, label: str
 ) -> BatchResult:
     """The checkpoint's BatchResult over `episodes` episodes at `evaluate`'s default thresholds (the model's,
     and evaluate.CLIP_SCORE_THRESHOLD for clips): from the on-disk cache when present, else run with a
     progress bar and stored there (the CLI's --cache shares it)."""
     detector = views.cached_detector(choice.key, adapter)
     dataset = views.cached_dataset(data.key)
-    settings = EvalSettings(episodes=episodes, seed=s.seed, n_way=s.n_way, k_shot=s.k_shot, n_query=s.n_query)
+    settings = replace(s, episodes=episodes)
     plan = EpisodePlan(dataset, None, settings)
     meta = run_meta(choice.path, adapter, dataset, None, settings, dataset.class_names, plan.total)
     bar = st.progress(0.0, text=f"Evaluating {label} on {plan.total} episodes…")

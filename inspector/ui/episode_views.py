@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from inspector.adapters import DEFAULT_ADAPTER, allowed_adapters, inspect_episode, load_detector
+from inspector.batch import EvalSettings
 from inspector.data import Dataset, Episode, read_dataset
 from inspector.draw import draw_boxes, draw_overlay
 from inspector.episode_diagnostics import (
@@ -27,9 +28,7 @@ from inspector.format_doctor import format_doctor
 from inspector.paths import confined_path, demo_dir
 from inspector.plan import (
     DEFAULT_SEED,
-    DEFAULT_SHAPE,
     DatasetEpisodes,
-    EpisodeShape,
     resolve_shape,
     trained_shape,
 )
@@ -175,30 +174,17 @@ def pick_dataset() -> Choice | None:
     )
 
 
-@dataclass(frozen=True)
-class EpisodeSettings:
-    """The episode shape and seed the sidebar holds (defaults: plan.DEFAULT_SHAPE, plan.DEFAULT_SEED)."""
-
-    n_way: int = DEFAULT_SHAPE.n_way
-    k_shot: int = DEFAULT_SHAPE.k_shot
-    n_query: int = DEFAULT_SHAPE.n_query
-    seed: int = DEFAULT_SEED
-
-    @property
-    def shape(self) -> EpisodeShape:
-        return EpisodeShape(self.n_way, self.k_shot, self.n_query)
-
-
 @st.cache_data(max_entries=16, show_spinner=False)
 def checkpoint_shape(ckpt_key: tuple[str, int]) -> dict[str, int]:
     """The episode shape the checkpoint's train config holds ({} without one): plan.trained_shape, cached."""
     return trained_shape(ckpt_key[0])
 
 
-def episode_settings(trained: dict[str, int], source: object) -> EpisodeSettings:
-    """Sidebar: n-way, k-shot, n-query and seed. They start at the checkpoint's train config (else inspector's
-    defaults), as the `episode` and `evaluate` commands do, and start over whenever `source` (the checkpoint
-    they came from) changes; the user may change them after that."""
+def episode_settings(trained: dict[str, int], source: object) -> EvalSettings:
+    """Sidebar: n-way, k-shot, n-query and seed, as the `evaluate` command's settings (its other fields at
+    their defaults). They start at the checkpoint's train config (else inspector's defaults), as the `episode`
+    and `evaluate` commands do, and start over whenever `source` (the checkpoint they came from) changes; the
+    user may change them after that."""
     shape = resolve_shape(trained)
     if st.session_state.get("shape_source") != source:
         st.session_state["shape_source"] = source
@@ -208,9 +194,10 @@ def episode_settings(trained: dict[str, int], source: object) -> EpisodeSettings
     sb.divider()
     a, b = sb.columns(2)
     c, d = sb.columns(2)
-    s = EpisodeSettings(
-        int(a.number_input("n-way", 1, 20, key="n_way")),
-        int(
+    return EvalSettings(
+        seed=int(d.number_input("seed", 0, 2**31 - 1, key="seed")),
+        n_way=int(a.number_input("n-way", 1, 20, key="n_way")),
+        k_shot=int(
             b.number_input(
                 "k-shot",
                 1,
@@ -219,10 +206,8 @@ def episode_settings(trained: dict[str, int], source: object) -> EpisodeSettings
                 help="support images per way; a clip's first k reference photos",
             )
         ),
-        int(c.number_input("n-query", 0, 32, key="n_query")),
-        int(d.number_input("seed", 0, 2**31 - 1, key="seed")),
+        n_query=int(c.number_input("n-query", 0, 32, key="n_query")),
     )
-    return s
 
 
 def _step(delta: int) -> None:
@@ -295,12 +280,12 @@ def cached_dataset(key: tuple[str, int]) -> Dataset:
 
 
 @st.cache_resource(max_entries=16)
-def _episodes(key: tuple[str, int], s: EpisodeSettings) -> DatasetEpisodes:
+def _episodes(key: tuple[str, int], s: EvalSettings) -> DatasetEpisodes:
     return DatasetEpisodes(cached_dataset(key), s.shape, s.seed)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def load_episode(data_key: tuple[str, int], s: EpisodeSettings, index: int) -> Episode:
+def load_episode(data_key: tuple[str, int], s: EvalSettings, index: int) -> Episode:
     """Episode `index` of the dataset (plan.DatasetEpisodes: the same as the `episode` command's)."""
     return _episodes(data_key, s).episode(index)
 
@@ -310,7 +295,7 @@ def run_detector(
     ckpt_key: tuple[str, int],
     adapter: str,
     data_key: tuple[str, int],
-    s: EpisodeSettings,
+    s: EvalSettings,
     index: int,
     score_threshold: float,
     nms_iou: float,
