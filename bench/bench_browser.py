@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,8 +21,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout, no install needed
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_FLAGS, _free_port, _wait_healthy  # noqa: E402
 from tests.e2e.selectors import CHART  # noqa: E402
+from tests.e2e.server import CHROMIUM, CHROMIUM_FLAGS, streamlit_server  # noqa: E402
 
 GOAL_S = 5.0
 WEIGHTS = {"bbox": 7.5, "cls": 0.5, "supcon": 0.1, "cpe": 0.1}
@@ -96,33 +95,10 @@ def main() -> None:
             f"wrote {args.steps:,} steps, {log.stat().st_size / 1e6:.0f} MB "
             f"in {time.perf_counter() - t0:.1f} s"
         )
-        port = _free_port()
-        cmd = [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(REPO / "app.py"),
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-        ]
-        with open(Path(tmp) / "streamlit.log", "wb") as out:
-            proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_healthy(url, proc)
+        with streamlit_server(Path(tmp) / "streamlit.log") as url:
             path = "" if args.page == "app" else "/" + args.page
             cold = time_upload(url, log, path)
             warm = time_upload(url, log, path)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
         print(
             f"upload → chart ({args.page}): first {cold:.2f} s (ratio to the {GOAL_S:g} s goal: "
             f"{cold / GOAL_S:.2f}); again, cached: {warm:.2f} s ({warm / GOAL_S:.2f})"

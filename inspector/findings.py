@@ -91,7 +91,7 @@ class Thresholds:
     # k = 6 robust σ: a Gaussian point passes it with p ≈ 2e-9, so a healthy 1M-step log shows none.
     spike_k: float = 6.0
     spike_window: int | None = None  # steps; None = the stats default (scaled with the series' length)
-    spike_min_rise: float = stats.SPIKE_MIN_RISE  # and ≥ 10% above the local baseline (see stats.spikes)
+    spike_min_rise: float = stats.SPIKE_MIN_RISE  # and ≥ 10% above the local baseline (see stats.spike_scan)
     # Fewer than half a positive per logged step is "none". One unbroken stretch of ≥ 5 points and ≥ 5% of
     # the log, or zero on ≥ 20% of all logged steps however scattered (a fifth of the batches teaching the
     # box and class heads nothing is more than an occasional empty episode).

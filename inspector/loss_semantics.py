@@ -19,7 +19,7 @@ both. When no series says "loss", numeric series that add up to the logged total
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -330,6 +330,19 @@ def _unnamed_terms(log: RunLog, total: str, taken: set[str]) -> tuple[list[_Term
     return terms, check
 
 
+def _follow_training_terms(
+    val: list[_Term], train: dict[str, _Term], what: Literal["weight", "logged"], weak: tuple[str, ...]
+) -> None:
+    """A validation term whose weight (or raw/weighted reading) rests on weak evidence (`weak` sources) takes
+    its training twin's, and says so."""
+    for t in val:
+        twin = train.get(t.name)
+        if twin is not None and getattr(t, f"{what}_source") in weak:
+            setattr(t, what, getattr(twin, what))
+            setattr(t, f"{what}_source", getattr(twin, f"{what}_source"))
+            setattr(t, f"{what}_why", f"as the training term: {getattr(twin, f'{what}_why')}")
+
+
 def discover_components(
     log: RunLog,
     weights_override: dict[str, float] | None = None,
@@ -372,23 +385,9 @@ def discover_components(
             )
     by_name = {t.name: t for t in train}
     _settle_weights(log, val, conv, override, [])
-    for t in val:
-        twin_train = by_name.get(t.name)
-        if twin_train is not None and t.weight_source in ("unknown", "default"):
-            t.weight, t.weight_source, t.weight_why = (
-                twin_train.weight,
-                twin_train.weight_source,
-                f"as the training term: {twin_train.weight_why}",
-            )
+    _follow_training_terms(val, by_name, "weight", weak=("unknown", "default"))
     _settle_logged(log, val, conv, logged_given)
-    for t in val:
-        twin_train = by_name.get(t.name)
-        if twin_train is not None and t.logged_source in ("format", "assumed"):
-            t.logged, t.logged_source, t.logged_why = (
-                twin_train.logged,
-                twin_train.logged_source,
-                f"as the training term: {twin_train.logged_why}",
-            )
+    _follow_training_terms(val, by_name, "logged", weak=("format", "assumed"))
     unknown = [
         t.name
         for t in train

@@ -807,20 +807,6 @@ def spike_scan(
     return SpikeScan(mask, baseline, threshold, w, lv.quantum, tuple(found))
 
 
-def spikes(
-    steps: np.ndarray,
-    values: np.ndarray,
-    window: int | None = None,
-    k: float = 6.0,
-    min_rise: float = SPIKE_MIN_RISE,
-    *,
-    changes: Sequence[RegimeChange] | None = None,
-    quantum: float | None = None,
-) -> np.ndarray:
-    """Return a bool mask (N,) of spikes: points far above their neighbours on both sides (`spike_scan`)."""
-    return spike_scan(steps, values, window, k, min_rise, changes=changes, quantum=quantum).mask
-
-
 # --- volatility -----------------------------------------------------------------------------------------
 
 
@@ -1056,7 +1042,7 @@ def downsample(
     """Return sorted indices of ~`n_out` points to draw, always including spikes and the extremes.
 
     MinMaxLTTB (tsdownsample; its NaN-aware variant when values hold NaN) picks the shape; the
-    global min/max and every index in `keep` (default: `spikes(steps, values)`) are added on top.
+    global min/max and every index in `keep` (default: `spike_scan(steps, values).mask`) are added on top.
     """
     s = np.asarray(steps)
     v = np.asarray(values, dtype=np.float64)
@@ -1067,7 +1053,7 @@ def downsample(
     downsampler = MinMaxLTTBDownsampler() if finite.all() else NaNMinMaxLTTBDownsampler()
     idx = downsampler.downsample(s, v, n_out=int(n_out)).astype(np.int64)
     if keep is None:
-        keep = np.flatnonzero(spikes(s, v))
+        keep = np.flatnonzero(spike_scan(s, v).mask)
     keep = np.asarray(keep)
     extra = [np.flatnonzero(keep) if keep.dtype == bool else keep.astype(np.int64)]
     if finite.any():

@@ -113,9 +113,9 @@ def test_spikes_found_and_none_on_clean_noise():
     rng = np.random.default_rng(8)
     steps = np.arange(20000)
     v = np.exp(-steps / 8000) * (1 + 0.05 * rng.normal(size=steps.size))
-    assert not stats.spikes(steps, v).any()
+    assert not stats.spike_scan(steps, v).mask.any()
     v[[1234, 9000, 15000]] *= 4
-    assert np.flatnonzero(stats.spikes(steps, v)).tolist() == [1234, 9000, 15000]
+    assert np.flatnonzero(stats.spike_scan(steps, v).mask).tolist() == [1234, 9000, 15000]
 
 
 def test_volatility():
@@ -172,12 +172,12 @@ def test_spikes_are_rises_that_clear_the_baseline_by_a_tenth():
     steps = np.arange(200)
     smooth = 2.0 * np.exp(-steps / 60) + 0.5
     wiggly = smooth * (1 + 0.01 * np.sin(steps * 1.7))
-    assert not stats.spikes(steps, wiggly).any()
+    assert not stats.spike_scan(steps, wiggly).mask.any()
     v = wiggly.copy()
     v[120] *= 1.5  # a bad epoch: a spike
     v[150] *= 0.5  # a dip (an easy batch) is not a spike
     v[170] *= 1.05  # 5 % up: under the level before it, and within the 10 % floor
-    assert np.flatnonzero(stats.spikes(steps, v)).tolist() == [120]
+    assert np.flatnonzero(stats.spike_scan(steps, v).mask).tolist() == [120]
 
 
 def test_min_rise_is_what_stops_a_small_bump_on_a_smooth_curve():
@@ -185,8 +185,8 @@ def test_min_rise_is_what_stops_a_small_bump_on_a_smooth_curve():
     steps = np.arange(300)
     v = 1.0 + 0.01 * np.sin(steps * 1.7)
     v[150] += 0.08
-    assert not stats.spikes(steps, v).any()
-    assert np.flatnonzero(stats.spikes(steps, v, min_rise=0.0)).tolist() == [150]
+    assert not stats.spike_scan(steps, v).mask.any()
+    assert np.flatnonzero(stats.spike_scan(steps, v, min_rise=0.0).mask).tolist() == [150]
 
 
 # --- print precision -------------------------------------------------------------------------------------
@@ -340,9 +340,9 @@ def test_short_epoch_log_is_compared_with_its_neighbours_not_the_run():
     # 31 epochs of a decaying loss with 1 % noise: the old whole-run window flagged 29 of 31 points.
     steps = np.arange(31)
     x = (2.0 * np.exp(-steps / 8) + 0.8) * (1 + 0.01 * np.random.default_rng(32).normal(size=31))
-    assert not stats.spikes(steps, x).any()
+    assert not stats.spike_scan(steps, x).mask.any()
     x[15] *= 1.5
-    assert np.flatnonzero(stats.spikes(steps, x)).tolist() == [15]
+    assert np.flatnonzero(stats.spike_scan(steps, x).mask).tolist() == [15]
     # Its baseline is the larger of the medians of the 5 epochs before and the 5 after.
     assert stats.spike_scan(steps, x).baseline[15] == max(np.median(x[10:15]), np.median(x[16:21]))
 
@@ -362,7 +362,7 @@ def test_one_or_two_print_quanta_are_never_spikes():
     judged = np.isfinite(scan.threshold)
     np.testing.assert_allclose(scan.threshold[judged], 0.25)  # 2.5 quanta > 6σ̂ (σ̂ floored at 0.1/√12)
     # Without the print floor every 0.7 and 0.8 is a "spike": the MAD is 0 (the failure this guards against).
-    assert stats.spikes(steps, x, quantum=0.0).sum() > 100
+    assert stats.spike_scan(steps, x, quantum=0.0).mask.sum() > 100
 
 
 def test_a_step_that_stays_is_not_a_spike_and_one_that_comes_back_is():
@@ -373,7 +373,7 @@ def test_a_step_that_stays_is_not_a_spike_and_one_that_comes_back_is():
     assert not stats.spike_scan(steps, stays, changes=()).mask.any()
     back = 1.0 + noise
     back[2000:2003] += 0.6  # three points up, then back down
-    assert np.flatnonzero(stats.spikes(steps, back)).tolist() == [2000, 2001, 2002]
+    assert np.flatnonzero(stats.spike_scan(steps, back).mask).tolist() == [2000, 2001, 2002]
 
 
 def test_a_loss_switched_on_late_is_a_regime_change_not_a_spike():
@@ -464,7 +464,7 @@ def test_regime_changes_up_then_down_for_a_lasting_excursion_only():
     short = base.copy()
     short[400:410] += 0.5  # 10 points: an excursion that comes back, i.e. spikes
     assert stats.regime_changes(steps, short) == []
-    assert np.flatnonzero(stats.spikes(steps, short)).tolist() == list(range(400, 410))
+    assert np.flatnonzero(stats.spike_scan(steps, short).mask).tolist() == list(range(400, 410))
 
 
 @pytest.mark.parametrize("n, found", [(10, False), (20, False), (40, True)])

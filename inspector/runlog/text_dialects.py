@@ -38,6 +38,7 @@ from inspector.runlog.text_table import (
     PieceParser,
     Selection,
     Table,
+    UnforcedParser,
     fields,
     matching,
     merge_rows,
@@ -178,15 +179,12 @@ def columns_of(records: list[dict[str, float]]) -> dict[str, Column]:
     }
 
 
-class Detectron2Parser:
+class Detectron2Parser(UnforcedParser):
     """Detectron2 log.txt: `iter: N` lines; `copypaste:` eval tables at the iteration they precede."""
 
-    settled: bool = True
-    wanted: FileChoice = None
-
-    def __init__(self, forced: Forced | None = None) -> None:  # no file-wide choice
+    def __init__(self, forced: Forced | None = None) -> None:
+        super().__init__(forced)
         self.train = Collector()
-        self.bad: list[int] = []
         self.copypaste: list[tuple[int, str]] = []
 
     def feed(self, lines: pa.Array, first: int) -> None:
@@ -234,18 +232,15 @@ class Detectron2Parser:
         return table
 
 
-class UltralyticsParser:
+class UltralyticsParser(UnforcedParser):
     """Ultralytics console: one row per epoch (its final tqdm state), its `all` val row at that epoch."""
 
-    settled: bool = True
-    wanted: FileChoice = None
-
-    def __init__(self, forced: Forced | None = None) -> None:  # no file-wide choice
+    def __init__(self, forced: Forced | None = None) -> None:
+        super().__init__(forced)
         self.loss_names: list[str] = []
         self.rows: list[int] = []
         self.steps: list[int] = []
         self.cols: list[dict[str, float]] = []
-        self.bad: list[int] = []
         self.epoch_has_val = True
 
     def feed(self, lines: pa.Array, first: int) -> None:

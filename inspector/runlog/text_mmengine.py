@@ -48,9 +48,9 @@ from inspector import limits
 from inspector.runlog.text_evals import EvalRows
 from inspector.runlog.text_table import (
     Collector,
-    FileChoice,
     Forced,
     Table,
+    UnforcedParser,
     bools,
     fields,
     matching,
@@ -153,15 +153,12 @@ class _OpenTable:
     metric: str | None = None
 
 
-class MmengineParser:
+class MmengineParser(UnforcedParser):
     """MMEngine text: `Epoch(train) [e][i/N]` → (e-1)·N + i, `Iter(train) [i/N]` → i; val/test; tables."""
 
-    settled: bool = True
-    wanted: FileChoice = None
-
-    def __init__(self, forced: Forced | None = None) -> None:  # no file-wide choice
+    def __init__(self, forced: Forced | None = None) -> None:
+        super().__init__(forced)
         self.train = Collector()
-        self.bad: list[int] = []
         self.launches: list[np.ndarray] = []
         self.n_rows = 0  # train rows so far: the index the next one gets
         self.epoch_end: dict[int, tuple[int, int]] = {}  # epoch → (row, step) of its last train row so far

@@ -26,6 +26,7 @@ __all__ = [
     "FileChoice",
     "Forced",
     "PieceParser",
+    "UnforcedParser",
     "Column",
     "column_of",
     "Table",
@@ -86,6 +87,16 @@ class PieceParser(Protocol):
     def feed(self, lines: pa.Array, first: int) -> None: ...
 
     def finish(self) -> Table: ...
+
+
+class UnforcedParser:
+    """Base of a dialect parser that makes no file-wide choice: always settled; `forced` sets nothing."""
+
+    settled: bool = True
+    wanted: FileChoice = None
+
+    def __init__(self, forced: Forced | None = None) -> None:
+        self.bad: list[int] = []
 
 
 @dataclass(frozen=True)

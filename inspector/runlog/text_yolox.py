@@ -44,10 +44,10 @@ from inspector.runlog.text_evals import EvalRows
 from inspector.runlog.text_pairs import column_of, to_float
 from inspector.runlog.text_table import (
     Collector,
-    FileChoice,
     Forced,
     Selection,
     Table,
+    UnforcedParser,
     bools,
     fields,
     matching,
@@ -140,16 +140,13 @@ def _concat(parts: list[np.ndarray], columns: int = 0) -> np.ndarray:
     return np.zeros((0, columns) if columns else 0, dtype=np.int64)
 
 
-class YoloxParser:
+class YoloxParser(UnforcedParser):
     """YOLOX train_log.txt: training rows, "Training start..." launches, pycocotools summaries as `val/…`."""
 
-    settled: bool = True
-    wanted: FileChoice = None
-
-    def __init__(self, forced: Forced | None = None) -> None:  # no file-wide choice
+    def __init__(self, forced: Forced | None = None) -> None:
+        super().__init__(forced)
         self.train = Collector()
         self.counters: list[np.ndarray] = []  # per piece, per kept row: epoch, iteration, max_iter
-        self.bad: list[int] = []
         self.launches: list[np.ndarray] = []  # per piece: lines of "Training start..."
         self.epoch_marks: list[np.ndarray] = []  # per piece: (line, epoch) of "---> start train epoch{e}"
         self.evals = EvalRows()
