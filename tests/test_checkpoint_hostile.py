@@ -180,23 +180,10 @@ def test_nan_warning_reaches_the_episode_cli(reference: Path, tmp_path: Path):
     conv.view(-1)[:5] = float("nan")
     path = _edited(reference, tmp_path / "nan.pt", state={"backbone.stem.conv.weight": conv})
     write_coco_dataset(tmp_path / "data", 8, seed=0)
+    argv = [sys.executable, "-m", "inspector", "episode", "--checkpoint", str(path)]
+    argv += ["--data", str(tmp_path / "data"), "--n-query", "1", "--k-shot", "1", "--no-gradients"]
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "inspector",
-            "episode",
-            "--checkpoint",
-            str(path),
-            "--data",
-            str(tmp_path / "data"),
-            "--n-query",
-            "1",
-            "--k-shot",
-            "1",
-            "--no-gradients",
-            "--json",
-        ],
+        [*argv, "--json"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -209,21 +196,7 @@ def test_nan_warning_reaches_the_episode_cli(reference: Path, tmp_path: Path):
         "scores and losses computed from them will be NaN (did training diverge?)"
     ]
     text = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "inspector",
-            "episode",
-            "--checkpoint",
-            str(path),
-            "--data",
-            str(tmp_path / "data"),
-            "--n-query",
-            "1",
-            "--k-shot",
-            "1",
-            "--no-gradients",
-        ],
+        argv,
         cwd=REPO,
         capture_output=True,
         text=True,

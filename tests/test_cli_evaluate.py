@@ -49,19 +49,8 @@ def run_json(capsys, *argv: str) -> dict:
 
 
 def test_json_summary_of_image_episodes_and_clips(capsys, data, tiny_checkpoint):
-    out = run_json(
-        capsys,
-        "--checkpoint",
-        str(tiny_checkpoint),
-        "--data",
-        str(data / "val"),
-        "--clips",
-        str(data / "clips"),
-        "--episodes",
-        "3",
-        "--seed",
-        "1",
-    )
+    argv = ("--checkpoint", str(tiny_checkpoint), "--data", str(data / "val"), "--clips", str(data / "clips"))
+    out = run_json(capsys, *argv, "--episodes", "3", "--seed", "1")
     assert KEYS <= set(out)
     assert (out["n_way"], out["k_shot"], out["n_query"]) == (2, 2, 2)  # from the checkpoint's train_config
     assert out["episodes"] == 3 + 2 and out["clips"] == 2 and out["images"] == 6
@@ -70,19 +59,7 @@ def test_json_summary_of_image_episodes_and_clips(capsys, data, tiny_checkpoint)
     assert 0.0 <= out["map50"] <= 1.0 and out["map50_95"] <= out["map50"]
     assert out["st_iou"] is not None and 0.0 <= out["st_iou"] <= 1.0
     # same seed → same episodes → same numbers
-    again = run_json(
-        capsys,
-        "--checkpoint",
-        str(tiny_checkpoint),
-        "--data",
-        str(data / "val"),
-        "--clips",
-        str(data / "clips"),
-        "--episodes",
-        "3",
-        "--seed",
-        "1",
-    )
+    again = run_json(capsys, *argv, "--episodes", "3", "--seed", "1")
     assert again["map50"] == out["map50"]
 
 

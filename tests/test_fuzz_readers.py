@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fuzz_catalogue import load_fuzz
-from hypothesis import HealthCheck, given, settings
+from fuzz_catalogue import load_fuzz, replayable
+from hypothesis import given
 from hypothesis import strategies as st
 
 from inspector.errors import InspectorError
@@ -81,12 +81,7 @@ def test_huge_lines_on_each_sample(seeds, tmp_path, mutation):
 
 
 @pytest.mark.slow
-@settings(
-    max_examples=250,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@replayable(250, slow_ok=True)
 @given(data=st.data())
 def test_stacked_mutations_hypothesis(seeds, tmp_path, data):
     source = data.draw(st.sampled_from(seeds), label="source")
@@ -98,12 +93,7 @@ def test_stacked_mutations_hypothesis(seeds, tmp_path, data):
     _assert_contract(body, source, "+".join(names), tmp_path)
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@replayable(40)
 @given(
     body=st.binary(max_size=2048),
     name=st.sampled_from(
@@ -266,12 +256,7 @@ def _assert_prefix_kept(full: RunLog, cut: RunLog, before: int | None, label: st
 
 
 @pytest.mark.parametrize("case", list(PARTIAL_CASES))
-@settings(
-    max_examples=15,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@replayable(15)
 @given(fraction=st.floats(0.05, 1.0))
 def test_cut_log_keeps_every_complete_row(samples, tmp_path, case, fraction):
     make, step_of = PARTIAL_CASES[case]

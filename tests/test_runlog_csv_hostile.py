@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from fuzz_catalogue import replayable
+from hypothesis import given
 from hypothesis import strategies as st
 
 from inspector.runlog import read_log
@@ -164,12 +165,7 @@ def _malformed(kind: str, row: list[str], garbage: str) -> bytes:
     raise ValueError(kind)
 
 
-@settings(
-    max_examples=150,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@replayable(150, slow_ok=True)
 @given(
     fmt=st.sampled_from(sorted(FORMATS)),
     n=st.integers(1, 60),

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from fuzz_catalogue import replayable
+from hypothesis import given
 from hypothesis import strategies as st
 
 from inspector import limits
@@ -252,12 +253,7 @@ def _malformed(kind: str, fmt: str, i: int) -> bytes:
     }[kind]
 
 
-@settings(
-    max_examples=80,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@replayable(80)
 @given(
     fmt=st.sampled_from(sorted(SERIES)),
     n=st.integers(3, 150),

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from fuzz_catalogue import replayable
+from hypothesis import given
 from hypothesis import strategies as st
 
 from inspector.runlog import RunWriter, read_log
@@ -502,12 +503,7 @@ def _accounting_case(data, kind: str):
     return body, train, evaluated
 
 
-@settings(
-    max_examples=120,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@replayable(120, slow_ok=True)
 @given(data=st.data(), kind=st.sampled_from(["csv", "jsonl", "text"]))
 def test_eval_rows_at_shared_steps_cost_no_train_value(tmp_path, data, kind):
     body, train, evaluated = _accounting_case(data, kind)

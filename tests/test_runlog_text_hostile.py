@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from fuzz_catalogue import replayable
+from hypothesis import given
 from hypothesis import strategies as st
 from test_fuzz_readers import fuzz  # bench/fuzz.py: text_outcome, all a caller of text.read sees
 
@@ -445,12 +446,7 @@ def named_lines(warnings: list[str]) -> set[int]:
     return found
 
 
-@settings(
-    max_examples=150,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@replayable(150, slow_ok=True)
 @given(data=st.data())
 def test_one_malformed_row_costs_no_other_row(tmp_path, data):
     dialect = data.draw(st.sampled_from(list(DIALECTS)), label="dialect")

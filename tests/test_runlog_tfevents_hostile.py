@@ -18,7 +18,8 @@ from pathlib import Path
 import crc32c
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from fuzz_catalogue import replayable
+from hypothesis import given
 from hypothesis import strategies as st
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
@@ -231,12 +232,7 @@ def _corrupt(kind: str, step: int, cut: int, junk: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@settings(
-    max_examples=40,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@replayable(40)
 @given(
     n=st.integers(1, 60),
     where=st.integers(0, 1000),
