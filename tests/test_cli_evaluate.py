@@ -216,19 +216,9 @@ def test_an_adapter_without_clip_results_gets_a_warning_not_a_score(
         "    return ImagesOnly()\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    out = run_json(
-        capsys,
-        "--checkpoint",
-        str(tiny_checkpoint),
-        "--adapter",
-        "images_only_adapter:make",
-        "--data",
-        str(data / "val"),
-        "--clips",
-        str(data / "clips"),
-        "--episodes",
-        "2",
-    )
+    argv = ["--checkpoint", str(tiny_checkpoint), "--adapter", "images_only_adapter:make"]
+    argv += ["--data", str(data / "val"), "--clips", str(data / "clips"), "--episodes", "2"]
+    out = run_json(capsys, *argv)
     assert out["map50"] == 1.0 and out["st_iou"] is None
     assert (out["clips"], out["clips_without_result"], out["clip_episodes"], out["image_episodes"]) == (
         0,
@@ -237,22 +227,5 @@ def test_an_adapter_without_clip_results_gets_a_warning_not_a_score(
         2,
     )
     assert any("no clip result for 2 of the 2 clips" in w for w in out["warnings"])
-    assert (
-        main(
-            [
-                "evaluate",
-                "--checkpoint",
-                str(tiny_checkpoint),
-                "--adapter",
-                "images_only_adapter:make",
-                "--data",
-                str(data / "val"),
-                "--clips",
-                str(data / "clips"),
-                "--episodes",
-                "2",
-            ]
-        )
-        == 0
-    )
+    assert main(["evaluate", *argv]) == 0
     assert "WARNING: the adapter returned no clip result" in capsys.readouterr().out
