@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from inspector import limits
 from inspector.runlog import pieces, read_log
-from inspector.runlog.jsonlines import deep_lines
+from inspector.runlog.json_depth import deep_lines
 from inspector.runlog.writer import FORMAT, VERSION
 
 GOOD = [json.dumps({"step": i, "loss": 1.0 / (i + 1)}) for i in range(100)]

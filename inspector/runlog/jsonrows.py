@@ -9,7 +9,7 @@ import numpy as np
 
 from inspector.runlog import shared_steps
 from inspector.runlog import steps as stepping
-from inspector.runlog.jsonlines import Column
+from inspector.runlog.json_columns import Column
 from inspector.runlog.record import RunLog, Sparse, assemble
 from inspector.runlog.shared_steps import Keyed, Labels
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from inspector.runlog import shared_steps
-from inspector.runlog.jsonlines import Column
+from inspector.runlog.json_columns import Column
 from inspector.runlog.shared_steps import Keyed, Move, move_keyed
 
 # The step rule's numbers live in step_column.py, shared by every reader.

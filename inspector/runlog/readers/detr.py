@@ -34,7 +34,7 @@ import numpy as np
 from inspector.errors import InspectorError
 from inspector.runlog import detr_config, jsonlines, jsonrows
 from inspector.runlog import steps as stepping
-from inspector.runlog.jsonlines import Column
+from inspector.runlog.json_columns import Column
 from inspector.runlog.record import RunLog
 
 NAME = "detr"

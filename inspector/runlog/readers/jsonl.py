@@ -14,6 +14,7 @@ import numpy as np
 
 from inspector.runlog import jsonlines, jsonrows, shared_steps
 from inspector.runlog import steps as stepping
+from inspector.runlog.json_columns import Column
 from inspector.runlog.record import RunLog
 
 NAME = "jsonl"
@@ -43,7 +44,7 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
         steps, usable = read_steps.steps, read_steps.usable
         warnings += read_steps.warnings
         if read_steps.epochs is not None:  # rows numbered in file order: the fractional values as epochs
-            epochs = jsonlines.Column.dense(read_steps.epochs[usable], np.ones(int(usable.sum()), dtype=bool))
+            epochs = Column.dense(read_steps.epochs[usable], np.ones(int(usable.sum()), dtype=bool))
     columns = jsonrows.select(usable, {k: c for k, c in rows.numbers.items() if k != key})
     unit = "epoch" if key == "epoch" and epochs is None else "iteration"
     split = shared_steps.split_key(list(rows.texts))

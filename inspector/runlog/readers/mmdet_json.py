@@ -13,7 +13,7 @@ from inspector.errors import InspectorError
 from inspector.runlog import jsonlines, jsonrows
 from inspector.runlog import steps as stepping
 from inspector.runlog.companions import CompanionError, gain_problem, python_assignments
-from inspector.runlog.jsonlines import Column
+from inspector.runlog.json_columns import Column
 from inspector.runlog.record import RunLog
 
 NAME = "mmdet2_json"

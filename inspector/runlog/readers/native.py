@@ -11,7 +11,7 @@ import numpy as np
 from inspector.errors import InspectorError
 from inspector.runlog import jsonlines, jsonrows
 from inspector.runlog import steps as stepping
-from inspector.runlog.jsonlines import Column
+from inspector.runlog.json_columns import Column
 from inspector.runlog.record import RunLog, assemble
 from inspector.runlog.writer import FORMAT
 
