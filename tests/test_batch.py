@@ -1,4 +1,4 @@
-"""inspector/batch.py and the evaluate / evaluate-merge commands: exact shard merges, refusals, the cache."""
+"""inspector/batch/ and the evaluate / evaluate-merge commands: exact shard merges, refusals, the cache."""
 
 from __future__ import annotations
 
