@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from inspector.runlog import read_log
+from inspector.runlog import csv_tables, read_log
 from inspector.runlog.readers import csv_table
 
 
@@ -17,9 +17,9 @@ def _rows(n: int, start: int = 0) -> str:
 
 def test_numeric_hints_cover_numbers_only() -> None:
     head = b"step,loss,when\n" + _rows(3).encode() + b"4,0.4"  # the cut-off last row is not sampled
-    hints = csv_table._numeric_hints(head, ["step", "loss", "when"], ",")
+    hints = csv_tables._numeric_hints(head, ["step", "loss", "when"], ",")
     assert hints == {"step": pa.float64(), "loss": pa.float64()}
-    assert csv_table._numeric_hints(b"step,loss\n", ["step", "loss"], ",") == {}
+    assert csv_tables._numeric_hints(b"step,loss\n", ["step", "loss"], ",") == {}
 
 
 def test_word_after_the_head_still_takes_the_tolerant_path(tmp_path: Path) -> None:
@@ -27,7 +27,7 @@ def test_word_after_the_head_still_takes_the_tolerant_path(tmp_path: Path) -> No
     text = "step,loss,when\n" + _rows(5000) + "5000,oops,2026-11-01\n" + _rows(10, start=5001)
     path = tmp_path / "log.csv"
     path.write_text(text)
-    assert csv_table._fast_table(path, ["step", "loss", "when"], ",", path.read_bytes()[:65536]) is None
+    assert csv_tables._fast_table(path, ["step", "loss", "when"], ",", path.read_bytes()[:65536]) is None
     log = csv_table.read(path)
     loss = log.series["loss"]
     assert len(loss) == 5010 and 5000 not in loss.steps

@@ -13,7 +13,7 @@ from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
 from inspector.errors import InspectorError
-from inspector.runlog import tfevents_wire
+from inspector.runlog import csv_tables, tfevents_wire
 from inspector.runlog.readers import csv_table, tfevents, ultralytics, wandb_csv
 from inspector.runlog.registry import detect, read_log
 
@@ -305,9 +305,9 @@ def test_csv_step_column_choice_and_row_index(tmp_path: Path) -> None:
 
 def test_csv_fast_and_tolerant_paths_agree(samples: Path, tmp_path: Path) -> None:
     src = samples / "ultralytics_csv/yolov8n-ados-oldstyle/results.csv"
-    fast = csv_table.read_table(src)
+    fast = csv_tables.read_table(src)
     # A leading blank line sends the same table through the csv-module parser.
-    slow = csv_table.read_table(_write(tmp_path / "r.csv", "\n" + src.read_text()))
+    slow = csv_tables.read_table(_write(tmp_path / "r.csv", "\n" + src.read_text()))
     assert fast.columns.keys() == slow.columns.keys()
     for name in fast.columns:
         np.testing.assert_array_equal(fast.columns[name], slow.columns[name], err_msg=name)

@@ -32,7 +32,7 @@ import numpy as np
 
 from inspector.runlog import companions as companion_files
 from inspector.runlog.companions import gain_problem
-from inspector.runlog.readers.csv_table import (
+from inspector.runlog.csv_tables import (
     header_fields,
     keep_rows,
     pick_step_column,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from inspector.runlog.readers.csv_table import header_fields, pick_step_column, read_table, table_steps
+from inspector.runlog.csv_tables import header_fields, pick_step_column, read_table, table_steps
 from inspector.runlog.record import RunLog, assemble
 
 NAME = "wandb_csv"
