@@ -12,6 +12,7 @@ called as factory(checkpoint_path) -> Detector.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import importlib
 import os
@@ -25,9 +26,10 @@ from inspector.boxes import Letterbox
 from inspector.checkpoint import build_reference_model, load_checkpoint
 from inspector.data.records import Episode
 from inspector.errors import InspectorError
-from inspector.model.detector import FewShotDetector
+from inspector.model.assigner import Assignment, overlooked_anchors
+from inspector.model.detector import DetectorOutput, FewShotDetector
 from inspector.model.loss import LossBreakdown, compute_losses
-from inspector.model.predict import RawEpisodeOutput, postprocess, run_episode
+from inspector.model.predict import EpisodeTensors, RawEpisodeOutput, postprocess, run_episode
 from inspector.model.wiou import WIoUState
 from inspector.registry import Registry
 
@@ -40,7 +42,9 @@ from inspector.results import (
     Detector,
     EpisodeLosses,
     EpisodeResult,  # noqa: F401
+    Overlooked,
     QueryResult,
+    TermGradients,
 )
 
 DEFAULT_ADAPTER = "reference"
@@ -64,9 +68,9 @@ def _unletterbox_boxes(boxes: torch.Tensor, lb: Letterbox) -> np.ndarray:
 
 def _losses_record(b: LossBreakdown) -> EpisodeLosses:
     return EpisodeLosses(
-        raw={k: float(v) for k, v in b.raw.items()},
-        weighted={k: float(v) for k, v in b.weighted.items()},
-        total=float(b.total),
+        raw={k: float(v.detach()) for k, v in b.raw.items()},
+        weighted={k: float(v.detach()) for k, v in b.weighted.items()},
+        total=float(b.total.detach()),
         positives=b.positives,
         mean_iou=b.mean_iou,
     )
@@ -112,10 +116,13 @@ class ReferenceDetector:
         value = state.get("mean") if isinstance(state, dict) else meta.get("wiou_mean")
         return float(value) if isinstance(value, (int, float)) and value > 0 else 1.0
 
-    def _forward(self, episode: Episode) -> tuple[RawEpisodeOutput, LossBreakdown]:
-        raw = run_episode(self.model, episode)
+    def _forward(
+        self, episode: Episode, model: FewShotDetector | None = None
+    ) -> tuple[RawEpisodeOutput, LossBreakdown]:
+        model = self.model if model is None else model
+        raw = run_episode(model, episode)
         t = raw.tensors
-        state = WIoUState(mean=self.wiou_mean, momentum=self.model.config.wiou_momentum)
+        state = WIoUState(mean=self.wiou_mean, momentum=model.config.wiou_momentum)
         breakdown = compute_losses(
             raw.output, t.query_boxes, t.query_labels, wiou_state=state, training=False
         )
@@ -160,6 +167,7 @@ class ReferenceDetector:
                     assigned=assigned,
                     wiou_beta=betas[q].float().cpu().numpy(),
                     wiou_r=rs[q].float().cpu().numpy(),
+                    overlooked=self._overlooked(out, a, t, q),
                 )
             )
         n = len(episode.queries)
@@ -176,6 +184,29 @@ class ReferenceDetector:
             losses=_losses_record(breakdown),
         )
 
+    def _overlooked(self, out: DetectorOutput, a: Assignment, t: EpisodeTensors, q: int) -> Overlooked:
+        """Query q's high-IoU anchors the assigner left negative (model.assigner.overlooked_anchors)."""
+        c = self.model.config
+        found = overlooked_anchors(
+            a.fg_mask[q],
+            a.target_index[q],
+            out.cls_logits[q].sigmoid(),
+            out.pred_boxes[q],
+            out.anchors,
+            t.query_labels[q],
+            t.query_boxes[q],
+            c.alpha,
+            c.beta,
+        )
+        anchor, target, iou, score, metric = (x.detach().cpu().numpy() for x in found)
+        return Overlooked(
+            anchor.astype(np.int64),
+            target.astype(np.int64),
+            iou.astype(np.float32),
+            score.astype(np.float32),
+            metric.astype(np.float32),
+        )
+
     @torch.no_grad()
     def losses(self, episode: Episode) -> EpisodeLosses | None:
         """Returns the episode's losses (queries and clip frames), or None when it has no query."""
@@ -189,36 +220,59 @@ class ReferenceDetector:
         The backbone is shared by every loss, so these norms say which loss actually steers the features
         (a large weight on a loss with tiny gradients does little). With `batch_norm="train"` (the default)
         batch norm normalises with the episode's own statistics, as every training step does: measured on a
-        demo episode, eval-mode statistics gave bbox 7.53 where training sees 10.06. The running statistics
-        that train mode updates are restored afterwards, so inspecting never changes the model. `"eval"`
+        demo episode, eval-mode statistics gave bbox 7.53 where training sees 10.06. It runs on a copy of the
+        model, so inspecting never changes it (nor what another session predicts with it meanwhile). `"eval"`
         uses the running statistics (what inference sees); callers label which one they show.
         """
+        measured = self._term_gradients(episode, batch_norm)
+        if measured is None:
+            return None
+        return {name: float(g.double().norm()) for name, g in measured[0].items()}
+
+    def term_gradients(self, episode: Episode, batch_norm: str = "train") -> TermGradients | None:
+        """Returns each weighted loss's gradient on the backbone's trainable parameters, flattened to one (P,)
+        float32 vector in `backbone.parameters()` order, with the losses of that same forward pass; None when
+        the episode has no query.
+
+        The same measurement as `gradient_norms` (whose values are these vectors' L2 norms), kept whole so
+        that angles between losses can be measured too (inspector/balance.py). `batch_norm` as there: the
+        losses are the ones that batch-norm mode gives (train: what a training step computes).
+        """
+        measured = self._term_gradients(episode, batch_norm)
+        if measured is None:
+            return None
+        grads, breakdown = measured
+        vectors = {name: g.detach().float().cpu().numpy() for name, g in grads.items()}
+        return TermGradients(vectors, _losses_record(breakdown))
+
+    def _term_gradients(
+        self, episode: Episode, batch_norm: str
+    ) -> tuple[dict[str, torch.Tensor], LossBreakdown] | None:
+        """({weighted loss: (P,) gradient on the backbone's trainable parameters, concatenated}, the losses of
+        that forward); a loss that does not reach the backbone (or is a constant) gets zeros. See
+        gradient_norms for `batch_norm`."""
         if batch_norm not in ("train", "eval"):
             raise ValueError(f"batch_norm is 'train' or 'eval', not {batch_norm!r}")
         flat = _flat(episode)
         if not flat.queries:
             return None
-        params = [p for p in self.model.backbone.parameters() if p.requires_grad]
-        saved = {name: b.detach().clone() for name, b in self.model.named_buffers()}
-        was_training = self.model.training
-        self.model.train(batch_norm == "train")
-        try:
-            with torch.enable_grad():
-                breakdown = self._forward(flat)[1]
-                norms = {}
-                for name, loss in breakdown.weighted.items():
-                    if not loss.requires_grad:
-                        norms[name] = 0.0  # e.g. CPE with no proposal above its IoU gate: a constant
-                        continue
+        # A copy: train mode updates batch norm's running statistics, and the app shares one loaded model
+        # between sessions that may predict with it meanwhile (a ~600k-parameter copy costs milliseconds).
+        model = copy.deepcopy(self.model).train(batch_norm == "train")
+        params = [p for p in model.backbone.parameters() if p.requires_grad]
+        with torch.enable_grad():
+            breakdown = self._forward(flat, model)[1]
+            out = {}
+            for name, loss in breakdown.weighted.items():
+                grads: Sequence[torch.Tensor | None] = [None] * len(params)
+                if loss.requires_grad:  # not e.g. CPE with no proposal above its IoU gate: a constant
                     grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
-                    squares = [(g.double() ** 2).sum() for g in grads if g is not None]
-                    norms[name] = float(torch.stack(squares).sum().sqrt()) if squares else 0.0
-        finally:
-            self.model.train(was_training)
-            with torch.no_grad():
-                for name, b in self.model.named_buffers():
-                    b.copy_(saved[name])
-        return norms
+                parts = [
+                    (torch.zeros_like(p) if g is None else g).reshape(-1)
+                    for p, g in zip(params, grads, strict=True)
+                ]
+                out[name] = torch.cat(parts) if parts else torch.zeros(0)  # (P,)
+        return out, breakdown
 
 
 # ---------------------------------------------------------------------------------------------- registry

@@ -18,6 +18,7 @@ import json
 import math
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -165,11 +166,14 @@ CHOICES = (
 )
 
 
-def demo_report(out: str | Path = "demo", seed: int = 0, build_minutes: float | None = None) -> str:
-    """The text of demo/README.md: each run's configuration and what its own log measured.
+def demo_report(
+    out: str | Path = "demo", seed: int = 0, build_minutes: float | None = None, lab: bool = True
+) -> str:
+    """The text of demo/README.md: each run's configuration and what its own log measured, and (with `lab`)
+    what the loss-balance lab and the error breakdown measure on each run's best.pt.
 
-    Everything is read back from the runs (their logs and `diagnose`), so the README cannot drift from
-    what was built.
+    Everything is read back from the runs (their logs, `diagnose`, `balance`, `errors`), so the README cannot
+    drift from what was built.
     """
     from inspector.diagnose import diagnose
     from inspector.runlog import read_logs
@@ -181,8 +185,9 @@ def demo_report(out: str | Path = "demo", seed: int = 0, build_minutes: float | 
         "",
         f"Built by `python -m inspector demo --out demo --seed {seed}` (`inspector/demo.py`)"
         + (f" in {build_minutes:.1f} minutes on one CPU thread" if build_minutes is not None else "")
-        + ". The build writes this file from the runs' own logs and `diagnose`; only the Choices section at "
-        "the end is prose, recording what was measured while the settings were chosen.",
+        + ". The build writes this file from the runs' own logs, `diagnose`, `balance` and `errors`; only "
+        "the Choices section at the end is prose, recording what was measured while the settings were "
+        "chosen.",
         "",
         f"- `data/val/`: {VAL_IMAGES} shapes images (128 px, COCO JSON), 1–2 large shapes each, no "
         "distractors.",
@@ -216,8 +221,105 @@ def demo_report(out: str | Path = "demo", seed: int = 0, build_minutes: float | 
             "",
             *_diagnosis_lines(diagnose(log)),
         ]
+    if lab and logs:
+        lines += ["", *lab_lines(out)]
     lines += ["", "## Choices", ""] + [f"- {c}" for c in CHOICES]
     return "\n".join(lines) + "\n"
+
+
+LAB_HEADING = "## Why: the loss-balance lab and the error breakdown on best.pt"
+LAB_BALANCE_EPISODES = 50
+LAB_ERROR_EPISODES = 100
+
+
+def lab_numbers(out: str | Path = "demo") -> dict[str, dict[str, Any]]:
+    """{run: {"shares": {term: backbone-gradient share}, "verdict": str, "dap": {error type: dAP}, "counts":
+    {error type: count}, "ap50": float}}: `balance` over LAB_BALANCE_EPISODES and `errors` over
+    LAB_ERROR_EPISODES episodes of each run's best.pt on the validation set, as the commands compute them."""
+    import torch
+
+    from inspector.adapters import load_detector
+    from inspector.balance import checkpoint_report, measure_checkpoint
+    from inspector.batch import EpisodePlan, EvalSettings, evaluate_batch, image_records, plan_meta
+    from inspector.data import read_dataset
+    from inspector.plan import resolve_shape, trained_shape
+    from inspector.runlog import read_logs
+    from inspector.tide import ERROR_TYPES, error_breakdown
+
+    out = Path(out)
+    data = read_dataset(out / "data" / "val")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    numbers: dict[str, dict[str, Any]] = {}
+    try:
+        for name in RUNS:
+            checkpoint = out / "runs" / name / "best.pt"
+            if not checkpoint.is_file():
+                continue
+            detector = load_detector(checkpoint)
+            shape = resolve_shape(trained_shape(checkpoint))
+            settings = EvalSettings(LAB_BALANCE_EPISODES, 0, shape.n_way, shape.k_shot, shape.n_query)
+            plan = EpisodePlan(data, None, settings)
+            episodes = (plan.episode(i) for i in range(plan.total))
+            measured = measure_checkpoint(detector, str(checkpoint), episodes, plan.total)
+            log = read_logs([out / "runs" / name / "log.jsonl"])
+            report = checkpoint_report(str(checkpoint), detector, measured, log)
+            plan = EpisodePlan(data, None, replace(settings, episodes=LAB_ERROR_EPISODES))
+            rows = evaluate_batch(detector, plan, plan_meta(plan, data.class_names)).rows
+            found = error_breakdown(image_records(rows))
+            numbers[name] = {
+                "shares": {t.name: t.grad_share.mean for t in report.terms},
+                "weights": report.weights,
+                "verdict": report.verdict,
+                "ap50": found.ap50,
+                "dap": {k: found.errors[k].dap for k in ERROR_TYPES},
+                "counts": {k: found.errors[k].count for k in ERROR_TYPES},
+            }
+    finally:
+        torch.set_num_threads(before)
+    return numbers
+
+
+def lab_lines(out: str | Path = "demo") -> list[str]:
+    """Markdown: each run's best.pt under `balance` (gradient shares, the verdict) and `errors` (TIDE)."""
+    numbers = lab_numbers(out)
+    if not numbers:
+        return []
+    runs = list(numbers)
+    terms = list(next(iter(numbers.values()))["shares"])
+    lines = [
+        LAB_HEADING,
+        "",
+        f"`python -m inspector balance --checkpoint demo/runs/RUN/best.pt --data demo/data/val --episodes "
+        f"{LAB_BALANCE_EPISODES}`: each weighted term's mean share of the backbone's gradient norm (batch "
+        "norm in training mode).",
+        "",
+        "| term | " + " | ".join(f"`{r}` weight | `{r}` gradient share" for r in runs) + " |",
+        "|---|" + "---|---|" * len(runs),
+    ]
+    for term in terms:
+        nan = float("nan")
+        cells = [
+            f"{numbers[r]['weights'].get(term, nan):g} | {numbers[r]['shares'].get(term, nan):.0%}"
+            for r in runs
+        ]
+        lines.append(f"| {term} | " + " | ".join(cells) + " |")
+    lines += ["", *[f"- `{r}`: {numbers[r]['verdict']}" for r in runs], ""]
+    lines += [
+        f"`python -m inspector errors --checkpoint demo/runs/RUN/best.pt --data demo/data/val --episodes "
+        f"{LAB_ERROR_EPISODES}`: TIDE's error types, with the AP@0.5 that fixing each would gain (dAP).",
+        "",
+        "| error | " + " | ".join(f"`{r}` count | `{r}` dAP" for r in runs) + " |",
+        "|---|" + "---|---|" * len(runs),
+    ]
+    for kind in next(iter(numbers.values()))["dap"]:
+        cells = [f"{numbers[r]['counts'][kind]} | {numbers[r]['dap'][kind]:.3f}" for r in runs]
+        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "AP@0.5 over those episodes: " + ", ".join(f"`{r}` {numbers[r]['ap50']:.3f}" for r in runs) + ".",
+    ]
+    return lines
 
 
 def _result_row(name: str, log: RunLog, out: Path, seed: int) -> str:

@@ -13,6 +13,7 @@ import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -188,21 +189,51 @@ def _to_coco_dicts(records: Sequence[ImageRecord]) -> tuple[dict, list[dict]]:
     return {"images": images, "annotations": gts, "categories": categories}, dets
 
 
-def coco_map(records: Sequence[ImageRecord]) -> MapResult:
-    """COCO box mAP over images given as (gt_boxes, gt_labels, pred_boxes, pred_scores, pred_labels).
+# pycocotools' accumulated arrays are indexed [IoU threshold, recall point, category, area range, max dets];
+# AP50 and its curve read IoU 0.5 (index 0 of 0.50:0.05:0.95), all areas (index 0) and 100 detections per
+# image (the last of maxDets 1, 10, 100).
+_AP50 = 0
+_ALL_AREAS = 0
+_MAX_DETS_100 = -1
+# what _AP50 and _MAX_DETS_100 select, in the units callers label curves with
+PR_CURVE_IOU = 0.5
+PR_CURVE_MAX_DETS = 100
 
-    Runs pycocotools' COCOeval (all areas, up to 100 detections per image, 101-point interpolation)
-    on objects built in memory, with its printing silenced.
+
+@dataclass(frozen=True)
+class PRCurve:
+    """One class's precision–recall curve at IoU 0.5, all areas, 100 detections per image: the curve whose
+    mean is that class's COCO AP50, read from the same pycocotools COCOeval run (`coco_map_with_pr`).
+
+    recall (101,) pycocotools' recall thresholds 0, 0.01, …, 1 (params.recThrs); precision (101,) its
+    interpolated precision at each (the best precision at that recall or beyond, 0 past the highest recall
+    reached), nan for a class with no ground truth (pycocotools' -1); scores (101,) the score of the detection
+    at which each recall is first reached (0 past the highest recall; nan without ground truth); max_recall
+    the recall of all detections (nan without ground truth).
     """
+
+    label: int
+    recall: np.ndarray
+    precision: np.ndarray
+    scores: np.ndarray
+    max_recall: float
+
+    @property
+    def ap50(self) -> float:
+        """The mean of the curve's precision over its recall points: pycocotools' AP50 of the class."""
+        return float(self.precision.mean()) if not np.isnan(self.precision).any() else math.nan
+
+
+def _coco_eval(records: Sequence[ImageRecord]) -> tuple[list[int], Any]:
+    """(labels with ground truth, the accumulated COCOeval or None when it is not run: no ground truth, or
+    nothing predicted — COCO.loadRes cannot take an empty list)."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
     dataset, dets = _to_coco_dicts(records)
     gt_labels = sorted({a["category_id"] - 1 for a in dataset["annotations"]})
-    if not gt_labels:
-        return MapResult(math.nan, math.nan, {})
-    if not dets:  # COCO.loadRes cannot take an empty list; with nothing predicted every AP is 0
-        return MapResult(0.0, 0.0, {c: 0.0 for c in gt_labels})
+    if not gt_labels or not dets:
+        return gt_labels, None
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO()
         gt.dataset = dataset
@@ -212,13 +243,62 @@ def coco_map(records: Sequence[ImageRecord]) -> MapResult:
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
+    return gt_labels, ev
+
+
+def _map_result(gt_labels: list[int], ev: Any) -> MapResult:
+    if not gt_labels:
+        return MapResult(math.nan, math.nan, {})
+    if ev is None:  # with nothing predicted every AP is 0
+        return MapResult(0.0, 0.0, {c: 0.0 for c in gt_labels})
     # precision: (iou thresholds T, recall points R, categories K, area ranges A, max dets M)
     precision = ev.eval["precision"]
     per_class = {}
     for k, cat_id in enumerate(ev.params.catIds):
-        p = precision[0, :, k, 0, -1]  # IoU 0.5, all areas, 100 detections
+        p = precision[_AP50, :, k, _ALL_AREAS, _MAX_DETS_100]
         per_class[cat_id - 1] = float(p[p > -1].mean()) if (p > -1).any() else math.nan
     return MapResult(map50=float(ev.stats[1]), map50_95=float(ev.stats[0]), per_class=per_class)
+
+
+def _pr_curves(gt_labels: list[int], ev: Any) -> dict[int, PRCurve]:
+    if not gt_labels:
+        return {}
+    if ev is None:  # nothing predicted: what accumulate() gives a class none of whose gts is found
+        recall = np.linspace(0.0, 1.0, 101)
+        zeros = np.zeros_like(recall)
+        return {c: PRCurve(c, recall, zeros, zeros, 0.0) for c in gt_labels}
+    recall = np.asarray(ev.params.recThrs, np.float64)
+    curves = {}
+    for k, cat_id in enumerate(ev.params.catIds):
+        p = ev.eval["precision"][_AP50, :, k, _ALL_AREAS, _MAX_DETS_100].astype(np.float64)
+        s = ev.eval["scores"][_AP50, :, k, _ALL_AREAS, _MAX_DETS_100].astype(np.float64)
+        r = float(ev.eval["recall"][_AP50, k, _ALL_AREAS, _MAX_DETS_100])
+        absent = p < 0  # -1: the class has no ground truth (it was only predicted)
+        curves[cat_id - 1] = PRCurve(
+            cat_id - 1,
+            recall,
+            np.where(absent, math.nan, p),
+            np.where(absent, math.nan, s),
+            math.nan if r < 0 else r,
+        )
+    return curves
+
+
+def coco_map(records: Sequence[ImageRecord]) -> MapResult:
+    """COCO box mAP over images given as (gt_boxes, gt_labels, pred_boxes, pred_scores, pred_labels).
+
+    Runs pycocotools' COCOeval (all areas, up to 100 detections per image, 101-point interpolation)
+    on objects built in memory, with its printing silenced.
+    """
+    return _map_result(*_coco_eval(records))
+
+
+def coco_map_with_pr(records: Sequence[ImageRecord]) -> tuple[MapResult, dict[int, PRCurve]]:
+    """(coco_map(records), {label: PRCurve at IoU 0.5}) from ONE COCOeval run: the curves cost no second
+    evaluation. Curves have the same keys as MapResult.per_class, and each curve's ap50 is that class's AP50.
+    """
+    gt_labels, ev = _coco_eval(records)
+    return _map_result(gt_labels, ev), _pr_curves(gt_labels, ev)
 
 
 def _frame_dict(frames: FrameBoxes) -> dict[int, np.ndarray]:

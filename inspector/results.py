@@ -38,6 +38,30 @@ class Assigned:
 
 
 @dataclass(frozen=True)
+class Overlooked:
+    """Anchors the assigner left negative although their predicted box fits a target: K of them.
+
+    An anchor is overlooked for target m when its centre lies inside m, it is no positive (of any target),
+    its predicted box has IoU ≥ OVERLOOK_IOU with m, and at least the IoU of m's weakest positive: by
+    overlap alone it would have been picked, so what kept it out of the top-k was its class score s in the
+    alignment metric s^α·IoU^β — TAL's score feedback loop (a low score keeps an anchor negative, and a
+    negative anchor is trained towards a lower score).
+
+    anchor (K,) int64 index into QueryResult.anchors; target (K,) int64 index into target_boxes; iou (K,)
+    float32; score (K,) float32 the anchor's score for m's class; align_metric (K,) float32 s^α·IoU^β.
+    """
+
+    anchor: np.ndarray
+    target: np.ndarray
+    iou: np.ndarray
+    score: np.ndarray
+    align_metric: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.anchor)
+
+
+@dataclass(frozen=True)
 class QueryResult:
     """One query image (or clip frame): predictions, targets and, when known, anchors and their assignment.
 
@@ -45,7 +69,8 @@ class QueryResult:
     target_boxes (m, 4); target_labels (m,); image_size (height, width);
     anchors (A, 2) anchor centres in original pixels (may lie in the letterbox padding) or None;
     strides (A,) each anchor's stride in network-input pixels, or None; assigned: Assigned or None;
-    wiou_beta / wiou_r (P,) Wise-IoU outlier degree and gradient gain per positive (Assigned order), or None.
+    wiou_beta / wiou_r (P,) Wise-IoU outlier degree and gradient gain per positive (Assigned order), or None;
+    overlooked: the high-IoU anchors the assigner left negative (Overlooked), or None when unknown.
     """
 
     image_id: str
@@ -60,6 +85,7 @@ class QueryResult:
     assigned: Assigned | None = None
     wiou_beta: np.ndarray | None = None
     wiou_r: np.ndarray | None = None
+    overlooked: Overlooked | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +106,18 @@ class EpisodeLosses:
     total: float
     positives: int
     mean_iou: float
+
+
+@dataclass(frozen=True)
+class TermGradients:
+    """Each weighted loss's gradient on the shared parameters, and the losses of the same forward pass.
+
+    gradients {term: (P,) float32}, flattened in parameter order (a term that does not reach the parameters
+    is zeros); losses: the episode's losses as that pass computed them (batch norm as the gradients saw it).
+    """
+
+    gradients: dict[str, np.ndarray]
+    losses: EpisodeLosses
 
 
 @dataclass(frozen=True)
@@ -115,6 +153,11 @@ class Detector(Protocol):
         losses(episode) -> EpisodeLosses | None
         gradient_norms(episode) -> dict[str, float] | None   (weighted loss → ‖∂loss/∂backbone‖, batch norm
                                                               in training mode, as a training step sees it)
+        term_gradients(episode) -> TermGradients | None
+                                      (weighted loss → ∂loss/∂backbone flattened to one (P,) vector, the same
+                                      P parameters and order for every loss — the vectors whose norms
+                                      gradient_norms gives — and the losses of that forward pass;
+                                      inspector/balance.py measures shares and angles)
 
     `name` names the detector in messages; an adapter need not set it: `adapters.load_detector` gives an
     object without one the adapter spec it was loaded by.

@@ -80,8 +80,12 @@ with guard("the contributions"):
 with guard("the what-if weights"):
     if dec.components:
         st.subheader("What if the weights were different?")
-        weights = whatif_weights(dec.components, key)
+        measured = views.measured_balance(source.paths)
+        preset = views.pick_preset(views.whatif_presets(dec, key, measured), key, measured)
+        weights = whatif_weights(dec.components, key, preset.weights, preset.key)
         views.render_whatif(dec, key, weights, s.points, views.step_label(log))
+        if measured is not None:
+            views.render_gradient_shares(measured, dec, weights)
 
 with guard("the validation metrics"):
     names = diag.components.eval_metrics

@@ -1,10 +1,13 @@
-"""Episodes: run a checkpoint on chosen episodes — overlays, anchors, assignment, losses, format doctor."""
+"""Episodes: run a checkpoint on chosen episodes — overlays, anchors, assignment, losses, format doctor; and,
+over many episodes, which kind of error costs the AP and which targets the assigner starves."""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from inspector.ui import compare_views as cmp
 from inspector.ui import episode_views as views
+from inspector.ui import lab_views as lab
 from inspector.ui.guard import guard
 from inspector.ui.nav import sidebar_nav
 
@@ -60,3 +63,24 @@ with guard("the queries"):
 with guard("the diagnostics"):
     st.subheader("Diagnostics")
     views.render_diagnostics(result, views.dataset_warnings(dataset.key))
+
+st.subheader("Over many episodes")
+n = lab.episodes_input("ep_lab_episodes")
+if st.toggle(f"Break the errors down and measure the assignment over {n} episodes", key="ep_lab_on"):
+    errors_tab, coverage_tab, curves_tab = st.tabs(
+        ["Errors (TIDE)", "Assignment coverage", "PR and confusion"]
+    )
+    batch = None
+    with guard("the evaluation"):
+        batch = lab.evaluation(checkpoint, adapter, dataset, settings, n)
+    with errors_tab, guard("the error breakdown"):
+        found = lab.breakdown(batch) if batch is not None else None
+        if found is None:
+            st.info("No query image to break the errors down on.")
+        else:
+            lab.render_errors({"": found}, "ep")
+    with coverage_tab, guard("the assignment coverage"):
+        lab.render_coverage(lab.coverage(checkpoint, adapter, dataset, settings, n), "ep")
+    with curves_tab, guard("the PR curves and confusion matrix"):
+        if batch is not None:
+            lab.render_pr_and_confusion({"": cmp.summary(batch)}, "ep")

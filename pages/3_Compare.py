@@ -6,6 +6,7 @@ import streamlit as st
 
 from inspector.ui import compare_views as cmp
 from inspector.ui import episode_views as views
+from inspector.ui import lab_views as lab
 from inspector.ui.guard import guard
 from inspector.ui.nav import sidebar_nav
 
@@ -60,11 +61,24 @@ with tab_aggregate:
             help="Model's default thresholds, as `python -m inspector evaluate`.",
         )
     )
+    batch_a = batch_b = None
     with guard("the aggregate"):
         batch_a = cmp.aggregate(ckpt_a, adapter_a, dataset, settings, n, "A")
         batch_b = cmp.aggregate(ckpt_b, adapter_b, dataset, settings, n, "B")
         st.markdown(f"**Over {n} episodes** (COCO mAP by pycocotools; losses are means over episodes)")
         cmp.render_aggregate(batch_a, batch_b)
+    with guard("the error breakdown"):
+        if batch_a is None or batch_b is None:
+            st.stop()
+        st.markdown("**Which kind of error costs the AP, A vs B** (TIDE)")
+        found = {"A": lab.breakdown(batch_a), "B": lab.breakdown(batch_b)}
+        if all(b is not None for b in found.values()):
+            lab.render_errors({side: b for side, b in found.items() if b is not None}, "cmp")
+        else:
+            st.info("No query image to break the errors down on.")
+    with guard("the PR curves and confusion matrices"):
+        st.markdown("**Per-class precision-recall and confusion, A vs B**")
+        lab.render_pr_and_confusion({"A": cmp.summary(batch_a), "B": cmp.summary(batch_b)}, "cmp")
 
 with tab_logs:
     logs = cmp.run_logs(ckpt_a, ckpt_b)

@@ -20,6 +20,7 @@ python=$(command -v python3.11 || command -v python3)
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 if [ "$dev" = 1 ]; then
   .venv/bin/python -m pip install -q -r requirements-dev.txt
+  .venv/bin/python -m pip install -q --no-deps tidecv==1.0.1  # see requirements-dev.txt
 else
   .venv/bin/python -m pip install -q -r requirements.txt
 fi

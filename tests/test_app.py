@@ -331,3 +331,68 @@ def test_each_band_draws_its_own_envelope(standin: Path) -> None:
         bands[band] = [t for t in _traces(at, "loss_chart") if t.get("fill")]
     assert bands["std"] and bands["quantiles"] and not bands["none"]
     assert _ys(bands["std"][0]).tolist() != _ys(bands["quantiles"][0]).tolist()
+
+
+def _weights(at: AppTest) -> dict[str, float]:
+    return {n.label.removesuffix(" weight"): n.value for n in at.number_input if n.label.endswith(" weight")}
+
+
+@pytest.mark.skipif(not HAS_DEMO, reason="demo/runs not bundled in this checkout")
+def test_whatif_presets_from_the_demo_runs_log_fill_the_weights() -> None:
+    at = _open("pages/1_Loss_curves.py")
+    _no_exception(at)
+    current = _weights(at)
+    assert current == {"cls": 0.5, "bbox": 7.5, "supcon": 1.0, "cpe": 0.5}
+    assert at.button(key="preset_current").proto.type == "primary"
+    assert at.button(key="preset_equal_grad_share").disabled  # nothing measured on the Loss balance page
+    total = next(m for m in at.metric if m.label == "what-if total (mean)").value
+    for preset in ("uncertainty", "dwa"):
+        at.button(key=f"preset_{preset}").click().run()
+        _no_exception(at)
+        assert at.button(key=f"preset_{preset}").proto.type == "primary"
+        weights = _weights(at)
+        assert weights != current and sum(weights.values()) == pytest.approx(sum(current.values()))
+        assert weights["bbox"] < current["bbox"]  # the troubled run's bbox ×7.5 is what both take down
+        assert next(m for m in at.metric if m.label == "what-if total (mean)").value != total
+    at.button(key="preset_current").click().run()
+    assert _weights(at) == current
+
+
+def test_dwa_is_disabled_on_a_log_too_short_for_its_windows(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "short" / "log.jsonl"
+    with RunWriter(path, config={"loss_weights": {"bbox": 7.5, "cls": 0.5}}) as w:
+        for s in range(1, 6):
+            w.step(s, {"bbox": 1.0 / s, "cls": 2.0 / s}, lr=1e-3)
+    monkeypatch.setenv("INSPECTOR_ROOTS", str(tmp_path))
+    at = _open_path("pages/1_Loss_curves.py", path)
+    _no_exception(at)
+    assert at.button(key="preset_dwa").disabled and not at.button(key="preset_uncertainty").disabled
+    assert any("DWA (Liu et al. 2019): not available — the log is too short" in c.value for c in at.caption)
+
+
+def test_a_measured_balance_gives_the_equal_gradient_share_preset_and_predicted_shares(standin: Path) -> None:
+    from inspector import balance
+    from inspector.ui.loss_views import PRESET_REQUEST, MeasuredBalance, balance_state_key
+
+    # bbox's weighted gradient 9× cls's and supcon's on every episode: equal shares take bbox's weight down 9×
+    names = ("bbox", "cls", "supcon")
+    grams = np.stack([np.diag([81.0, 1.0, 1.0]) * (1 + e) for e in range(4)])
+    raw = np.tile([0.5, 1.0, 2.0], (4, 1))
+    measured = balance.Measurements(names, grams, raw, raw * [7.5, 0.5, 0.1])
+    report = balance.balance_report("run/best.pt", measured, np.array([7.5, 0.5, 0.1]))
+    key = balance_state_key(standin)
+    at = AppTest.from_file(str(REPO / "pages/1_Loss_curves.py"), default_timeout=TIMEOUT)
+    at.session_state[key] = MeasuredBalance("run/best.pt", report, key)
+    at.session_state[PRESET_REQUEST] = (key, "equal_grad_share")  # what the Loss balance page's button asks
+    at.run()
+    at.sidebar.radio(key="run_kind").set_value("server path").run()
+    at.sidebar.text_input(key="run_path").input(str(standin)).run()
+    _no_exception(at)
+    assert at.button(key="preset_equal_grad_share").proto.type == "primary"
+    expected = report.suggestion("equal_grad_share").weights
+    assert _weights(at) == pytest.approx(expected)
+    predicted = {m.label: m.value for m in at.metric if m.label.endswith("share of gradient")}
+    assert predicted == {f"{n} share of gradient": "33%" for n in names}
+    at.button(key="preset_current").click().run()
+    measured_bbox = next(m for m in at.metric if m.label == "bbox share of gradient")
+    assert measured_bbox.value == "82%" and measured_bbox.delta == "+0 pp"  # 9 / 11 at the current weights

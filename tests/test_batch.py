@@ -231,3 +231,82 @@ def test_cli_shards_merge_to_the_unsharded_json(files, tmp_path):
         and "missing" in missing.stderr
         and len(missing.stderr.strip().splitlines()) == 1
     )
+
+
+class Swapping:
+    """A user adapter that finds every target, calls every other one by the episode's other way, and adds one
+    box where nothing is: class confusions, background false positives and misses (at a score gate)."""
+
+    name, class_names = "swapping", ()
+
+    def predict(self, episode, score_threshold=None, nms_iou=None):
+        queries = []
+        for q in episode.queries:
+            n = len(q.boxes)
+            labels = np.asarray(q.labels, np.int64).copy()
+            labels[1::2] = (labels[1::2] + 1) % len(episode.class_names)
+            boxes = np.concatenate([np.asarray(q.boxes, np.float32).reshape(-1, 4), [[0, 0, 3, 3]]])
+            scores = np.linspace(0.9, 0.3, n + 1).astype(np.float32)
+            queries.append(
+                QueryResult(q.image_id, q.size, boxes, scores, np.append(labels, 0), q.boxes, q.labels)
+            )
+        return EpisodeResult(episode.index, episode.class_names, tuple(queries))
+
+
+def test_summary_adds_pr_curves_and_confusion_from_one_cocoeval_run(setup, monkeypatch):
+    from pycocotools.cocoeval import COCOeval
+
+    _, plan, meta = setup
+    result = evaluate_batch(Swapping(), plan, meta)
+    runs = []
+    real = COCOeval.evaluate
+    monkeypatch.setattr(COCOeval, "evaluate", lambda self: runs.append(1) or real(self))
+    summary = summarize(result)
+    assert len(runs) == 1  # map50, per-class AP and the PR curves come from the same evaluation
+    names = meta["class_names"]
+    curves = summary["pr_curves"]
+    assert (curves["iou_threshold"], curves["area"], curves["max_dets"]) == (0.5, "all", 100)
+    assert len(curves["recall"]) == 101 and set(curves["classes"]) == set(summary["per_class"])
+    for name, curve in curves["classes"].items():
+        assert np.mean(curve["precision"]) == pytest.approx(summary["per_class"][name], abs=1e-12)
+    confusion = summary["confusion"]
+    assert confusion["labels"] == [*names, "background"] and confusion["score_threshold"] is None
+    matrix = np.asarray(confusion["matrix"])
+    n = len(names)
+    assert matrix.shape == (n + 1, n + 1) and matrix.dtype.kind == "i"
+    assert np.trace(matrix[:n, :n]) == summary["tp"] > 0
+    assert matrix[:n, :n].sum() > summary["tp"]  # the swapped targets are confusions, off the diagonal
+    assert matrix[:n].sum() == summary["tp"] + summary["fn"]  # every object once
+    assert matrix[:, :n].sum() == summary["tp"] + summary["fp"]  # every prediction once
+    assert matrix[n, :n].sum() == summary["images"]  # one box where nothing is, per image
+    gated = np.asarray(summarize(result, confusion_score_threshold=0.85)["confusion"]["matrix"])
+    assert gated[:, :n].sum() < matrix[:, :n].sum() and gated[:n, n].sum() > matrix[:n, n].sum()
+
+
+def test_evaluate_text_prints_pr_points_and_the_confusion_matrix(setup, capsys):
+    from inspector.cli import main
+    from inspector.cli.evaluate import confusion_lines, print_summary, summary_json
+
+    _, plan, meta = setup
+    result = evaluate_batch(Swapping(), plan, meta)
+    print_summary(summary_json(summarize(result), {**result.meta, "checkpoint_sha256": "0" * 64}))
+    text = capsys.readouterr().out
+    assert "precision at recall .25/.50/.75" in text and " · P " in text and " · R " in text
+    assert "confusion @ IoU 0.5, all kept predictions, rows true, columns predicted" in text
+    assert "background false positives" in text and " bg " in text
+    # many classes: the largest confusions instead of a matrix too wide for a terminal
+    n = 12
+    counts = np.diag([1] * n + [0])  # every class found once: all 12 occur
+    counts[0, 1], counts[2, 3], counts[n, 0] = 5, 2, 7
+    lines = confusion_lines(
+        {
+            "iou_threshold": 0.5,
+            "score_threshold": 0.25,
+            "labels": [f"c{i}" for i in range(n)] + ["background"],
+            "matrix": counts.tolist(),
+        }
+    )
+    assert "predictions scoring ≥ 0.25" in lines[0] and "7 background false positives" in lines[0]
+    assert lines[1].strip() == "largest confusions (true→predicted): c0→c1 5, c2→c3 2"
+    assert main(["evaluate", "--checkpoint", "x.pt", "--data", "y", "--confusion-score-threshold", "2"]) == 2
+    assert "--confusion-score-threshold" in capsys.readouterr().err

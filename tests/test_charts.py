@@ -52,3 +52,24 @@ def test_stacked_and_share_bars_and_small_multiples():
     assert list(bars.data[1].y) == [90.0, 10.0]
     grid = small_multiples_figure([_curve("a"), _curve("b"), _curve("c"), _curve("d")], columns=3)
     assert len(grid.layout.annotations) == 4
+
+
+def test_gradient_shares_bars_with_ci_and_the_cosine_heatmap():
+    from inspector.charts import Shares, cosine_heatmap_figure, gradient_shares_figure
+
+    shares = np.array([0.7, 0.2, 0.1])
+    fig = gradient_shares_figure(
+        ["bbox", "cls", "supcon"],
+        [Shares("epoch_4", shares, shares - 0.05, shares + 0.1), Shares("best", shares[::-1])],
+    )
+    assert [t.type for t in fig.data] == ["bar", "bar"] and [t.name for t in fig.data] == ["epoch_4", "best"]
+    np.testing.assert_allclose(fig.data[0].y, [70, 20, 10])
+    np.testing.assert_allclose(fig.data[0].error_y.array, [10, 10, 10])
+    np.testing.assert_allclose(fig.data[0].error_y.arrayminus, [5, 5, 5])
+    assert fig.data[1].error_y.array is None  # no interval given, none drawn
+    assert fig.layout.shapes[0].y0 == fig.layout.shapes[0].y1 == 100 / 3  # the equal share
+    cos = np.array([[np.nan, -0.2, 0.1], [-0.2, np.nan, 0.05], [0.1, 0.05, np.nan]])
+    heat = cosine_heatmap_figure(["bbox", "cls", "supcon"], cos, (cos < 0) * 0.8, np.full((3, 3), 20))
+    (trace,) = heat.data
+    assert trace.type == "heatmap" and (trace.zmin, trace.zmax) == (-0.2, 0.2)  # symmetric about 0
+    assert trace.text[0][0] == "" and trace.text[0][1] == "-0.20<br>80% of 20"

@@ -16,6 +16,7 @@ from inspector.evaluate import (
     clip_st_iou,
     clip_track,
     coco_map,
+    coco_map_with_pr,
     evaluate,
     match,
     st_iou,
@@ -212,3 +213,83 @@ def test_evaluate_summarises_images_and_clips():
     assert result.recall == 0.5 and result.precision == 1.0
     assert result.st_iou == pytest.approx(0.5) and math.isnan(result.per_clip_st_iou[1])
     assert result.map.map50 == pytest.approx(0.5, abs=0.01)
+
+
+# ---------------------------------------------------------------------------------------------- PR curves
+
+
+def _per_class_ap50_directly(records) -> dict[int, float]:
+    """Each class's AP50 from pycocotools run by hand: the mean of eval['precision'] at IoU 0.5, all areas,
+    100 detections, over the recall points where it is defined."""
+    images, anns, dets = [], [], []
+    for i, (gb, gl, pb, ps, pl) in enumerate(records):
+        images.append({"id": i + 1})
+        for b, c in zip(np.asarray(gb).tolist(), np.asarray(gl).tolist(), strict=False):
+            w, h = b[2] - b[0], b[3] - b[1]
+            anns.append(
+                {"id": len(anns) + 1, "image_id": i + 1, "category_id": c + 1, "bbox": [b[0], b[1], w, h]}
+                | {"area": w * h, "iscrowd": 0}
+            )
+        for b, s, c in zip(
+            np.asarray(pb).tolist(), np.asarray(ps).tolist(), np.asarray(pl).tolist(), strict=False
+        ):
+            bbox = [b[0], b[1], b[2] - b[0], b[3] - b[1]]
+            dets.append({"image_id": i + 1, "category_id": c + 1, "bbox": bbox, "score": s})
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = {"images": images, "annotations": anns, "categories": [{"id": c} for c in (1, 2, 3)]}
+        gt.createIndex()
+        ev = COCOeval(gt, gt.loadRes(dets), "bbox")
+        ev.evaluate()
+        ev.accumulate()
+    out = {}
+    for k, cat in enumerate(ev.params.catIds):
+        p = ev.eval["precision"][0, :, k, 0, -1]
+        if (p > -1).any():
+            out[cat - 1] = float(p[p > -1].mean())
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pr_curve_mean_is_the_per_class_ap50(seed):
+    records = _random_records(seed)
+    result, curves = coco_map_with_pr(records)
+    direct = _per_class_ap50_directly(records)
+    assert set(curves) == set(result.per_class) and set(direct) <= set(curves)
+    for c, ap in direct.items():
+        curve = curves[c]
+        assert curve.recall.shape == curve.precision.shape == curve.scores.shape == (101,)
+        np.testing.assert_allclose(curve.recall, np.linspace(0, 1, 101))
+        assert float(np.mean(curve.precision)) == pytest.approx(ap, abs=1e-12)
+        assert curve.ap50 == pytest.approx(result.per_class[c], abs=1e-12)
+        assert np.all(np.diff(curve.precision) <= 0)  # pycocotools' interpolated precision never rises
+    # the same COCOeval run: the MapResult is coco_map's, bit for bit
+    assert result == coco_map(records)
+
+
+def test_pr_curve_of_a_perfect_detector_is_precision_one_up_to_recall_one():
+    records = [(gb, gl, gb, np.ones(len(gb)), gl) for gb, gl, *_ in _random_records(3)]
+    _, curves = coco_map_with_pr(records)
+    assert curves
+    for curve in curves.values():
+        # 1 to within pycocotools' tp / (tp + fp + eps), eps = np.spacing(1)
+        np.testing.assert_allclose(curve.precision, np.ones(101), rtol=0, atol=1e-12)
+        assert curve.max_recall == 1.0 and curve.ap50 == pytest.approx(1.0, abs=1e-12)
+        np.testing.assert_array_equal(curve.scores, np.ones(101))
+
+
+def test_pr_curves_without_predictions_and_for_a_class_never_true():
+    gb = np.array([[0, 0, 10, 10]], np.float32)
+    result, curves = coco_map_with_pr([(gb, [0], E, [], [])])
+    assert set(curves) == {0} and result == coco_map([(gb, [0], E, [], [])])
+    np.testing.assert_array_equal(curves[0].precision, np.zeros(101))
+    assert curves[0].max_recall == 0.0 and curves[0].ap50 == 0.0
+    # class 1 is only predicted: no ground truth, so no curve (nan), as its AP is nan
+    result, curves = coco_map_with_pr([(gb, [0], np.concatenate([gb, gb + 50]), [0.9, 0.8], [0, 1])])
+    assert (
+        np.isnan(curves[1].precision).all() and math.isnan(curves[1].ap50) and math.isnan(result.per_class[1])
+    )
+    assert math.isnan(curves[1].max_recall)
+    np.testing.assert_allclose(curves[0].precision, np.ones(101), rtol=0, atol=1e-12)
+    nothing, curves = coco_map_with_pr([(E, [], E, [], [])])
+    assert math.isnan(nothing.map50) and curves == {}

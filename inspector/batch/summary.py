@@ -1,4 +1,5 @@
-"""A batch result's summary: COCO mAP over every image, ST-IoU over clips, counts, losses, the doctor."""
+"""A batch result's summary: COCO mAP and PR curves over every image, the confusion matrix, ST-IoU over clips,
+counts, losses, the doctor."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import pandas as pd
 
 from inspector.batch.rows import image_records, loss_columns
 from inspector.batch.settings import BatchResult
+from inspector.confusion import confusion_matrix
 from inspector.data.format_checks import FormatWarning
-from inspector.evaluate import coco_map, match_totals
+from inspector.evaluate import PR_CURVE_IOU, PR_CURVE_MAX_DETS, PRCurve, coco_map_with_pr, match_totals
 from inspector.format_doctor import doctor_rows
 
 # IoU for the TP / FP / FN counts and the mean IoU of true positives (COCO's AP50 threshold).
@@ -29,20 +31,52 @@ def episode_kinds(rows: pd.DataFrame, image_episodes: int | None) -> tuple[int, 
     return int(len(positions)) - len(clip_positions), len(clip_positions)
 
 
-def summarize(result: BatchResult) -> dict[str, Any]:
+def _class_name(names: list[str], c: int) -> str:
+    return names[c] if 0 <= c < len(names) else str(c)
+
+
+def pr_curves_dict(curves: dict[int, PRCurve], names: list[str]) -> dict[str, Any]:
+    """{iou_threshold, area, max_dets, recall [101], classes {name: {precision [101], scores [101],
+    max_recall}}} of per-class curves (evaluate.PRCurve), classes in label order; recall is shared."""
+    first = next(iter(curves.values()), None)
+    return {
+        "iou_threshold": PR_CURVE_IOU,
+        "area": "all",
+        "max_dets": PR_CURVE_MAX_DETS,
+        "recall": [] if first is None else first.recall.tolist(),
+        "classes": {
+            _class_name(names, c): {
+                "precision": curve.precision.tolist(),
+                "scores": curve.scores.tolist(),
+                "max_recall": curve.max_recall,
+            }
+            for c, curve in sorted(curves.items())
+        },
+    }
+
+
+def summarize(result: BatchResult, confusion_score_threshold: float | None = None) -> dict[str, Any]:
     """Returns {map50, map50_95, st_iou, per_class, episodes, image_episodes, clip_episodes, images, clips,
     clips_without_result, tp, fp, fn, precision, recall, mean_iou_tp, positives_per_target,
-    targets_without_positive, losses {raw, weighted, total}, format_doctor, warnings} of a result.
+    targets_without_positive, losses {raw, weighted, total}, format_doctor, warnings, pr_curves, confusion}
+    of a result.
 
     COCO mAP pools every image (pycocotools, rows in position order); ST-IoU is the mean over clips where
     it is defined; losses are means over episodes. A metric with nothing to score is nan. `clips` counts the
     clips scored; clips given to an adapter that returned no result for them are counted apart and named in
     `warnings`, never scored as 0.
+
+    pr_curves: each class's precision at pycocotools' 101 recall points at IoU 0.5 (`pr_curves_dict`), from
+    the same COCOeval run as map50 — the mean of a class's precisions is its per_class AP. confusion: the
+    detection confusion matrix over every image (inspector.confusion) at IoU 0.5 and predictions scoring ≥
+    confusion_score_threshold (None: all the detector kept): {iou_threshold, score_threshold, rows: "true",
+    columns: "predicted", labels [class names…, "background"], matrix [[int]]}, one row and column per class
+    of the result's class_names (plus any other label found).
     """
     rows = result.rows.sort_values("position", kind="stable")
     names = result.meta.get("class_names") or []
     records = image_records(rows)
-    m = coco_map(records) if records else None
+    m, curves = coco_map_with_pr(records) if records else (None, {})
     totals = match_totals(records, MATCH_IOU)
     tp, fp, fn, ious = totals.tp, totals.fp, totals.fn, totals.tp_ious
     clip_values = rows.loc[rows["kind"] == "clip", "st_iou"].to_numpy(np.float64)
@@ -83,6 +117,10 @@ def summarize(result: BatchResult) -> dict[str, Any]:
             f"clips it was given; {scored} (an adapter scores clips by returning "
             "EpisodeResult.clips, one ClipResult per episode clip)"
         )
+    seen = {int(c) for r in records for c in (*r[1].tolist(), *r[4].tolist())}
+    confusion = confusion_matrix(
+        records, sorted(set(range(len(names))) | seen), MATCH_IOU, confusion_score_threshold
+    )
     return {
         "map50": m.map50 if m else math.nan,
         "map50_95": m.map50_95 if m else math.nan,
@@ -109,4 +147,13 @@ def summarize(result: BatchResult) -> dict[str, Any]:
         "losses": losses,
         "format_doctor": doctor,
         "warnings": warnings,
+        "pr_curves": pr_curves_dict(curves, names),
+        "confusion": {
+            "iou_threshold": confusion.iou_threshold,
+            "score_threshold": confusion.score_threshold,
+            "rows": "true",
+            "columns": "predicted",
+            "labels": confusion.names(names),
+            "matrix": confusion.counts.tolist(),
+        },
     }

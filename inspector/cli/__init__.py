@@ -37,6 +37,9 @@ for _name, _module in (
     ("train", "train"),
     ("evaluate", "evaluate"),
     ("evaluate-merge", "evaluate_merge"),
+    ("balance", "balance"),
+    ("errors", "errors"),
+    ("coverage", "coverage"),
     ("demo", "demo"),
 ):
     COMMANDS.declare(_name, f"inspector.cli.{_module}")

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from inspector import limits
 from inspector.cli.episode import add_shape_arguments
+from inspector.cli.options import eval_settings
 from inspector.serialize import dumps
 
 HELP = "score a checkpoint on N few-shot episodes of a dataset (shardable; Parquet rows + summary)"
@@ -64,6 +68,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "INSPECTOR_EVAL_THREADS: the small episode tensors gain nothing from more, and "
         "torch's default oversubscribes the cores)",
     )
+    parser.add_argument(
+        "--confusion-score-threshold",
+        type=float,
+        default=None,
+        metavar="S",
+        help="confusion matrix: count only predictions scoring ≥ S (default: every prediction the model "
+        "kept, i.e. its own --score-threshold; Ultralytics' matrix uses 0.25)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -105,10 +117,63 @@ def print_summary(out: dict[str, Any]) -> None:
     found = "" if gate is None else f"   (target found at score ≥ {gate:g})"
     print(f"  ST-IoU        {fmt(out['st_iou'])}{found}")
     print(f"  mean IoU TP   {fmt(out['mean_iou_tp'])}   positives/target {fmt(out['positives_per_target'])}")
+    curves = (out.get("pr_curves") or {}).get("classes") or {}
+    if curves:
+        print("    per class: AP@0.5 · precision at recall .25/.50/.75 · highest recall")
     for name, ap in out["per_class"].items():
-        print(f"    {name:<10} AP@0.5 {fmt(ap)}")
+        print(f"    {name:<10} AP@0.5 {fmt(ap)}{pr_points(curves.get(name), fmt)}")
+    for line in confusion_lines(out.get("confusion")):
+        print(line)
     for warning in out.get("warnings", ()):
         print(f"  WARNING: {warning}")
+
+
+def pr_points(curve: dict[str, Any] | None, fmt: Callable[[float | None], str]) -> str:
+    """The text appended to a class's AP line, e.g. " · P 0.950/0.900/0.400 · R 0.880": its PR curve's
+    precision at recall 0.25, 0.5, 0.75 (of pycocotools' 101 points, index = recall × 100) and its highest
+    recall; "" without a curve."""
+    if not curve or len(curve.get("precision") or ()) != 101:
+        return ""
+    p = curve["precision"]
+    return f" · P {'/'.join(fmt(p[i]) for i in (25, 50, 75))} · R {fmt(curve.get('max_recall'))}"
+
+
+# Above this many classes the matrix would not fit a terminal line; its largest off-diagonal cells are listed.
+CONFUSION_PRINT_CLASSES = 10
+CONFUSION_NAME_WIDTH = 8
+
+
+def confusion_lines(confusion: dict[str, Any] | None) -> list[str]:
+    """The confusion matrix as text lines: the classes that occur (a row or column with a count), rows true,
+    columns predicted, "bg" the background; beyond CONFUSION_PRINT_CLASSES classes, its largest confusions."""
+    if not confusion or not confusion.get("matrix"):
+        return []
+    labels: list[str] = confusion["labels"]
+    counts = np.asarray(confusion["matrix"], np.int64)
+    n = len(labels) - 1  # the last row and column are the background
+    active = [i for i in range(n) if counts[i].any() or counts[:, i].any()]
+    gate = confusion.get("score_threshold")
+    scored = "all kept predictions" if gate is None else f"predictions scoring ≥ {gate:g}"
+    lines = [
+        f"  confusion @ IoU {confusion['iou_threshold']:g}, {scored}, rows true, columns predicted: "
+        f"{int(counts[n, :n].sum())} background false positives, {int(counts[:n, n].sum())} misses"
+    ]
+    if not active:
+        return lines
+    if len(active) > CONFUSION_PRINT_CLASSES:
+        cells = sorted(
+            ((int(counts[i, j]), labels[i], labels[j]) for i in active for j in active if i != j),
+            key=lambda cell: -cell[0],
+        )
+        top = ", ".join(f"{a}→{b} {c}" for c, a, b in cells[:8] if c)
+        return [*lines, f"    largest confusions (true→predicted): {top or 'none'}"]
+    w = CONFUSION_NAME_WIDTH
+    order = [*active, n]
+    short = [labels[i][:w] if i < n else "bg" for i in order]
+    lines.append("    " + " " * w + "".join(f" {name:>{w}}" for name in short))
+    for i, name in zip(order, short, strict=True):
+        lines.append(f"    {name:<{w}}" + "".join(f" {int(counts[i, j]):>{w}}" for j in order))
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
@@ -117,7 +182,6 @@ def run(args: argparse.Namespace) -> int:
     from inspector.adapters import load_detector
     from inspector.batch import (
         EpisodePlan,
-        EvalSettings,
         Shard,
         evaluate_batch,
         run_meta,
@@ -126,34 +190,23 @@ def run(args: argparse.Namespace) -> int:
     )
     from inspector.data import read_dataset
     from inspector.errors import InspectorError
-    from inspector.evaluate import CLIP_SCORE_THRESHOLD
-    from inspector.plan import DEFAULT_SEED, resolve_shape, trained_shape
 
     if args.episodes < 1:
         raise InspectorError(f"--episodes must be ≥ 1 (got {args.episodes})")
     shard = Shard.parse(args.shard)
+    gate = args.confusion_score_threshold
+    if gate is not None and not 0.0 <= gate <= 1.0:  # also refuses nan
+        raise InspectorError(f"--confusion-score-threshold must be a score in [0, 1] (got {gate})")
     if args.threads and args.threads > 0:
         torch.set_num_threads(args.threads)
     detector = load_detector(args.checkpoint, args.adapter)
-    shape = resolve_shape(trained_shape(args.checkpoint), args.n_way, args.k_shot, args.n_query)
-    settings = EvalSettings(
-        episodes=args.episodes,
-        seed=DEFAULT_SEED if args.seed is None else args.seed,
-        n_way=shape.n_way,
-        k_shot=shape.k_shot,
-        n_query=shape.n_query,
-        score_threshold=args.score_threshold,
-        nms_iou=args.nms_iou,
-        clip_score_threshold=CLIP_SCORE_THRESHOLD
-        if args.clip_score_threshold is None
-        else args.clip_score_threshold,
-    )
+    settings = eval_settings(args, args.checkpoint)
     data = read_dataset(args.data)
     clips = read_dataset(args.clips) if args.clips and not data.clips else None
     plan = EpisodePlan(data, clips, settings)
     meta = run_meta(args.checkpoint, args.adapter, data, clips, settings, data.class_names, plan.total)
     result = evaluate_batch(detector, plan, meta, shard, cache=args.cache)
-    out = summary_json(summarize(result), result.meta)
+    out = summary_json(summarize(result, gate), result.meta)
     loaded = getattr(detector, "warnings", ())  # e.g. the checkpoint's NaN weights
     loaded = [str(w) for w in loaded] if isinstance(loaded, (tuple, list)) else []
     out["warnings"] = [*loaded, *out["warnings"]]

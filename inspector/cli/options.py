@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import math
+import os
+from typing import TYPE_CHECKING
 
 from inspector.errors import InspectorError
+
+if TYPE_CHECKING:
+    from inspector.batch import EvalSettings
 
 
 def parse_weights(text: str | None) -> dict[str, float] | None:
@@ -42,3 +48,29 @@ def parse_logged(text: str | None) -> dict[str, str] | None:
             raise InspectorError(f"--logged: {part!r} is not NAME=raw or NAME=weighted (e.g. iou=weighted)")
         logged[name.strip()] = value
     return logged
+
+
+def eval_settings(args: argparse.Namespace, checkpoint: str | os.PathLike) -> EvalSettings:
+    """The EvalSettings the episode options give for `checkpoint`, as `evaluate` builds them: the episode
+    shape from the checkpoint's train config unless given, inspector's default seed and clip gate unless
+    given.
+
+    Commands without prediction filters (`balance`, `coverage`) leave them at the model's defaults: the
+    episodes drawn depend on the shape and seed only, so every command scores the same episodes.
+    """
+    from inspector.batch import EvalSettings  # torch: imported only by the commands that run a model
+    from inspector.evaluate import CLIP_SCORE_THRESHOLD
+    from inspector.plan import DEFAULT_SEED, resolve_shape, trained_shape
+
+    shape = resolve_shape(trained_shape(checkpoint), args.n_way, args.k_shot, args.n_query)
+    clip_gate = getattr(args, "clip_score_threshold", None)
+    return EvalSettings(
+        episodes=args.episodes,
+        seed=DEFAULT_SEED if args.seed is None else args.seed,
+        n_way=shape.n_way,
+        k_shot=shape.k_shot,
+        n_query=shape.n_query,
+        score_threshold=getattr(args, "score_threshold", None),
+        nms_iou=getattr(args, "nms_iou", None),
+        clip_score_threshold=CLIP_SCORE_THRESHOLD if clip_gate is None else clip_gate,
+    )

@@ -22,6 +22,9 @@ import torch.nn.functional as F
 from inspector.boxes import bbox_iou_aligned
 
 EPS = 1e-9
+# An anchor whose predicted box overlaps a target this much would be a true positive at COCO's AP50 match
+# threshold: if the assigner leaves it negative, it was not for want of overlap (see `overlooked_anchors`).
+OVERLOOK_IOU = 0.5
 
 
 @dataclass(frozen=True)
@@ -132,3 +135,44 @@ class TaskAlignedAssigner(nn.Module):
             align_metric=metric.amax(1),
             iou=iou_pos.amax(1),
         )
+
+
+@torch.no_grad()
+def overlooked_anchors(
+    fg_mask: torch.Tensor,
+    target_index: torch.Tensor,
+    pred_scores: torch.Tensor,
+    pred_boxes: torch.Tensor,
+    points: torch.Tensor,
+    gt_labels: torch.Tensor,
+    gt_boxes: torch.Tensor,
+    alpha: float,
+    beta: float,
+    min_iou: float = OVERLOOK_IOU,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Returns (anchor, target, iou, score, align_metric), each (K,), for ONE image: the anchors the
+    assignment left negative although their centre lies inside a target, their predicted box has IoU ≥
+    `min_iou` with it, and at least the IoU of that target's weakest positive — overlap alone would have
+    picked them, so their class score kept them out of the top-k (TAL's score feedback loop).
+
+    fg_mask (A,) and target_index (A,): that image's rows of the Assignment; pred_scores (A, N)
+    probabilities; pred_boxes (A, 4) xyxy px; points (A, 2) px; gt_labels (M,) long; gt_boxes (M, 4).
+    A target with no positive is compared with `min_iou` alone.
+    """
+    m = gt_boxes.shape[0]
+    if m == 0:
+        empty = torch.zeros(0, dtype=torch.long, device=pred_boxes.device)
+        z = pred_boxes.new_zeros(0)
+        return empty, empty, z, z, z
+    inside = anchors_inside(points, gt_boxes[None])[0]  # (M, A)
+    iou = bbox_iou_aligned(gt_boxes[:, None], pred_boxes[None], "iou").clamp(min=0)  # (M, A)
+    fg, owner = fg_mask, target_index
+    mine = fg[None] & (owner[None] == torch.arange(m, device=owner.device)[:, None])  # (M, A) its positives
+    weakest = torch.where(mine, iou, torch.full_like(iou, float("inf"))).amin(1)  # (M,) inf without one
+    floor = torch.where(torch.isinf(weakest), min_iou, weakest.clamp(min=min_iou))  # (M,)
+    hit = inside & ~fg[None] & (iou >= floor[:, None])  # (M, A)
+    target, anchor = hit.nonzero(as_tuple=True)
+    labels = gt_labels.clamp(0, pred_scores.shape[1] - 1)
+    score = pred_scores[anchor, labels[target]]
+    overlap = iou[target, anchor]
+    return anchor, target, overlap, score, score.pow(alpha) * overlap.pow(beta)

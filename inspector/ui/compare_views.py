@@ -3,11 +3,12 @@ aggregate."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -151,6 +152,23 @@ def one_torch_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def identity(result: BatchResult) -> str:
+    """What identifies a batch result's rows (checkpoint and data content, settings, positions)."""
+    meta = result.meta
+    keys = ("schema", "checkpoint_sha256", "adapter", "data_hash", "clips_hash", "settings", "positions")
+    return json.dumps({k: meta.get(k) for k in keys}, sort_keys=True, default=str)
+
+
+@st.cache_data(max_entries=8, show_spinner="Summarising…")
+def _summary(identity: str, _result: BatchResult) -> dict[str, Any]:
+    return summarize(_result)
+
+
+def summary(result: BatchResult) -> dict[str, Any]:
+    """batch.summarize of the result (mAP, PR curves, confusion matrix…), cached by content."""
+    return _summary(identity(result), result)
+
+
 @st.cache_data(max_entries=16, show_spinner="Bootstrapping Δ mAP…")
 def _bootstrap(key: tuple, _a: BatchResult, _b: BatchResult) -> tuple[DeltaCI, DeltaCI]:
     images = _a.rows[_a.rows["kind"] == "image"]
@@ -159,11 +177,11 @@ def _bootstrap(key: tuple, _a: BatchResult, _b: BatchResult) -> tuple[DeltaCI, D
 
 def render_aggregate(a: BatchResult, b: BatchResult) -> None:
     """The A / B / Δ table over all episodes, with the paired bootstrap CI on Δ mAP."""
-    sa, sb = summarize(a), summarize(b)
-    for side, summary in (("A", sa), ("B", sb)):
-        for warning in summary["warnings"]:
+    sa, sb = summary(a), summary(b)
+    for side, s in (("A", sa), ("B", sb)):
+        for warning in s["warnings"]:
             st.warning(f"{side}: {warning}")
-        doctor = summary["format_doctor"]
+        doctor = s["format_doctor"]
         if not doctor.mismatch:
             st.caption(f"{side}: box formats {doctor.verdict} — {doctor.message}")
     st.caption(

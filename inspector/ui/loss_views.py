@@ -6,13 +6,18 @@ keys its cache on a short string instead of re-hashing a million-step log on eve
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from inspector import charts, stats
+from inspector import balance, charts, stats
+from inspector.balance import BalanceReport, LogLevels, SuggestedWeights
 from inspector.charts import Curve
 from inspector.diagnose import Diagnosis, diagnose
 from inspector.findings import recent_rows
@@ -289,6 +294,203 @@ def render_whatif(dec: Decomposition, key: str, weights: dict[str, float], point
         width="stretch",
         key="whatif_totals",
     )
+
+
+# ---------------------------------------------------------------------------------------------- presets
+
+PresetMethod = Literal["current", "uncertainty", "dwa", "equal_grad_share"]
+PRESET_LABELS: dict[PresetMethod, str] = {
+    "current": "current weights",
+    "uncertainty": "uncertainty (Kendall et al. 2018)",
+    "dwa": "DWA (Liu et al. 2019)",
+    "equal_grad_share": "equal gradient share (measured on the Loss balance page)",
+}
+# Set by the Loss balance page's "try these weights": (the run's balance_state_key, the preset to choose).
+PRESET_REQUEST = "whatif_preset_request"
+
+
+@dataclass(frozen=True)
+class MeasuredBalance:
+    """The BalanceReport the Loss balance page measured on a checkpoint of a run, left in the session for
+    that run's Loss curves page; `log_key` is the run log's balance_state_key."""
+
+    checkpoint: str  # as the Loss balance page labels it
+    report: BalanceReport
+    log_key: str
+
+
+def balance_state_key(log_path: str | Path) -> str | None:
+    """The session-state key of the measured balance of the run whose log is `log_path` (its resolved path,
+    size and modification time, so a rewritten log is another run); None when it is not a file."""
+    path = Path(log_path)
+    try:
+        if not path.is_file():
+            return None
+        stat = path.stat()
+        return f"balance:{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    except OSError:
+        return None
+
+
+def measured_balance(paths: Sequence[str]) -> MeasuredBalance | None:
+    """The balance the Loss balance page measured on a checkpoint of this run (a single log file) in this
+    session, or None."""
+    key = balance_state_key(paths[0]) if len(paths) == 1 else None
+    found = st.session_state.get(key) if key else None
+    return found if isinstance(found, MeasuredBalance) else None
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Weights to start the what-if from, {component: weight} (None: this run cannot support the method),
+    and what they were computed from, or why there are none."""
+
+    method: PresetMethod
+    weights: dict[str, float] | None
+    basis: str
+    notes: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return PRESET_LABELS[self.method]
+
+    @property
+    def key(self) -> str:
+        """A part of the weight inputs' widget keys: the method and a digest of its weights ("" for the
+        current weights, whose inputs keep their own keys)."""
+        if self.weights is None or self.method == "current":
+            return ""
+        digest = hashlib.blake2b(repr(sorted(self.weights.items())).encode(), digest_size=4).hexdigest()
+        return f"{self.method}_{digest}"
+
+
+def _unavailable_because(s: SuggestedWeights, levels: LogLevels) -> str:
+    """Why the log gave no weights for suggestion `s`."""
+    if s.method == "dwa" and (levels.previous_steps is None or levels.last_steps is None):
+        return (
+            "the log is too short: DWA compares the raw losses over two windows, each a tenth of the run's "
+            "steps, and one of them holds no step"
+        )
+    notes = [n.removeprefix(f"{s.method}: ") for n in (*levels.notes, *s.notes)]
+    return "; ".join(notes) or s.basis
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def log_presets(_dec: Decomposition, key: str, signature: tuple) -> tuple[Preset, Preset]:
+    """The uncertainty and DWA presets from the run's own raw series over the whole log (no checkpoint:
+    balance.decomposition_levels, balance.log_suggestions), by component; `signature` (each component's
+    name, weight and reading) keys the cache beside the run, since corrections change them."""
+    names = [c.name for c in _dec.components]
+    weights = np.array([c.effective_weight for c in _dec.components])
+    levels = balance.decomposition_levels(_dec, names, key)
+    uncertainty, dwa = balance.log_suggestions(names, weights, levels)
+
+    def preset(s: SuggestedWeights) -> Preset:
+        if s.weights is None:
+            return Preset(s.method, None, _unavailable_because(s, levels))
+        return Preset(s.method, s.weights, s.basis, s.notes)
+
+    return preset(uncertainty), preset(dwa)
+
+
+def term_components(report: BalanceReport, dec: Decomposition) -> dict[str, str]:
+    """{checkpoint term: the run's component} for the measured terms the log has (balance.match_component)."""
+    found = {t.name: balance.match_component(dec.components, t.name) for t in report.terms}
+    return {t: c.name for t, c in found.items() if c is not None}
+
+
+def measured_preset(measured: MeasuredBalance | None, dec: Decomposition) -> Preset:
+    """The equal-gradient-share preset of the balance measured on this run's checkpoint, by component."""
+    if measured is None:
+        return Preset(
+            "equal_grad_share",
+            None,
+            "measure a checkpoint of this run on the Loss balance page first (the run's log.jsonl beside the "
+            "checkpoint ties the two)",
+        )
+    s = measured.report.suggestion("equal_grad_share")
+    if s is None or s.weights is None:
+        why = "".join(f"; {n}" for n in (s.notes if s is not None else ()))
+        return Preset("equal_grad_share", None, f"{measured.checkpoint}: no weights measured{why}")
+    terms = term_components(measured.report, dec)
+    if not terms:
+        return Preset(
+            "equal_grad_share",
+            None,
+            f"none of {measured.checkpoint}'s terms ({', '.join(s.weights)}) is a loss term of this log",
+        )
+    return Preset(
+        "equal_grad_share",
+        {terms[t]: w for t, w in s.weights.items() if t in terms},
+        f"{measured.checkpoint}'s mean gradient norms on the backbone, {measured.report.episodes} episodes",
+        s.notes,
+    )
+
+
+def whatif_presets(dec: Decomposition, key: str, measured: MeasuredBalance | None) -> tuple[Preset, ...]:
+    """Current weights, uncertainty, DWA (from the log) and equal gradient share (from a measurement)."""
+    signature = tuple((c.name, c.effective_weight, c.logged) for c in dec.components)
+    current = Preset("current", dec.weights, "the run's weights")
+    return (current, *log_presets(dec, key, signature), measured_preset(measured, dec))
+
+
+def _choose(state: str, method: PresetMethod) -> None:
+    st.session_state[state] = method
+
+
+def pick_preset(presets: Sequence[Preset], run_key: str, measured: MeasuredBalance | None) -> Preset:
+    """A button per preset (one this run cannot support is disabled, its reason below); returns the chosen
+    preset: the current weights until another is chosen, or the one the Loss balance page asked for."""
+    state = f"whatif_preset_{run_key}"
+    request = st.session_state.get(PRESET_REQUEST)
+    if measured is not None and isinstance(request, tuple) and request[0] == measured.log_key:
+        st.session_state[state] = request[1]
+        del st.session_state[PRESET_REQUEST]
+    usable = {p.method: p for p in presets if p.weights is not None}
+    chosen = usable.get(st.session_state.get(state, "current"), presets[0])
+    st.markdown("**Start from**")
+    # Columns as wide as their labels: a button truncates its label to its column.
+    for col, p in zip(st.columns([len(p.label) + 8 for p in presets]), presets, strict=True):
+        col.button(
+            p.label,
+            key=f"preset_{p.method}",
+            type="primary" if p is chosen else "secondary",
+            disabled=p.weights is None,
+            help=p.basis,
+            on_click=_choose,
+            args=(state, p.method),
+            width="stretch",
+        )
+    st.caption(f"{chosen.label}: {chosen.basis}" + "".join(f"; {n}" for n in chosen.notes))
+    for p in presets:
+        if p.weights is None:
+            st.caption(f"{p.label}: not available — {p.basis}")
+    return chosen
+
+
+def render_gradient_shares(measured: MeasuredBalance, dec: Decomposition, weights: dict[str, float]) -> None:
+    """Each measured term's share of the backbone gradient under the what-if weights (BalanceReport.what_if:
+    ‖∇(w·L)‖ scales with w, no new measurement) against its measured share."""
+    report = measured.report
+    terms = term_components(report, dec)
+    if not terms:
+        return
+    predicted = report.what_if({t: weights[c] for t, c in terms.items() if c in weights})
+    now = report.what_if({})
+    st.markdown(
+        f"**Share of the backbone gradient** under these weights, predicted from the measurement of "
+        f"{measured.checkpoint} over {report.episodes} episodes (Loss balance page); the change is against "
+        "its measured shares"
+    )
+    cols = st.columns(len(report.terms))
+    for col, t in zip(cols, report.terms, strict=True):
+        p, m = predicted.get(t.name, float("nan")), now.get(t.name, float("nan"))
+        col.metric(
+            f"{t.name} share of gradient",
+            "n/a" if not np.isfinite(p) else f"{100 * p:.0f}%",
+            None if not np.isfinite(p - m) else f"{100 * (p - m):+.0f} pp",
+            delta_color="off",
+        )
 
 
 def small_multiples(diag: Diagnosis, log: RunLog, key: str) -> go.Figure:

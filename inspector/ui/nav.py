@@ -23,9 +23,10 @@ OVERVIEW = Page("app.py", "Overview", ":material/troubleshoot:")
 LOSS_CURVES = Page("pages/1_Loss_curves.py", "Loss curves", ":material/show_chart:")
 EPISODES = Page("pages/2_Episodes.py", "Episodes", ":material/center_focus_strong:")
 COMPARE = Page("pages/3_Compare.py", "Compare", ":material/compare:")
+BALANCE = Page("pages/4_Balance.py", "Loss balance", ":material/balance:")
 # The one page registry, in sidebar order. Streamlit's own page list is hidden
 # (client.showSidebarNavigation = false) because it would label the overview "app".
-PAGES = (OVERVIEW, LOSS_CURVES, EPISODES, COMPARE)
+PAGES = (OVERVIEW, LOSS_CURVES, EPISODES, COMPARE, BALANCE)
 
 
 def installed(page: Page) -> bool:

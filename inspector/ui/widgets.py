@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -78,20 +79,30 @@ def curve_settings(last_step: int | None) -> CurveSettings:
     return CurveSettings(view, band, window, k, q, ema, log_y, spikes, lr)
 
 
-def whatif_weights(components: tuple[Component, ...], run_key: str) -> dict[str, float]:
-    """Number inputs, one per component, pre-filled with the run's weights; returns {name: weight}."""
+def whatif_weights(
+    components: tuple[Component, ...],
+    run_key: str,
+    preset: Mapping[str, float] | None = None,
+    preset_key: str = "",
+) -> dict[str, float]:
+    """Number inputs, one per component, pre-filled with the run's weights, or with `preset`'s where it names
+    the component; returns {name: weight}. `preset_key` names the preset: choosing another one starts the
+    inputs over from its weights, and the user may change them from there."""
     cols = st.columns(min(max(len(components), 1), 4))
     weights = {}
+    start = {} if preset is None else preset
     for i, c in enumerate(components):
-        # The run's key is part of the widget key so another run starts from its own weights.
+        # The run's key is part of the widget key so another run starts from its own weights, the preset's so
+        # that choosing a preset fills the inputs.
+        key = f"whatif_{run_key}_{preset_key}_{c.name}" if preset_key else f"whatif_{run_key}_{c.name}"
         weights[c.name] = float(
             cols[i % len(cols)].number_input(
                 f"{c.name} weight",
                 min_value=0.0,
-                value=float(c.effective_weight),
+                value=float(start.get(c.name, c.effective_weight)),
                 step=0.05,
                 format="%.4g",
-                key=f"whatif_{run_key}_{c.name}",
+                key=key,
             )
         )
     return weights
