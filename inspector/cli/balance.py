@@ -9,9 +9,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from inspector import limits
 from inspector.cli.episode import add_shape_arguments
-from inspector.cli.options import eval_settings
+from inspector.cli.options import add_model_arguments, eval_settings
 from inspector.serialize import dumps
 
 HELP = "measure each weighted loss's gradient on the shared backbone (shares, conflicts) and suggest weights"
@@ -27,12 +26,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="CKPT",
         help="checkpoint file(s); repeat or list several (e.g. a run's epochs) for one report each",
     )
-    parser.add_argument(
-        "--adapter",
-        default="reference",
-        metavar="SPEC",
-        help="'reference' (default) or your own as package.module:factory (needs term_gradients)",
-    )
     parser.add_argument("--data", required=True, metavar="PATH", help="COCO / YOLO dataset, or video samples")
     parser.add_argument(
         "--clips",
@@ -47,18 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"image episodes to measure (default {DEFAULT_EPISODES}), the same ones evaluate scores",
     )
     add_shape_arguments(parser)
+    add_model_arguments(parser, "term_gradients")
     parser.add_argument(
         "--log",
         default=None,
         metavar="PATH",
         help="the run's training log (raw loss levels for the uncertainty and DWA suggestions); "
         "default: log.jsonl beside the checkpoint, if there is one",
-    )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=limits.eval_threads(),
-        help=f"torch CPU threads (default {limits.eval_threads()}, INSPECTOR_EVAL_THREADS, as evaluate)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 

@@ -8,9 +8,8 @@ import argparse
 import math
 from typing import Any
 
-from inspector import limits
 from inspector.cli.episode import add_shape_arguments
-from inspector.cli.options import eval_settings
+from inspector.cli.options import add_model_arguments, eval_settings
 from inspector.serialize import dumps
 
 HELP = (
@@ -27,13 +26,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a checkpoint file; repeat for several (e.g. a run's epoch_4.pt, epoch_8.pt, best.pt), in order",
     )
     parser.add_argument(
-        "--adapter",
-        default="reference",
-        metavar="SPEC",
-        help="'reference' (default) or your own as package.module:factory; it must return the assignment "
-        "(QueryResult.assigned)",
-    )
-    parser.add_argument(
         "--data",
         required=True,
         metavar="PATH",
@@ -41,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--episodes", type=int, default=100, help="image episodes to sample (default 100)")
     add_shape_arguments(parser)
+    add_model_arguments(parser, "the assignment (QueryResult.assigned)")
     parser.add_argument(
         "--min-positives",
         type=int,
@@ -48,12 +41,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="K",
         help="a target with fewer positives is starved (default inspector.coverage.MIN_POSITIVES = 3: "
         "a convention — TAL gives a target at most top-k = 10 positives)",
-    )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=limits.eval_threads(),
-        help=f"torch CPU threads (default {limits.eval_threads()}, INSPECTOR_EVAL_THREADS, as for evaluate)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 

@@ -8,9 +8,8 @@ import argparse
 import math
 from typing import TYPE_CHECKING, Any
 
-from inspector import limits
 from inspector.cli.episode import add_shape_arguments
-from inspector.cli.options import eval_settings
+from inspector.cli.options import add_model_arguments, eval_settings
 from inspector.serialize import dumps
 
 if TYPE_CHECKING:
@@ -33,27 +32,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the checkpoint file (with --data; not with --rows)",
     )
     parser.add_argument(
-        "--adapter",
-        default="reference",
-        metavar="SPEC",
-        help="'reference' (default) or your own as package.module:factory",
-    )
-    parser.add_argument(
         "--data", default=None, metavar="PATH", help="a COCO / YOLO dataset (with --checkpoint)"
     )
     parser.add_argument("--episodes", type=int, default=100, help="image episodes to sample (default 100)")
     add_shape_arguments(parser)
+    add_model_arguments(parser)
     parser.add_argument(
         "--cache",
         action="store_true",
         help="reuse / store the evaluation under INSPECTOR_CACHE_DIR, shared with `evaluate --cache` "
         "(same checkpoint, dataset and options → the same rows)",
-    )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=limits.eval_threads(),
-        help=f"torch CPU threads (default {limits.eval_threads()}, INSPECTOR_EVAL_THREADS)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 

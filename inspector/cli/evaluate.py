@@ -11,9 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from inspector import limits
 from inspector.cli.episode import add_shape_arguments
-from inspector.cli.options import eval_settings
+from inspector.cli.options import add_model_arguments, eval_settings
 from inspector.serialize import dumps
 
 HELP = "score a checkpoint on N few-shot episodes of a dataset (shardable; Parquet rows + summary)"
@@ -21,12 +20,6 @@ HELP = "score a checkpoint on N few-shot episodes of a dataset (shardable; Parqu
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="the checkpoint file")
-    parser.add_argument(
-        "--adapter",
-        default="reference",
-        metavar="SPEC",
-        help="'reference' (default) or your own as package.module:factory",
-    )
     parser.add_argument(
         "--data",
         required=True,
@@ -41,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--episodes", type=int, default=100, help="image episodes to sample (default 100)")
     add_shape_arguments(parser)
+    add_model_arguments(parser)
     parser.add_argument(
         "--shard",
         default="0/1",
@@ -59,14 +53,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="reuse / store results under INSPECTOR_CACHE_DIR (default ~/.cache/inspector/eval), "
         "keyed by checkpoint and dataset content and settings",
-    )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=limits.eval_threads(),
-        help=f"torch CPU threads per process (default {limits.eval_threads()}, "
-        "INSPECTOR_EVAL_THREADS: the small episode tensors gain nothing from more, and "
-        "torch's default oversubscribes the cores)",
     )
     parser.add_argument(
         "--confusion-score-threshold",

@@ -74,3 +74,24 @@ def eval_settings(args: argparse.Namespace, checkpoint: str | os.PathLike) -> Ev
         nms_iou=getattr(args, "nms_iou", None),
         clip_score_threshold=CLIP_SCORE_THRESHOLD if clip_gate is None else clip_gate,
     )
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, adapter_needs: str = "") -> None:
+    """--adapter and --threads, as every command that runs a checkpoint takes them; `adapter_needs` says
+    what this command needs of a user adapter beyond `predict` (e.g. "term_gradients")."""
+    from inspector import limits
+
+    needs = f"; it must provide {adapter_needs}" if adapter_needs else ""
+    parser.add_argument(
+        "--adapter",
+        default="reference",
+        metavar="SPEC",
+        help=f"'reference' (default) or your own as package.module:factory{needs}",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=limits.eval_threads(),
+        help=f"torch CPU threads per process (default {limits.eval_threads()}, INSPECTOR_EVAL_THREADS: the "
+        "small episode tensors gain nothing from more, and torch's default oversubscribes the cores)",
+    )
