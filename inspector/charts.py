@@ -319,7 +319,7 @@ def gradient_shares_figure(
     terms: Sequence[str],
     groups: Sequence[Shares],
     *,
-    title: str = "Share of the backbone gradient",
+    title: str = "Share of the shared-layer gradient",
     interval: str = "95% CI",
     height: int = 360,
 ) -> go.Figure:

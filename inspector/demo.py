@@ -291,8 +291,8 @@ def lab_lines(out: str | Path = "demo") -> list[str]:
         LAB_HEADING,
         "",
         f"`python -m inspector balance --checkpoint demo/runs/RUN/best.pt --data demo/data/val --episodes "
-        f"{LAB_BALANCE_EPISODES}`: each weighted term's mean share of the backbone's gradient norm (batch "
-        "norm in training mode).",
+        f"{LAB_BALANCE_EPISODES}`: each weighted term's mean share of the gradient norm on the last shared "
+        "layer (the neck's output convs every head reads; batch norm in training mode).",
         "",
         "| term | " + " | ".join(f"`{r}` weight | `{r}` gradient share" for r in runs) + " |",
         "|---|" + "---|---|" * len(runs),

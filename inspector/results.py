@@ -10,7 +10,7 @@ records; the adapters (inspector/adapters.py) write them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -108,6 +108,11 @@ class EpisodeLosses:
     mean_iou: float
 
 
+# Which shared parameters a term's gradient is taken on: "last", the last shared layer (the layers whose
+# output every head reads: GradNorm's choice of W, "to save on compute costs", Chen et al. 2018), or "all".
+SharedParameters = Literal["last", "all"]
+
+
 @dataclass(frozen=True)
 class TermGradients:
     """Each weighted loss's gradient on the shared parameters, and the losses of the same forward pass.
@@ -153,11 +158,12 @@ class Detector(Protocol):
         losses(episode) -> EpisodeLosses | None
         gradient_norms(episode) -> dict[str, float] | None   (weighted loss → ‖∂loss/∂backbone‖, batch norm
                                                               in training mode, as a training step sees it)
-        term_gradients(episode) -> TermGradients | None
+        term_gradients(episode, shared="last") -> TermGradients | None
                                       (weighted loss → ∂loss/∂backbone flattened to one (P,) vector, the same
                                       P parameters and order for every loss — the vectors whose norms
-                                      gradient_norms gives — and the losses of that forward pass;
-                                      inspector/balance.py measures shares and angles)
+                                      gradient_norms gives, with shared="all" — and the losses of that
+                                      forward pass; `shared` as SharedParameters; inspector/balance.py
+                                      measures shares and angles)
 
     `name` names the detector in messages; an adapter need not set it: `adapters.load_detector` gives an
     object without one the adapter spec it was loaded by.

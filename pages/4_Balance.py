@@ -1,4 +1,4 @@
-"""Loss balance: what each weighted loss does to the shared backbone (gradient shares, conflicts) over a run's
+"""Loss balance: what each weighted loss does to the shared layers (gradient shares, conflicts) over a run's
 checkpoints, and weights to try on the Loss curves page."""
 
 from __future__ import annotations

@@ -283,7 +283,8 @@ def test_term_gradients_match_gradient_norms_and_autograd_and_leave_the_model_un
     detector = ReferenceDetector(world["checkpoint"])
     episode = world["episode"]
     before = {k: v.clone() for k, v in detector.model.state_dict().items()}
-    measured = detector.term_gradients(episode)
+    measured = detector.term_gradients(episode, shared="all")
+    last = detector.term_gradients(episode)  # default: the last shared layer
     norms = detector.gradient_norms(episode)
     assert measured is not None and norms is not None
     grads = measured.gradients
@@ -307,6 +308,17 @@ def test_term_gradients_match_gradient_norms_and_autograd_and_leave_the_model_un
         ]
     ).numpy()
     np.testing.assert_allclose(grads["bbox"], expected, rtol=1e-4, atol=1e-7 * np.abs(expected).max())
+    # shared="last": the same backward, read on the backbone's output layers only
+    assert last is not None
+    expected_last = torch.cat(
+        [
+            (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
+            for p in model.backbone.output_layers().parameters()
+        ]
+    ).numpy()
+    np.testing.assert_allclose(
+        last.gradients["bbox"], expected_last, rtol=1e-4, atol=1e-7 * np.abs(expected_last).max()
+    )
     # the losses are that same train-mode forward's
     assert measured.losses.weighted["bbox"] == pytest.approx(
         float(losses.weighted["bbox"].detach()), rel=1e-6
@@ -314,7 +326,7 @@ def test_term_gradients_match_gradient_norms_and_autograd_and_leave_the_model_un
     after = detector.model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before), "measuring changed the model"
     assert not detector.model.training
-    m = balance.measure(detector, [episode])
+    m = balance.measure(detector, [episode], shared="all")
     assert m is not None and m.grams.shape == (1, 4, 4)
     np.testing.assert_allclose(m.norms[0], [norms[n] for n in TERMS], rtol=1e-6)
 
@@ -353,7 +365,9 @@ def test_cli_json_without_a_log(capsys, world):
     assert set(suggested) == {"equal_grad_share", "uncertainty", "dwa"} and suggested["dwa"] is None
     assert sum(suggested["equal_grad_share"].values()) == pytest.approx(9.5)
     assert "episodes' mean raw values" in record["suggestion_basis"]["uncertainty"]
-    assert "of the backbone gradient" in record["verdict"] and isinstance(record["notes"], list)
+    assert "of the gradient on the last shared layer" in record["verdict"] and isinstance(
+        record["notes"], list
+    )
 
 
 def test_cli_with_a_log_and_with_the_checkpoints_sibling_log(capsys, world, tmp_path):
@@ -372,7 +386,11 @@ def test_cli_with_a_log_and_with_the_checkpoints_sibling_log(capsys, world, tmp_
     copied = Path(shutil.copy(world["checkpoint"], run / "epoch_1.pt"))
     text = run_cli(capsys, "--checkpoint", str(world["checkpoint"]), str(copied), *argv[2:])
     assert text.count("verdict: ") == 2 and f"log: {run / 'log.jsonl'}" in text
-    assert "equal_grad_share" in text and "of the backbone gradient" in text and "‖∇ shared‖" in text
+    assert (
+        "equal_grad_share" in text
+        and "of the gradient on the last shared layer" in text
+        and "‖∇ shared‖" in text
+    )
 
 
 class NoGradients:

@@ -54,7 +54,7 @@ def test_the_demo_checkpoint_shows_verdict_shares_heatmap_and_suggestions() -> N
     at = _open()
     _clean(at)
     assert at.sidebar.selectbox(key="ckpt_demo").value == "troubled/best.pt"
-    assert any("of the backbone gradient" in m.value for m in at.markdown)  # the verdict
+    assert any("of the gradient on the last shared layer" in m.value for m in at.markdown)  # the verdict
     bars = _chart(at, "bal_shares")["data"]
     assert [t["type"] for t in bars] == ["bar"] and bars[0]["x"] == ["cls", "bbox", "supcon", "cpe"]
     assert "arrayminus" in bars[0]["error_y"]  # the 95% CI

@@ -13,7 +13,7 @@ from inspector.cli.episode import add_shape_arguments
 from inspector.cli.options import add_model_arguments, eval_settings
 from inspector.serialize import dumps
 
-HELP = "measure each weighted loss's gradient on the shared backbone (shares, conflicts) and suggest weights"
+HELP = "measure each weighted loss's gradient on the shared layers (shares, conflicts) and suggest weights"
 DEFAULT_EPISODES = 50
 
 
@@ -41,6 +41,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_shape_arguments(parser)
     add_model_arguments(parser, "term_gradients")
+    parser.add_argument(
+        "--shared",
+        choices=("last", "all"),
+        default="last",
+        help="the shared parameters gradients are taken on: 'last' (default) the last shared layer, the "
+        "neck's output convs every head reads, as GradNorm does (2.2× cheaper); 'all' every backbone and "
+        "neck parameter",
+    )
     parser.add_argument(
         "--log",
         default=None,
@@ -108,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from inspector.adapters import load_detector
-    from inspector.balance import checkpoint_report, measure_checkpoint, sibling_log
+    from inspector.balance import SHARED_WORDS, checkpoint_report, measure_checkpoint, sibling_log
     from inspector.batch import EpisodePlan
     from inspector.data import read_dataset
     from inspector.errors import InspectorError
@@ -127,9 +135,8 @@ def run(args: argparse.Namespace) -> int:
         detector = load_detector(checkpoint, args.adapter)
         settings = eval_settings(args, checkpoint)
         plan = EpisodePlan(data, clips, settings)
-        measured = measure_checkpoint(
-            detector, checkpoint, (plan.episode(i) for i in range(plan.total)), plan.total
-        )
+        episodes = (plan.episode(i) for i in range(plan.total))
+        measured = measure_checkpoint(detector, checkpoint, episodes, plan.total, args.shared)
         # --log when given, else the checkpoint's sibling log.jsonl
         path = Path(args.log) if args.log else sibling_log(checkpoint)
         if path is not None and path not in logs:
@@ -150,7 +157,8 @@ def run(args: argparse.Namespace) -> int:
                 record,
                 f"{report.episodes} episodes of {args.data} "
                 f"({describe_shape(settings.shape, trained_shape(checkpoint))}, seed {settings.seed}); "
-                "gradients of each weighted loss on the shared backbone, batch norm in training mode; "
+                f"gradients of each weighted loss on {SHARED_WORDS[args.shared]}, batch norm in training "
+                "mode; "
                 f"log: {record['log'] or 'none'}",
             )
     if args.json:

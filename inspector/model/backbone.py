@@ -48,6 +48,10 @@ class Backbone(nn.Module):
         self.lateral = nn.ModuleList(nn.Conv2d(w[i + 1], c, 1) for i in self.out_stages)
         self.smooth = nn.ModuleList(ConvBNAct(c, c, 3, 1) for _ in self.out_stages)
 
+    def output_layers(self) -> nn.Module:
+        """The last shared layers: the FPN output convs whose maps every head reads."""
+        return self.smooth
+
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
         x = self.stem(images - 0.5)  # (B, w0, H/2, W/2); zero-centred input
         feats = []

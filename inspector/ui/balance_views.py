@@ -214,7 +214,7 @@ def describe(
     return (
         f"{m.choice.label} (`{adapter}`) · {data.label} · {episodes}, seed {s.seed} · log: "
         f"{log.name if log is not None else 'none beside the checkpoint'} · gradients of each weighted loss "
-        "on the shared backbone, batch norm in training mode (as a training step)"
+        f"on {balance.SHARED_WORDS[m.report.shared]}, batch norm in training mode (as a training step)"
     )
 
 
@@ -254,7 +254,7 @@ def render_verdicts(measured: list[Measured]) -> None:
 
 
 def shares_figure(measured: list[Measured]) -> go.Figure:
-    """Each term's share of the backbone gradient with its 95% bootstrap CI, one group per checkpoint."""
+    """Each term's share of the shared-layer gradient with its 95% bootstrap CI, one group per checkpoint."""
     terms = [t.name for t in measured[0].report.terms]
     groups = []
     for m in measured:
@@ -359,7 +359,7 @@ def predicted_figure(report: BalanceReport) -> go.Figure:
         if s.weights is not None:
             shares = report.what_if(s.weights)
             groups.append(charts.Shares(SHORT_LABELS[s.method], np.array([shares[n] for n in names])))
-    return charts.gradient_shares_figure(names, groups, title="Predicted share of the backbone gradient")
+    return charts.gradient_shares_figure(names, groups, title="Predicted share of the shared-layer gradient")
 
 
 def render_suggestions(m: Measured) -> None:

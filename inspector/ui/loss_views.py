@@ -422,7 +422,8 @@ def measured_preset(measured: MeasuredBalance | None, dec: Decomposition) -> Pre
     return Preset(
         "equal_grad_share",
         {terms[t]: w for t, w in s.weights.items() if t in terms},
-        f"{measured.checkpoint}'s mean gradient norms on the backbone, {measured.report.episodes} episodes",
+        f"{measured.checkpoint}'s mean gradient norms on the shared layers, "
+        f"{measured.report.episodes} episodes",
         s.notes,
     )
 
@@ -469,8 +470,8 @@ def pick_preset(presets: Sequence[Preset], run_key: str, measured: MeasuredBalan
 
 
 def render_gradient_shares(measured: MeasuredBalance, dec: Decomposition, weights: dict[str, float]) -> None:
-    """Each measured term's share of the backbone gradient under the what-if weights (BalanceReport.what_if:
-    ‖∇(w·L)‖ scales with w, no new measurement) against its measured share."""
+    """Each measured term's share of the shared-layer gradient under the what-if weights
+    (BalanceReport.what_if: ‖∇(w·L)‖ scales with w, no new measurement) against its measured share."""
     report = measured.report
     terms = term_components(report, dec)
     if not terms:
@@ -478,7 +479,7 @@ def render_gradient_shares(measured: MeasuredBalance, dec: Decomposition, weight
     predicted = report.what_if({t: weights[c] for t, c in terms.items() if c in weights})
     now = report.what_if({})
     st.markdown(
-        f"**Share of the backbone gradient** under these weights, predicted from the measurement of "
+        f"**Share of the shared-layer gradient** under these weights, predicted from the measurement of "
         f"{measured.checkpoint} over {report.episodes} episodes (Loss balance page); the change is against "
         "its measured shares"
     )
