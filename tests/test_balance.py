@@ -18,22 +18,20 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_model import save_tiny
 
 from inspector import balance
 from inspector.adapters import ReferenceDetector, _flat
-from inspector.checkpoint import save_checkpoint
 from inspector.cli import balance as balance_cli
 from inspector.data import read_dataset
 from inspector.data.shapes import write_coco_dataset
 from inspector.errors import InspectorError
-from inspector.model import ModelConfig, create_model
 from inspector.model.loss import compute_losses
 from inspector.model.predict import run_episode
 from inspector.model.wiou import WIoUState
 from inspector.plan import DatasetEpisodes, EpisodeShape
 from inspector.runlog import RunWriter, read_logs
 
-TINY = ModelConfig(widths=(8, 16, 16, 24, 32), neck_dim=24, head_dim=16, embed_dim=16)
 TERMS = ("cls", "bbox", "supcon", "cpe")
 REQUIRED_TERM_KEYS = {
     "name",
@@ -266,14 +264,7 @@ def test_bootstrap_ci_contains_the_mean_and_is_nan_for_one_episode():
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("balance")
-    torch.manual_seed(0)
-    ckpt = save_checkpoint(
-        root / "run" / "tiny.pt",
-        create_model(TINY),
-        TINY,
-        half=True,
-        train_config={"n_way": 2, "k_shot": 2, "n_query": 2},
-    )
+    ckpt = save_tiny(root / "run" / "tiny.pt")
     write_coco_dataset(root / "val", 20, seed=5)
     episode = DatasetEpisodes(read_dataset(root / "val"), EpisodeShape(2, 2, 2), 0).episode(0)
     return {"root": root, "checkpoint": ckpt, "data": root / "val", "episode": episode}

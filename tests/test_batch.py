@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
-import torch
+from tiny_model import save_tiny
 
 from inspector.adapters import load_detector
 from inspector.batch import (
@@ -26,16 +26,13 @@ from inspector.batch import (
     summarize,
     write_result,
 )
-from inspector.checkpoint import save_checkpoint
 from inspector.data import read_dataset
 from inspector.data.shapes import write_coco_dataset, write_video_samples
 from inspector.errors import InspectorError
 from inspector.evaluate import coco_map
-from inspector.model import ModelConfig, create_model
 from inspector.results import EpisodeResult, QueryResult
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = ModelConfig(widths=(8, 16, 16, 24, 32), neck_dim=24, head_dim=16, embed_dim=16)
 METRICS = (
     "map50",
     "map50_95",
@@ -61,14 +58,7 @@ def files(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("batch")
     write_coco_dataset(root / "val", 20, seed=3)
     write_video_samples(root / "clips", 2, seed=3)
-    torch.manual_seed(1)
-    save_checkpoint(
-        root / "tiny.pt",
-        create_model(TINY),
-        TINY,
-        half=True,
-        train_config={"n_way": 2, "k_shot": 2, "n_query": 2},
-    )
+    save_tiny(root / "tiny.pt", seed=1)
     return root
 
 

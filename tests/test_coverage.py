@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_model import TINY, save_tiny
 
 from inspector.adapters import inspect_episode, load_detector
 from inspector.batch import EpisodePlan, EvalSettings, evaluate_batch, plan_meta
-from inspector.checkpoint import save_checkpoint
 from inspector.cli import coverage as coverage_cli
 from inspector.coverage import (
     MEDIUM_AREA,
@@ -34,11 +34,8 @@ from inspector.coverage import (
 from inspector.data import read_dataset
 from inspector.data.shapes import write_coco_dataset
 from inspector.errors import InspectorError
-from inspector.model import ModelConfig, create_model
 from inspector.model.assigner import OVERLOOK_IOU, overlooked_anchors
 from inspector.results import Assigned, EpisodeResult, Overlooked, QueryResult
-
-TINY = ModelConfig(widths=(8, 16, 16, 24, 32), neck_dim=24, head_dim=16, embed_dim=16)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -171,14 +168,7 @@ def files(tmp_path_factory) -> Path:
     write_coco_dataset(root / "val", 20, seed=5)
     torch.manual_seed(0)
     for name, seed in (("a.pt", 0), ("b.pt", 1)):
-        torch.manual_seed(seed)
-        save_checkpoint(
-            root / name,
-            create_model(TINY),
-            TINY,
-            half=True,
-            train_config={"n_way": 2, "k_shot": 2, "n_query": 2},
-        )
+        save_tiny(root / name, seed=seed)
     return root
 
 

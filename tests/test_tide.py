@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from tiny_model import save_tiny
 
 from inspector.adapters import load_detector
 from inspector.batch import (
@@ -23,14 +23,12 @@ from inspector.batch import (
     summarize,
     write_result,
 )
-from inspector.checkpoint import save_checkpoint
 from inspector.cli import errors as errors_command
 from inspector.cli import main
 from inspector.data import read_dataset
 from inspector.data.shapes import write_coco_dataset, write_video_samples
 from inspector.errors import InspectorError
 from inspector.evaluate import ImageRecord, coco_map
-from inspector.model import ModelConfig, create_model
 from inspector.serialize import dumps
 from inspector.tide import (
     ERROR_TYPES,
@@ -287,7 +285,6 @@ def test_counts_equal_tidecv_and_dap_agrees(seed):
 
 # --- the `errors` command --------------------------------------------------------------------------------
 
-TINY = ModelConfig(widths=(8, 16, 16, 24, 32), neck_dim=24, head_dim=16, embed_dim=16)
 # An untrained model scores below the model's 0.05 everywhere; a low threshold gives it predictions to type.
 LOW_SCORE = "0.001"
 KEYS = {"errors", "ap50", "per_class", "episodes", "images", "thresholds"}
@@ -297,14 +294,7 @@ KEYS = {"errors", "ap50", "per_class", "episodes", "images", "thresholds"}
 def files(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tide")
     write_coco_dataset(root / "val", 20, seed=5)
-    torch.manual_seed(0)
-    save_checkpoint(
-        root / "tiny.pt",
-        create_model(TINY),
-        TINY,
-        half=True,
-        train_config={"n_way": 2, "k_shot": 2, "n_query": 2},
-    )
+    save_tiny(root / "tiny.pt")
     return root
 
 

@@ -16,7 +16,9 @@ def test_balance_page_draws_the_shares_and_hands_its_weights_to_the_loss_curves(
     app_url: str, page, artifacts: Path
 ) -> None:
     page.goto(app_url + "/Balance")
-    page.get_by_text("of the gradient on the last shared layer").first.wait_for(timeout=120_000)  # the verdict
+    page.get_by_text("of the gradient on the last shared layer").first.wait_for(
+        timeout=120_000
+    )  # the verdict
     wait_until_idle(page, 120_000)
     page.wait_for_selector(CHART, timeout=60_000)
     assert page.locator(CHART).count() >= 3  # shares, cosine heatmap, predicted shares
