@@ -162,7 +162,7 @@ class Detector(Protocol):
                                       (weighted loss → ∂loss/∂backbone flattened to one (P,) vector, the same
                                       P parameters and order for every loss — the vectors whose norms
                                       gradient_norms gives, with shared="all" — and the losses of that
-                                      forward pass; `shared` as SharedParameters; inspector/balance.py
+                                      forward pass; `shared` as SharedParameters; inspector/balance/
                                       measures shares and angles)
 
     `name` names the detector in messages; an adapter need not set it: `adapters.load_detector` gives an
