@@ -28,6 +28,7 @@ import math
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pyarrow as pa
@@ -36,8 +37,10 @@ import pyarrow.json as pj
 
 from inspector import limits
 from inspector.errors import InspectorError
+from inspector.runlog import increments
 from inspector.runlog.json_columns import MAX_LIST_ITEMS, Column, JsonRows, leaves, table_columns
 from inspector.runlog.json_depth import deep_lines
+from inspector.runlog.json_growing import GrowingRows
 from inspector.runlog.pieces import line_pieces
 
 # Longest JSON line kept. Real metric lines are well under 10 kB; mmdet 2.x's first line (env_info +
@@ -430,6 +433,9 @@ def load(path: Path, *, start: int = 0, first_line: int = 1, lists: bool = False
     a list of numbers is opened into columns "key[i]" and the keys that held lists are named in
     `JsonRows.lists`; without it, lists are skipped.
     """
+    store = increments.active()
+    if store is not None:
+        return _load_appended(path, start, first_line, lists, store)
     try:
         mapped = pa.memory_map(str(path), "r")
     except OSError as exc:
@@ -453,6 +459,57 @@ def load(path: Path, *, start: int = 0, first_line: int = 1, lists: bool = False
         what = "binary content" if b"\x00" in head else "no JSON object on any line"
         raise InspectorError(f"not a JSON-lines log ({what})", path=path)
     return rows
+
+
+def _load_appended(
+    path: Path, start: int, first_line: int, lists: bool, store: increments.Increments
+) -> JsonRows:
+    """`load` for a follower: parse only the complete lines appended since the last read of `path`.
+
+    The state kept between reads is the loader (known schema, admitted keys, skipped lines) and the rows
+    so far (json_growing.GrowingRows), so the rows equal a fresh `load` of the file up to its last
+    newline. Bytes after the last newline are a line still being written: left for the next read, never
+    called malformed.
+    """
+    key = ("jsonl", str(path), start, first_line, lists)
+    try:
+        mapped = pa.memory_map(str(path), "r")
+    except OSError as exc:
+        raise InspectorError(f"cannot open ({exc.strerror or exc})", path=path) from None
+    with mapped:
+        size = mapped.size()
+        saved = store.resume(key, path, size)
+        if saved is None:
+            loader, so_far, offset, line = _Loader(lists), GrowingRows(), start, first_line
+        else:
+            loader, so_far = cast(tuple[_Loader, GrowingRows], saved.state)
+            offset, line = saved.identity.offset, saved.line
+        appended = mapped.read_buffer()[offset:]
+        cut = _after_last_newline(appended)
+        store.parsed_bytes += cut
+        for piece in line_pieces(appended.slice(0, cut), max_line=MAX_LINE_BYTES) if cut else ():
+            view = memoryview(piece)
+            parsed = None if deep_lines(view).size else loader.fast(piece, line)
+            line += parsed if parsed is not None else loader.tolerant(view, line)
+    new = loader.finish(path, b"\n")  # the new rows only; warnings from every line read so far
+    so_far.extend(new)
+    store.save(key, path, offset + cut, (loader, so_far), line)
+    if so_far.n == 0:
+        raise InspectorError("no complete line yet (the run has not logged a row)", path=path)
+    return so_far.rows(new.warnings, new.lists)
+
+
+def _after_last_newline(buf: pa.Buffer, block: int = 1 << 16) -> int:
+    """The offset just past the last newline of `buf` (0: none), searched backwards a block at a time."""
+    raw = np.frombuffer(buf, dtype=np.uint8)
+    end = raw.shape[0]
+    while end > 0:
+        begin = max(0, end - block)
+        found = np.flatnonzero(raw[begin:end] == 10)
+        if found.size:
+            return begin + int(found[-1]) + 1
+        end = begin
+    return 0
 
 
 def _lines_in(view: memoryview) -> int:

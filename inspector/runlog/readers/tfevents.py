@@ -18,12 +18,14 @@ import mmap
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from tensorboard.compat.proto import event_pb2
 
 from inspector.errors import InspectorError
 from inspector.limits import max_series
+from inspector.runlog import increments
 from inspector.runlog.record import RunLog, Segment, Series, assemble
 from inspector.runlog.tfevents_wire import (
     FOOTER_BYTES,
@@ -58,6 +60,8 @@ class _Scalars:
     values: dict[str, np.ndarray]
     wall_times: dict[str, np.ndarray]
     warnings: tuple[str, ...]
+    records: int = 0  # valid records read
+    empty: int = 0  # of which zero-length
 
 
 @dataclass(frozen=True)
@@ -288,6 +292,9 @@ def _read_file(path: Path) -> _Scalars:
     straight into arrays of their final size. Keeping per-chunk pieces and joining them instead
     peaked at 3.5× the payload (bench/bench_memory.py); this peaks near the result itself.
     """
+    store = increments.active()
+    if store is not None:
+        return _read_appended(path, store)
     try:
         with open(path, "rb") as fh:
             size = fh.seek(0, 2)
@@ -296,31 +303,99 @@ def _read_file(path: Path) -> _Scalars:
             buf = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
     except OSError as exc:
         raise InspectorError(f"cannot open ({exc.strerror or exc})", path=path) from None
-    warnings: list[str] = []
     try:
-        census = _census(buf, path, warnings)
-        if not census.chunks:
-            detail = f" ({' '.join(warnings)})" if warnings else ""
-            raise InspectorError(f"no valid TensorBoard record in {size} byte(s){detail}", path=path)
-        values, walls, steps = _fill(buf, census, path)
-        if not census.order:
-            warnings.append(
-                f"{path.name}: none of its {census.records} valid record(s) holds a scalar "
-                f"({census.empty} empty); no series read from it."
-            )
+        scalars, _ = _decode(buf, path)
     finally:
         if isinstance(buf, mmap.mmap):
             try:
                 buf.close()
             except BufferError:  # a NumPy view in an exception's traceback: the map closes when it goes
                 pass
+    if not scalars.steps:
+        return replace(scalars, warnings=(*scalars.warnings, _no_scalar(path, scalars)))
+    return scalars
+
+
+def _no_scalar(path: Path, scalars: _Scalars) -> str:
+    return (
+        f"{path.name}: none of its {scalars.records} valid record(s) holds a scalar "
+        f"({scalars.empty} empty); no series read from it."
+    )
+
+
+def _decode(buf: WireBuffer, path: Path) -> tuple[_Scalars, int]:
+    """The scalars of the records in `buf`, and the offset just past its last valid record."""
+    warnings: list[str] = []
+    census = _census(buf, path, warnings)
+    if not census.chunks:
+        detail = f" ({' '.join(warnings)})" if warnings else ""
+        raise InspectorError(f"no valid TensorBoard record in {len(buf)} byte(s){detail}", path=path)
+    values, walls, steps = _fill(buf, census, path)
+    starts, lengths, _ = census.chunks[-1].unpack()
+    end = int(starts[-1] + lengths[-1]) + FOOTER_BYTES
     names = [census.names[t] for t in census.order]
-    return _Scalars(
+    scalars = _Scalars(
         {name: steps.steps(r) for r, name in enumerate(names)},
         dict(zip(names, values, strict=True)),
         dict(zip(names, walls, strict=True)),
         tuple(warnings),
+        census.records,
+        census.empty,
     )
+    return scalars, end
+
+
+def _read_appended(path: Path, store: increments.Increments) -> _Scalars:
+    """`_read_file` for a follower: decode only the records appended since the last read of `path`.
+
+    The state kept is the file's scalars so far; the new records' points are appended per tag, so the
+    result equals a fresh read of the file's complete records. Bytes after the last valid record are a
+    record still being written: left for the next read, without the truncation warning a fresh read of a
+    copied log gives.
+    """
+    key = ("tfevents", str(path))
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, 2)
+            saved = store.resume(key, path, size)
+            offset = 0 if saved is None else saved.identity.offset
+            fh.seek(offset)
+            appended = fh.read(size - offset)
+    except OSError as exc:
+        raise InspectorError(f"cannot open ({exc.strerror or exc})", path=path) from None
+    so_far = _Scalars({}, {}, {}, ()) if saved is None else cast(_Scalars, saved.state)
+    end = 0
+    if appended:
+        try:
+            new, end = _decode(appended, path)
+        except InspectorError:
+            new = None  # no complete record yet among the appended bytes
+        if new is not None:
+            pending = f"{path.name}: the last record is truncated"
+            kept = tuple(w for w in new.warnings if not w.startswith(pending))
+            so_far = _appended(so_far, replace(new, warnings=kept))
+    store.parsed_bytes += len(appended)
+    store.save(key, path, offset + end, so_far)
+    if not so_far.records:
+        raise InspectorError("no complete TensorBoard record yet", path=path)
+    if not so_far.steps:
+        return replace(so_far, warnings=(*so_far.warnings, _no_scalar(path, so_far)))
+    return so_far
+
+
+def _appended(old: _Scalars, new: _Scalars) -> _Scalars:
+    """`old`'s points followed by `new`'s, per tag (new tags after old ones, up to max_series())."""
+    steps, values, walls = dict(old.steps), dict(old.values), dict(old.wall_times)
+    warnings = list(old.warnings) + [w for w in new.warnings if w not in old.warnings]
+    cap = max_series()
+    for tag in new.steps:
+        if tag in steps:
+            steps[tag] = np.concatenate([steps[tag], new.steps[tag]])
+            values[tag] = np.concatenate([values[tag], new.values[tag]])
+            walls[tag] = np.concatenate([walls[tag], new.wall_times[tag]])
+        elif len(steps) < cap:
+            steps[tag], values[tag], walls[tag] = new.steps[tag], new.values[tag], new.wall_times[tag]
+    return _Scalars(steps, values, walls, tuple(warnings), old.records + new.records, old.empty + new.empty)
 
 
 def _event_files(directory: Path) -> list[Path]:
