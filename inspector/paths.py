@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -17,19 +18,73 @@ def demo_dir() -> Path:
     return Path(os.environ.get("INSPECTOR_DEMO_DIR") or DEMO_DIR)
 
 
+# An INSPECTOR_ROOTS entry that is a URL scheme ("s3", "https") or a port ("8080" or "8080/prefix"): on
+# POSIX os.pathsep is ":", which also separates a URL's scheme and port, so these pieces are re-joined.
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+")
+_PORT = re.compile(r"\d+(/.*)?")
+_URL_WITHOUT_PATH = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://[^/:?#]*")
+
+
+def split_roots(configured: str) -> list[str]:
+    """The entries of an INSPECTOR_ROOTS value, os.pathsep-separated, with URLs kept whole.
+
+    "runs:s3://bucket/prefix:https://host:8080/logs" gives ["runs", "s3://bucket/prefix",
+    "https://host:8080/logs"]: a scheme piece followed by one starting with "//" is one URL, and so is a URL
+    with no path yet followed by a port. An IPv6 host ("[::1]") cannot be written on POSIX; use its name.
+    """
+    entries: list[str] = []
+    for piece in (p.strip() for p in configured.split(os.pathsep)):
+        last = entries[-1] if entries else ""
+        joins_url = piece.startswith("//") and _SCHEME.fullmatch(last)
+        joins_port = _PORT.fullmatch(piece) and _URL_WITHOUT_PATH.fullmatch(last)
+        if os.pathsep == ":" and (joins_url or joins_port):
+            entries[-1] = f"{last}:{piece}"
+        else:
+            entries.append(piece)
+    return [e for e in entries if e]
+
+
+def _scheme(entry: str) -> str | None:
+    """The entry's URL scheme, lower-cased, or None for a plain path."""
+    scheme, sep, _ = entry.partition("://")
+    return scheme.lower() if sep and _SCHEME.fullmatch(scheme) else None
+
+
+def _is_remote(entry: str) -> bool:
+    return _scheme(entry) not in (None, "file", "local")
+
+
+def _entries() -> list[str]:
+    return split_roots(os.environ.get("INSPECTOR_ROOTS", ""))
+
+
 def configured_roots() -> list[str]:
-    """The roots as the operator wrote them (INSPECTOR_ROOTS, os.pathsep-separated), for messages."""
-    configured = os.environ.get("INSPECTOR_ROOTS", "")
-    roots = [p.strip() for p in configured.split(os.pathsep) if p.strip()]
-    return roots or [".", "demo/"]
+    """The local roots as the operator wrote them (INSPECTOR_ROOTS, os.pathsep-separated), for messages.
+
+    Default, when INSPECTOR_ROOTS lists nothing: the working directory and demo/. When it lists only remote
+    roots, no local path is allowed: the variable is the whole allow-list.
+    """
+    entries = _entries()
+    if not entries:
+        return [".", "demo/"]
+    # A file:// entry names a local directory.
+    return [e.partition("://")[2] if _scheme(e) else e for e in entries if not _is_remote(e)]
 
 
 def allowed_roots() -> list[Path]:
-    """Resolved roots from INSPECTOR_ROOTS (os.pathsep-separated); default: the working directory and
+    """Resolved local roots from INSPECTOR_ROOTS (os.pathsep-separated); default: the working directory and
     demo/."""
-    configured = os.environ.get("INSPECTOR_ROOTS", "")
-    roots = [Path(p) for p in configured.split(os.pathsep) if p.strip()] or [Path.cwd(), DEMO_DIR]
-    return [r.expanduser().resolve() for r in roots]
+    if not _entries():
+        return [Path.cwd().resolve(), DEMO_DIR.resolve()]
+    return [Path(p).expanduser().resolve() for p in configured_roots()]
+
+
+def remote_roots() -> list[str]:
+    """The remote roots in INSPECTOR_ROOTS (entries holding "://", file:// aside), as written.
+
+    inspector.remote confines URLs to them. None by default: a remote URL must be allowed explicitly.
+    """
+    return [e for e in _entries() if _is_remote(e)]
 
 
 def confined_path(text: str, roots: list[Path] | None = None) -> Path:
@@ -56,6 +111,10 @@ def confined_path(text: str, roots: list[Path] | None = None) -> Path:
         raise InspectorError("a symlink loop", path=given) from None
     except OSError as exc:
         raise InspectorError(f"not a usable path ({exc.strerror or exc})", path=given) from None
+    if not roots:
+        raise InspectorError(
+            "no local path is allowed here (INSPECTOR_ROOTS lists only remote roots)", path=given
+        )
     if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
         # The roots as configured, not resolved: on a shared server the absolute layout is not the user's
         # business.
