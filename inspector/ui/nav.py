@@ -24,9 +24,10 @@ LOSS_CURVES = Page("pages/1_Loss_curves.py", "Loss curves", ":material/show_char
 EPISODES = Page("pages/2_Episodes.py", "Episodes", ":material/center_focus_strong:")
 COMPARE = Page("pages/3_Compare.py", "Compare", ":material/compare:")
 BALANCE = Page("pages/4_Balance.py", "Loss balance", ":material/balance:")
+RUNS = Page("pages/5_Runs.py", "Runs", ":material/stacked_line_chart:")
 # The one page registry, in sidebar order. Streamlit's own page list is hidden
 # (client.showSidebarNavigation = false) because it would label the overview "app".
-PAGES = (OVERVIEW, LOSS_CURVES, EPISODES, COMPARE, BALANCE)
+PAGES = (OVERVIEW, LOSS_CURVES, EPISODES, COMPARE, BALANCE, RUNS)
 
 
 def installed(page: Page) -> bool:
