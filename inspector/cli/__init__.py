@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        from inspector.cli.inputs import resolve_remote_options
+
+        resolve_remote_options(args)
         return int(args._module.run(args) or 0)
     except InspectorError as exc:
         print(f"inspector {args.command}: error: {exc}", file=sys.stderr)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from inspector.cli import follow, runs
+from inspector.cli.inputs import display_url, is_remote, local_file, mirrored
 from inspector.cli.options import parse_logged, parse_weights
 from inspector.serialize import dumps
 
@@ -30,16 +32,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "it contradicts)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of Markdown")
+    runs.add_arguments(parser)
+    follow.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.runs:
+        return runs.run(args)
     from inspector.diagnose import diagnose
     from inspector.report import to_json_dict, to_markdown
     from inspector.runlog import read_logs
 
     weights = parse_weights(args.weights)
     logged = parse_logged(args.logged)
-    log = read_logs(args.paths, format=args.format)
+    # A remote log (file or run directory) is read through its mirror, its config files copied whole.
+    log_path, companions = args.paths[0], [local_file(p) for p in args.paths[1:]]
+    mirror = mirrored(log_path) if is_remote(log_path) else None
+    shown = display_url(log_path) if mirror else log_path
+    paths = [str(mirror.local) if mirror else log_path, *companions]
+    if args.follow:
+        args.weights_override, args.logged_override = weights, logged
+        args.shown, args.mirror, args.paths = shown, mirror, paths
+        return follow.run_follow(args)
+    log = read_logs(paths, format=args.format)
+    log.source = shown
     result = diagnose(log, weights_override=weights, logged_override=logged)
     if args.json:
         print(dumps(to_json_dict(result, source=log.source, format=log.format)))

@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from inspector.losses import Component
+from inspector.ui.run_keys import state_key
 
 LOGGED_CHOICES = ("raw", "weighted")
 
@@ -30,7 +31,7 @@ class Corrections:
 
 
 def _state_key(run_key: str) -> str:
-    return f"corrections:{run_key}"
+    return f"corrections:{state_key(run_key)}"
 
 
 def current(run_key: str) -> Corrections:
@@ -81,7 +82,7 @@ def corrections_editor(components: tuple[Component, ...], run_key: str) -> Corre
             _table(components, made),
             hide_index=True,
             width="stretch",
-            key=f"corrections_{run_key}_{version}",
+            key=f"corrections_{state_key(run_key)}_{version}",
             disabled=("component", "metric", "inferred from", "evidence"),
             column_config={
                 "weight": st.column_config.NumberColumn("weight", min_value=0.0, format="%.4g"),

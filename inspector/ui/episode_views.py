@@ -25,7 +25,7 @@ from inspector.episode_diagnostics import (
 from inspector.errors import InspectorError
 from inspector.evaluate import CLIP_SCORE_THRESHOLD, Matching, clip_st_iou, match_query
 from inspector.format_doctor import format_doctor
-from inspector.paths import confined_path, demo_dir
+from inspector.paths import demo_dir
 from inspector.plan import (
     DEFAULT_SEED,
     DatasetEpisodes,
@@ -34,6 +34,7 @@ from inspector.plan import (
 )
 from inspector.plan import describe_shape as describe_shape  # re-exported: pages/ call views.describe_shape
 from inspector.results import ClipResult, Detector, EpisodeResult, QueryResult
+from inspector.ui.locations import server_location
 from inspector.ui.sources import save_uploads
 
 
@@ -72,12 +73,14 @@ def demo_checkpoints() -> dict[str, Path]:
 
 
 def pick_server_path(label: str, key: str, help: str) -> Choice | None:
-    """Sidebar: a path typed by the user, confined to INSPECTOR_ROOTS (an error shown and None otherwise)."""
+    """Sidebar: a path or URL typed by the user, confined to INSPECTOR_ROOTS (an error shown and None
+    otherwise); a remote checkpoint or dataset is read from its local mirror."""
     text = st.sidebar.text_input(label, key=key, help=help)
     if not text:
         return None
     try:
-        return choice_of(text, confined_path(text))
+        where = server_location(text)
+        return choice_of(where.label if where.url else text, where.local)
     except InspectorError as exc:
         st.sidebar.error(str(exc))
         return None

@@ -1,7 +1,9 @@
 """Cached compositions for the loss pages: a RunLog + settings in, Curves, figures and tables out.
 
-Each function takes the run's content key next to the (underscored, unhashed) data, so Streamlit
-keys its cache on a short string instead of re-hashing a million-step log on every rerun.
+The loss chart itself (curves over the whole run or a zoom window) lives in inspector.ui.curve_views; the
+names the pages use from it are re-exported here. Each function takes the run's content key next to the
+(underscored, unhashed) data, so Streamlit keys its cache on a short string instead of re-hashing a
+million-step log on every rerun.
 """
 
 from __future__ import annotations
@@ -16,17 +18,21 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from inspector import balance, charts, stats
+from inspector import balance, charts, stats, zoom
 from inspector.balance import BalanceReport, LogLevels, SuggestedWeights
 from inspector.charts import Curve
 from inspector.diagnose import Diagnosis, diagnose
 from inspector.findings import recent_rows
-from inspector.losses import Decomposition, by_family, reweight
+from inspector.losses import Decomposition, reweight
 from inspector.report import to_json_dict, to_markdown
 from inspector.runlog import RunLog
 from inspector.serialize import dumps
-from inspector.ui import corrections
+from inspector.ui import corrections, curve_views, zoom_views
 from inspector.ui.corrections import Corrections
+from inspector.ui.curve_views import component_curves
+from inspector.ui.curve_views import shown_decomposition as shown_decomposition
+from inspector.ui.curve_views import step_label as step_label
+from inspector.ui.run_keys import state_key
 from inspector.ui.widgets import CurveSettings
 
 _NO_CORRECTIONS = Corrections()  # the default of run_diagnosis: no corrections made
@@ -47,15 +53,6 @@ def corrected_diagnosis(log: RunLog, key: str) -> Diagnosis:
     """The run's diagnosis with the corrections the user applied to it (inspector.ui.corrections), if any."""
     made = corrections.current(key)
     return run_diagnosis(log, key, made) if made else run_diagnosis(log, key)
-
-
-def step_label(log: RunLog) -> str:
-    return "epoch" if log.step_unit == "epoch" else "step"
-
-
-def segments(log: RunLog) -> list[tuple[int, int]]:
-    """Return (first, last) step of each restart segment, for shading."""
-    return [(s.first_step, s.last_step) for s in log.segments]
 
 
 def summary_rows(diag: Diagnosis) -> list[dict]:
@@ -79,127 +76,31 @@ def summary_rows(diag: Diagnosis) -> list[dict]:
     return rows
 
 
-def _curve(
-    name: str,
-    steps: np.ndarray,
-    values: np.ndarray,
-    spike_mask: np.ndarray,
-    s: CurveSettings,
-    color: str,
-    dash: str | None,
-) -> Curve:
-    """Return one downsampled Curve with band and EMA computed on the full series, spikes kept."""
-    spike_idx = np.flatnonzero(spike_mask)
-    idx = stats.downsample(steps, values, s.points, keep=spike_idx)
-    lower = upper = None
-    label = "band"
-    if s.band == "std" and values.size > 1:
-        band = stats.rolling_band(steps, values, s.window, s.k, at=idx)
-        lower, upper, label = band.lower, band.upper, f"±{s.k:g}σ"
-    elif s.band == "quantiles" and values.size > 1:
-        band = stats.quantile_band(steps, values, s.window, s.quantiles)
-        lower, upper, label = band.lower[idx], band.upper[idx], f"q{s.quantiles[0]:g}–{s.quantiles[1]:g}"
-    smoothed = stats.ema_tensorboard(values, s.ema)[idx] if s.ema > 0 else None
-    shown_spikes = spike_idx if s.spikes else spike_idx[:0]
-    return charts.Curve(
-        name,
-        steps[idx],
-        values[idx],
-        lower,
-        upper,
-        smoothed,
-        steps[shown_spikes],
-        values[shown_spikes],
-        label,
-        dash,
-        color,
-    )
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def component_curves(
-    _diag: Diagnosis,
-    key: str,
-    values: str,
-    s: CurveSettings,
-    colors: tuple[tuple[str, str], ...] = (),
-    suffix: str = "",
-    dash: str | None = None,
-    per_family: bool = False,
-) -> list[Curve]:
-    """Return one Curve per component of `values` ("raw" or "weighted"), downsampled for drawing.
-
-    Spikes are the ones diagnose found (a robust-σ test is scale-free, so raw and weighted agree).
-    `colors` pins a component's colour (so a compared run's `bbox` matches this run's `bbox`).
-    `per_family` sums each term's copies (aux layers, heads) into one curve; a sum has no spikes of its own.
-    """
-    dec = shown_decomposition(_diag, per_family)
-    pinned = dict(colors)
-    table = dec.raw if values == "raw" else dec.weighted
-    curves = []
-    none = np.zeros(dec.steps.size, dtype=bool)
-    for i, c in enumerate(dec.components):
-        colour = pinned.get(c.name, charts.color(i + len(pinned)))
-        own = _diag.stats.get(c.name)
-        curves.append(
-            _curve(
-                c.name + suffix,
-                dec.steps,
-                table[c.name],
-                none if own is None else own.spike_mask,
-                s,
-                colour,
-                dash,
-            )
-        )
-    return curves
-
-
-def shown_decomposition(diag: Diagnosis, per_family: bool) -> Decomposition:
-    """The decomposition as drawn: each component, or each family's copies summed into one."""
-    return by_family(diag.decomposition, diag.components.families) if per_family else diag.decomposition
-
-
-def colors_of(dec: Decomposition) -> tuple[tuple[str, str], ...]:
-    """Return (component, colour) pairs in this run's palette order."""
-    return tuple((c.name, charts.color(i)) for i, c in enumerate(dec.components))
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def lr_points(
-    _log: RunLog, key: str, metric: str | None, points: int
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Return the learning rate's (steps, values), downsampled, or None when the run logs none."""
-    s = _log.get(metric) if metric else None
-    if s is None or not np.isfinite(s.values).any():
-        return None
-    idx = stats.downsample(s.steps, s.values, points, keep=np.zeros(0, dtype=np.int64))
-    return s.steps[idx], s.values[idx]
-
-
-def loss_figure(
-    curves: list[Curve],
-    raw_curves: list[Curve] | None,
-    overlay: list[Curve],
+def render_loss_chart(
+    diag: Diagnosis,
     log: RunLog,
+    key: str,
     s: CurveSettings,
-    lr: tuple[np.ndarray, np.ndarray] | None,
-) -> go.Figure:
-    """Return the main chart: one axes (weighted or raw), or raw | weighted side by side."""
-    if s.view == "side by side" and raw_curves is not None:
-        return charts.side_by_side_figure(
-            raw_curves, curves, ("raw", "weighted"), log_y=s.log_y, step_label=step_label(log), height=420
-        )
-    title = f"Loss components ({s.view})" + (" — dashed: compared run" if overlay else "")
-    return charts.curves_figure(
-        [*curves, *overlay],
-        title,
-        log_y=s.log_y,
-        step_label=step_label(log),
-        segments=segments(log),
-        lr=lr if s.lr else None,
-        height=460,
-    )
+    per_family: bool,
+    other: RunLog | None = None,
+    other_key: str = "",
+    other_label: str = "",
+) -> None:
+    """The loss chart with its zoom: the step window's inputs above, the chart (drag a box over it to zoom),
+    what it draws below; `other` is a run to compare, drawn dashed."""
+    against = None
+    steps = [diag.decomposition.steps]
+    if other is not None:
+        odiag = corrected_diagnosis(other, other_key)
+        against = curve_views.Overlay(odiag, other_key, other_label)
+        steps.append(odiag.decomposition.steps)
+    full = zoom.full_window(*steps)
+    if full is None:
+        return
+    unit = step_label(log)
+    window = zoom_views.zoom_window(key, full, unit)
+    chart = curve_views.loss_chart(diag, log, key, s, per_family, window, against)
+    zoom_views.zoom_chart(chart.figure, key, full, zoom.drawn_caption(window, chart.drawn, unit))
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -442,7 +343,7 @@ def _choose(state: str, method: PresetMethod) -> None:
 def pick_preset(presets: Sequence[Preset], run_key: str, measured: MeasuredBalance | None) -> Preset:
     """A button per preset (one this run cannot support is disabled, its reason below); returns the chosen
     preset: the current weights until another is chosen, or the one the Loss balance page asked for."""
-    state = f"whatif_preset_{run_key}"
+    state = f"whatif_preset_{state_key(run_key)}"
     request = st.session_state.get(PRESET_REQUEST)
     if measured is not None and isinstance(request, tuple) and request[0] == measured.log_key:
         st.session_state[state] = request[1]

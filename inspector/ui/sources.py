@@ -10,8 +10,9 @@ import streamlit as st
 
 from inspector import uploads
 from inspector.errors import InspectorError
-from inspector.paths import confined_path, demo_dir
+from inspector.paths import demo_dir
 from inspector.runlog import RunLog, formats, read_logs
+from inspector.ui.locations import server_location
 
 AUTO = "auto-detect"
 
@@ -24,6 +25,7 @@ class RunSource:
     paths: tuple[str, ...]
     format: str | None
     content_key: str
+    url: str | None = None  # the remote log mirrored at paths[0] (may hold credentials: never shown)
 
 
 # The demo run the app opens on: the one that shows the problem inspector exists to diagnose.
@@ -40,12 +42,15 @@ def demo_runs() -> dict[str, Path]:
 
 
 def content_key(paths: tuple[str, ...]) -> str:
-    """A hash of the files' names, sizes and modification times (cheap; uploads are keyed by content)."""
+    """A hash of the files' names, sizes and modification times (cheap; uploads are keyed by content); a
+    directory counts its files and theirs one level down (a TensorBoard run directory's event files)."""
     h = hashlib.sha256()
     for p in paths:
         path = Path(p)
-        stat = path.stat()
-        h.update(f"{path}|{stat.st_size}|{stat.st_mtime_ns};".encode())
+        files = [path] if not path.is_dir() else [path, *sorted(path.glob("*")), *sorted(path.glob("*/*"))]
+        for f in files:
+            stat = f.stat()
+            h.update(f"{f}|{stat.st_size}|{stat.st_mtime_ns};".encode())
     return h.hexdigest()[:24]
 
 
@@ -92,17 +97,18 @@ def pick_run_source(key: str = "run", label: str = "Run", allow_none: bool = Fal
     text = st.sidebar.text_input(
         f"{label}: path on the server",
         key=f"{key}_path",
-        help="A log file or TensorBoard run directory inside INSPECTOR_ROOTS.",
+        help="A log file or TensorBoard run directory inside INSPECTOR_ROOTS: a local path, or a URL "
+        "(s3://, gs://, https://) below a remote root listed there.",
     )
     if not text:
         return None
     try:
-        path = confined_path(text)
+        where = server_location(text)
+        paths = (str(where.local),)
+        return RunSource(where.label, paths, fmt, content_key(paths), where.url)
     except InspectorError as exc:
         st.sidebar.error(str(exc))
         return None
-    paths = (str(path),)
-    return RunSource(str(path), paths, fmt, content_key(paths))
 
 
 # cache_resource, not cache_data: a 1M-step RunLog pickles to ~160 MB, and cache_data's store + copy on

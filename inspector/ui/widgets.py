@@ -9,6 +9,7 @@ from typing import Literal, get_args
 import streamlit as st
 
 from inspector.losses import Component
+from inspector.ui.run_keys import state_key
 
 View = Literal["weighted", "raw", "side by side"]
 VIEWS: tuple[View, ...] = get_args(View)
@@ -94,7 +95,8 @@ def whatif_weights(
     for i, c in enumerate(components):
         # The run's key is part of the widget key so another run starts from its own weights, the preset's so
         # that choosing a preset fills the inputs.
-        key = f"whatif_{run_key}_{preset_key}_{c.name}" if preset_key else f"whatif_{run_key}_{c.name}"
+        run = state_key(run_key)
+        key = f"whatif_{run}_{preset_key}_{c.name}" if preset_key else f"whatif_{run}_{c.name}"
         weights[c.name] = float(
             cols[i % len(cols)].number_input(
                 f"{c.name} weight",
