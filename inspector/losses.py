@@ -103,15 +103,23 @@ class Decomposition:
         return {c.name: c.effective_weight for c in self.components}
 
     def select(self, rows: np.ndarray) -> Decomposition:
-        """The same decomposition on `rows` of the step axis only (a bool mask or indices)."""
+        """The same decomposition on `rows` of the step axis only (a bool mask or indices).
+
+        Rows that form one contiguous run (every judged row, the recent part of the run) are taken as views,
+        not copies: on 1M steps × 8 terms the copies were 0.15 s of a 1.3 s diagnosis. Nothing mutates a
+        Decomposition's arrays.
+        """
+        index = _contiguous(rows)
+        if isinstance(index, slice) and index == slice(None):
+            return self
         return replace(
             self,
-            steps=self.steps[rows],
-            raw={k: v[rows] for k, v in self.raw.items()},
-            weighted={k: v[rows] for k, v in self.weighted.items()},
-            total=self.total[rows],
-            logged_total=self.logged_total[rows],
-            residual=self.residual[rows],
+            steps=self.steps[index],
+            raw={k: v[index] for k, v in self.raw.items()},
+            weighted={k: v[index] for k, v in self.weighted.items()},
+            total=self.total[index],
+            logged_total=self.logged_total[index],
+            residual=self.residual[index],
         )
 
     def to_frame(self) -> pd.DataFrame:
@@ -138,6 +146,20 @@ def align(axis: np.ndarray, steps: np.ndarray, values: np.ndarray) -> np.ndarray
     hit[inside] = axis[idx[inside]] == steps[inside]
     out[idx[hit]] = values[hit]
     return out
+
+
+def _contiguous(rows: np.ndarray) -> np.ndarray | slice:
+    """`rows` as a slice when a bool mask picks one contiguous run of rows (or all of them), else as given."""
+    rows = np.asarray(rows)
+    if rows.dtype != np.bool_ or rows.size == 0:
+        return rows
+    first = int(rows.argmax())
+    if not rows[first]:
+        return rows  # no row picked
+    last = rows.size - int(rows[::-1].argmax())
+    if int(np.count_nonzero(rows)) != last - first:
+        return rows
+    return slice(None) if first == 0 and last == rows.size else slice(first, last)
 
 
 def decompose(log: RunLog, components: ComponentSet) -> Decomposition:
