@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow.csv as pacsv
+from timing import interleaved, report
 
 from inspector.runlog import read_log
 
@@ -28,18 +28,10 @@ def write_log(path: Path, rows: int, seed: int = 0) -> None:
     np.savetxt(path, table, delimiter=",", header=header, comments="", fmt=["%d"] + ["%.8g"] * METRICS)
 
 
-def best_of(fn, repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "log.csv"
@@ -47,12 +39,13 @@ def main() -> None:
         size_mb = path.stat().st_size / 1e6
         log = read_log(path)  # also warms the page cache for both contestants
         assert log.format == "csv" and len(log.series) == METRICS and len(log.series["m0"]) == args.rows
-        bare = best_of(lambda: pacsv.read_csv(path))
-        ours = best_of(lambda: read_log(path))
-    print(f"{args.rows} rows x {METRICS} metrics, {size_mb:.0f} MB")
-    print(f"pyarrow.csv.read_csv: {bare:.3f} s")
-    print(f"read_log:             {ours:.3f} s")
-    print(f"ratio: {ours / bare:.2f}x (goal <= 1.3x)")
+        timings = interleaved(
+            {"pyarrow.csv.read_csv": lambda: pacsv.read_csv(path), "read_log": lambda: read_log(path)},
+            args.rounds,
+        )
+    print(f"{args.rows} rows x {METRICS} metrics, {size_mb:.0f} MB, {args.rounds} interleaved rounds")
+    print(report(timings, "pyarrow.csv.read_csv"))
+    print("goal: read_log <= 1.3x pyarrow.csv.read_csv (median)")
 
 
 if __name__ == "__main__":

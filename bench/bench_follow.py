@@ -14,13 +14,14 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install needed
+from timing import interleaved, report, speedup  # noqa: E402
+
 from inspector.live import Follower  # noqa: E402
 from inspector.runlog import read_logs  # noqa: E402
 from tests.tfevents_records import framed, scalar_event  # noqa: E402
@@ -54,31 +55,25 @@ def event_records(first: int, count: int, seed: int) -> bytes:
     )
 
 
-def timed(fn: Callable[[], object]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
 def bench(name: str, path: Path, append: Callable[[int], None], steps: int, new: int, rounds: int) -> None:
     follower = Follower([path])
     follower.poll()
-    polls, fulls, parsed = [], [], []
-    for r in range(rounds):
-        append(steps + r * new)
-        t0 = time.perf_counter()
-        poll = follower.poll()
-        polls.append(time.perf_counter() - t0)
-        parsed.append(poll.parsed_bytes)
-        fulls.append(timed(lambda: read_logs([path])))
+    parsed: list[int] = []
+    timings = interleaved(
+        {
+            "poll": lambda: parsed.append(follower.poll().parsed_bytes),  # after each round's append
+            "full read": lambda: read_logs([path]),
+        },
+        rounds,
+        before_round=lambda r: append(steps + r * new),
+    )
     size = sum(f.stat().st_size for f in ([path] if path.is_file() else path.iterdir()))
     print(
         f"{name}: {size / 1e6:.1f} MB, +{new:,} steps per round "
-        f"({statistics.median(parsed) / 1e3:.1f} kB parsed per poll)\n"
-        f"  poll       min {min(polls) * 1e3:8.1f} ms  median {statistics.median(polls) * 1e3:8.1f} ms\n"
-        f"  full read  min {min(fulls) * 1e3:8.1f} ms  median {statistics.median(fulls) * 1e3:8.1f} ms\n"
-        f"  full read / poll (median): {statistics.median(fulls) / statistics.median(polls):.1f}×"
+        f"({statistics.median(parsed) / 1e3:.1f} kB parsed per poll)"
     )
+    print(report(timings, "poll", unit="ms"))
+    print(f"  full read / poll (median): {speedup(timings, 'full read', 'poll'):.1f}×")
 
 
 def main() -> None:

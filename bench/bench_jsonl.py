@@ -2,7 +2,8 @@
 
     python bench/bench_jsonl.py [--rows N]
 
-Prints both times (best of 5 interleaved runs, same process) and their ratio; the goal is a ratio ≤ 1.3.
+Prints both times (min and median of interleaved rounds, same process) and their ratio; the goal is
+a ratio ≤ 1.3.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow.json as pj
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install needed
+from timing import interleaved, report  # noqa: E402
+
 from inspector.runlog import read_log  # noqa: E402
 
 METRICS = 10
@@ -41,20 +43,10 @@ def write_log(path: Path, rows: int, seed: int = 0) -> None:
             )
 
 
-def best_times(fns: list, repeat: int = 5) -> list[float]:
-    """Best wall time of each function; runs are interleaved so background load hits both alike."""
-    times = [[] for _ in fns]
-    for _ in range(repeat):
-        for fn, out in zip(fns, times, strict=True):
-            t0 = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - t0)
-    return [min(t) for t in times]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "log.jsonl"
@@ -62,11 +54,13 @@ def main() -> None:
         size_mb = path.stat().st_size / 1e6
         log = read_log(path)  # also warms the page cache for both contestants
         assert len(log.series) == METRICS and len(log.series["m0"]) == args.rows
-        bare, ours = best_times([lambda: pj.read_json(path), lambda: read_log(path)])
-    print(f"{args.rows} rows x {METRICS} metrics, {size_mb:.0f} MB")
-    print(f"pyarrow.json.read_json: {bare:.3f} s")
-    print(f"read_log:               {ours:.3f} s")
-    print(f"ratio: {ours / bare:.2f}x (goal <= 1.3x)")
+        timings = interleaved(
+            {"pyarrow.json.read_json": lambda: pj.read_json(path), "read_log": lambda: read_log(path)},
+            args.rounds,
+        )
+    print(f"{args.rows} rows x {METRICS} metrics, {size_mb:.0f} MB, {args.rounds} interleaved rounds")
+    print(report(timings, "pyarrow.json.read_json"))
+    print("goal: read_log <= 1.3x pyarrow.json.read_json (median)")
 
 
 if __name__ == "__main__":

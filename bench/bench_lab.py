@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -24,6 +23,8 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from timing import interleaved, report, speedup  # noqa: E402
 
 from inspector.cli import main as cli  # noqa: E402
 
@@ -48,25 +49,21 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     common = ["--checkpoint", args.checkpoint, "--data", args.data, "--json"]
-    runs: dict[str, Callable[[], float]] = {
+    runs: dict[str, Callable[[], object]] = {
         "evaluate 50": lambda: _timed(["evaluate", *common, "--episodes", "50"]),
         "balance 50": lambda: _timed(["balance", *common, "--episodes", "50"]),
         "evaluate 100": lambda: _timed(["evaluate", *common, "--episodes", "100"]),
         "errors 100": lambda: _timed(["errors", *common, "--episodes", "100"]),
         "coverage 100": lambda: _timed(["coverage", *common, "--episodes", "100"]),
     }
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(args.rounds):
-        for name, run in runs.items():
-            times[name].append(run())
-    for name, ts in times.items():
-        print(f"{name:>14}: min {min(ts):.2f} s, median {statistics.median(ts):.2f} s")
+    timings = interleaved(runs, args.rounds)
+    print(report(timings, "evaluate 50"))
     for lab, base in (
         ("balance 50", "evaluate 50"),
         ("errors 100", "evaluate 100"),
         ("coverage 100", "evaluate 100"),
     ):
-        ratio = statistics.median(times[lab]) / statistics.median(times[base])
+        ratio = speedup(timings, lab, base)
         verdict = "within" if ratio <= GOAL_RATIO else "OVER"
         print(f"{lab} / {base}: {ratio:.2f}× (median; {verdict} the {GOAL_RATIO:g}× goal)")
 

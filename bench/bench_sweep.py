@@ -15,14 +15,18 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install needed
+from timing import interleaved, report  # noqa: E402
+
 from inspector.diagnose import diagnose  # noqa: E402
 from inspector.runlog import RunWriter, read_logs  # noqa: E402
 from inspector.sweep import discover, read_sweep  # noqa: E402
+from inspector.sweep.reading import Parallel  # noqa: E402
 
 LRS = (1e-3, 3e-4, 1e-4)
 EVAL_EVERY = 500
@@ -55,22 +59,19 @@ def timed_rounds(root: Path, rounds: int, workers: int | None) -> None:
     found = discover(root)
     warm = read_sweep(found, "serial")  # warms the page cache and the imports for every contestant
     assert all(r.read for r in warm.rows), [r.error for r in warm.rows if not r.read][:3]
-    times: dict[str, list[float]] = {"serial": [], "threads": [], "processes": []}
-    for _ in range(rounds):
-        for parallel in times:
-            t0 = time.perf_counter()
-            sweep = read_sweep(discover(root), parallel, workers)  # type: ignore[arg-type]
-            times[parallel].append(time.perf_counter() - t0)
-            assert sweep.rows == warm.rows
-    shown = ", ".join(f"{t:.2f}" for t in times["processes"])
+
+    def contestant(parallel: Parallel) -> Callable[[], object]:
+        def run() -> None:
+            assert read_sweep(discover(root), parallel, workers).rows == warm.rows
+
+        return run
+
+    timings = interleaved({p: contestant(p) for p in ("serial", "threads", "processes")}, rounds)
+    shown = ", ".join(f"{t:.2f}" for t in timings["processes"].times)
     print(f"processes, round by round: {shown} s (the first pool starts the forkserver)")
-    base = statistics.median(times["serial"])
-    for name, ts in times.items():
-        med = statistics.median(ts)
-        print(
-            f"{name:>9}: min {min(ts):.2f} s, median {med:.2f} s"
-            f" ({base / med:.2f}x serial by median; {1000 * med / len(found.runs):.0f} ms per run)"
-        )
+    print(report(timings, "serial"))
+    for name, t in timings.items():
+        print(f"{name:>9}: {1000 * t.median / len(found.runs):.0f} ms per run (median)")
 
 
 def split_one_run(root: Path, n: int = 20) -> None:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import struct
 import tempfile
-import time
 from pathlib import Path
 
 from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+from timing import interleaved, report, speedup
 
 from inspector.runlog import read_log
 
@@ -51,22 +51,16 @@ def write_log(path: Path, steps: int) -> None:
             )
 
 
-def timed(fn) -> tuple[float, object]:
-    t0 = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t0, out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "events.out.tfevents.1600000000.bench.1.0"
         write_log(path, args.steps)
         size_mb = path.stat().st_size / 1e6
-        read_log(path)  # warms the page cache for both contestants
-        ours, log = timed(lambda: read_log(path))
+        log = read_log(path)  # warms the page cache for both contestants
         assert len(log.series) == len(TAGS) and len(log.series[TAGS[0]]) == args.steps
 
         def accumulate():
@@ -74,12 +68,13 @@ def main() -> None:
             acc.Reload()
             return acc
 
-        theirs, acc = timed(accumulate)
-        assert len(acc.Scalars(TAGS[0])) == args.steps
+        assert len(accumulate().Scalars(TAGS[0])) == args.steps
+        timings = interleaved(
+            {"EventAccumulator": accumulate, "read_log": lambda: read_log(path)}, args.rounds
+        )
     print(f"{len(TAGS)} tags x {args.steps} steps = {len(TAGS) * args.steps} scalars, {size_mb:.0f} MB")
-    print(f"EventAccumulator: {theirs:.2f} s")
-    print(f"read_log:         {ours:.2f} s")
-    print(f"speed-up: {theirs / ours:.1f}x (goal >= 10x)")
+    print(report(timings, "EventAccumulator"))
+    print(f"speed-up (median): {speedup(timings, 'EventAccumulator', 'read_log'):.1f}x (goal >= 10x)")
 
 
 if __name__ == "__main__":
