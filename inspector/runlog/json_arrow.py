@@ -71,6 +71,14 @@ def parse(
     )
 
 
+# Bytes compared at a time by `count`: the comparison's mask stays in cache and below glibc's mmap threshold
+# (128 KiB while a log is read, runlog/allocator.py), so it is not a fresh, page-faulting mapping per call.
+_COUNT_BLOCK = 64 << 10
+
+
 def count(data: pa.Buffer | bytes | memoryview, byte: int) -> int:
     """How many times `byte` occurs in `data`."""
-    return int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == byte))
+    raw = np.frombuffer(data, dtype=np.uint8)
+    return sum(
+        int(np.count_nonzero(raw[i : i + _COUNT_BLOCK] == byte)) for i in range(0, raw.shape[0], _COUNT_BLOCK)
+    )

@@ -162,6 +162,17 @@ def _dictionary(arr: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     return words, codes
 
 
+def all_present(n: int) -> np.ndarray:
+    """A read-only mask of n True values that takes no memory (one byte, broadcast): what a column logged on
+    every row holds as `present` (13 such masks were 0.23× the payload of a 1M-step native log)."""
+    return np.broadcast_to(np.True_, (n,))
+
+
+def is_all_present(mask: np.ndarray) -> bool:
+    """Whether `mask` is an `all_present` mask (checked by its layout, not by reading it)."""
+    return mask.ndim == 1 and mask.strides == (0,) and bool(mask[:1].all())
+
+
 def _column(values: np.ndarray, present: np.ndarray) -> Column:
     """Dense, or sparse when fewer than half the rows log the key (an eval key on 1 row in 1,000)."""
     if present.all() or 2 * np.count_nonzero(present) >= present.size:
@@ -185,7 +196,7 @@ def table_columns(
                 # Always a NumPy-owned copy: a zero-copy view would keep this piece's Arrow buffers
                 # alive until the end of the read, so the Arrow pool would peak at the whole payload.
                 if arr.null_count == 0:  # the common case: skip building a validity mask
-                    present = np.ones(len(arr), dtype=bool)
+                    present = all_present(len(arr))
                     values = arr.to_numpy().astype(np.float64, copy=True)
                 else:
                     present = pc.is_valid(arr).to_numpy(zero_copy_only=False).copy()

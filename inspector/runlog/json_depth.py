@@ -15,6 +15,7 @@ _OPEN_MARKS = bytes(b for b in range(256) if b not in b"[{\n")
 _DELTA = np.zeros(256, dtype=np.int8)
 _DELTA[[ord("["), ord("{")]] = 1
 _DELTA[[ord("]"), ord("}")]] = -1
+_BLOCK = 64 << 10
 _STRING = re.compile(rb'"(?:[^"\\\n]|\\.)*"?')
 
 
@@ -28,10 +29,11 @@ def deep_lines(data: bytes | memoryview | pa.Buffer, limit: int | None = None) -
     """
     limit = limits.MAX_JSON_DEPTH if limit is None else limit
     view = memoryview(data)
-    # 1 MB at a time: translating a copy of the whole piece would add the piece to the read's peak.
+    # 64 KiB at a time: translating a copy of the whole piece would add the piece to the read's peak, and a
+    # copy under glibc's mmap threshold (runlog/allocator.py) is reused, not a fresh page-faulting mapping.
     opens = np.frombuffer(
         b"".join(
-            bytes(view[i : i + (1 << 20)]).translate(None, _OPEN_MARKS) for i in range(0, len(view), 1 << 20)
+            bytes(view[i : i + _BLOCK]).translate(None, _OPEN_MARKS) for i in range(0, len(view), _BLOCK)
         ),
         dtype=np.uint8,
     )

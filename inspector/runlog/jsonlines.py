@@ -16,9 +16,11 @@ import pyarrow as pa
 
 from inspector.errors import InspectorError
 from inspector.runlog import increments
+from inspector.runlog.allocator import large_blocks_returned
 from inspector.runlog.json_columns import JsonRows
 from inspector.runlog.json_growing import GrowingRows
 from inspector.runlog.json_loader import MAX_LINE_BYTES, Loader
+from inspector.runlog.mapped import Mapped
 
 __all__ = ["MAX_LINE_BYTES", "load"]
 
@@ -33,18 +35,15 @@ def load(path: Path, *, start: int = 0, first_line: int = 1, lists: bool = False
     store = increments.active()
     if store is not None:
         return _load_appended(path, start, first_line, lists, store)
-    try:
-        mapped = pa.memory_map(str(path), "r")
-    except OSError as exc:
-        raise InspectorError(f"cannot open ({exc.strerror or exc})", path=path) from None
     loader = Loader(lists)
-    with mapped:
-        buf = mapped.read_buffer()[start:]
+    with large_blocks_returned(), Mapped(path) as mapped:
+        buf = mapped.buffer[start:]
         if buf.size == 0:
             raise InspectorError("the file is empty", path=path)
-        loader.feed(buf, first_line)
         tail = buf[max(0, buf.size - 1) :].to_pybytes()
         head = buf[:4096].to_pybytes()
+        loader.feed(buf, first_line, consumed=lambda n: mapped.release(start + n))
+        del buf
     rows = loader.finish(path, tail)
     if rows.n_rows == 0:
         if not (loader.notes.bad or loader.notes.deep or loader.notes.too_long):
