@@ -1,11 +1,11 @@
 """TensorBoard event files (`events.out.tfevents.*`) and run directories, read without TensorFlow.
 
-The bytes are decoded by tfevents_wire (TFRecord framing with both CRCs checked, the protobuf wire
-format); this module reads each file in two passes into per-tag arrays and joins files and tags into a
-RunLog. A damaged record (a CRC that does not match, a record cut off) is skipped with a warning naming
-its byte offset, and reading goes on at the next valid record; empty records, tags past
-limits.max_series() and files without scalars are counted in warnings, and a read that finds no scalar
-at all is refused saying what it found.
+The bytes are framed by tfevents_framing (TFRecord framing with both CRCs checked) and decoded by
+tfevents_wire (the protobuf wire format); this module reads each file in two passes into per-tag arrays
+and joins files and tags into a RunLog. A damaged record (a CRC that does not match, a record cut off)
+is skipped with a warning naming its byte offset, and reading goes on at the next valid record; empty
+records, tags past limits.max_series() and files without scalars are counted in warnings, and a read
+that finds no scalar at all is refused saying what it found.
 
 Scalars come in two styles: `simple_value` (PyTorch's SummaryWriter, TF1, detectron2) and a
 rank-0 float/double `tensor` (TF2 `tf.summary.scalar`, Keras).
@@ -26,17 +26,8 @@ from inspector.errors import InspectorError
 from inspector.limits import max_series
 from inspector.runlog import increments
 from inspector.runlog.record import RunLog, Segment, Series, assemble
-from inspector.runlog.tfevents_wire import (
-    FOOTER_BYTES,
-    HEADER,
-    WireBuffer,
-    fast_fields,
-    fast_layout,
-    file_order,
-    frame,
-    slow_points,
-    tag_names,
-)
+from inspector.runlog.tfevents_framing import FOOTER_BYTES, HEADER, WireBuffer, frame
+from inspector.runlog.tfevents_wire import TagTable, fast_fields, fast_layout, file_order, slow_points
 
 NAME = "tfevents"
 DESCRIPTION = "TensorBoard event file or run directory (events.out.tfevents.*)"
@@ -182,15 +173,11 @@ def _census(buf: WireBuffer, path: Path, warnings: list[str]) -> _Census:
     dropped: set[int] = set()
     chunks: list[_Chunk] = []
     undecodable = records = empty = 0
+    table = TagTable(buf, names, tag_ids)
     for chunk, (starts, lengths) in enumerate(frame(buf, path, warnings, _CHUNK_RECORDS)):
         ok, tag_start, tag_len = fast_layout(arr, starts, lengths)
-        chunk_names, chunk_index = tag_names(buf, tag_start[ok], tag_len[ok])
-        for name in chunk_names:
-            if name not in tag_ids:
-                tag_ids[name] = len(names)
-                names.append(name)
         fast_tag = np.full(starts.shape, -1, dtype=np.int64)
-        fast_tag[ok] = np.asarray([tag_ids[n] for n in chunk_names], dtype=np.int64)[chunk_index]
+        fast_tag[ok] = table.lookup(tag_start[ok], tag_len[ok])
         fast_tag[lengths == 0] = -2  # an empty record: an Event with nothing set, no need for protobuf
         fast = np.flatnonzero(ok)
         slow_rec, slow_tag, _, _, _, bad = slow_points(
@@ -202,14 +189,15 @@ def _census(buf: WireBuffer, path: Path, warnings: list[str]) -> _Census:
         tags = np.concatenate([fast_tag[fast], slow_tag])[file_order(fast, slow_rec)]
         per_tag = np.bincount(tags, minlength=len(names))
         counts = np.concatenate([counts, np.zeros(len(names) - counts.size, dtype=np.int64)]) + per_tag
-        seen, first = np.unique(tags, return_index=True)
-        for t, i in sorted(zip(seen.tolist(), first.tolist(), strict=True), key=lambda ti: ti[1]):
-            if t in first_seen or t in dropped:
-                continue
-            if len(first_seen) < cap:
-                first_seen[t] = (chunk, i)
-            else:
-                dropped.add(t)
+        if len(first_seen) + len(dropped) < len(names):  # a tag not placed yet, kept or dropped
+            seen, first = np.unique(tags, return_index=True)
+            for t, i in sorted(zip(seen.tolist(), first.tolist(), strict=True), key=lambda ti: ti[1]):
+                if t in first_seen or t in dropped:
+                    continue
+                if len(first_seen) < cap:
+                    first_seen[t] = (chunk, i)
+                else:
+                    dropped.add(t)
         chunks.append(_Chunk.pack(starts, lengths, fast_tag))
     if undecodable:
         warnings.append(f"{path.name}: {undecodable} record(s) are not valid events and were skipped.")
@@ -269,7 +257,10 @@ def _fill(
             )
         if not ranks.size:  # only non-scalar events (histograms, graphs) in this chunk
             continue
-        by_rank = np.argsort(ranks, kind="stable")
+        # A stable sort of int16 keys is a radix sort: on 8k points of 10 tags 29 µs against int64's 83 µs
+        # (tags in turn) to 174 µs (in random order).
+        narrow = ranks.astype(np.int16) if len(order) <= np.iinfo(np.int16).max else ranks
+        by_rank = np.argsort(narrow, kind="stable")
         sorted_ranks = ranks[by_rank]
         bounds = np.flatnonzero(np.diff(sorted_ranks)) + 1
         for a, b in zip([0, *bounds.tolist()], [*bounds.tolist(), by_rank.size], strict=True):
