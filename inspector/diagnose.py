@@ -162,9 +162,12 @@ def _component_stats(dec: Decomposition, t: Thresholds, judged: np.ndarray) -> d
         )
 
     # Components are independent and numpy/scipy release the GIL in their loops: one thread per core.
-    if sub.steps.size < 100_000 or len(dec.components) < 2:
+    # The cores this process may run on (taskset, cgroup cpusets), not the machine's: on one core the threads
+    # would only take turns.
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if sub.steps.size < 100_000 or len(dec.components) < 2 or cores < 2:
         return {c.name: one(c) for c in dec.components}
-    with ThreadPoolExecutor(max_workers=min(len(dec.components), os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(max_workers=min(len(dec.components), cores)) as pool:
         return {s.name: s for s in pool.map(one, dec.components)}
 
 

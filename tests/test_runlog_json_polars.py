@@ -96,9 +96,11 @@ def test_nested_or_list_rows_stay_on_pyarrow(schema: pa.StructType) -> None:
 def test_a_blank_line_sends_the_piece_to_the_tolerant_path() -> None:
     """polars skips blank lines, so its rows would be numbered wrong: the line count must match."""
     data = piece('{"step": 0, "loss": 1.0}', "", '{"step": 1, "loss": 2.0}')
-    assert read_ahead(data, FLAT) == (3, None)
-    n_lines, table = read_ahead(piece('{"step": 0, "loss": 1.0}', '{"step": 1, "loss": 2.0}'), FLAT)
-    assert n_lines == 2 and table is not None and table.num_rows == 2
+    blank = read_ahead(data, FLAT)
+    assert blank.n_lines == 3 and blank.columns is None
+    ahead = read_ahead(piece('{"step": 0, "loss": 1.0}', '{"step": 1, "loss": 2.0}'), FLAT)
+    assert ahead.n_lines == ahead.rows == 2 and ahead.columns is not None
+    assert ahead.columns[0]["loss"].values.tolist() == [1.0, 2.0]
 
 
 # --- whole reads: through polars, and with polars refused, the rows are the same ---------------------------

@@ -163,19 +163,15 @@ class Loader:
         None (nothing kept) when it needs the tolerant path. `ahead`: the piece's `read_ahead`, if done."""
         if self.schema is None or self.line_by_line:
             return None
-        n_lines, table = ahead if ahead is not None else read_ahead(piece, self.schema)
-        # A blank line (no row) or a long value: the tolerant path measures every line.
-        if table is None or (piece.size > MAX_LINE_BYTES and _may_hold_long_lines(table)):
+        if ahead is None:
+            ahead = read_ahead(piece, self.schema, self.lists is not None)
+        if ahead.columns is None:
             return None
-        if table.num_rows:
-            seen = self._list_names()
-            try:
-                numbers, texts = table_columns(table, seen)
-            except UNPARSED:
-                return None
+        numbers, texts, seen = ahead.columns
+        if ahead.rows:
             self.list_seen(seen)
-            self.add(table.num_rows, numbers, texts, first_line)
-        return n_lines
+            self.add(ahead.rows, numbers, texts, first_line)
+        return ahead.n_lines
 
     def tolerant(self, data: memoryview, first_line_no: int) -> int:
         """Every well-formed object line of `data` (a piece),
@@ -340,11 +336,12 @@ class Loader:
                 line += parsed if parsed is not None else self.tolerant(memoryview(piece), line)
             return line
         queued: deque[tuple[pa.Buffer, Future[Ahead] | None]] = deque()
+        lists = self.lists is not None
         with ThreadPoolExecutor(_READ_AHEAD, thread_name_prefix="jsonl") as pool:
             while True:
                 while len(queued) <= _READ_AHEAD and (piece := next(pieces, None)) is not None:
                     known = self.schema if not self.line_by_line else None
-                    queued.append((piece, pool.submit(read_ahead, piece, known) if known else None))
+                    queued.append((piece, pool.submit(read_ahead, piece, known, lists) if known else None))
                     if known is None:
                         break  # the keys are learnt from this piece: later ones wait for them
                 if not queued:
@@ -407,31 +404,49 @@ class Loader:
 
 
 # Worker threads parsing the next pieces with polars while the loader takes the current one apart.
-_READ_AHEAD = 1
-
-Ahead = tuple[int, pa.Table | None]
+_READ_AHEAD = 2
 
 
-def read_ahead(piece: pa.Buffer, schema: pa.StructType | None) -> Ahead:
-    """(lines in the piece, its rows parsed against `schema` one row per line, else None): what `Loader.fast`
-    needs, computed without the loader's state, so on a worker thread.
+@dataclass(frozen=True)
+class Ahead:
+    """What `read_ahead` made of a piece: its line count, and its rows' columns, or None for the tolerant
+    path."""
+
+    n_lines: int
+    rows: int = 0
+    columns: tuple[dict[str, Column], dict[str, Column], dict[str, None] | None] | None = None
+
+
+def read_ahead(piece: pa.Buffer, schema: pa.StructType | None, lists: bool = False) -> Ahead:
+    """The piece's rows parsed against `schema`, one row per line, as columns (`table_columns`; with `lists`,
+    list keys noted and opened): what `Loader.fast` needs, computed without the loader's state, so on a
+    worker thread.
 
     polars parses when it can vouch for the rows (json_polars.py), else pyarrow, which errors on a key
-    outside the schema. None sends the piece to the tolerant path: a key outside the schema, a malformed or
-    blank line, a line nested too deep for pyarrow, or a table that could grow past _CELLS.
+    outside the schema. No columns send the piece to the tolerant path: a key outside the schema, a
+    malformed or blank line, a line nested too deep for pyarrow, a value that could make a line too long, or
+    a table that could grow past _CELLS.
     """
     n_lines = _lines_in(memoryview(piece))
     if schema is None or n_lines * (leaf_count(schema) + 1) > _CELLS:
-        return n_lines, None
+        return Ahead(n_lines)
     table = parse_known(piece, schema)
     if table is None or table.num_rows != n_lines:
         if deep_lines(piece).size:  # pyarrow's parser recurses per level: never hand it such a line
-            return n_lines, None
+            return Ahead(n_lines)
         try:
             table = _parse(piece, schema)
         except UNPARSED:
-            return n_lines, None
-    return n_lines, table if table.num_rows == n_lines else None
+            return Ahead(n_lines)
+    # A blank line (no row) or a long value: the tolerant path measures every line.
+    if table.num_rows != n_lines or (piece.size > MAX_LINE_BYTES and _may_hold_long_lines(table)):
+        return Ahead(n_lines)
+    seen: dict[str, None] | None = {} if lists else None
+    try:
+        numbers, texts = table_columns(table, seen) if table.num_rows else ({}, {})
+    except UNPARSED:
+        return Ahead(n_lines)
+    return Ahead(n_lines, table.num_rows, (numbers, texts, seen))
 
 
 def _lines_in(view: memoryview) -> int:
