@@ -16,9 +16,10 @@ from fuzz_catalogue import replayable
 from hypothesis import given
 from hypothesis import strategies as st
 
-from inspector.runlog import allocator, json_loader, pieces
+from inspector.runlog import allocator, json_ahead, pieces
+from inspector.runlog.json_ahead import read_ahead
 from inspector.runlog.json_arrow import parse
-from inspector.runlog.json_loader import Loader, read_ahead
+from inspector.runlog.json_loader import Loader
 from inspector.runlog.json_polars import parse_known
 from inspector.runlog.mapped import Mapped
 
@@ -128,7 +129,7 @@ def _load(path: Path, polars: bool, monkeypatch: pytest.MonkeyPatch) -> tuple:
         # line by line and teach no schema), the next ones are parsed against them.
         m.setattr(pieces, "PIECE_BYTES", 4096)
         if not polars:
-            m.setattr(json_loader, "parse_known", lambda piece, schema: None)
+            m.setattr(json_ahead, "parse_known", lambda piece, schema: None)
         loader = Loader()
         with Mapped(path) as mapped:
             loader.feed(mapped.buffer, 1)
@@ -163,7 +164,7 @@ def test_a_clean_flat_log_is_read_through_polars(tmp_path: Path, monkeypatch: py
     path.write_text(
         "".join(json.dumps({"step": i, "loss": 1 / (i + 1), "mode": "train"}) + "\n" for i in range(3000))
     )
-    monkeypatch.setattr(json_loader, "parse_known", counting)
+    monkeypatch.setattr(json_ahead, "parse_known", counting)
     n, lines, numbers, _, warnings = _load(path, True, monkeypatch)
     assert taken and all(taken)
     assert n == 3000 and lines == list(range(1, 3001)) and not warnings

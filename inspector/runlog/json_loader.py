@@ -13,7 +13,7 @@ holds one piece's Arrow table, not the whole file's). Two things are never hande
   468 kB file whose rows each add 5 new keys became 2.35 GB. Pieces are parsed against the schema
   already seen (`explicit_schema`, unexpected keys are an error), which bounds the table to
   rows × known keys; new keys are inferred only on ranges small enough that rows × colons (an
-  upper bound on rows × keys) stays under _CELLS. Once more than _WIDE keys are known, the rest
+  upper bound on rows × keys) stays under CELLS. Once more than _WIDE keys are known, the rest
   of the file is read line by line into sparse columns, and keys beyond limits.max_series() are
   dropped with a count.
 
@@ -32,47 +32,29 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from inspector import limits
 from inspector.runlog import pieces as piecing
-from inspector.runlog.json_arrow import UNPARSED, count, leaf_count, merged, normalized, parse
+from inspector.runlog.json_ahead import CELLS, MAX_LINE_BYTES, Ahead, parse_bounded, read_ahead
+from inspector.runlog.json_arrow import UNPARSED, count, leaf_count, merged, normalized
 from inspector.runlog.json_columns import (
     MAX_LIST_ITEMS,
     Column,
     JsonRows,
     all_present,
     is_all_present,
-    leaves,
     table_columns,
 )
 from inspector.runlog.json_depth import deep_lines
-from inspector.runlog.json_polars import parse_known
 from inspector.runlog.pieces import line_pieces
-
-# Longest JSON line kept. Real metric lines are well under 10 kB; mmdet 2.x's first line (env_info +
-# the whole config dump) is the largest we have seen at ~20 kB. A line over this is not a metrics
-# row (a pasted blob, a binary file without newlines) and would only cost memory.
-MAX_LINE_BYTES = 1_000_000
-
-# A string or list this long in the fast path sends the file to the exact line-length check.
-_LONG_VALUE = MAX_LINE_BYTES // 16
-
-# pyarrow parses in blocks; one block must hold the longest line we accept.
-_BLOCK_BYTES = max(1 << 20, MAX_LINE_BYTES + 1)
 
 # Below this many lines, bisection stops calling pyarrow and parses line by line (per-call
 # overhead of pyarrow is ~50 µs; json.loads of one short line is ~5 µs).
 _LINE_BY_LINE = 64
-
-# Most table cells (rows × keys) one pyarrow call may build: 32 M float64 cells is 256 MB. A 1M-row
-# native piece is ~30k rows × 14 keys = 0.4 M; the sparse file of issue 11 asked for 10k × 50k per block.
-_CELLS = 1 << 25
 
 # Known keys beyond which the rest of a file is read line by line into sparse columns: a per-class
 # AP table of COCO's 80 classes is ~500 keys; more than this on a table of rows is a sparse log.
@@ -81,7 +63,8 @@ _WIDE = 1024
 # Dropped key names remembered for the count; past this the warning says "more than".
 _COUNTED_DROPS = 1_000_000
 
-_parse = partial(parse, block_bytes=_BLOCK_BYTES)
+# Worker threads parsing the next pieces while the loader takes the current one apart.
+_READ_AHEAD = 2
 
 # How many bad line numbers a warning lists before it says "…".
 _SHOWN_LINES = 10
@@ -231,14 +214,14 @@ class Loader:
         against the known keys, else inferring when small."""
         rows = int(idx.size)
         table = None
-        if self.schema is not None and rows * (leaf_count(self.schema) + 1) <= _CELLS:
+        if self.schema is not None and rows * (leaf_count(self.schema) + 1) <= CELLS:
             try:
-                table = _parse(piece, self.schema)
+                table = parse_bounded(piece, self.schema)
             except UNPARSED:
                 table = None
-        if table is None and rows * (count(piece, ord(":")) + 1) <= _CELLS:
+        if table is None and rows * (count(piece, ord(":")) + 1) <= CELLS:
             try:
-                table = _parse(piece)
+                table = parse_bounded(piece)
             except UNPARSED:
                 return False
             seen = normalized(pa.struct(list(table.schema)))
@@ -403,58 +386,6 @@ class Loader:
         return JsonRows(n, numbers, texts, lines, warnings, tuple(self.lists or ()))
 
 
-# Worker threads parsing the next pieces with polars while the loader takes the current one apart.
-_READ_AHEAD = 2
-
-
-@dataclass(frozen=True)
-class Ahead:
-    """What `read_ahead` made of a piece: its line count, and its rows' columns, or None for the tolerant
-    path."""
-
-    n_lines: int
-    rows: int = 0
-    columns: tuple[dict[str, Column], dict[str, Column], dict[str, None] | None] | None = None
-
-
-def read_ahead(piece: pa.Buffer, schema: pa.StructType | None, lists: bool = False) -> Ahead:
-    """The piece's rows parsed against `schema`, one row per line, as columns (`table_columns`; with `lists`,
-    list keys noted and opened): what `Loader.fast` needs, computed without the loader's state, so on a
-    worker thread.
-
-    polars parses when it can vouch for the rows (json_polars.py), else pyarrow, which errors on a key
-    outside the schema. No columns send the piece to the tolerant path: a key outside the schema, a
-    malformed or blank line, a line nested too deep for pyarrow, a value that could make a line too long, or
-    a table that could grow past _CELLS.
-    """
-    n_lines = _lines_in(memoryview(piece))
-    if schema is None or n_lines * (leaf_count(schema) + 1) > _CELLS:
-        return Ahead(n_lines)
-    table = parse_known(piece, schema)
-    if table is None or table.num_rows != n_lines:
-        if deep_lines(piece).size:  # pyarrow's parser recurses per level: never hand it such a line
-            return Ahead(n_lines)
-        try:
-            table = _parse(piece, schema)
-        except UNPARSED:
-            return Ahead(n_lines)
-    # A blank line (no row) or a long value: the tolerant path measures every line.
-    if table.num_rows != n_lines or (piece.size > MAX_LINE_BYTES and _may_hold_long_lines(table)):
-        return Ahead(n_lines)
-    seen: dict[str, None] | None = {} if lists else None
-    try:
-        numbers, texts = table_columns(table, seen) if table.num_rows else ({}, {})
-    except UNPARSED:
-        return Ahead(n_lines)
-    return Ahead(n_lines, table.num_rows, (numbers, texts, seen))
-
-
-def _lines_in(view: memoryview) -> int:
-    if not len(view):
-        return 0
-    return count(view, 10) + (0 if view[-1] == 10 else 1)
-
-
 def _joined(data: memoryview, starts: np.ndarray, ends: np.ndarray, idx: np.ndarray) -> bytes | memoryview:
     """The bytes of lines `idx`: one zero-copy slice when contiguous, else runs of contiguous lines joined."""
     first, last = int(idx[0]), int(idx[-1])
@@ -463,28 +394,6 @@ def _joined(data: memoryview, starts: np.ndarray, ends: np.ndarray, idx: np.ndar
     cut = np.flatnonzero(np.diff(idx) != 1) + 1
     runs = zip(np.concatenate([[0], cut]), np.concatenate([cut, [idx.size]]) - 1, strict=True)
     return b"\n".join(data[starts[idx[a]] : ends[idx[b]]] for a, b in runs)
-
-
-def _may_hold_long_lines(table: pa.Table) -> bool:
-    """Whether some line could exceed MAX_LINE_BYTES: only a long string or list makes one.
-
-    Checking the parsed columns costs nothing for numeric logs, unlike scanning the bytes for
-    newlines; a hit sends the piece to the tolerant path, which measures every line exactly.
-    """
-    if table.num_columns > MAX_LINE_BYTES // 64:
-        return True
-    for top in table.column_names:
-        for _, arr in leaves(top, table.column(top)):
-            kind = arr.type
-            if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-                longest = pc.max(pc.binary_length(arr)).as_py() or 0
-            elif pa.types.is_list(kind) or pa.types.is_large_list(kind):
-                longest = 2 * (pc.max(pc.list_value_length(arr)).as_py() or 0)
-            else:
-                continue
-            if longest > _LONG_VALUE:
-                return True
-    return False
 
 
 def _flatten(obj: dict, prefix: str, out: dict, lists: dict[str, None] | None = None) -> None:
