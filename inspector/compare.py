@@ -5,12 +5,15 @@ COCO mAP of every resample. pycocotools takes ~0.1 s per call on 400 images, so 
 checkpoints would take minutes; instead COCO's per-image matching is done once (`coco_matches`, the same
 rules as COCOeval.evaluateImg) and each resample only re-weights images in COCOeval.accumulate's
 precision / recall arithmetic (`weighted_map`) — with unit weights it gives pycocotools' numbers exactly
-(tests/test_compare.py checks that against pycocotools).
+(tests/test_compare.py checks that against pycocotools). All resamples are accumulated at once, at the
+true positives only (`_class_precisions`): the per-resample loop over every detection it replaced took
+10 s on the demo and gave the same numbers (tests/test_compare_bootstrap.py keeps it as the reference).
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from inspector.batch import EpisodePlan, EvalSettings
 from inspector.boxes import convert
+from inspector.data import Dataset, Episode
 from inspector.evaluate import (
     CLIP_SCORE_THRESHOLD,
     ImageRecord,
@@ -37,6 +42,8 @@ MAX_DETS = 100
 # limit at these sample sizes; more costs time in the app without changing a conclusion.
 BOOTSTRAP_RESAMPLES = 1000
 CONFIDENCE = 0.95
+# Resamples accumulated together: memory (block × detections) stays bounded at thousands of episodes.
+RESAMPLE_BLOCK = 256
 
 
 # ---------------------------------------------------------------------------------------------- COCO AP
@@ -71,10 +78,14 @@ def _match_image(ious: np.ndarray) -> np.ndarray:
     """(T, D) bool: COCO's greedy matching of score-sorted dets against gts for each IoU threshold."""
     n_det, n_gt = ious.shape
     tp = np.zeros((len(IOU_THRESHOLDS), n_det), bool)
+    if not n_gt:
+        return tp
+    reach = ious.max(axis=1)  # a detection below the threshold with every gt matches none: skip it
     for t, thr in enumerate(IOU_THRESHOLDS):
         taken = np.zeros(n_gt, bool)
-        for d in range(n_det):
-            best, m = min(thr, 1 - 1e-10), -1
+        floor = min(thr, 1 - 1e-10)
+        for d in np.flatnonzero(reach >= floor).tolist():
+            best, m = floor, -1
             for g in range(n_gt):
                 # COCO keeps the LAST gt reaching the best IoU (it moves on only when strictly below).
                 if taken[g] or ious[d, g] < best:
@@ -93,19 +104,24 @@ def coco_matches(records: Sequence[ImageRecord]) -> CocoMatches:
     )
     gt_count = np.zeros((len(records), len(classes)), np.int64)
     per_class: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {int(c): [] for c in classes}
+    column = {int(c): k for k, c in enumerate(classes)}
     for i, (gb, gl, pb, ps, pl) in enumerate(records):
         gl, pl = np.asarray(gl, np.int64).reshape(-1), np.asarray(pl, np.int64).reshape(-1)
         ps = np.asarray(ps, np.float64).reshape(-1)
         g_xywh = convert(np.asarray(gb, np.float64).reshape(-1, 4), "xyxy", "xywh")
         p_xywh = convert(np.asarray(pb, np.float64).reshape(-1, 4), "xyxy", "xywh")
-        for k, c in enumerate(classes):
+        # only the classes this image has (a few of an episode's); predicted classes with no ground truth
+        # anywhere are not scored, as COCO scores only its categories
+        present = [c for c in np.unique(np.concatenate([gl, pl])).tolist() if c in column]
+        for c in present:
+            k = column[c]
             g_idx = np.flatnonzero(gl == c)
             gt_count[i, k] = len(g_idx)
             p_idx = np.flatnonzero(pl == c)
             p_idx = p_idx[np.argsort(-ps[p_idx], kind="mergesort")][:MAX_DETS]
             if len(p_idx):
                 tp = _match_image(_coco_iou(p_xywh[p_idx], g_xywh[g_idx]))
-                per_class[int(c)].append((np.full(len(p_idx), i), ps[p_idx], tp))
+                per_class[c].append((np.full(len(p_idx), i), ps[p_idx], tp))
     det_image, det_tp = [], []
     for c in classes:
         parts = per_class[int(c)]
@@ -122,13 +138,82 @@ def coco_matches(records: Sequence[ImageRecord]) -> CocoMatches:
     return CocoMatches(classes, tuple(det_image), tuple(det_tp), gt_count)
 
 
+def _need(n_gt: np.ndarray) -> np.ndarray:
+    """(B, R) the fewest true positives whose recall tp / n_gt reaches each recall point, in float64 as
+    COCOeval divides (an integer tp reaches the point exactly when tp ≥ this); n_gt (B,) > 0."""
+    n = n_gt[:, None]
+    need = np.maximum(np.ceil(RECALL_POINTS * n) - 2, 0.0)  # at most 2 below: rounding moves it by < 1
+    for _ in range(4):
+        need = np.where(need / n < RECALL_POINTS, need + 1, need)
+    return need
+
+
+def _running_weight(det_image: np.ndarray, pos: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(B, U) the summed weight of the detections up to and including each of `pos` (ascending), per resample.
+
+    Detections are grouped into the stretches ending at each of pos and, within one, by image; each group
+    adds its count times its image's weight. Resamples go in blocks, so memory stays (block, groups).
+    """
+    n_i = weights.shape[1]
+    segment = np.searchsorted(pos, np.arange(pos[-1] + 1))  # the stretch each detection ends in
+    groups, count = np.unique(segment * n_i + det_image[: pos[-1] + 1], return_counts=True)
+    stretch, image = np.divmod(groups, n_i)
+    starts = np.searchsorted(stretch, np.arange(len(pos)))  # every stretch holds its own last detection
+    out = np.empty((len(weights), len(pos)))
+    for lo in range(0, len(weights), RESAMPLE_BLOCK):
+        added = weights[lo : lo + RESAMPLE_BLOCK, image] * count  # whole numbers: exact in any order
+        out[lo : lo + RESAMPLE_BLOCK] = np.add.reduceat(added, starts, axis=1).cumsum(axis=1)
+    return out
+
+
+def _class_precisions(
+    det_image: np.ndarray, det_tp: np.ndarray, weights: np.ndarray, n_gt: np.ndarray
+) -> np.ndarray:
+    """(B, T, R) one class's interpolated precision at each recall point, per resample and IoU threshold.
+
+    The same numbers as COCOeval.accumulate's loop over every detection, from the true positives alone:
+    recall rises only at a true positive, so the first detection reaching a recall point is one, and the
+    precision envelope (best precision at that recall or beyond) is a maximum over true positives, since
+    after each one precision only falls until the next. tp and the detection counts are whole numbers
+    (weights are counts), so they are exact however they are summed. det_image (D,), det_tp (T, D) in
+    COCO's order, weights (B, I), n_gt (B,) > 0.
+    """
+    n_b, n_t = len(weights), len(det_tp)
+    q = np.zeros((n_b, n_t, len(RECALL_POINTS)))
+    pos = np.flatnonzero(det_tp.any(axis=0))  # (U,) detections that are a TP at some threshold
+    if not len(pos):
+        return q  # recall stays 0: precision 0 at every recall point
+    seen = _running_weight(det_image, pos, weights) + np.spacing(1)  # (B, U): COCO's tp + fp + eps
+    need = _need(n_gt).astype(np.int64)  # (B, R)
+    levels = int(n_gt.max()) + 1  # tp and need are whole numbers in 0..n_gt
+    offsets = np.arange(n_b)[:, None] * levels
+    for t in range(n_t):
+        j = np.flatnonzero(det_tp[t, pos])  # (J,) this threshold's true positives among pos
+        if not len(j):
+            continue
+        tp = np.cumsum(weights[:, det_image[pos[j]]], axis=1)  # (B, J)
+        pr = tp / seen[:, j]
+        envelope = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
+        envelope = np.concatenate([envelope, np.zeros((n_b, 1))], axis=1)  # recall never reached → 0
+        # the first true positive with tp ≥ need is the number with tp < need (tp never falls): counted
+        # per row from a histogram of the tp levels, every row at once
+        hist = np.bincount((tp.astype(np.int64) + offsets).ravel(), minlength=n_b * levels)
+        below = np.cumsum(hist.reshape(n_b, levels), axis=1) - hist.reshape(n_b, levels)  # (B, levels)
+        first = np.take_along_axis(below, need, axis=1)  # (B, R)
+        q[:, t] = np.take_along_axis(envelope, first, axis=1)
+    return q
+
+
 def weighted_map(m: CocoMatches, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Returns (map50 (B,), map50_95 (B,), per-class AP@0.5 (B, C)) with images weighted by weights (B, I).
 
-    A weight of k counts an image k times (a bootstrap resample); unit weights reproduce COCOeval.
-    Classes without ground truth in a resample are left out of its mean (nan per class), as COCO does.
+    A weight of k counts an image k times (a bootstrap resample; weights are whole counts ≥ 0); unit weights
+    reproduce COCOeval. Classes without ground truth in a resample are left out of its mean (nan per class),
+    as COCO does.
     """
     weights = np.atleast_2d(np.asarray(weights, np.float64))
+    if (weights < 0).any() or not np.array_equal(weights, np.floor(weights)):
+        raise ValueError("weights count images: whole numbers ≥ 0")
     n_b, n_t, n_c = len(weights), len(IOU_THRESHOLDS), len(m.classes)
     ap = np.full((n_b, n_t, n_c), np.nan)
     n_gt = weights @ m.gt_count  # (B, C)
@@ -136,24 +221,13 @@ def weighted_map(m: CocoMatches, weights: np.ndarray) -> tuple[np.ndarray, np.nd
     # (a flat mean over (T, R, K)) and agree with pycocotools to the last bit; -1 marks "no ground truth".
     first = np.full((n_t, len(RECALL_POINTS), n_c), -1.0)
     for k in range(n_c):
-        w = weights[:, m.det_image[k]]  # (B, D)
-        # Weights are whole counts, so these sums are exact integers: tp + fp is the running weight, and one
-        # cumsum per class replaces one per threshold (the cumsums were most of a 1,000-resample bootstrap).
-        seen = np.cumsum(w, axis=1) + np.spacing(1)
-        for t in range(n_t):
-            tp = np.cumsum(w * m.det_tp[k][t], axis=1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                rc = tp / n_gt[:, k : k + 1]
-            pr = tp / seen
-            # COCO's precision envelope: the best precision at this recall or beyond.
-            pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
-            pr = np.concatenate([pr, np.zeros((n_b, 1))], axis=1)  # recall never reached → 0
-            for b in range(n_b):
-                if n_gt[b, k] > 0:
-                    q = pr[b, np.searchsorted(rc[b], RECALL_POINTS, side="left")]
-                    ap[b, t, k] = q.mean()
-                    if b == 0:
-                        first[t, :, k] = q
+        has = n_gt[:, k] > 0
+        if not has.any():
+            continue
+        q = _class_precisions(m.det_image[k], m.det_tp[k], weights[has], n_gt[has, k])  # (B', T, R)
+        ap[has, :, k] = q.mean(axis=2)
+        if has[0]:
+            first[:, :, k] = q[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a resample with no ground truth at all → nan
         map50, map50_95 = np.nanmean(ap[:, 0], axis=1), np.nanmean(ap, axis=(1, 2))
@@ -342,3 +416,25 @@ def metrics_delta_table(a: dict[str, float], b: dict[str, float]) -> pd.DataFram
         ],
         columns=["metric", "A", "B", "Δ (B − A)"],
     )
+
+
+# ---------------------------------------------------------------------------------------------- one plan
+
+
+class SharedPlan(EpisodePlan):
+    """One EpisodePlan read by `readers` threads at once (A's and B's evaluations): each episode is decoded
+    once and kept only until every reader has had it (decoding is ~15% of an episode's time on the demo)."""
+
+    def __init__(self, data: Dataset, clips: Dataset | None, s: EvalSettings, readers: int = 2):
+        super().__init__(data, clips, s)
+        self.readers = readers  # set before the readers start
+        self._lock = threading.Lock()
+        self._waiting: dict[int, tuple[Episode, int]] = {}  # position → (episode, readers still to come)
+
+    def episode(self, position: int) -> Episode:
+        with self._lock:
+            kept = self._waiting.pop(position, None)
+            episode, left = kept if kept is not None else (super().episode(position), self.readers)
+            if left > 1:
+                self._waiting[position] = (episode, left - 1)
+            return episode

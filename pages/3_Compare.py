@@ -30,7 +30,26 @@ st.caption(
     f"{views.describe_shape(settings.shape, trained)} (A's), seed {settings.seed}"
 )
 
-tab_episode, tab_aggregate, tab_logs = st.tabs(["Episode", "Aggregate", "Training logs"])
+# Stateful tabs: the Training logs tab runs only when opened (reading the logs imports scipy, ~0.7 s).
+tab_episode, tab_aggregate, tab_logs = st.tabs(
+    ["Episode", "Aggregate", "Training logs"], key="cmp_tab", on_change="rerun"
+)
+
+with tab_aggregate:
+    n = int(
+        st.number_input(
+            "Episodes",
+            min_value=1,
+            max_value=5000,
+            value=cmp.DEFAULT_EPISODES,
+            step=10,
+            key="cmp_episodes",
+            help="Model's default thresholds, as `python -m inspector evaluate`.",
+        )
+    )
+    job = None
+    with guard("the evaluation"):  # A and B evaluate on two threads while the episode below is drawn
+        job = cmp.start_pair((ckpt_a, adapter_a), (ckpt_b, adapter_b), dataset, settings, n)
 
 with tab_episode:
     index = views.episode_index()
@@ -50,50 +69,25 @@ with tab_episode:
             cmp.render_side_by_side(episode, *results, view)
 
 with tab_aggregate:
-    n = int(
-        st.number_input(
-            "Episodes",
-            min_value=1,
-            max_value=5000,
-            value=cmp.DEFAULT_EPISODES,
-            step=10,
-            key="cmp_episodes",
-            help="Model's default thresholds, as `python -m inspector evaluate`.",
-        )
-    )
     batch_a = batch_b = None
     with guard("the aggregate"):
-        batch_a = cmp.aggregate(ckpt_a, adapter_a, dataset, settings, n, "A")
-        batch_b = cmp.aggregate(ckpt_b, adapter_b, dataset, settings, n, "B")
-        st.markdown(f"**Over {n} episodes** (COCO mAP by pycocotools; losses are means over episodes)")
-        cmp.render_aggregate(batch_a, batch_b)
-    with guard("the error breakdown"):
-        if batch_a is None or batch_b is None:
-            st.stop()
-        st.markdown("**Which kind of error costs the AP, A vs B** (TIDE)")
-        found = {"A": lab.breakdown(batch_a), "B": lab.breakdown(batch_b)}
-        if all(b is not None for b in found.values()):
-            lab.render_errors({side: b for side, b in found.items() if b is not None}, "cmp")
-        else:
-            st.info("No query image to break the errors down on.")
-    with guard("the PR curves and confusion matrices"):
-        st.markdown("**Per-class precision-recall and confusion, A vs B**")
-        lab.render_pr_and_confusion({"A": cmp.summary(batch_a), "B": cmp.summary(batch_b)}, "cmp")
+        if job is not None:
+            batch_a, batch_b = cmp.aggregate_pair(job)
+            st.markdown(f"**Over {n} episodes** (COCO mAP by pycocotools; losses are means over episodes)")
+            cmp.render_aggregate(batch_a, batch_b)
+    if batch_a is not None and batch_b is not None:
+        with guard("the error breakdown"):
+            st.markdown("**Which kind of error costs the AP, A vs B** (TIDE)")
+            found = {"A": lab.breakdown(batch_a), "B": lab.breakdown(batch_b)}
+            if all(b is not None for b in found.values()):
+                lab.render_errors({side: b for side, b in found.items() if b is not None}, "cmp")
+            else:
+                st.info("No query image to break the errors down on.")
+        with guard("the PR curves and confusion matrices"):
+            st.markdown("**Per-class precision-recall and confusion, A vs B**")
+            lab.render_pr_and_confusion({"A": cmp.summary(batch_a), "B": cmp.summary(batch_b)}, "cmp")
 
 with tab_logs:
-    logs = cmp.run_logs(ckpt_a, ckpt_b)
-    if logs is None:
-        st.info("Training curves appear when both checkpoints sit next to their run's log.jsonl.")
-    else:
+    if tab_logs.open:
         with guard("the training logs"):
-            metrics = cmp.log_metrics(logs)
-            chosen = st.multiselect(
-                "Metrics",
-                metrics,
-                default=[m for m in metrics if m in ("loss/total", "eval/map50")] or metrics[:2],
-                key="cmp_log_metrics",
-            )
-            for metric in chosen:
-                fig = cmp.logs_figure(logs, metric)
-                if fig is not None:
-                    st.plotly_chart(fig, key=f"cmp_log_{metric}")
+            cmp.render_logs(ckpt_a, ckpt_b)

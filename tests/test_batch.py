@@ -14,10 +14,12 @@ from tiny_model import save_tiny
 
 from inspector.adapters import load_detector
 from inspector.batch import (
+    SUMMARY_VERSION,
     EpisodePlan,
     EvalSettings,
     Shard,
     cache_dir,
+    cached_summary,
     evaluate_batch,
     image_records,
     merge_results,
@@ -26,6 +28,7 @@ from inspector.batch import (
     summarize,
     write_result,
 )
+from inspector.batch.stored import summary_path
 from inspector.data import read_dataset
 from inspector.data.shapes import write_coco_dataset, write_video_samples
 from inspector.errors import InspectorError
@@ -169,6 +172,36 @@ def test_cache_hit_returns_identical_rows_without_running(setup, tmp_path, monke
     again = evaluate_batch(Exploding(), plan, meta, Shard(0, 4), cache=True)
     assert pa.Table.from_pandas(again.rows).equals(pa.Table.from_pandas(first.rows)) and "cache" in again.meta
     assert _metrics(summarize(again)) == _metrics(summarize(first))
+
+
+def test_a_cached_results_summary_is_kept_beside_it_and_read_back(
+    setup: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    detector, plan, meta = setup
+    monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(tmp_path / "cache"))
+    result = evaluate_batch(detector, plan, meta, Shard(1, 4), cache=True)
+    stored = summary_path(result.meta["cache"])
+    assert stored.parent == cache_dir() and not stored.exists()
+    fresh = cached_summary(result)
+    assert stored.is_file() and _metrics(fresh) == _metrics(summarize(result))
+    again = cached_summary(evaluate_batch(detector, plan, meta, Shard(1, 4), cache=True))  # a cache hit
+    assert _metrics(again) == _metrics(fresh) and again["format_doctor"] == fresh["format_doctor"]
+    assert again["pr_curves"] == fresh["pr_curves"] and again["confusion"] == fresh["confusion"]
+    # read from the file, not recomputed: what the file says comes back
+    text = stored.read_text()
+    stored.write_text(text.replace('"episodes": 2', '"episodes": 99'))
+    assert cached_summary(result)["episodes"] == 99
+    # a summary of another file (the result written again) or another version is recomputed and replaced
+    write_result(result, result.meta["cache"])
+    assert cached_summary(result)["episodes"] == 2 and '"episodes": 99' not in stored.read_text()
+    stored.write_text(text.replace(f'"version": {SUMMARY_VERSION}', '"version": 0'))
+    assert cached_summary(result)["episodes"] == 2
+    stored.write_text("{not json")
+    assert cached_summary(result)["episodes"] == 2
+    # a result that did not come through the cache is summarised afresh, nothing written
+    assert _metrics(cached_summary(evaluate_batch(detector, plan, meta, Shard(2, 4)))) == _metrics(
+        summarize(evaluate_batch(detector, plan, meta, Shard(2, 4)))
+    )
 
 
 def test_read_result_names_a_foreign_file(tmp_path):

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from inspector.batch.stored import summary_path
 from inspector.compare import (
     bootstrap_delta_map,
     coco_matches,
@@ -183,3 +184,39 @@ def test_compare_page_on_the_demo_runs(tmp_path, monkeypatch):
     assert (
         not at.exception and at.subheader[0].value != first and at.subheader[0].value.startswith("Episode 1")
     )
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not demo_checkpoints(), reason="demo/ not built (python -m inspector demo)")
+def test_compare_page_scores_a_checkpoint_against_itself_as_no_change(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(tmp_path / "cache"))
+    at = AppTest.from_file(str(REPO / "pages" / "3_Compare.py"), default_timeout=300)
+    at.run()
+    at.selectbox(key="B_demo").set_value("troubled/best.pt")
+    at.number_input(key="cmp_episodes").set_value(5).run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    gain = next(c.value for c in at.caption if c.value.startswith("Δ map50 ="))
+    assert gain.startswith("Δ map50 = +0.0000, 95% CI [+0.0000, +0.0000]"), gain
+    cached = list((tmp_path / "cache").glob("*.parquet"))  # A and B over 100 episodes, then A = B over 5
+    assert len(cached) == 3 and all(summary_path(p).is_file() for p in cached)
+
+
+def test_one_torch_thread_is_restored_when_the_last_overlapping_evaluation_ends():
+    import torch
+
+    from inspector.ui.compare_views import one_torch_thread
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        a, b = one_torch_thread(), one_torch_thread()
+        a.__enter__()
+        b.__enter__()  # A's and B's evaluations overlap (on two threads in the app)
+        a.__exit__(None, None, None)
+        assert torch.get_num_threads() == 1  # B still runs
+        b.__exit__(None, None, None)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

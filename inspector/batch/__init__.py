@@ -12,7 +12,8 @@ This is the one evaluator: `python -m inspector evaluate`, the Compare page and 
 `evaluate_batch` then `summarize`, and a clip's ST-IoU is evaluate.clip_st_iou, as everywhere else.
 
 One module per job: settings (EvalSettings, Shard, EpisodePlan, BatchResult), rows, identity (hashes,
-metadata, cache key), run (evaluate_batch), files (Parquet, merge) and summary.
+metadata, cache key), run (evaluate_batch), files (Parquet, merge), summary, and stored (a cached result's
+summary kept beside it).
 """
 
 from inspector.batch.files import merge_results, read_result, write_result
@@ -20,18 +21,21 @@ from inspector.batch.identity import SCHEMA_VERSION, cache_dir, cache_key, plan_
 from inspector.batch.rows import ROW_COLUMNS, episode_rows, image_records, rows_frame
 from inspector.batch.run import evaluate_batch
 from inspector.batch.settings import BatchResult, EpisodePlan, EvalSettings, Shard
+from inspector.batch.stored import SUMMARY_VERSION, cached_summary
 from inspector.batch.summary import MATCH_IOU, summarize
 
 __all__ = [
     "MATCH_IOU",
     "ROW_COLUMNS",
     "SCHEMA_VERSION",
+    "SUMMARY_VERSION",
     "BatchResult",
     "EpisodePlan",
     "EvalSettings",
     "Shard",
     "cache_dir",
     "cache_key",
+    "cached_summary",
     "episode_rows",
     "evaluate_batch",
     "image_records",

@@ -25,7 +25,8 @@ def evaluate_batch(
     """Returns the BatchResult of the detector on the shard's positions of `plan`.
 
     With cache=True, a result stored under cache_dir() for the same key is returned without running the
-    detector, and a fresh one is stored there. progress(done, todo) is called after each episode.
+    detector, and a fresh one is stored there; either way meta["cache"] names the file (batch.cached_summary
+    keeps the summary beside it). progress(done, todo) is called after each episode.
     """
     positions = shard.positions(plan.total)
     meta = {**meta, "shard": f"{shard.index}/{shard.count}", "positions": positions}
@@ -56,4 +57,5 @@ def evaluate_batch(
     out = BatchResult(meta, rows_frame(rows))
     if path is not None:  # set exactly when cache is
         write_result(out, path)
+        out = BatchResult({**meta, "cache": str(path)}, out.rows)  # as a cache hit says where it lies
     return out

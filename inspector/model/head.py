@@ -32,7 +32,9 @@ class LevelHead(nn.Module):
         # so the tower adds ~nothing at first (with default weights it scored some untrained clip boxes 1.0)
         # (the last layer is the nn.Conv2d built just above, with a bias: both are Tensors)
         classifier = self.cls_tower[-1]
-        nn.init.normal_(cast(torch.Tensor, classifier.weight), std=0.01)
+        if not classifier.weight.is_meta:  # a shapes-only skeleton (checkpoint.py): nothing to draw, and
+            # torch's normal_ on the meta device imports torch._dynamo (0.87 s on a server's first load)
+            nn.init.normal_(cast(torch.Tensor, classifier.weight), std=0.01)
         nn.init.constant_(cast(torch.Tensor, classifier.bias), -math.log((1 - PRIOR_PROB) / PRIOR_PROB))
 
     def forward(self, query: torch.Tensor, prototypes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -4,9 +4,11 @@ aggregate."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,17 +17,23 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from inspector import charts, limits
+from inspector.adapters import inspect_episode
 from inspector.batch import (
     BatchResult,
     EpisodePlan,
     EvalSettings,
+    Shard,
+    cache_dir,
+    cache_key,
+    cached_summary,
     evaluate_batch,
     image_records,
     run_meta,
-    summarize,
 )
+from inspector.batch.stored import stored_summary
 from inspector.compare import (
     DeltaCI,
+    SharedPlan,
     bootstrap_delta_map,
     compare_targets,
     episode_metrics,
@@ -35,7 +43,8 @@ from inspector.compare import (
 from inspector.data import Episode
 from inspector.draw import draw_overlay
 from inspector.evaluate import match_query
-from inspector.results import EpisodeResult
+from inspector.results import Detector, EpisodeResult
+from inspector.tide import ErrorBreakdown, error_breakdown
 from inspector.ui import episode_views as views
 from inspector.ui.episode_views import Choice, ViewSettings
 from inspector.ui.widgets import POINTS_PER_TRACE
@@ -64,14 +73,30 @@ def run_pair(
     index: int,
     v: ViewSettings,
 ) -> tuple[EpisodeResult, EpisodeResult]:
-    """Both checkpoints' EpisodeResults on episode `index` (cached per checkpoint by the Episodes page's
-    cache)."""
+    """Both checkpoints' EpisodeResults on episode `index`, cached per checkpoint."""
 
-    def run(side: tuple[Choice, str]) -> EpisodeResult:
-        c, adapter = side
-        return views.run_detector(c.key, adapter, data.key, s, index, v.score_threshold, v.nms_iou)
+    def run(c: Choice, adapter: str) -> EpisodeResult:
+        return _episode_result(c.key, adapter, data.key, s, index, v.score_threshold, v.nms_iou)
 
-    return run(a), run(b)
+    return run(*a), run(*b)
+
+
+@st.cache_data(max_entries=32, show_spinner="Running the detectors…")
+def _episode_result(
+    ckpt_key: tuple[str, int],
+    adapter: str,
+    data_key: tuple[str, int],
+    s: EvalSettings,
+    index: int,
+    score_threshold: float,
+    nms_iou: float,
+) -> EpisodeResult:
+    """The EpisodeResult of the checkpoint on episode `index`, on one torch thread and without gradient norms:
+    this page shows none, and they were 6× the episode's time here (the Episodes page computes its own)."""
+    detector = views.cached_detector(ckpt_key, adapter)
+    episode = views.load_episode(data_key, s, index)
+    with one_torch_thread():
+        return inspect_episode(detector, episode, score_threshold, nms_iou, gradients=False)
 
 
 def render_side_by_side(episode: Episode, ra: EpisodeResult, rb: EpisodeResult, v: ViewSettings) -> None:
@@ -107,10 +132,11 @@ def render_side_by_side(episode: Episode, ra: EpisodeResult, rb: EpisodeResult, 
 def episode_deltas(ra: EpisodeResult, rb: EpisodeResult, v: ViewSettings) -> pd.DataFrame:
     """This episode's metrics under A and B (at the sidebar's IoU threshold and clip score gate), and their
     difference."""
-    return metrics_delta_table(
-        episode_metrics(ra, v.iou_threshold, v.clip_score_threshold),
-        episode_metrics(rb, v.iou_threshold, v.clip_score_threshold),
-    )
+    with COCOEVAL_LOCK:
+        return metrics_delta_table(
+            episode_metrics(ra, v.iou_threshold, v.clip_score_threshold),
+            episode_metrics(rb, v.iou_threshold, v.clip_score_threshold),
+        )
 
 
 def aggregate(
@@ -135,21 +161,164 @@ def aggregate(
     return result
 
 
+# A and B are evaluated at once, one thread each: a side's episodes run one after another on one torch
+# thread, so two sides use two cores. Every session shares these two threads, so a server never runs more
+# than two evaluations at a time, and an evaluation goes on when a rerun interrupts the page.
+_PAIR_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="inspector-compare")
+
+
+@dataclass
+class PairJob:
+    """A's and B's evaluations on the pair's threads: each side's BatchResult when ready, and the episodes
+    each side evaluated has done of `total` (one side when A is B)."""
+
+    key: tuple
+    results: tuple[Future[BatchResult], Future[BatchResult]]
+    done: list[int]
+    total: int
+
+    def evaluated(self) -> bool:
+        return all(f.done() for f in self.results)
+
+
+# pycocotools prints as it goes, and evaluate.coco_map silences it with contextlib.redirect_stdout, which
+# swaps the process's one sys.stdout: two runs at once on two threads (a summary on the pair's thread, the
+# page's own) can leave it pointing at a dead buffer. Every COCOeval run of the Compare page and the lab takes
+# this lock (they hold the GIL throughout, so two at once would not be faster anyway).
+COCOEVAL_LOCK = threading.Lock()
+
+
+def breakdown_of(result: BatchResult) -> ErrorBreakdown | None:
+    """The TIDE breakdown of a result's query images in position order; None when it has none."""
+    rows = result.rows
+    if not (rows["kind"] == "image").any():
+        return None
+    records = image_records(rows.sort_values("position", kind="stable"))
+    with COCOEVAL_LOCK:
+        return error_breakdown(records)
+
+
+def summary_of(result: BatchResult) -> dict[str, Any]:
+    """batch.cached_summary of the result: read from beside its cache file when kept there, else summarised
+    (under the lock) and kept there."""
+    stored = stored_summary(result)
+    if stored is not None:
+        return stored
+    with COCOEVAL_LOCK:
+        return cached_summary(result)
+
+
+def _evaluate_side(
+    detector: Detector, plan: EpisodePlan, meta: dict[str, Any], progress: Callable[[int, int], None]
+) -> BatchResult:
+    """One side's BatchResult (from the evaluation cache, or run and stored there) and its summary, kept
+    beside it while the other side may still run."""
+    with one_torch_thread():
+        batch = evaluate_batch(detector, plan, meta, progress=progress, cache=True)
+    summary_of(batch)
+    return batch
+
+
+def _start_pair(
+    a: tuple[Choice, str], b: tuple[Choice, str], data: Choice, s: EvalSettings, key: tuple
+) -> PairJob:
+    dataset = views.cached_dataset(data.key)
+    plan = SharedPlan(dataset, None, s)
+    done: list[int] = []  # episodes evaluated, per side evaluated
+    sides: dict[tuple, tuple[Detector, dict[str, Any], Callable[[int, int], None]]] = {}
+    for c, adapter in (a, b):
+        if (c.key, adapter) in sides:  # A is B: evaluated once
+            continue
+        done.append(0)
+
+        def progress(episodes: int, todo: int, i: int = len(done) - 1) -> None:
+            done[i] = episodes
+
+        meta = run_meta(c.path, adapter, dataset, None, s, dataset.class_names, plan.total)
+        sides[(c.key, adapter)] = (views.cached_detector(c.key, adapter), meta, progress)
+    # a side found in the cache reads no episode: keep none for it
+    plan.readers = sum(
+        not (cache_dir() / f"{cache_key(meta, Shard())}.parquet").is_file() for _, meta, _ in sides.values()
+    )
+    futures = {
+        side: _PAIR_THREADS.submit(_evaluate_side, det, plan, meta, p)
+        for side, (det, meta, p) in sides.items()
+    }
+    fa, fb = (futures[(c.key, adapter)] for c, adapter in (a, b))
+    return PairJob(key, (fa, fb), done, plan.total)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _pair_job(key: tuple, _start: Callable[[], PairJob]) -> PairJob:
+    return _start()
+
+
+def start_pair(
+    a: tuple[Choice, str], b: tuple[Choice, str], data: Choice, s: EvalSettings, episodes: int
+) -> PairJob:
+    """A's and B's evaluations over `episodes` episodes at `evaluate`'s default thresholds, started on the
+    pair's threads unless already running or done (every rerun and session asking the same gets the same
+    job): each side from the on-disk cache when present, else run and stored there (the CLI's --cache shares
+    it); both sides read one SharedPlan, each episode decoded once."""
+    settings = replace(s, episodes=episodes)
+    key = (a[0].key, a[1], b[0].key, b[1], data.key, settings, str(cache_dir()))
+    return _pair_job(key, lambda: _start_pair(a, b, data, settings, key))
+
+
+def aggregate_pair(job: PairJob) -> tuple[BatchResult, BatchResult]:
+    """The job's two BatchResults, waiting for them with a progress bar. A failed job is forgotten, so that
+    the next run starts it again, and its error raised."""
+    if not job.evaluated():
+        bar = st.progress(0.0, text=f"Evaluating A and B on {job.total} episodes…")
+        while not job.evaluated():
+            wait(job.results, timeout=0.1)
+            bar.progress(
+                sum(job.done) / (len(job.done) * max(job.total, 1)),
+                text=f"Evaluating A and B: episode {' and '.join(map(str, job.done))} of {job.total}",
+            )
+        bar.empty()
+    try:
+        return job.results[0].result(), job.results[1].result()
+    except Exception:
+        _pair_job.clear(job.key, None)
+        raise
+
+
+@dataclass
+class _TorchThreads:
+    """How many evaluations run now, and torch's thread count before the first of them began."""
+
+    users: int = 0
+    before: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_TORCH_THREADS = _TorchThreads()
+
+
 @contextmanager
 def one_torch_thread() -> Iterator[None]:
-    """torch limited to limits.eval_threads() (one) for the evaluation, as `evaluate` runs by default, then
-    restored.
+    """torch limited to limits.eval_threads() (one) for an evaluation, as `evaluate` runs by default, and
+    restored when the last evaluation running (on any thread: A and B run at once) is done.
 
-    The server's other sessions use the cores too: torch's default thread pool oversubscribes them.
+    The server's other sessions use the cores too: torch's default thread pool oversubscribes them (an episode
+    with gradient norms took 3.3 s on torch's 2 threads with the other core busy, 0.17 s on one).
     """
     import torch
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(limits.eval_threads())
+    state = _TORCH_THREADS
+    with state.lock:
+        if state.users == 0:
+            state.before = torch.get_num_threads()
+            torch.set_num_threads(limits.eval_threads())
+        state.users += 1
     try:
         yield
     finally:
-        torch.set_num_threads(before)
+        with state.lock:
+            state.users -= 1
+            if state.users == 0:
+                torch.set_num_threads(state.before)
 
 
 def identity(result: BatchResult) -> str:
@@ -161,11 +330,12 @@ def identity(result: BatchResult) -> str:
 
 @st.cache_data(max_entries=8, show_spinner="Summarising…")
 def _summary(identity: str, _result: BatchResult) -> dict[str, Any]:
-    return summarize(_result)
+    return summary_of(_result)
 
 
 def summary(result: BatchResult) -> dict[str, Any]:
-    """batch.summarize of the result (mAP, PR curves, confusion matrix…), cached by content."""
+    """batch.summarize of the result (mAP, PR curves, confusion matrix…), cached by content here and, for a
+    result from the evaluation cache, beside its file (batch.cached_summary)."""
     return _summary(identity(result), result)
 
 
@@ -241,3 +411,23 @@ def log_metrics(paths: tuple[Path, Path]) -> list[str]:
     """Metrics both logs share, losses first."""
     a, b = (set(_log(str(p), p.stat().st_mtime_ns).metrics) for p in paths)
     return sorted(a & b, key=lambda m: (not m.startswith("loss"), m))
+
+
+def render_logs(a: Choice, b: Choice) -> None:
+    """Both runs' training curves, metric by metric (a multiselect), when both checkpoints sit next to their
+    run's log.jsonl."""
+    logs = run_logs(a, b)
+    if logs is None:
+        st.info("Training curves appear when both checkpoints sit next to their run's log.jsonl.")
+        return
+    metrics = log_metrics(logs)
+    chosen = st.multiselect(
+        "Metrics",
+        metrics,
+        default=[m for m in metrics if m in ("loss/total", "eval/map50")] or metrics[:2],
+        key="cmp_log_metrics",
+    )
+    for metric in chosen:
+        fig = logs_figure(logs, metric)
+        if fig is not None:
+            st.plotly_chart(fig, key=f"cmp_log_{metric}")
