@@ -138,10 +138,10 @@ def _component_stats(dec: Decomposition, t: Thresholds, judged: np.ndarray) -> d
     sub = dec if judged.all() else dec.select(judged)
     mean_sh = stats.mean_shares(sub)
     last_n = recent_span(sub.steps, t.recent_fraction)
-    recent = recent_rows(sub.steps, t.recent_fraction)
+    recent = sub.select(recent_rows(sub.steps, t.recent_fraction))  # views: the recent rows are contiguous
     # Who makes the total noisy now: over the whole run, step-to-step changes are mostly the early descent
     # (the cls term of a YOLOv8 epoch log held 87% of them over 100 epochs, 31% over the last 50).
-    var_sh = stats.variance_shares(sub.select(recent))
+    var_sh = stats.variance_shares(recent)
 
     def one(c: Component) -> ComponentStats:
         raw = sub.raw[c.name]
@@ -155,7 +155,7 @@ def _component_stats(dec: Decomposition, t: Thresholds, judged: np.ndarray) -> d
             mean_sh.get(c.name, float("nan")),
             var_sh.get(c.name, float("nan")),
             stats.trend(sub.steps, raw, last_n=last_n, alpha=t.trend_alpha),
-            stats.volatility(raw[recent]),
+            stats.volatility(recent.raw[c.name]),
             mask,
             int(mask.sum()),
             scan.changes,

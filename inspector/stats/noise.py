@@ -30,15 +30,23 @@ class Volatility:
     quantum: float = 0.0  # print step of the values (print_quantum); 0 at full float precision
 
 
-def _median(a: np.ndarray) -> float:
-    """Return the median of a non-empty 1-D array (np.median's value).
+def _median(a: np.ndarray, overwrite: bool = False) -> float:
+    """Return the median of a non-empty 1-D array (np.median's value); `overwrite`: partition `a` itself.
 
     np.median partitions an even-sized array around two kth at once: measured 5× slower than one
     partition and a max over the lower half (4.6 vs 0.9 ms on 500k points).
     """
     k = a.size // 2
-    part = np.partition(a, k)
+    part = a if overwrite else np.partition(a, k)
+    if overwrite:
+        part.partition(k)
     return float(part[k]) if a.size % 2 else 0.5 * (float(part[k]) + float(part[:k].max()))
+
+
+def _std(a: np.ndarray, scratch: np.ndarray) -> float:
+    """Return a.std(ddof=1), the same arithmetic as numpy's, with its a − mean built in `scratch` (a.size)."""
+    dev = np.subtract(a, a.sum() / a.size, out=scratch)
+    return float(np.sqrt(np.multiply(dev, dev, out=dev).sum() / (a.size - 1)))
 
 
 def volatility(values: np.ndarray) -> Volatility:
@@ -50,7 +58,9 @@ def volatility(values: np.ndarray) -> Volatility:
     |median level| (inf when the level is 0 and the series moves, NaN when neither).
     """
     x = np.asarray(values, dtype=np.float64)
-    x = x[np.isfinite(x)]
+    finite = np.isfinite(x)
+    if not finite.all():
+        x = x[finite]
     nan = float("nan")
     quantum = print_quantum(x)
     if x.size < 2:
@@ -65,14 +75,22 @@ def volatility(values: np.ndarray) -> Volatility:
             nan,
             quantum,
         )
+    # One scratch array serves every temporary, and Δx is partitioned in place: each fresh half-million-point
+    # temporary costs ~0.5 ms of page faults, and this runs on every component.
+    scratch = np.empty(x.size)
     mean = float(x.mean())
-    std = float(x.std(ddof=1))
+    std = _std(x, scratch)
     d = np.diff(x)
-    diff_std = float(d.std(ddof=1)) if x.size > 2 else float(abs(x[1] - x[0]))
+    diff_std = _std(d, scratch[: d.size]) if x.size > 2 else float(abs(x[1] - x[0]))
     level = abs(mean)
-    median = _median(x)
+    np.copyto(scratch, x)
+    median = _median(scratch, overwrite=True)
     # = scipy.stats.median_abs_deviation(d, scale="normal"), at a fifth of its time (see _median)
-    mad_diff = MAD_TO_STD * _median(np.abs(d - _median(d))) if d.size >= 2 else nan
+    if d.size >= 2:
+        centre = _median(d, overwrite=True)  # the order of Δx does not matter from here on
+        mad_diff = MAD_TO_STD * _median(np.abs(np.subtract(d, centre, out=d), out=d), overwrite=True)
+    else:
+        mad_diff = nan
     if median != 0:
         rel_mad = mad_diff / abs(median)
     else:

@@ -36,6 +36,10 @@ STEP_SHARE = 0.5
 # A level is "off" when it is at most 1 % of the level on the other side of the change: a term that small
 # adds less to the objective than a per-iteration loss jitters by (2-5 %).
 OFF_LEVEL = 0.01
+# Points per block of the screen that rules out most of a series before the level-change tests (`_screen`):
+# block extremes cost 0.3 ms per million points at 1,024 (0.54 ms at 256, measured), and over 1,024 points
+# a loss drifts far less than REGIME_MIN_CHANGE, so the quiet blocks are still ruled out.
+SCREEN_BLOCK = 1024
 
 
 # The spread of D (the difference of the medians of adjacent windows) along the series is read over 20
@@ -76,6 +80,40 @@ class RegimeChange:
         return "up" if self.level_after > self.level_before else "down"
 
 
+def _large(a: np.ndarray, b: np.ndarray, min_change: float, floor: float) -> np.ndarray:
+    """Where the change a − b is at least `min_change` of the larger level and at least `floor`."""
+    least = np.abs(a)
+    np.maximum(least, np.abs(b), out=least)
+    least *= min_change
+    np.maximum(least, floor, out=least)
+    return np.abs(a - b) >= least
+
+
+def _screen(a: np.ndarray, b: np.ndarray, min_change: float, floor: float) -> np.ndarray:
+    """Return the indices where `_large(a, b, …)` may hold: all but the blocks whose extremes rule it out.
+
+    In a block of SCREEN_BLOCK points every |a − b| is at most U = max(max a − min b, max b − min a) and every
+    max(|a|, |b|) at least L (the larger of the least |a| and the least |b|; 0 where a range spans 0), so a
+    block with U < max(min_change · L, floor) holds no such point. Rounding is monotone, so the bounds hold
+    for the computed values too. The last, partial block is always looked at. Four reads of a and b instead
+    of eight million-point passes of the test itself (1.3 vs 7 ms per million points, measured).
+    """
+    nb = a.size // SCREEN_BLOCK
+    full = nb * SCREEN_BLOCK
+    ab, bb = a[:full].reshape(nb, SCREEN_BLOCK), b[:full].reshape(nb, SCREEN_BLOCK)
+    a_hi, a_lo, b_hi, b_lo = ab.max(axis=1), ab.min(axis=1), bb.max(axis=1), bb.min(axis=1)
+    most = np.maximum(a_hi - b_lo, b_hi - a_lo)
+    least = np.maximum(_least_abs(a_lo, a_hi), _least_abs(b_lo, b_hi))
+    blocks = np.flatnonzero(most >= np.maximum(min_change * least, floor))
+    inside = (blocks[:, None] * SCREEN_BLOCK + np.arange(SCREEN_BLOCK)).ravel()
+    return np.r_[inside, np.arange(full, a.size)]
+
+
+def _least_abs(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The least |x| over each range [lo, hi]: 0 where it spans 0."""
+    return np.where((lo <= 0) & (hi >= 0), 0.0, np.minimum(np.abs(lo), np.abs(hi)))
+
+
 def _change_candidates(lv: LocalLevels, k: float, min_change: float) -> tuple[np.ndarray, np.ndarray]:
     """Return (i, D): the points that open a new level (every test of `regime_changes` passes), D there.
 
@@ -89,15 +127,15 @@ def _change_candidates(lv: LocalLevels, k: float, min_change: float) -> tuple[np
         return np.zeros(0, dtype=np.int64), np.zeros(0)
     b = med[lo - 1 : hi - 1]  # med[i − 1]
     a = med[lo + 2 * h : hi + 2 * h]  # med[i + 2h]
+    # The cheap tests (size), on the points the block screen leaves: usually none.
+    floor = np.nextafter(NOISE_QUANTA * lv.quantum, np.inf)
+    look = _screen(a, b, min_change, floor)
+    ok = np.zeros(a.size, dtype=bool)
+    ok[look] = _large(a[look], b[look], min_change, floor)
+    if not ok.any():  # the usual case: skip the scale of D
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
     d = a - b
     size = np.abs(d)
-    least = np.abs(a)  # built in place: runs on every component
-    np.maximum(least, np.abs(b), out=least)
-    least *= min_change
-    np.maximum(least, np.nextafter(NOISE_QUANTA * lv.quantum, np.inf), out=least)
-    ok = size >= least
-    if not ok.any():  # the usual case, and the cheap tests: skip the scale of D
-        return np.zeros(0, dtype=np.int64), np.zeros(0)
     # Significance: D against the larger of its standard error under independent noise (a median of m
     # points has √(π/2)·σ/√m) and its own spread along the series (SPREAD_WINDOWS).
     i = np.arange(lo, hi)
@@ -180,7 +218,7 @@ def find_regime_changes(
         if abs(gap) < STEP_SHARE * abs(la - lb) or np.sign(gap) != np.sign(la - lb):
             continue  # the lines either side meet: a change of slope (or its print staircase), not of level
         rel = (la - lb) / abs(lb) if lb != 0 else float(np.copysign(np.inf, la - lb)) if la != lb else 0.0
-        idx = int(lv.where[j])
+        idx = j if lv.where is None else int(lv.where[j])
         out.append(RegimeChange(int(steps[idx]), idx, lb, la, j - prev, nxt - j, rel))
     return out
 

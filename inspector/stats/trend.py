@@ -70,7 +70,11 @@ def trend(
     s, v = _finite(steps, values)
     if last_n is not None and s.size:
         keep = s > s[-1] - int(last_n)
-        s, v = s[keep], v[keep]
+        first = int(keep.argmax())
+        if keep[first:].all():  # increasing steps: the last steps are a suffix, taken as views
+            s, v = s[first:], v[first:]
+        else:
+            s, v = s[keep], v[keep]
     nan = float("nan")
     if v.size < MIN_TREND_POINTS:
         first = int(s[0]) if s.size else 0
@@ -85,7 +89,7 @@ def trend(
     # Drop the oldest remainder so the newest points are always in a full block.
     start = v.size - n_blocks * b
     y = v[start:].reshape(n_blocks, b).mean(axis=1)
-    x = s[start:].astype(np.float64).reshape(n_blocks, b).mean(axis=1)
+    x = s[start:].reshape(n_blocks, b).mean(axis=1, dtype=np.float64)
     tau, p = stats.kendalltau(x, y)
     tau, p = float(tau), float(p)
     if not np.isfinite(p):  # a constant series has no trend
