@@ -2,19 +2,18 @@
 
 The bootstrap resamples episodes (the unit the sampler draws), the same resample for A and B, and needs
 COCO mAP of every resample. pycocotools takes ~0.1 s per call on 400 images, so 1,000 resamples × 2
-checkpoints would take minutes; instead COCO's per-image matching is done once (`coco_matches`, the same
-rules as COCOeval.evaluateImg) and each resample only re-weights images in COCOeval.accumulate's
-precision / recall arithmetic (`weighted_map`) — with unit weights it gives pycocotools' numbers exactly
-(tests/test_compare.py checks that against pycocotools). All resamples are accumulated at once, at the
-true positives only (`_class_precisions`): the per-resample loop over every detection it replaced took
-10 s on the demo and gave the same numbers (tests/test_compare_bootstrap.py keeps it as the reference).
+checkpoints would take minutes; instead COCO's per-image matching is done once (inspector.coco.coco_matches,
+the same rules as COCOeval.evaluateImg) and each resample only re-weights images in COCOeval.accumulate's
+precision / recall arithmetic (inspector.coco.weighted_map) — with unit weights it gives pycocotools' numbers
+exactly (tests/test_coco.py checks that against pycocotools). All resamples are accumulated at once, at the
+true positives only: the per-resample loop over every detection it replaced took 10 s on the demo and gave
+the same numbers (tests/test_compare_bootstrap.py keeps it as the reference).
 """
 
 from __future__ import annotations
 
 import math
 import threading
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from inspector.batch import EpisodePlan, EvalSettings
-from inspector.boxes import convert
+from inspector.coco import coco_matches, weighted_map
 from inspector.data import Dataset, Episode
 from inspector.evaluate import (
     CLIP_SCORE_THRESHOLD,
@@ -34,206 +33,10 @@ from inspector.evaluate import (
 )
 from inspector.results import EpisodeResult
 
-# COCOeval's defaults: IoU thresholds .50:.05:.95, 101 recall points, 100 detections per image and class.
-IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
-RECALL_POINTS = np.linspace(0.0, 1.0, 101)
-MAX_DETS = 100
 # 1,000 paired resamples put a 95% percentile interval's end points within about ±0.005 of their
 # limit at these sample sizes; more costs time in the app without changing a conclusion.
 BOOTSTRAP_RESAMPLES = 1000
 CONFIDENCE = 0.95
-# Resamples accumulated together: memory (block × detections) stays bounded at thousands of episodes.
-RESAMPLE_BLOCK = 256
-
-
-# ---------------------------------------------------------------------------------------------- COCO AP
-
-
-@dataclass(frozen=True)
-class CocoMatches:
-    """Every detection, matched as COCOeval.evaluateImg matches it, ready for re-weighted accumulation.
-
-    Per class c: det_image[c] (D,) image index; det_score[c] (D,); det_tp[c] (T, D) bool — already in
-    COCO's global order (score descending, stable over images and within an image). gt_count (I, C)
-    ground truths per image and class; classes (C,) the label of each column.
-    """
-
-    classes: np.ndarray
-    det_image: tuple[np.ndarray, ...]
-    det_tp: tuple[np.ndarray, ...]
-    gt_count: np.ndarray
-
-
-def _coco_iou(dets_xywh: np.ndarray, gts_xywh: np.ndarray) -> np.ndarray:
-    """(D, G) IoU computed as pycocotools' C bbIou does (xywh, double), so thresholds tie the same way."""
-    d, g = dets_xywh[:, None, :], gts_xywh[None, :, :]
-    w = np.minimum(d[..., 0] + d[..., 2], g[..., 0] + g[..., 2]) - np.maximum(d[..., 0], g[..., 0])
-    h = np.minimum(d[..., 1] + d[..., 3], g[..., 1] + g[..., 3]) - np.maximum(d[..., 1], g[..., 1])
-    inter = np.where((w > 0) & (h > 0), w * h, 0.0)
-    union = d[..., 2] * d[..., 3] + g[..., 2] * g[..., 3] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=inter > 0)
-
-
-def _match_image(ious: np.ndarray) -> np.ndarray:
-    """(T, D) bool: COCO's greedy matching of score-sorted dets against gts for each IoU threshold."""
-    n_det, n_gt = ious.shape
-    tp = np.zeros((len(IOU_THRESHOLDS), n_det), bool)
-    if not n_gt:
-        return tp
-    reach = ious.max(axis=1)  # a detection below the threshold with every gt matches none: skip it
-    for t, thr in enumerate(IOU_THRESHOLDS):
-        taken = np.zeros(n_gt, bool)
-        floor = min(thr, 1 - 1e-10)
-        for d in np.flatnonzero(reach >= floor).tolist():
-            best, m = floor, -1
-            for g in range(n_gt):
-                # COCO keeps the LAST gt reaching the best IoU (it moves on only when strictly below).
-                if taken[g] or ious[d, g] < best:
-                    continue
-                best, m = ious[d, g], g
-            if m >= 0:
-                taken[m] = True
-                tp[t, d] = True
-    return tp
-
-
-def coco_matches(records: Sequence[ImageRecord]) -> CocoMatches:
-    """The CocoMatches of images (gt_boxes, gt_labels, pred_boxes, pred_scores, pred_labels), xyxy pixels."""
-    classes = np.unique(
-        np.concatenate([np.asarray(r[1], np.int64).reshape(-1) for r in records] + [np.zeros(0, np.int64)])
-    )
-    gt_count = np.zeros((len(records), len(classes)), np.int64)
-    per_class: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {int(c): [] for c in classes}
-    column = {int(c): k for k, c in enumerate(classes)}
-    for i, (gb, gl, pb, ps, pl) in enumerate(records):
-        gl, pl = np.asarray(gl, np.int64).reshape(-1), np.asarray(pl, np.int64).reshape(-1)
-        ps = np.asarray(ps, np.float64).reshape(-1)
-        g_xywh = convert(np.asarray(gb, np.float64).reshape(-1, 4), "xyxy", "xywh")
-        p_xywh = convert(np.asarray(pb, np.float64).reshape(-1, 4), "xyxy", "xywh")
-        # only the classes this image has (a few of an episode's); predicted classes with no ground truth
-        # anywhere are not scored, as COCO scores only its categories
-        present = [c for c in np.unique(np.concatenate([gl, pl])).tolist() if c in column]
-        for c in present:
-            k = column[c]
-            g_idx = np.flatnonzero(gl == c)
-            gt_count[i, k] = len(g_idx)
-            p_idx = np.flatnonzero(pl == c)
-            p_idx = p_idx[np.argsort(-ps[p_idx], kind="mergesort")][:MAX_DETS]
-            if len(p_idx):
-                tp = _match_image(_coco_iou(p_xywh[p_idx], g_xywh[g_idx]))
-                per_class[c].append((np.full(len(p_idx), i), ps[p_idx], tp))
-    det_image, det_tp = [], []
-    for c in classes:
-        parts = per_class[int(c)]
-        if not parts:
-            det_image.append(np.zeros(0, np.int64))
-            det_tp.append(np.zeros((len(IOU_THRESHOLDS), 0), bool))
-            continue
-        images = np.concatenate([p[0] for p in parts])
-        scores = np.concatenate([p[1] for p in parts])
-        tps = np.concatenate([p[2] for p in parts], axis=1)
-        order = np.argsort(-scores, kind="mergesort")
-        det_image.append(images[order])
-        det_tp.append(tps[:, order])
-    return CocoMatches(classes, tuple(det_image), tuple(det_tp), gt_count)
-
-
-def _need(n_gt: np.ndarray) -> np.ndarray:
-    """(B, R) the fewest true positives whose recall tp / n_gt reaches each recall point, in float64 as
-    COCOeval divides (an integer tp reaches the point exactly when tp ≥ this); n_gt (B,) > 0."""
-    n = n_gt[:, None]
-    need = np.maximum(np.ceil(RECALL_POINTS * n) - 2, 0.0)  # at most 2 below: rounding moves it by < 1
-    for _ in range(4):
-        need = np.where(need / n < RECALL_POINTS, need + 1, need)
-    return need
-
-
-def _running_weight(det_image: np.ndarray, pos: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """(B, U) the summed weight of the detections up to and including each of `pos` (ascending), per resample.
-
-    Detections are grouped into the stretches ending at each of pos and, within one, by image; each group
-    adds its count times its image's weight. Resamples go in blocks, so memory stays (block, groups).
-    """
-    n_i = weights.shape[1]
-    segment = np.searchsorted(pos, np.arange(pos[-1] + 1))  # the stretch each detection ends in
-    groups, count = np.unique(segment * n_i + det_image[: pos[-1] + 1], return_counts=True)
-    stretch, image = np.divmod(groups, n_i)
-    starts = np.searchsorted(stretch, np.arange(len(pos)))  # every stretch holds its own last detection
-    out = np.empty((len(weights), len(pos)))
-    for lo in range(0, len(weights), RESAMPLE_BLOCK):
-        added = weights[lo : lo + RESAMPLE_BLOCK, image] * count  # whole numbers: exact in any order
-        out[lo : lo + RESAMPLE_BLOCK] = np.add.reduceat(added, starts, axis=1).cumsum(axis=1)
-    return out
-
-
-def _class_precisions(
-    det_image: np.ndarray, det_tp: np.ndarray, weights: np.ndarray, n_gt: np.ndarray
-) -> np.ndarray:
-    """(B, T, R) one class's interpolated precision at each recall point, per resample and IoU threshold.
-
-    The same numbers as COCOeval.accumulate's loop over every detection, from the true positives alone:
-    recall rises only at a true positive, so the first detection reaching a recall point is one, and the
-    precision envelope (best precision at that recall or beyond) is a maximum over true positives, since
-    after each one precision only falls until the next. tp and the detection counts are whole numbers
-    (weights are counts), so they are exact however they are summed. det_image (D,), det_tp (T, D) in
-    COCO's order, weights (B, I), n_gt (B,) > 0.
-    """
-    n_b, n_t = len(weights), len(det_tp)
-    q = np.zeros((n_b, n_t, len(RECALL_POINTS)))
-    pos = np.flatnonzero(det_tp.any(axis=0))  # (U,) detections that are a TP at some threshold
-    if not len(pos):
-        return q  # recall stays 0: precision 0 at every recall point
-    seen = _running_weight(det_image, pos, weights) + np.spacing(1)  # (B, U): COCO's tp + fp + eps
-    need = _need(n_gt).astype(np.int64)  # (B, R)
-    levels = int(n_gt.max()) + 1  # tp and need are whole numbers in 0..n_gt
-    offsets = np.arange(n_b)[:, None] * levels
-    for t in range(n_t):
-        j = np.flatnonzero(det_tp[t, pos])  # (J,) this threshold's true positives among pos
-        if not len(j):
-            continue
-        tp = np.cumsum(weights[:, det_image[pos[j]]], axis=1)  # (B, J)
-        pr = tp / seen[:, j]
-        envelope = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
-        envelope = np.concatenate([envelope, np.zeros((n_b, 1))], axis=1)  # recall never reached → 0
-        # the first true positive with tp ≥ need is the number with tp < need (tp never falls): counted
-        # per row from a histogram of the tp levels, every row at once
-        hist = np.bincount((tp.astype(np.int64) + offsets).ravel(), minlength=n_b * levels)
-        below = np.cumsum(hist.reshape(n_b, levels), axis=1) - hist.reshape(n_b, levels)  # (B, levels)
-        first = np.take_along_axis(below, need, axis=1)  # (B, R)
-        q[:, t] = np.take_along_axis(envelope, first, axis=1)
-    return q
-
-
-def weighted_map(m: CocoMatches, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Returns (map50 (B,), map50_95 (B,), per-class AP@0.5 (B, C)) with images weighted by weights (B, I).
-
-    A weight of k counts an image k times (a bootstrap resample; weights are whole counts ≥ 0); unit weights
-    reproduce COCOeval. Classes without ground truth in a resample are left out of its mean (nan per class),
-    as COCO does.
-    """
-    weights = np.atleast_2d(np.asarray(weights, np.float64))
-    if (weights < 0).any() or not np.array_equal(weights, np.floor(weights)):
-        raise ValueError("weights count images: whole numbers ≥ 0")
-    n_b, n_t, n_c = len(weights), len(IOU_THRESHOLDS), len(m.classes)
-    ap = np.full((n_b, n_t, n_c), np.nan)
-    n_gt = weights @ m.gt_count  # (B, C)
-    # Row 0's recall-point precisions, kept whole so its means are taken in COCOeval.summarize's order
-    # (a flat mean over (T, R, K)) and agree with pycocotools to the last bit; -1 marks "no ground truth".
-    first = np.full((n_t, len(RECALL_POINTS), n_c), -1.0)
-    for k in range(n_c):
-        has = n_gt[:, k] > 0
-        if not has.any():
-            continue
-        q = _class_precisions(m.det_image[k], m.det_tp[k], weights[has], n_gt[has, k])  # (B', T, R)
-        ap[has, :, k] = q.mean(axis=2)
-        if has[0]:
-            first[:, :, k] = q[0]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a resample with no ground truth at all → nan
-        map50, map50_95 = np.nanmean(ap[:, 0], axis=1), np.nanmean(ap, axis=(1, 2))
-    if (first > -1).any():
-        map50[0], map50_95[0] = first[0][first[0] > -1].mean(), first[first > -1].mean()
-    return map50, map50_95, ap[:, 0]
 
 
 # ---------------------------------------------------------------------------------------------- bootstrap

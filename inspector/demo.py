@@ -222,7 +222,9 @@ def demo_report(
             *_diagnosis_lines(diagnose(log)),
         ]
     if lab and logs:
-        lines += ["", *lab_lines(out)]
+        from inspector.demo_protocol import protocol_lines
+
+        lines += ["", *lab_lines(out), "", *protocol_lines(out)]
     lines += ["", "## Choices", ""] + [f"- {c}" for c in CHOICES]
     return "\n".join(lines) + "\n"
 

@@ -1,4 +1,5 @@
-"""Evaluation core: greedy matching (TP/FP/FN), COCO mAP through pycocotools, and ST-IoU for clips.
+"""Evaluation core: greedy matching (TP/FP/FN), COCO mAP (pycocotools' numbers, by inspector.coco), and ST-IoU
+for clips.
 
 Everything takes plain arrays (boxes absolute-pixel xyxy) or the plain result records of inspector/results.py,
 so any detector's output can be scored once it is converted; nothing here knows about models or files.
@@ -11,13 +12,14 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from inspector.boxes import convert
+from inspector.coco import RECALL_POINTS, CocoAccumulation, accumulate, exact
 from inspector.results import ClipResult, QueryResult
 
 # One image's ground truth and predictions: (gt_boxes (G, 4), gt_labels (G,), pred_boxes (P, 4),
@@ -190,8 +192,8 @@ def _to_coco_dicts(records: Sequence[ImageRecord]) -> tuple[dict, list[dict]]:
 
 
 # pycocotools' accumulated arrays are indexed [IoU threshold, recall point, category, area range, max dets];
-# AP50 and its curve read IoU 0.5 (index 0 of 0.50:0.05:0.95), all areas (index 0) and 100 detections per
-# image (the last of maxDets 1, 10, 100).
+# inspector.coco keeps area "all" (index 0) and 100 detections per image (the last of maxDets 1, 10, 100), and
+# AP50 and its curve read IoU 0.5 (index 0 of 0.50:0.05:0.95).
 _AP50 = 0
 _ALL_AREAS = 0
 _MAX_DETS_100 = -1
@@ -203,7 +205,7 @@ PR_CURVE_MAX_DETS = 100
 @dataclass(frozen=True)
 class PRCurve:
     """One class's precision–recall curve at IoU 0.5, all areas, 100 detections per image: the curve whose
-    mean is that class's COCO AP50, read from the same pycocotools COCOeval run (`coco_map_with_pr`).
+    mean is that class's COCO AP50, read from the same accumulation (`coco_map_with_pr`).
 
     recall (101,) pycocotools' recall thresholds 0, 0.01, …, 1 (params.recThrs); precision (101,) its
     interpolated precision at each (the best precision at that recall or beyond, 0 past the highest recall
@@ -224,17 +226,22 @@ class PRCurve:
         return float(self.precision.mean()) if not np.isnan(self.precision).any() else math.nan
 
 
-def _coco_eval(records: Sequence[ImageRecord]) -> tuple[list[int], Any]:
-    """(labels with ground truth, the accumulated COCOeval or None when it is not run: no ground truth, or
-    nothing predicted — COCO.loadRes cannot take an empty list)."""
+# pycocotools prints as it goes, silenced by contextlib.redirect_stdout, which swaps the process's one
+# sys.stdout: two runs at once on two threads (the Compare page's A and B) could leave it pointing at a dead
+# buffer. Every run takes this lock (they hold the GIL throughout, so two at once would not be faster anyway).
+_PYCOCOTOOLS_LOCK = threading.Lock()
+
+
+def pycocotools_accumulation(records: Sequence[ImageRecord]) -> CocoAccumulation:
+    """The CocoAccumulation of pycocotools' own COCOeval run (evaluate, accumulate) on objects built in
+    memory, its printing silenced: what coco_map reports for records inspector.coco does not mirror, and the
+    reference the tests hold inspector.coco to. Needs ground truth and at least one prediction (COCO.loadRes
+    cannot take an empty list)."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
     dataset, dets = _to_coco_dicts(records)
-    gt_labels = sorted({a["category_id"] - 1 for a in dataset["annotations"]})
-    if not gt_labels or not dets:
-        return gt_labels, None
-    with contextlib.redirect_stdout(io.StringIO()):
+    with _PYCOCOTOOLS_LOCK, contextlib.redirect_stdout(io.StringIO()):
         gt = COCO()
         gt.dataset = dataset
         gt.createIndex()
@@ -242,40 +249,56 @@ def _coco_eval(records: Sequence[ImageRecord]) -> tuple[list[int], Any]:
         ev = COCOeval(gt, dt, iouType="bbox")
         ev.evaluate()
         ev.accumulate()
-        ev.summarize()
-    return gt_labels, ev
+    pick = (slice(None), slice(None), slice(None), _ALL_AREAS, _MAX_DETS_100)
+    return CocoAccumulation(
+        labels=np.asarray(ev.params.catIds, np.int64) - 1,
+        precision=ev.eval["precision"][pick].astype(np.float64),
+        scores=ev.eval["scores"][pick].astype(np.float64),
+        recall=ev.eval["recall"][:, :, _ALL_AREAS, _MAX_DETS_100].astype(np.float64),
+    )
 
 
-def _map_result(gt_labels: list[int], ev: Any) -> MapResult:
+def _coco_eval(
+    records: Sequence[ImageRecord], reference: bool = False
+) -> tuple[list[int], CocoAccumulation | None]:
+    """(labels with ground truth, the CocoAccumulation or None when there is none: no ground truth, or
+    nothing predicted). inspector.coco's; pycocotools' where a box's area is one coco does not mirror, or
+    with reference=True."""
+    gt_labels = sorted({int(c) for r in records for c in np.asarray(r[1], np.int64).reshape(-1)})
+    predicted = any(np.asarray(r[3]).size for r in records)
+    if not gt_labels or not predicted:
+        return gt_labels, None
+    if reference or not exact(records):
+        return gt_labels, pycocotools_accumulation(records)
+    return gt_labels, accumulate(records)
+
+
+def _map_result(gt_labels: list[int], acc: CocoAccumulation | None) -> MapResult:
     if not gt_labels:
         return MapResult(math.nan, math.nan, {})
-    if ev is None:  # with nothing predicted every AP is 0
+    if acc is None:  # with nothing predicted every AP is 0
         return MapResult(0.0, 0.0, {c: 0.0 for c in gt_labels})
-    # precision: (iou thresholds T, recall points R, categories K, area ranges A, max dets M)
-    precision = ev.eval["precision"]
     per_class = {}
-    for k, cat_id in enumerate(ev.params.catIds):
-        p = precision[_AP50, :, k, _ALL_AREAS, _MAX_DETS_100]
-        per_class[cat_id - 1] = float(p[p > -1].mean()) if (p > -1).any() else math.nan
-    return MapResult(map50=float(ev.stats[1]), map50_95=float(ev.stats[0]), per_class=per_class)
+    for k, label in enumerate(acc.labels.tolist()):
+        p = acc.precision[_AP50, :, k]
+        per_class[label] = float(p[p > -1].mean()) if (p > -1).any() else math.nan
+    return MapResult(map50=acc.map50, map50_95=acc.map50_95, per_class=per_class)
 
 
-def _pr_curves(gt_labels: list[int], ev: Any) -> dict[int, PRCurve]:
+def _pr_curves(gt_labels: list[int], acc: CocoAccumulation | None) -> dict[int, PRCurve]:
     if not gt_labels:
         return {}
-    if ev is None:  # nothing predicted: what accumulate() gives a class none of whose gts is found
-        recall = np.linspace(0.0, 1.0, 101)
+    recall = RECALL_POINTS.copy()
+    if acc is None:  # nothing predicted: what accumulate() gives a class none of whose gts is found
         zeros = np.zeros_like(recall)
         return {c: PRCurve(c, recall, zeros, zeros, 0.0) for c in gt_labels}
-    recall = np.asarray(ev.params.recThrs, np.float64)
     curves = {}
-    for k, cat_id in enumerate(ev.params.catIds):
-        p = ev.eval["precision"][_AP50, :, k, _ALL_AREAS, _MAX_DETS_100].astype(np.float64)
-        s = ev.eval["scores"][_AP50, :, k, _ALL_AREAS, _MAX_DETS_100].astype(np.float64)
-        r = float(ev.eval["recall"][_AP50, k, _ALL_AREAS, _MAX_DETS_100])
+    for k, label in enumerate(acc.labels.tolist()):
+        p, s = acc.precision[_AP50, :, k], acc.scores[_AP50, :, k]
+        r = float(acc.recall[_AP50, k])
         absent = p < 0  # -1: the class has no ground truth (it was only predicted)
-        curves[cat_id - 1] = PRCurve(
-            cat_id - 1,
+        curves[label] = PRCurve(
+            label,
             recall,
             np.where(absent, math.nan, p),
             np.where(absent, math.nan, s),
@@ -287,18 +310,24 @@ def _pr_curves(gt_labels: list[int], ev: Any) -> dict[int, PRCurve]:
 def coco_map(records: Sequence[ImageRecord]) -> MapResult:
     """COCO box mAP over images given as (gt_boxes, gt_labels, pred_boxes, pred_scores, pred_labels).
 
-    Runs pycocotools' COCOeval (all areas, up to 100 detections per image, 101-point interpolation)
-    on objects built in memory, with its printing silenced.
+    pycocotools' COCOeval numbers (all areas, up to 100 detections per image, 101-point interpolation), to
+    the last bit, computed by inspector.coco (pycocotools itself for boxes coco does not mirror).
     """
     return _map_result(*_coco_eval(records))
 
 
+def pycocotools_map(records: Sequence[ImageRecord]) -> tuple[MapResult, dict[int, PRCurve]]:
+    """coco_map_with_pr(records) from pycocotools' own COCOeval run: the reference coco_map is held to."""
+    gt_labels, acc = _coco_eval(records, reference=True)
+    return _map_result(gt_labels, acc), _pr_curves(gt_labels, acc)
+
+
 def coco_map_with_pr(records: Sequence[ImageRecord]) -> tuple[MapResult, dict[int, PRCurve]]:
-    """(coco_map(records), {label: PRCurve at IoU 0.5}) from ONE COCOeval run: the curves cost no second
+    """(coco_map(records), {label: PRCurve at IoU 0.5}) from ONE accumulation: the curves cost no second
     evaluation. Curves have the same keys as MapResult.per_class, and each curve's ap50 is that class's AP50.
     """
-    gt_labels, ev = _coco_eval(records)
-    return _map_result(gt_labels, ev), _pr_curves(gt_labels, ev)
+    gt_labels, acc = _coco_eval(records)
+    return _map_result(gt_labels, acc), _pr_curves(gt_labels, acc)
 
 
 def _frame_dict(frames: FrameBoxes) -> dict[int, np.ndarray]:

@@ -14,7 +14,7 @@ image episodes 0..N-1, then one episode per clip, through the same functions).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,12 +56,8 @@ def trained_shape(checkpoint: str | os.PathLike) -> dict[str, int]:
     Reads the file with checkpoint.load_raw (weights_only, memory-mapped) rather than load_checkpoint, whose
     NaN scan would read every weight of a large user checkpoint just to learn three integers.
     """
-    try:
-        raw = load_raw(checkpoint)
-    except InspectorError:
-        return {}
-    config = raw.get("train_config") if isinstance(raw, dict) else None
-    if not isinstance(config, dict):
+    config = trained_config(checkpoint)
+    if config is None:
         return {}
     least = {"n_way": 1, "k_shot": 1, "n_query": 0}
     return {
@@ -69,6 +65,17 @@ def trained_shape(checkpoint: str | os.PathLike) -> dict[str, int]:
         for k in SHAPE_FIELDS
         if isinstance(config.get(k), int) and not isinstance(config[k], bool) and config[k] >= least[k]
     }
+
+
+def trained_config(checkpoint: str | os.PathLike) -> dict[str, Any] | None:
+    """The checkpoint's train config (Checkpoint.meta['train_config']) as saved, None when the file has none
+    or is no checkpoint inspector reads."""
+    try:
+        raw = load_raw(checkpoint)
+    except InspectorError:
+        return None
+    config = raw.get("train_config") if isinstance(raw, dict) else None
+    return config if isinstance(config, dict) else None
 
 
 def resolve_shape(
@@ -115,14 +122,39 @@ def clip_episode(
     )
 
 
+def class_ids(dataset: Dataset, names: Sequence[str]) -> list[int]:
+    """The dataset's class ids of `names`; InspectorError naming those it does not have."""
+    index = {name: c for c, name in enumerate(dataset.class_names)}
+    unknown = [n for n in names if n not in index]
+    if unknown:
+        raise InspectorError(
+            f"no class {', '.join(map(repr, unknown))} in this dataset (it has "
+            f"{', '.join(map(repr, dataset.class_names[:20]))}"
+            f"{' …' if len(dataset.class_names) > 20 else ''})",
+            path=dataset.root,
+        )
+    return [index[n] for n in names]
+
+
 class DatasetEpisodes:
     """Episode i of one dataset (see the module docstring); `count` is None for an image dataset
     (any i ≥ 0)."""
 
-    def __init__(self, dataset: Dataset, shape: EpisodeShape, seed: int = DEFAULT_SEED):
+    def __init__(
+        self,
+        dataset: Dataset,
+        shape: EpisodeShape,
+        seed: int = DEFAULT_SEED,
+        way_classes: Sequence[str] = (),
+    ):
+        """`way_classes`: the class names an image episode's ways are drawn from (a base / novel split);
+        empty: every class. Clips keep their own class whatever it is."""
         self.dataset, self.shape, self.seed = dataset, shape, seed
+        ways = class_ids(dataset, way_classes) if way_classes else None
         self.sampler = (
-            None if dataset.clips else EpisodeSampler(dataset, shape.n_way, shape.k_shot, shape.n_query, seed)
+            None
+            if dataset.clips
+            else EpisodeSampler(dataset, shape.n_way, shape.k_shot, shape.n_query, seed, ways)
         )
         self.count: int | None = len(dataset.clips) if dataset.clips else None
 

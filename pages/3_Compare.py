@@ -1,4 +1,5 @@
-"""Compare: two checkpoints on the same episodes — overlays side by side, per-target changes, A / B / Δ."""
+"""Compare: two checkpoints on the same episodes — overlays side by side, per-target changes, A / B / Δ, and
+the few-shot protocol over K-shot × seeds with its verdict."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import streamlit as st
 from inspector.ui import compare_views as cmp
 from inspector.ui import episode_views as views
 from inspector.ui import lab_views as lab
+from inspector.ui import protocol_views as protocol
 from inspector.ui.guard import guard
 from inspector.ui.nav import sidebar_nav
 
@@ -31,8 +33,8 @@ st.caption(
 )
 
 # Stateful tabs: the Training logs tab runs only when opened (reading the logs imports scipy, ~0.7 s).
-tab_episode, tab_aggregate, tab_logs = st.tabs(
-    ["Episode", "Aggregate", "Training logs"], key="cmp_tab", on_change="rerun"
+tab_episode, tab_aggregate, tab_protocol, tab_logs = st.tabs(
+    ["Episode", "Aggregate", "K-shot × seeds", "Training logs"], key="cmp_tab", on_change="rerun"
 )
 
 with tab_aggregate:
@@ -86,6 +88,11 @@ with tab_aggregate:
         with guard("the PR curves and confusion matrices"):
             st.markdown("**Per-class precision-recall and confusion, A vs B**")
             lab.render_pr_and_confusion({"A": cmp.summary(batch_a), "B": cmp.summary(batch_b)}, "cmp")
+
+with tab_protocol:
+    if tab_protocol.open:
+        with guard("the few-shot protocol"):
+            protocol.render_protocol((ckpt_a, adapter_a), (ckpt_b, adapter_b), dataset, settings)
 
 with tab_logs:
     if tab_logs.open:

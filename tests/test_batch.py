@@ -279,13 +279,19 @@ class Swapping:
 def test_summary_adds_pr_curves_and_confusion_from_one_cocoeval_run(setup, monkeypatch):
     from pycocotools.cocoeval import COCOeval
 
+    import inspector.evaluate as evaluate_module
+
     _, plan, meta = setup
     result = evaluate_batch(Swapping(), plan, meta)
-    runs = []
-    real = COCOeval.evaluate
-    monkeypatch.setattr(COCOeval, "evaluate", lambda self: runs.append(1) or real(self))
+    runs, coco_runs = [], []
+    real, real_coco = evaluate_module.accumulate, COCOeval.evaluate
+    monkeypatch.setattr(evaluate_module, "accumulate", lambda *a: runs.append(1) or real(*a))
+    monkeypatch.setattr(COCOeval, "evaluate", lambda self: coco_runs.append(1) or real_coco(self))
     summary = summarize(result)
-    assert len(runs) == 1  # map50, per-class AP and the PR curves come from the same evaluation
+    # map50, per-class AP and the PR curves come from the same accumulation (inspector.coco, not pycocotools)
+    assert len(runs) == 1 and not coco_runs
+    want, _ = evaluate_module.pycocotools_map(image_records(result.rows))
+    assert (summary["map50"], summary["map50_95"]) == (want.map50, want.map50_95)  # its numbers, to the bit
     names = meta["class_names"]
     curves = summary["pr_curves"]
     assert (curves["iou_threshold"], curves["area"], curves["max_dets"]) == (0.5, "all", 100)

@@ -18,7 +18,7 @@ from inspector.compare import (
     summary_delta_table,
     weighted_map,
 )
-from inspector.evaluate import coco_map, match_query, st_iou
+from inspector.evaluate import coco_map, match_query, pycocotools_map, st_iou
 from inspector.results import ClipResult, EpisodeResult, QueryResult
 from inspector.ui.episode_views import demo_checkpoints
 
@@ -50,7 +50,7 @@ def _random_records(seed: int, n: int = 40, classes: int = 4) -> list[tuple]:
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_unit_weights_equal_pycocotools_exactly(seed):
     records = _random_records(seed)
-    direct = coco_map(records)
+    direct, _ = pycocotools_map(records)
     m50, m95, per_class = weighted_map(coco_matches(records), np.ones((1, len(records))))
     assert m50[0] == direct.map50 and m95[0] == direct.map50_95
     classes = coco_matches(records).classes
@@ -61,7 +61,7 @@ def test_double_weight_equals_pycocotools_on_duplicated_images():
     records = _random_records(5, n=12)
     weights = np.array([[2] + [1] * 11], float)
     m50, m95, _ = weighted_map(coco_matches(records), weights)
-    direct = coco_map([records[0]] + records)  # the duplicate first: ties in score keep the same order
+    direct, _ = pycocotools_map([records[0]] + records)  # the duplicate first: tied scores keep their order
     assert m50[0] == pytest.approx(direct.map50, abs=1e-12) and m95[0] == pytest.approx(
         direct.map50_95, abs=1e-12
     )

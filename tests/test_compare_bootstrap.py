@@ -1,4 +1,4 @@
-"""inspector/compare.py's vectorised COCO matching and bootstrap against the loops they replaced (kept here,
+"""inspector/coco.py's vectorised COCO matching and bootstrap against the loops they replaced (kept here,
 verbatim, as the reference: the per-detection, per-resample `searchsorted` loop of COCOeval.accumulate), and
 the SharedPlan both sides of the Compare page read.
 
@@ -19,23 +19,18 @@ import pytest
 
 from inspector.batch import EpisodePlan, EvalSettings
 from inspector.boxes import convert
+from inspector.coco import IOU_THRESHOLDS, MAX_DETS, RECALL_POINTS, CocoMatches, coco_matches, weighted_map
 from inspector.compare import (
     BOOTSTRAP_RESAMPLES,
     CONFIDENCE,
-    IOU_THRESHOLDS,
-    MAX_DETS,
-    RECALL_POINTS,
-    CocoMatches,
     DeltaCI,
     SharedPlan,
     bootstrap_delta_map,
-    coco_matches,
     episode_groups,
-    weighted_map,
 )
 from inspector.data import Episode, read_dataset
 from inspector.data.shapes import write_coco_dataset
-from inspector.evaluate import ImageRecord, coco_map
+from inspector.evaluate import ImageRecord, pycocotools_map
 from inspector.plan import DatasetEpisodes
 
 # ---------------------------------------------------------------------------------------------- reference
@@ -87,11 +82,12 @@ def reference_coco_matches(records: Sequence[ImageRecord]) -> CocoMatches:
             if len(p_idx):
                 tp = _reference_match_image(_reference_iou(p_xywh[p_idx], g_xywh[g_idx]))
                 per_class[int(c)].append((np.full(len(p_idx), i), ps[p_idx], tp))
-    det_image, det_tp = [], []
+    det_image, det_score, det_tp = [], [], []
     for c in classes:
         parts = per_class[int(c)]
         if not parts:
             det_image.append(np.zeros(0, np.int64))
+            det_score.append(np.zeros(0, np.float64))
             det_tp.append(np.zeros((len(IOU_THRESHOLDS), 0), bool))
             continue
         images = np.concatenate([p[0] for p in parts])
@@ -99,8 +95,9 @@ def reference_coco_matches(records: Sequence[ImageRecord]) -> CocoMatches:
         tps = np.concatenate([p[2] for p in parts], axis=1)
         order = np.argsort(-scores, kind="mergesort")
         det_image.append(images[order])
+        det_score.append(scores[order])
         det_tp.append(tps[:, order])
-    return CocoMatches(classes, tuple(det_image), tuple(det_tp), gt_count)
+    return CocoMatches(classes, tuple(det_image), tuple(det_tp), gt_count, tuple(det_score))
 
 
 def reference_weighted_map(m: CocoMatches, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -204,7 +201,7 @@ def test_coco_matches_equal_the_loop_they_replaced(seed: int) -> None:
     records = crowded_records(seed)
     new, old = coco_matches(records), reference_coco_matches(records)
     assert np.array_equal(new.classes, old.classes) and np.array_equal(new.gt_count, old.gt_count)
-    for name in ("det_image", "det_tp"):
+    for name in ("det_image", "det_tp", "det_score"):
         assert all(np.array_equal(x, y) for x, y in zip(getattr(new, name), getattr(old, name), strict=True))
 
 
@@ -218,7 +215,7 @@ def test_weighted_map_equals_the_loop_it_replaced(seed: int) -> None:
     weights = np.concatenate([np.ones((1, len(records))), rng.integers(0, 4, (300, len(records)))])
     weights[1, :] = 0  # a resample with no image at all
     _assert_same(weighted_map(m, weights), reference_weighted_map(m, weights))
-    assert weighted_map(m, weights[:1])[0][0] == coco_map(records).map50  # still pycocotools to the bit
+    assert weighted_map(m, weights[:1])[0][0] == pycocotools_map(records)[0].map50  # pycocotools to the bit
 
 
 def test_weighted_map_of_classes_without_detections_or_true_positives() -> None:

@@ -114,7 +114,7 @@ def test_video_samples_show_frames_and_st_iou(roots: Path) -> None:
 def test_shape_and_strides_come_from_the_checkpoint_and_its_result(roots: Path) -> None:
     at = _open(roots / "strides.pt", roots / "data")
     _clean(at)
-    shape = tuple(int(at.sidebar.number_input(key=k).value) for k in ("n_way", "k_shot", "n_query"))
+    shape = tuple(int(_sidebar_input(at, label).value) for label in ("n-way", "k-shot", "n-query"))
     assert shape == (2, 1, 3)  # the checkpoint's train config
     toggles = {c.key for c in at.sidebar.checkbox if c.key.startswith("stride_")}
     assert toggles == {"stride_4", "stride_8", "stride_16"}
@@ -124,7 +124,7 @@ def test_shape_and_strides_come_from_the_checkpoint_and_its_result(roots: Path) 
     assert _state(at)[1] == f"Episode 0: {', '.join(want.episode(0).class_names)}"  # the `episode` command's
     at.sidebar.text_input(key="ckpt_path").input(str(roots / "m.pt")).run()  # no train config: the defaults
     _clean(at)
-    shape = tuple(int(at.sidebar.number_input(key=k).value) for k in ("n_way", "k_shot", "n_query"))
+    shape = tuple(int(_sidebar_input(at, label).value) for label in ("n-way", "k-shot", "n-query"))
     assert shape == (DEFAULT_SHAPE.n_way, DEFAULT_SHAPE.k_shot, DEFAULT_SHAPE.n_query)
     assert {c.key for c in at.sidebar.checkbox if c.key.startswith("stride_")} == {
         "stride_8",
@@ -185,3 +185,34 @@ def test_the_episode_pickers_follow_inspector_demo_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("INSPECTOR_DEMO_DIR", str(tmp_path))
     assert demo_checkpoints() == {"mine/best.pt": tmp_path / "runs" / "mine" / "best.pt"}
     assert set(demo_datasets().values()) == {tmp_path / "data" / "val", tmp_path / "data" / "clips"}
+
+
+def _sidebar_input(at, label: str):
+    """The sidebar's number input labelled `label` (the shape inputs are keyed by their checkpoint)."""
+    return next(n for n in at.sidebar.number_input if n.label == label)
+
+
+def _shape_page() -> None:
+    import streamlit as st
+
+    from inspector.ui.episode_views import episode_settings
+
+    source = st.session_state.get("which", "ckpt-a")
+    trained = {"ckpt-a": {"n_way": 2, "k_shot": 3, "n_query": 4}, "ckpt-b": {"n_way": 5, "k_shot": 1}}[source]
+    s = episode_settings(trained, source)
+    st.write(f"{s.n_way}/{s.k_shot}/{s.n_query}")
+
+
+def test_the_episode_shape_starts_at_the_checkpoints_keeps_edits_and_starts_over_with_another():
+    """The inputs take the trained shape as their default (not written into the session state: a click
+    during the first run once made the browser send back the inputs' minimums, 1/1/0)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_shape_page).run()
+    assert not at.exception and at.markdown[-1].value == "2/3/4"
+    next(n for n in at.number_input if n.label == "k-shot").set_value(5).run()
+    at.run()
+    assert at.markdown[-1].value == "2/5/4"  # the user's change stays
+    at.session_state["which"] = "ckpt-b"
+    at.run()
+    assert at.markdown[-1].value == "5/1/4" and not at.warning  # n_query: inspector's default (4)

@@ -168,3 +168,40 @@ def test_a_sweep_prefix_in_s3_is_read_run_by_run(s3_bucket, tmp_path: Path) -> N
         "lr1e-4_seed1",
     ]
     assert sorted(g["name"] for g in out["groups"]) == ["lr1e-3_seed*", "lr1e-4_seed*"]
+
+
+def test_protocol_results_and_a_split_file_are_read_from_s3(s3_bucket, tmp_path: Path) -> None:
+    """evaluate-merge's shard files, compare's A and B and evaluate's --split may be URLs."""
+    ckpt, val = REPO / "demo" / "runs" / "fixed" / "best.pt", REPO / "demo" / "data" / "val"
+    if not ckpt.is_file():
+        pytest.skip("demo/ not built")
+    s3_bucket.put("protocol/split.txt", b"circle\nstar\n")
+    grid = [
+        "--checkpoint",
+        str(ckpt),
+        "--data",
+        str(val),
+        "--k-shot",
+        "1",
+        "--seeds",
+        "0,1",
+        "--episodes",
+        "2",
+    ]
+    grid += ["--threads", "1", "--resamples", "0", "--split", s3_bucket.url("protocol/split.txt")]
+    for i in range(2):
+        out = tmp_path / f"s{i}.parquet"
+        done = _cli("evaluate", *grid, "--shard", f"{i}/2", "--out", str(out), "--json")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["split"]["novel"] == ["circle", "star"]
+        s3_bucket.put(f"protocol/s{i}.parquet", out.read_bytes())
+    urls = [s3_bucket.url(f"protocol/s{i}.parquet") for i in range(2)]
+    merged_file = tmp_path / "merged.parquet"
+    merged = _cli("evaluate-merge", *urls, "--resamples", "0", "--out", str(merged_file), "--json")
+    assert merged.returncode == 0, merged.stderr
+    assert [c["seed"] for c in json.loads(merged.stdout)["cells"]] == [0, 1]
+    s3_bucket.put("protocol/merged.parquet", merged_file.read_bytes())
+    url = s3_bucket.url("protocol/merged.parquet")
+    same = _cli("compare", url, url, "--metric", "map50", "--json")
+    assert same.returncode == 0, same.stderr
+    assert [v["delta"] for v in json.loads(same.stdout)["verdicts"]] == [0.0]

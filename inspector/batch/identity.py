@@ -16,7 +16,8 @@ from inspector.data import Dataset
 # Bump when the row layout or how a row is computed changes: it is part of the cache key and of the
 # metadata merge compares, so stale cache files and shards from another version are never mixed in.
 # 2: the clip score gate is a setting; clips an adapter returned no result for get "clip_missing" rows.
-SCHEMA_VERSION = 3
+# 4: in inference the backbone runs on each image alone (model/memo.py): scores move by ≤ 1e-5.
+SCHEMA_VERSION = 4
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -38,6 +39,15 @@ def checkpoint_identity(checkpoint: str | os.PathLike, adapter: str) -> str:
     if Path(checkpoint).is_file():
         return file_sha256(checkpoint)
     return hashlib.sha256(f"adapter:{adapter}|checkpoint:{checkpoint}".encode()).hexdigest()
+
+
+def settings_dict(s: EvalSettings) -> dict[str, Any]:
+    """The settings as the metadata holds them: JSON types (lists, not tuples), so fresh and stored metadata
+    compare equal; way_classes only when set, so results from before it existed keep their cache keys."""
+    out = json.loads(json.dumps(dataclasses.asdict(s)))
+    if not out.get("way_classes"):
+        out.pop("way_classes", None)
+    return out
 
 
 def run_meta(
@@ -62,7 +72,7 @@ def run_meta(
         "data_warnings": [dataclasses.asdict(w) for w in data.warnings],
         "clips": None if clips is None else str(clips.root),
         "clips_hash": None if clips is None else clips.content_hash(),
-        "settings": dataclasses.asdict(s),
+        "settings": settings_dict(s),
         "class_names": list(class_names),
         "total": total,
         "image_episodes": 0 if data.clips else s.episodes,
@@ -73,7 +83,7 @@ def plan_meta(plan: EpisodePlan, class_names: Sequence[str]) -> dict[str, Any]:
     """The metadata of a plan evaluated in memory (no checkpoint file, no cache): what summarize needs."""
     return {
         "schema": SCHEMA_VERSION,
-        "settings": dataclasses.asdict(plan.settings),
+        "settings": settings_dict(plan.settings),
         "class_names": list(class_names),
         "total": plan.total,
         "image_episodes": plan.n_image,

@@ -29,6 +29,8 @@ class EvalSettings:
     score_threshold: float | None = None
     nms_iou: float | None = None
     clip_score_threshold: float = CLIP_SCORE_THRESHOLD
+    # the class names image episodes draw their ways from (a base / novel split); empty: every class
+    way_classes: tuple[str, ...] = ()
 
     @property
     def shape(self) -> EpisodeShape:
@@ -91,7 +93,7 @@ class EpisodePlan:
             if not d.clips:
                 raise InspectorError("holds no reference-image + clip samples", path=d.root)
         self.n_image = 0 if data.clips else s.episodes
-        self.images = DatasetEpisodes(data, s.shape, s.seed) if self.n_image else None
+        self.images = DatasetEpisodes(data, s.shape, s.seed, s.way_classes) if self.n_image else None
         self._clip_entries = [(d, j) for d in self.clip_sets for j in range(len(d.clips))]
         self.total = self.n_image + len(self._clip_entries)
         self._kept: dict[int, Episode] | None = {} if keep else None

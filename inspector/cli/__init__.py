@@ -37,6 +37,7 @@ for _name, _module in (
     ("train", "train"),
     ("evaluate", "evaluate"),
     ("evaluate-merge", "evaluate_merge"),
+    ("compare", "compare"),
     ("balance", "balance"),
     ("errors", "errors"),
     ("coverage", "coverage"),

@@ -9,19 +9,23 @@ from inspector.serialize import dumps
 HELP = "run a checkpoint on episode I of a dataset: boxes, anchors, assignment, losses (JSON with --json)"
 
 
-def add_shape_arguments(parser: argparse.ArgumentParser) -> None:
+def add_shape_arguments(parser: argparse.ArgumentParser, k_shot_grid: bool = False) -> None:
     """--n-way / --k-shot / --n-query / --seed, shared with `evaluate`: None means the checkpoint's train
-    config, else inspector's defaults (inspector.plan), so both commands draw the same episode i."""
+    config, else inspector's defaults (inspector.plan), so both commands draw the same episode i. With
+    `k_shot_grid`, --k-shot takes a list (1,3,5) and stays text for the grid to parse."""
     for flag, what in (
         ("--n-way", "ways"),
         ("--k-shot", "support images per way (a clip's reference photos)"),
         ("--n-query", "query images"),
     ):
+        grid = k_shot_grid and flag == "--k-shot"
         parser.add_argument(
             flag,
-            type=int,
+            type=str if grid else int,
             default=None,
-            help=f"{what}; default: the checkpoint's train config, else inspector's default",
+            metavar="K[,K…]" if grid else None,
+            help=f"{what}{'; a list such as 1,3,5 evaluates each' if grid else ''}; default: the "
+            "checkpoint's train config, else inspector's default",
         )
     parser.add_argument(
         "--seed",

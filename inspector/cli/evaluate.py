@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from inspector.cli.episode import add_shape_arguments
+from inspector.cli.evaluate_grid import add_protocol_arguments, is_grid, run_grid_command
 from inspector.cli.options import add_model_arguments, eval_settings
 from inspector.serialize import dumps
 
@@ -33,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="video samples (reference images + clip) to add ST-IoU to an image dataset's mAP",
     )
     parser.add_argument("--episodes", type=int, default=100, help="image episodes to sample (default 100)")
-    add_shape_arguments(parser)
+    add_shape_arguments(parser, k_shot_grid=True)
+    add_protocol_arguments(parser)
     add_model_arguments(parser)
     parser.add_argument(
         "--shard",
@@ -84,12 +86,19 @@ def summary_json(summary: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any
         "clip_score_threshold": s.get("clip_score_threshold"),
         "shard": meta["shard"],
         "total_episodes": meta["total"],
+        "fingerprint": meta.get("fingerprint"),
+        "protocol_differences": meta.get("protocol_differences") or [],
     }
 
 
 def print_summary(out: dict[str, Any]) -> None:
-    def fmt(v: float | None) -> str:
+    mark = " [PROTOCOL DIFFERS]" if out.get("protocol_differences") else ""
+
+    def plain(v: float | None) -> str:
         return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
+
+    def fmt(v: float | None) -> str:
+        return plain(v) + mark  # a merge across protocols marks every number
 
     print(f"{out['checkpoint']} on {out['data']}: {out['episodes']} episodes, shard {out['shard']}")
     print(
@@ -107,9 +116,11 @@ def print_summary(out: dict[str, Any]) -> None:
     if curves:
         print("    per class: AP@0.5 · precision at recall .25/.50/.75 · highest recall")
     for name, ap in out["per_class"].items():
-        print(f"    {name:<10} AP@0.5 {fmt(ap)}{pr_points(curves.get(name), fmt)}")
+        print(f"    {name:<10} AP@0.5 {fmt(ap)}{pr_points(curves.get(name), plain)}")
     for line in confusion_lines(out.get("confusion")):
         print(line)
+    for d in out.get("protocol_differences") or ():
+        print(f"  PROTOCOL DIFFERS: {d}")
     for warning in out.get("warnings", ()):
         print(f"  WARNING: {warning}")
 
@@ -167,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
 
     from inspector.adapters import load_detector
     from inspector.batch import (
+        BatchResult,
         EpisodePlan,
         Shard,
         evaluate_batch,
@@ -179,6 +191,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.episodes < 1:
         raise InspectorError(f"--episodes must be ≥ 1 (got {args.episodes})")
+    from inspector.plan import trained_config
+    from inspector.protocol.fingerprint import fingerprint, tta_flags
+    from inspector.protocol.split import config_names_split
+
+    if is_grid(args) or config_names_split(trained_config(args.checkpoint)):
+        return run_grid_command(args)
+    if args.k_shot is not None:
+        args.k_shot = int(args.k_shot)  # one K (is_grid parsed it)
     shard = Shard.parse(args.shard)
     gate = args.confusion_score_threshold
     if gate is not None and not 0.0 <= gate <= 1.0:  # also refuses nan
@@ -191,7 +211,11 @@ def run(args: argparse.Namespace) -> int:
     clips = read_dataset(args.clips) if args.clips and not data.clips else None
     plan = EpisodePlan(data, clips, settings)
     meta = run_meta(args.checkpoint, args.adapter, data, clips, settings, data.class_names, plan.total)
+    stamp = fingerprint(meta, settings, [settings.k_shot], [settings.seed], None, "all", tta_flags(detector))
     result = evaluate_batch(detector, plan, meta, shard, cache=args.cache)
+    result = BatchResult(
+        {**result.meta, "fingerprint": stamp}, result.rows
+    )  # this run's, even from the cache
     out = summary_json(summarize(result, gate), result.meta)
     loaded = getattr(detector, "warnings", ())  # e.g. the checkpoint's NaN weights
     loaded = [str(w) for w in loaded] if isinstance(loaded, (tuple, list)) else []

@@ -13,9 +13,10 @@ import argparse
 
 from inspector.remote import Mirror, display_url, fetch_file, is_remote
 
-# Options naming one file each (a checkpoint, a log, evaluation rows) and options naming a directory
-# (a dataset, video clips): what main() resolves before a command runs.
-FILE_OPTIONS = ("checkpoint", "log", "rows")
+# Options naming one file each (a checkpoint, a log, evaluation rows, a class split, evaluate-merge's shard
+# files, compare's A and B) and options naming a directory (a dataset, video clips): what main() resolves
+# before a command runs.
+FILE_OPTIONS = ("checkpoint", "log", "rows", "split", "files", "a", "b")
 DIR_OPTIONS = ("data", "clips")
 
 

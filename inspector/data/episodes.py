@@ -7,6 +7,8 @@ the CLI and the tests see the same episode i.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 
 from inspector.data.dataset import ClipEntry, Dataset, load_rgb
@@ -26,7 +28,16 @@ class EpisodeSampler:
     n_query does not apply there.
     """
 
-    def __init__(self, dataset: Dataset, n_way: int, k_shot: int, n_query: int, seed: int = 0):
+    def __init__(
+        self,
+        dataset: Dataset,
+        n_way: int,
+        k_shot: int,
+        n_query: int,
+        seed: int = 0,
+        classes: Collection[int] | None = None,
+    ):
+        """`classes`: the class ids ways may be drawn from (a base / novel split); None: every class."""
         if min(n_way, k_shot) < 1 or n_query < 0:
             raise InspectorError(
                 f"need n_way ≥ 1, k_shot ≥ 1, n_query ≥ 0 (got {n_way}, {k_shot}, {n_query})"
@@ -35,18 +46,23 @@ class EpisodeSampler:
         self.n_way, self.k_shot, self.n_query, self.seed = n_way, k_shot, n_query, seed
         self.skipped_classes: dict[str, str] = {}
         self._pool: dict[int, list[int]] = {}  # class → image indices, or clip indices for video
+        allowed = set(range(len(dataset.class_names))) if classes is None else {int(c) for c in classes}
         if dataset.clips:
             by_class: dict[int, list[int]] = {}
             for i, clip in enumerate(dataset.clips):
                 if len(clip.object_images) >= k_shot:
                     by_class.setdefault(clip.label, []).append(i)
             for c, name in enumerate(dataset.class_names):
+                if c not in allowed:
+                    continue
                 if c in by_class:
                     self._pool[c] = by_class[c]
                 else:
                     self.skipped_classes[name] = f"no sample with ≥ {k_shot} object images"
         else:
             for c, images in dataset.images_by_class().items():
+                if c not in allowed:
+                    continue
                 # One image more than the shots, so at least one query can show the class.
                 if len(images) >= k_shot + 1:
                     self._pool[c] = images
@@ -56,9 +72,10 @@ class EpisodeSampler:
                     )
         self.classes: tuple[int, ...] = tuple(sorted(self._pool))
         if len(self.classes) < n_way:
+            among = "" if classes is None else f" of the {len(allowed)} the ways are drawn from"
             raise InspectorError(
-                f"only {len(self.classes)} class(es) can fill a {n_way}-way {k_shot}-shot episode; "
-                + "; ".join(f"{k}: {v}" for k, v in self.skipped_classes.items()),
+                f"only {len(self.classes)} class(es){among} can fill a {n_way}-way {k_shot}-shot episode"
+                + "".join(f"; {k}: {v}" for k, v in self.skipped_classes.items()),
                 path=dataset.root,
             )
 

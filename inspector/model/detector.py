@@ -21,6 +21,7 @@ from inspector.model.anchors import make_anchors
 from inspector.model.backbone import Backbone
 from inspector.model.config import ModelConfig
 from inspector.model.head import Head, box_distances, decode_boxes
+from inspector.model.memo import FeatureMemo, weights_version
 from inspector.model.prototypes import box_pool, class_prototypes
 
 
@@ -69,6 +70,16 @@ class FewShotDetector(nn.Module):
         c = config.neck_dim
         self.embed = nn.Sequential(nn.Linear(c, c), nn.SiLU(), nn.Linear(c, config.embed_dim))
         self._anchor_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.memo = FeatureMemo()
+
+    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """Returns the FPN maps [(B, C, H_l, W_l)] of images (B, 3, H, W): one backbone pass over the batch
+        when training or tracking gradients; in inference, each image's own maps, kept by content for the
+        next episode that draws it (model/memo.py)."""
+        if self.training or torch.is_grad_enabled():
+            return self.backbone(images)
+        version = weights_version([*self.parameters(), *self.buffers()])
+        return self.memo.maps(images, self.backbone, version)
 
     def anchors(
         self, shapes: list[tuple[int, int]], device: torch.device
@@ -99,13 +110,13 @@ class FewShotDetector(nn.Module):
         """Returns the DetectorOutput for query images (Q, 3, H, W) given S support images (S, 3, H, W)
         in [0, 1], their boxes (k_i, 4) xyxy px (all of way support_ways[i]) and the number of ways."""
         s = support_images.shape[0]
-        feats = self.backbone(torch.cat([support_images, query_images]))  # one pass: [(S+Q, C, H_l, W_l)]
+        feats = self.features(torch.cat([support_images, query_images]))  # [(S+Q, C, H_l, W_l)]
         support_feats = [f[:s] for f in feats]
         query_feats = [f[s:] for f in feats]
         prototypes = class_prototypes(support_feats, self.config.strides, support_boxes, support_ways, n_way)
 
         cls_logits, box_dist = self.head(query_feats, prototypes)  # (Q, A, N), (Q, A, 4·bins)
-        points, strides = self.anchors([tuple(f.shape[-2:]) for f in query_feats], query_images.device)
+        points, strides = self.anchors([(f.shape[-2], f.shape[-1]) for f in query_feats], query_images.device)
         distances = box_distances(box_dist, self.config.reg_max)  # (Q, A, 4)
         pred_boxes = decode_boxes(distances, points, strides)  # (Q, A, 4)
 

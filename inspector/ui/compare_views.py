@@ -132,11 +132,10 @@ def render_side_by_side(episode: Episode, ra: EpisodeResult, rb: EpisodeResult, 
 def episode_deltas(ra: EpisodeResult, rb: EpisodeResult, v: ViewSettings) -> pd.DataFrame:
     """This episode's metrics under A and B (at the sidebar's IoU threshold and clip score gate), and their
     difference."""
-    with COCOEVAL_LOCK:
-        return metrics_delta_table(
-            episode_metrics(ra, v.iou_threshold, v.clip_score_threshold),
-            episode_metrics(rb, v.iou_threshold, v.clip_score_threshold),
-        )
+    return metrics_delta_table(
+        episode_metrics(ra, v.iou_threshold, v.clip_score_threshold),
+        episode_metrics(rb, v.iou_threshold, v.clip_score_threshold),
+    )
 
 
 def aggregate(
@@ -181,41 +180,51 @@ class PairJob:
         return all(f.done() for f in self.results)
 
 
-# pycocotools prints as it goes, and evaluate.coco_map silences it with contextlib.redirect_stdout, which
-# swaps the process's one sys.stdout: two runs at once on two threads (a summary on the pair's thread, the
-# page's own) can leave it pointing at a dead buffer. Every COCOeval run of the Compare page and the lab takes
-# this lock (they hold the GIL throughout, so two at once would not be faster anyway).
-COCOEVAL_LOCK = threading.Lock()
+# TIDE breakdowns the pair's threads computed as each side finished, by identity(result), until the page asks
+# for them (breakdown_of): TIDE then runs beside the other side's evaluation and the page's bootstrap, not
+# after them on the page's thread. A few at most: one per side of the pairs evaluating now.
+_BREAKDOWNS: dict[str, ErrorBreakdown | None] = {}
+_BREAKDOWNS_KEPT = 8
+_BREAKDOWNS_LOCK = threading.Lock()
 
 
-def breakdown_of(result: BatchResult) -> ErrorBreakdown | None:
-    """The TIDE breakdown of a result's query images in position order; None when it has none."""
+def _breakdown(result: BatchResult) -> ErrorBreakdown | None:
     rows = result.rows
     if not (rows["kind"] == "image").any():
         return None
-    records = image_records(rows.sort_values("position", kind="stable"))
-    with COCOEVAL_LOCK:
-        return error_breakdown(records)
+    return error_breakdown(image_records(rows.sort_values("position", kind="stable")))
+
+
+def breakdown_of(result: BatchResult) -> ErrorBreakdown | None:
+    """The TIDE breakdown of a result's query images in position order (None when it has none): the one its
+    evaluation's thread computed when there is one, else computed here."""
+    with _BREAKDOWNS_LOCK:
+        key = identity(result)
+        if key in _BREAKDOWNS:
+            return _BREAKDOWNS.pop(key)
+    return _breakdown(result)
 
 
 def summary_of(result: BatchResult) -> dict[str, Any]:
     """batch.cached_summary of the result: read from beside its cache file when kept there, else summarised
-    (under the lock) and kept there."""
+    and kept there."""
     stored = stored_summary(result)
-    if stored is not None:
-        return stored
-    with COCOEVAL_LOCK:
-        return cached_summary(result)
+    return stored if stored is not None else cached_summary(result)
 
 
 def _evaluate_side(
     detector: Detector, plan: EpisodePlan, meta: dict[str, Any], progress: Callable[[int, int], None]
 ) -> BatchResult:
-    """One side's BatchResult (from the evaluation cache, or run and stored there) and its summary, kept
-    beside it while the other side may still run."""
+    """One side's BatchResult (from the evaluation cache, or run and stored there), its summary, kept beside
+    it, and its TIDE breakdown, kept for breakdown_of, while the other side may still run."""
     with one_torch_thread():
         batch = evaluate_batch(detector, plan, meta, progress=progress, cache=True)
     summary_of(batch)
+    found = _breakdown(batch)
+    with _BREAKDOWNS_LOCK:
+        while len(_BREAKDOWNS) >= _BREAKDOWNS_KEPT:
+            _BREAKDOWNS.pop(next(iter(_BREAKDOWNS)))
+        _BREAKDOWNS[identity(batch)] = found
     return batch
 
 

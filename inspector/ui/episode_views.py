@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,29 +188,34 @@ def episode_settings(trained: dict[str, int], source: object) -> EvalSettings:
     """Sidebar: n-way, k-shot, n-query and seed, as the `evaluate` command's settings (its other fields at
     their defaults). They start at the checkpoint's train config (else inspector's defaults), as the `episode`
     and `evaluate` commands do, and start over whenever `source` (the checkpoint they came from) changes; the
-    user may change them after that."""
+    user may change them after that.
+
+    The shape inputs are keyed by their source and take the trained shape as their `value`, rather than
+    having it written into the session state: a widget's proto carries its default, and a click during the
+    page's first run could make the browser draw the inputs from a later run's proto, whose default was then
+    the minimum (1-way 1-shot, 0 queries), and send that back.
+    """
     shape = resolve_shape(trained)
-    if st.session_state.get("shape_source") != source:
-        st.session_state["shape_source"] = source
-        st.session_state.update(n_way=shape.n_way, k_shot=shape.k_shot, n_query=shape.n_query)
-    st.session_state.setdefault("seed", DEFAULT_SEED)
+    tag = hashlib.sha256(repr(source).encode()).hexdigest()[:12]
+    st.session_state.setdefault("seed", DEFAULT_SEED)  # its minimum: no default to lose
     sb = st.sidebar
     sb.divider()
     a, b = sb.columns(2)
     c, d = sb.columns(2)
     return EvalSettings(
         seed=int(d.number_input("seed", 0, 2**31 - 1, key="seed")),
-        n_way=int(a.number_input("n-way", 1, 20, key="n_way")),
+        n_way=int(a.number_input("n-way", 1, 20, value=shape.n_way, key=f"n_way_{tag}")),
         k_shot=int(
             b.number_input(
                 "k-shot",
                 1,
                 20,
-                key="k_shot",
+                value=shape.k_shot,
+                key=f"k_shot_{tag}",
                 help="support images per way; a clip's first k reference photos",
             )
         ),
-        n_query=int(c.number_input("n-query", 0, 32, key="n_query")),
+        n_query=int(c.number_input("n-query", 0, 32, value=shape.n_query, key=f"n_query_{tag}")),
     )
 
 

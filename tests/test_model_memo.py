@@ -1,0 +1,120 @@
+"""inspector/model/memo.py: in inference each image's FPN maps are its own (batch of one), kept by content
+and forgotten when the weights change; detections stay those of the batched pass to float tolerance."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from inspector.model import ModelConfig, create_model
+from inspector.model.detector import FewShotDetector
+from inspector.model.memo import FeatureMemo
+from inspector.ui.episode_views import demo_checkpoints
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def model() -> FewShotDetector:
+    torch.manual_seed(0)
+    return create_model(ModelConfig(image_size=64)).eval()
+
+
+def _equal(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+@torch.no_grad()
+def test_an_images_maps_are_its_own_whatever_it_is_batched_with(model: FewShotDetector) -> None:
+    x = torch.rand(4, 3, 64, 64)
+    maps = model.features(x)
+    assert (model.memo.hits, model.memo.misses) == (0, 4)
+    for i in range(4):  # bit for bit the image alone through the backbone
+        assert _equal([m[i : i + 1] for m in maps], model.backbone(x[i : i + 1]))
+    model.memo = FeatureMemo()
+    again = model.features(x[[2, 0]])  # other companions, another order, an empty memo
+    assert _equal([m[[2, 0]] for m in maps], again)
+    assert _equal(maps, model.features(x)) and model.memo.hits == 2  # the memo gives what it would compute
+    # and the batched pass to float tolerance (other conv kernels)
+    for m, b in zip(maps, model.backbone(x), strict=True):
+        torch.testing.assert_close(m, b, rtol=1e-4, atol=1e-4)
+
+
+@torch.no_grad()
+def test_a_weight_change_forgets_the_maps(model: FewShotDetector) -> None:
+    x = torch.rand(2, 3, 64, 64)
+    before = model.features(x)
+    model.backbone.stem.conv.weight.add_(0.05)  # what an optimiser step does: in place
+    after = model.features(x)
+    assert model.memo.misses == 4 and not _equal(before, after)
+    alone = [model.backbone(x[i : i + 1]) for i in range(2)]
+    assert _equal(after, [torch.cat(m) for m in zip(*alone, strict=True)])
+    model.load_state_dict(create_model(ModelConfig(image_size=64)).state_dict())
+    model.features(x)
+    assert model.memo.misses == 6
+
+
+def test_training_and_gradients_run_the_batch_without_the_memo(model: FewShotDetector) -> None:
+    x = torch.rand(2, 3, 64, 64)
+    model.features(x)  # eval mode, gradients on
+    model.train()
+    with torch.no_grad():
+        model.features(x)
+    assert (model.memo.hits, model.memo.misses) == (0, 0)
+    copied = copy.deepcopy(model.eval())
+    with torch.no_grad():
+        model.features(x)
+        assert copied.memo is not model.memo and copied.memo.misses == 0
+
+
+def test_the_memo_holds_at_most_its_bytes() -> None:
+    memo = FeatureMemo(max_bytes=3 * 4 * 4)  # three images of one (1, 2, 2) float map
+
+    def backbone(images: torch.Tensor) -> list[torch.Tensor]:
+        return [images[:, :1, :2, :2].clone()]
+
+    for i in range(5):
+        memo.maps(torch.full((1, 3, 4, 4), float(i)), backbone, ())
+    memo.maps(torch.full((1, 3, 4, 4), 4.0), backbone, ())
+    memo.maps(torch.full((1, 3, 4, 4), 0.0), backbone, ())  # evicted: the least recently used
+    assert (memo.hits, memo.misses) == (1, 6)
+
+
+@pytest.mark.skipif(not demo_checkpoints(), reason="demo/ not built (python -m inspector demo)")
+def test_demo_detections_equal_the_batched_pass_to_float_tolerance() -> None:
+    """The demo's B on 8 episodes: the memoised pass against one backbone pass over each episode's batch."""
+    from inspector.adapters import load_detector
+    from inspector.batch import EpisodePlan, EvalSettings
+    from inspector.data import read_dataset
+    from inspector.plan import DEFAULT_SEED, resolve_shape, trained_shape
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        path = REPO / "demo" / "runs" / "fixed" / "best.pt"
+        shape = resolve_shape(trained_shape(path))
+        s = EvalSettings(8, DEFAULT_SEED, shape.n_way, shape.k_shot, shape.n_query)
+        plan = EpisodePlan(read_dataset(REPO / "demo" / "data" / "val"), None, s, keep=True)
+        memoised, fresh, batched = (load_detector(path) for _ in range(3))
+        batched.model.memo.maps = lambda images, backbone, version: backbone(images)  # the pass before
+        for p in range(plan.total):
+            episode = plan.episode(p)
+            got, again, want = (d.predict(episode) for d in (memoised, fresh, batched))
+            for q, r, w in zip(got.queries, again.queries, want.queries, strict=True):
+                for name in ("pred_boxes", "scores", "labels"):  # a memo hit is bit for bit a fresh pass
+                    np.testing.assert_array_equal(getattr(q, name), getattr(r, name))
+                assert len(q.scores) == len(w.scores)
+                # the same detections, up to the order of near-ties in score
+                order_q, order_w = np.lexsort((q.scores, q.labels)), np.lexsort((w.scores, w.labels))
+                np.testing.assert_array_equal(q.labels[order_q], w.labels[order_w])
+                np.testing.assert_allclose(q.scores[order_q], w.scores[order_w], atol=1e-5)
+                for box, label in zip(q.pred_boxes, q.labels, strict=True):  # each box is one of the pass's
+                    off = np.abs(w.pred_boxes[w.labels == label] - box).max(axis=1).min()
+                    assert off < 1e-2
+        assert memoised.model.memo.hits > 0
+    finally:
+        torch.set_num_threads(threads)
