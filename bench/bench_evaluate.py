@@ -5,8 +5,8 @@
 
 Measures inspector.batch.evaluate_batch (episode sampling, image decoding, one forward pass per episode
 under no_grad, losses, rows) on demo/runs/troubled/best.pt over demo/data/val, 2-way 3-shot 4 queries (the
-settings the demo was trained with), and separately the summary (pycocotools) and the 1,000-resample
-bootstrap of Δ mAP between the two demo runs.
+settings the demo was trained with), and separately the summary (COCO mAP: inspector/coco.py) and the
+1,000-resample bootstrap of Δ mAP between the two demo runs.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def main() -> None:
         )
     start = time.perf_counter()
     summary = summarize(results["troubled"])
-    print(f"summarize (pycocotools over {summary['images']} images): {time.perf_counter() - start:.3f} s")
+    print(f"summarize (COCO mAP over {summary['images']} images): {time.perf_counter() - start:.3f} s")
     a, b = results["troubled"], results["fixed"]
     start = time.perf_counter()
     ci50, _ = bootstrap_delta_map(

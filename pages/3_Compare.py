@@ -75,7 +75,9 @@ with tab_aggregate:
     with guard("the aggregate"):
         if job is not None:
             batch_a, batch_b = cmp.aggregate_pair(job)
-            st.markdown(f"**Over {n} episodes** (COCO mAP by pycocotools; losses are means over episodes)")
+            st.markdown(
+                f"**Over {n} episodes** (COCO mAP, equal to pycocotools; losses are means over episodes)"
+            )
             cmp.render_aggregate(batch_a, batch_b)
     if batch_a is not None and batch_b is not None:
         with guard("the error breakdown"):

@@ -76,3 +76,36 @@ def test_novel_classes_add_nap_and_bap(tmp_path, monkeypatch):
     bad.text_input(key="protocol_seeds").set_value("4-1")
     bad.button(key="protocol_run").click().run()
     assert not bad.exception and any("runs backwards" in e.value for e in bad.error)
+
+
+def test_a_protocol_difference_is_refused_until_allowed_then_marked(tmp_path, monkeypatch):
+    """A's adapter declaring test-time augmentation and B's not: no verdict until the user allows it."""
+    from streamlit.testing.v1 import AppTest
+
+    from inspector.protocol import run as protocol_run
+
+    real = protocol_run.tta_flags
+    calls = {"n": 0}
+
+    def flags(detector: object) -> list[str]:
+        calls["n"] += 1
+        return ["hflip"] if calls["n"] == 1 else real(detector)  # A's grid runs first
+
+    monkeypatch.setattr(protocol_run, "tta_flags", flags)
+    monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(tmp_path / "cache"))
+    at = AppTest.from_file(str(REPO / "pages" / "3_Compare.py"), default_timeout=300)
+    at.session_state["cmp_tab"] = "K-shot × seeds"
+    at.session_state["cmp_episodes"] = 2
+    at.run()
+    at.text_input(key="protocol_k").set_value("1")
+    at.text_input(key="protocol_seeds").set_value("0,1")
+    at.number_input(key="protocol_episodes").set_value(2)
+    at.button(key="protocol_run").click().run()
+    assert not at.exception
+    assert any('tta: ["hflip"] vs []' in e.value for e in at.error)
+    assert not [w for w in at.warning if w.value.startswith("K=")] and not [s for s in at.success]
+    at.checkbox(key="protocol_allow_diff").check().run()
+    said = [e.value for e in (*at.success, *at.warning, *at.error) if e.value.startswith("K=")]
+    assert said and all(v.endswith("[protocol differs]") for v in said)
+    cells = next(d.value for d in at.dataframe if "seed" in d.value.columns)
+    assert set(cells["protocol"]) == {"protocol differs"}

@@ -166,18 +166,21 @@ def render_outcome(o: Outcome, class_names: list[str]) -> None:
         key="protocol_metric",
     )
     differences = protocol_differences(o.a.fingerprint, o.b.fingerprint)
-    for d in differences:
-        st.warning(f"Protocol differs between A and B: {d}")
+    if differences:  # e.g. A's adapter declares test-time augmentation and B's does not
+        st.error("A and B were evaluated under different protocols: " + "; ".join(differences))
+        if not st.checkbox("Compare anyway (every number is marked)", key="protocol_allow_diff"):
+            return
+    mark = " [protocol differs]" if differences else ""
     for v in verdicts(o.cells_a, o.cells_b, metric, o.split, class_names):
         show = (
             st.success if v.distinguishable and v.delta > 0 else st.error if v.distinguishable else st.warning
         )
-        show(v.sentence())
+        show(v.sentence() + mark)
     st.plotly_chart(seed_figure(o, metric), key="protocol_chart")
-    st.markdown("**Per K: mean ± std over seeds, 95% intervals**")
-    st.dataframe(summary_table(o, metric), hide_index=True, key="protocol_summary")
-    st.markdown("**Per (K, seed) cell**")
-    st.dataframe(cell_table(o, metric), hide_index=True, key="protocol_cells")
+    st.markdown(f"**Per K: mean ± std over seeds, 95% intervals**{mark}")
+    st.dataframe(_marked(summary_table(o, metric), mark), hide_index=True, key="protocol_summary")
+    st.markdown(f"**Per (K, seed) cell**{mark}")
+    st.dataframe(_marked(cell_table(o, metric), mark), hide_index=True, key="protocol_cells")
     with st.expander("Protocol fingerprint"):
         st.json(o.a.fingerprint, expanded=False)
         st.download_button(
@@ -195,6 +198,11 @@ def _grid_json(cells: list[ScoredCell], summary: list[dict[str, Any]], g: GridRe
     from inspector.protocol.report import cell_rows
 
     return {"cells": cell_rows(cells), "summary": summary, "fingerprint": g.fingerprint}
+
+
+def _marked(table: pd.DataFrame, mark: str) -> pd.DataFrame:
+    """The table with a column saying, on every row, that its numbers cross a protocol difference."""
+    return table.assign(protocol=mark.strip(" []")) if mark else table
 
 
 def summary_table(o: Outcome, metric: str) -> pd.DataFrame:
