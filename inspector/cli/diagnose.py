@@ -7,6 +7,7 @@ import argparse
 from inspector.cli import follow, runs
 from inspector.cli.inputs import display_url, is_remote, local_file, mirrored
 from inspector.cli.options import parse_logged, parse_weights
+from inspector.errors import InspectorError
 from inspector.serialize import dumps
 
 HELP = "read a training log (plus its config files) and report findings backed by numbers"
@@ -39,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.runs:
         return runs.run(args)
+    if args.executor is not None or args.shards is not None:
+        raise InspectorError("--executor and --shards read a sweep's runs: give --runs")
     from inspector.diagnose import diagnose
     from inspector.report import to_json_dict, to_markdown
     from inspector.runlog import read_logs

@@ -14,6 +14,7 @@ import numpy as np
 from inspector.cli.episode import add_shape_arguments
 from inspector.cli.evaluate_grid import add_protocol_arguments, is_grid, run_grid_command
 from inspector.cli.options import add_model_arguments, eval_settings
+from inspector.executors import add_executor_arguments, check_executor_options, is_sharded
 from inspector.serialize import dumps
 
 HELP = "score a checkpoint on N few-shot episodes of a dataset (shardable; Parquet rows + summary)"
@@ -44,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="evaluate only episode positions I, I+N, I+2N, … (0 ≤ I < N); image episodes "
         "come first, then one per clip. Merge the --out files with evaluate-merge.",
     )
+    add_executor_arguments(parser, "the --shards tasks (each one shard of the plan, of every grid cell)")
     parser.add_argument(
         "--out",
         default=None,
@@ -191,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.episodes < 1:
         raise InspectorError(f"--episodes must be ≥ 1 (got {args.episodes})")
+    check_executor_options(args)
     from inspector.plan import trained_config
     from inspector.protocol.fingerprint import fingerprint, tta_flags
     from inspector.protocol.split import config_names_split
@@ -212,7 +215,13 @@ def run(args: argparse.Namespace) -> int:
     plan = EpisodePlan(data, clips, settings)
     meta = run_meta(args.checkpoint, args.adapter, data, clips, settings, data.class_names, plan.total)
     stamp = fingerprint(meta, settings, [settings.k_shot], [settings.seed], None, "all", tta_flags(detector))
-    result = evaluate_batch(detector, plan, meta, shard, cache=args.cache)
+    if is_sharded(args):  # tasks on --executor, merged here exactly as evaluate-merge merges shard files
+        from inspector.executors.sharded import evaluate_plan, inputs_of
+        from inspector.executors.tasks import PlanJob
+
+        result = evaluate_plan(args, PlanJob(inputs_of(args), settings, meta), plan.total)
+    else:
+        result = evaluate_batch(detector, plan, meta, shard, cache=args.cache)
     result = BatchResult(
         {**result.meta, "fingerprint": stamp}, result.rows
     )  # this run's, even from the cache

@@ -83,6 +83,7 @@ def run_grid_command(args: argparse.Namespace) -> int:
     from inspector.batch import EpisodePlan, Shard, run_meta
     from inspector.cli.options import eval_settings
     from inspector.data import read_dataset
+    from inspector.executors import is_sharded
     from inspector.plan import DEFAULT_SEED, resolve_shape, trained_config, trained_shape
     from inspector.protocol.grid import Grid
     from inspector.protocol.intervals import RESAMPLES
@@ -110,7 +111,16 @@ def run_grid_command(args: argparse.Namespace) -> int:
     split = resolve_split(data.class_names, args.novel_classes, args.split, trained_config(args.checkpoint))
     plan = EpisodePlan(data, clips, base)
     run = run_meta(args.checkpoint, args.adapter, data, clips, base, data.class_names, plan.total)
-    result = run_grid(detector, data, clips, base, grid, run, split, args.ways_from, shard, args.cache)
+    if is_sharded(args):  # each task one shard of every cell, merged cell by cell as evaluate-merge does
+        from inspector.executors.sharded import evaluate_grid, inputs_of
+        from inspector.executors.tasks import GridJob
+        from inspector.protocol.run import way_settings
+
+        way_settings(base, split, args.ways_from)  # refused here, not by every task
+        job = GridJob(inputs_of(args), base, grid, run, split, args.ways_from)
+        result = evaluate_grid(args, job, plan.total)
+    else:
+        result = run_grid(detector, data, clips, base, grid, run, split, args.ways_from, shard, args.cache)
     cells = scored(result)
     loaded = getattr(detector, "warnings", ())
     return emit_grid(

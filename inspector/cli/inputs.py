@@ -38,14 +38,35 @@ def local_dir(text: str) -> str:
 
 
 def resolve_remote_options(args: argparse.Namespace) -> None:
-    """Replace remote values of the file and directory options with their local copies, in place."""
+    """Replace remote values of the file and directory options with their local copies, in place. The values
+    as given are kept in `args.given_inputs` ({option: value}), so that work sent to other machines (Ray
+    tasks) can fetch the URLs there instead of reading this machine's copies."""
+    given: dict[str, str | list[str]] = {}
     for names, local in ((FILE_OPTIONS, local_file), (DIR_OPTIONS, local_dir)):
         for name in names:
             value = getattr(args, name, None)
             if isinstance(value, str):
+                given[name] = value
                 setattr(args, name, local(value))
             elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+                given[name] = list(value)
                 setattr(args, name, [local(v) for v in value])
+    args.given_inputs = given
 
 
-__all__ = ["display_url", "is_remote", "local_dir", "local_file", "mirrored", "resolve_remote_options"]
+def given_input(args: argparse.Namespace, name: str) -> str | None:
+    """Option `name` as the user gave it (a URL stays a URL); its value when resolve_remote_options has not
+    run (a command called in-process)."""
+    value = getattr(args, "given_inputs", {}).get(name, getattr(args, name, None))
+    return value if isinstance(value, str) or value is None else None
+
+
+__all__ = [
+    "display_url",
+    "given_input",
+    "is_remote",
+    "local_dir",
+    "local_file",
+    "mirrored",
+    "resolve_remote_options",
+]

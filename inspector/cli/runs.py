@@ -13,6 +13,7 @@ from pathlib import Path
 
 from inspector.cli.inputs import display_url, is_remote, local_dir
 from inspector.errors import InspectorError
+from inspector.executors import add_executor_arguments, check_executor_options, is_sharded
 from inspector.serialize import dumps
 
 
@@ -35,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --runs: group runs by the regex's first group (or match) in the run name, seed numbers "
         "as * (default: the whole name, so lr1e-3_seed2 is in lr1e-3_seed*)",
     )
+    add_executor_arguments(parser, "the tasks reading a --runs sweep (task i of N reads every N-th run)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,12 +46,21 @@ def run(args: argparse.Namespace) -> int:
     if len(args.paths) != 1:
         raise InspectorError(f"--runs takes one sweep directory, {len(args.paths)} paths were given")
     given = args.paths[0]
+    check_executor_options(args)
     # A sweep prefix in object storage is mirrored whole (then only what grew), and named by its URL.
     root = Path(local_dir(given))
     if not root.is_dir():
         raise InspectorError("not a directory (--runs takes the folder holding the sweep's runs)", path=root)
     by = GroupBy("key", args.group_by) if args.group_by else GroupBy("pattern", args.pattern)
-    sweep = read_sweep(discover(root))
+    discovery = discover(root)
+    if is_sharded(args):
+        from inspector.executors.sharded import read_runs
+        from inspector.sweep.reading import sweep_of
+        from inspector.sweep.summaries import CURVE_POINTS
+
+        sweep = sweep_of(discovery, read_runs(args, discovery.runs, CURVE_POINTS))
+    else:
+        sweep = read_sweep(discovery)
     groups = group_runs(sweep.rows, by)
     if args.json:
         out = to_json_dict(sweep, groups, by)

@@ -194,7 +194,12 @@ def read_sweep(
     max_points: int = CURVE_POINTS,
 ) -> Sweep:
     """Every run of `discovery` read and diagnosed (`read_runs`): the Sweep of their rows and curves."""
-    results = read_runs(discovery.runs, parallel, workers, progress, max_points)
+    return sweep_of(discovery, read_runs(discovery.runs, parallel, workers, progress, max_points))
+
+
+def sweep_of(discovery: Discovery, results: Sequence[RunResult]) -> Sweep:
+    """The Sweep of `discovery`'s runs read (one RunResult per run, in order), however they were read;
+    results that are no log after all move to the discovery's `skipped`."""
     runs = [r for r in results if r.not_a_log is None]
     skipped = [f"{_relative(r.row.path, discovery.root)}: {r.not_a_log}" for r in results if r.not_a_log]
     if skipped:
