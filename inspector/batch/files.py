@@ -21,14 +21,19 @@ META_KEY = b"inspector.batch"
 
 def write_result(result: BatchResult, path: str | os.PathLike) -> Path:
     """Writes the rows to Parquet with the metadata in the schema; atomic (temp file, then rename)."""
+    table = pa.Table.from_pandas(result.rows, preserve_index=False)
+    return write_table(
+        table, {**(table.schema.metadata or {}), META_KEY: json.dumps(result.meta).encode()}, path
+    )
+
+
+def write_table(table: pa.Table, metadata: dict[bytes, bytes], path: str | os.PathLike) -> Path:
+    """Writes `table` with `metadata` as its schema's to Parquet at `path` (folders made), atomically: a
+    temp file beside it, then a rename, so a reader never sees half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pandas(result.rows, preserve_index=False)
-    table = table.replace_schema_metadata(
-        {**(table.schema.metadata or {}), META_KEY: json.dumps(result.meta).encode()}
-    )
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
+    pq.write_table(table.replace_schema_metadata(metadata), tmp)
     os.replace(tmp, path)
     return path
 

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from inspector.batch import ROW_COLUMNS, BatchResult, merge_results, rows_frame
-from inspector.batch.files import META_KEY
+from inspector.batch.files import META_KEY, write_table
 from inspector.errors import InspectorError
 from inspector.protocol.fingerprint import check_comparable
 from inspector.protocol.grid import Cell, CellResult
@@ -42,8 +42,6 @@ class GridResult:
 
 def write_grid(grid: GridResult, path: str | os.PathLike) -> Path:
     """Writes every cell's rows and the grid's metadata to one Parquet file, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     frames = [c.result.rows.assign(grid_k_shot=c.cell.k_shot, grid_seed=c.cell.seed) for c in grid.cells]
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     table = pa.Table.from_pandas(rows, preserve_index=False)
@@ -53,11 +51,7 @@ def write_grid(grid: GridResult, path: str | os.PathLike) -> Path:
         "differences": list(grid.differences),
         "cells": [{"k_shot": c.cell.k_shot, "seed": c.cell.seed, "meta": c.result.meta} for c in grid.cells],
     }
-    table = table.replace_schema_metadata({GRID_KEY: json.dumps(meta).encode()})
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
-    return path
+    return write_table(table, {GRID_KEY: json.dumps(meta).encode()}, path)
 
 
 def is_grid_file(path: str | os.PathLike) -> bool:
