@@ -54,6 +54,17 @@ def exact_box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
+def paired_exact_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU (n,) of each xyxy box a[i] with b[i]: exact_box_iou's arithmetic elementwise, so the same
+    numbers."""
+    lt, rb = np.maximum(a[:, :2], b[:, :2]), np.minimum(a[:, 2:], b[:, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=-1)
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=-1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=-1)
+    union = area_a + area_b - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
 @dataclass(frozen=True)
 class ClassCounts:
     """True positives, false positives and misses of one class."""
@@ -115,15 +126,18 @@ def match(
     pred_iou = np.zeros(len(pred_boxes), np.float64)
     gt_matched = np.zeros(len(gt_boxes), bool)
     per_class = {}
+    # every pair's IoU at once (elementwise: the same numbers as per class), then each class's block
+    iou_all = exact_box_iou(pred_boxes, gt_boxes)  # (P, G)
     for c in np.union1d(pred_labels, gt_labels):
         p_idx = np.flatnonzero(pred_labels == c)
         p_idx = p_idx[np.argsort(-pred_scores[p_idx], kind="stable")]
         g_idx = np.flatnonzero(gt_labels == c)
-        iou = exact_box_iou(pred_boxes[p_idx], gt_boxes[g_idx])  # (p, g)
+        iou = iou_all[np.ix_(p_idx, g_idx)]  # (p, g)
         taken = np.zeros(len(g_idx), bool)
-        for row, p in enumerate(p_idx):
-            if not len(g_idx):
-                break
+        # a prediction overlapping no object of its class by iou_threshold can take none, whatever is taken:
+        # the greedy loop visits only the others, in the same score order (most kept boxes are such misses)
+        reach = np.flatnonzero(iou.max(axis=1) >= iou_threshold) if len(g_idx) else np.zeros(0, np.int64)
+        for row, p in zip(reach.tolist(), p_idx[reach].tolist(), strict=True):
             candidates = np.where(taken, -1.0, iou[row])
             best = int(np.argmax(candidates))
             if candidates[best] >= iou_threshold:

@@ -33,7 +33,7 @@ from inspector.data.format_checks import (
     split_reading,
     to_xyxy,
 )
-from inspector.evaluate import exact_box_iou
+from inspector.evaluate import paired_exact_iou
 
 if TYPE_CHECKING:
     from inspector.results import EpisodeResult
@@ -167,24 +167,28 @@ def _readable(s: _Stacked, reading: str) -> bool:
 
 def _best_ious(s: _Stacked, reading: str) -> tuple[np.ndarray, np.ndarray]:
     """Returns (best IoU (T,) of each target with a prediction read as `reading`, the matching prediction's
-    index (T,) into s.preds, -1 where none reaches MATCH_IOU)."""
+    index (T,) into s.preds, -1 where none reaches MATCH_IOU).
+
+    Every (target, prediction of its image) pair at once, then a maximum per target: one NumPy pass instead
+    of an IoU matrix per image (the summary of 4,000 images read 6 ways spent 1.0 s in that loop)."""
     boxes = to_xyxy(s.preds, reading, s.pred_sizes)
-    best, which = [], []
-    for i, im in enumerate(s.images):
-        if not len(im.target_boxes):
-            continue
-        lo, hi = s.offsets[i], s.offsets[i + 1]
-        if hi == lo:
-            best.append(np.zeros(len(im.target_boxes)))
-            which.append(np.full(len(im.target_boxes), -1))
-            continue
-        iou = exact_box_iou(boxes[lo:hi], im.target_boxes)  # (n, m)
-        top = iou.max(0)
-        best.append(top)
-        which.append(np.where(top >= MATCH_IOU, lo + iou.argmax(0), -1))
-    if not best:
+    n_targets = np.array([len(im.target_boxes) for im in s.images], np.int64)
+    if not n_targets.sum():
         return np.zeros(0), np.zeros(0, np.int64)
-    return np.concatenate(best), np.concatenate(which).astype(np.int64)
+    targets = np.concatenate([im.target_boxes for im in s.images if len(im.target_boxes)]).reshape(-1, 4)
+    image = np.repeat(np.arange(len(s.images)), n_targets)  # each target's image
+    pairs = np.diff(s.offsets)[image]  # each target's predictions: its image's
+    ends = np.cumsum(pairs)
+    pred = np.repeat(s.offsets[image] - (ends - pairs), pairs) + np.arange(int(ends[-1]))
+    iou = paired_exact_iou(boxes[pred], np.repeat(targets, pairs, axis=0))
+    best, which = np.zeros(len(targets)), np.full(len(targets), -1, np.int64)
+    has = pairs > 0
+    starts = (ends - pairs)[has]
+    if len(starts):
+        best[has] = np.maximum.reduceat(iou, starts)
+        first = np.minimum.reduceat(np.where(iou == np.repeat(best, pairs), pred, len(boxes)), starts)
+        which[has] = np.where(best[has] >= MATCH_IOU, first, -1)
+    return best, which
 
 
 def _mean_best_iou(s: _Stacked, reading: str) -> float:

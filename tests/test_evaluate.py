@@ -293,3 +293,50 @@ def test_pr_curves_without_predictions_and_for_a_class_never_true():
     np.testing.assert_allclose(curves[0].precision, np.ones(101), rtol=0, atol=1e-12)
     nothing, curves = coco_map_with_pr([(E, [], E, [], [])])
     assert math.isnan(nothing.map50) and curves == {}
+
+
+def _reference_match(pb, ps, pl, gb, gl, thr):
+    """`match` as it was before it skipped predictions that reach no object: per class, IoU per class block,
+    every prediction through the greedy loop."""
+    from inspector.evaluate import exact_box_iou
+
+    pb, gb = np.asarray(pb, np.float64).reshape(-1, 4), np.asarray(gb, np.float64).reshape(-1, 4)
+    ps, pl, gl = np.asarray(ps, np.float64), np.asarray(pl, np.int64), np.asarray(gl, np.int64)
+    pred_gt, pred_iou, gt_matched = np.full(len(pb), -1), np.zeros(len(pb)), np.zeros(len(gb), bool)
+    for c in np.union1d(pl, gl):
+        p_idx = np.flatnonzero(pl == c)
+        p_idx = p_idx[np.argsort(-ps[p_idx], kind="stable")]
+        g_idx = np.flatnonzero(gl == c)
+        iou = exact_box_iou(pb[p_idx], gb[g_idx])
+        taken = np.zeros(len(g_idx), bool)
+        for row, p in enumerate(p_idx):
+            if not len(g_idx):
+                break
+            candidates = np.where(taken, -1.0, iou[row])
+            best = int(np.argmax(candidates))
+            if candidates[best] >= thr:
+                taken[best], pred_gt[p], pred_iou[p] = True, g_idx[best], candidates[best]
+        gt_matched[g_idx] = taken
+    return pred_gt, pred_iou, gt_matched
+
+
+def test_match_equals_the_full_greedy_loop_on_random_images():
+    from inspector.evaluate import match
+
+    rng = np.random.default_rng(7)
+    for case in range(400):
+        n_gt, n_pred, classes = int(rng.integers(0, 8)), int(rng.integers(0, 40)), int(rng.integers(1, 4))
+        g = rng.uniform(0, 60, (n_gt, 2))
+        gb = np.hstack([g, g + rng.uniform(1, 30, (n_gt, 2))])
+        anchor = gb[rng.integers(0, max(n_gt, 1), n_pred)] if n_gt else rng.uniform(0, 60, (n_pred, 4))
+        pb = anchor + rng.normal(0, [2, 2, 2, 2] if case % 2 else [15, 15, 15, 15], (n_pred, 4))
+        pb[:, 2:] = np.maximum(pb[:, 2:], pb[:, :2] + 0.5)
+        if case % 50 == 0 and n_pred:
+            pb[0] = np.nan  # a NaN box matches nothing either way
+        ps = np.round(rng.uniform(0, 1, n_pred), 1)  # ties in score
+        pl, gl = rng.integers(0, classes, n_pred), rng.integers(0, classes, n_gt)
+        for thr in (0.5, 0.75):
+            m = match(pb, ps, pl, gb, gl, thr)
+            want_gt, want_iou, want_matched = _reference_match(pb, ps, pl, gb, gl, thr)
+            assert np.array_equal(m.pred_gt, want_gt) and np.array_equal(m.gt_matched, want_matched), case
+            assert np.array_equal(m.pred_iou, want_iou), case
