@@ -247,3 +247,22 @@ def test_a_deliberate_protocol_difference_merges_and_marks_every_number(capsys, 
     assert main(["evaluate-merge", *files, "--allow-protocol-diff", "--resamples", "0"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  1 ") or "±" in line]
     assert rows and all(line.endswith("[PROTOCOL DIFFERS]") for line in rows)
+
+
+def test_st_iou_per_cell_where_clips_exist_and_why_it_does_not_move_with_the_seed(capsys):
+    argv = [
+        "evaluate",
+        "--checkpoint",
+        str(FIXED),
+        "--data",
+        str(VAL),
+        "--clips",
+        str(DEMO / "data" / "clips"),
+    ]
+    argv += ["--k-shot", "1", "--seeds", "0,1", "--episodes", "2", "--threads", "1", "--resamples", "0"]
+    out = run_json(capsys, *argv)
+    values = [c["st_iou"] for c in out["cells"]]
+    assert all(0.0 <= v <= 1.0 for v in values) and out["cells"][0]["clips"] > 0
+    assert out["summary"][0]["metrics"]["st_iou"]["std"] == 0.0  # clips' episodes do not depend on the seed
+    assert main(argv) == 0
+    assert "the seed does not change it" in capsys.readouterr().out

@@ -164,5 +164,7 @@ def grid_lines(cells: Sequence[Mapping[str, Any]], summary: Sequence[Mapping[str
                 if boot
                 else ""
             )
+            if n == "st_iou" and m["seeds"] > 1 and m["std"] == 0:
+                b_text = " (a clip's episode takes its first K reference photos: the seed does not change it)"
             lines.append(f"    {LABELS[n]:<13} {fmt(m['mean'])} ± {fmt(m['std'])}   {t_text}{b_text}")
     return lines
