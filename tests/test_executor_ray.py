@@ -82,9 +82,11 @@ def test_ray_grid_of_two_seeds_gives_the_single_process_grid(capsys, tmp_path, c
     grid = ("--seeds", "0-1", "--resamples", "200")
     one, _ = run_json(capsys, *argv, *grid)
     out = tmp_path / "grid.parquet"
-    remote, _ = run_json(capsys, *argv, *grid, "--executor", "ray", "--shards", "3", "--out", str(out))
+    remote, err = run_json(capsys, *argv, *grid, "--executor", "ray", "--shards", "3", "--out", str(out))
     assert [c["seed"] for c in one["cells"]] == [0, 1]
     assert without_shard(remote) == without_shard(one)
+    # a tree of tasks: 3 shard tasks, then each of the 2 cells scored in a task, then the one K's intervals
+    assert all(f"evaluate: {n}/{n} tasks done" in err for n in (3, 2, 1)), err
     # the merged rows written by --out are those of an unsharded grid: evaluate-merge of them agrees too
     merged, _ = run_json(capsys, "evaluate-merge", str(out), "--resamples", "200")
     assert without_shard(merged) == without_shard(one)

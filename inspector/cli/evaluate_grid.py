@@ -118,25 +118,29 @@ def run_grid_command(args: argparse.Namespace) -> int:
 
         way_settings(base, split, args.ways_from)  # refused here, not by every task
         job = GridJob(inputs_of(args), base, grid, run, split, args.ways_from)
-        result = evaluate_grid(args, job, plan.total)
+        result, cells, summary = evaluate_grid(args, job, plan.total, resamples)
     else:
         result = run_grid(detector, data, clips, base, grid, run, split, args.ways_from, shard, args.cache)
-    cells = scored(result)
+        cells, summary = scored(result), None
     loaded = getattr(detector, "warnings", ())
-    return emit_grid(
-        result, cells, resamples, args, [str(w) for w in loaded] if isinstance(loaded, (tuple, list)) else []
-    )
+    warnings = [str(w) for w in loaded] if isinstance(loaded, (tuple, list)) else []
+    return emit_grid(result, cells, resamples, args, warnings, summary)
 
 
 def emit_grid(
-    grid: GridResult, cells: list[ScoredCell], resamples: int, args: argparse.Namespace, warnings: list[str]
+    grid: GridResult,
+    cells: list[ScoredCell],
+    resamples: int,
+    args: argparse.Namespace,
+    warnings: list[str],
+    summary: list[dict[str, Any]] | None = None,
 ) -> int:
     """The grid's JSON (with its cells' warnings after `warnings`) written beside --out and printed, as JSON
     with --json, else as text; `evaluate` and `evaluate-merge` both end here."""
     from inspector.protocol.files import write_grid
     from inspector.protocol.run import grid_json
 
-    out = grid_json(grid, cells, resamples)
+    out = grid_json(grid, cells, resamples, summary)
     out["warnings"] = warnings + [
         f"K={c.cell.k_shot}, seed={c.cell.seed}: {w}" for c in cells for w in c.summary["warnings"]
     ]

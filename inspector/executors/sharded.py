@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from inspector.errors import InspectorError
 from inspector.executors import open_pool, shard_count
@@ -20,11 +20,14 @@ from inspector.executors.tasks import (
     evaluate_grid_shard,
     evaluate_plan_shard,
     read_run_share,
+    score_cell,
+    summarize_k,
 )
 
 if TYPE_CHECKING:  # torch comes with inspector.batch: a sweep's reading does without it
     from inspector.batch import BatchResult, Shard
     from inspector.protocol.files import GridResult
+    from inspector.protocol.report import ScoredCell
     from inspector.sweep.records import RunResult, RunSpec
 
 
@@ -62,15 +65,29 @@ def evaluate_plan(args: argparse.Namespace, job: PlanJob, total: int) -> BatchRe
     return merge_results(results, labels)
 
 
-def evaluate_grid(args: argparse.Namespace, job: GridJob, total: int) -> GridResult:
-    """Every cell's rows, each task evaluating one shard of every cell, merged cell by cell."""
+def evaluate_grid(
+    args: argparse.Namespace, job: GridJob, total: int, resamples: int
+) -> tuple[GridResult, list[ScoredCell], list[dict[str, Any]]]:
+    """The grid as a tree of tasks: each first-level task evaluates one shard of every cell, merged here cell
+    by cell (cheap: rows are concatenated); then each cell is summarised in a task of its own, and each K's
+    intervals (its bootstrap) in another. The driver's share stays the merge: at a few seconds of summary per
+    cell of 1,000 episodes, a driver summarising every cell would be the bottleneck from ~14 workers
+    (docs/scaling.md). Returns the merged grid, its scored cells and the per-K summary, as run_grid, scored
+    and grid_summary give them in one process."""
     from inspector.protocol.files import merge_grids
+    from inspector.protocol.report import by_k
 
     with open_pool(args, "evaluate") as pool:
         shards = shards_of(shard_count(args, pool, total))
         labels = labels_of(shards)
-        grids = pool.map(partial(evaluate_grid_shard, job), shards, labels)
-    return merge_grids(grids, labels)
+        grid = merge_grids(pool.map(partial(evaluate_grid_shard, job), shards, labels), labels)
+        names = (grid.cells[0].result.meta.get("class_names") or []) if grid.cells else []
+        cell_labels = [f"cell K={c.cell.k_shot}, seed={c.cell.seed}" for c in grid.cells]
+        cells = pool.map(partial(score_cell, grid.split), grid.cells, cell_labels)
+        groups = list(by_k(cells).values())
+        k_labels = [f"the intervals of K={g[0].cell.k_shot}" for g in groups]
+        summary = pool.map(partial(summarize_k, grid.split, names, resamples), groups, k_labels)
+    return grid, cells, summary
 
 
 def read_runs(args: argparse.Namespace, specs: tuple[RunSpec, ...], max_points: int) -> list[RunResult]:

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # torch is imported by the evaluation tasks only, not by a sweep's readers
     from inspector.batch import BatchResult, EvalSettings, Shard
     from inspector.protocol.files import GridResult
-    from inspector.protocol.grid import Grid
+    from inspector.protocol.grid import CellResult, Grid
+    from inspector.protocol.report import ScoredCell
     from inspector.protocol.split import ClassSplit, WaysFrom
     from inspector.results import Detector
     from inspector.sweep.records import RunResult, RunSpec
@@ -82,6 +83,22 @@ def evaluate_grid_shard(job: GridJob, shard: Shard) -> GridResult:
     return run_grid(
         detector, data, clips, job.base, job.grid, job.run, job.split, job.ways_from, shard, job.inputs.cache
     )
+
+
+def score_cell(split: ClassSplit | None, cell: CellResult) -> ScoredCell:
+    """One merged cell summarised and measured (the tree's second level: protocol.report.score_cells)."""
+    from inspector.protocol.report import score_cells
+
+    return score_cells([cell], split)[0]
+
+
+def summarize_k(
+    split: ClassSplit | None, class_names: Sequence[str], resamples: int, cells: Sequence[ScoredCell]
+) -> dict[str, Any]:
+    """One K's mean, spread and intervals over its seeds' scored cells (protocol.report.grid_summary)."""
+    from inspector.protocol.report import grid_summary
+
+    return grid_summary(cells, split, class_names, resamples)[0]
 
 
 def read_run_share(specs: Sequence[RunSpec], max_points: int) -> list[RunResult]:

@@ -58,9 +58,14 @@ def scored(grid: GridResult) -> list[ScoredCell]:
     return score_cells(grid.cells, grid.split)
 
 
-def grid_json(grid: GridResult, cells: Sequence[ScoredCell], resamples: int = RESAMPLES) -> dict[str, Any]:
+def grid_json(
+    grid: GridResult,
+    cells: Sequence[ScoredCell],
+    resamples: int = RESAMPLES,
+    summary: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """{cells, summary, fingerprint, split, protocol_differences, checkpoint, data, shard} of a scored
-    grid."""
+    grid; `summary`: its per-K summary when computed already (by tasks), else computed here."""
     first = grid.cells[0].result.meta if grid.cells else {}
     names = first.get("class_names") or []
     return {
@@ -69,7 +74,7 @@ def grid_json(grid: GridResult, cells: Sequence[ScoredCell], resamples: int = RE
         "data": first.get("data"),
         "shard": first.get("shard"),
         "cells": cell_rows(cells),
-        "summary": grid_summary(cells, grid.split, names, resamples),
+        "summary": summary if summary is not None else grid_summary(cells, grid.split, names, resamples),
         "fingerprint": grid.fingerprint,
         "split": None if grid.split is None else grid.split.as_dict(),
         "protocol_differences": list(grid.differences),
