@@ -217,3 +217,25 @@ def test_tasks_are_given_urls_as_the_user_gave_them(monkeypatch) -> None:
     assert args.checkpoint == "/tmp/local-copy/best.pt" and fetched == ["s3://bucket/exp/best.pt"]
     sent = inputs_of(args)
     assert sent.checkpoint == "s3://bucket/exp/best.pt" and sent.data == str(VAL) and sent.clips is None
+
+
+def test_a_remote_sweeps_task_reads_its_own_mirror_of_the_url(tmp_path) -> None:
+    """A sweep given as a URL: each task mirrors the URL on its machine and reads the runs there, not the
+    driver's copy (here the 'URL' is a second local copy; the driver's copy is gone when the task runs)."""
+    import shutil
+    from dataclasses import replace
+
+    from inspector.executors.tasks import read_run_share
+    from inspector.sweep import discover, read_run
+
+    driver, elsewhere = tmp_path / "driver-mirror", tmp_path / "task-machine"
+    for config, seed in [("base", 0), ("heavy", 1)]:
+        write_run(driver / f"{config}_seed{seed}" / "log.jsonl", config, seed)
+    shutil.copytree(driver, elsewhere)
+    specs = discover(driver).runs
+    want = [read_run(spec, 200) for spec in specs]
+    shutil.rmtree(driver)
+    got = read_run_share(specs, 200, origin=(str(elsewhere), str(driver)))
+    assert [r.row.path for r in got] == [str(elsewhere / s.name / "log.jsonl") for s in specs]
+    assert all(r.row.error is None for r in got)
+    assert [replace(r.row, path="") for r in got] == [replace(r.row, path="") for r in want]

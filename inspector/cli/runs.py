@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
         from inspector.sweep.reading import sweep_of
         from inspector.sweep.summaries import CURVE_POINTS
 
-        sweep = sweep_of(discovery, read_runs(args, discovery.runs, CURVE_POINTS))
+        origin = (given, str(root)) if is_remote(given) else None  # tasks elsewhere mirror the URL themselves
+        sweep = sweep_of(discovery, read_runs(args, discovery.runs, CURVE_POINTS, origin))
     else:
         sweep = read_sweep(discovery)
     groups = group_runs(sweep.rows, by)

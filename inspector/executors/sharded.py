@@ -90,15 +90,21 @@ def evaluate_grid(
     return grid, cells, summary
 
 
-def read_runs(args: argparse.Namespace, specs: tuple[RunSpec, ...], max_points: int) -> list[RunResult]:
-    """Every run read (sweep.read_run), run i in share i mod N of N tasks, in the order of `specs`."""
+def read_runs(
+    args: argparse.Namespace,
+    specs: tuple[RunSpec, ...],
+    max_points: int,
+    origin: tuple[str, str] | None = None,
+) -> list[RunResult]:
+    """Every run read (sweep.read_run), run i in share i mod N of N tasks, in the order of `specs`; `origin`:
+    (the sweep's URL, the driver's mirror) of a remote sweep, which each task mirrors for itself."""
     if not specs:
         return []
     with open_pool(args, "diagnose") as pool:
         n = shard_count(args, pool, len(specs))
         shares = [specs[i::n] for i in range(n)]
         labels = [f"shard {i}/{n} ({len(share)} runs from {share[0].name})" for i, share in enumerate(shares)]
-        parts = pool.map(partial(read_run_share, max_points=max_points), shares, labels)
+        parts = pool.map(partial(read_run_share, max_points=max_points, origin=origin), shares, labels)
     out: list[RunResult | None] = [None] * len(specs)
     for i, part in enumerate(parts):
         out[i::n] = part

@@ -101,8 +101,36 @@ def summarize_k(
     return grid_summary(cells, split, class_names, resamples)[0]
 
 
-def read_run_share(specs: Sequence[RunSpec], max_points: int) -> list[RunResult]:
-    """sweep.read_run of each spec, in order (one task's share of a sweep)."""
+def read_run_share(
+    specs: Sequence[RunSpec], max_points: int, origin: tuple[str, str] | None = None
+) -> list[RunResult]:
+    """sweep.read_run of each spec, in order (one task's share of a sweep). `origin`: (the sweep's URL as
+    given, the driver's mirror of it) when the sweep is remote: the task mirrors the URL on its own machine
+    and reads the runs there."""
     from inspector.sweep import read_run
 
+    if origin is not None:
+        from inspector.cli.inputs import local_dir
+
+        url, driver_root = origin
+        specs = rebased(specs, driver_root, local_dir(url))
     return [read_run(spec, max_points) for spec in specs]
+
+
+def rebased(specs: Sequence[RunSpec], old_root: str, new_root: str) -> list[RunSpec]:
+    """The specs with every path under `old_root` moved under `new_root` (a mirror of the same sweep)."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    def move(path: str) -> str:
+        return str(Path(new_root) / Path(path).relative_to(old_root))
+
+    return [
+        replace(
+            spec,
+            path=move(spec.path),
+            companions=tuple(map(move, spec.companions)),
+            alternates=tuple(map(move, spec.alternates)),
+        )
+        for spec in specs
+    ]
