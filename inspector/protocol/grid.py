@@ -12,7 +12,7 @@ its shard files and its merge are those of the single evaluation it stands for.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -134,10 +134,3 @@ def evaluate_grid(
         done += len(shard.positions(plan.total))
         out.append(CellResult(cell, result))
     return out
-
-
-def cells_of(results: Sequence[CellResult]) -> Grid:
-    """The grid the results cover, in their order."""
-    ks = dict.fromkeys(r.cell.k_shot for r in results)
-    ss = dict.fromkeys(r.cell.seed for r in results)
-    return Grid(tuple(ks), tuple(ss))
