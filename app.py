@@ -6,7 +6,7 @@ import streamlit as st
 
 from inspector.report import not_judged_banner
 from inspector.runlog import RunLog
-from inspector.ui import live_views, nav
+from inspector.ui import live_views, nav, tables
 from inspector.ui import loss_views as views
 from inspector.ui.corrections import corrections_editor
 from inspector.ui.findings import render_findings, render_triage
@@ -15,7 +15,7 @@ from inspector.ui.nav import sidebar_nav
 from inspector.ui.sources import demo_runs, load_run, pick_run_source
 
 st.set_page_config(page_title="inspector", page_icon=":material/troubleshoot:", layout="wide")
-sidebar_nav()
+sidebar_nav(nav.OVERVIEW)
 st.title("inspector")
 st.caption("Why is my few-shot detector's training misbehaving? Pick a run in the sidebar.")
 
@@ -60,8 +60,8 @@ def show(log: RunLog, key: str) -> None:
                 icon=":material/help:",
             )
         rows = views.summary_rows(diag)
-        if rows:
-            st.dataframe(rows, hide_index=True, width="stretch")
+        if len(rows):
+            tables.show(rows, views.SUMMARY_KINDS, "summary_table")
             if diag.components.total_evidence:
                 st.caption(f"Logged total: {diag.components.total_evidence}.")
             with st.expander("How each term was read, and correcting it"):

@@ -115,6 +115,15 @@ def confined_path(text: str, roots: list[Path] | None = None) -> Path:
         raise InspectorError(
             "no local path is allowed here (INSPECTOR_ROOTS lists only remote roots)", path=given
         )
+    # "Not found" comes before "outside the roots" (a mistyped path is the common case, and being told it
+    # lies outside the roots sends the user to the wrong fix). Whether a path outside the roots exists can
+    # thus be learned, never its content (SECURITY.md).
+    try:
+        os.lstat(resolved)
+    except FileNotFoundError:
+        raise InspectorError("no such file or directory", path=given) from None
+    except OSError:
+        pass  # a name too long, a loop, a permission: told below, inside the roots or not
     if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
         # The roots as configured, not resolved: on a shared server the absolute layout is not the user's
         # business.

@@ -153,10 +153,17 @@ def start_here(diagnosis: Diagnosis, source: str | None = None) -> list[str]:
     return lines + [""]
 
 
-def to_markdown(diagnosis: Diagnosis, source: str | None = None) -> str:
-    """A Markdown report: not-judged banner, Start here (causes with their findings), components, other
-    findings."""
-    lines = [f"**{diagnosis.n_steps} steps, {diagnosis.n_segments} segment(s)**", ""]
+def heading(source: str, format: str, framework: str | None = None) -> str:
+    """A report's first line, naming the run it reads: "# demo/troubled (jsonl, native)"."""
+    return f"# {source} ({format}{'' if framework is None else f', {framework}'})"
+
+
+def to_markdown(diagnosis: Diagnosis, source: str | None = None, *, title: str | None = None) -> str:
+    """A Markdown report: the run it reads (`title`, a heading line: the CLI prints its own), not-judged
+    banner, Start here (causes with their findings), components, other findings. `source` is the log's path
+    as the CLI commands it suggests should name it."""
+    lines = [title, ""] if title else []
+    lines += [f"**{diagnosis.n_steps} steps, {diagnosis.n_segments} segment(s)**", ""]
     banner = not_judged_banner(diagnosis)
     if banner:
         lines += [banner, ""]

@@ -77,7 +77,8 @@ def box_range(selection: Mapping[str, Any] | None) -> tuple[float, float] | None
     """Return the x range of the last box in a Streamlit plotly selection state, or None without one.
 
     Streamlit reports a box as {"xref": "x", "yref": "y", "x": [x0, x1], "y": [y0, y1]} in data
-    coordinates (for either panel of the side-by-side view: both share the step axis).
+    coordinates, for whichever panel it was dragged on ("x3", "y3"): every panel's x axis matches the
+    first, so any box's x range is a step range.
     """
     boxes = (selection or {}).get("box") or []
     if not boxes:
@@ -131,8 +132,11 @@ def window_indices(
 
 
 def zoom_layout(fig: go.Figure, window: StepWindow | None) -> go.Figure:
-    """Set `fig` up for zooming by box: dragging selects a step range (x only), the x axes are fixed (no
-    client-side x zoom of downsampled points) and show `window` (None: the whole run)."""
+    """Set `fig` up for zooming by box: dragging selects a step range (x only) on any panel, every x axis
+    is fixed (no client-side x zoom of downsampled points) and shows `window` (None: the whole run).
+
+    The window is the figure's own x range, so it applies over a view the user kept (`uirevision` keeps
+    only what the figure leaves unchanged); y axes keep plotly's own zoom."""
     fig.update_layout(dragmode="select", selectdirection="h")
     if window is None:
         fig.update_xaxes(fixedrange=True)

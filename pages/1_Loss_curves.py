@@ -6,30 +6,32 @@ import streamlit as st
 
 from inspector.report import not_judged_banner
 from inspector.runlog import RunLog
-from inspector.ui import live_views
+from inspector.ui import links, live_views, nav
 from inspector.ui import loss_views as views
+from inspector.ui.downloads import file_name
 from inspector.ui.findings import render_findings
 from inspector.ui.guard import guard
 from inspector.ui.nav import sidebar_nav
 from inspector.ui.sources import load_run, pick_run_source
-from inspector.ui.widgets import copies_view, curve_settings, whatif_weights
+from inspector.ui.widgets import VIEW_SLOT, copies_view, curve_settings, whatif_weights
 
 st.set_page_config(page_title="inspector · loss curves", page_icon=":material/show_chart:", layout="wide")
-sidebar_nav()
+sidebar_nav(nav.LOSS_CURVES)
 st.title("Loss curves")
 
 source = pick_run_source("run", "Run")
 compare = pick_run_source("compare", "Compare with", allow_none=True)
 if source is None:
-    st.info("Choose a run in the sidebar.")
-    st.stop()
+    st.stop()  # the picker said what to choose
 every = live_views.follow_interval()
 # The sidebar's settings are drawn outside the followed part (a fragment cannot write to the sidebar);
 # the band window's default follows the run's length when the page is opened.
 first = live_views.current_log(every, source, load_run)
 if first is None:
     st.stop()
+links.bind("view", VIEW_SLOT)
 s = curve_settings(first.last_step)
+links.remember("view", VIEW_SLOT)
 
 
 def show(log: RunLog, key: str) -> None:
@@ -96,19 +98,23 @@ def show(log: RunLog, key: str) -> None:
             render_findings(diag.findings, link=False, judged=diag.judged)
         cols = st.columns(3)
         cols[0].download_button(
-            "Findings (Markdown)", views.findings_markdown(diag), "findings.md", "text/markdown", key="dl_md"
+            "Findings (Markdown)",
+            views.findings_markdown(diag, source.label, log.format, log.framework),
+            file_name(source.label, "findings.md"),
+            "text/markdown",
+            key="dl_md",
         )
         cols[1].download_button(
             "Findings (JSON)",
             views.findings_json(diag, source.label, log.format),
-            "findings.json",
+            file_name(source.label, "findings.json"),
             "application/json",
             key="dl_json",
         )
         cols[2].download_button(
             "Decomposed series (CSV)",
             lambda: views.decomposition_csv(dec),
-            "decomposition.csv",
+            file_name(source.label, "decomposition.csv"),
             "text/csv",
             key="dl_csv",
             disabled=not dec.components,

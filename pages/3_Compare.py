@@ -8,12 +8,13 @@ import streamlit as st
 from inspector.ui import compare_views as cmp
 from inspector.ui import episode_views as views
 from inspector.ui import lab_views as lab
+from inspector.ui import nav
 from inspector.ui import protocol_views as protocol
 from inspector.ui.guard import guard
 from inspector.ui.nav import sidebar_nav
 
 st.set_page_config(page_title="inspector · compare", page_icon=":material/compare:", layout="wide")
-sidebar_nav()
+sidebar_nav(nav.COMPARE)
 st.title("Compare checkpoints")
 
 (ckpt_a, adapter_a), (ckpt_b, adapter_b) = cmp.pick_pair()
@@ -32,12 +33,13 @@ st.caption(
     f"{views.describe_shape(settings.shape, trained)} (A's), seed {settings.seed}"
 )
 
-# Stateful tabs: the Training logs tab runs only when opened (reading the logs imports scipy, ~0.7 s).
+# Stateful tabs: the Aggregate, K-shot × seeds and Training logs tabs run only when opened (the aggregate
+# evaluates both checkpoints over its episodes: seconds; reading the logs imports scipy, ~0.7 s).
 tab_episode, tab_aggregate, tab_protocol, tab_logs = st.tabs(
     ["Episode", "Aggregate", "K-shot × seeds", "Training logs"], key="cmp_tab", on_change="rerun"
 )
 
-with tab_aggregate:
+with tab_aggregate:  # the input is drawn even when hidden, so that its value outlives a visit to another tab
     n = int(
         st.number_input(
             "Episodes",
@@ -50,8 +52,9 @@ with tab_aggregate:
         )
     )
     job = None
-    with guard("the evaluation"):  # A and B evaluate on two threads while the episode below is drawn
-        job = cmp.start_pair((ckpt_a, adapter_a), (ckpt_b, adapter_b), dataset, settings, n)
+    if tab_aggregate.open:
+        with guard("the evaluation"):  # A and B evaluate on two threads while the episode below is drawn
+            job = cmp.start_pair((ckpt_a, adapter_a), (ckpt_b, adapter_b), dataset, settings, n)
 
 with tab_episode:
     index = views.episode_index()
@@ -66,7 +69,7 @@ with tab_episode:
         st.subheader(f"Episode {index}: {', '.join(episode.class_names)}")
         with guard("the episode's metrics"):
             st.markdown("**This episode, A vs B**")
-            st.dataframe(cmp.episode_deltas(*results, view), hide_index=True, key="cmp_episode")
+            cmp.render_episode_deltas(*results, view)
         with guard("the overlays"):
             cmp.render_side_by_side(episode, *results, view)
 

@@ -7,11 +7,12 @@ import streamlit as st
 
 from inspector.ui import balance_views as bal
 from inspector.ui import episode_views as views
+from inspector.ui import nav
 from inspector.ui.guard import guard
 from inspector.ui.nav import sidebar_nav
 
 st.set_page_config(page_title="inspector · loss balance", page_icon=":material/balance:", layout="wide")
-sidebar_nav()
+sidebar_nav(nav.BALANCE)
 st.title("Loss balance")
 
 checkpoint, adapter = views.pick_checkpoint(default=bal.DEFAULT_CHECKPOINT)
@@ -44,12 +45,7 @@ with guard("the verdict"):
 with guard("the gradient shares"):
     st.subheader("Who moves the shared features")
     st.plotly_chart(bal.shares_figure(over_time), width="stretch", key="bal_shares")
-    st.dataframe(
-        bal.terms_table(over_time),
-        hide_index=True,
-        key="bal_terms",
-        column_config={c: st.column_config.NumberColumn(format="%.4g") for c in bal.NUMBER_COLUMNS},
-    )
+    bal.render_terms(over_time)
 
 with guard("the conflicts"):
     st.subheader("Do the terms pull apart?")

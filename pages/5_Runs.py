@@ -6,12 +6,13 @@ from __future__ import annotations
 import streamlit as st
 
 from inspector.sweep import group_runs, main_metric
+from inspector.ui import nav
 from inspector.ui import runs_views as runs
 from inspector.ui.guard import guard
 from inspector.ui.nav import sidebar_nav
 
 st.set_page_config(page_title="inspector · runs", page_icon=":material/stacked_line_chart:", layout="wide")
-sidebar_nav()
+sidebar_nav(nav.RUNS)
 st.title("Runs")
 
 root = runs.pick_sweep_root()
@@ -33,12 +34,7 @@ main = main_metric(sweep.rows)
 
 with guard("the run table"):
     st.subheader(f"{len(sweep.rows)} runs")
-    st.dataframe(
-        runs.runs_table(sweep, main),
-        hide_index=True,
-        key="runs_table",
-        column_config=runs.table_columns(main),
-    )
+    runs.render_table(sweep, main)
 
 with guard("the bands"):
     st.subheader("Across seeds")

@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from inspector.paths import DEMO_DIR
 from inspector.runlog import RunWriter
+from inspector.ui import tables
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = ["app.py", "pages/1_Loss_curves.py"]  # the pages that read training logs
@@ -100,6 +101,35 @@ def test_the_overview_opens_on_the_troubled_demo_run() -> None:
     assert at.sidebar.selectbox(key="run_demo").value == "troubled"
 
 
+@pytest.mark.skipif(not HAS_DEMO, reason="demo/runs not bundled in this checkout")
+def test_downloads_are_named_after_the_run_and_the_markdown_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    saved: dict[str | None, bytes] = {}
+    load = MemoryMediaFileStorage.load_and_get_id
+
+    def record(self, data, mimetype, kind, filename=None):
+        saved[filename] = data if isinstance(data, bytes) else str(data).encode()
+        return load(self, data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
+    at = _open("pages/1_Loss_curves.py")
+    _no_exception(at)
+    assert {"troubled-findings.md", "troubled-findings.json"} <= set(saved)
+    assert saved["troubled-findings.md"].decode().startswith("# demo/troubled (inspector_jsonl, native)\n")
+
+
+@pytest.mark.skipif(not HAS_DEMO, reason="demo/runs not bundled in this checkout")
+def test_the_overview_summary_is_a_table_of_numbers_with_empty_missing_cells() -> None:
+    at = _open("app.py")
+    _no_exception(at)
+    summary = at.dataframe[0]
+    assert summary.proto.row_height == tables.ROW_PX  # what tables.height_for counts on
+    assert summary.proto.placeholder == ""  # a component without statistics shows empty cells, not "None"
+    shares = summary.value["share of mean (%)"]
+    assert shares.dtype.kind == "f" and shares.sum() == pytest.approx(100, abs=0.5)
+
+
 def test_overview_without_demo_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INSPECTOR_DEMO_DIR", str(tmp_path))  # a checkout without demo runs
     at = _open("app.py")
@@ -136,7 +166,8 @@ def test_path_outside_roots_is_refused(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("INSPECTOR_ROOTS", str(tmp_path))
     at = _open_path("app.py", Path("/etc/passwd"))
     _no_exception(at)
-    assert any("outside the allowed roots" in e.value for e in at.sidebar.error)
+    # In the main area, where the user looks (issue 21), not only in the narrow sidebar.
+    assert any("outside the allowed roots" in e.value for e in at.main.error)
 
 
 def test_overview_shows_summary_and_findings(standin: Path) -> None:

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from inspector.checkpoint import save_checkpoint
 from inspector.model import ModelConfig, create_model
 from inspector.paths import DEMO_DIR
+from inspector.ui.balance_views import TERMS_KINDS
 from inspector.ui.episode_views import NO_DEMO, demo_checkpoints
 from inspector.ui.loss_views import MeasuredBalance, balance_state_key
 
@@ -60,8 +61,10 @@ def test_the_demo_checkpoint_shows_verdict_shares_heatmap_and_suggestions() -> N
     assert "arrayminus" in bars[0]["error_y"]  # the 95% CI
     (heat,) = _chart(at, "bal_heatmap")["data"]
     assert heat["type"] == "heatmap" and heat["x"] == bars[0]["x"]
-    terms = next(d.value for d in at.dataframe if "grad share" in d.value.columns)
-    assert terms["term"].tolist() == ["cls", "bbox", "supcon", "cpe"] and "share 95% CI" in terms.columns
+    terms = next(d.value for d in at.dataframe if "grad share (%)" in d.value.columns)
+    assert terms["term"].tolist() == ["cls", "bbox", "supcon", "cpe"] and "share 95% CI (%)" in terms.columns
+    assert terms["grad share (%)"].between(0, 100).all()  # a number, so the column sorts by value
+    assert set(TERMS_KINDS) <= set(terms.columns)  # render_terms formats every number column
     suggested = next(d.value for d in at.dataframe if "weights" in d.value.columns)
     assert suggested["weights"].tolist()[0] == "current" and len(suggested) == 4
     assert suggested["bbox ×"].tolist()[0] == 7.5 and suggested["bbox ×"].notna().all()  # the log gives DWA
@@ -83,7 +86,7 @@ def test_more_checkpoints_of_the_run_are_groups_over_time() -> None:
     groups = [t["name"] for t in _chart(at, "bal_shares")["data"]]
     assert len(groups) == 2 and groups[0].startswith("epoch_4.pt")  # by training step: epoch 4 first
     assert len(at.tabs) == 2  # a heatmap per checkpoint
-    table = next(d.value for d in at.dataframe if "grad share" in d.value.columns)
+    table = next(d.value for d in at.dataframe if "grad share (%)" in d.value.columns)
     assert table["checkpoint"].nunique() == 2
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from inspector.batch.stored import summary_path
 from inspector.compare import (
+    SUMMARY_ROWS,
     bootstrap_delta_map,
     coco_matches,
     compare_targets,
@@ -163,6 +164,7 @@ def test_compare_page_on_the_demo_runs(tmp_path, monkeypatch):
 
     monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(tmp_path / "cache"))
     at = AppTest.from_file(str(REPO / "pages" / "3_Compare.py"), default_timeout=300)
+    at.session_state["cmp_tab"] = "Aggregate"
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
@@ -174,7 +176,9 @@ def test_compare_page_on_the_demo_runs(tmp_path, monkeypatch):
     tables = [d.value for d in at.dataframe if "metric" in d.value.columns]
     aggregate = next(t.set_index("metric") for t in tables if "mAP@0.5:0.95" in set(t["metric"]))
     assert {"mAP@0.5", "mean IoU of TPs", "loss total", "positives per target"} <= set(aggregate.index)
-    assert list(aggregate.columns) == ["A", "B", "Δ (B − A)"] and np.isfinite(aggregate.loc["mAP@0.5", "A"])
+    assert list(aggregate.columns) == ["better", "A", "B", "Δ (B − A), green = better"]
+    assert np.isfinite(aggregate.loc["mAP@0.5", "A"]) and aggregate.loc["loss total", "better"] == "↓ lower"
+    assert len(aggregate) > len(SUMMARY_ROWS) + 1  # every row: the per-class APs and the loss terms too
     # the demo's lesson: the fixed run (B) beats the troubled one (A), and the paired CI excludes 0
     gain = next(c.value for c in at.caption if c.value.startswith("Δ map50 ="))
     low, high = (float(x) for x in gain.split("CI [")[1].split("]")[0].split(", "))
@@ -193,6 +197,7 @@ def test_compare_page_scores_a_checkpoint_against_itself_as_no_change(tmp_path, 
 
     monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(tmp_path / "cache"))
     at = AppTest.from_file(str(REPO / "pages" / "3_Compare.py"), default_timeout=300)
+    at.session_state["cmp_tab"] = "Aggregate"
     at.run()
     at.selectbox(key="B_demo").set_value("troubled/best.pt")
     at.number_input(key="cmp_episodes").set_value(5).run()
@@ -201,6 +206,41 @@ def test_compare_page_scores_a_checkpoint_against_itself_as_no_change(tmp_path, 
     assert gain.startswith("Δ map50 = +0.0000, 95% CI [+0.0000, +0.0000]"), gain
     cached = list((tmp_path / "cache").glob("*.parquet"))  # A and B over 100 episodes, then A = B over 5
     assert len(cached) == 3 and all(summary_path(p).is_file() for p in cached)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not demo_checkpoints(), reason="demo/ not built (python -m inspector demo)")
+def test_compare_page_evaluates_the_aggregate_only_when_its_tab_is_open(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from inspector.ui import compare_views as cmp
+
+    started: list[tuple] = []
+    start = cmp._start_pair
+
+    def counted(*args):
+        started.append(args)
+        return start(*args)
+
+    monkeypatch.setattr(cmp, "_start_pair", counted)
+    monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(tmp_path / "cache"))
+    at = AppTest.from_file(str(REPO / "pages" / "3_Compare.py"), default_timeout=300)
+    at.session_state["cmp_episodes"] = 3
+    at.run()  # the Episode tab, the default
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    assert at.subheader[0].value.startswith("Episode 0")
+    episode = next(d.value for d in at.dataframe if "metric" in d.value.columns).set_index("metric")
+    assert episode.loc["FP", "better"] == "↓ lower" and episode.loc["AP@0.5", "better"] == "↑ higher"
+    assert started == [] and not list((tmp_path / "cache").glob("*.parquet"))  # no evaluation job
+    assert not any("Over 3 episodes" in m.value for m in at.markdown)
+    at.session_state["cmp_tab"] = "Aggregate"
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    assert len(started) == 1 and len(list((tmp_path / "cache").glob("*.parquet"))) == 2
+    assert any("Over 3 episodes" in m.value for m in at.markdown)
+    at.session_state["cmp_tab"] = "Episode"
+    at.number_input(key="cmp_episodes").set_value(4).run()  # the input is kept on another tab
+    assert at.number_input(key="cmp_episodes").value == 4 and len(started) == 1
 
 
 def test_one_torch_thread_is_restored_when_the_last_overlapping_evaluation_ends():

@@ -60,6 +60,12 @@ def _clean(at: AppTest) -> None:
     assert not at.error, [e.value for e in at.error]
 
 
+def _frame(element):
+    """The DataFrame an st.dataframe element shows (tables.show passes a pandas Styler)."""
+    value = element.value
+    return getattr(value, "data", value)
+
+
 def _state(at: AppTest) -> tuple[int, str, tuple[str, ...]]:
     """(episode index, heading, overlay image URLs — streamlit names media by content hash)."""
     urls = tuple(img.url for el in at.get("image") for img in el.proto.imgs)
@@ -80,11 +86,14 @@ def test_next_and_prev_step_through_episodes(roots: Path) -> None:
     at.number_input(key="episode").set_value(5).run()
     assert _state(at)[1].startswith("Episode 5")
     assert any("Losses" in m.value for m in at.markdown)
-    losses = next(d.value for d in at.dataframe if "weighted" in d.value.columns)
-    assert (
-        losses["name"].tolist() == ["cls", "bbox", "supcon", "cpe"]
-        and "‖∇ backbone‖ (train-mode BN)" in losses.columns
-    )
+    losses = _frame(next(d for d in at.dataframe if "weighted" in _frame(d).columns))
+    assert losses["name"].tolist() == ["cls", "bbox", "supcon", "cpe"]
+    assert "‖∇ backbone‖ (train-mode BN)" not in losses.columns  # a backward pass per term: on request
+    at.toggle(key="ep_gradients").set_value(True).run()
+    _clean(at)
+    losses = _frame(next(d for d in at.dataframe if "weighted" in _frame(d).columns))
+    norms = losses["‖∇ backbone‖ (train-mode BN)"]
+    assert norms.notna().all() and (norms > 0).any()
 
 
 def test_sliders_and_stride_toggles_change_the_overlay(roots: Path) -> None:
@@ -216,3 +225,32 @@ def test_the_episode_shape_starts_at_the_checkpoints_keeps_edits_and_starts_over
     at.session_state["which"] = "ckpt-b"
     at.run()
     assert at.markdown[-1].value == "5/1/4" and not at.warning  # n_query: inspector's default (4)
+
+
+def _shown(element):
+    """The cells of an st.dataframe as displayed (tables.show formats them through a Styler)."""
+    import pyarrow as pa
+
+    return pa.ipc.open_stream(element.proto.arrow_data.styler.display_values).read_all().to_pandas()
+
+
+def test_captions_say_what_each_image_is_and_tables_read_as_people_read_them(roots: Path) -> None:
+    at = _open(roots / "m.pt", roots / "data")
+    _clean(at)
+    captions = [img.caption for el in at.get("image") for img in el.proto.imgs]
+    support = [c for c in captions if c.startswith("support · ")]
+    queries = [c for c in captions if c.startswith("query ")]
+    assert support and all(" · image " in c and c.split(" · ")[1] in CLASSES for c in support)
+    assert queries[0].startswith("query 1 · image ") and " target" in queries[0]
+    assert all(c.endswith(" missed") and " TP, " in c and " FP, " in c for c in queries)
+    assert any(c.value.startswith("solid: matched (TP) · dashed: false positive") for c in at.caption)
+    assert len([b for b in at.button if b.label == "Enlarge"]) == len(captions)
+    boxes = next(d for d in at.dataframe if "x1" in _frame(d).columns)
+    raw, shown = _frame(boxes), _shown(boxes)
+    assert all(len(v.split(".")[1]) == 1 for v in shown["x1"])  # pixels: 1 decimal
+    assert all(len(v.split(".")[1]) == 3 for v in shown["score"] if v)  # scores: 3 (a missed target: none)
+    assert (shown["IoU"][raw["IoU"].isna()] == "").all()  # a false positive's IoU: empty, not "None"
+    targets = next(d for d in at.dataframe if "positives" in _frame(d).columns)
+    assert "label" not in _frame(targets).columns and set(_frame(targets)["class"]) <= set(CLASSES)
+    positives = next(d for d in at.dataframe if "wiou_beta" in _frame(d).columns)
+    assert set(_frame(positives)["class"]) <= set(CLASSES)

@@ -76,3 +76,15 @@ def test_readers_refuse_a_fifo_instead_of_blocking(tmp_path: Path):
     os.mkfifo(fifo)
     with pytest.raises(InspectorError, match="FIFO"):
         read_log(fifo)
+
+
+def test_not_found_is_said_before_outside_the_roots(tmp_path: Path):
+    """A mistyped path outside the roots is reported as not found, not as outside the roots (issue 21)."""
+    root = tmp_path / "root"
+    root.mkdir()
+    with pytest.raises(InspectorError, match="no such file") as missing:
+        confined_path(str(tmp_path / "elsewhere" / "log.csv"), [root.resolve()])
+    assert "outside" not in str(missing.value)
+    (tmp_path / "there.csv").write_text("x")
+    with pytest.raises(InspectorError, match="outside the allowed roots"):
+        confined_path(str(tmp_path / "there.csv"), [root.resolve()])

@@ -133,7 +133,7 @@ def test_the_app_opens_an_s3_log_below_a_remote_root_and_refuses_others(
     assert any(s3_bucket.url("team/exp1/log.jsonl") in h.value for h in at.subheader)
     at.sidebar.text_input(key="run_path").input(s3_bucket.url("team2/log.jsonl")).run()
     assert not at.exception
-    assert any("outside" in e.value for e in at.sidebar.error), [e.value for e in at.sidebar.error]
+    assert any("outside" in e.value for e in at.main.error), [e.value for e in at.main.error]
 
 
 def test_the_app_follows_an_s3_log(s3_bucket, tmp_path, monkeypatch) -> None:

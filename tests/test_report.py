@@ -9,7 +9,15 @@ import pytest
 from synthetic_runs import seed_like
 
 from inspector.diagnose import Diagnosis, diagnose
-from inspector.report import CLI_LOOK, SHOWN_METRICS, not_judged_banner, to_json_dict, to_markdown, where
+from inspector.report import (
+    CLI_LOOK,
+    SHOWN_METRICS,
+    heading,
+    not_judged_banner,
+    to_json_dict,
+    to_markdown,
+    where,
+)
 from inspector.runlog.record import assemble
 
 # The CLI's JSON keys, in order (scripts read them).
@@ -81,6 +89,20 @@ def test_markdown_starts_with_the_ranked_causes_and_lists_each_finding_once(seed
     if "## Other findings" in md:
         other = md.split("## Other findings", 1)[1]
         assert not any(f"(`{fid}`)" in other for fid in explained)
+
+
+def test_markdown_names_its_run_when_given_a_title_and_leaves_the_heading_to_the_cli_otherwise(
+    seed_run: Diagnosis,
+):
+    assert (
+        heading("demo/troubled", "inspector_jsonl", "native") == "# demo/troubled (inspector_jsonl, native)"
+    )
+    assert heading("results.csv", "ultralytics_csv") == "# results.csv (ultralytics_csv)"
+    titled = to_markdown(seed_run, title=heading("demo/troubled", "inspector_jsonl", "native"))
+    plain = to_markdown(seed_run)
+    assert titled.startswith("# demo/troubled (inspector_jsonl, native)\n\n**")
+    assert titled.endswith(plain) and titled.count("\n# ") == 0  # one title, the rest unchanged
+    assert plain.startswith("**") and not plain.startswith("#")  # the CLI prints its own heading above
 
 
 def test_an_unjudged_run_says_so_and_lists_what_the_log_holds():

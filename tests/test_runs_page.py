@@ -95,6 +95,24 @@ def test_the_sweep_is_a_table_and_a_band_per_config(roots: Path) -> None:
     assert "**lr_collapsed** in 4 of 4 runs" in markdown
 
 
+def test_the_run_table_writes_each_number_for_what_it_is(sweep_root: Path) -> None:
+    from inspector.sweep import discover, read_sweep
+    from inspector.ui import tables
+    from inspector.ui.runs_views import metric_kind, runs_table, table_kinds
+
+    assert [metric_kind(m) for m in ("eval/map50", "val/mAP50-95", "eval/iou", "loss/total")] == [
+        "map",
+        "map",
+        "iou",
+        "loss",
+    ]
+    table = runs_table(read_sweep(discover(sweep_root)), "eval/map50")
+    assert set(table_kinds("eval/map50")) <= set(table.columns)
+    cells = tables.styled(table, table_kinds("eval/map50")).to_html()
+    crashed = cells[cells.index(">crashed<") :].split("</tr>")[0]
+    assert ">None<" not in crashed and ">nan<" not in crashed  # an unread run's numbers are empty cells
+
+
 def test_group_by_config_key_and_by_pattern(roots: Path) -> None:
     at = _open(roots)
     at.sidebar.radio(key="runs_group_kind").set_value("key").run()

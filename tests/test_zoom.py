@@ -304,9 +304,13 @@ def test_side_by_side_and_a_compared_run_show_the_same_window(spiky_log: Path) -
         assert x.min() >= 9_001 and x.max() <= 9_500, trace.get("name")
     at.sidebar.radio(key="view").set_value("side by side").run()
     assert not at.exception, [e.value for e in at.exception]
-    layout = _chart(at)["layout"]
+    spec = _chart(at)
+    layout = spec["layout"]
     assert layout["xaxis"]["range"] == layout["xaxis2"]["range"] == [9_001, 9_500]
-    assert any(c.value.startswith("steps 9,001–9,500: 2,000 of 2,000 points drawn") for c in at.caption)
+    # Panels, raw | weighted per component, the compared run dashed in each: 4 × 500 points.
+    assert any(c.value.startswith("steps 9,001–9,500: 4,000 of 4,000 points drawn") for c in at.caption)
+    dashed_axes = {t.get("xaxis", "x") for t in spec["data"] if t.get("line", {}).get("dash") == "dash"}
+    assert len(dashed_axes) == 4  # bbox raw, bbox weighted, cls raw, cls weighted
     at.sidebar.radio(key="band").set_value("quantiles").run()
     assert not at.exception, [e.value for e in at.exception]
     bands = [t for t in _chart(at)["data"] if str(t.get("name", "")).endswith("q0.1–0.9")]

@@ -18,6 +18,7 @@ import pyarrow as pa
 from inspector.errors import InspectorError
 from inspector.paths import file_kind
 from inspector.registry import Registry
+from inspector.runlog.recognise import MAGIC, describe_content, expected
 from inspector.runlog.record import RunLog
 
 # Enough to see a header line, a JSON object or a few CSV rows; small enough to be instant.
@@ -157,10 +158,13 @@ def detect(path: str | os.PathLike) -> str:
         if score > best_score:
             best, best_score = name, score
     if best is None:
-        if not p.is_dir() and b"\x00" in head[:4096]:
+        if not p.is_dir() and b"\x00" in head[:4096] and not any(head.startswith(m) for m, _ in MAGIC):
             raise InspectorError("binary content that is not a TensorBoard event file", path=p)
+        found = "a directory with no TensorBoard event file" if p.is_dir() else describe_content(head)
         raise InspectorError(
-            f"not a training log inspector recognises (tried: {', '.join(formats())})", path=p
+            f"not a training log inspector recognises: it looks like {found}. Expected one of: "
+            f"{expected(formats())}",
+            path=p,
         )
     return best
 

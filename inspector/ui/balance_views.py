@@ -24,7 +24,7 @@ from inspector.batch import EpisodePlan, EvalSettings
 from inspector.errors import InspectorError
 from inspector.paths import confined_path
 from inspector.ui import episode_views as views
-from inspector.ui import nav
+from inspector.ui import nav, tables
 from inspector.ui.compare_views import one_torch_thread
 from inspector.ui.episode_views import Choice
 from inspector.ui.loss_views import PRESET_REQUEST, MeasuredBalance, balance_state_key
@@ -236,14 +236,17 @@ def in_time_order(measured: list[Measured]) -> list[Measured]:
 # ---------------------------------------------------------------------------------------------- drawing
 
 
-def _pct(x: float) -> str:
-    return "n/a" if not math.isfinite(x) else f"{100 * x:.0f}%"
+def _pct(x: float | None) -> float:
+    """A share as a percentage (NaN, an empty cell, when unknown)."""
+    return math.nan if x is None or not math.isfinite(x) else 100 * x
 
 
 def _range(lo: float, hi: float, pct: bool = False) -> str:
+    """An interval as "lo–hi" (percentages with `pct`); empty when an end is unknown."""
     if not (math.isfinite(lo) and math.isfinite(hi)):
-        return "n/a"
-    return f"{100 * lo:.0f}–{100 * hi:.0f}%" if pct else f"{lo:.3g}–{hi:.3g}"
+        return ""
+    write = tables.formatter("percent" if pct else "weight")
+    return f"{write(100 * lo if pct else lo)}–{write(100 * hi if pct else hi)}"
 
 
 def render_verdicts(measured: list[Measured]) -> None:
@@ -271,7 +274,13 @@ def shares_figure(measured: list[Measured]) -> go.Figure:
     return charts.gradient_shares_figure(terms, groups)
 
 
-NUMBER_COLUMNS = ("raw", "weight", "weighted", "‖∇ shared‖")
+TERMS_KINDS: dict[str, tables.Kind] = {
+    "raw": "loss",
+    "weight": "weight",
+    "weighted": "loss",
+    "‖∇ shared‖": "weight",
+    "grad share (%)": "percent",
+}
 
 
 def terms_table(measured: list[Measured]) -> pd.DataFrame:
@@ -285,14 +294,19 @@ def terms_table(measured: list[Measured]) -> pd.DataFrame:
             "weighted": t.weighted,
             "‖∇ shared‖": t.grad_norm.mean,
             "‖∇‖ 95% CI": _range(t.grad_norm.lo, t.grad_norm.hi),
-            "grad share": _pct(t.grad_share.mean),
-            "share 95% CI": _range(t.grad_share.lo, t.grad_share.hi, pct=True),
+            "grad share (%)": _pct(t.grad_share.mean),
+            "share 95% CI (%)": _range(t.grad_share.lo, t.grad_share.hi, pct=True),
         }
         for m in measured
         for t in m.report.terms
     ]
     table = pd.DataFrame(rows)
     return table if len(measured) > 1 else table.drop(columns="checkpoint")
+
+
+def render_terms(measured: list[Measured]) -> None:
+    """The terms table (terms_table), each number written for what it is, every row shown."""
+    tables.show(terms_table(measured), TERMS_KINDS, "bal_terms", max_rows=None)
 
 
 def conflict_matrices(report: BalanceReport) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
@@ -343,8 +357,8 @@ def suggestions_table(report: BalanceReport) -> pd.DataFrame:
     ]:
         shares = report.what_if(weights) if weights is not None else {}
         row: dict[str, object] = {"weights": label}
-        row.update({f"{n} ×": None if weights is None else weights[n] for n in names})
-        row.update({f"{n} share": _pct(shares[n]) if n in shares else "—" for n in names})
+        row.update({f"{n} ×": math.nan if weights is None else weights[n] for n in names})
+        row.update({f"{n} share (%)": _pct(shares.get(n)) for n in names})
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -371,14 +385,10 @@ def render_suggestions(m: Measured) -> None:
         f"Each method's weights add up to the current sum ({total:.4g}): the loss scale the optimiser sees "
         "stays, only the mix changes. Shares are predicted from the measured norms (‖∇(w·L)‖ scales with w)."
     )
-    st.dataframe(
-        suggestions_table(report),
-        hide_index=True,
-        key="bal_suggestions",
-        column_config={
-            c: st.column_config.NumberColumn(format="%.3g") for c in (f"{t.name} ×" for t in report.terms)
-        },
-    )
+    kinds: dict[str, tables.Kind] = {}
+    for t in report.terms:
+        kinds |= {f"{t.name} ×": "weight", f"{t.name} share (%)": "percent"}
+    tables.show(suggestions_table(report), kinds, "bal_suggestions")
     for method in METHODS:
         s = report.suggestion(method)
         if s is None:

@@ -41,11 +41,12 @@ from inspector.compare import (
     summary_delta_table,
 )
 from inspector.data import Episode
-from inspector.draw import draw_overlay
+from inspector.draw import legend_caption
 from inspector.evaluate import match_query
 from inspector.results import Detector, EpisodeResult
 from inspector.tide import ErrorBreakdown, error_breakdown
 from inspector.ui import episode_views as views
+from inspector.ui import tables
 from inspector.ui.episode_views import Choice, ViewSettings
 from inspector.ui.widgets import POINTS_PER_TRACE
 
@@ -60,8 +61,8 @@ DEFAULT_EPISODES = 100
 def pick_pair() -> tuple[tuple[Choice | None, str], tuple[Choice | None, str]]:
     """Sidebar: ((checkpoint A, adapter A), (checkpoint B, adapter B)); defaults: the demo's two runs."""
     return (
-        views.pick_checkpoint(views.side_picker("A"), DEFAULT_PAIR[0]),
-        views.pick_checkpoint(views.side_picker("B"), DEFAULT_PAIR[1]),
+        views.pick_checkpoint(views.side_picker("A"), DEFAULT_PAIR[0], "checkpoint"),
+        views.pick_checkpoint(views.side_picker("B"), DEFAULT_PAIR[1], "checkpoint_b"),
     )
 
 
@@ -100,8 +101,12 @@ def _episode_result(
 
 
 def render_side_by_side(episode: Episode, ra: EpisodeResult, rb: EpisodeResult, v: ViewSettings) -> None:
-    """Per query (and clip frame): A's and B's overlays in two columns, and the per-target comparison."""
+    """Per query (and clip frame): A's and B's overlays in two columns (captioned, each can be enlarged), the
+    legend in words, and the per-target comparison."""
     samples = list(episode.queries) + [f for c in episode.clips for f in c.frames]
+    titles = [f"query {k + 1}" for k in range(len(episode.queries))] + [
+        f"clip {c.clip_id} · frame {t}" for c in episode.clips for t in range(len(c.frames))
+    ]
     qa, qb = ra.all_queries(), rb.all_queries()
     if not samples:
         st.warning("This episode has no query images.")
@@ -111,6 +116,7 @@ def render_side_by_side(episode: Episode, ra: EpisodeResult, rb: EpisodeResult, 
         shown = [k]
     else:
         shown = list(range(len(samples)))
+    st.caption(legend_caption(anchors=v.anchors))
     for k in shown:
         left, right = st.columns(2)
         ma, mb = match_query(qa[k], v.iou_threshold), match_query(qb[k], v.iou_threshold)  # once per side
@@ -118,15 +124,23 @@ def render_side_by_side(episode: Episode, ra: EpisodeResult, rb: EpisodeResult, 
             (left, qa[k], ma, "A", ra.class_names),
             (right, qb[k], mb, "B", rb.class_names),
         ):
-            image = draw_overlay(samples[k].image, q, m, names, v.strides, v.anchors)
-            col.image(image, caption=f"{side} · {q.image_id} · {m.fp} FP")
+            draw = views.overlay_drawer(samples[k].image, q, m, names, v)
+            views.show_image(col, draw, f"{side} · {views.query_caption(titles[k], q, m)}", f"cmp_{side}_{k}")
         rows = [asdict(t) for t in compare_targets(ma, mb, qa[k].target_labels)]
         if rows:
-            table = pd.DataFrame(rows).rename(columns={"iou_a": "IoU A", "iou_b": "IoU B"})
-            table["label"] = [
-                ra.class_names[i] if 0 <= i < len(ra.class_names) else str(i) for i in table["label"]
-            ]
-            st.dataframe(table, hide_index=True, key=f"cmp_targets_{k}")
+            table = pd.DataFrame(rows).rename(columns={"iou_a": "IoU A", "iou_b": "IoU B", "label": "class"})
+            table["class"] = [views.class_name(ra.class_names, i) for i in table["class"]]
+            tables.show(table, TARGET_CHANGE_KINDS, f"cmp_targets_{k}")
+
+
+# The per-target comparison's columns (compare.TargetComparison), as tables.show writes them.
+TARGET_CHANGE_KINDS: dict[str, tables.Kind] = {
+    "target": "count",
+    "class": "text",
+    "IoU A": "iou",
+    "IoU B": "iou",
+    "change": "text",
+}
 
 
 def episode_deltas(ra: EpisodeResult, rb: EpisodeResult, v: ViewSettings) -> pd.DataFrame:
@@ -136,6 +150,69 @@ def episode_deltas(ra: EpisodeResult, rb: EpisodeResult, v: ViewSettings) -> pd.
         episode_metrics(ra, v.iou_threshold, v.clip_score_threshold),
         episode_metrics(rb, v.iou_threshold, v.clip_score_threshold),
     )
+
+
+def render_episode_deltas(ra: EpisodeResult, rb: EpisodeResult, v: ViewSettings) -> None:
+    """This episode's A / B / Δ table (episode_deltas), each change coloured by whether it improves."""
+    render_deltas(episode_deltas(ra, rb, v), "cmp_episode")
+
+
+# How each row of an A / B / Δ table reads (issue 21): its format, and which way is an improvement. A better
+# detector finds more (mAP, IoU, precision, recall, true positives) and gets more positive anchors per target;
+# its losses, false positives and missed targets go down.
+METRIC_READING: dict[str, tuple[tables.Kind, tables.Better]] = {
+    # the aggregate (compare.SUMMARY_ROWS)
+    "mAP@0.5": ("map", "higher"),
+    "mAP@0.5:0.95": ("map", "higher"),
+    "ST-IoU (clips)": ("iou", "higher"),
+    "mean IoU of TPs": ("iou", "higher"),
+    "precision @0.5": ("score", "higher"),
+    "recall @0.5": ("score", "higher"),
+    "positives per target": ("mean", "higher"),
+    "targets with no positive": ("share", "lower"),  # a fraction of the targets
+    "loss total": ("loss", "lower"),
+    # one episode (compare.episode_metrics)
+    "AP@0.5": ("map", "higher"),
+    "TP": ("count", "higher"),
+    "FP": ("count", "lower"),
+    "FN": ("count", "lower"),
+    "ST-IoU": ("iou", "higher"),
+    "positives": ("count", "higher"),
+}
+# Rows named after a class or a loss term (compare.summary_delta_table): "AP@0.5 · circle", "loss bbox (raw)".
+PREFIX_READING: dict[str, tuple[tables.Kind, tables.Better]] = {
+    "AP@0.5 · ": ("map", "higher"),
+    "loss ": ("loss", "lower"),
+}
+DELTA = "Δ (B − A)"
+BETTER_ARROWS: dict[tables.Better, str] = {"higher": "↑ higher", "lower": "↓ lower"}
+
+
+def reading(metric: str) -> tuple[tables.Kind, tables.Better | None]:
+    """How a row named `metric` is written and which way is better (a metric not listed: 4 significant
+    digits, no colour)."""
+    if metric in METRIC_READING:
+        return METRIC_READING[metric]
+    found = next((r for prefix, r in PREFIX_READING.items() if metric.startswith(prefix)), None)
+    return found if found is not None else ("loss", None)
+
+
+def delta_view(table: pd.DataFrame) -> tuple[pd.DataFrame, list[tables.Kind], list[tables.Better | None]]:
+    """An A / B / Δ table (metric, A, B, Δ) as shown: a "better" column after the metric saying which way
+    improves, the Δ header saying how its colour reads; with each row's kind and direction."""
+    read = [reading(m) for m in table["metric"]]
+    kinds = [kind for kind, _ in read]
+    ways = [way for _, way in read]
+    shown = table.rename(columns={DELTA: tables.row_change_header(DELTA)})
+    shown.insert(1, "better", [BETTER_ARROWS[w] if w else "" for w in ways])
+    return shown, kinds, ways
+
+
+def render_deltas(table: pd.DataFrame, key: str) -> None:
+    """An A / B / Δ table with every row shown, each row formatted for its metric and each change coloured
+    green where B improves on A and vermillion where it is worse."""
+    shown, kinds, ways = delta_view(table)
+    tables.show_rows(shown, kinds, ["A", "B"], key, tables.row_change_header(DELTA), ways)
 
 
 def aggregate(
@@ -367,12 +444,7 @@ def render_aggregate(a: BatchResult, b: BatchResult) -> None:
         f"{sa['image_episodes']} image episodes ({sa['images']} query images) · {sa['clip_episodes']} clip "
         f"episodes ({sa['clips']} clips scored by A, {sb['clips']} by B)"
     )
-    st.dataframe(
-        summary_delta_table(sa, sb),
-        hide_index=True,
-        key="cmp_aggregate",
-        column_config={c: st.column_config.NumberColumn(format="%.4f") for c in ("A", "B", "Δ (B − A)")},
-    )
+    render_deltas(summary_delta_table(sa, sb), "cmp_aggregate")
     if sa["images"] and len(a.rows) == len(b.rows):
         key = (
             a.meta["checkpoint_sha256"],

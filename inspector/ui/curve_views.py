@@ -1,5 +1,6 @@
 """The loss chart, cached: each component downsampled to ~N points over the whole run or over a zoom window,
-with its band, EMA and spikes, and the figure they make.
+with its band, EMA and spikes, and the figure they make: a panel per component (or all on one axes), the
+compared run dashed in the same panels, the learning rate on its own axis.
 
 Band and EMA are always those of the full series, indexed at the drawn points (inspector.zoom), so a zoomed
 curve's values are the full view's. Each function takes the run's content key next to the (underscored,
@@ -9,14 +10,14 @@ unhashed) data, so Streamlit keys its cache on a short string instead of re-hash
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from inspector import charts, stats, zoom
-from inspector.charts import Curve
+from inspector import chart_style, curve_charts, stats, zoom
+from inspector.curve_charts import Curve, Panel, Reading
 from inspector.diagnose import Diagnosis
 from inspector.losses import Decomposition, by_family
 from inspector.runlog import RunLog
@@ -40,7 +41,7 @@ def shown_decomposition(diag: Diagnosis, per_family: bool) -> Decomposition:
 
 def colors_of(dec: Decomposition) -> tuple[tuple[str, str], ...]:
     """Return (component, colour) pairs in this run's palette order."""
-    return tuple((c.name, charts.color(i)) for i, c in enumerate(dec.components))
+    return tuple((c.name, chart_style.color(i)) for i, c in enumerate(dec.components))
 
 
 # Rolling quantiles of a 1M-step series take ~1.3 s (pandas, measured), against ~20 ms for the mean ± k·std
@@ -66,11 +67,13 @@ def curve_at(
     color: str,
     dash: str | None,
     edges: tuple[np.ndarray, np.ndarray] | None = None,
+    reading: Reading | None = None,
 ) -> Curve:
     """Return the Curve of a full series drawn at indices `idx`: band and EMA of the full series taken at
     those points, and `spikes` (indices, those in the window) marked when `s.spikes`.
 
-    `edges` are the full series' quantile-band edges when `s.band` is "quantiles" (quantile_edges).
+    `edges` are the full series' quantile-band edges when `s.band` is "quantiles" (quantile_edges);
+    `reading` the full series' raw and weighted values and weight, for the hover.
     """
     lower = upper = None
     label = "band"
@@ -94,6 +97,7 @@ def curve_at(
         label,
         dash,
         color,
+        None if reading is None else reading.at(idx),
     )
 
 
@@ -147,6 +151,7 @@ def _curve_set(
     `per_family` sums each term's copies (aux layers, heads) into one curve; a sum has no spikes of its own.
     """
     dec = shown_decomposition(_diag, per_family)
+    families = _diag.components.families if per_family else {}
     pinned = dict(colors)
     table = dec.raw if values == "raw" else dec.weighted
     lo, hi = zoom.window_bounds(dec.steps, window)
@@ -161,8 +166,12 @@ def _curve_set(
             name = f"{key}|{values}|{per_family}|{c.name}"
             edges = quantile_edges(dec.steps, series, name, s.window, s.quantiles)
         inside = zoom.spikes_within(spikes, lo, hi)
-        colour = pinned.get(c.name, charts.color(i + len(pinned)))
-        curves.append(curve_at(c.name + suffix, dec.steps, series, idx, inside, s, colour, dash, edges))
+        colour = pinned.get(c.name, chart_style.color(i + len(pinned)))
+        # A family's copies summed have one weight only where they share it (by_family).
+        weight = c.weight if c.name in families else c.effective_weight
+        reading = Reading(dec.raw[c.name], dec.weighted[c.name], weight)
+        name = c.name + suffix
+        curves.append(curve_at(name, dec.steps, series, idx, inside, s, colour, dash, edges, reading))
         drawn += Drawn(int(idx.size), hi - lo, int(inside.size))
     return CurveSet(curves, drawn)
 
@@ -194,6 +203,35 @@ def lr_points(
     return s.steps[idx], s.values[idx]
 
 
+def step_epochs(log: RunLog) -> tuple[np.ndarray, np.ndarray] | None:
+    """Return (steps, epochs) of the run's longest series that logs its epoch, or None without one (or
+    when the run counts in epochs already)."""
+    if log.step_unit == "epoch":
+        return None
+    best = None
+    for s in log.series.values():
+        if s.epochs is not None and len(s) > (0 if best is None else len(best)):
+            if np.isfinite(s.epochs).any():
+                best = s
+    return None if best is None or best.epochs is None else (best.steps, best.epochs)
+
+
+def epochs_at(known: tuple[np.ndarray, np.ndarray] | None, steps: np.ndarray) -> np.ndarray | None:
+    """Return the epoch at each of `steps` (that of the last step logged at or before it; NaN before the
+    first), or None without epochs."""
+    if known is None or not len(known[0]):
+        return None
+    at = np.searchsorted(known[0], steps, "right") - 1
+    return np.where(at >= 0, known[1][np.clip(at, 0, None)], np.nan)
+
+
+def with_epochs(curves: list[Curve], known: tuple[np.ndarray, np.ndarray] | None) -> list[Curve]:
+    """The curves with the epoch at each drawn step, for the hover."""
+    if known is None:
+        return curves
+    return [replace(c, epochs=epochs_at(known, c.steps)) for c in curves]
+
+
 @dataclass(frozen=True)
 class Overlay:
     """A run compared on the loss chart, drawn dashed in this run's colours."""
@@ -211,33 +249,101 @@ class LossChart:
     drawn: Drawn
 
 
+@dataclass(frozen=True)
+class Drawing:
+    """The curves of the loss chart: the run's components as `values` shows them, raw ones too side by
+    side, and the compared run's, by component."""
+
+    curves: list[Curve]
+    raw: list[Curve] | None = None
+    against: dict[str, Curve] | None = None
+    against_raw: dict[str, Curve] | None = None
+
+
+def component_panels(drawing: Drawing, view: str) -> list[Panel]:
+    """One panel per component (two side by side: raw | weighted), the compared run's curve of that
+    component in it; a component only the compared run has gets its own panel."""
+    against, against_raw = drawing.against or {}, drawing.against_raw or {}
+    names = [c.name for c in drawing.curves]
+    extra = [n for n in against if n not in names]
+    own = {c.name: c for c in drawing.curves}
+    own_raw = {c.name: c for c in drawing.raw or []}
+    panels = []
+    for name in [*names, *extra]:
+        mine = [own[name]] if name in own else []
+        if view != "side by side":
+            panels.append(Panel(name, [*mine, *([against[name]] if name in against else [])]))
+            continue
+        raw = [own_raw[name]] if name in own_raw else []
+        panels.append(
+            Panel(f"{name} · raw", [*raw, *([against_raw[name]] if name in against_raw else [])], "raw:")
+        )
+        panels.append(
+            Panel(f"{name} · weighted", [*mine, *([against[name]] if name in against else [])], "weighted:")
+        )
+    return panels
+
+
+# Side by side a component takes a row of two panels: lower ones keep four components and the lr on a
+# 1000-px-high screen.
+SIDE_PANEL_HEIGHT = 160
+
+
+def y_meaning(s: CurveSettings, window: StepWindow | None) -> str:
+    """What the loss chart's y axes show: a client-side y zoom is kept while this stays the same."""
+    where = "all" if window is None else f"{window.first}-{window.last}"
+    return f"{s.view}|{s.layout}|{'log' if s.log_y else 'linear'}|{where}"
+
+
 def loss_figure(
-    curves: list[Curve],
-    raw_curves: list[Curve] | None,
-    overlay: list[Curve],
+    drawing: Drawing,
     log: RunLog,
+    key: str,
     s: CurveSettings,
     lr: tuple[np.ndarray, np.ndarray] | None,
     window: StepWindow | None = None,
 ) -> go.Figure:
-    """Return the main chart: one axes (weighted or raw), or raw | weighted side by side, showing `window`
-    (None: the whole run) and zoomed by dragging a box (inspector.zoom)."""
-    if s.view == "side by side" and raw_curves is not None:
-        fig = charts.side_by_side_figure(
-            raw_curves, curves, ("raw", "weighted"), log_y=s.log_y, step_label=step_label(log), height=420
+    """Return the main chart of run `key`: a panel per component (or one axes, or raw | weighted side by
+    side), showing `window` (None: the whole run), zoomed by dragging a box (inspector.zoom), keeping the
+    user's view across settings (chart_style.keep_view)."""
+    lr = lr if s.lr else None
+    unit = step_label(log)
+    compared = " — dashed: compared run" if drawing.against else ""
+    if s.layout == "panels":
+        panels = component_panels(drawing, s.view)
+        side = s.view == "side by side"
+        fig = curve_charts.panels_figure(
+            panels,
+            columns=2 if side else curve_charts.grid_columns(len(panels)),
+            title=f"Loss components ({s.view}){compared}",
+            log_y=s.log_y,
+            step_label=unit,
+            segments=segments(log),
+            lr=lr,
+            panel_height=SIDE_PANEL_HEIGHT if side else curve_charts.PANEL_HEIGHT,
         )
-        return zoom.zoom_layout(fig, window)
-    title = f"Loss components ({s.view})" + (" — dashed: compared run" if overlay else "")
-    fig = charts.curves_figure(
-        [*curves, *overlay],
-        title,
-        log_y=s.log_y,
-        step_label=step_label(log),
-        segments=segments(log),
-        lr=lr if s.lr else None,
-        height=460,
-    )
-    return zoom.zoom_layout(fig, window)
+    elif s.view == "side by side" and drawing.raw is not None:
+        fig = curve_charts.side_by_side_figure(
+            drawing.raw,
+            drawing.curves,
+            ("raw", "weighted"),
+            log_y=s.log_y,
+            step_label=unit,
+            segments=segments(log),
+            lr=lr,
+            height=420,
+        )
+    else:
+        fig = curve_charts.curves_figure(
+            [*drawing.curves, *(drawing.against or {}).values()],
+            f"Loss components ({s.view}){compared}",
+            log_y=s.log_y,
+            step_label=unit,
+            segments=segments(log),
+            lr=lr,
+            height=460,
+        )
+    return chart_style.keep_view(zoom.zoom_layout(fig, window), key, y_meaning(s, window))
 
 
 def loss_chart(
@@ -249,28 +355,37 @@ def loss_chart(
     window: StepWindow | None,
     against: Overlay | None = None,
 ) -> LossChart:
-    """Return the loss chart over `window` (None: the whole run): the components as `s.view` says, the
-    compared run dashed, the learning rate on its own axis."""
+    """Return the loss chart over `window` (None: the whole run): the components as `s.view` and
+    `s.layout` say, the compared run dashed, the learning rate on its own axis."""
     values = "raw" if s.view == "raw" else "weighted"
+    side = s.view == "side by side"
     main = curve_set(diag, key, values, s, per_family=per_family, window=window)
     drawn = main.drawn
-    raw = None
-    if s.view == "side by side":
+    known = step_epochs(log)
+    drawing = Drawing(with_epochs(main.curves, known))
+    if side:
         both = curve_set(diag, key, "raw", s, per_family=per_family, window=window)
-        raw, drawn = both.curves, drawn + both.drawn
-    overlay: list[Curve] = []
-    if against is not None and raw is None:  # side by side has no room for a compared run
-        other = curve_set(
-            against.diag,
-            against.key,
-            values,
-            s,
-            colors_of(diag.decomposition),
-            f" ({against.label})",
-            "dash",
-            per_family=per_family,
-            window=window,
-        )
-        overlay, drawn = other.curves, drawn + other.drawn
+        drawing, drawn = replace(drawing, raw=with_epochs(both.curves, known)), drawn + both.drawn
+    # One axes side by side has no room for a compared run; panels put it beside each component.
+    if against is not None and (not side or s.layout == "panels"):
+        suffix = f" ({against.label})"
+        colors = colors_of(diag.decomposition)
+        kinds = [values, "raw"] if side else [values]
+        found = []
+        for kind in kinds:
+            other = curve_set(
+                against.diag,
+                against.key,
+                kind,
+                s,
+                colors,
+                suffix,
+                "dash",
+                per_family=per_family,
+                window=window,
+            )
+            found.append({c.name.removesuffix(suffix): c for c in other.curves})
+            drawn += other.drawn
+        drawing = replace(drawing, against=found[0], against_raw=found[1] if side else None)
     lr = lr_points(log, key, diag.components.lr, s.points, window) if s.lr else None
-    return LossChart(loss_figure(main.curves, raw, overlay, log, s, lr, window), drawn)
+    return LossChart(loss_figure(drawing, log, key, s, lr, window), drawn)

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import math
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import streamlit as st
+from PIL import Image
+from streamlit.delta_generator import DeltaGenerator
 
 from inspector.adapters import DEFAULT_ADAPTER, allowed_adapters, inspect_episode, load_detector
 from inspector.batch import EvalSettings
 from inspector.data import Dataset, Episode, read_dataset
-from inspector.draw import draw_boxes, draw_overlay
+from inspector.draw import DISPLAY_SIDE, MAX_LABELS, Overlay, compose_boxes, compose_overlay, legend_caption
 from inspector.episode_diagnostics import (
     assigned_iou_histogram,
     coordinate_ranges,
@@ -35,8 +40,9 @@ from inspector.plan import (
 )
 from inspector.plan import describe_shape as describe_shape  # re-exported: pages/ call views.describe_shape
 from inspector.results import ClipResult, Detector, EpisodeResult, QueryResult
+from inspector.ui import links, tables
 from inspector.ui.locations import server_location
-from inspector.ui.sources import save_uploads
+from inspector.ui.sources import report, save_uploads
 
 
 def demo_datasets() -> dict[str, Path]:
@@ -83,7 +89,7 @@ def pick_server_path(label: str, key: str, help: str) -> Choice | None:
         where = server_location(text)
         return choice_of(where.label if where.url else text, where.local)
     except InspectorError as exc:
-        st.sidebar.error(str(exc))
+        report(f"Cannot open {label.split(':')[0].lower()} {text.strip()!r}: {exc.reason}")
         return None
 
 
@@ -135,14 +141,30 @@ def side_picker(side: str) -> CheckpointPicker:
 
 
 def pick_checkpoint(
-    p: CheckpointPicker = EPISODES_PICKER, default: str | None = None
+    p: CheckpointPicker = EPISODES_PICKER, default: str | None = None, param: links.Param = "checkpoint"
 ) -> tuple[Choice | None, str]:
-    """Sidebar: (the checkpoint chosen, or None; the adapter spec); `default` preselects a demo checkpoint."""
+    """Sidebar: (the checkpoint chosen, or None; the adapter spec); `default` preselects a demo checkpoint.
+    The choice is the URL's `param` (inspector.ui.links)."""
     demos = demo_checkpoints()
+    kinds = (["demo"] if demos else []) + (["upload"] if p.upload_key else []) + ["server path"]
+    slot = links.SourceSlot(p.kind_key, p.demo_key, p.path_key, tuple(demos), tuple(kinds))
+    links.bind(param, slot)
+    if default in demos and p.demo_key not in st.session_state:
+        # The default as the widget's state, not its `index`: a link may set the state, and Streamlit warns
+        # about a widget given both.
+        st.session_state[p.demo_key] = default
+    chosen = _pick_checkpoint(p, demos, kinds)
+    links.remember(param, slot)
+    return chosen
+
+
+def _pick_checkpoint(
+    p: CheckpointPicker, demos: dict[str, Path], kinds: list[str]
+) -> tuple[Choice | None, str]:
+    """pick_checkpoint's widgets and what they choose."""
     sb = st.sidebar
     if p.title:
         sb.markdown(p.title)
-    kinds = (["demo"] if demos else []) + (["upload"] if p.upload_key else []) + ["server path"]
     kind = sb.radio(
         p.kind_label,
         kinds,
@@ -153,9 +175,7 @@ def pick_checkpoint(
     adapter = sb.text_input(p.adapter_label, DEFAULT_ADAPTER, key=p.adapter_key, help=ADAPTER_HELP)
     if kind == "demo":
         names = list(demos)
-        name = sb.selectbox(
-            p.demo_label, names, key=p.demo_key, index=names.index(default) if default in names else 0
-        )
+        name = sb.selectbox(p.demo_label, names, key=p.demo_key)
         return choice_of(f"demo/{name}", demos[name]), adapter
     if kind == "upload" and p.upload_key:
         file = sb.file_uploader("Checkpoint (.pt)", key=p.upload_key)
@@ -167,6 +187,15 @@ def pick_dataset() -> Choice | None:
     """Sidebar: the dataset chosen (demo, or a COCO / YOLO / video-samples folder on the server)."""
     demos = {k: v for k, v in demo_datasets().items() if v.is_dir()}
     kinds = (["demo"] if demos else []) + ["server path"]
+    slot = links.SourceSlot("data_kind", "data_demo", "data_path", tuple(demos), tuple(kinds))
+    links.bind("dataset", slot)
+    chosen = _pick_dataset(demos, kinds)
+    links.remember("dataset", slot)
+    return chosen
+
+
+def _pick_dataset(demos: dict[str, Path], kinds: list[str]) -> Choice | None:
+    """pick_dataset's widgets and what they choose."""
     kind = st.sidebar.radio("Dataset source", kinds, key="data_kind", horizontal=True)
     if kind == "demo":
         name = st.sidebar.selectbox("Demo dataset", list(demos), key="data_demo")
@@ -223,12 +252,19 @@ def _step(delta: int) -> None:
     st.session_state["episode"] = max(0, int(st.session_state.get("episode", 0)) + delta)
 
 
+EPISODE_SLOT = links.ValueSlot("episode", links.episode_number)
+
+
 def episode_index() -> int:
-    """Prev / Next buttons around a jump input; returns the episode index."""
+    """Prev / Next buttons (keys ← and →) around a jump input; returns the episode index (the URL's
+    `episode`)."""
+    links.bind("episode", EPISODE_SLOT)
     prev, jump, nxt = st.columns([1, 2, 1], vertical_alignment="bottom")
-    prev.button("◀ Prev", key="ep_prev", on_click=_step, args=(-1,), width="stretch")
-    nxt.button("Next ▶", key="ep_next", on_click=_step, args=(1,), width="stretch")
-    return int(jump.number_input("Episode", min_value=0, step=1, key="episode"))
+    prev.button("◀ Prev", key="ep_prev", on_click=_step, args=(-1,), width="stretch", shortcut="left")
+    nxt.button("Next ▶", key="ep_next", on_click=_step, args=(1,), width="stretch", shortcut="right")
+    index = int(jump.number_input("Episode", min_value=0, step=1, key="episode"))
+    links.remember("episode", EPISODE_SLOT)
+    return index
 
 
 @dataclass(frozen=True)
@@ -299,6 +335,13 @@ def load_episode(data_key: tuple[str, int], s: EvalSettings, index: int) -> Epis
     return _episodes(data_key, s).episode(index)
 
 
+def _one_torch_thread() -> AbstractContextManager[None]:
+    # compare_views imports this module: imported here, where it is used, to keep the import one-way
+    from inspector.ui.compare_views import one_torch_thread
+
+    return one_torch_thread()
+
+
 @st.cache_data(max_entries=32, show_spinner="Running the detector…")
 def run_detector(
     ckpt_key: tuple[str, int],
@@ -309,24 +352,96 @@ def run_detector(
     score_threshold: float,
     nms_iou: float,
 ) -> EpisodeResult:
-    """The EpisodeResult of the checkpoint on episode `index`, cached on every input."""
+    """The EpisodeResult of the checkpoint on episode `index` without gradient norms (episode_gradients
+    computes them when asked: they were 90% of a step, 0.17–3.8 s against 0.02 s for the rest), cached on
+    every input."""
     detector = cached_detector(ckpt_key, adapter)
-    return inspect_episode(detector, load_episode(data_key, s, index), score_threshold, nms_iou)
+    with _one_torch_thread():
+        return inspect_episode(
+            detector, load_episode(data_key, s, index), score_threshold, nms_iou, gradients=False
+        )
+
+
+@st.cache_data(max_entries=32, show_spinner="Computing the gradient norms…")
+def episode_gradients(
+    ckpt_key: tuple[str, int], adapter: str, data_key: tuple[str, int], s: EvalSettings, index: int
+) -> dict[str, float] | None:
+    """{loss term: ‖∇ backbone‖} of the checkpoint on episode `index` (a backward pass per term, batch norm in
+    training mode), or None when the adapter does not compute them; cached."""
+    detector = cached_detector(ckpt_key, adapter)
+    compute = getattr(detector, "gradient_norms", None)
+    if not callable(compute):
+        return None
+    with _one_torch_thread():
+        return compute(load_episode(data_key, s, index))
+
+
+# Widths (CSS px) the images are drawn for: labels are LABEL_PX tall when shown this wide or wider. A query
+# overlay's column is ~650 px at 1600 px and ~460 px at 1280; four support images to a row are ~260 px wide
+# at 1600 and ~180 at 1280; the enlarged view's dialog is up to 1280 px.
+QUERY_SHOWN = 440
+SUPPORT_SIDE = 256
+SUPPORT_SHOWN = 180
+SUPPORT_COLUMNS = 4
+ENLARGED_SIDE = 1024
+ENLARGED_SHOWN = 900
+
+
+# draw(enlarged): an image drawn for the page (False) or for the enlarged view (True)
+Drawer = Callable[[bool], Image.Image]
+
+
+def png(image: Image.Image) -> bytes:
+    """The image as PNG (lossless: labels stay crisp), compressed fast: level 1 took 45 ms for an episode's
+    ten images where Pillow's default 6 took 112 ms, for 13% more bytes."""
+    out = io.BytesIO()
+    image.save(out, format="PNG", compress_level=1)
+    return out.getvalue()
+
+
+@st.dialog("Enlarged", width="large")
+def _enlarged(draw: Drawer, caption: str, legend: str) -> None:
+    st.image(png(draw(True)), caption=caption, output_format="PNG")
+    if legend:
+        st.caption(legend)
+
+
+def show_image(container: DeltaGenerator, draw: Drawer, caption: str, key: str, legend: str = "") -> None:
+    """`draw`'s image in `container` with its caption and an Enlarge button that opens it redrawn at
+    ENLARGED_SIDE (labels redrawn for the larger size, not a scaled bitmap) in a dialog, with `legend`."""
+    with container:
+        st.image(png(draw(False)), caption=caption, output_format="PNG")
+        if st.button("Enlarge", key=f"enlarge_{key}", icon=":material/zoom_in:", type="tertiary"):
+            _enlarged(draw, caption, legend)
+
+
+def support_caption(names: list[str], image_id: str) -> str:
+    """ "support · circle · image 17": what a support image shows."""
+    return f"support · {', '.join(dict.fromkeys(names))} · image {image_id}"
+
+
+def boxes_drawer(image: np.ndarray, boxes: np.ndarray, names: list[str]) -> Drawer:
+    """A support image with its labelled boxes (draw.compose_boxes), for the page or enlarged."""
+
+    def draw(enlarged: bool) -> Image.Image:
+        side, shown = (ENLARGED_SIDE, ENLARGED_SHOWN) if enlarged else (SUPPORT_SIDE, SUPPORT_SHOWN)
+        return compose_boxes(image, boxes, names, side=side, shown=shown).image
+
+    return draw
 
 
 def render_support(episode: Episode) -> None:
-    """Support images as thumbnails with their boxes, captioned by way."""
-    cols = st.columns(min(6, max(1, len(episode.support))))
+    """Support images with their boxes, labelled by class, captioned; each can be enlarged."""
+    cols = st.columns(min(SUPPORT_COLUMNS, max(1, len(episode.support))))
     for i, s in enumerate(episode.support):
         names = [episode.class_names[int(lab)] for lab in s.labels]
-        cols[i % len(cols)].image(
-            draw_boxes(s.image, s.boxes, names), caption=f"{', '.join(set(names))} · {s.image_id}"
-        )
+        draw = boxes_drawer(s.image, s.boxes, names)
+        show_image(cols[i % len(cols)], draw, support_caption(names, s.image_id), f"support_{i}")
 
 
 def box_table(q: QueryResult, m: Matching, class_names: tuple[str, ...]) -> pd.DataFrame:
     """One row per prediction (TP/FP, matched IoU) and per missed target, as the Matching `m` of `q` says."""
-    name = lambda k: class_names[k] if 0 <= k < len(class_names) else str(k)  # noqa: E731
+    name = lambda k: class_name(class_names, k)  # noqa: E731
     rows = [
         {
             "kind": "TP" if m.pred_tp[p] else "FP",
@@ -357,14 +472,86 @@ def box_table(q: QueryResult, m: Matching, class_names: tuple[str, ...]) -> pd.D
     return pd.DataFrame(rows, columns=["kind", "class", "score", "IoU", "x1", "y1", "x2", "y2"])
 
 
+def query_caption(title: str, q: QueryResult, m: Matching) -> str:
+    """ "query 2 · image 1234 · 3 targets · 2 TP, 1 FP, 0 missed": what a query image shows."""
+    targets = len(q.target_boxes)
+    return (
+        f"{title} · image {q.image_id} · {targets} target{'s' * (targets != 1)} · "
+        f"{m.tp} TP, {m.fp} FP, {m.fn} missed"
+    )
+
+
+BOX_KINDS: dict[str, tables.Kind] = {
+    "kind": "text",
+    "class": "text",
+    "score": "score",
+    "IoU": "iou",
+    **{c: "pixels" for c in ("x1", "y1", "x2", "y2")},
+}
+
+
+def query_overlay(
+    image: np.ndarray,
+    q: QueryResult,
+    m: Matching,
+    class_names: tuple[str, ...],
+    v: ViewSettings,
+    enlarged: bool = False,
+) -> Overlay:
+    """The query's Overlay as the page draws it (draw.compose_overlay for a QUERY_SHOWN-wide column) or,
+    enlarged, at ENLARGED_SIDE with twice the labels."""
+    if enlarged:
+        return compose_overlay(
+            image,
+            q,
+            m,
+            class_names,
+            v.strides,
+            v.anchors,
+            side=ENLARGED_SIDE,
+            shown=ENLARGED_SHOWN,
+            max_labels=2 * MAX_LABELS,
+        )
+    return compose_overlay(
+        image, q, m, class_names, v.strides, v.anchors, side=DISPLAY_SIDE, shown=QUERY_SHOWN
+    )
+
+
+def overlay_drawer(
+    image: np.ndarray, q: QueryResult, m: Matching, class_names: tuple[str, ...], v: ViewSettings
+) -> Drawer:
+    """query_overlay's image, for the page or enlarged."""
+    return lambda enlarged: query_overlay(image, q, m, class_names, v, enlarged).image
+
+
 def render_query(
-    image: np.ndarray, q: QueryResult, class_names: tuple[str, ...], v: ViewSettings, key: str
+    image: np.ndarray,
+    q: QueryResult,
+    class_names: tuple[str, ...],
+    v: ViewSettings,
+    key: str,
+    title: str = "query",
 ) -> None:
-    """A query's overlay beside its table of per-box values (one matching serves both)."""
+    """A query's overlay (captioned; it can be enlarged) beside its table of per-box values (one matching
+    serves both)."""
     m = match_query(q, v.iou_threshold)
     left, right = st.columns([3, 2])
-    left.image(draw_overlay(image, q, m, class_names, v.strides, v.anchors), caption=q.image_id)
-    right.dataframe(box_table(q, m, class_names), hide_index=True, key=f"boxes_{key}")
+    legend = legend_caption(anchors=v.anchors and q.assigned is not None)
+    show_image(left, overlay_drawer(image, q, m, class_names, v), query_caption(title, q, m), key, legend)
+    tables.show(box_table(q, m, class_names), BOX_KINDS, f"boxes_{key}", container=right)
+
+
+def render_queries(episode: Episode, result: EpisodeResult, v: ViewSettings) -> None:
+    """The legend in words, every query image's overlay and box table, then every clip (a warning when there
+    is neither)."""
+    if result.queries or result.clips:
+        st.caption(legend_caption(anchors=v.anchors))
+    for k, (sample, q) in enumerate(zip(episode.queries, result.queries, strict=False)):
+        render_query(sample.image, q, result.class_names, v, f"q{k}", f"query {k + 1}")
+    for clip, source in zip(result.clips, episode.clips, strict=False):
+        render_clip(clip, source.frames, result.class_names, v)
+    if not result.queries and not result.clips:
+        st.warning("This episode has no query images.")
 
 
 def render_clip(clip: ClipResult, frames: tuple, class_names: tuple[str, ...], v: ViewSettings) -> None:
@@ -382,7 +569,14 @@ def render_clip(clip: ClipResult, frames: tuple, class_names: tuple[str, ...], v
         if len(clip.frames) > 1
         else 0
     )
-    render_query(frames[t].image, clip.frames[t], class_names, v, f"{clip.clip_id}_{t}")
+    render_query(
+        frames[t].image,
+        clip.frames[t],
+        class_names,
+        v,
+        f"{clip.clip_id}_{t}",
+        f"clip {clip.clip_id} · frame {t}",
+    )
 
 
 def dataset_warnings(data_key: tuple[str, int]) -> tuple:
@@ -390,8 +584,76 @@ def dataset_warnings(data_key: tuple[str, int]) -> tuple:
     return cached_dataset(data_key).warnings
 
 
-def render_diagnostics(result: EpisodeResult, box_warnings: tuple = ()) -> None:
-    """Losses with gradient norms, positives per target, assigned-IoU histogram, ranges, the format doctor.
+LOSS_KINDS: dict[str, tables.Kind] = {
+    "name": "text",
+    "raw": "loss",
+    "weighted": "loss",
+    "gain": "weight",
+    "share": "share",
+}
+GRADIENT_COLUMN = "‖∇ backbone‖ (train-mode BN)"
+TARGET_KINDS: dict[str, tables.Kind] = {
+    "query": "text",
+    "target": "count",
+    "class": "text",
+    "width": "pixels",
+    "height": "pixels",
+    "positives": "count",
+    "mean_align_metric": "score",
+    "mean_iou": "iou",
+}
+POSITIVE_KINDS: dict[str, tables.Kind] = {
+    "query": "text",
+    "anchor": "count",
+    "x": "pixels",
+    "y": "pixels",
+    "stride": "count",
+    "target": "count",
+    "class": "text",
+    "align_metric": "score",
+    "iou": "iou",
+    "wiou_beta": "weight",
+    "wiou_r": "weight",
+}
+
+
+def class_name(names: tuple[str, ...], label: int) -> str:
+    """The way's class name (the label itself when out of range: a bad adapter's)."""
+    return names[label] if 0 <= label < len(names) else str(label)
+
+
+def target_table(result: EpisodeResult) -> pd.DataFrame:
+    """Positives per target (episode_diagnostics.target_rows) with class names, not way indices."""
+    rows = [dataclasses.asdict(t) for t in target_rows(result)]
+    for row in rows:
+        row["class"] = class_name(result.class_names, row.pop("label"))
+    return pd.DataFrame(rows, columns=list(TARGET_KINDS))
+
+
+def positive_table(result: EpisodeResult) -> pd.DataFrame:
+    """One row per positive anchor (episode_diagnostics.positive_rows) with its target's class name."""
+    labels = {q.image_id: q.target_labels for q in result.all_queries()}
+    rows = [dataclasses.asdict(p) for p in positive_rows(result)]
+    for row in rows:
+        row["class"] = class_name(result.class_names, int(labels[row["query"]][row["target"]]))
+    return pd.DataFrame(rows, columns=list(POSITIVE_KINDS))
+
+
+def loss_table(result: EpisodeResult, norms: dict[str, float] | None = None) -> pd.DataFrame:
+    """A row per loss term (episode_diagnostics.loss_rows), with its gradient norm when `norms` are given."""
+    rows = pd.DataFrame([dataclasses.asdict(r) for r in loss_rows(result.losses)], columns=list(LOSS_KINDS))
+    if norms is not None:
+        rows[GRADIENT_COLUMN] = rows["name"].map(norms)
+    return rows
+
+
+def render_diagnostics(
+    result: EpisodeResult,
+    box_warnings: tuple = (),
+    gradients: Callable[[], dict[str, float] | None] | None = None,
+) -> None:
+    """Losses (with gradient norms on request: `gradients()` computes them), positives per target, the
+    assigned-IoU histogram, coordinate ranges, the format doctor.
 
     `box_warnings` are the dataset's own box-format warnings: shown, and given to the doctor as evidence
     about the targets (a COCO file holding xyxy is the dataset's fault, not the adapter's).
@@ -404,25 +666,31 @@ def render_diagnostics(result: EpisodeResult, box_warnings: tuple = ()) -> None:
         st.warning("Dataset: " + w.message)
     doctor = format_doctor(result, box_warnings)
     (st.warning if doctor.mismatch else st.caption)("Box format: " + doctor.message)
-    rows = pd.DataFrame([r.__dict__ for r in loss_rows(result.losses)])
-    if len(rows) and result.gradient_norms:
-        rows["‖∇ backbone‖ (train-mode BN)"] = rows["name"].map(result.gradient_norms)
     left, right = st.columns(2)
-    if len(rows):
-        left.markdown(
-            "**Losses** (raw × gain = weighted; the gradient norm of each weighted term on the shared "
-            "backbone, with batch norm in training mode as a training step computes it)"
-        )
-        left.dataframe(rows, hide_index=True, key="loss_table")
+    if result.losses is not None:
+        left.markdown("**Losses** (raw × gain = weighted)")
+        norms = None
+        if gradients is not None and left.toggle(
+            "Gradient norms on the shared backbone",
+            key="ep_gradients",
+            help="The gradient norm of each weighted term on the shared backbone, with batch norm in "
+            "training mode as a training step computes it: a backward pass per term, about 10× the "
+            "episode's time.",
+        ):
+            norms = gradients()
+            if norms is None:
+                left.info("This adapter does not provide gradient norms.")
+        kinds: dict[str, tables.Kind] = {**LOSS_KINDS, GRADIENT_COLUMN: "loss"}
+        tables.show(loss_table(result, norms), kinds, "loss_table", container=left)
     hist = assigned_iou_histogram(result)
     if hist is not None:
         right.markdown("**Assigned anchors' IoU with their target**")
         labels = [f"{a:.1f}–{b:.1f}" for a, b in zip(hist.edges[:-1], hist.edges[1:], strict=False)]
         right.bar_chart(pd.DataFrame({"IoU": labels, "anchors": hist.counts}), x="IoU", y="anchors")
-    targets = target_rows(result)
-    if targets:
+    targets = target_table(result)
+    if len(targets):
         st.markdown("**Positives per target** (0 = the target teaches nothing this episode)")
-        st.dataframe(pd.DataFrame([t.__dict__ for t in targets]), hide_index=True, key="target_table")
+        tables.show(targets, TARGET_KINDS, "target_table")
     ranges = coordinate_ranges(result)
     if ranges is not None:
         st.caption(
@@ -431,7 +699,7 @@ def render_diagnostics(result: EpisodeResult, box_warnings: tuple = ()) -> None:
             f"{ranges.high[3]:.1f} over images up to {ranges.max_image_side} px; "
             f"{ranges.inverted} of {ranges.count} inverted."
         )
-    positives = positive_rows(result)
-    if positives:
+    positives = positive_table(result)
+    if len(positives):
         with st.expander(f"Positive anchors ({len(positives)}): alignment, IoU, Wise-IoU β and r"):
-            st.dataframe(pd.DataFrame([p.__dict__ for p in positives]), hide_index=True, key="positive_table")
+            tables.show(positives, POSITIVE_KINDS, "positive_table")

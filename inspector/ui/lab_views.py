@@ -8,6 +8,7 @@ Everything here composes records the core computes (inspector/tide.py, batch.sum
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any
 
@@ -20,6 +21,7 @@ from inspector.batch import BatchResult, EpisodePlan, EvalSettings
 from inspector.coverage import coverage_dict, measure_coverage, summarize_coverage
 from inspector.tide import ERROR_TYPES, LEVERS, ErrorBreakdown
 from inspector.ui import episode_views as views
+from inspector.ui import tables
 from inspector.ui.compare_views import aggregate, breakdown_of, identity, one_torch_thread
 from inspector.ui.episode_views import Choice
 
@@ -105,14 +107,10 @@ def render_errors(breakdowns: dict[str, ErrorBreakdown], key: str) -> None:
     )
     daps = {side: {ERROR_NAMES[k]: b.errors[k].dap for k in ERROR_TYPES} for side, b in breakdowns.items()}
     st.plotly_chart(_tide_figure(daps), width="stretch", key=f"{key}_tide")
-    st.dataframe(
-        errors_table(breakdowns),
-        hide_index=True,
-        key=f"{key}_tide_table",
-        column_config={
-            c: st.column_config.NumberColumn(format="%.4f") for side in breakdowns for c in (f"dAP {side}",)
-        },
-    )
+    kinds: dict[str, tables.Kind] = {}
+    for side in breakdowns:
+        kinds |= {_named("count", side): "count", _named("dAP", side): "map"}
+    tables.show(errors_table(breakdowns), kinds, f"{key}_tide_table")
 
 
 def render_pr_and_confusion(summaries: dict[str, dict[str, Any]], key: str) -> None:
@@ -184,5 +182,34 @@ def render_coverage(entry: dict[str, Any], key: str) -> None:
         width="stretch",
         key=f"{key}_coverage",
     )
+    tables.show(coverage_table(entry), COVERAGE_KINDS, f"{key}_coverage_table")
     if entry.get("queries_without_assignment"):
         st.warning(f"{entry['queries_without_assignment']} queries came without an assignment.")
+
+
+COVERAGE_KINDS: dict[str, tables.Kind] = {
+    "targets": "count",
+    "positives per target": "mean",
+    "without a positive": "count",
+    "starved share": "share",
+}
+
+
+def coverage_table(entry: dict[str, Any]) -> pd.DataFrame:
+    """One row per size bucket and per class (by name) with targets: how many, their positives per target, how
+    many have no positive, and the share starved (fewer than the starved minimum), as coverage_figure draws
+    them."""
+    t, s = entry["targets"], entry["starved"]
+    rows = [
+        {
+            "group": f"{label}: {name}",
+            "targets": g["count"],
+            "positives per target": g["mean_positives"],
+            "without a positive": g["without_positive"],
+            "starved share": s[by].get(name, {}).get("fraction", math.nan),
+        }
+        for by, label in (("by_size", "size"), ("by_class", "class"))
+        for name, g in t[by].items()
+        if g["count"]
+    ]
+    return pd.DataFrame(rows)

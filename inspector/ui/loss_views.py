@@ -15,19 +15,21 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from inspector import balance, charts, stats, zoom
 from inspector.balance import BalanceReport, LogLevels, SuggestedWeights
+from inspector.chart_style import keep_view
 from inspector.charts import Curve
 from inspector.diagnose import Diagnosis, diagnose
 from inspector.findings import recent_rows
 from inspector.losses import Decomposition, reweight
-from inspector.report import to_json_dict, to_markdown
+from inspector.report import heading, to_json_dict, to_markdown
 from inspector.runlog import RunLog
 from inspector.serialize import dumps
-from inspector.ui import corrections, curve_views, zoom_views
+from inspector.ui import chart_views, corrections, curve_views, tables, zoom_views
 from inspector.ui.corrections import Corrections
 from inspector.ui.curve_views import component_curves
 from inspector.ui.curve_views import shown_decomposition as shown_decomposition
@@ -55,8 +57,17 @@ def corrected_diagnosis(log: RunLog, key: str) -> Diagnosis:
     return run_diagnosis(log, key, made) if made else run_diagnosis(log, key)
 
 
-def summary_rows(diag: Diagnosis) -> list[dict]:
-    """Return one table row per component: metric, weight, where the weight came from, logged semantics."""
+# How the summary table writes its numbers (tables.show); the shares are percentages.
+SUMMARY_KINDS: dict[str, tables.Kind] = {
+    "weight": "weight",
+    "share of mean (%)": "percent",
+    "share of recent variance (%)": "percent",
+}
+
+
+def summary_rows(diag: Diagnosis) -> pd.DataFrame:
+    """One row per component: metric, weight, where the weight came from, logged semantics, shares (NaN
+    where a component has no statistics)."""
     rows = []
     for c in diag.components.components:
         s = diag.stats.get(c.name)
@@ -69,11 +80,11 @@ def summary_rows(diag: Diagnosis) -> list[dict]:
                 "logged": c.logged,
                 "logged from": c.logged_source,
                 "group": c.group or "",
-                "share of mean (%)": None if s is None else round(100 * s.mean_share, 1),
-                "share of recent variance (%)": None if s is None else round(100 * s.variance_share, 1),
+                "share of mean (%)": np.nan if s is None else 100 * s.mean_share,
+                "share of recent variance (%)": np.nan if s is None else 100 * s.variance_share,
             }
         )
-    return rows
+    return pd.DataFrame(rows)
 
 
 def render_loss_chart(
@@ -97,6 +108,7 @@ def render_loss_chart(
     full = zoom.full_window(*steps)
     if full is None:
         return
+    chart_views.keep_views()
     unit = step_label(log)
     window = zoom_views.zoom_window(key, full, unit)
     chart = curve_views.loss_chart(diag, log, key, s, per_family, window, against)
@@ -108,7 +120,7 @@ def contributions_figure(_dec: Decomposition, key: str, points: int, step: str) 
     """Return the stacked weighted contributions (share of the total), drawn at ~`points` steps."""
     idx = stats.downsample(_dec.steps, _dec.total, points) if _dec.steps.size else np.zeros(0, dtype=np.int64)
     weighted = {name: v[idx] for name, v in _dec.weighted.items()}
-    return charts.stacked_contributions_figure(_dec.steps[idx], weighted, step_label=step)
+    return keep_view(charts.stacked_contributions_figure(_dec.steps[idx], weighted, step_label=step), key)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -116,7 +128,7 @@ def shares_figure(_dec: Decomposition, key: str) -> go.Figure:
     """Return share of mean vs share of recent step-to-step variance per term (residual included when
     logged)."""
     recent = _dec.select(recent_rows(_dec.steps))
-    return charts.share_bars_figure(stats.mean_shares(_dec), stats.variance_shares(recent))
+    return keep_view(charts.share_bars_figure(stats.mean_shares(_dec), stats.variance_shares(recent)), key)
 
 
 @dataclass(frozen=True)
@@ -188,10 +200,12 @@ def render_whatif(dec: Decomposition, key: str, weights: dict[str, float], point
         )
     left, right = st.columns(2)
     left.plotly_chart(
-        charts.share_bars_figure(new.mean_shares, new.variance_shares), width="stretch", key="whatif_shares"
+        keep_view(charts.share_bars_figure(new.mean_shares, new.variance_shares), key),
+        width="stretch",
+        key="whatif_shares",
     )
     right.plotly_chart(
-        charts.curves_figure(totals, "Objective: current vs what-if", step_label=step),
+        keep_view(charts.curves_figure(totals, "Objective: current vs what-if", step_label=step), key),
         width="stretch",
         key="whatif_totals",
     )
@@ -396,15 +410,17 @@ def render_gradient_shares(measured: MeasuredBalance, dec: Decomposition, weight
 
 
 def small_multiples(diag: Diagnosis, log: RunLog, key: str) -> go.Figure:
-    """The Overview's grid: each weighted component with its EMA (0.6), no band, spikes or lr."""
+    """The Overview's grid: each weighted component with its EMA (0.6), no band, spikes or lr, on one
+    linked step axis; installs the view keeper, so a zoom or pan of it survives reruns."""
+    chart_views.keep_views()
     curves = component_curves(diag, key, "weighted", CurveSettings(band="none", spikes=False, lr=False))
-    return charts.small_multiples_figure(curves, step_label=step_label(log))
+    return keep_view(charts.small_multiples_figure(curves, step_label=step_label(log)), key)
 
 
 def metrics_figure(log: RunLog, key: str, names: tuple[str, ...]) -> go.Figure | None:
     """The chosen eval metrics over steps, or None when none of them has a score."""
     curves = metric_curves(log, key, names)
-    return charts.metrics_figure(curves, step_label=step_label(log)) if curves else None
+    return keep_view(charts.metrics_figure(curves, step_label=step_label(log)), key) if curves else None
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -421,14 +437,22 @@ def metric_curves(_log: RunLog, key: str, names: tuple[str, ...]) -> list[Curve]
     return curves
 
 
-def findings_markdown(diag: Diagnosis) -> str:
-    return to_markdown(diag)
+def findings_markdown(diag: Diagnosis, source: str, fmt: str, framework: str | None = None) -> str:
+    """The findings as Markdown, headed by the run they are about (its label, format and framework)."""
+    return to_markdown(diag, title=heading(source, fmt, framework))
 
 
 def findings_json(diag: Diagnosis, source: str, fmt: str) -> str:
+    """The findings as the CLI's JSON contract, its "source" the run's label."""
     return dumps(to_json_dict(diag, source, fmt), indent=2)
 
 
+# The CSV's numbers to 6 significant digits (issue 21): logs hold float32 values (~7 digits), so the 17 of a
+# float64's repr add only noise and bytes.
+CSV_FLOAT_FORMAT = "%.6g"
+
+
 def decomposition_csv(dec: Decomposition) -> str:
-    """Return the decomposed series as CSV (one row per step); called only when the user downloads."""
-    return dec.to_frame().to_csv(index=False)
+    """Return the decomposed series as CSV (one row per step, numbers to 6 significant digits); called only
+    when the user downloads."""
+    return dec.to_frame().to_csv(index=False, float_format=CSV_FLOAT_FORMAT)

@@ -24,7 +24,9 @@ from inspector.protocol.split import WAYS_FROM, ClassSplit, WaysFrom, config_spl
 from inspector.protocol.verdict import default_metric, verdicts
 from inspector.serialize import dumps
 from inspector.ui import episode_views as views
+from inspector.ui import tables
 from inspector.ui.compare_views import one_torch_thread
+from inspector.ui.downloads import pair_file_name
 from inspector.ui.episode_views import Choice
 
 DEFAULT_K_SHOTS = "1,3,5"
@@ -153,10 +155,12 @@ def render_protocol(
     if outcome is None:
         st.info("Set the grid and press **Run the protocol** (each cell is kept in the evaluation cache).")
         return
-    render_outcome(outcome, names)
+    render_outcome(outcome, names, (a[0].label, b[0].label))
 
 
-def render_outcome(o: Outcome, class_names: list[str]) -> None:
+def render_outcome(o: Outcome, class_names: list[str], labels: tuple[str, str] = ("A", "B")) -> None:
+    """The verdicts, the seed chart, the per-K and per-cell tables and the download of both grids (named
+    after the checkpoints' `labels`)."""
     available = list(metric_names(o.split))
     metric = st.selectbox(
         "Metric",
@@ -178,9 +182,19 @@ def render_outcome(o: Outcome, class_names: list[str]) -> None:
         show(v.sentence() + mark)
     st.plotly_chart(seed_figure(o, metric), key="protocol_chart")
     st.markdown(f"**Per K: mean ± std over seeds, 95% intervals**{mark}")
-    st.dataframe(_marked(summary_table(o, metric), mark), hide_index=True, key="protocol_summary")
+    kind = metric_kind(metric)
+    tables.show(
+        _marked(summary_table(o, metric), mark),
+        {"K": "count", "seeds": "count", "mean": kind, "std": kind},
+        "protocol_summary",
+    )
     st.markdown(f"**Per (K, seed) cell**{mark}")
-    st.dataframe(_marked(cell_table(o, metric), mark), hide_index=True, key="protocol_cells")
+    tables.show(
+        _marked(cell_table(o, metric), mark).rename(columns={DELTA: tables.change_header(DELTA, "higher")}),
+        {"K": "count", "seed": "count", "A": kind, "B": kind, tables.change_header(DELTA, "higher"): kind},
+        "protocol_cells",
+        better={tables.change_header(DELTA, "higher"): "higher"},
+    )
     with st.expander("Protocol fingerprint"):
         st.json(o.a.fingerprint, expanded=False)
         st.download_button(
@@ -188,7 +202,7 @@ def render_outcome(o: Outcome, class_names: list[str]) -> None:
             dumps(
                 {"a": _grid_json(o.cells_a, o.summary_a, o.a), "b": _grid_json(o.cells_b, o.summary_b, o.b)}
             ),
-            file_name="protocol.json",
+            file_name=pair_file_name(*labels, "protocol.json"),
             mime="application/json",
             key="protocol_download",
         )
@@ -205,6 +219,14 @@ def _marked(table: pd.DataFrame, mark: str) -> pd.DataFrame:
     return table.assign(protocol=mark.strip(" []")) if mark else table
 
 
+DELTA = "Δ (B − A)"
+
+
+def metric_kind(metric: str) -> tables.Kind:
+    """How a protocol metric is written: ST-IoU as an IoU (3 decimals), the APs as mAP (4)."""
+    return "iou" if metric == "st_iou" else "map"
+
+
 def summary_table(o: Outcome, metric: str) -> pd.DataFrame:
     rows = []
     for side, summary in (("A", o.summary_a), ("B", o.summary_b)):
@@ -218,8 +240,8 @@ def summary_table(o: Outcome, metric: str) -> pd.DataFrame:
                     "seeds": m["seeds"],
                     "mean": m["mean"],
                     "std": m["std"],
-                    "95% CI over seeds": _span(m["ci"]),
-                    "95% CI over episodes": _span(boot),
+                    "95% CI over seeds": _span(m["ci"], metric_kind(metric)),
+                    "95% CI over episodes": _span(boot, metric_kind(metric)),
                 }
             )
     return pd.DataFrame(rows).sort_values(["K", "side"], kind="stable")
@@ -230,17 +252,17 @@ def cell_table(o: Outcome, metric: str) -> pd.DataFrame:
     rows = []
     for ca in o.cells_a:
         va, vb = ca.numbers[metric], b[ca.cell].numbers[metric] if ca.cell in b else math.nan
-        rows.append({"K": ca.cell.k_shot, "seed": ca.cell.seed, "A": va, "B": vb, "Δ (B − A)": vb - va})
+        rows.append({"K": ca.cell.k_shot, "seed": ca.cell.seed, "A": va, "B": vb, DELTA: vb - va})
     return pd.DataFrame(rows)
 
 
-def _span(ends: list[float]) -> str:
+def _span(ends: list[float], kind: tables.Kind) -> str:
+    """An interval as "[low, high]" written as `kind`; empty when an end is missing."""
     low, high = ends
-    return (
-        "—"
-        if low is None or high is None or math.isnan(low) or math.isnan(high)
-        else f"[{low:.3f}, {high:.3f}]"
-    )
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return ""
+    write = tables.formatter(kind)
+    return f"[{write(low)}, {write(high)}]"
 
 
 def seed_figure(o: Outcome, metric: str) -> go.Figure:

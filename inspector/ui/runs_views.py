@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from inspector.sweep import (
 from inspector.sweep.bands import BAND_LABELS
 from inspector.sweep.grouping import compile_pattern
 from inspector.sweep.report import spread_text, top_text
+from inspector.ui import tables
 from inspector.ui.locations import server_location
 
 # Lines a chart stays readable with: 24 runs is 6 configs × 4 seeds, and as many legend entries when
@@ -102,11 +104,11 @@ def runs_table(sweep: Sweep, metric: str | None) -> pd.DataFrame:
         record: dict[str, object] = {
             "run": r.name,
             "format": r.format or "",
-            "steps": r.n_steps if r.read else None,
+            "steps": r.n_steps if r.read else math.nan,
         }
         if metric:
-            record[f"{metric} last"] = m.last if m else None
-            record[f"{metric} best"] = m.best if m else None
+            record[f"{metric} last"] = m.last if m else math.nan
+            record[f"{metric} best"] = m.best if m else math.nan
         record["last loss"] = r.last_loss
         record["top finding"] = top_text(r)
         record["error"] = r.error or ""
@@ -114,10 +116,25 @@ def runs_table(sweep: Sweep, metric: str | None) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
-def table_columns(metric: str | None) -> dict:
-    """Streamlit column settings for `runs_table`: numbers to 4 significant digits."""
-    numbers = ["last loss"] + ([f"{metric} last", f"{metric} best"] if metric else [])
-    return {c: st.column_config.NumberColumn(format="%.4g") for c in numbers}
+def metric_kind(metric: str) -> tables.Kind:
+    """How a logged metric is written, from its name: mAP to 4 decimals, IoU to 3, anything else (a loss, an
+    accuracy) to 4 significant digits."""
+    name = metric.lower()
+    return "map" if "map" in name or "ap50" in name else "iou" if "iou" in name else "loss"
+
+
+def table_kinds(metric: str | None) -> dict[str, tables.Kind]:
+    """How each number of `runs_table` is written."""
+    kinds: dict[str, tables.Kind] = {"steps": "count", "last loss": "loss"}
+    if metric:
+        kinds |= {f"{metric} last": metric_kind(metric), f"{metric} best": metric_kind(metric)}
+    return kinds
+
+
+def render_table(sweep: Sweep, metric: str | None) -> None:
+    """The run table (runs_table): numbers written per column, an unread run's cells empty, sized to its
+    rows (a long sweep scrolls past tables.MAX_ROWS_SHOWN)."""
+    tables.show(runs_table(sweep, metric), table_kinds(metric), "runs_table")
 
 
 def pick_grouping(sweep: Sweep) -> GroupBy:

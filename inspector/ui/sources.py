@@ -12,6 +12,7 @@ from inspector import uploads
 from inspector.errors import InspectorError
 from inspector.paths import demo_dir
 from inspector.runlog import RunLog, formats, read_logs
+from inspector.ui import links
 from inspector.ui.locations import server_location
 
 AUTO = "auto-detect"
@@ -26,6 +27,15 @@ class RunSource:
     format: str | None
     content_key: str
     url: str | None = None  # the remote log mirrored at paths[0] (may hold credentials: never shown)
+    uploaded: bool = False  # paths are the upload store's copies: messages name the user's file instead
+
+    def shown(self, path: str) -> str:
+        """`path` as the user knows it: an upload's own file name, a remote log's URL, else the path."""
+        for p in self.paths:
+            if path == p or path.startswith(p.rstrip("/") + "/"):
+                own = Path(p).name if self.uploaded else (self.label if self.url else p)
+                return own + path[len(p) :]
+        return path
 
 
 # The demo run the app opens on: the one that shows the problem inspector exists to diagnose.
@@ -64,6 +74,16 @@ def pick_run_source(key: str = "run", label: str = "Run", allow_none: bool = Fal
     """Sidebar widgets choosing a run; the choice lives in session_state so every page shares it."""
     runs = demo_runs()
     kinds = (["none"] if allow_none else []) + (["demo"] if runs else []) + ["upload", "server path"]
+    param: links.Param = "run" if key == "run" else "compare"
+    slot = links.SourceSlot(f"{key}_kind", f"{key}_demo", f"{key}_path", tuple(runs), tuple(kinds))
+    links.bind(param, slot)
+    source = _pick(key, label, runs, kinds)
+    links.remember(param, slot)
+    return source
+
+
+def _pick(key: str, label: str, runs: dict[str, Path], kinds: list[str]) -> RunSource | None:
+    """pick_run_source's widgets and what they choose."""
     kind = st.sidebar.radio(f"{label} source", kinds, key=f"{key}_kind", horizontal=True)
     format_names = [AUTO, *formats()]
     if kind == "none":
@@ -80,6 +100,8 @@ def pick_run_source(key: str = "run", label: str = "Run", allow_none: bool = Fal
         )
         if not files:
             st.sidebar.info("Upload a training log to analyse it.")
+            if key == "run":
+                explain_upload()
             return None
         # Hashing and writing a large upload costs ~0.5 s: do it once per upload, not on every rerun.
         upload_ids = tuple(getattr(f, "file_id", f.name) for f in files)
@@ -88,12 +110,12 @@ def pick_run_source(key: str = "run", label: str = "Run", allow_none: bool = Fal
             try:
                 saved[upload_ids] = save_uploads(files)
             except InspectorError as exc:
-                st.sidebar.error(str(exc))
+                report(f"Cannot take the upload: {exc}")
                 return None
         paths = saved[upload_ids]
         uploads.touch(paths)
         names = ", ".join(Path(p).name for p in paths)
-        return RunSource(names, paths, fmt, Path(paths[0]).parent.name)
+        return RunSource(names, paths, fmt, Path(paths[0]).parent.name, uploaded=True)
     text = st.sidebar.text_input(
         f"{label}: path on the server",
         key=f"{key}_path",
@@ -101,14 +123,50 @@ def pick_run_source(key: str = "run", label: str = "Run", allow_none: bool = Fal
         "(s3://, gs://, https://) below a remote root listed there.",
     )
     if not text:
+        if key == "run":
+            st.info(
+                "Type the path of a training log, or of a TensorBoard run directory, in the sidebar. "
+                + ROOTS_HINT,
+                icon=":material/folder_open:",
+            )
         return None
     try:
         where = server_location(text)
         paths = (str(where.local),)
         return RunSource(where.label, paths, fmt, content_key(paths), where.url)
     except InspectorError as exc:
-        st.sidebar.error(str(exc))
+        report(f"Cannot open {label.lower()} {text.strip()!r}: {exc.reason}")
         return None
+
+
+ROOTS_HINT = (
+    "Paths are read inside the server's INSPECTOR_ROOTS (a local folder, or an s3://, gs:// or https:// root "
+    "listed there)."
+)
+
+
+def report(message: str) -> None:
+    """A picker's error, where the user looks: in the main area, with a pointer in the sidebar."""
+    st.error(message, icon=":material/error:")
+    st.sidebar.caption(":material/error: See the message in the main area.")
+
+
+def supported_formats() -> str:
+    """The formats inspector reads, as a Markdown list (the readers' own descriptions)."""
+    return "\n".join(f"- {description}" for description in formats().values())
+
+
+def explain_upload() -> None:
+    """The main area while the upload picker holds no file: what to upload, and what inspector reads."""
+    st.info(
+        "**Upload a training log** in the sidebar (drop it on the upload box there). Add the run's config "
+        "files with it (Ultralytics `args.yaml`, `hyp.yaml`; a YAML/JSON config with the loss weights) so "
+        "the weights are read, not guessed. A whole TensorBoard run directory can be given as a path on the "
+        "server.",
+        icon=":material/upload_file:",
+    )
+    st.markdown("**Logs inspector reads** (the format is detected; the sidebar's *format* overrides it):")
+    st.markdown(supported_formats())
 
 
 # cache_resource, not cache_data: a 1M-step RunLog pickles to ~160 MB, and cache_data's store + copy on
@@ -123,5 +181,17 @@ def load_run(source: RunSource) -> RunLog | None:
     try:
         return _read_cached(source.paths, source.format, source.content_key)
     except InspectorError as exc:
-        st.error(f"Cannot read {source.label}: {exc}")
+        st.error(f"Cannot read {source.label}: {user_terms(exc, source)}", icon=":material/error:")
+        if source.uploaded:
+            with st.expander("What inspector reads"):
+                st.markdown(supported_formats())
         return None
+
+
+def user_terms(exc: InspectorError, source: RunSource) -> str:
+    """The error as the user knows their files: the file's own name (never the upload store's path), its
+    line, and the reason."""
+    if exc.path is None:
+        return exc.reason
+    line = "" if exc.line is None else f", line {exc.line}"
+    return f"{source.shown(exc.path)}{line}: {exc.reason}"

@@ -9,10 +9,16 @@ from typing import Literal, get_args
 import streamlit as st
 
 from inspector.losses import Component
+from inspector.ui import links
 from inspector.ui.run_keys import state_key
 
 View = Literal["weighted", "raw", "side by side"]
 VIEWS: tuple[View, ...] = get_args(View)
+# panels: one per component, each on its own y scale (a small term is not flattened by a large one);
+# overlay: every component on one y axis.
+Layout = Literal["panels", "overlay"]
+LAYOUTS: tuple[Layout, ...] = get_args(Layout)
+VIEW_SLOT = links.ValueSlot("view", str, VIEWS)  # the URL's `view`: the loss chart's values
 Band = Literal["std", "quantiles", "none"]
 BANDS: tuple[Band, ...] = get_args(Band)
 BAND_LABELS: dict[Band, str] = {
@@ -40,6 +46,7 @@ class CurveSettings:
     spikes: bool = True
     lr: bool = True
     points: int = POINTS_PER_TRACE
+    layout: Layout = "panels"
 
 
 def default_window(last_step: int | None) -> int:
@@ -59,6 +66,13 @@ def curve_settings(last_step: int | None) -> CurveSettings:
         horizontal=True,
         help="raw: before the loss weights; weighted: as summed into the objective.",
     )
+    layout: Layout = sb.radio(
+        "Layout",
+        LAYOUTS,
+        key="curve_layout",
+        horizontal=True,
+        help="panels: one per component, each with its own y scale; overlay: all on one y axis.",
+    )
     band: Band = sb.radio("Band", BANDS, key="band", format_func=BAND_LABELS.__getitem__)
     window = int(
         sb.number_input(
@@ -76,8 +90,8 @@ def curve_settings(last_step: int | None) -> CurveSettings:
     )
     log_y = sb.checkbox("Log y axis", key="log_y")
     spikes = sb.checkbox("Mark spikes", value=True, key="spikes")
-    lr = sb.checkbox("Learning rate on a second axis", value=True, key="show_lr")
-    return CurveSettings(view, band, window, k, q, ema, log_y, spikes, lr)
+    lr = sb.checkbox("Learning rate", value=True, key="show_lr", help="On its own log axis.")
+    return CurveSettings(view, band, window, k, q, ema, log_y, spikes, lr, layout=layout)
 
 
 def whatif_weights(

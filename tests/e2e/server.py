@@ -52,16 +52,16 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> Non
 
 
 @contextmanager
-def streamlit_server(log_path: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """The URL of a headless `streamlit run app.py` serving from the repository, its output in `log_path`;
-    the server is stopped on exit."""
+def streamlit_server(log_path: Path, env: dict[str, str] | None = None, repo: Path = REPO) -> Iterator[str]:
+    """The URL of a headless `streamlit run app.py` serving from the repository (or the checkout `repo`), its
+    output in `log_path`; the server is stopped on exit."""
     port = free_port()
     cmd = [
         sys.executable,
         "-m",
         "streamlit",
         "run",
-        str(REPO / "app.py"),
+        str(repo / "app.py"),
         "--server.headless",
         "true",
         "--server.port",
@@ -72,7 +72,7 @@ def streamlit_server(log_path: Path, env: dict[str, str] | None = None) -> Itera
         "false",
     ]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, proc)

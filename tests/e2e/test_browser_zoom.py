@@ -24,7 +24,7 @@ STEPS = 1_000_000
 WEIGHTS = {"bbox": 7.5, "cls": 0.5}
 # bbox jumps ×4 at these steps: one every 9,973 steps, and four close together inside the final window.
 PLANTED = np.union1d(np.arange(4_999, STEPS, 9_973), [500_137, 500_400, 500_401, 500_777])
-CHART = ".st-key-loss_chart .js-plotly-plot"
+CHART = '.st-key-loss_chart:not([data-stale="true"]) .js-plotly-plot'  # not the previous run's, if left
 # RunWriter.step's row, with printf fields for the numbers (json.dumps' separators and key order).
 ROW = (
     '{"type": "step", "step": %d, "epoch": null, "time": %.3f, "lr": %.6g, "losses": {"bbox": %.6g, '
@@ -97,11 +97,13 @@ def open_log(page: Page, url: str, log: Path) -> None:
 
 
 def drag_box(page: Page, first: float, last: float, release: bool = True) -> None:
-    """Drag a box over the loss chart from step `first` to step `last`, at mid height; with release=False
-    the mouse button is left down (the caller releases it, e.g. to time from there)."""
+    """Drag a box over the loss chart from step `first` to step `last`, at mid height of its widest panel
+    (all panels share one step axis; the lr strip spans the chart); with release=False the mouse button is
+    left down (the caller releases it, e.g. to time from there)."""
     geometry = page.evaluate(
         """sel => { const gd = document.querySelector(sel);
-        const r = gd.querySelector('.nsewdrag').getBoundingClientRect(); const x = gd._fullLayout.xaxis;
+        const r = [...gd.querySelectorAll('.nsewdrag')].map(e => e.getBoundingClientRect())
+            .reduce((a, b) => (b.width > a.width ? b : a)); const x = gd._fullLayout.xaxis;
         return {left: r.left, top: r.top, w: r.width, h: r.height, r0: x.range[0], r1: x.range[1]}; }""",
         CHART,
     )
