@@ -149,8 +149,8 @@ def test_band_kinds_and_the_runs_drawn(roots: Path) -> None:
 def test_paths_the_page_must_refuse(roots: Path, tmp_path: Path) -> None:
     at = _open("/etc")
     assert not at.exception
-    assert any("outside the allowed roots" in e.value for e in at.sidebar.error)
+    assert any("outside the allowed roots" in e.value for e in at.main.error)
     log = write_run(roots.parent / "single" / "log.jsonl", "base", 0, steps=10)
     at.sidebar.text_input(key="runs_root").input(str(log)).run()
     assert not at.exception
-    assert any("not a folder" in e.value for e in at.sidebar.error)
+    assert any("not a folder" in e.value for e in at.main.error)

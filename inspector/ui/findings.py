@@ -19,7 +19,7 @@ LOOK_PAGES: dict[Look, tuple[nav.Page, str]] = {
     "episodes": (nav.EPISODES, "Episodes: boxes, assigned anchors and the format doctor"),
     "loss_curves": (nav.LOSS_CURVES, "Loss curves"),
     "whatif": (nav.LOSS_CURVES, "Loss curves → What if the weights were different?"),
-    "lr": (nav.LOSS_CURVES, "Loss curves with the learning rate on a second axis"),
+    "lr": (nav.LOSS_CURVES, "Loss curves with the learning rate"),
     "eval": (nav.LOSS_CURVES, "Loss curves → Validation metrics"),
     "compare": (nav.COMPARE, "Compare the checkpoints"),
     "components": (nav.OVERVIEW, "Overview → How each term was read, and correcting it"),

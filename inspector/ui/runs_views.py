@@ -33,6 +33,7 @@ from inspector.sweep.grouping import compile_pattern
 from inspector.sweep.report import spread_text, top_text
 from inspector.ui import tables
 from inspector.ui.locations import server_location
+from inspector.ui.sources import report
 
 # Lines a chart stays readable with: 24 runs is 6 configs × 4 seeds, and as many legend entries when
 # each run is its own group.
@@ -64,10 +65,10 @@ def pick_sweep_root() -> Path | None:
     try:
         path = server_location(text).local  # a URL below a remote root: its mirror
     except InspectorError as exc:
-        st.sidebar.error(str(exc))
+        report(f"Cannot open the sweep folder {text.strip()!r}: {exc.reason}")
         return None
     if not path.is_dir():
-        st.sidebar.error(f"{text}: not a folder; give the folder that holds the sweep's runs")
+        report(f"{text}: not a folder; give the folder that holds the sweep's runs")
         return None
     return path
 
