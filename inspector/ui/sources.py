@@ -153,7 +153,12 @@ def report(message: str) -> None:
 
 def supported_formats() -> str:
     """The formats inspector reads, as a Markdown list (the readers' own descriptions)."""
-    return "\n".join(f"- {description}" for description in formats().values())
+    return "\n".join(f"- {_plain(description)}" for description in formats().values())
+
+
+def _plain(text: str) -> str:
+    """`text` with Markdown's emphasis characters escaped ("train_*/test_*" is not italics)."""
+    return text.replace("\\", "\\\\").replace("*", "\\*").replace("_", "\\_")
 
 
 def explain_upload() -> None:
