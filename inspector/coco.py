@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 # COCOeval's defaults: IoU thresholds .50:.05:.95, 101 recall points, 100 detections per image and class.
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
+AP50_ONLY = IOU_THRESHOLDS[:1]  # 0.5: all that AP@0.5 (TIDE's AP) needs matched
 RECALL_POINTS = np.linspace(0.0, 1.0, 101)
 MAX_DETS = 100
 # Params.areaRng "all": [0², 1e5²]; evaluateImg ignores a box with an area outside it (not mirrored here).
@@ -44,7 +45,8 @@ class CocoMatches:
 
     Per class c: det_image[c] (D,) image index; det_score[c] (D,); det_tp[c] (T, D) bool — already in
     COCO's global order (score descending, stable over images and within an image). gt_count (I, C)
-    ground truths per image and class; classes (C,) the label of each column (the labels with ground truth).
+    ground truths per image and class; classes (C,) the label of each column (the labels with ground truth);
+    thresholds (T,) the IoU thresholds matched (COCO's ten, or a leading part of them).
     """
 
     classes: np.ndarray
@@ -52,6 +54,7 @@ class CocoMatches:
     det_tp: tuple[np.ndarray, ...]
     gt_count: np.ndarray
     det_score: tuple[np.ndarray, ...]
+    thresholds: np.ndarray = field(default_factory=lambda: IOU_THRESHOLDS)
 
 
 def _coco_iou(dets_xywh: np.ndarray, gts_xywh: np.ndarray) -> np.ndarray:
@@ -64,14 +67,15 @@ def _coco_iou(dets_xywh: np.ndarray, gts_xywh: np.ndarray) -> np.ndarray:
     return np.divide(inter, union, out=np.zeros_like(inter), where=inter > 0)
 
 
-def _match_image(ious: np.ndarray) -> np.ndarray:
-    """(T, D) bool: COCO's greedy matching of score-sorted dets against gts for each IoU threshold."""
+def _match_image(ious: np.ndarray, thresholds: np.ndarray = IOU_THRESHOLDS) -> np.ndarray:
+    """(T, D) bool: COCO's greedy matching of score-sorted dets against gts for each IoU threshold (each
+    threshold's matching is its own: any subset of them gives those rows unchanged)."""
     n_det, n_gt = ious.shape
-    tp = np.zeros((len(IOU_THRESHOLDS), n_det), bool)
+    tp = np.zeros((len(thresholds), n_det), bool)
     if not n_gt:
         return tp
     reach = ious.max(axis=1)  # a detection below the threshold with every gt matches none: skip it
-    for t, thr in enumerate(IOU_THRESHOLDS):
+    for t, thr in enumerate(thresholds):
         taken = np.zeros(n_gt, bool)
         floor = min(thr, 1 - 1e-10)
         for d in np.flatnonzero(reach >= floor).tolist():
@@ -93,45 +97,79 @@ def _labels(records: Sequence[ImageRecord], column: int) -> np.ndarray:
     return np.unique(np.concatenate([*parts, np.zeros(0, np.int64)]))
 
 
-def coco_matches(records: Sequence[ImageRecord]) -> CocoMatches:
-    """The CocoMatches of images (gt_boxes, gt_labels, pred_boxes, pred_scores, pred_labels), xyxy pixels."""
-    classes = _labels(records, 1)
-    gt_count = np.zeros((len(records), len(classes)), np.int64)
-    per_class: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {int(c): [] for c in classes}
+@dataclass(frozen=True)
+class ImageMatches:
+    """One image's part of coco_matches, per class it holds (ground truth or predictions): gt_count {class:
+    ground truths}, and for a class with predictions its MAX_DETS highest-scoring ones, score order (stable):
+    scores {class: (D,)} and tp {class: (T, D) bool} at the thresholds matched."""
+
+    gt_count: dict[int, int]
+    scores: dict[int, np.ndarray]
+    tp: dict[int, np.ndarray]
+
+
+def image_matches(record: ImageRecord, thresholds: np.ndarray = IOU_THRESHOLDS) -> ImageMatches:
+    """The ImageMatches of one image (gt_boxes, gt_labels, pred_boxes, pred_scores, pred_labels), xyxy px:
+    COCOeval.evaluateImg's greedy matching, class by class. It depends on this image alone, so a set of
+    images changed in a few (TIDE's fixes) reuses the others' (`assemble`)."""
+    gb, gl, pb, ps, pl = record
+    gl, pl = np.asarray(gl, np.int64).reshape(-1), np.asarray(pl, np.int64).reshape(-1)
+    ps = np.asarray(ps, np.float64).reshape(-1)
+    g_xywh = convert(np.asarray(gb, np.float64).reshape(-1, 4), "xyxy", "xywh")
+    p_xywh = convert(np.asarray(pb, np.float64).reshape(-1, 4), "xyxy", "xywh")
+    out = ImageMatches({}, {}, {})
+    for c in np.unique(np.concatenate([gl, pl])).tolist():  # a few of an episode's classes
+        g_idx = np.flatnonzero(gl == c)
+        out.gt_count[c] = len(g_idx)
+        p_idx = np.flatnonzero(pl == c)
+        p_idx = p_idx[np.argsort(-ps[p_idx], kind="mergesort")][:MAX_DETS]
+        if len(p_idx):
+            out.scores[c] = ps[p_idx]
+            out.tp[c] = (
+                _match_image(_coco_iou(p_xywh[p_idx], g_xywh[g_idx]), thresholds)
+                if len(g_idx)
+                else np.zeros((len(thresholds), len(p_idx)), bool)  # what matching against no gt gives
+            )
+    return out
+
+
+def assemble(images: Sequence[ImageMatches], thresholds: np.ndarray = IOU_THRESHOLDS) -> CocoMatches:
+    """The CocoMatches of images from each one's ImageMatches (at `thresholds`): every class with ground
+    truth somewhere, its detections in COCO's global order; predicted classes with no ground truth anywhere
+    are not scored, as COCO scores only its categories."""
+    classes = np.unique(np.array([c for m in images for c, n in m.gt_count.items() if n], np.int64))
+    gt_count = np.zeros((len(images), len(classes)), np.int64)
     column = {int(c): k for k, c in enumerate(classes)}
-    for i, (gb, gl, pb, ps, pl) in enumerate(records):
-        gl, pl = np.asarray(gl, np.int64).reshape(-1), np.asarray(pl, np.int64).reshape(-1)
-        ps = np.asarray(ps, np.float64).reshape(-1)
-        g_xywh = convert(np.asarray(gb, np.float64).reshape(-1, 4), "xyxy", "xywh")
-        p_xywh = convert(np.asarray(pb, np.float64).reshape(-1, 4), "xyxy", "xywh")
-        # only the classes this image has (a few of an episode's); predicted classes with no ground truth
-        # anywhere are not scored, as COCO scores only its categories
-        present = [c for c in np.unique(np.concatenate([gl, pl])).tolist() if c in column]
-        for c in present:
-            k = column[c]
-            g_idx = np.flatnonzero(gl == c)
-            gt_count[i, k] = len(g_idx)
-            p_idx = np.flatnonzero(pl == c)
-            p_idx = p_idx[np.argsort(-ps[p_idx], kind="mergesort")][:MAX_DETS]
-            if len(p_idx):
-                tp = _match_image(_coco_iou(p_xywh[p_idx], g_xywh[g_idx]))
-                per_class[c].append((np.full(len(p_idx), i), ps[p_idx], tp))
+    per_class: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {int(c): [] for c in classes}
+    for i, m in enumerate(images):
+        for c, n in m.gt_count.items():
+            if c not in column:
+                continue
+            gt_count[i, column[c]] = n
+            if c in m.scores:
+                per_class[c].append((np.full(len(m.scores[c]), i), m.scores[c], m.tp[c]))
     det_image, det_score, det_tp = [], [], []
     for c in classes:
         parts = per_class[int(c)]
         if not parts:
             det_image.append(np.zeros(0, np.int64))
             det_score.append(np.zeros(0, np.float64))
-            det_tp.append(np.zeros((len(IOU_THRESHOLDS), 0), bool))
+            det_tp.append(np.zeros((len(thresholds), 0), bool))
             continue
-        images = np.concatenate([p[0] for p in parts])
+        images_of = np.concatenate([p[0] for p in parts])
         scores = np.concatenate([p[1] for p in parts])
         tps = np.concatenate([p[2] for p in parts], axis=1)
         order = np.argsort(-scores, kind="mergesort")
-        det_image.append(images[order])
+        det_image.append(images_of[order])
         det_score.append(scores[order])
         det_tp.append(tps[:, order])
-    return CocoMatches(classes, tuple(det_image), tuple(det_tp), gt_count, tuple(det_score))
+    return CocoMatches(classes, tuple(det_image), tuple(det_tp), gt_count, tuple(det_score), thresholds)
+
+
+def coco_matches(records: Sequence[ImageRecord], thresholds: np.ndarray = IOU_THRESHOLDS) -> CocoMatches:
+    """The CocoMatches of images (gt_boxes, gt_labels, pred_boxes, pred_scores, pred_labels), xyxy pixels,
+    at `thresholds` (COCO's ten; AP50_ONLY matches at 0.5 alone, a tenth of the work, for AP@0.5)."""
+    return assemble([image_matches(r, thresholds) for r in records], thresholds)
 
 
 def exact(records: Sequence[ImageRecord]) -> bool:
@@ -178,15 +216,17 @@ class CocoAccumulation:
 
 
 def accumulate(records: Sequence[ImageRecord], m: CocoMatches | None = None) -> CocoAccumulation:
-    """The CocoAccumulation of images (as coco_matches takes them; `m` their coco_matches when at hand).
+    """The CocoAccumulation of images (as coco_matches takes them; `m` their coco_matches when at hand), at
+    m's thresholds (T rows: COCO's ten unless m was matched at fewer).
 
     COCOeval.accumulate's arithmetic on the same arrays, vectorised over IoU thresholds and recall points: tp
     and fp running sums, precision tp / (tp + fp + eps) made non-increasing from the right, read at the first
-    detection whose recall reaches each recall point (searchsorted, side left).
+    detection whose recall reaches each recall point (searchsorted, side left). Each threshold's row is
+    computed from its own matches alone, so m matched at AP50_ONLY gives row 0 of the full accumulation.
     """
     m = coco_matches(records) if m is None else m
     labels = np.union1d(m.classes, _labels(records, 4))
-    n_t, n_r, n_k = len(IOU_THRESHOLDS), len(RECALL_POINTS), len(labels)
+    n_t, n_r, n_k = len(m.thresholds), len(RECALL_POINTS), len(labels)
     precision, scores = -np.ones((n_t, n_r, n_k)), -np.ones((n_t, n_r, n_k))
     recall = -np.ones((n_t, n_k))
     column = {int(c): k for k, c in enumerate(labels)}

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from inspector.checkpoint import load_raw
-from inspector.data.dataset import Dataset, load_rgb
+from inspector.data.dataset import Dataset, DecodedImages, load_rgb
 from inspector.data.episodes import EpisodeSampler
 from inspector.data.records import Episode, Sample
 from inspector.errors import InspectorError
@@ -146,15 +146,17 @@ class DatasetEpisodes:
         shape: EpisodeShape,
         seed: int = DEFAULT_SEED,
         way_classes: Sequence[str] = (),
+        decoded: DecodedImages | None = None,
     ):
         """`way_classes`: the class names an image episode's ways are drawn from (a base / novel split);
-        empty: every class. Clips keep their own class whatever it is."""
+        empty: every class. Clips keep their own class whatever it is. `decoded`: where an image episode's
+        decoded images are kept for the next episodes (None: decoded each time)."""
         self.dataset, self.shape, self.seed = dataset, shape, seed
         ways = class_ids(dataset, way_classes) if way_classes else None
         self.sampler = (
             None
             if dataset.clips
-            else EpisodeSampler(dataset, shape.n_way, shape.k_shot, shape.n_query, seed, ways)
+            else EpisodeSampler(dataset, shape.n_way, shape.k_shot, shape.n_query, seed, ways, decoded)
         )
         self.count: int | None = len(dataset.clips) if dataset.clips else None
 

@@ -409,3 +409,33 @@ def test_run_episode_without_support_boxes_is_an_inspector_error():
     )
     with pytest.raises(InspectorError, match="episode 3 has no support boxes"):
         run_episode(create_model(ModelConfig()), ep)
+
+
+@pytest.mark.parametrize(
+    ("h", "w", "size", "scaleup"),
+    [
+        (128, 128, 128, True),
+        (96, 128, 128, True),
+        (64, 64, 128, False),
+        (200, 100, 128, True),
+        (50, 70, 64, True),
+    ],
+)
+def test_letterbox_skips_pillow_only_where_its_resize_is_a_copy(
+    h: int, w: int, size: int, scaleup: bool
+) -> None:
+    """An image already at its letterboxed size is pasted as it is: the same canvas as Pillow's resize."""
+    from PIL import Image
+
+    from inspector.boxes import letterbox_params
+    from inspector.model.predict import PAD_VALUE, letterbox_image
+
+    image = np.random.default_rng(h * w).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    lb = letterbox_params((h, w), size, scaleup)
+    rh, rw = lb.resized
+    want = np.full((size, size, 3), PAD_VALUE, np.uint8)
+    top, left = int(lb.pad_y), int(lb.pad_x)
+    want[top : top + rh, left : left + rw] = np.asarray(
+        Image.fromarray(image).resize((rw, rh), Image.Resampling.BILINEAR)
+    )
+    np.testing.assert_array_equal(letterbox_image(image, lb), want)

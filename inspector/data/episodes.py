@@ -11,7 +11,7 @@ from collections.abc import Collection
 
 import numpy as np
 
-from inspector.data.dataset import ClipEntry, Dataset, load_rgb
+from inspector.data.dataset import ClipEntry, Dataset, DecodedImages, load_rgb
 from inspector.data.records import Episode, Sample
 from inspector.errors import InspectorError
 
@@ -36,14 +36,17 @@ class EpisodeSampler:
         n_query: int,
         seed: int = 0,
         classes: Collection[int] | None = None,
+        decoded: DecodedImages | None = None,
     ):
-        """`classes`: the class ids ways may be drawn from (a base / novel split); None: every class."""
+        """`classes`: the class ids ways may be drawn from (a base / novel split); None: every class.
+        `decoded`: where images decoded for one episode are kept for the next (None: decoded each time)."""
         if min(n_way, k_shot) < 1 or n_query < 0:
             raise InspectorError(
                 f"need n_way ≥ 1, k_shot ≥ 1, n_query ≥ 0 (got {n_way}, {k_shot}, {n_query})"
             )
         self.dataset = dataset
         self.n_way, self.k_shot, self.n_query, self.seed = n_way, k_shot, n_query, seed
+        self.decoded = decoded
         self.skipped_classes: dict[str, str] = {}
         self._pool: dict[int, list[int]] = {}  # class → image indices, or clip indices for video
         allowed = set(range(len(dataset.class_names))) if classes is None else {int(c) for c in classes}
@@ -112,7 +115,7 @@ class EpisodeSampler:
             for j in rng.choice(candidates, size=self.k_shot, replace=False):
                 used.add(int(j))
                 keep = images[j].labels == c
-                support.append(images[j].sample(keep, np.full(int(keep.sum()), way, np.int64)))
+                support.append(images[j].sample(keep, np.full(int(keep.sum()), way, np.int64), self.decoded))
         way_of = {c: way for way, c in enumerate(ways)}
         pool = sorted({j for c in ways for j in self._pool[c]} - used)
         chosen: np.ndarray | list[int] = (
@@ -123,7 +126,7 @@ class EpisodeSampler:
             entry = images[j]
             keep = np.isin(entry.labels, ways)
             way_labels = np.array([way_of[int(c)] for c in entry.labels[keep]], np.int64)
-            queries.append(entry.sample(keep, way_labels))
+            queries.append(entry.sample(keep, way_labels, self.decoded))
         return tuple(support), tuple(queries)
 
     def _video_episode(self, rng: np.random.Generator, ways: list[int]) -> tuple[tuple[Sample, ...], tuple]:

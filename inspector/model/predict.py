@@ -22,7 +22,10 @@ def letterbox_image(image: np.ndarray, lb: Letterbox) -> np.ndarray:
     """Returns the (size, size, 3) uint8 canvas holding `image` (H, W, 3) uint8, resized and padded
     as `lb` says."""
     rh, rw = lb.resized
-    resized = np.asarray(Image.fromarray(image).resize((rw, rh), Image.Resampling.BILINEAR))
+    if (rh, rw) == image.shape[:2]:  # Pillow's resize to the same size is a copy: skip the round trip
+        resized = image
+    else:
+        resized = np.asarray(Image.fromarray(image).resize((rw, rh), Image.Resampling.BILINEAR))
     canvas = np.full((lb.size, lb.size, 3), PAD_VALUE, dtype=np.uint8)
     top, left = int(lb.pad_y), int(lb.pad_x)
     canvas[top : top + rh, left : left + rw] = resized
