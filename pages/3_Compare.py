@@ -9,7 +9,6 @@ from inspector.ui import compare_views as cmp
 from inspector.ui import episode_views as views
 from inspector.ui import lab_views as lab
 from inspector.ui import nav
-from inspector.ui import protocol_views as protocol
 from inspector.ui.guard import guard
 from inspector.ui.nav import sidebar_nav
 
@@ -57,21 +56,23 @@ with tab_aggregate:  # the input is drawn even when hidden, so that its value ou
             job = cmp.start_pair((ckpt_a, adapter_a), (ckpt_b, adapter_b), dataset, settings, n)
 
 with tab_episode:
-    index = views.episode_index()
-    episode = results = None
-    with guard("the episode"):
-        episode = views.load_episode(dataset.key, settings, index)
-    with guard("the detectors' output"):
-        if episode is not None:
-            results = cmp.run_pair((ckpt_a, adapter_a), (ckpt_b, adapter_b), dataset, settings, index, view)
-            view = views.stride_toggles(view, *results)
-    if episode is not None and results is not None:
-        st.subheader(f"Episode {index}: {', '.join(episode.class_names)}")
-        with guard("the episode's metrics"):
-            st.markdown("**This episode, A vs B**")
-            cmp.render_episode_deltas(*results, view)
-        with guard("the overlays"):
-            cmp.render_side_by_side(episode, *results, view)
+    if tab_episode.open:  # the overlays cost ~0.1 s a rerun: not behind another tab
+        index = views.episode_index()
+        episode = results = None
+        with guard("the episode"):
+            episode = views.load_episode(dataset.key, settings, index)
+        with guard("the detectors' output"):
+            if episode is not None:
+                pair = (ckpt_a, adapter_a), (ckpt_b, adapter_b)
+                results = cmp.run_pair(*pair, dataset, settings, index, view)
+                view = views.stride_toggles(view, *results)
+        if episode is not None and results is not None:
+            st.subheader(f"Episode {index}: {', '.join(episode.class_names)}")
+            with guard("the episode's metrics"):
+                st.markdown("**This episode, A vs B**")
+                cmp.render_episode_deltas(*results, view)
+            with guard("the overlays"):
+                cmp.render_side_by_side(episode, *results, view)
 
 with tab_aggregate:
     batch_a = batch_b = None
@@ -96,6 +97,8 @@ with tab_aggregate:
 
 with tab_protocol:
     if tab_protocol.open:
+        from inspector.ui import protocol_views as protocol  # imports scipy.stats (~0.55 s): only when opened
+
         with guard("the few-shot protocol"):
             protocol.render_protocol((ckpt_a, adapter_a), (ckpt_b, adapter_b), dataset, settings)
 

@@ -30,7 +30,7 @@ def test_protocol_tab_gives_a_verdict_per_k(app_url: str, page, artifacts: Path)
     said = page.locator('[data-testid="stAlert"]').all_inner_texts()
     verdicts = [t for t in said if t.startswith("K=")]
     assert len(verdicts) == 2 and all("over 2 seed(s) × 3 episodes" in t for t in verdicts), said
-    assert page.locator(CHART).count() >= 1
+    page.locator(CHART).first.wait_for(timeout=60_000)  # drawn after the verdicts, in the same run
     assert page.locator('[data-testid="stDataFrame"]').count() >= 2
     assert page.locator(EXCEPTION).count() == 0
     page.screenshot(path=str(artifacts / "compare_protocol.png"), full_page=True)
