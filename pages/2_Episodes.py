@@ -9,6 +9,7 @@ from inspector.ui import compare_views as cmp
 from inspector.ui import episode_views as views
 from inspector.ui import lab_views as lab
 from inspector.ui import nav
+from inspector.ui import overlay_views as overlays
 from inspector.ui.guard import guard
 from inspector.ui.nav import sidebar_nav
 
@@ -52,12 +53,12 @@ with guard("the detector's output"):
 st.subheader(f"Episode {index}: {', '.join(episode.class_names)}")
 with guard("the support set"):
     st.markdown("**Support set**")
-    views.render_support(episode)
+    overlays.render_support(episode)
 if result is None:
     st.stop()
 
 with guard("the queries"):
-    views.render_queries(episode, result, view)
+    overlays.render_queries(episode, result, view)
 
 with guard("the diagnostics"):
     st.subheader("Diagnostics")

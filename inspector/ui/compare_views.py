@@ -46,6 +46,7 @@ from inspector.evaluate import match_query
 from inspector.results import Detector, EpisodeResult
 from inspector.tide import ErrorBreakdown, error_breakdown
 from inspector.ui import episode_views as views
+from inspector.ui import overlay_views as overlays
 from inspector.ui import tables
 from inspector.ui.episode_views import Choice, ViewSettings
 from inspector.ui.widgets import POINTS_PER_TRACE
@@ -124,8 +125,9 @@ def render_side_by_side(episode: Episode, ra: EpisodeResult, rb: EpisodeResult, 
             (left, qa[k], ma, "A", ra.class_names),
             (right, qb[k], mb, "B", rb.class_names),
         ):
-            draw = views.overlay_drawer(samples[k].image, q, m, names, v)
-            views.show_image(col, draw, f"{side} · {views.query_caption(titles[k], q, m)}", f"cmp_{side}_{k}")
+            draw = overlays.overlay_drawer(samples[k].image, q, m, names, v)
+            caption = f"{side} · {overlays.query_caption(titles[k], q, m)}"
+            overlays.show_image(col, draw, caption, f"cmp_{side}_{k}")
         rows = [asdict(t) for t in compare_targets(ma, mb, qa[k].target_labels)]
         if rows:
             table = pd.DataFrame(rows).rename(columns={"iou_a": "IoU A", "iou_b": "IoU B", "label": "class"})

@@ -34,6 +34,7 @@ def _page_overlay(page, query: int, enlarged: bool = False):
     from inspector.evaluate import match_query
     from inspector.plan import DEFAULT_SEED, DatasetEpisodes, resolve_shape, trained_shape
     from inspector.ui import episode_views as views
+    from inspector.ui import overlay_views as overlays
 
     params = {k: unquote(v[0]) for k, v in parse_qs(urlparse(page.url).query).items()}
     checkpoint = views.demo_checkpoints()[params["checkpoint"].removeprefix("demo:")]
@@ -47,7 +48,7 @@ def _page_overlay(page, query: int, enlarged: bool = False):
     v = views.ViewSettings(strides=tuple(result.anchor_strides()))  # the stride toggles, all on
     q = result.queries[query]
     m = match_query(q, v.iou_threshold)
-    return views.query_overlay(episode.queries[query].image, q, m, result.class_names, v, enlarged)
+    return overlays.query_overlay(episode.queries[query].image, q, m, result.class_names, v, enlarged)
 
 
 def _differing(a: Image.Image, b: Image.Image) -> float:
