@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if args.executor is not None or args.shards is not None:
         raise InspectorError("--executor and --shards read a sweep's runs: give --runs")
     from inspector.diagnose import diagnose
-    from inspector.report import to_json_dict, to_markdown
+    from inspector.report import heading, to_json_dict, to_markdown
     from inspector.runlog import read_logs
 
     weights = parse_weights(args.weights)
@@ -63,6 +63,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(dumps(to_json_dict(result, source=log.source, format=log.format)))
     else:
-        print(f"# {log.source} ({log.format}, {log.framework})\n")
-        print(to_markdown(result, log.source))
+        print(to_markdown(result, log.source, title=heading(log.source, log.format, log.framework)))
     return 0

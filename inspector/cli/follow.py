@@ -13,7 +13,7 @@ import time
 
 from inspector.diagnose import Diagnosis, diagnose
 from inspector.live import Follower, Poll, freshness
-from inspector.report import to_json_dict, to_markdown
+from inspector.report import heading, to_json_dict, to_markdown
 from inspector.serialize import dumps
 
 
@@ -85,8 +85,8 @@ def run_follow(args: argparse.Namespace) -> int:
                 out["follow"] = follow_record(poll, added)
                 print(dumps(out), flush=True)
             elif before is None:
-                print(f"# {args.shown} ({log.format}, {log.framework}) · {freshness(poll)}\n")
-                print(to_markdown(diag, args.shown), flush=True)
+                title = f"{heading(args.shown, log.format, log.framework)} · {freshness(poll)}"
+                print(to_markdown(diag, args.shown, title=title), flush=True)
             else:
                 now = _titles(diag)
                 stamp = time.strftime("%H:%M:%S", time.localtime(poll.polled_at))
