@@ -44,6 +44,7 @@ PANEL_HEIGHT = 200
 LR_HEIGHT = 110
 ROW_GAP = 44
 TOP = 80  # the legend above the first row's titles
+TITLES_ONLY = 30  # no legend: room for the first row's panel titles only
 BOTTOM = 50  # the step ticks and title
 
 
@@ -331,7 +332,7 @@ def panels_figure(
         heights.append(LR_HEIGHT)
         titles.append("")
     plot = sum(heights) + ROW_GAP * (len(heights) - 1)
-    top = TOP + (30 if title else 0)
+    top = (TOP if legend else TITLES_ONLY) + (30 if title else 0)
     fig = make_subplots(
         rows=len(heights),
         cols=columns,
