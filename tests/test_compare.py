@@ -250,7 +250,7 @@ def test_compare_page_evaluates_the_aggregate_only_when_its_tab_is_open(tmp_path
 def test_one_torch_thread_is_restored_when_the_last_overlapping_evaluation_ends():
     import torch
 
-    from inspector.ui.compare_views import one_torch_thread
+    from inspector.ui.torch_threads import one_torch_thread
 
     before = torch.get_num_threads()
     torch.set_num_threads(2)

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from inspector.ui import tables
-from inspector.ui.compare_views import DELTA, delta_view, reading
+from inspector.ui.delta_tables import DELTA, delta_view, reading
 
 REPO = Path(__file__).resolve().parents[1]
 # Streamlit draws st.caption in the theme's text colour at this opacity (measured in chromium:

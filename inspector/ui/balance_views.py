@@ -25,10 +25,10 @@ from inspector.errors import InspectorError
 from inspector.paths import confined_path
 from inspector.ui import episode_views as views
 from inspector.ui import nav, tables
-from inspector.ui.compare_views import one_torch_thread
 from inspector.ui.episode_views import Choice
 from inspector.ui.loss_views import PRESET_REQUEST, MeasuredBalance, balance_state_key
 from inspector.ui.sources import demo_runs
+from inspector.ui.torch_threads import one_torch_thread
 
 if TYPE_CHECKING:
     from inspector.data import Episode

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from inspector import charts, limits
+from inspector import charts
 from inspector.adapters import inspect_episode
 from inspector.batch import (
     BatchResult,
@@ -48,13 +47,16 @@ from inspector.tide import ErrorBreakdown, error_breakdown
 from inspector.ui import episode_views as views
 from inspector.ui import overlay_views as overlays
 from inspector.ui import tables
+from inspector.ui.delta_tables import render_deltas
 from inspector.ui.episode_views import Choice, ViewSettings
+from inspector.ui.torch_threads import one_torch_thread
 from inspector.ui.widgets import POINTS_PER_TRACE
 
 if TYPE_CHECKING:
     from inspector.runlog import RunLog
 
 # The demo's story: the troubled run (A) and what the diagnosis recommends (B), from the same seed and data.
+
 DEFAULT_PAIR = ("troubled/best.pt", "fixed/best.pt")
 DEFAULT_EPISODES = 100
 
@@ -157,64 +159,6 @@ def episode_deltas(ra: EpisodeResult, rb: EpisodeResult, v: ViewSettings) -> pd.
 def render_episode_deltas(ra: EpisodeResult, rb: EpisodeResult, v: ViewSettings) -> None:
     """This episode's A / B / Δ table (episode_deltas), each change coloured by whether it improves."""
     render_deltas(episode_deltas(ra, rb, v), "cmp_episode")
-
-
-# How each row of an A / B / Δ table reads (issue 21): its format, and which way is an improvement. A better
-# detector finds more (mAP, IoU, precision, recall, true positives) and gets more positive anchors per target;
-# its losses, false positives and missed targets go down.
-METRIC_READING: dict[str, tuple[tables.Kind, tables.Better]] = {
-    # the aggregate (compare.SUMMARY_ROWS)
-    "mAP@0.5": ("map", "higher"),
-    "mAP@0.5:0.95": ("map", "higher"),
-    "ST-IoU (clips)": ("iou", "higher"),
-    "mean IoU of TPs": ("iou", "higher"),
-    "precision @0.5": ("score", "higher"),
-    "recall @0.5": ("score", "higher"),
-    "positives per target": ("mean", "higher"),
-    "targets with no positive": ("share", "lower"),  # a fraction of the targets
-    "loss total": ("loss", "lower"),
-    # one episode (compare.episode_metrics)
-    "AP@0.5": ("map", "higher"),
-    "TP": ("count", "higher"),
-    "FP": ("count", "lower"),
-    "FN": ("count", "lower"),
-    "ST-IoU": ("iou", "higher"),
-    "positives": ("count", "higher"),
-}
-# Rows named after a class or a loss term (compare.summary_delta_table): "AP@0.5 · circle", "loss bbox (raw)".
-PREFIX_READING: dict[str, tuple[tables.Kind, tables.Better]] = {
-    "AP@0.5 · ": ("map", "higher"),
-    "loss ": ("loss", "lower"),
-}
-DELTA = "Δ (B − A)"
-BETTER_ARROWS: dict[tables.Better, str] = {"higher": "↑ higher", "lower": "↓ lower"}
-
-
-def reading(metric: str) -> tuple[tables.Kind, tables.Better | None]:
-    """How a row named `metric` is written and which way is better (a metric not listed: 4 significant
-    digits, no colour)."""
-    if metric in METRIC_READING:
-        return METRIC_READING[metric]
-    found = next((r for prefix, r in PREFIX_READING.items() if metric.startswith(prefix)), None)
-    return found if found is not None else ("loss", None)
-
-
-def delta_view(table: pd.DataFrame) -> tuple[pd.DataFrame, list[tables.Kind], list[tables.Better | None]]:
-    """An A / B / Δ table (metric, A, B, Δ) as shown: a "better" column after the metric saying which way
-    improves, the Δ header saying how its colour reads; with each row's kind and direction."""
-    read = [reading(m) for m in table["metric"]]
-    kinds = [kind for kind, _ in read]
-    ways = [way for _, way in read]
-    shown = table.rename(columns={DELTA: tables.row_change_header(DELTA)})
-    shown.insert(1, "better", [BETTER_ARROWS[w] if w else "" for w in ways])
-    return shown, kinds, ways
-
-
-def render_deltas(table: pd.DataFrame, key: str) -> None:
-    """An A / B / Δ table with every row shown, each row formatted for its metric and each change coloured
-    green where B improves on A and vermillion where it is worse."""
-    shown, kinds, ways = delta_view(table)
-    tables.show_rows(shown, kinds, ["A", "B"], key, tables.row_change_header(DELTA), ways)
 
 
 def aggregate(
@@ -370,43 +314,6 @@ def aggregate_pair(job: PairJob) -> tuple[BatchResult, BatchResult]:
     except Exception:
         _pair_job.clear(job.key, None)
         raise
-
-
-@dataclass
-class _TorchThreads:
-    """How many evaluations run now, and torch's thread count before the first of them began."""
-
-    users: int = 0
-    before: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-_TORCH_THREADS = _TorchThreads()
-
-
-@contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """torch limited to limits.eval_threads() (one) for an evaluation, as `evaluate` runs by default, and
-    restored when the last evaluation running (on any thread: A and B run at once) is done.
-
-    The server's other sessions use the cores too: torch's default thread pool oversubscribes them (an episode
-    with gradient norms took 3.3 s on torch's 2 threads with the other core busy, 0.17 s on one).
-    """
-    import torch
-
-    state = _TORCH_THREADS
-    with state.lock:
-        if state.users == 0:
-            state.before = torch.get_num_threads()
-            torch.set_num_threads(limits.eval_threads())
-        state.users += 1
-    try:
-        yield
-    finally:
-        with state.lock:
-            state.users -= 1
-            if state.users == 0:
-                torch.set_num_threads(state.before)
 
 
 def identity(result: BatchResult) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from inspector.results import Detector, EpisodeResult
 from inspector.ui import links, tables
 from inspector.ui.locations import server_location
 from inspector.ui.sources import report, save_uploads
+from inspector.ui.torch_threads import one_torch_thread
 
 
 def demo_datasets() -> dict[str, Path]:
@@ -329,13 +329,6 @@ def load_episode(data_key: tuple[str, int], s: EvalSettings, index: int) -> Epis
     return _episodes(data_key, s).episode(index)
 
 
-def _one_torch_thread() -> AbstractContextManager[None]:
-    # compare_views imports this module: imported here, where it is used, to keep the import one-way
-    from inspector.ui.compare_views import one_torch_thread
-
-    return one_torch_thread()
-
-
 @st.cache_data(max_entries=32, show_spinner="Running the detector…")
 def run_detector(
     ckpt_key: tuple[str, int],
@@ -350,7 +343,7 @@ def run_detector(
     computes them when asked: they were 90% of a step, 0.17–3.8 s against 0.02 s for the rest), cached on
     every input."""
     detector = cached_detector(ckpt_key, adapter)
-    with _one_torch_thread():
+    with one_torch_thread():
         return inspect_episode(
             detector, load_episode(data_key, s, index), score_threshold, nms_iou, gradients=False
         )
@@ -366,7 +359,7 @@ def episode_gradients(
     compute = getattr(detector, "gradient_norms", None)
     if not callable(compute):
         return None
-    with _one_torch_thread():
+    with one_torch_thread():
         return compute(load_episode(data_key, s, index))
 
 

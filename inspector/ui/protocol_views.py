@@ -25,9 +25,10 @@ from inspector.protocol.verdict import default_metric, verdicts
 from inspector.serialize import dumps
 from inspector.ui import episode_views as views
 from inspector.ui import tables
-from inspector.ui.compare_views import one_torch_thread
+from inspector.ui.delta_tables import DELTA
 from inspector.ui.downloads import pair_file_name
 from inspector.ui.episode_views import Choice
+from inspector.ui.torch_threads import one_torch_thread
 
 DEFAULT_K_SHOTS = "1,3,5"
 DEFAULT_SEEDS = "0-4"
@@ -217,9 +218,6 @@ def _grid_json(cells: list[ScoredCell], summary: list[dict[str, Any]], g: GridRe
 def _marked(table: pd.DataFrame, mark: str) -> pd.DataFrame:
     """The table with a column saying, on every row, that its numbers cross a protocol difference."""
     return table.assign(protocol=mark.strip(" []")) if mark else table
-
-
-DELTA = "Δ (B − A)"
 
 
 def metric_kind(metric: str) -> tables.Kind:

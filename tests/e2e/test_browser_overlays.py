@@ -39,7 +39,7 @@ def _page_overlay(page, query: int, enlarged: bool = False):
     params = {k: unquote(v[0]) for k, v in parse_qs(urlparse(page.url).query).items()}
     checkpoint = views.demo_checkpoints()[params["checkpoint"].removeprefix("demo:")]
     data = views.demo_datasets()[params["dataset"].removeprefix("demo:")]
-    torch.set_num_threads(1)  # as the page runs it (compare_views.one_torch_thread)
+    torch.set_num_threads(1)  # as the page runs it (torch_threads.one_torch_thread)
     detector = load_detector(str(checkpoint), DEFAULT_ADAPTER, allowed=allowed_adapters())
     plan = DatasetEpisodes(read_dataset(data), resolve_shape(trained_shape(checkpoint)), DEFAULT_SEED)
     episode = plan.episode(int(params.get("episode", 0)))
