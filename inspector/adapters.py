@@ -131,9 +131,14 @@ class ReferenceDetector:
 
     @torch.no_grad()
     def predict(
-        self, episode: Episode, score_threshold: float | None = None, nms_iou: float | None = None
+        self,
+        episode: Episode,
+        score_threshold: float | None = None,
+        nms_iou: float | None = None,
+        overlooked: bool = True,
     ) -> EpisodeResult:
-        """Returns the EpisodeResult of one forward pass over the queries and every clip frame."""
+        """Returns the EpisodeResult of one forward pass over the queries and every clip frame; without each
+        query's overlooked anchors when `overlooked` is False (scoring never reads them: 7% of an episode)."""
         flat = _flat(episode)
         if not flat.queries:
             return EpisodeResult(episode.index, episode.class_names, (), unavailable=("queries",))
@@ -168,7 +173,7 @@ class ReferenceDetector:
                     assigned=assigned,
                     wiou_beta=betas[q].float().cpu().numpy(),
                     wiou_r=rs[q].float().cpu().numpy(),
-                    overlooked=self._overlooked(out, a, t, q),
+                    overlooked=self._overlooked(out, a, t, q) if overlooked else None,
                 )
             )
         n = len(episode.queries)
@@ -288,6 +293,7 @@ Factory = Callable[[str], Detector]  # factory(checkpoint_path) -> Detector
 
 ADAPTERS: Registry[Factory] = Registry("adapter")
 ADAPTERS.add("reference", ReferenceDetector)
+BUILT_IN_ADAPTERS = frozenset(ADAPTERS.names())  # what a fresh interpreter knows by name
 
 
 def register_adapter(name: str, factory: Factory) -> None:
@@ -392,10 +398,17 @@ def inspect_episode(
     score_threshold: float | None = None,
     nms_iou: float | None = None,
     gradients: bool = True,
+    overlooked: bool = True,
 ) -> EpisodeResult:
     """Returns the detector's EpisodeResult with losses and gradient norms filled in where it offers them,
-    and `unavailable` naming every field it could not provide."""
-    result = detector.predict(episode, score_threshold, nms_iou)
+    and `unavailable` naming every field it could not provide. overlooked=False spares the reference
+    detector its overlooked anchors (QueryResult.overlooked stays None), for callers that never read them."""
+    if not overlooked and type(detector).predict is ReferenceDetector.predict:  # not a subclass's own
+        result = cast(ReferenceDetector, detector).predict(
+            episode, score_threshold, nms_iou, overlooked=False
+        )
+    else:
+        result = detector.predict(episode, score_threshold, nms_iou)
     if not isinstance(result, EpisodeResult):
         raise InspectorError(
             f"adapter {detector.name!r} returned {type(result).__name__}, not an EpisodeResult"

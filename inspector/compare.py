@@ -13,16 +13,13 @@ the same numbers (tests/test_compare_bootstrap.py keeps it as the reference).
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from inspector.batch import EpisodePlan, EvalSettings
 from inspector.coco import coco_matches, weighted_map
-from inspector.data import Dataset, Episode
 from inspector.evaluate import (
     CLIP_SCORE_THRESHOLD,
     ImageRecord,
@@ -60,6 +57,52 @@ def episode_groups(positions: np.ndarray) -> tuple[np.ndarray, int]:
     return inverse, len(uniq)
 
 
+@dataclass(frozen=True)
+class ResampledMaps:
+    """One checkpoint's mAP@0.5 and mAP@0.5:0.95 (each (R + 1,)) over resamples of its episodes: row 0
+    every episode once, then R resamples drawn by `seed`. Two checkpoints' rows pair up when they were drawn
+    over the same `episodes` (each query image's episode, in the same order) with the same seed."""
+
+    map50: np.ndarray
+    map50_95: np.ndarray
+    episodes: np.ndarray
+    seed: int
+
+
+def resampled_maps(
+    records: Sequence[ImageRecord], episodes: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
+) -> ResampledMaps:
+    """ResampledMaps of the query images `records`, records[i] in episode episodes[i]: each resample draws
+    episodes with replacement (numpy default_rng(seed)) and recomputes mAP over the drawn episodes' images.
+    One side's half of bootstrap_delta_map, so that A's and B's can be computed apart (the Compare page
+    computes each where that side was evaluated)."""
+    if len(records) != len(episodes):
+        raise ValueError("records and episodes must describe the same images")
+    group, n_groups = episode_groups(episodes)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n_groups, size=(resamples, n_groups))
+    counts = np.stack([np.bincount(d, minlength=n_groups) for d in draws])  # (R, E)
+    weights = np.concatenate([np.ones((1, n_groups)), counts])[:, group]  # row 0: the point estimate
+    m50, m95, _ = weighted_map(coco_matches(records), weights)
+    return ResampledMaps(m50, m95, np.asarray(episodes).copy(), seed)
+
+
+def delta_cis(a: ResampledMaps, b: ResampledMaps, confidence: float = CONFIDENCE) -> tuple[DeltaCI, DeltaCI]:
+    """DeltaCIs of B − A for mAP@0.5 and mAP@0.5:0.95 from the two sides' paired ResampledMaps."""
+    if a.seed != b.seed or not np.array_equal(a.episodes, b.episodes) or len(a.map50) != len(b.map50):
+        raise ValueError("A's and B's resamples are not paired: other episodes, seed or count")
+    tail = (1 - confidence) / 2 * 100
+    resamples = len(a.map50) - 1
+    out = []
+    for name, x, y in (("map50", a.map50, b.map50), ("map50_95", a.map50_95, b.map50_95)):
+        d = y - x
+        low, high = (
+            np.nanpercentile(d[1:], [tail, 100 - tail]) if np.isfinite(d[1:]).any() else (math.nan,) * 2
+        )
+        out.append(DeltaCI(name, float(d[0]), float(low), float(high), resamples, confidence))
+    return out[0], out[1]
+
+
 def bootstrap_delta_map(
     records_a: Sequence[ImageRecord],
     records_b: Sequence[ImageRecord],
@@ -76,23 +119,8 @@ def bootstrap_delta_map(
     """
     if len(records_a) != len(records_b) or len(records_a) != len(episodes):
         raise ValueError("A, B and episodes must describe the same images")
-    group, n_groups = episode_groups(episodes)
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n_groups, size=(resamples, n_groups))
-    counts = np.stack([np.bincount(d, minlength=n_groups) for d in draws])  # (B, E)
-    weights = np.concatenate([np.ones((1, n_groups)), counts])[:, group]  # row 0: the point estimate
-    ma, mb = coco_matches(records_a), coco_matches(records_b)
-    a50, a95, _ = weighted_map(ma, weights)
-    b50, b95, _ = weighted_map(mb, weights)
-    tail = (1 - confidence) / 2 * 100
-    out = []
-    for name, a, b in (("map50", a50, b50), ("map50_95", a95, b95)):
-        d = b - a
-        low, high = (
-            np.nanpercentile(d[1:], [tail, 100 - tail]) if np.isfinite(d[1:]).any() else (math.nan,) * 2
-        )
-        out.append(DeltaCI(name, float(d[0]), float(low), float(high), resamples, confidence))
-    return out[0], out[1]
+    a = resampled_maps(records_a, episodes, resamples, seed)
+    return delta_cis(a, resampled_maps(records_b, episodes, resamples, seed), confidence)
 
 
 # ---------------------------------------------------------------------------------------------- tables
@@ -219,25 +247,3 @@ def metrics_delta_table(a: dict[str, float], b: dict[str, float]) -> pd.DataFram
         ],
         columns=["metric", "A", "B", "Δ (B − A)"],
     )
-
-
-# ---------------------------------------------------------------------------------------------- one plan
-
-
-class SharedPlan(EpisodePlan):
-    """One EpisodePlan read by `readers` threads at once (A's and B's evaluations): each episode is decoded
-    once and kept only until every reader has had it (decoding is ~15% of an episode's time on the demo)."""
-
-    def __init__(self, data: Dataset, clips: Dataset | None, s: EvalSettings, readers: int = 2):
-        super().__init__(data, clips, s)
-        self.readers = readers  # set before the readers start
-        self._lock = threading.Lock()
-        self._waiting: dict[int, tuple[Episode, int]] = {}  # position → (episode, readers still to come)
-
-    def episode(self, position: int) -> Episode:
-        with self._lock:
-            kept = self._waiting.pop(position, None)
-            episode, left = kept if kept is not None else (super().episode(position), self.readers)
-            if left > 1:
-                self._waiting[position] = (episode, left - 1)
-            return episode

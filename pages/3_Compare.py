@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from inspector.ui import compare_views as cmp
-from inspector.ui import episode_views as views
-from inspector.ui import lab_views as lab
-from inspector.ui import nav
-from inspector.ui.guard import guard
-from inspector.ui.nav import sidebar_nav
+from inspector import compare_worker
+
+# The worker process that evaluates B starts first: its imports (torch) then overlap this page's own.
+compare_worker.warm()
+
+from inspector.ui import compare_views as cmp  # noqa: E402
+from inspector.ui import episode_views as views  # noqa: E402
+from inspector.ui import lab_views as lab  # noqa: E402
+from inspector.ui import nav  # noqa: E402
+from inspector.ui.guard import guard  # noqa: E402
+from inspector.ui.nav import sidebar_nav  # noqa: E402
 
 st.set_page_config(page_title="inspector · compare", page_icon=":material/compare:", layout="wide")
 sidebar_nav(nav.COMPARE)
@@ -52,7 +57,7 @@ with tab_aggregate:  # the input is drawn even when hidden, so that its value ou
     )
     job = None
     if tab_aggregate.open:
-        with guard("the evaluation"):  # A and B evaluate on two threads while the episode below is drawn
+        with guard("the evaluation"):  # A on a thread, B in the worker process, while the episode is drawn
             job = cmp.start_pair((ckpt_a, adapter_a), (ckpt_b, adapter_b), dataset, settings, n)
 
 with tab_episode:

@@ -1,6 +1,6 @@
 """inspector/coco.py's vectorised COCO matching and bootstrap against the loops they replaced (kept here,
 verbatim, as the reference: the per-detection, per-resample `searchsorted` loop of COCOeval.accumulate), and
-the SharedPlan both sides of the Compare page read.
+the bootstrap's two sides computed apart.
 
 bench/bench_compare.py times the two (`reference_bootstrap_delta_map` against `bootstrap_delta_map`).
 """
@@ -8,30 +8,24 @@ bench/bench_compare.py times the two (`reference_bootstrap_delta_map` against `b
 from __future__ import annotations
 
 import math
-import threading
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
-from typing import cast
 
 import numpy as np
 import pytest
 
-from inspector.batch import EpisodePlan, EvalSettings
 from inspector.boxes import convert
 from inspector.coco import IOU_THRESHOLDS, MAX_DETS, RECALL_POINTS, CocoMatches, coco_matches, weighted_map
 from inspector.compare import (
     BOOTSTRAP_RESAMPLES,
     CONFIDENCE,
     DeltaCI,
-    SharedPlan,
     bootstrap_delta_map,
+    delta_cis,
     episode_groups,
+    resampled_maps,
 )
-from inspector.data import Episode, read_dataset
-from inspector.data.shapes import write_coco_dataset
 from inspector.evaluate import ImageRecord, pycocotools_map
-from inspector.plan import DatasetEpisodes
 
 # ---------------------------------------------------------------------------------------------- reference
 
@@ -251,47 +245,22 @@ def test_bootstrap_equals_the_loop_it_replaced() -> None:
         assert max(abs(x.delta - y.delta), abs(x.low - y.low), abs(x.high - y.high)) <= 1e-12
 
 
-class _CountingEpisodes:
-    """Stands in for a plan's DatasetEpisodes, noting every episode it is asked to decode."""
-
-    def __init__(self, inner: DatasetEpisodes) -> None:
-        self.inner, self.decoded = inner, list[int]()
-
-    def episode(self, i: int) -> Episode:
-        self.decoded.append(i)
-        return self.inner.episode(i)
-
-
-def test_shared_plan_decodes_each_episode_once_for_two_readers(tmp_path: Path) -> None:
-    write_coco_dataset(tmp_path / "val", 12, seed=1)
-    data = read_dataset(tmp_path / "val")
-    s = EvalSettings(episodes=8, n_way=2, k_shot=1, n_query=2)
-    plan = SharedPlan(data, None, s)
-    counting = _CountingEpisodes(cast(DatasetEpisodes, plan.images))
-    plan.images = cast(DatasetEpisodes, counting)
-    got: dict[int, list[Episode]] = {}
-
-    def read(reader: int) -> None:
-        got[reader] = [plan.episode(p) for p in range(plan.total)]
-
-    threads = [threading.Thread(target=read, args=(r,)) for r in (0, 1)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(counting.decoded) == list(range(plan.total))  # once each, for both readers
-    assert not plan._waiting  # nothing kept once both have read
-    plain = EpisodePlan(data, None, s)
-    for episodes in got.values():
-        assert [e.index for e in episodes] == list(range(plan.total))
-        assert all(
-            np.array_equal(e.queries[0].image, plain.episode(e.index).queries[0].image) for e in episodes
-        )
-
-
-def test_shared_plan_keeps_nothing_for_a_single_reader(tmp_path: Path) -> None:
-    write_coco_dataset(tmp_path / "val", 12, seed=1)
-    plan = SharedPlan(read_dataset(tmp_path / "val"), None, EvalSettings(episodes=3, n_way=2, k_shot=1), 1)
-    for p in range(plan.total):
-        plan.episode(p)
-    assert not plan._waiting
+def test_each_sides_resamples_apart_give_the_paired_bootstrap() -> None:
+    """The Compare page computes A's and B's resampled mAPs where each side was evaluated (compare_worker):
+    combined they are bootstrap_delta_map's numbers exactly, and only paired halves combine."""
+    a = crowded_records(5, n=45)
+    b = [(g, gl, *r[2:]) for (g, gl, *_), r in zip(a, crowded_records(6, n=45), strict=True)]
+    episodes = np.repeat(np.arange(15), 3)
+    ra, rb = (resampled_maps(r, episodes, resamples=200, seed=3) for r in (a, b))
+    together = bootstrap_delta_map(a, b, episodes, resamples=200, seed=3)
+    assert delta_cis(ra, rb) == together
+    assert ra.map50.shape == (201,) and together[0].resamples == 200
+    for other in (
+        resampled_maps(b, episodes, resamples=200, seed=4),  # another draw
+        resampled_maps(b, np.repeat(np.arange(9), 5), resamples=200, seed=3),  # other episodes
+        resampled_maps(b, episodes, resamples=100, seed=3),
+    ):
+        with pytest.raises(ValueError, match="not paired"):
+            delta_cis(ra, other)
+    with pytest.raises(ValueError, match="same images"):
+        resampled_maps(a, episodes[:-1])

@@ -45,6 +45,31 @@ def test_an_images_maps_are_its_own_whatever_it_is_batched_with(model: FewShotDe
 
 
 @torch.no_grad()
+def test_the_box_tower_runs_once_per_image_and_on_it_alone(model: FewShotDetector) -> None:
+    """The head's box tower sees a query's maps, not the prototypes: kept with the maps, each image's own."""
+    calls: list[int] = []
+    model.head.levels[0].box_tower.register_forward_hook(lambda _m, args, _out: calls.append(len(args[0])))
+    support, query = torch.rand(2, 3, 64, 64), torch.rand(3, 3, 64, 64)
+    boxes = [torch.tensor([[4.0, 4.0, 30.0, 30.0]]), torch.tensor([[10.0, 8.0, 50.0, 40.0]])]
+    ways = torch.tensor([0, 1])
+    out = model(support, boxes, ways, query, 2)
+    assert calls == [1] * 5  # every image on a miss (support images may be queries later), one at a time
+    again = model(support, boxes, ways, query[[2, 0]], 2)  # other companions: from the memo
+    assert len(calls) == 5
+    assert torch.equal(again.box_dist, out.box_dist[[2, 0]]) and torch.equal(
+        again.pred_boxes, out.pred_boxes[[2, 0]]
+    )
+    maps = model.features(query)
+    for i in range(3):  # bit for bit the tower on that image's maps alone
+        alone = [level.box_tower(m[i : i + 1]) for level, m in zip(model.head.levels, maps, strict=True)]
+        want = torch.cat([a.flatten(2).transpose(1, 2) for a in alone], 1)
+        assert torch.equal(out.box_dist[i : i + 1], want)
+    model.train()  # training runs the batch through the tower, as before
+    model(support, boxes, ways, query, 2)
+    assert calls[-1] == 3
+
+
+@torch.no_grad()
 def test_a_weight_change_forgets_the_maps(model: FewShotDetector) -> None:
     x = torch.rand(2, 3, 64, 64)
     before = model.features(x)

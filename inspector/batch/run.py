@@ -50,7 +50,10 @@ def evaluate_batch(
     rows: list[dict[str, Any]] = []
     for done, position in enumerate(positions, start=1):
         episode = plan.episode(position)
-        result = inspect_episode(detector, episode, s.score_threshold, s.nms_iou, gradients=False)
+        # rows hold no overlooked anchors (batch.rows): not computed
+        result = inspect_episode(
+            detector, episode, s.score_threshold, s.nms_iou, gradients=False, overlooked=False
+        )
         rows += episode_rows(position, episode, result, s.clip_score_threshold)
         if progress is not None:
             progress(done, len(positions))

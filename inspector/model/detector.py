@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import cast
 
 import torch
 import torch.nn as nn
@@ -20,7 +21,7 @@ import torch.nn.functional as F
 from inspector.model.anchors import make_anchors
 from inspector.model.backbone import Backbone
 from inspector.model.config import ModelConfig
-from inspector.model.head import Head, box_distances, decode_boxes
+from inspector.model.head import Head, LevelHead, box_distances, decode_boxes
 from inspector.model.memo import FeatureMemo, weights_version
 from inspector.model.prototypes import box_pool, class_prototypes
 
@@ -76,10 +77,26 @@ class FewShotDetector(nn.Module):
         """Returns the FPN maps [(B, C, H_l, W_l)] of images (B, 3, H, W): one backbone pass over the batch
         when training or tracking gradients; in inference, each image's own maps, kept by content for the
         next episode that draws it (model/memo.py)."""
+        return self._features_and_boxes(images)[0]
+
+    def _features_and_boxes(
+        self, images: torch.Tensor
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
+        """(features as `features` gives them, the head's box tower maps [(B, 4·bins, H_l, W_l)] per level
+        or None). In inference both are each image's own, kept by content: the box tower sees the image's
+        maps alone (not the prototypes), so an image drawn again as a query costs it nothing."""
         if self.training or torch.is_grad_enabled():
-            return self.backbone(images)
+            return self.backbone(images), None
         version = weights_version([*self.parameters(), *self.buffers()])
-        return self.memo.maps(images, self.backbone, version)
+        levels = len(self.config.strides)
+        kept = self.memo.maps(images, self._maps_and_boxes, version)
+        return kept[:levels], kept[levels:]
+
+    def _maps_and_boxes(self, image: torch.Tensor) -> list[torch.Tensor]:
+        """One image's FPN maps, then its box tower maps, per level (what the memo keeps of an image)."""
+        maps = self.backbone(image)
+        levels = cast(list[LevelHead], list(self.head.levels))
+        return [*maps, *(level.box_tower(f) for level, f in zip(levels, maps, strict=True))]
 
     def anchors(
         self, shapes: list[tuple[int, int]], device: torch.device
@@ -110,12 +127,13 @@ class FewShotDetector(nn.Module):
         """Returns the DetectorOutput for query images (Q, 3, H, W) given S support images (S, 3, H, W)
         in [0, 1], their boxes (k_i, 4) xyxy px (all of way support_ways[i]) and the number of ways."""
         s = support_images.shape[0]
-        feats = self.features(torch.cat([support_images, query_images]))  # [(S+Q, C, H_l, W_l)]
-        support_feats = [f[:s] for f in feats]
+        feats, towers = self._features_and_boxes(torch.cat([support_images, query_images]))
+        support_feats = [f[:s] for f in feats]  # [(S, C, H_l, W_l)]
         query_feats = [f[s:] for f in feats]
+        query_towers = None if towers is None else [b[s:] for b in towers]
         prototypes = class_prototypes(support_feats, self.config.strides, support_boxes, support_ways, n_way)
 
-        cls_logits, box_dist = self.head(query_feats, prototypes)  # (Q, A, N), (Q, A, 4·bins)
+        cls_logits, box_dist = self.head(query_feats, prototypes, query_towers)  # (Q, A, N), (Q, A, 4·bins)
         points, strides = self.anchors([(f.shape[-2], f.shape[-1]) for f in query_feats], query_images.device)
         distances = box_distances(box_dist, self.config.reg_max)  # (Q, A, 4)
         pred_boxes = decode_boxes(distances, points, strides)  # (Q, A, 4)

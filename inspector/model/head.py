@@ -37,14 +37,17 @@ class LevelHead(nn.Module):
             nn.init.normal_(cast(torch.Tensor, classifier.weight), std=0.01)
         nn.init.constant_(cast(torch.Tensor, classifier.bias), -math.log((1 - PRIOR_PROB) / PRIOR_PROB))
 
-    def forward(self, query: torch.Tensor, prototypes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, query: torch.Tensor, prototypes: torch.Tensor, box: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (class logits (Q, H·W, N), box outputs (Q, H·W, 4·bins)) for query maps (Q, C, H, W)
-        and prototypes (N, C)."""
+        and prototypes (N, C); `box`, the box tower's maps (Q, 4·bins, H, W) when already computed (they
+        depend on the query alone: model/memo.py keeps them per image)."""
         q, _, h, w = query.shape
         n = prototypes.shape[0]
         modulated, cosine = condition(query, prototypes)  # (Q·N, C, H, W), (Q, N, H, W)
         logits = self.cls_tower(modulated).reshape(q, n, h, w) + self.cos_scale * cosine  # (Q, N, H, W)
-        box = self.box_tower(query)  # (Q, 4·bins, H, W)
+        box = self.box_tower(query) if box is None else box  # (Q, 4·bins, H, W)
         return logits.flatten(2).transpose(1, 2), box.flatten(2).transpose(1, 2)
 
 
@@ -56,9 +59,16 @@ class Head(nn.Module):
         self.levels = nn.ModuleList(LevelHead(config) for _ in config.strides)
 
     def forward(
-        self, features: list[torch.Tensor], prototypes: list[torch.Tensor]
+        self,
+        features: list[torch.Tensor],
+        prototypes: list[torch.Tensor],
+        boxes: list[torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        outs = [head(f, p) for head, f, p in zip(self.levels, features, prototypes, strict=False)]
+        """`boxes`: each level's box tower maps when already computed (LevelHead.forward)."""
+        per_level = boxes if boxes is not None else [None] * len(self.levels)
+        outs = [
+            head(f, p, b) for head, f, p, b in zip(self.levels, features, prototypes, per_level, strict=False)
+        ]
         return torch.cat([o[0] for o in outs], 1), torch.cat([o[1] for o in outs], 1)
 
 

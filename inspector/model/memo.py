@@ -1,14 +1,16 @@
 """FPN maps of images seen before, kept by content: an evaluation draws its episodes from one pool of images,
 so the same image goes through the backbone again and again (the demo's 100 episodes are 1,000 passes over 72
-images), and in eval mode its maps depend on nothing but the image and the weights.
+images), and in eval mode its maps depend on nothing but the image and the weights. The detector keeps the
+head's box tower maps with them (they depend on the image's maps alone, not on the episode's prototypes: 15%
+of an evaluation on the demo).
 
-In eval mode without gradients the detector runs the backbone on each image alone (batch of one), so an
-image's maps never depend on the images batched with it — nor on which image came first, how a plan was
-sharded or what the memo held — and a memoised image gives bit for bit the maps it would get afresh. (A batch
-of one runs other conv kernels than a larger batch: maps differ from the batched pass by ~3e-6, detections'
-boxes by < 1e-3 px; tests/test_model.py holds them to that.) The memo forgets everything when a parameter or
-buffer changes in place (an optimiser step, load_state_dict), and holds at most MEMO_BYTES of maps, least
-recently used first out.
+In eval mode without gradients the detector runs the backbone and box tower on each image alone (batch of
+one), so an image's maps never depend on the images batched with it — nor on which image came first, how a
+plan was sharded or what the memo held — and a memoised image gives bit for bit the maps it would get afresh.
+(A batch of one runs other conv kernels than a larger batch: maps differ from the batched pass by ~3e-6,
+detections' boxes by < 1e-3 px; tests/test_model_memo.py holds them to that.) The memo forgets everything
+when a parameter or buffer changes in place (an optimiser step, load_state_dict), and holds at most
+MEMO_BYTES of maps, least recently used first out.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Callable, Iterable
 
 import torch
 
-# 256 MiB of float32 maps: every image of the demo (72 × 86 KiB at 128 px), ~120 images at 640 px.
+# 256 MiB of float32 maps: every image of the demo (72 × 89 KiB at 128 px), ~120 images at 640 px.
 MEMO_BYTES = 256 << 20
 
 Maps = tuple[torch.Tensor, ...]  # one image's FPN maps, per level (C, H_l, W_l)

@@ -15,8 +15,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from inspector import charts
-from inspector.adapters import inspect_episode
+from inspector import charts, compare_worker
+from inspector.adapters import allowed_adapters, inspect_episode
 from inspector.batch import (
     BatchResult,
     EpisodePlan,
@@ -26,17 +26,16 @@ from inspector.batch import (
     cache_key,
     cached_summary,
     evaluate_batch,
-    image_records,
     run_meta,
 )
-from inspector.batch.stored import stored_summary
 from inspector.compare import (
     DeltaCI,
-    SharedPlan,
-    bootstrap_delta_map,
+    ResampledMaps,
     compare_targets,
+    delta_cis,
     episode_metrics,
     metrics_delta_table,
+    resampled_maps,
     summary_delta_table,
 )
 from inspector.data import Episode
@@ -183,101 +182,133 @@ def aggregate(
     return result
 
 
-# A and B are evaluated at once, one thread each: a side's episodes run one after another on one torch
-# thread, so two sides use two cores. Every session shares these two threads, so a server never runs more
-# than two evaluations at a time, and an evaluation goes on when a rerun interrupts the page.
-_PAIR_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="inspector-compare")
+# A and B are evaluated at once: A on this thread (one torch thread), B in the worker process
+# (compare_worker: on two threads of one process the interpreter's lock serialises them). Every session shares
+# the thread and the worker, so a server never runs more than two evaluations at a time, and an evaluation
+# goes on when a rerun interrupts the page.
+_PAIR_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inspector-compare")
 
 
 @dataclass
 class PairJob:
-    """A's and B's evaluations on the pair's threads: each side's BatchResult when ready, and the episodes
-    each side evaluated has done of `total` (one side when A is B)."""
+    """A's and B's evaluations: each side's BatchResult when ready, and how many episodes each side evaluated
+    has done of `total` (one side when A is B)."""
 
     key: tuple
     results: tuple[Future[BatchResult], Future[BatchResult]]
-    done: list[int]
+    progress: list[Callable[[], int]]
     total: int
 
     def evaluated(self) -> bool:
         return all(f.done() for f in self.results)
 
-
-# TIDE breakdowns the pair's threads computed as each side finished, by identity(result), until the page asks
-# for them (breakdown_of): TIDE then runs beside the other side's evaluation and the page's bootstrap, not
-# after them on the page's thread. A few at most: one per side of the pairs evaluating now.
-_BREAKDOWNS: dict[str, ErrorBreakdown | None] = {}
-_BREAKDOWNS_KEPT = 8
-_BREAKDOWNS_LOCK = threading.Lock()
+    def done(self) -> list[int]:
+        return [read() for read in self.progress]
 
 
-def _breakdown(result: BatchResult) -> ErrorBreakdown | None:
-    rows = result.rows
-    if not (rows["kind"] == "image").any():
-        return None
-    return error_breakdown(image_records(rows.sort_values("position", kind="stable")))
+# What each side's evaluation computed beside its rows (compare_worker.SideResult: the TIDE breakdown, its
+# half of the bootstrap), by identity(result): these then run beside the other side's evaluation, not after
+# both on the page's thread. A few at most: the sides of the pairs evaluated last.
+_SIDES: dict[str, compare_worker.SideResult] = {}
+_SIDES_KEPT = 8
+_SIDES_LOCK = threading.Lock()
+
+
+def _keep(side: compare_worker.SideResult) -> BatchResult:
+    with _SIDES_LOCK:
+        while len(_SIDES) >= _SIDES_KEPT:
+            _SIDES.pop(next(iter(_SIDES)))
+        _SIDES[identity(side.batch)] = side
+    return side.batch
+
+
+def _kept(result: BatchResult) -> compare_worker.SideResult | None:
+    with _SIDES_LOCK:
+        return _SIDES.get(identity(result))
 
 
 def breakdown_of(result: BatchResult) -> ErrorBreakdown | None:
     """The TIDE breakdown of a result's query images in position order (None when it has none): the one its
-    evaluation's thread computed when there is one, else computed here."""
-    with _BREAKDOWNS_LOCK:
-        key = identity(result)
-        if key in _BREAKDOWNS:
-            return _BREAKDOWNS.pop(key)
-    return _breakdown(result)
+    evaluation computed when there is one, else computed here."""
+    side = _kept(result)
+    if side is not None:
+        return side.breakdown
+    records, _ = compare_worker.query_images(result.rows)
+    return error_breakdown(records) if records else None
 
 
-def summary_of(result: BatchResult) -> dict[str, Any]:
-    """batch.cached_summary of the result: read from beside its cache file when kept there, else summarised
-    and kept there."""
-    stored = stored_summary(result)
-    return stored if stored is not None else cached_summary(result)
+def _resampled(result: BatchResult) -> ResampledMaps | None:
+    """The result's half of the paired bootstrap (compare.resampled_maps): its evaluation's when there is
+    one, else computed here; None without query images."""
+    side = _kept(result)
+    if side is not None:
+        return side.resampled
+    records, episodes = compare_worker.query_images(result.rows)
+    return resampled_maps(records, episodes) if records else None
 
 
-def _evaluate_side(
+def _evaluate_here(
     detector: Detector, plan: EpisodePlan, meta: dict[str, Any], progress: Callable[[int, int], None]
 ) -> BatchResult:
-    """One side's BatchResult (from the evaluation cache, or run and stored there), its summary, kept beside
-    it, and its TIDE breakdown, kept for breakdown_of, while the other side may still run."""
+    """One side evaluated on the pair's thread (compare_worker.evaluate_side), its breakdown kept."""
     with one_torch_thread():
-        batch = evaluate_batch(detector, plan, meta, progress=progress, cache=True)
-    summary_of(batch)
-    found = _breakdown(batch)
-    with _BREAKDOWNS_LOCK:
-        while len(_BREAKDOWNS) >= _BREAKDOWNS_KEPT:
-            _BREAKDOWNS.pop(next(iter(_BREAKDOWNS)))
-        _BREAKDOWNS[identity(batch)] = found
-    return batch
+        return _keep(compare_worker.evaluate_side(detector, plan, meta, progress))
+
+
+def _from_worker(sent: compare_worker.Submitted) -> Future[BatchResult]:
+    """The worker's side as a Future of its BatchResult, its breakdown kept when it arrives."""
+    out: Future[BatchResult] = Future()
+
+    def arrived(f: Future[compare_worker.SideResult]) -> None:
+        try:
+            out.set_result(_keep(f.result()))
+        except BaseException as e:  # the side's error as raised in the worker, or the worker's death
+            out.set_exception(e)
+
+    sent.result.add_done_callback(arrived)
+    return out
 
 
 def _start_pair(
     a: tuple[Choice, str], b: tuple[Choice, str], data: Choice, s: EvalSettings, key: tuple
 ) -> PairJob:
     dataset = views.cached_dataset(data.key)
-    plan = SharedPlan(dataset, None, s)
-    done: list[int] = []  # episodes evaluated, per side evaluated
-    sides: dict[tuple, tuple[Detector, dict[str, Any], Callable[[int, int], None]]] = {}
-    for c, adapter in (a, b):
-        if (c.key, adapter) in sides:  # A is B: evaluated once
+    plan = EpisodePlan(dataset, None, s)
+    n = plan.total
+    sides = {
+        (c.key, adapter): (c, adapter, run_meta(c.path, adapter, dataset, None, s, dataset.class_names, n))
+        for c, adapter in (a, b)
+    }  # one side when A is B
+    to_run = [side for side, (_, _, meta) in sides.items() if not _cache_file(meta).is_file()]
+    futures: dict[tuple, Future[BatchResult]] = {}
+    progress: list[Callable[[], int]] = []
+    for side, (c, adapter, meta) in sides.items():
+        # two sides to evaluate: the second in the worker process, where its adapter resolves
+        if len(to_run) == 2 and side == to_run[1] and compare_worker.runs_in_worker(adapter):
+            sent = compare_worker.submit(
+                c.path, adapter, allowed_adapters(), data.key[0], s, meta, cache_dir()
+            )
+            futures[side] = _from_worker(sent)
+            progress.append(sent.done)
             continue
-        done.append(0)
+        done = [0]
 
-        def progress(episodes: int, todo: int, i: int = len(done) - 1) -> None:
-            done[i] = episodes
+        def update(episodes: int, _todo: int, cell: list[int] = done) -> None:
+            cell[0] = episodes
 
-        meta = run_meta(c.path, adapter, dataset, None, s, dataset.class_names, plan.total)
-        sides[(c.key, adapter)] = (views.cached_detector(c.key, adapter), meta, progress)
-    # a side found in the cache reads no episode: keep none for it
-    plan.readers = sum(
-        not (cache_dir() / f"{cache_key(meta, Shard())}.parquet").is_file() for _, meta, _ in sides.values()
-    )
-    futures = {
-        side: _PAIR_THREADS.submit(_evaluate_side, det, plan, meta, p)
-        for side, (det, meta, p) in sides.items()
-    }
+        def read(cell: list[int] = done) -> int:
+            return cell[0]
+
+        detector = views.cached_detector(c.key, adapter)
+        futures[side] = _PAIR_THREAD.submit(_evaluate_here, detector, plan, meta, update)
+        progress.append(read)
     fa, fb = (futures[(c.key, adapter)] for c, adapter in (a, b))
-    return PairJob(key, (fa, fb), done, plan.total)
+    return PairJob(key, (fa, fb), progress, plan.total)
+
+
+def _cache_file(meta: dict[str, Any]) -> Path:
+    """Where evaluate_batch keeps the whole plan's result of this run (batch.cache_key)."""
+    return cache_dir() / f"{cache_key(meta, Shard())}.parquet"
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -288,10 +319,10 @@ def _pair_job(key: tuple, _start: Callable[[], PairJob]) -> PairJob:
 def start_pair(
     a: tuple[Choice, str], b: tuple[Choice, str], data: Choice, s: EvalSettings, episodes: int
 ) -> PairJob:
-    """A's and B's evaluations over `episodes` episodes at `evaluate`'s default thresholds, started on the
-    pair's threads unless already running or done (every rerun and session asking the same gets the same
-    job): each side from the on-disk cache when present, else run and stored there (the CLI's --cache shares
-    it); both sides read one SharedPlan, each episode decoded once."""
+    """A's and B's evaluations over `episodes` episodes at `evaluate`'s default thresholds, started unless
+    already running or done (every rerun and session asking the same gets the same job): each side from the
+    on-disk cache when present, else run and stored there (the CLI's --cache shares it); with both to run, A
+    on the pair's thread and B in the worker process (compare_worker)."""
     settings = replace(s, episodes=episodes)
     key = (a[0].key, a[1], b[0].key, b[1], data.key, settings, str(cache_dir()))
     return _pair_job(key, lambda: _start_pair(a, b, data, settings, key))
@@ -304,9 +335,10 @@ def aggregate_pair(job: PairJob) -> tuple[BatchResult, BatchResult]:
         bar = st.progress(0.0, text=f"Evaluating A and B on {job.total} episodes…")
         while not job.evaluated():
             wait(job.results, timeout=0.1)
+            done = job.done()
             bar.progress(
-                sum(job.done) / (len(job.done) * max(job.total, 1)),
-                text=f"Evaluating A and B: episode {' and '.join(map(str, job.done))} of {job.total}",
+                min(sum(done) / (len(done) * max(job.total, 1)), 1.0),
+                text=f"Evaluating A and B: episode {' and '.join(map(str, done))} of {job.total}",
             )
         bar.empty()
     try:
@@ -325,7 +357,7 @@ def identity(result: BatchResult) -> str:
 
 @st.cache_data(max_entries=8, show_spinner="Summarising…")
 def _summary(identity: str, _result: BatchResult) -> dict[str, Any]:
-    return summary_of(_result)
+    return cached_summary(_result)
 
 
 def summary(result: BatchResult) -> dict[str, Any]:
@@ -335,9 +367,9 @@ def summary(result: BatchResult) -> dict[str, Any]:
 
 
 @st.cache_data(max_entries=16, show_spinner="Bootstrapping Δ mAP…")
-def _bootstrap(key: tuple, _a: BatchResult, _b: BatchResult) -> tuple[DeltaCI, DeltaCI]:
-    images = _a.rows[_a.rows["kind"] == "image"]
-    return bootstrap_delta_map(image_records(_a.rows), image_records(_b.rows), images["position"].to_numpy())
+def _bootstrap(key: tuple, _a: BatchResult, _b: BatchResult) -> tuple[DeltaCI, DeltaCI] | None:
+    a, b = _resampled(_a), _resampled(_b)
+    return None if a is None or b is None else delta_cis(a, b)
 
 
 def render_aggregate(a: BatchResult, b: BatchResult) -> None:
@@ -361,7 +393,7 @@ def render_aggregate(a: BatchResult, b: BatchResult) -> None:
             a.meta["data_hash"],
             str(a.meta["settings"]),
         )
-        for ci in _bootstrap(key, a, b):
+        for ci in _bootstrap(key, a, b) or ():
             st.caption(
                 f"Δ {ci.metric} = {ci.delta:+.4f}, {ci.confidence:.0%} CI [{ci.low:+.4f}, {ci.high:+.4f}] "
                 f"(paired bootstrap over episodes, {ci.resamples} resamples, seed 0)"
