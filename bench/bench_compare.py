@@ -15,7 +15,8 @@ with. AppTest opens the page twice per round, each time in a fresh process: on t
 run is everything the page runs: the episode, both evaluations, the aggregate table, the bootstrap, TIDE and
 the PR curves; the aggregate runs only while its tab is open), then on the Episode tab (the episode alone),
 opening the Aggregate tab next and then the Training logs tab. Each first run is timed in wall time and in the
-CPU time of all its threads (which moves less with other jobs' load), then a rerun. The browser times,
+CPU time of all its threads and of the page's worker process (which moves less with other jobs' load), then a
+rerun. The browser times,
 from navigation to /Compare: the episode's overlays drawn; the aggregate table drawn (the Aggregate tab
 clicked once the overlays are there); the page idle (all drawn); then a rerun (the "r" key) until idle.
 The AppTest and browser rounds alternate. --baseline DIR adds AppTest rounds of another checkout's page (e.g.
@@ -126,6 +127,20 @@ def bench_bootstrap(rounds: int) -> None:
 # ---------------------------------------------------------------------------------------------- AppTest
 
 
+def children_cpu() -> float:
+    """CPU seconds of this process's live child processes (the Compare page's worker, which evaluates B:
+    inspector/compare_worker.py), from /proc (Linux); 0 where that cannot be read."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for children in Path("/proc/self/task").glob("*/children"):
+        for pid in children.read_text().split():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
 def child_apptest(repo: Path, tab: str) -> dict[str, float]:
     """In a fresh process, the page opened on `tab` ("Episode" or "Aggregate"): its first run (wall and CPU
     seconds) and a rerun; opened on the Episode tab, then the Aggregate tab opened (the evaluations, from
@@ -142,11 +157,11 @@ def child_apptest(repo: Path, tab: str) -> dict[str, float]:
     for name, opened in steps:
         if opened is not None:
             at.session_state["cmp_tab"] = opened
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0, c0 = time.perf_counter(), time.process_time() + children_cpu()
         at.run()
         out[name] = time.perf_counter() - t0
-        if name == "first run":  # CPU of every thread: what the run costs however busy the machine is
-            out["first run, CPU"] = time.process_time() - c0
+        if name == "first run":  # CPU of every thread and the worker: what the run costs however busy the box
+            out["first run, CPU"] = time.process_time() + children_cpu() - c0
         if at.exception or at.error:
             raise SystemExit(f"{name}: {[e.value for e in [*at.exception, *at.error]]}")
         if name == ("first run" if tab == "Aggregate" else "aggregate tab"):

@@ -13,6 +13,7 @@ import torch
 from inspector.model import ModelConfig, create_model
 from inspector.model.detector import FewShotDetector
 from inspector.model.memo import FeatureMemo
+from inspector.model.predict import preprocess
 from inspector.ui.episode_views import demo_checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,6 +68,25 @@ def test_the_box_tower_runs_once_per_image_and_on_it_alone(model: FewShotDetecto
     model.train()  # training runs the batch through the tower, as before
     model(support, boxes, ways, query, 2)
     assert calls[-1] == 3
+
+
+@torch.no_grad()
+def test_the_canvas_digests_key_the_memo_as_the_images_own_values(model: FewShotDetector) -> None:
+    """predict.preprocess hashes each uint8 canvas (a quarter of the float image's bytes): the same image
+    gives the same digest and maps, another image another, and the maps are those the float hash keys."""
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (40 + 5 * i, 50, 3), dtype=np.uint8) for i in range(3)]
+    batch, _, digests = preprocess([*images, images[1]], 64)
+    assert digests[3] == digests[1] and len(set(digests)) == 3
+    by_digest = model.features(batch)  # hashed here: image_key
+    model.memo = FeatureMemo()
+    got, _ = model._features_and_boxes(batch, digests)
+    assert (model.memo.hits, model.memo.misses) == (1, 3)  # the repeated image found by its digest
+    assert _equal(got, by_digest)
+    model._features_and_boxes(batch[[2, 0]], [digests[2], digests[0]])
+    assert model.memo.hits == 3
+    with pytest.raises(ValueError, match="2 digests for 4 images"):
+        model._features_and_boxes(batch, digests[:2])
 
 
 @torch.no_grad()
@@ -125,7 +145,7 @@ def test_demo_detections_equal_the_batched_pass_to_float_tolerance() -> None:
         s = EvalSettings(8, DEFAULT_SEED, shape.n_way, shape.k_shot, shape.n_query)
         plan = EpisodePlan(read_dataset(REPO / "demo" / "data" / "val"), None, s, keep=True)
         memoised, fresh, batched = (load_detector(path) for _ in range(3))
-        batched.model.memo.maps = lambda images, backbone, version: backbone(images)  # the pass before
+        batched.model.memo.maps = lambda images, backbone, *_: backbone(images)  # the pass before
         for p in range(plan.total):
             episode = plan.episode(p)
             got, again, want = (d.predict(episode) for d in (memoised, fresh, batched))

@@ -9,7 +9,7 @@ Box embeddings (for SupCon/CPE) are the stride-8 features pooled inside a box, t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import cast
@@ -80,16 +80,17 @@ class FewShotDetector(nn.Module):
         return self._features_and_boxes(images)[0]
 
     def _features_and_boxes(
-        self, images: torch.Tensor
+        self, images: torch.Tensor, digests: Sequence[bytes] | None = None
     ) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
         """(features as `features` gives them, the head's box tower maps [(B, 4·bins, H_l, W_l)] per level
-        or None). In inference both are each image's own, kept by content: the box tower sees the image's
-        maps alone (not the prototypes), so an image drawn again as a query costs it nothing."""
+        or None). In inference both are each image's own, kept by content (`digests`: as forward's): the box
+        tower sees the image's maps alone (not the prototypes), so an image drawn again as a query costs it
+        nothing."""
         if self.training or torch.is_grad_enabled():
             return self.backbone(images), None
         version = weights_version([*self.parameters(), *self.buffers()])
         levels = len(self.config.strides)
-        kept = self.memo.maps(images, self._maps_and_boxes, version)
+        kept = self.memo.maps(images, self._maps_and_boxes, version, digests)
         return kept[:levels], kept[levels:]
 
     def _maps_and_boxes(self, image: torch.Tensor) -> list[torch.Tensor]:
@@ -123,11 +124,14 @@ class FewShotDetector(nn.Module):
         support_ways: torch.Tensor,
         query_images: torch.Tensor,
         n_way: int,
+        digests: Sequence[bytes] | None = None,
     ) -> DetectorOutput:
         """Returns the DetectorOutput for query images (Q, 3, H, W) given S support images (S, 3, H, W)
-        in [0, 1], their boxes (k_i, 4) xyxy px (all of way support_ways[i]) and the number of ways."""
+        in [0, 1], their boxes (k_i, 4) xyxy px (all of way support_ways[i]) and the number of ways.
+        `digests` (S + Q, supports first), when given, identify the images for the memo in inference
+        (predict.preprocess's: each the SHA-256 of the uint8 canvas the image is that canvas / 255 of)."""
         s = support_images.shape[0]
-        feats, towers = self._features_and_boxes(torch.cat([support_images, query_images]))
+        feats, towers = self._features_and_boxes(torch.cat([support_images, query_images]), digests)
         support_feats = [f[:s] for f in feats]  # [(S, C, H_l, W_l)]
         query_feats = [f[s:] for f in feats]
         query_towers = None if towers is None else [b[s:] for b in towers]

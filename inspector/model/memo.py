@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 
@@ -45,6 +45,12 @@ def image_key(image: torch.Tensor) -> tuple[str, str, tuple[int, ...], bytes]:
     )
 
 
+def canvas_key(image: torch.Tensor, digest: bytes) -> tuple[str, str, tuple[int, ...], bytes]:
+    """What identifies an image (3, H, W) made from a uint8 canvas whose SHA-256 is `digest` (its values are
+    the canvas's / 255, so the canvas's bytes determine them): as image_key, in a namespace of its own."""
+    return (str(image.device), "canvas/255", tuple(image.shape), digest)
+
+
 class FeatureMemo:
     """Per-image FPN maps by content (image_key), valid for one weights_version, at most max_bytes."""
 
@@ -69,16 +75,24 @@ class FeatureMemo:
             self._bytes = 0
 
     def maps(
-        self, images: torch.Tensor, backbone: Callable[[torch.Tensor], list[torch.Tensor]], version: tuple
+        self,
+        images: torch.Tensor,
+        backbone: Callable[[torch.Tensor], list[torch.Tensor]],
+        version: tuple,
+        digests: Sequence[bytes] | None = None,
     ) -> list[torch.Tensor]:
         """Returns [(B, C, H_l, W_l) per level] for images (B, 3, H, W): each image's maps from the memo or
-        from `backbone` run on it alone, then kept."""
+        from `backbone` run on it alone, then kept. `digests`, one per image, identify the images when the
+        caller knows them (predict.preprocess: the SHA-256 of the uint8 canvas each float image is made from,
+        a quarter of the bytes image_key would hash); else each image is hashed here."""
         if version != self._version:
             self.clear()
             self._version = version
+        if digests is not None and len(digests) != len(images):
+            raise ValueError(f"{len(digests)} digests for {len(images)} images")
         per_image: list[Maps] = []
-        for image in images:
-            key = image_key(image)
+        for i, image in enumerate(images):
+            key = image_key(image) if digests is None else canvas_key(image, digests[i])
             with self._lock:
                 found = self._maps.get(key)
                 if found is not None:

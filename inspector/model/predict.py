@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -34,15 +35,18 @@ def letterbox_image(image: np.ndarray, lb: Letterbox) -> np.ndarray:
 
 def preprocess(
     images: list[np.ndarray], size: int, scaleup: bool = True
-) -> tuple[torch.Tensor, list[Letterbox]]:
-    """Returns (batch (B, 3, size, size) float in [0, 1], one Letterbox per image) for (H, W, 3) uint8 images
-    of any sizes (enlarged to the canvas unless `scaleup` is False)."""
+) -> tuple[torch.Tensor, list[Letterbox], tuple[bytes, ...]]:
+    """Returns (batch (B, 3, size, size) float in [0, 1], one Letterbox per image, the SHA-256 of each
+    image's uint8 canvas) for (H, W, 3) uint8 images of any sizes (enlarged to the canvas unless `scaleup` is
+    False). The batch is the canvases / 255, so a digest identifies its image's values (the model's memo
+    keys maps by it: hashing the canvas reads a quarter of the bytes of the float image)."""
     letterboxes = [letterbox_params(im.shape[:2], size, scaleup) for im in images]
     canvases = np.stack(
         [letterbox_image(im, lb) for im, lb in zip(images, letterboxes, strict=True)]
-    )  # (B, S, S, 3)
+    )  # (B, S, S, 3), each canvas contiguous
+    digests = tuple(hashlib.sha256(canvas.data).digest() for canvas in canvases)
     batch = torch.from_numpy(canvases).permute(0, 3, 1, 2).float().div_(255.0)
-    return batch, letterboxes
+    return batch, letterboxes, digests
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ class EpisodeTensors:
     support_letterbox: list[Letterbox]
     query_letterbox: list[Letterbox]
     n_way: int
+    digests: tuple[bytes, ...] = ()  # preprocess's, supports then queries
 
 
 def support_way(sample: Sample) -> int:
@@ -86,12 +91,12 @@ def episode_tensors(
             f"episode {episode.index} has no support boxes, so no class prototypes can be built"
         )
     ways = [support_way(s) for s in support]
-    s_images, s_lb = preprocess([s.image for s in support], size, upscale_support)
+    s_images, s_lb, s_digests = preprocess([s.image for s in support], size, upscale_support)
     s_boxes = [
         torch.from_numpy(to_letterbox(np.asarray(s.boxes, np.float32)[np.asarray(s.labels) == w], lb))
         for s, w, lb in zip(support, ways, s_lb, strict=False)
     ]
-    q_images, q_lb = preprocess([q.image for q in episode.queries], size)
+    q_images, q_lb, q_digests = preprocess([q.image for q in episode.queries], size)
     q_boxes = [
         torch.from_numpy(to_letterbox(np.asarray(q.boxes, np.float32).reshape(-1, 4), lb))
         for q, lb in zip(episode.queries, q_lb, strict=False)
@@ -107,6 +112,7 @@ def episode_tensors(
         support_letterbox=s_lb,
         query_letterbox=q_lb,
         n_way=episode.n_way,
+        digests=s_digests + q_digests,
     )
 
 
@@ -123,7 +129,7 @@ def run_episode(model: FewShotDetector, episode: Episode) -> RawEpisodeOutput:
     wrap in torch.no_grad() for inference."""
     device = next(model.parameters()).device
     t = episode_tensors(episode, model.config.image_size, device, model.config.upscale_support)
-    out = model(t.support_images, t.support_boxes, t.support_ways, t.query_images, t.n_way)
+    out = model(t.support_images, t.support_boxes, t.support_ways, t.query_images, t.n_way, t.digests or None)
     return RawEpisodeOutput(tensors=t, output=out)
 
 
