@@ -134,20 +134,21 @@ def runs_in_worker(adapter: str) -> bool:
 
 def _evaluate(job: SideJob, send: Callable[[tuple], None], number: int) -> BatchResult:
     from inspector.adapters import load_detector
-    from inspector.batch import EpisodePlan
+    from inspector.batch import EpisodePlan, evaluate_batch
     from inspector.data import read_dataset
 
     sys.path[:0] = [p for p in job.path if p not in sys.path]
     os.environ["INSPECTOR_CACHE_DIR"] = job.cache  # batch.cache_dir(): the page's cache, not the worker's
     detector = load_detector(job.checkpoint, job.adapter, allowed=job.allowed)
     plan = EpisodePlan(read_dataset(job.data), None, job.settings)
-    return evaluate_rows(detector, plan, job.meta, lambda done, _todo: send(("progress", number, done)))
+    progress = lambda done, _todo: send(("progress", number, done))  # noqa: E731
+    return evaluate_batch(detector, plan, job.meta, progress=progress, cache=True)  # the page summarises
 
 
 def serve(jobs: IO[bytes], answers: IO[bytes]) -> None:
     """The worker's loop: (number, SideJob) pairs from `jobs` until it closes. Each is answered on `answers`
-    with its rows ("rows": the page computes the bootstrap's half from them while the worker goes on to) the
-    TIDE breakdown ("done"), or with the error that stopped it ("error")."""
+    with its rows ("rows": the page summarises them and computes the bootstrap's half while the worker goes
+    on to) the TIDE breakdown ("done"), or with the error that stopped it ("error")."""
     import torch
 
     import inspector.batch
@@ -248,7 +249,10 @@ class _Worker:
     def _answer(self, number: int, side: _Side, kind: str, value: Any) -> None:
         """Takes one of the worker's answers about a side (not its progress)."""
         try:
-            if kind == "rows":  # the bootstrap's half computed here while the worker computes the breakdown
+            if kind == "rows":  # the summary and the bootstrap's half here while the worker runs TIDE
+                from inspector.batch import cached_summary
+
+                cached_summary(value)
                 side.rows = (value, resampled(value))
             elif kind == "done":
                 if side.rows is None:
