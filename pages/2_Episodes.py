@@ -53,12 +53,12 @@ with guard("the detector's output"):
 st.subheader(f"Episode {index}: {', '.join(episode.class_names)}")
 with guard("the support set"):
     st.markdown("**Support set**")
-    overlays.render_support(episode)
+    overlays.render_support(episode, (dataset.key, settings, index))
 if result is None:
     st.stop()
 
 with guard("the queries"):
-    overlays.render_queries(episode, result, view)
+    overlays.render_queries(episode, result, view, (checkpoint.key, adapter, dataset.key, settings, index))
 
 with guard("the diagnostics"):
     st.subheader("Diagnostics")

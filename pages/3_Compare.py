@@ -77,7 +77,8 @@ with tab_episode:
                 st.markdown("**This episode, A vs B**")
                 cmp.render_episode_deltas(*results, view)
             with guard("the overlays"):
-                cmp.render_side_by_side(episode, *results, view)
+                shown = (ckpt_a.key, adapter_a, ckpt_b.key, adapter_b, dataset.key, settings, index)
+                cmp.render_side_by_side(episode, *results, view, shown)
 
 with tab_aggregate:
     batch_a = batch_b = None

@@ -264,3 +264,31 @@ def test_one_torch_thread_is_restored_when_the_last_overlapping_evaluation_ends(
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.skipif(not demo_checkpoints(), reason="demo/ not built (python -m inspector demo)")
+def test_the_overlays_are_drawn_once_and_again_when_the_view_changes(tmp_path, monkeypatch):
+    """A rerun shows the kept PNGs (drawing and encoding were 45% of the Episode tab's rerun); a new IoU
+    threshold redraws them, and the images shown are those drawn."""
+    from streamlit.testing.v1 import AppTest
+
+    from inspector.ui import overlay_views
+
+    drawn: list[int] = []
+    png = overlay_views.png
+
+    def counted(image):
+        drawn.append(1)
+        return png(image)
+
+    monkeypatch.setattr(overlay_views, "png", counted)
+    monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(tmp_path / "cache"))
+    at = AppTest.from_file(str(REPO / "pages" / "3_Compare.py"), default_timeout=300)
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    shown = len([img for el in at.get("image") for img in el.proto.imgs])
+    assert shown >= 2 and len(drawn) == shown
+    at.run()
+    assert len(drawn) == shown  # kept
+    at.slider(key="match_iou").set_value(0.7).run()
+    assert not at.exception and len(drawn) == 2 * shown  # another view: drawn again

@@ -102,9 +102,12 @@ def _episode_result(
         return inspect_episode(detector, episode, score_threshold, nms_iou, gradients=False)
 
 
-def render_side_by_side(episode: Episode, ra: EpisodeResult, rb: EpisodeResult, v: ViewSettings) -> None:
+def render_side_by_side(
+    episode: Episode, ra: EpisodeResult, rb: EpisodeResult, v: ViewSettings, identity: tuple | None = None
+) -> None:
     """Per query (and clip frame): A's and B's overlays in two columns (captioned, each can be enlarged), the
-    legend in words, and the per-target comparison."""
+    legend in words, and the per-target comparison. `identity`: what the episode and both results were
+    cached by (overlay_views.show_image keeps each overlay's PNG by it)."""
     samples = list(episode.queries) + [f for c in episode.clips for f in c.frames]
     titles = [f"query {k + 1}" for k in range(len(episode.queries))] + [
         f"clip {c.clip_id} · frame {t}" for c in episode.clips for t in range(len(c.frames))
@@ -128,7 +131,8 @@ def render_side_by_side(episode: Episode, ra: EpisodeResult, rb: EpisodeResult, 
         ):
             draw = overlays.overlay_drawer(samples[k].image, q, m, names, v)
             caption = f"{side} · {overlays.query_caption(titles[k], q, m)}"
-            overlays.show_image(col, draw, caption, f"cmp_{side}_{k}")
+            named = None if identity is None else (*identity, k, side, v)
+            overlays.show_image(col, draw, caption, f"cmp_{side}_{k}", identity=named)
         rows = [asdict(t) for t in compare_targets(ma, mb, qa[k].target_labels)]
         if rows:
             table = pd.DataFrame(rows).rename(columns={"iou_a": "IoU A", "iou_b": "IoU B", "label": "class"})
