@@ -6,10 +6,11 @@ other: an episode is ~15 ms of small torch calls, and the Python between them ho
 page runs A on a thread and B here, in one worker process that every session shares, one side at a time.
 
 The worker is `python -m inspector.compare_worker`, fed pickled SideJobs on its stdin; it answers on its
-stdout with ("progress", job, episodes done), then ("done", job, (BatchResult, TIDE breakdown)) or ("error",
-job, exception). Written here rather than with multiprocessing or concurrent.futures' process pool: both
-start a worker by re-running the parent's `__main__`, and under Streamlit `__main__` is the page itself
-(measured: the spawned worker ran the Compare page and died).
+stdout with ("progress", job, episodes done), then ("rows", job, BatchResult) and ("done", job, TIDE
+breakdown), or ("error", job, exception). The page summarises the rows and computes their half of the paired
+bootstrap while the worker runs TIDE. Written here rather than with multiprocessing or concurrent.futures'
+process pool: both start a worker by re-running the parent's `__main__`, and under Streamlit `__main__` is
+the page itself (measured: the spawned worker ran the Compare page and died).
 
 `warm()` starts the worker when the page opens, so that its imports (torch, ~1.5 s) overlap the page's own.
 It reads the checkpoint and the dataset from their paths and keeps the result in the evaluation cache the page
@@ -79,21 +80,6 @@ def query_images(rows: pd.DataFrame) -> tuple[list[ImageRecord], np.ndarray]:
     return image_records(images), images["position"].to_numpy()
 
 
-def evaluate_rows(
-    detector: Detector,
-    plan: EpisodePlan,
-    meta: dict[str, Any],
-    progress: Callable[[int, int], None] | None = None,
-) -> BatchResult:
-    """The side's BatchResult, from the evaluation cache or run and kept there, with its summary kept beside
-    it (batch.cached_summary). The caller sets torch's threads."""
-    from inspector.batch import cached_summary, evaluate_batch
-
-    batch = evaluate_batch(detector, plan, meta, progress=progress, cache=True)
-    cached_summary(batch)
-    return batch
-
-
 def breakdown(batch: BatchResult) -> ErrorBreakdown | None:
     """The TIDE breakdown of the result's query images in position order; None without one."""
     from inspector.tide import error_breakdown
@@ -116,8 +102,13 @@ def evaluate_side(
     meta: dict[str, Any],
     progress: Callable[[int, int], None] | None = None,
 ) -> SideResult:
-    """The side's SideResult, all of it on the calling thread (the worker splits it: see serve)."""
-    batch = evaluate_rows(detector, plan, meta, progress)
+    """The side's SideResult, all of it on the calling thread (the worker splits it: see serve): its
+    BatchResult from the evaluation cache or run and kept there, with its summary kept beside it
+    (batch.cached_summary). The caller sets torch's threads."""
+    from inspector.batch import cached_summary, evaluate_batch
+
+    batch = evaluate_batch(detector, plan, meta, progress=progress, cache=True)
+    cached_summary(batch)
     return SideResult(batch, breakdown(batch), resampled(batch))
 
 

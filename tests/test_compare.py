@@ -282,6 +282,7 @@ def test_the_overlays_are_drawn_once_and_again_when_the_view_changes(tmp_path, m
         return png(image)
 
     monkeypatch.setattr(overlay_views, "png", counted)
+    overlay_views._page_png.clear()  # what an earlier test of this process kept
     monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(tmp_path / "cache"))
     at = AppTest.from_file(str(REPO / "pages" / "3_Compare.py"), default_timeout=300)
     at.run()

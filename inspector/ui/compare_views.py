@@ -35,14 +35,13 @@ from inspector.compare import (
     delta_cis,
     episode_metrics,
     metrics_delta_table,
-    resampled_maps,
     summary_delta_table,
 )
 from inspector.data import Episode
 from inspector.draw import legend_caption
 from inspector.evaluate import match_query
 from inspector.results import Detector, EpisodeResult
-from inspector.tide import ErrorBreakdown, error_breakdown
+from inspector.tide import ErrorBreakdown
 from inspector.ui import episode_views as views
 from inspector.ui import overlay_views as overlays
 from inspector.ui import tables
@@ -186,7 +185,7 @@ def aggregate(
     return result
 
 
-# A and B are evaluated at once: A on this thread (one torch thread), B in the worker process
+# A and B are evaluated at once: A on this pool's one thread (one torch thread), B in the worker process
 # (compare_worker: on two threads of one process the interpreter's lock serialises them). Every session shares
 # the thread and the worker, so a server never runs more than two evaluations at a time, and an evaluation
 # goes on when a rerun interrupts the page.
@@ -235,20 +234,14 @@ def breakdown_of(result: BatchResult) -> ErrorBreakdown | None:
     """The TIDE breakdown of a result's query images in position order (None when it has none): the one its
     evaluation computed when there is one, else computed here."""
     side = _kept(result)
-    if side is not None:
-        return side.breakdown
-    records, _ = compare_worker.query_images(result.rows)
-    return error_breakdown(records) if records else None
+    return side.breakdown if side is not None else compare_worker.breakdown(result)
 
 
 def _resampled(result: BatchResult) -> ResampledMaps | None:
     """The result's half of the paired bootstrap (compare.resampled_maps): its evaluation's when there is
     one, else computed here; None without query images."""
     side = _kept(result)
-    if side is not None:
-        return side.resampled
-    records, episodes = compare_worker.query_images(result.rows)
-    return resampled_maps(records, episodes) if records else None
+    return side.resampled if side is not None else compare_worker.resampled(result)
 
 
 def _evaluate_here(
