@@ -414,21 +414,6 @@ def compose_overlay(
     return Overlay(v.get_image(), labels, v.scale, unlabelled)
 
 
-def draw_overlay(
-    image: np.ndarray,
-    q: QueryResult,
-    m: Matching,
-    class_names: Sequence[str] = (),
-    strides_shown: Collection[int] | None = None,
-    show_anchors: bool = True,
-    legend: bool = True,
-    side: int = DISPLAY_SIDE,
-    shown: int | None = None,
-) -> Image.Image:
-    """Returns compose_overlay's image."""
-    return compose_overlay(image, q, m, class_names, strides_shown, show_anchors, legend, side, shown).image
-
-
 def compose_boxes(
     image: np.ndarray,
     boxes: np.ndarray,
@@ -446,15 +431,3 @@ def compose_boxes(
         v.add_label(labels[k], box, color)
     labels_drawn = v.draw_labels()
     return Overlay(v.get_image(), labels_drawn, v.scale)
-
-
-def draw_boxes(
-    image: np.ndarray,
-    boxes: np.ndarray,
-    labels: Sequence[str] = (),
-    color: RGB = TARGET,
-    side: int = 256,
-    shown: int | None = None,
-) -> Image.Image:
-    """Returns compose_boxes's image."""
-    return compose_boxes(image, boxes, labels, color, side, shown).image

@@ -20,8 +20,6 @@ from inspector.draw import (
     compose_boxes,
     compose_overlay,
     display_scale,
-    draw_boxes,
-    draw_overlay,
     legend_caption,
 )
 from inspector.evaluate import Matching, match_query
@@ -57,7 +55,7 @@ def _query(**kw) -> QueryResult:
 
 
 def _draw(q: QueryResult, iou_threshold: float = 0.5, **kw):
-    return draw_overlay(_image(), q, match_query(q, iou_threshold), NAMES, **kw)
+    return compose_overlay(_image(), q, match_query(q, iou_threshold), NAMES, **kw).image
 
 
 def test_box_label_is_a_pure_function() -> None:
@@ -106,15 +104,15 @@ def test_drawing_takes_the_match_it_is_given_and_never_matches(monkeypatch) -> N
     told = Matching(np.array([False, False]), np.array([-1, -1]), np.zeros(2), np.array([False, False]))
 
     def refuse(*a, **k):
-        raise AssertionError("draw_overlay ran the matching itself")
+        raise AssertionError("compose_overlay ran the matching itself")
 
     monkeypatch.setattr(inspector.evaluate, "match", refuse)
     monkeypatch.setattr(inspector.evaluate, "match_query", refuse)
-    arr = np.asarray(draw_overlay(_image(), q, told, NAMES, legend=False))
+    arr = np.asarray(compose_overlay(_image(), q, told, NAMES, legend=False).image)
     assert _count(arr, TP) == 0 and _count(arr, FP) > 100
-    assert _count(draw_overlay(_image(), q, m, NAMES, legend=False), TP) > 100
+    assert _count(compose_overlay(_image(), q, m, NAMES, legend=False).image, TP) > 100
     with pytest.raises(ValueError, match="2 predictions"):
-        draw_overlay(
+        compose_overlay(
             _image(),
             _query(
                 pred_boxes=np.zeros((1, 4), np.float32),
@@ -161,7 +159,7 @@ def test_legend_names_what_is_drawn() -> None:
 @pytest.mark.parametrize("shape", [(128, 128), (64, 300), (900, 700)])
 def test_any_image_size_and_greyscale(shape) -> None:
     grey = np.full(shape, 100, np.uint8)
-    img = draw_boxes(grey, np.array([[1, 1, 30, 30]]), ["circle"], color=OKABE_ITO["blue"])
+    img = compose_boxes(grey, np.array([[1, 1, 30, 30]]), ["circle"], color=OKABE_ITO["blue"]).image
     assert img.mode == "RGB" and _count(img, OKABE_ITO["blue"]) > 0
 
 
