@@ -131,6 +131,20 @@ def test_styled_rows_writes_each_row_as_its_kind_and_colours_its_change() -> Non
     assert colours == {"row0_col3": tables.IMPROVED, "row1_col3": tables.WORSENED}  # mAP up, loss up
 
 
+def test_styled_rows_formats_interleaved_kinds_each_as_its_own() -> None:
+    # rows of one kind are formatted together: those of another kind between them keep their own format
+    frame = pd.DataFrame({"metric": list("abcde"), "A": [0.25, 2.5, 0.5, 7.0, 0.125], "Δ": [0.25] * 5})
+    kinds: list[tables.Kind] = ["map", "loss", "map", "count", "map"]
+    html = tables.styled_rows(frame, kinds, ["A"], "Δ", ["higher"] * 5).to_html()
+    assert _cells(html) == [
+        *("a", "0.2500", "+0.2500"),
+        *("b", "2.5", "+0.25"),
+        *("c", "0.5000", "+0.2500"),
+        *("d", "7", "+0"),
+        *("e", "0.1250", "+0.2500"),
+    ]
+
+
 def test_height_shows_every_row_and_the_header_up_to_the_cap() -> None:
     assert tables.height_for(5) == tables.ROW_PX * 6 + 3
     assert tables.height_for(0) == tables.height_for(1)
