@@ -14,9 +14,10 @@ nothing is evaluated, summarised, held by Streamlit's caches or imported beyond 
 with. AppTest opens the page twice per round, each time in a fresh process: on the Aggregate tab (the first
 run is everything the page runs: the episode, both evaluations, the aggregate table, the bootstrap, TIDE and
 the PR curves; the aggregate runs only while its tab is open), then on the Episode tab (the episode alone),
-opening the Aggregate tab next and then the Training logs tab. Each first run is timed in wall time and in the
-CPU time of all its threads and of the page's worker process (which moves less with other jobs' load), then a
-rerun. The browser times,
+opening the Aggregate tab next and then the Training logs tab, and on the Episode tab again, opening the
+Aggregate tab PAUSE_S after (the page evaluates it ahead meanwhile). Each first run is timed in wall time and
+in the CPU time of all its threads and of the page's worker process (which moves less with other jobs' load),
+then a rerun. The browser times,
 from navigation to /Compare: the episode's overlays drawn; the aggregate table drawn (the Aggregate tab
 clicked once the overlays are there); the page idle (all drawn); then a rerun (the "r" key) until idle.
 The AppTest and browser rounds alternate. --baseline DIR adds AppTest rounds of another checkout's page (e.g.
@@ -141,22 +142,27 @@ def children_cpu() -> float:
     return total
 
 
-def child_apptest(repo: Path, tab: str) -> dict[str, float]:
+def child_apptest(repo: Path, tab: str, pause: float = 0.0) -> dict[str, float]:
     """In a fresh process, the page opened on `tab` ("Episode" or "Aggregate"): its first run (wall and CPU
-    seconds) and a rerun; opened on the Episode tab, then the Aggregate tab opened (the evaluations, from
-    nothing) and the Training logs tab (seconds)."""
+    seconds) and a rerun; opened on the Episode tab, then the Aggregate tab opened (at once: the evaluations
+    from nothing, or from where they got ahead while the Episode tab was drawn) and the Training logs tab
+    (seconds). With `pause`: the Episode tab, then the Aggregate tab opened `pause` seconds after it was
+    drawn, as by someone who looked at the overlays first."""
     sys.path.insert(0, str(repo))  # that checkout's inspector, not this one's
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(repo / "pages" / "3_Compare.py"), default_timeout=600)
     at.session_state["cmp_tab"] = tab  # the tab's label (pages/3_Compare.py: st.tabs(..., key="cmp_tab"))
     steps: list[tuple[str, str | None]] = [("first run", None), ("rerun", None)]
-    if tab == "Episode":
+    if pause:
+        steps = [("first run", None), (f"aggregate tab {pause:g} s after", "Aggregate")]
+    elif tab == "Episode":
         steps += [("aggregate tab", "Aggregate"), ("logs tab", "Training logs")]
     out = {}
     for name, opened in steps:
         if opened is not None:
             at.session_state["cmp_tab"] = opened
+            time.sleep(pause)
         t0, c0 = time.perf_counter(), time.process_time() + children_cpu()
         at.run()
         out[name] = time.perf_counter() - t0
@@ -164,20 +170,24 @@ def child_apptest(repo: Path, tab: str) -> dict[str, float]:
             out["first run, CPU"] = time.process_time() + children_cpu() - c0
         if at.exception or at.error:
             raise SystemExit(f"{name}: {[e.value for e in [*at.exception, *at.error]]}")
-        if name == ("first run" if tab == "Aggregate" else "aggregate tab"):
+        if opened == "Aggregate" or (name == "first run" and tab == "Aggregate"):
             tables = [d.value for d in at.dataframe if "metric" in d.value.columns]
             if not any("mAP@0.5:0.95" in set(t["metric"]) for t in tables):
                 raise SystemExit(f"{name} drew no aggregate table")
-    return {f"{tab}: {name}": t for name, t in out.items()}
+    opened_on = f"{tab}, looked at" if pause else tab
+    return {f"{opened_on}: {name}": t for name, t in out.items()}
 
 
-def apptest_round(repo: Path, tab: str) -> dict[str, float]:
+PAUSE_S = 3.0  # how long someone looks at the Episode tab before opening the Aggregate tab (apptest_rounds)
+
+
+def apptest_round(repo: Path, tab: str, pause: float = 0.0) -> dict[str, float]:
     """One fresh process, one fresh evaluation cache: child_apptest's times."""
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "INSPECTOR_CACHE_DIR": cache, "INSPECTOR_DEMO_DIR": str(DEMO)}
         env["PYTHONPATH"] = os.pathsep.join([str(repo), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         done = subprocess.run(
-            [sys.executable, __file__, "--child-apptest", str(repo), "--tab", tab],
+            [sys.executable, __file__, "--child-apptest", str(repo), "--tab", tab, "--pause", str(pause)],
             env=env,
             capture_output=True,
             text=True,
@@ -189,9 +199,13 @@ def apptest_round(repo: Path, tab: str) -> dict[str, float]:
 
 
 def apptest_rounds(repo: Path) -> dict[str, float]:
-    """The page opened on the Aggregate tab, then opened on the Episode tab: each in its own fresh process
-    and cache."""
-    return {**apptest_round(repo, "Aggregate"), **apptest_round(repo, "Episode")}
+    """The page opened on the Aggregate tab, opened on the Episode tab, and opened on the Episode tab with the
+    Aggregate tab PAUSE_S later: each in its own fresh process and cache."""
+    return {
+        **apptest_round(repo, "Aggregate"),
+        **apptest_round(repo, "Episode"),
+        **apptest_round(repo, "Episode", PAUSE_S),
+    }
 
 
 # ---------------------------------------------------------------------------------------------- browser
@@ -217,10 +231,10 @@ def time_rerun(page: Page) -> tuple[float, float]:
     page.locator("h1").first.click()  # focus the page, not a widget: "r" reruns
     start = page.evaluate("performance.now()")
     page.keyboard.press("r")
-    page.wait_for_function(
-        "() => window.__states.some(s => s[0] !== 'notRunning') && window.__states.at(-1)[0] === 'notRunning'",
-        timeout=120_000,
+    over = (
+        "() => window.__states.some(s => s[0] !== 'notRunning') && window.__states.at(-1)[0] === 'notRunning'"
     )
+    page.wait_for_function(over, timeout=120_000)
     states = page.evaluate("window.__states")
     began = next((t for s, t in states if s == "running"), None)
     if began is None:
@@ -288,9 +302,10 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="another checkout whose page AppTest times too")
     parser.add_argument("--child-apptest", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--tab", default="Aggregate", help=argparse.SUPPRESS)
+    parser.add_argument("--pause", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_apptest:
-        print(json.dumps(child_apptest(args.child_apptest, args.tab)))
+        print(json.dumps(child_apptest(args.child_apptest, args.tab, args.pause)))
         return
     parts = set(args.parts.split(","))
     if "bootstrap" in parts:

@@ -273,6 +273,12 @@ def warm() -> None:
         _WORKER.running()
 
 
+def busy() -> bool:
+    """Whether the worker holds sides it has not answered yet."""
+    with _WORKER.lock:
+        return bool(_WORKER.sides)
+
+
 @dataclass(frozen=True)
 class Submitted:
     """A side given to the worker: (BatchResult, TIDE breakdown) to come, and a reader of its progress."""

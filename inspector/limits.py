@@ -76,3 +76,10 @@ MAX_COMPANION_DEPTH = 64
 # that other sessions and shards need; shards scale out as processes instead.
 def eval_threads() -> int:
     return _env_int("INSPECTOR_EVAL_THREADS", 1)
+
+
+# Whether the Compare page evaluates its aggregate ahead, in its worker process, while another tab is shown
+# and nothing else is being evaluated: up to two evaluations (~3 s of one core on the demo) that nobody may
+# look at. 0 turns it off: the aggregate is then evaluated when its tab is opened.
+def evaluate_ahead() -> bool:
+    return os.environ.get("INSPECTOR_EVALUATE_AHEAD", "1").strip() != "0"

@@ -14,6 +14,7 @@ from inspector.ui import compare_views as cmp  # noqa: E402
 from inspector.ui import episode_views as views  # noqa: E402
 from inspector.ui import lab_views as lab  # noqa: E402
 from inspector.ui import nav  # noqa: E402
+from inspector.ui import pair_jobs as pairs  # noqa: E402
 from inspector.ui.guard import guard  # noqa: E402
 from inspector.ui.nav import sidebar_nav  # noqa: E402
 
@@ -58,7 +59,7 @@ with tab_aggregate:  # the input is drawn even when hidden, so that its value ou
     job = None
     if tab_aggregate.open:
         with guard("the evaluation"):  # A on a thread, B in the worker process, while the episode is drawn
-            job = cmp.start_pair((ckpt_a, adapter_a), (ckpt_b, adapter_b), dataset, settings, n)
+            job = pairs.start_pair((ckpt_a, adapter_a), (ckpt_b, adapter_b), dataset, settings, n)
 
 with tab_episode:
     if tab_episode.open:  # the overlays cost ~0.1 s a rerun: not behind another tab
@@ -84,7 +85,7 @@ with tab_aggregate:
     batch_a = batch_b = None
     with guard("the aggregate"):
         if job is not None:
-            batch_a, batch_b = cmp.aggregate_pair(job)
+            batch_a, batch_b = pairs.aggregate_pair(job)
             st.markdown(
                 f"**Over {n} episodes** (COCO mAP, equal to pycocotools; losses are means over episodes)"
             )
@@ -112,3 +113,7 @@ with tab_logs:
     if tab_logs.open:
         with guard("the training logs"):
             cmp.render_logs(ckpt_a, ckpt_b)
+
+if not tab_aggregate.open:  # all drawn: the aggregate's evaluations start in the worker, unless it is busy
+    with guard("the aggregate's evaluation"):
+        pairs.prefetch_pair((ckpt_a, adapter_a), (ckpt_b, adapter_b), dataset, settings, n)

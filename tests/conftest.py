@@ -10,6 +10,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 # A byte-exact copy of ../shared/samples (see tests/samples/SOURCES.md) so a clean clone tests itself.
 SAMPLES = Path(os.environ.get("INSPECTOR_SAMPLES", REPO / "tests" / "samples"))
+# The Compare page evaluates its aggregate ahead only in the tests of that (tests/test_compare.py): elsewhere
+# each page opened would leave a 100-episode evaluation running in the shared worker, behind which the next
+# test's own would wait.
+os.environ.setdefault("INSPECTOR_EVALUATE_AHEAD", "0")
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ changes, and the page on the demo's two runs."""
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -212,21 +213,37 @@ def test_compare_page_scores_a_checkpoint_against_itself_as_no_change(tmp_path, 
     assert len(cached) == 3 and all(summary_path(p).is_file() for p in cached)
 
 
+def _wait_for(done, seconds: float = 120.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not done():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not demo_checkpoints(), reason="demo/ not built (python -m inspector demo)")
-def test_compare_page_evaluates_the_aggregate_only_when_its_tab_is_open(tmp_path, monkeypatch):
+def test_compare_page_evaluates_the_aggregate_ahead_in_the_worker_while_another_tab_is_shown(
+    tmp_path, monkeypatch
+):
     from streamlit.testing.v1 import AppTest
 
-    from inspector.ui import compare_views as cmp
+    from inspector.ui import pair_jobs as pairs
 
-    started: list[tuple] = []
-    start = cmp._start_pair
+    started: list[bool] = []  # each job started: prefetched or not
+    here: list[int] = []  # sides evaluated on the page's pair thread
+    start, evaluate_here = pairs._start_pair, pairs._evaluate_here
 
-    def counted(*args):
-        started.append(args)
-        return start(*args)
+    def counted(*args, prefetch=False):
+        started.append(prefetch)
+        return start(*args, prefetch=prefetch)
 
-    monkeypatch.setattr(cmp, "_start_pair", counted)
+    def counted_here(*args):
+        here.append(1)
+        return evaluate_here(*args)
+
+    monkeypatch.setattr(pairs, "_start_pair", counted)
+    monkeypatch.setattr(pairs, "_evaluate_here", counted_here)
+    monkeypatch.setenv("INSPECTOR_EVALUATE_AHEAD", "1")  # the default, off for the other tests (conftest)
     monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(tmp_path / "cache"))
     at = AppTest.from_file(str(REPO / "pages" / "3_Compare.py"), default_timeout=300)
     at.session_state["cmp_episodes"] = 3
@@ -235,16 +252,70 @@ def test_compare_page_evaluates_the_aggregate_only_when_its_tab_is_open(tmp_path
     assert at.subheader[0].value.startswith("Episode 0")
     episode = next(d.value for d in at.dataframe if "metric" in d.value.columns).set_index("metric")
     assert episode.loc["FP", "better"] == "↓ lower" and episode.loc["AP@0.5", "better"] == "↑ higher"
-    assert started == [] and not list((tmp_path / "cache").glob("*.parquet"))  # no evaluation job
-    assert not any("Over 3 episodes" in m.value for m in at.markdown)
+    assert not any("Over 3 episodes" in m.value for m in at.markdown)  # not drawn on this tab
+    assert started == [True]  # but evaluated ahead, in the worker, one side after the other
+    _wait_for(lambda: len(list((tmp_path / "cache").glob("*.parquet"))) == 2 and not pairs.evaluating())
+    assert here == []
+    at.session_state["cmp_tab"] = "Aggregate"
+    at.run()  # finds the job done
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    assert any("Over 3 episodes" in m.value for m in at.markdown)
+    assert started == [True] and here == []
+    # opened before the worker came to the second side, the pair's thread takes that side (PairJob.hurry)
+    at.session_state["cmp_tab"] = "Episode"
+    at.number_input(key="cmp_episodes").set_value(40).run()  # the input is kept on another tab
+    assert at.number_input(key="cmp_episodes").value == 40 and started == [True, True]
     at.session_state["cmp_tab"] = "Aggregate"
     at.run()
     assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
-    assert len(started) == 1 and len(list((tmp_path / "cache").glob("*.parquet"))) == 2
+    assert any("Over 40 episodes" in m.value for m in at.markdown) and started == [True, True]
+    assert here == [1] and len(list((tmp_path / "cache").glob("*.parquet"))) == 4
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not demo_checkpoints(), reason="demo/ not built (python -m inspector demo)")
+def test_compare_page_evaluates_nothing_ahead_while_anything_is_evaluated(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from inspector.ui import pair_jobs as pairs
+
+    monkeypatch.setattr(pairs, "evaluating", lambda: True)  # another session's evaluation runs
+    monkeypatch.setenv("INSPECTOR_EVALUATE_AHEAD", "1")
+    monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(tmp_path / "cache"))
+    at = AppTest.from_file(str(REPO / "pages" / "3_Compare.py"), default_timeout=300)
+    at.session_state["cmp_episodes"] = 3
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    time.sleep(1.0)
+    assert not list((tmp_path / "cache").glob("*.parquet"))
+    at.session_state["cmp_tab"] = "Aggregate"
+    at.run()  # asked for: evaluated whatever else runs
     assert any("Over 3 episodes" in m.value for m in at.markdown)
-    at.session_state["cmp_tab"] = "Episode"
-    at.number_input(key="cmp_episodes").set_value(4).run()  # the input is kept on another tab
-    assert at.number_input(key="cmp_episodes").value == 4 and len(started) == 1
+
+
+def test_a_deferred_side_starts_once_where_it_is_first_asked_to():
+    from concurrent.futures import Future
+
+    from inspector.ui.pair_jobs import _Deferred
+
+    ways: list[str] = []
+    worker, thread = Future(), Future()
+
+    def way(name, future, done):
+        return lambda: (ways.append(name), (future, lambda: done))[1]
+
+    side = _Deferred(way("worker", worker, 7), way("thread", thread, 3))
+    assert side.done() == 0 and not side.result.done()
+    side.start(in_worker=False)  # the Aggregate tab opened first
+    side.start(in_worker=True)  # then the worker finished the other side: too late
+    assert ways == ["thread"] and side.done() == 3
+    thread.set_result("rows")
+    assert side.result.result() == "rows"
+    failing = _Deferred(way("worker", Future(), 0), way("thread", Future(), 0))
+    failing.start(in_worker=True)
+    failing._started[0].set_exception(ValueError("the worker died"))
+    with pytest.raises(ValueError, match="the worker died"):
+        failing.result.result()
 
 
 def test_one_torch_thread_is_restored_when_the_last_overlapping_evaluation_ends():

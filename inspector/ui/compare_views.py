@@ -3,11 +3,7 @@ aggregate."""
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,22 +11,18 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from inspector import charts, compare_worker
-from inspector.adapters import allowed_adapters, inspect_episode
+from inspector import charts
+from inspector.adapters import inspect_episode
 from inspector.batch import (
     BatchResult,
     EpisodePlan,
     EvalSettings,
-    Shard,
-    cache_dir,
-    cache_key,
     cached_summary,
     evaluate_batch,
     run_meta,
 )
 from inspector.compare import (
     DeltaCI,
-    ResampledMaps,
     compare_targets,
     delta_cis,
     episode_metrics,
@@ -40,13 +32,13 @@ from inspector.compare import (
 from inspector.data import Episode
 from inspector.draw import legend_caption
 from inspector.evaluate import match_query
-from inspector.results import Detector, EpisodeResult
-from inspector.tide import ErrorBreakdown
+from inspector.results import EpisodeResult
 from inspector.ui import episode_views as views
 from inspector.ui import overlay_views as overlays
 from inspector.ui import tables
 from inspector.ui.delta_tables import render_deltas
 from inspector.ui.episode_views import Choice, ViewSettings
+from inspector.ui.pair_jobs import identity, resampled_of
 from inspector.ui.torch_threads import one_torch_thread
 from inspector.ui.widgets import POINTS_PER_TRACE
 
@@ -185,173 +177,6 @@ def aggregate(
     return result
 
 
-# A and B are evaluated at once: A on this pool's one thread (one torch thread), B in the worker process
-# (compare_worker: on two threads of one process the interpreter's lock serialises them). Every session shares
-# the thread and the worker, so a server never runs more than two evaluations at a time, and an evaluation
-# goes on when a rerun interrupts the page.
-_PAIR_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inspector-compare")
-
-
-@dataclass
-class PairJob:
-    """A's and B's evaluations: each side's BatchResult when ready, and how many episodes each side evaluated
-    has done of `total` (one side when A is B)."""
-
-    key: tuple
-    results: tuple[Future[BatchResult], Future[BatchResult]]
-    progress: list[Callable[[], int]]
-    total: int
-
-    def evaluated(self) -> bool:
-        return all(f.done() for f in self.results)
-
-    def done(self) -> list[int]:
-        return [read() for read in self.progress]
-
-
-# What each side's evaluation computed beside its rows (compare_worker.SideResult: the TIDE breakdown, its
-# half of the bootstrap), by identity(result): these then run beside the other side's evaluation, not after
-# both on the page's thread. A few at most: the sides of the pairs evaluated last.
-_SIDES: dict[str, compare_worker.SideResult] = {}
-_SIDES_KEPT = 8
-_SIDES_LOCK = threading.Lock()
-
-
-def _keep(side: compare_worker.SideResult) -> BatchResult:
-    with _SIDES_LOCK:
-        while len(_SIDES) >= _SIDES_KEPT:
-            _SIDES.pop(next(iter(_SIDES)))
-        _SIDES[identity(side.batch)] = side
-    return side.batch
-
-
-def _kept(result: BatchResult) -> compare_worker.SideResult | None:
-    with _SIDES_LOCK:
-        return _SIDES.get(identity(result))
-
-
-def breakdown_of(result: BatchResult) -> ErrorBreakdown | None:
-    """The TIDE breakdown of a result's query images in position order (None when it has none): the one its
-    evaluation computed when there is one, else computed here."""
-    side = _kept(result)
-    return side.breakdown if side is not None else compare_worker.breakdown(result)
-
-
-def _resampled(result: BatchResult) -> ResampledMaps | None:
-    """The result's half of the paired bootstrap (compare.resampled_maps): its evaluation's when there is
-    one, else computed here; None without query images."""
-    side = _kept(result)
-    return side.resampled if side is not None else compare_worker.resampled(result)
-
-
-def _evaluate_here(
-    detector: Detector, plan: EpisodePlan, meta: dict[str, Any], progress: Callable[[int, int], None]
-) -> BatchResult:
-    """One side evaluated on the pair's thread (compare_worker.evaluate_side), its breakdown kept."""
-    with one_torch_thread():
-        return _keep(compare_worker.evaluate_side(detector, plan, meta, progress))
-
-
-def _from_worker(sent: compare_worker.Submitted) -> Future[BatchResult]:
-    """The worker's side as a Future of its BatchResult, its breakdown kept when it arrives."""
-    out: Future[BatchResult] = Future()
-
-    def arrived(f: Future[compare_worker.SideResult]) -> None:
-        try:
-            out.set_result(_keep(f.result()))
-        except BaseException as e:  # the side's error as raised in the worker, or the worker's death
-            out.set_exception(e)
-
-    sent.result.add_done_callback(arrived)
-    return out
-
-
-def _start_pair(
-    a: tuple[Choice, str], b: tuple[Choice, str], data: Choice, s: EvalSettings, key: tuple
-) -> PairJob:
-    dataset = views.cached_dataset(data.key)
-    plan = EpisodePlan(dataset, None, s)
-    n = plan.total
-    sides = {
-        (c.key, adapter): (c, adapter, run_meta(c.path, adapter, dataset, None, s, dataset.class_names, n))
-        for c, adapter in (a, b)
-    }  # one side when A is B
-    to_run = [side for side, (_, _, meta) in sides.items() if not _cache_file(meta).is_file()]
-    futures: dict[tuple, Future[BatchResult]] = {}
-    progress: list[Callable[[], int]] = []
-    for side, (c, adapter, meta) in sides.items():
-        # two sides to evaluate: the second in the worker process, where its adapter resolves
-        if len(to_run) == 2 and side == to_run[1] and compare_worker.runs_in_worker(adapter):
-            sent = compare_worker.submit(
-                c.path, adapter, allowed_adapters(), data.key[0], s, meta, cache_dir()
-            )
-            futures[side] = _from_worker(sent)
-            progress.append(sent.done)
-            continue
-        done = [0]
-
-        def update(episodes: int, _todo: int, cell: list[int] = done) -> None:
-            cell[0] = episodes
-
-        def read(cell: list[int] = done) -> int:
-            return cell[0]
-
-        detector = views.cached_detector(c.key, adapter)
-        futures[side] = _PAIR_THREAD.submit(_evaluate_here, detector, plan, meta, update)
-        progress.append(read)
-    fa, fb = (futures[(c.key, adapter)] for c, adapter in (a, b))
-    return PairJob(key, (fa, fb), progress, plan.total)
-
-
-def _cache_file(meta: dict[str, Any]) -> Path:
-    """Where evaluate_batch keeps the whole plan's result of this run (batch.cache_key)."""
-    return cache_dir() / f"{cache_key(meta, Shard())}.parquet"
-
-
-@st.cache_resource(max_entries=4, show_spinner=False)
-def _pair_job(key: tuple, _start: Callable[[], PairJob]) -> PairJob:
-    return _start()
-
-
-def start_pair(
-    a: tuple[Choice, str], b: tuple[Choice, str], data: Choice, s: EvalSettings, episodes: int
-) -> PairJob:
-    """A's and B's evaluations over `episodes` episodes at `evaluate`'s default thresholds, started unless
-    already running or done (every rerun and session asking the same gets the same job): each side from the
-    on-disk cache when present, else run and stored there (the CLI's --cache shares it); with both to run, A
-    on the pair's thread and B in the worker process (compare_worker)."""
-    settings = replace(s, episodes=episodes)
-    key = (a[0].key, a[1], b[0].key, b[1], data.key, settings, str(cache_dir()))
-    return _pair_job(key, lambda: _start_pair(a, b, data, settings, key))
-
-
-def aggregate_pair(job: PairJob) -> tuple[BatchResult, BatchResult]:
-    """The job's two BatchResults, waiting for them with a progress bar. A failed job is forgotten, so that
-    the next run starts it again, and its error raised."""
-    if not job.evaluated():
-        bar = st.progress(0.0, text=f"Evaluating A and B on {job.total} episodes…")
-        while not job.evaluated():
-            wait(job.results, timeout=0.1)
-            done = job.done()
-            bar.progress(
-                min(sum(done) / (len(done) * max(job.total, 1)), 1.0),
-                text=f"Evaluating A and B: episode {' and '.join(map(str, done))} of {job.total}",
-            )
-        bar.empty()
-    try:
-        return job.results[0].result(), job.results[1].result()
-    except Exception:
-        _pair_job.clear(job.key, None)
-        raise
-
-
-def identity(result: BatchResult) -> str:
-    """What identifies a batch result's rows (checkpoint and data content, settings, positions)."""
-    meta = result.meta
-    keys = ("schema", "checkpoint_sha256", "adapter", "data_hash", "clips_hash", "settings", "positions")
-    return json.dumps({k: meta.get(k) for k in keys}, sort_keys=True, default=str)
-
-
 @st.cache_data(max_entries=8, show_spinner="Summarising…")
 def _summary(identity: str, _result: BatchResult) -> dict[str, Any]:
     return cached_summary(_result)
@@ -365,7 +190,7 @@ def summary(result: BatchResult) -> dict[str, Any]:
 
 @st.cache_data(max_entries=16, show_spinner="Bootstrapping Δ mAP…")
 def _bootstrap(key: tuple, _a: BatchResult, _b: BatchResult) -> tuple[DeltaCI, DeltaCI] | None:
-    a, b = _resampled(_a), _resampled(_b)
+    a, b = resampled_of(_a), resampled_of(_b)
     return None if a is None or b is None else delta_cis(a, b)
 
 

@@ -23,8 +23,9 @@ from inspector.coverage import coverage_dict, measure_coverage, summarize_covera
 from inspector.tide import ERROR_TYPES, LEVERS, ErrorBreakdown
 from inspector.ui import episode_views as views
 from inspector.ui import tables
-from inspector.ui.compare_views import aggregate, breakdown_of, identity
+from inspector.ui.compare_views import aggregate
 from inspector.ui.episode_views import Choice
+from inspector.ui.pair_jobs import breakdown_of, identity
 from inspector.ui.torch_threads import one_torch_thread
 
 # Episodes the Episodes page analyses by default: at the demo's ~20 episodes/s, a few seconds per checkpoint.
