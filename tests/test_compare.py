@@ -231,7 +231,8 @@ def test_compare_page_evaluates_the_aggregate_ahead_in_the_worker_while_another_
 
     started: list[bool] = []  # each job started: prefetched or not
     here: list[int] = []  # sides evaluated on the page's pair thread
-    start, evaluate_here = pairs._start_pair, pairs._evaluate_here
+    looked: list[int] = []  # what is left to run, found (hashing both checkpoints)
+    start, evaluate_here, sides = pairs._start_pair, pairs._evaluate_here, pairs._sides
 
     def counted(*args, prefetch=False):
         started.append(prefetch)
@@ -241,8 +242,13 @@ def test_compare_page_evaluates_the_aggregate_ahead_in_the_worker_while_another_
         here.append(1)
         return evaluate_here(*args)
 
+    def counted_sides(*args):
+        looked.append(1)
+        return sides(*args)
+
     monkeypatch.setattr(pairs, "_start_pair", counted)
     monkeypatch.setattr(pairs, "_evaluate_here", counted_here)
+    monkeypatch.setattr(pairs, "_sides", counted_sides)
     monkeypatch.setenv("INSPECTOR_EVALUATE_AHEAD", "1")  # the default, off for the other tests (conftest)
     monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(tmp_path / "cache"))
     at = AppTest.from_file(str(REPO / "pages" / "3_Compare.py"), default_timeout=300)
@@ -256,6 +262,9 @@ def test_compare_page_evaluates_the_aggregate_ahead_in_the_worker_while_another_
     assert started == [True]  # but evaluated ahead, in the worker, one side after the other
     _wait_for(lambda: len(list((tmp_path / "cache").glob("*.parquet"))) == 2 and not pairs.evaluating())
     assert here == []
+    n_looked = len(looked)
+    at.run()  # a rerun of the tab: the pair was looked at already, its checkpoints are not hashed again
+    assert not at.exception and len(looked) == n_looked and started == [True]
     at.session_state["cmp_tab"] = "Aggregate"
     at.run()  # finds the job done
     assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
