@@ -302,9 +302,10 @@ def test_compare_page_evaluates_nothing_ahead_while_anything_is_evaluated(tmp_pa
     assert any("Over 3 episodes" in m.value for m in at.markdown)
 
 
-def test_a_deferred_side_starts_once_where_it_is_first_asked_to():
+def test_a_deferred_side_starts_once_where_it_is_first_asked_to(monkeypatch):
     from concurrent.futures import Future
 
+    from inspector.ui import pair_jobs
     from inspector.ui.pair_jobs import _Deferred
 
     ways: list[str] = []
@@ -321,10 +322,19 @@ def test_a_deferred_side_starts_once_where_it_is_first_asked_to():
     thread.set_result("rows")
     assert side.result.result() == "rows"
     failing = _Deferred(way("worker", Future(), 0), way("thread", Future(), 0))
-    failing.start(in_worker=True)
+    monkeypatch.setattr(pair_jobs, "evaluating", lambda: False)
+    failing.after(worker)  # the worker finished the pair's other side, and nothing else is evaluated
+    assert ways[-1] == "worker"
     failing._started[0].set_exception(ValueError("the worker died"))
     with pytest.raises(ValueError, match="the worker died"):
         failing.result.result()
+    # something asked for is being evaluated: the worker does not take the side; opening the tab starts it
+    waiting = _Deferred(way("worker", Future(), 0), way("thread", Future(), 0))
+    monkeypatch.setattr(pair_jobs, "evaluating", lambda: True)
+    waiting.after(worker)
+    assert waiting.done() == 0 and ways[-1] == "worker"
+    waiting.start(in_worker=False)
+    assert ways[-1] == "thread"
 
 
 def test_one_torch_thread_is_restored_when_the_last_overlapping_evaluation_ends():

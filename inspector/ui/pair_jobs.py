@@ -172,8 +172,9 @@ def _here(c: Choice, adapter: str, plan: EpisodePlan, meta: dict[str, Any]) -> S
 
 
 class _Deferred:
-    """A prefetched pair's side not started yet: the worker takes it once done with the other side, unless
-    the Aggregate tab opens first (PairJob.hurry), and then the pair's thread takes it at once."""
+    """A prefetched pair's side not started yet: the worker takes it once done with the other side (when
+    nothing else is being evaluated), unless the Aggregate tab opens first (PairJob.hurry), and then the
+    pair's thread takes it at once."""
 
     def __init__(self, in_worker: Callable[[], Started], here: Callable[[], Started]) -> None:
         self.result: Future[BatchResult] = Future()
@@ -189,8 +190,10 @@ class _Deferred:
         self._started[0].add_done_callback(self._arrived)
 
     def after(self, _first: Future[BatchResult]) -> None:
-        """The worker is done with the pair's first side: it takes this one, unless started already."""
-        self.start(in_worker=True)
+        """The worker is done with the pair's first side: it takes this one, unless started already or
+        something asked for is being evaluated (then it waits for the Aggregate tab, PairJob.hurry)."""
+        if not evaluating():
+            self.start(in_worker=True)
 
     def _arrived(self, f: Future[BatchResult]) -> None:
         error = f.exception()
