@@ -273,6 +273,14 @@ def _job_key(a: tuple[Choice, str], b: tuple[Choice, str], data: Choice, s: Eval
     return (a[0].key, a[1], b[0].key, b[1], data.key, s, str(cache_dir()))
 
 
+# The pairs prefetch_pair has looked at (and started, or found evaluated or not for the worker), by job key
+# (which holds each checkpoint's mtime): every rerun of another tab asks again, and finding what is left to
+# run hashes both checkpoint files (run_meta): ~0.25 s a rerun for a 250 MB checkpoint.
+_LOOKED_AT: dict[tuple, None] = {}
+_LOOKED_AT_KEPT = 64
+_LOOKED_AT_LOCK = threading.Lock()
+
+
 def prefetch_pair(
     a: tuple[Choice, str], b: tuple[Choice, str], data: Choice, s: EvalSettings, episodes: int
 ) -> None:
@@ -295,14 +303,6 @@ def prefetch_pair(
     if not to_run or not all(compare_worker.runs_in_worker(sides[side][1]) for side in to_run):
         return
     _pair_job(key, lambda: _start_pair(a, b, data, settings, key, prefetch=True))
-
-
-# The pairs prefetch_pair has looked at (and started, or found evaluated or not for the worker), by job key
-# (which holds each checkpoint's mtime): every rerun of another tab asks again, and finding what is left to
-# run hashes both checkpoint files (run_meta): ~0.25 s a rerun for a 250 MB checkpoint.
-_LOOKED_AT: dict[tuple, None] = {}
-_LOOKED_AT_KEPT = 64
-_LOOKED_AT_LOCK = threading.Lock()
 
 
 def aggregate_pair(job: PairJob) -> tuple[BatchResult, BatchResult]:
