@@ -9,6 +9,7 @@
 //   under the legend's revision (layout.legend.uirevision, else layout.uirevision);
 // - an axis' range, under that axis' revision (its own uirevision, else layout.uirevision), and only on
 //   an axis the new figure leaves to autorange, so a range the figure sets (the step window) wins.
+// After each Plotly.react (Streamlit redrawing the plot from its copy of the figure) it restores again.
 // No less-than sign may appear in this file: Streamlit's HTML sanitiser drops a script that has one.
 (() => {
   if (window.__inspectorKeepViews) return;
@@ -73,6 +74,10 @@
     if (!key || !gd._fullLayout || !gd.on || !window.Plotly) return;
     gd.__inspectorKept = true;
     restore(gd, key);
+    // Streamlit redraws a new plot from its own copies of the figure (Plotly.react) while it settles, and a copy
+    // taken before the restore above brings the figure's defaults back: restore after each such redraw too.
+    // The user's own edits never come through react, and restore changes nothing once the plot agrees.
+    gd.on("plotly_react", () => restore(gd, key));
     gd.on("plotly_restyle", () => rememberVisibility(gd, key));
     gd.on("plotly_relayout", (event) => rememberAxes(gd, key, event));
   }
