@@ -4,14 +4,13 @@ column.
 `read_table`: pyarrow parses well-formed files at C speed; anything odd (short or long rows, a truncated
 last row, a repeated header, a stray word in a numeric column, a quote left open, bytes that are not UTF-8)
 goes through the standard `csv` module instead, which knows line numbers. There a bad row costs only its
-own line (see `_Lines`). `table_steps` settles the step column's rows through `step_column.plan_steps`.
+own line (csv_records). `table_steps` settles the step column's rows through `step_column.plan_steps`.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,15 +22,13 @@ import pyarrow.csv as pacsv
 
 from inspector import limits
 from inspector.errors import InspectorError
+from inspector.runlog.csv_records import first_line_number, read_records
 from inspector.runlog.shared_steps import Labels, clock_key, split_key
 from inspector.runlog.step_column import RowEvidence, StepPlan, lines_text, moved, plan_steps
 
 # Step column names, most specific first; matched case-insensitively after stripping.
 STEP_COLUMNS = ("step", "global_step", "iteration", "iter", "it", "epoch")
 DELIMITERS = (",", "\t", ";")
-# Most lines one record may span (a quoted cell with line breaks, RFC 4180). Metric tables hold none;
-# W&B and pandas write notes cells of a few lines. More is a quote left open, not a cell.
-MAX_RECORD_LINES = 16
 # Most distinct values a column of words may hold to be read as a text column by the fast path (a
 # split column holds 2-4, a run-name column a few); more goes to the tolerant parser, which decides
 # per cell (a repeated header line among numbers is not a text column).
@@ -230,96 +227,6 @@ def parse_float(cell: str) -> float | None:
         return None
 
 
-class _RecordTooLong(Exception):
-    """A quoted field left open: the record would swallow the rows after it."""
-
-
-class _Lines:
-    """The text's lines for one csv.reader, remembering the lines of the record being read.
-
-    A quote left open (a cut or damaged cell) makes the csv module read on until the next quote:
-    measured on a 10,001-line file, one open quote at line 5,002 swallowed the rows up to the end
-    (or up to the csv module's 128 KiB field limit). A record may span lines only as RFC 4180 allows
-    it for a quoted line break: at most MAX_RECORD_LINES lines, none of which is a complete row on
-    its own. Otherwise `_RecordTooLong` ends the record, its first line is the malformed row, and the
-    lines after it are read again (`replay_after_first`).
-    """
-
-    def __init__(self, text: str, delimiter: str, width: int):
-        self._src = io.StringIO(text, newline=None)  # universal newlines: a lone CR ends a row too
-        self._replay: list[str] = []
-        self._delimiter, self._width = delimiter, width
-        self.record: list[str] = []  # the lines of the record being read
-        self.line = 0  # lines handed out so far (the last one's 1-based number)
-
-    def __iter__(self) -> _Lines:
-        return self
-
-    def __next__(self) -> str:
-        line = self._replay.pop() if self._replay else self._src.readline()
-        if not line:
-            raise StopIteration
-        if self.record and (len(self.record) >= MAX_RECORD_LINES or self._is_row(line)):
-            self._replay.append(line)
-            raise _RecordTooLong
-        self.record.append(line)
-        self.line += 1
-        return line
-
-    def _is_row(self, line: str) -> bool:
-        """Whether `line` alone is a complete row of the header's width (then it is no continuation)."""
-        try:
-            return len(next(csv.reader([line], delimiter=self._delimiter, strict=True), [])) == self._width
-        except csv.Error:
-            return False
-
-    def begin(self) -> int:
-        """Start a record; the 1-based line number it will start at."""
-        self.record = []
-        return self.line + 1
-
-    def replay_after_first(self) -> None:
-        """Give back every line of the current record but its first (which is the malformed one)."""
-        rest = self.record[1:]
-        self._replay.extend(reversed(rest))
-        self.line -= len(rest)
-        self.record = []
-
-
-def _records(text: str, delimiter: str, width: int, bad_lines: list[int]) -> list[tuple[int, list[str]]]:
-    """(first line number, cells) of every record; lines that are no record go to `bad_lines`.
-
-    strict: a quote left open at the end of the file, or text after a closing quote, is an error
-    (the lenient reader made `5,0.5,"0.01` a good row and `"ab"c` the cell `abc`).
-    """
-    lines = _Lines(text, delimiter, width)
-    reader = csv.reader(lines, delimiter=delimiter, strict=True)
-    records: list[tuple[int, list[str]]] = []
-    while True:
-        first = lines.begin()
-        try:
-            row = next(reader)
-        except StopIteration:
-            return records
-        except (_RecordTooLong, csv.Error):  # an open quote, a field over the csv module's size limit
-            bad_lines.append(first)
-            lines.replay_after_first()
-            reader = csv.reader(lines, delimiter=delimiter, strict=True)  # the old one is mid-record
-            continue
-        if len(lines.record) > 1 and len(row) != width:
-            bad_lines.append(first)
-            lines.replay_after_first()
-            reader = csv.reader(lines, delimiter=delimiter, strict=True)
-            continue
-        records.append((first, row))
-
-
-def _first_line_number(text: str) -> int:
-    """The 1-based number of the first non-blank line (the header), counting CR, LF and CRLF once each."""
-    blank = text[: len(text) - len(text.lstrip("\r\n"))]
-    return 1 + blank.replace("\r\n", "\n").replace("\r", "\n").count("\n")
-
-
 def _tolerant_table(path: Path, names: list[str], delimiter: str, raw: bytes) -> Table:
     """The table via the csv module: bad rows are skipped and reported with their line numbers."""
     text = raw.decode("utf-8-sig", errors="replace")
@@ -331,8 +238,8 @@ def _tolerant_table(path: Path, names: list[str], delimiter: str, raw: bytes) ->
     replaced_lines: list[int] = []
     header_lines: list[int] = []
     truncated_line = None
-    header_line = _first_line_number(text)
-    records = [r for r in _records(text, delimiter, len(names), bad_lines) if r[0] != header_line]
+    header_line = first_line_number(text)
+    records = [r for r in read_records(text, delimiter, len(names), bad_lines) if r[0] != header_line]
     bad_lines = [n for n in bad_lines if n != header_line]  # the header is already parsed
     for i, (line, row) in enumerate(records):
         if not row or all(not c.strip() for c in row):
