@@ -32,7 +32,8 @@ from hypothesis import strategies as st
 
 from inspector.runlog import RunWriter, read_log
 from inspector.runlog.readers import csv_table, text
-from inspector.runlog.shared_steps import Labels, is_eval_name, resolve
+from inspector.runlog.row_names import is_eval_name
+from inspector.runlog.shared_steps import Labels, resolve
 from inspector.runlog.text_steps import repair_steps
 from inspector.runlog.text_table import Column, Table
 from inspector.runlog.writer import FORMAT, VERSION

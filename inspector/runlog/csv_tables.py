@@ -23,7 +23,8 @@ import pyarrow.csv as pacsv
 from inspector import limits
 from inspector.errors import InspectorError
 from inspector.runlog.csv_records import first_line_number, read_records
-from inspector.runlog.shared_steps import Labels, clock_key, split_key
+from inspector.runlog.row_names import clock_key, split_key
+from inspector.runlog.shared_steps import Labels
 from inspector.runlog.step_column import RowEvidence, StepPlan, lines_text, moved, plan_steps
 
 # Step column names, most specific first; matched case-insensitively after stripping.
@@ -42,7 +43,7 @@ class Table:
     `columns[name]` is float64 per kept row (NaN where the cell was empty); `present[name]`
     exists only for columns with empty cells and marks the rows where a value was written.
     `lines` is the 1-based line number of each kept row. `labels` holds the split column's words
-    per kept row (a text column named as shared_steps.SPLIT_KEYS), `headers` the lines where the
+    per kept row (a text column named as row_names.SPLIT_KEYS), `headers` the lines where the
     header line was written again (a relaunched trainer appending to its table).
     """
 

@@ -36,7 +36,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from inspector.runlog import shared_steps
-from inspector.runlog.shared_steps import Keyed, Move, Resolution, is_eval_name, move_keyed
+from inspector.runlog.row_names import is_eval_name
+from inspector.runlog.shared_steps import Keyed, Move, Resolution, move_keyed
 from inspector.runlog.step_column import ISOLATED_FRACTION  # the step rule's numbers, shared by every reader
 from inspector.runlog.text_table import Column, Selection, Table, column_of, take
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inspector.runlog import jsonlines, jsonrows, shared_steps
+from inspector.runlog import jsonlines, jsonrows, row_names, shared_steps
 from inspector.runlog import steps as stepping
 from inspector.runlog.json_columns import Column
 from inspector.runlog.record import RunLog
@@ -47,9 +47,9 @@ def read(path: Path, companions: Sequence[Path] = ()) -> RunLog:
             epochs = Column.dense(read_steps.epochs[usable], np.ones(int(usable.sum()), dtype=bool))
     columns = jsonrows.select(usable, {k: c for k, c in rows.numbers.items() if k != key})
     unit = "epoch" if key == "epoch" and epochs is None else "iteration"
-    split = shared_steps.split_key(list(rows.texts))
+    split = row_names.split_key(list(rows.texts))
     labels = None if split is None else shared_steps.Labels.of(split, rows.text(split)[usable])
-    clock = shared_steps.clock_key(list(columns))
+    clock = row_names.clock_key(list(columns))
     return jsonrows.build_runlog(
         path,
         NAME,
